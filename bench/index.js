@@ -1,0 +1,153 @@
+#!/usr/bin/env node
+// `npm run bench`: ratios measured side by side in one run, on the built binary.
+//   (a) startup: median wall time of `agentvault --version` and `agentvault run --env K=local://K -- true`
+//       divided by `node -e 0` (targets ≤ 2.0×);
+//   (b) masking: 256 MB through `agentvault run` with 10 masked values vs `--mask never` (target ≥ 0.5×);
+//   (c) peak RSS of `agentvault run` for 64 MB vs 512 MB of output (target ≤ 1.2×).
+// Runs are interleaved so that machine noise hits every variant alike. Not a test: nothing is asserted.
+import {spawn, spawnSync} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {createWriteStream, existsSync} from 'node:fs'
+import {mkdtemp, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const bin = join(root, 'bin', 'run.js')
+const work = await mkdtemp(join(tmpdir(), 'agentvault-bench-'))
+const env = {...process.env, AGENTVAULT_HOME: join(work, 'home'), AGENTVAULT_NO_KEYCHAIN: '1'}
+delete env.AGENTVAULT_PASSPHRASE
+delete env.CI
+
+const MB = 1024 * 1024
+const quick = process.argv.includes('--quick')
+const startupRuns = quick ? 7 : 21
+const maskRuns = quick ? 1 : 3
+
+function cli(args, input) {
+  const result = spawnSync(process.execPath, [bin, ...args], {env, input})
+  if (result.status !== 0) throw new Error(`agentvault ${args.join(' ')} failed: ${result.stderr}`)
+}
+
+// stdout is a pipe this process drains, as in CI where a runner reads the job's output.
+function timeOnce(command, args) {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint()
+    const child = spawn(command, args, {env, stdio: ['ignore', 'pipe', 'inherit']})
+    child.stdout.resume()
+    child.once('error', reject)
+    child.once('close', (code) => {
+      if (code === 0) resolve(Number(process.hrtime.bigint() - started) / 1e6)
+      else reject(new Error(`${command} ${args.join(' ')} exited ${code}`))
+    })
+  })
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+
+async function interleaved(variants, runs) {
+  const times = variants.map(() => [])
+  for (let i = 0; i < runs; i++) {
+    for (const [index, variant] of variants.entries()) times[index].push(await timeOnce(...variant))
+  }
+
+  return times.map((samples) => median(samples))
+}
+
+// A text-like payload (base64 of random bytes, in lines), written once and `cat`-ed.
+async function payload(bytes) {
+  const file = join(work, `payload-${bytes}`)
+  if (existsSync(file)) return file
+  const out = createWriteStream(file)
+  const block = Buffer.from(
+    randomBytes(48 * 1024)
+      .toString('base64')
+      .replaceAll(/(.{76})/g, '$1\n'),
+  )
+  for (let written = 0; written < bytes; written += block.length) {
+    const chunk = written + block.length > bytes ? block.subarray(0, bytes - written) : block
+    if (!out.write(chunk))
+      await new Promise((resolve) => {
+        out.once('drain', resolve)
+      })
+  }
+
+  await new Promise((resolve) => {
+    out.end(resolve)
+  })
+  return file
+}
+
+function peakRss(args) {
+  const time = '/usr/bin/time'
+  if (!existsSync(time)) return
+  const result = spawnSync(time, ['-f', '%M', process.execPath, bin, ...args], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  const lines = result.stderr.toString().trim().split('\n')
+  return Number(lines.at(-1)) / 1024
+}
+
+try {
+  cli(['secrets', 'set', 'K'], 'bench-value-0000')
+  const names = []
+  for (let i = 0; i < 10; i++) {
+    names.push(`V${i}`)
+    cli(['secrets', 'set', `V${i}`], randomBytes(18).toString('base64'))
+  }
+
+  const mappings = names.flatMap((name) => ['--env', `${name}=local://${name}`])
+
+  console.log(
+    `agentvault bench — node ${process.version}, ${process.platform}-${process.arch}${quick ? ' (quick)' : ''}\n`,
+  )
+  const [node, version, run] = await interleaved(
+    [
+      [process.execPath, ['-e', '0']],
+      [process.execPath, [bin, '--version']],
+      [process.execPath, [bin, 'run', '--env', 'K=local://K', '--', 'true']],
+    ],
+    startupRuns,
+  )
+  console.log(`startup (median of ${startupRuns})`)
+  console.log(`  node -e 0                                  ${node.toFixed(1)} ms`)
+  console.log(
+    `  agentvault --version                       ${version.toFixed(1)} ms   ratio ${(version / node).toFixed(2)}x  (target <= 2.0x)`,
+  )
+  console.log(
+    `  agentvault run --env K=local://K -- true    ${run.toFixed(1)} ms   ratio ${(run / node).toFixed(2)}x  (target <= 2.0x)`,
+  )
+
+  const big = await payload(256 * MB)
+  const [masked, unmasked] = await interleaved(
+    [
+      [process.execPath, [bin, 'run', ...mappings, '--mask', 'always', '--', 'cat', big]],
+      [process.execPath, [bin, 'run', ...mappings, '--mask', 'never', '--', 'cat', big]],
+    ],
+    maskRuns,
+  )
+  const mbps = (ms) => (256 / (ms / 1000)).toFixed(0)
+  console.log(`\nmasking 256 MB with 10 values (median of ${maskRuns})`)
+  console.log(`  --mask never    ${unmasked.toFixed(0)} ms   ${mbps(unmasked)} MB/s`)
+  console.log(
+    `  --mask always   ${masked.toFixed(0)} ms   ${mbps(masked)} MB/s   throughput ratio ${(unmasked / masked).toFixed(2)}x  (target >= 0.5x)`,
+  )
+
+  const small = await payload(64 * MB)
+  const large = await payload(512 * MB)
+  const rssSmall = peakRss(['run', ...mappings, '--mask', 'always', '--', 'cat', small])
+  const rssLarge = peakRss(['run', ...mappings, '--mask', 'always', '--', 'cat', large])
+  if (rssSmall === undefined || rssLarge === undefined) {
+    console.log('\npeak RSS: skipped (needs /usr/bin/time: apt-get install time)')
+  } else {
+    console.log('\npeak RSS of agentvault run (masked)')
+    console.log(`  64 MB output    ${rssSmall.toFixed(1)} MB`)
+    console.log(
+      `  512 MB output   ${rssLarge.toFixed(1)} MB   ratio ${(rssLarge / rssSmall).toFixed(2)}x  (target <= 1.2x)`,
+    )
+  }
+} finally {
+  await rm(work, {force: true, recursive: true})
+}

@@ -1,0 +1,106 @@
+/**
+ * The one base class: `--json`, `--profile`, `--no-prompt`, a Session per command, the audit hook,
+ * and error rendering with exit codes (product.md §9). Commands only parse, call a service and
+ * return a typed result (which is the `--json` output).
+ */
+import {Command, Flags, type Interfaces} from '@oclif/core'
+
+import {AgentVaultError, toAgentVaultError, UsageError} from './core/errors.js'
+import {Session} from './core/session.js'
+import {reportError, warn} from './ui/errors.js'
+
+export type BaseFlags = Interfaces.InferredFlags<(typeof AgentVaultCommand)['baseFlags']>
+export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof AgentVaultCommand)['baseFlags'] & T['flags']
+>
+export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+export abstract class AgentVaultCommand<T extends typeof Command> extends Command {
+  static baseFlags = {
+    profile: Flags.string({
+      char: 'p',
+      description: 'Profile to use (default: the kind’s default, or the active profile).',
+      env: 'AGENTVAULT_PROFILE',
+      helpGroup: 'GLOBAL',
+    }),
+    'no-prompt': Flags.boolean({
+      description: 'Never prompt; fail with the flag or env var to use instead (implied by CI).',
+      env: 'AGENTVAULT_NO_PROMPT',
+      helpGroup: 'GLOBAL',
+    }),
+  }
+  static enableJsonFlag = true
+  protected args!: CommandArgs<T>
+  protected flags!: CommandFlags<T>
+  private session?: Session
+
+  /** May we prompt? Only with a TTY on stdin and stdout, and neither --no-prompt nor CI. */
+  protected get interactive(): boolean {
+    return (
+      Boolean(process.stdin.isTTY && process.stdout.isTTY) &&
+      !this.flags?.['no-prompt'] &&
+      !process.env.CI &&
+      !this.jsonEnabled()
+    )
+  }
+
+  /** The command's session: config, backends and the audit record. */
+  protected get vault(): Session {
+    this.session ??= new Session({
+      command: this.id?.replaceAll(':', ' ') ?? 'agentvault',
+      env: process.env,
+      interactive: this.interactive,
+      profileName: this.flags?.profile,
+      warn: (message) => this.warnUser(message),
+    })
+    return this.session
+  }
+
+  protected override async catch(
+    thrown: Error & {exitCode?: number; oclif?: {exit?: number}},
+  ): Promise<unknown> {
+    // oclif's own exits (this.exit) and help output pass through untouched.
+    if (thrown.oclif?.exit === 0 || thrown.constructor.name === 'ExitError') throw thrown
+    const error =
+      thrown instanceof AgentVaultError
+        ? thrown
+        : thrown.oclif === undefined
+          ? toAgentVaultError(thrown)
+          : new UsageError('USAGE', thrown.message.split('\n')[0] ?? 'Invalid usage', {
+              suggestion: `See \`agentvault ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`,
+            })
+    const code = reportError(error, {json: this.jsonEnabled()})
+    process.exitCode = code
+    await this.session?.close()
+    await this.session?.finish(error.category === 'denied' ? 'denied' : 'error', code, error.code)
+    this.session = undefined
+    return undefined
+  }
+
+  protected override async finally(error: Error | undefined): Promise<void> {
+    if (!error && this.session) {
+      await this.session.close()
+      await this.session.finish('ok', 0)
+    }
+
+    await super.finally(error)
+  }
+
+  override async init(): Promise<void> {
+    await super.init()
+    const {args, flags} = await this.parse({
+      args: this.ctor.args,
+      baseFlags: (super.ctor as typeof AgentVaultCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      flags: this.ctor.flags,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as CommandFlags<T>
+    this.args = args as CommandArgs<T>
+  }
+
+  /** Warnings go to stderr, also in --json mode (stdout carries only the JSON). */
+  protected warnUser(message: string): void {
+    warn(message)
+  }
+}

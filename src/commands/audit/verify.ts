@@ -1,0 +1,17 @@
+import {AgentVaultCommand} from '../../base-command.js'
+import {type AuditVerification, verifyAuditTrail} from '../../core/audit-view.js'
+
+export type AuditVerifyResult = AuditVerification
+
+export default class AuditVerify extends AgentVaultCommand<typeof AuditVerify> {
+  static description =
+    'Recomputes the SHA-256 chain of the local audit log. Any edited, deleted, inserted or reordered line breaks it: the command then exits 3 and names the first bad entry.'
+  static examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
+  static summary = 'Check the local audit log’s hash chain.'
+
+  async run(): Promise<AuditVerifyResult> {
+    const result = await verifyAuditTrail(this.vault.home)
+    this.logToStderr(`Audit log intact: ${result.count} entries.`)
+    return result
+  }
+}

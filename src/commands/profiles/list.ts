@@ -1,0 +1,35 @@
+import {AgentVaultCommand} from '../../base-command.js'
+import {listProfiles} from '../../core/config.js'
+import {renderTable} from '../../ui/table.js'
+
+export interface ProfilesListResult {
+  profiles: Array<{
+    active: boolean
+    default: boolean
+    implicit: boolean
+    kind: string
+    name: string
+    settings: Record<string, unknown>
+  }>
+}
+
+export default class ProfilesList extends AgentVaultCommand<typeof ProfilesList> {
+  static description =
+    'Configured profiles, plus the implicit `local` profile when none is configured. `*` marks the active profile.'
+  static examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
+  static summary = 'List profiles.'
+
+  async run(): Promise<ProfilesListResult> {
+    const profiles = listProfiles(await this.vault.config())
+    this.log(
+      renderTable(profiles, [
+        {header: ' ', get: (p) => (p.active ? '*' : '')},
+        {header: 'name', get: (p) => p.name},
+        {header: 'kind', get: (p) => p.kind},
+        {header: 'default', get: (p) => (p.default ? 'yes' : '')},
+        {header: 'settings', get: (p) => JSON.stringify(p.settings)},
+      ]).trimEnd(),
+    )
+    return {profiles}
+  }
+}

@@ -1,0 +1,40 @@
+import {Command, Flags} from '@oclif/core'
+
+import {RUN_FLAGS, type RunFlagSpec} from '../core/run-options.js'
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- oclif's flag types cannot express a table-driven union
+function toOclifFlag(spec: RunFlagSpec): any {
+  const common = {char: spec.char as 'e' | undefined, description: spec.description, env: spec.env}
+  if (spec.type === 'boolean') return Flags.boolean(common)
+  const options = spec.options ? [...spec.options] : undefined
+  return spec.multiple
+    ? Flags.string({...common, helpValue: spec.helpValue, multiple: true, options})
+    : Flags.string({...common, default: spec.default, helpValue: spec.helpValue, options})
+}
+
+/**
+ * Help, completion and the manifest come from this class; execution is the fast path in
+ * src/fast-run.ts (bin/run.js goes there directly), so both share one parser and one runner.
+ */
+export default class Run extends Command {
+  static description = `References come from --env NAME=REF (wins), then --env-file files in order (later wins), then variables already in the environment whose value is a reference. Plain env-file values pass through. All references resolve concurrently, one session per profile.
+
+Output that is not a terminal is masked: every secret value (and its base64, URL-encoded and JSON-escaped forms) becomes <concealed by agentvault>. Signals are forwarded once; the exit code is the command's own, or 128+N when it died of signal N. agentvault's own failures (before the command starts) use exit codes 2–8 and print nothing on stdout.`
+  static examples = [
+    '<%= config.bin %> <%= command.id %> --env OPENAI_API_KEY=local://OPENAI_API_KEY -- node app.js',
+    '<%= config.bin %> <%= command.id %> --env-file .env.agentvault -- npm test',
+    'DB_PASSWORD=openbao://secret/db#password <%= config.bin %> <%= command.id %> -- ./migrate.sh',
+  ]
+  static flags = Object.fromEntries(
+    Object.entries(RUN_FLAGS).map(([name, spec]) => [name, toOclifFlag(spec)]),
+  )
+  static strict = false
+  static summary = 'Run a command with secrets in its environment, masked in its output.'
+  static usage =
+    '<%= command.id %> [--env NAME=REF]... [--env-file FILE]... [--mask auto|always|never] -- COMMAND [ARGS]...'
+
+  async run(): Promise<void> {
+    const {runFromArgv} = await import('../fast-run.js')
+    process.exitCode = await runFromArgv(this.argv)
+  }
+}

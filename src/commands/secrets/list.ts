@@ -1,0 +1,37 @@
+import {Args} from '@oclif/core'
+
+import {AgentVaultCommand} from '../../base-command.js'
+import {listSecrets, type SecretList} from '../../core/secrets.js'
+import {renderTable} from '../../ui/table.js'
+
+export type SecretsListResult = SecretList
+
+export default class SecretsList extends AgentVaultCommand<typeof SecretsList> {
+  static args = {
+    prefix: Args.string({description: 'Only names starting with this prefix.'}),
+  }
+  static description =
+    'Shows names, versions, dates, descriptions and tags of the secrets in a profile. Values are never listed.'
+  static examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> OPENAI_ --json',
+    '<%= config.bin %> <%= command.id %> --profile prod-bao',
+  ]
+  static summary = 'List secret names and metadata (never values).'
+
+  async run(): Promise<SecretsListResult> {
+    const result = await listSecrets(this.vault, this.args.prefix)
+    if (result.secrets.length === 0) this.logToStderr(`No secrets in profile ${result.profile}.`)
+    else
+      this.log(
+        renderTable(result.secrets, [
+          {header: 'name', get: (s) => s.name},
+          {header: 'version', get: (s) => (s.version === undefined ? '' : String(s.version))},
+          {header: 'updated', get: (s) => s.updated ?? ''},
+          {header: 'tags', get: (s) => (s.tags ?? []).join(',')},
+          {header: 'description', get: (s) => s.description ?? ''},
+        ]).trimEnd(),
+      )
+    return result
+  }
+}

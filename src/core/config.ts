@@ -1,0 +1,264 @@
+/**
+ * config.json: profiles and defaults, validated when loaded; env overrides (product.md §7).
+ * Tokens never live here: the validator refuses credential-looking keys.
+ */
+import {mkdir, readFile} from 'node:fs/promises'
+import {homedir} from 'node:os'
+import {join} from 'node:path'
+
+import {BACKEND_KINDS, type BackendKind, isBackendKind} from './backend.js'
+import {ConfigError, UsageError} from './errors.js'
+import {withFileLock, writeFileAtomic} from './file-lock.js'
+
+/** A named, configured instance of a backend. Settings are backend-specific and never hold tokens. */
+export interface Profile {
+  /** True when the profile is built from env vars / defaults rather than config.json. */
+  implicit: boolean
+  kind: BackendKind
+  name: string
+  settings: ProfileSettings
+}
+
+export interface ProfileSettings {
+  [key: string]: unknown
+  /** Use-not-retrieve: hosts every secret of this profile may be used against. */
+  allowedDomains?: string[]
+  allowPrivateNetworks?: boolean
+  /** Audit records carry `resource_ref` instead of reference names when "ref". */
+  auditPaths?: 'name' | 'ref'
+}
+
+export interface StoredProfile extends ProfileSettings {
+  kind: BackendKind
+}
+
+export interface AgentVaultConfig {
+  /** The profile used by commands that take no reference (e.g. `secrets list`). */
+  active?: string
+  /** The default profile of each kind, used by references without `?profile=`. */
+  defaults: Partial<Record<BackendKind, string>>
+  profiles: Record<string, StoredProfile>
+  version: 1
+}
+
+export const CONFIG_FILE = 'config.json'
+const PROFILE_NAME = /^[A-Za-z0-9._-]{1,64}$/
+const FORBIDDEN_KEYS = /^(token|password|secret|secretid|secret_id|apikey|api_key|passphrase|privatekey)$/i
+
+/** `$AGENTVAULT_HOME`, else `~/.agentvault`. */
+export function agentvaultHome(env: NodeJS.ProcessEnv): string {
+  const fromEnv = env.AGENTVAULT_HOME
+  return fromEnv && fromEnv.length > 0 ? fromEnv : join(homedir(), '.agentvault')
+}
+
+/** Create the home directory (0700) if it is missing. */
+export async function ensureHome(home: string): Promise<void> {
+  await mkdir(home, {mode: 0o700, recursive: true})
+}
+
+export function emptyConfig(): AgentVaultConfig {
+  return {version: 1, defaults: {}, profiles: {}}
+}
+
+export function isValidProfileName(name: string): boolean {
+  return PROFILE_NAME.test(name)
+}
+
+function invalid(file: string, key: string, what: string): ConfigError {
+  return new ConfigError('CONFIG_INVALID', `Invalid configuration in ${file}: ${key} ${what}`, {
+    suggestion: `Fix or remove "${key}" in ${file}, or manage profiles with \`agentvault profiles\`.`,
+    details: {file, key},
+  })
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function validateSetting(file: string, key: string, name: string, value: unknown): void {
+  if (FORBIDDEN_KEYS.test(name))
+    throw invalid(
+      file,
+      key,
+      'looks like a credential; credentials belong in the credential store, never in config',
+    )
+  switch (name) {
+    case 'allowedDomains':
+    case 'allowedMounts':
+    case 'addresses': {
+      if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item.length > 0))
+        throw invalid(file, key, 'must be a list of non-empty strings')
+      return
+    }
+
+    case 'allowPrivateNetworks':
+    case 'tlsSkipVerify': {
+      if (typeof value !== 'boolean') throw invalid(file, key, 'must be true or false')
+      return
+    }
+
+    case 'auditPaths': {
+      if (value !== 'name' && value !== 'ref') throw invalid(file, key, 'must be "name" or "ref"')
+      return
+    }
+  }
+
+  const ok =
+    typeof value === 'string' ||
+    typeof value === 'number' ||
+    typeof value === 'boolean' ||
+    (Array.isArray(value) && value.every((item) => typeof item === 'string'))
+  if (!ok) throw invalid(file, key, 'must be a string, number, boolean or list of strings')
+}
+
+/** Validate parsed JSON against the config schema; errors name the file and the key. */
+export function validateConfig(data: unknown, file: string): AgentVaultConfig {
+  if (!isPlainObject(data)) throw invalid(file, '(root)', 'must be a JSON object')
+  const config = emptyConfig()
+  for (const key of Object.keys(data)) {
+    if (!['active', 'defaults', 'profiles', 'version'].includes(key))
+      throw invalid(file, key, 'is not a known key')
+  }
+
+  if (data.version !== undefined && data.version !== 1) throw invalid(file, 'version', 'must be 1')
+  const {profiles = {}, defaults = {}, active} = data
+  if (!isPlainObject(profiles)) throw invalid(file, 'profiles', 'must be an object')
+  for (const [name, raw] of Object.entries(profiles)) {
+    const key = `profiles.${name}`
+    if (!isValidProfileName(name)) throw invalid(file, key, 'is not a valid profile name ([A-Za-z0-9._-])')
+    if (!isPlainObject(raw)) throw invalid(file, key, 'must be an object')
+    if (typeof raw.kind !== 'string' || !isBackendKind(raw.kind))
+      throw invalid(file, `${key}.kind`, `must be one of ${BACKEND_KINDS.join(', ')}`)
+    for (const [setting, value] of Object.entries(raw)) {
+      if (setting !== 'kind') validateSetting(file, `${key}.${setting}`, setting, value)
+    }
+
+    config.profiles[name] = raw as StoredProfile
+  }
+
+  if (!isPlainObject(defaults)) throw invalid(file, 'defaults', 'must be an object')
+  for (const [kind, name] of Object.entries(defaults)) {
+    if (!isBackendKind(kind)) throw invalid(file, `defaults.${kind}`, 'is not a backend kind')
+    if (typeof name !== 'string' || config.profiles[name]?.kind !== kind)
+      throw invalid(file, `defaults.${kind}`, `must name a configured ${kind} profile`)
+    config.defaults[kind] = name
+  }
+
+  if (active !== undefined) {
+    if (typeof active !== 'string' || (!config.profiles[active] && !isBackendKind(active)))
+      throw invalid(file, 'active', 'must name a configured profile or a backend kind')
+    config.active = active
+  }
+
+  return config
+}
+
+/** Load `$home/config.json`; a missing file is an empty config, an invalid one an error. */
+export async function loadConfig(home: string): Promise<AgentVaultConfig> {
+  const file = join(home, CONFIG_FILE)
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyConfig()
+    throw new ConfigError(
+      'CONFIG_UNREADABLE',
+      `Cannot read ${file}: ${(error as NodeJS.ErrnoException).code}`,
+      {
+        suggestion: `Check the permissions of ${file}.`,
+      },
+    )
+  }
+
+  let data: unknown
+  try {
+    data = JSON.parse(text)
+  } catch {
+    throw new ConfigError('CONFIG_INVALID', `Invalid configuration in ${file}: not valid JSON`, {
+      suggestion: `Fix the JSON syntax of ${file} (or move it away to start afresh).`,
+      details: {file},
+    })
+  }
+
+  return validateConfig(data, file)
+}
+
+/** Read-modify-write config.json atomically under a lock. */
+export async function updateConfig(
+  home: string,
+  change: (config: AgentVaultConfig) => void,
+): Promise<AgentVaultConfig> {
+  await ensureHome(home)
+  return withFileLock(join(home, 'config.lock'), async () => {
+    const config = await loadConfig(home)
+    change(config)
+    const file = join(home, CONFIG_FILE)
+    const checked = validateConfig(structuredClone(config), file)
+    await writeFileAtomic(file, JSON.stringify(checked, null, 2) + '\n')
+    return checked
+  })
+}
+
+export interface ProfileSelector {
+  kind?: BackendKind
+  /** An explicit name: `?profile=`, `--profile` or `AGENTVAULT_PROFILE`. */
+  name?: string
+}
+
+function implicitProfile(kind: BackendKind): Profile {
+  return {name: kind, kind, implicit: true, settings: {}}
+}
+
+function configuredProfile(name: string, stored: StoredProfile): Profile {
+  const {kind, ...settings} = stored
+  return {name, kind, implicit: false, settings}
+}
+
+/**
+ * Pick the profile for a reference of `kind` or for a kind-less command. An explicit name must
+ * exist (or be a kind's name, meaning its implicit env-built profile).
+ */
+export function resolveProfile(config: AgentVaultConfig, selector: ProfileSelector): Profile {
+  const {name, kind} = selector
+  if (name !== undefined) {
+    const stored = config.profiles[name]
+    if (stored) {
+      if (kind && stored.kind !== kind)
+        throw new UsageError(
+          'PROFILE_KIND_MISMATCH',
+          `Profile ${name} is a ${stored.kind} profile, not ${kind}`,
+          {
+            suggestion: `Use a ${kind} profile; \`agentvault profiles list\` shows them.`,
+          },
+        )
+      return configuredProfile(name, stored)
+    }
+
+    if (isBackendKind(name) && (!kind || kind === name)) return implicitProfile(name)
+    throw new ConfigError('PROFILE_NOT_FOUND', `No profile named ${name}`, {
+      suggestion: 'Run `agentvault profiles list`, or add one with `agentvault profiles add`.',
+    })
+  }
+
+  if (kind) {
+    const defaultName = config.defaults[kind]
+    const stored = defaultName === undefined ? undefined : config.profiles[defaultName]
+    return stored && defaultName ? configuredProfile(defaultName, stored) : implicitProfile(kind)
+  }
+
+  return resolveProfile(config, {name: config.active ?? 'local'})
+}
+
+/** Every configured profile plus the implicit default of each kind that has none configured. */
+export function listProfiles(config: AgentVaultConfig): Array<Profile & {active: boolean; default: boolean}> {
+  const active = resolveProfile(config, {}).name
+  const result = Object.entries(config.profiles).map(([name, stored]) => {
+    const profile = configuredProfile(name, stored)
+    return {...profile, active: name === active, default: config.defaults[profile.kind] === name}
+  })
+  if (!config.profiles.local && !result.some((p) => p.kind === 'local' && p.default)) {
+    result.unshift({...implicitProfile('local'), active: active === 'local', default: true})
+  }
+
+  return result
+}

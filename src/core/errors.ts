@@ -1,0 +1,140 @@
+/**
+ * Typed errors. Each error is thrown where the problem is known, carries a stable code, a category
+ * and a suggestion ("Try this"), and never a secret value. Only the command layer maps categories to
+ * process exit codes (product.md §9).
+ */
+
+export type ErrorCategory =
+  'auth' | 'config' | 'denied' | 'internal' | 'not_found' | 'rate_limited' | 'unavailable' | 'usage'
+
+/** Exit codes of agentvault's own failures (product.md §9). */
+export const EXIT_CODES: Readonly<Record<ErrorCategory, number>> = {
+  internal: 1,
+  usage: 2,
+  config: 3,
+  auth: 4,
+  unavailable: 5,
+
+  not_found: 6,
+  denied: 7,
+
+  rate_limited: 8,
+}
+
+export interface ErrorOptions {
+  cause?: unknown
+  /** Extra, value-free facts for `--json` and debug output. */
+  details?: Record<string, unknown>
+  suggestion?: string
+}
+
+export class AgentVaultError extends Error {
+  readonly category: ErrorCategory
+  readonly code: string
+  readonly details?: Record<string, unknown>
+  readonly suggestion?: string
+
+  constructor(category: ErrorCategory, code: string, message: string, options: ErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : {cause: options.cause})
+    this.name = new.target.name
+    this.category = category
+    this.code = code
+    this.suggestion = options.suggestion
+    this.details = options.details
+  }
+
+  get exitCode(): number {
+    return EXIT_CODES[this.category]
+  }
+
+  /** The `--json` error shape: `{"error": {code, category, message, suggestion}}`. */
+  toJSON(): {
+    error: {
+      category: ErrorCategory
+      code: string
+      details?: Record<string, unknown>
+      message: string
+      suggestion?: string
+    }
+  } {
+    return {
+      error: {
+        code: this.code,
+        category: this.category,
+        message: this.message,
+        suggestion: this.suggestion,
+        ...(this.details ? {details: this.details} : {}),
+      },
+    }
+  }
+}
+
+export class UsageError extends AgentVaultError {
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super('usage', code, message, options)
+  }
+}
+
+export class ConfigError extends AgentVaultError {
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super('config', code, message, options)
+  }
+}
+
+export class AuthError extends AgentVaultError {
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super('auth', code, message, options)
+  }
+}
+
+export class BackendUnavailableError extends AgentVaultError {
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super('unavailable', code, message, options)
+  }
+}
+
+export class SecretNotFoundError extends AgentVaultError {
+  constructor(reference: string, options: ErrorOptions & {code?: string} = {}) {
+    super('not_found', options.code ?? 'SECRET_NOT_FOUND', `Secret not found: ${reference}`, {
+      suggestion: 'Run `agentvault secrets list` to see the names you can use.',
+      ...options,
+    })
+  }
+}
+
+export class DeniedError extends AgentVaultError {
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super('denied', code, message, options)
+  }
+}
+
+export class RateLimitedError extends AgentVaultError {
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super('rate_limited', code, message, options)
+  }
+}
+
+/** A backend was asked for a capability it does not have (product.md §2). */
+export class NotSupportedError extends AgentVaultError {
+  constructor(kind: string, what: string, suggestion?: string) {
+    super('usage', 'NOT_SUPPORTED', `${what} is not supported by ${kind}`, {
+      suggestion: suggestion ?? `Use a backend that supports it; \`agentvault status\` lists your profiles.`,
+    })
+  }
+}
+
+export class InternalError extends AgentVaultError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('internal', 'INTERNAL', message, {
+      suggestion: 'This is a bug in agentvault: please report it with the command you ran (never a secret).',
+      ...options,
+    })
+  }
+}
+
+/** Wrap anything thrown into an AgentVaultError without leaking its message when it is not ours. */
+export function toAgentVaultError(error: unknown): AgentVaultError {
+  if (error instanceof AgentVaultError) return error
+  const message = error instanceof Error ? error.message : String(error)
+  return new InternalError(`Unexpected error: ${message}`, {cause: error})
+}

@@ -1,0 +1,400 @@
+/**
+ * Streaming, byte-safe concealment of secret values in a child's output (product.md §4).
+ *
+ * `agentvault run` pipes every non-TTY child stream through {@link createMaskingStream}. The masker
+ * works on raw bytes (never decodes UTF-8, so binary output and split multi-byte characters pass
+ * through untouched), holds back at most `longest pattern − 1` bytes between chunks (so memory does
+ * not grow with output size, yet a value split across any number of chunks is still caught), and
+ * finds all patterns in one multi-pattern pass (Wu–Manber) rather than one pass per pattern.
+ */
+import {isUtf8} from 'node:buffer'
+import {PassThrough, Transform, type TransformCallback} from 'node:stream'
+
+/** What a concealed value is replaced with. */
+export const DEFAULT_REPLACEMENT = '<concealed by agentvault>'
+
+/** Options for {@link maskPatterns}. */
+export interface MaskPatternOptions {
+  /**
+   * Values shorter than this many bytes are not masked (default 4): concealing every occurrence of
+   * a 1–3 byte value would shred all output. The caller is expected to warn about such values.
+   */
+  minLength?: number
+}
+
+/**
+ * The byte patterns to conceal for the given secret values: each value's raw bytes, its base64
+ * (standard, standard without `=` padding, base64url), and — when the value is valid UTF-8 — its
+ * URL-encoded (`encodeURIComponent`) and JSON-escaped (inside a JSON string) forms.
+ *
+ * Values shorter than `minLength` bytes are skipped. The result is deduplicated and sorted longest
+ * first (ties in byte order, so the result is deterministic).
+ */
+export function maskPatterns(values: readonly Buffer[], options: MaskPatternOptions = {}): Buffer[] {
+  const minLength = Math.max(1, options.minLength ?? 4)
+  const patterns: Buffer[] = []
+  for (const value of values) {
+    if (value.length < minLength) continue
+    const base64 = value.toString('base64')
+    patterns.push(
+      Buffer.from(value),
+      Buffer.from(base64, 'latin1'),
+      Buffer.from(base64.replace(/=+$/, ''), 'latin1'),
+      Buffer.from(value.toString('base64url'), 'latin1'),
+    )
+    // The text forms only exist for text: decoding invalid UTF-8 would substitute U+FFFD and yield
+    // a pattern that never occurs in real output.
+    if (isUtf8(value)) {
+      const text = value.toString('utf8')
+      patterns.push(
+        Buffer.from(encodeURIComponent(text), 'utf8'),
+        Buffer.from(JSON.stringify(text).slice(1, -1), 'utf8'),
+      )
+    }
+  }
+
+  return uniqueLongestFirst(patterns)
+}
+
+/** Non-empty patterns without duplicates, longest first, ties in byte order (deterministic). */
+function uniqueLongestFirst(patterns: readonly Buffer[]): Buffer[] {
+  const sorted = patterns
+    .filter((p) => p.length > 0)
+    .sort((a, b) => b.length - a.length || Buffer.compare(a, b))
+  return sorted.filter((p, i) => i === 0 || !p.equals(sorted[i - 1]!))
+}
+
+/** Bits of the block hash: a 16 KiB shift table stays in L1 cache, which the scan loop is bound by. */
+const HASH_BITS = 14
+const HASH_MASK = (1 << HASH_BITS) - 1
+/**
+ * Window ends examined per collect/verify round. Bounds the candidate array whatever the chunk
+ * size, so a caller pushing one huge chunk does not make the masker allocate in proportion.
+ */
+const SLICE = 65_536
+/** Ranges shorter than this are scanned with one lane; four lanes only pay off on longer ones. */
+const LANES_MIN = 4096
+
+/**
+ * Incremental masker: feed it chunks with {@link Masker.push}, then call {@link Masker.end}. Every
+ * occurrence of a pattern in the concatenated input is replaced with `replacement`; when matches
+ * overlap, the leftmost wins, then the longest at that position, and scanning resumes after it.
+ * The output is the same however the input is split into chunks.
+ *
+ * Search: Wu–Manber. Every pattern's first `window` bytes (window = shortest pattern length) feed a
+ * table saying how far the window may safely slide given the hash of the two bytes at its end; a
+ * slide of 0 marks a candidate, verified against the few patterns whose window ends that way. On
+ * random or text-like data the window slides almost `window` bytes per step. Each step's lookup
+ * depends on the previous one, so a single scan is latency-bound; four independent lanes (the
+ * quarters of a range) run interleaved to overlap those latencies (measured ≈3× one lane), and candidates are
+ * verified afterwards in order. That is equivalent to one sequential scan, because a Wu–Manber
+ * scan from any alignment lands on every place where a pattern's window ends.
+ *
+ * Returned buffers may be views of the chunk passed to `push` (nothing is copied on the common
+ * path), so the caller must not reuse a chunk's memory until it has consumed the output. Patterns
+ * are used as given, not copied: do not modify them while the masker is in use.
+ */
+export class Masker {
+  /** Patterns, deduplicated and sorted longest first. */
+  private readonly patterns: Buffer[]
+  private readonly replacement: Buffer
+  /** Length of the longest pattern: at most this − 1 bytes are ever held back. */
+  private readonly longest: number
+  /** Wu–Manber window: how many leading bytes of every pattern the shift table covers. */
+  private readonly window: number
+  /** Blocks are byte pairs, unless some pattern is a single byte (window 1). */
+  private readonly pairs: boolean
+  /** How far the window may slide when its last block has a given hash; 0 = candidate. */
+  private readonly shift: Uint8Array
+  /** Patterns whose window ends with a given block hash: items[starts[h] .. starts[h + 1]). */
+  private readonly bucketStarts: Uint32Array
+  private readonly bucketItems: Uint32Array
+  /** Patterns by first byte, for deciding the last few positions of a chunk. */
+  private readonly firstStarts: Uint32Array
+  private readonly firstItems: Uint32Array
+  /** Window ends found by `collect`, reused across rounds; grows up to SLICE entries. */
+  private candidates = new Int32Array(0)
+  private held: Buffer = Buffer.alloc(0)
+
+  /**
+   * @param patterns byte patterns to conceal (e.g. from {@link maskPatterns}); empty patterns are
+   *   ignored since they would conceal nothing. Order does not matter.
+   * @param replacement what each occurrence becomes.
+   */
+  constructor(patterns: readonly Buffer[], replacement: Buffer = Buffer.from(DEFAULT_REPLACEMENT)) {
+    this.patterns = uniqueLongestFirst(patterns)
+    this.replacement = replacement
+    this.longest = this.patterns[0]?.length ?? 0
+    // Capped so that shifts fit a byte.
+    this.window = Math.min(this.patterns.at(-1)?.length ?? 1, 255)
+    this.pairs = this.window >= 2
+    this.shift = new Uint8Array(HASH_MASK + 1).fill(this.window - (this.pairs ? 1 : 0))
+    for (const p of this.patterns) {
+      for (let j = this.pairs ? 1 : 0; j < this.window; j++) {
+        const h = this.hashOf(p, j)
+        this.shift[h] = Math.min(this.shift[h]!, this.window - 1 - j)
+      }
+    }
+
+    // Filling in pattern order keeps each bucket longest first, which makes the first pattern that
+    // matches at a position the longest match there.
+    const byWindowEnd = buckets(this.patterns, HASH_MASK + 1, (p) => this.hashOf(p, this.window - 1))
+    this.bucketStarts = byWindowEnd.starts
+    this.bucketItems = byWindowEnd.items
+    const byFirstByte = buckets(this.patterns, 256, (p) => p[0]!)
+    this.firstStarts = byFirstByte.starts
+    this.firstItems = byFirstByte.items
+  }
+
+  /** Bytes currently held back because they might be the start of a value split across chunks. */
+  get heldBack(): number {
+    return this.held.length
+  }
+
+  /** Feed the next chunk; returns the output that is final (possibly none). */
+  push(chunk: Buffer): Buffer[] {
+    if (this.longest === 0) return chunk.length > 0 ? [chunk] : []
+    if (chunk.length === 0) return []
+    const out: Buffer[] = []
+    const reach = this.longest - 1 // bytes after a start position needed to decide it
+    const {held} = this
+    let from = 0 // first undecided position in `chunk`
+
+    if (held.length > 0 && chunk.length < reach) {
+      // Too little new data to decide the held bytes: work on a copy of everything undecided.
+      const data = Buffer.concat([held, chunk])
+      this.held = this.settle(data, 0, data.length - reach, out)
+      return out
+    }
+
+    if (held.length > 0) {
+      // Decide the held positions on a small copy of held + the first `reach` bytes of the chunk,
+      // enough to see any pattern starting there, so the bulk of the chunk is never copied.
+      const seam = Buffer.concat([held, chunk.subarray(0, reach)])
+      const cursor = this.scan(seam, 0, held.length, out)
+      if (cursor < held.length) out.push(seam.subarray(cursor, held.length))
+      from = Math.max(cursor, held.length) - held.length
+    }
+
+    this.held = this.settle(chunk, from, chunk.length - reach, out)
+    return out
+  }
+
+  /** Flush: everything held back is final now (a prefix of a pattern at the very end is not a match). */
+  end(): Buffer[] {
+    const {held} = this
+    this.held = Buffer.alloc(0)
+    if (held.length === 0) return []
+    const out: Buffer[] = []
+    this.settle(held, 0, held.length, out)
+    return out
+  }
+
+  /**
+   * Decide every start position in [from, limit) of `data` — those far enough from its end for any
+   * pattern to fit — and, beyond `limit`, every position where no pattern can begin; emit the
+   * decided bytes into `out` and return a copy of the undecided rest (a copy, so the caller's
+   * chunk is not retained and may be reused).
+   */
+  private settle(data: Buffer, from: number, limit: number, out: Buffer[]): Buffer {
+    const cursor = this.scan(data, from, limit, out)
+    let decided = Math.max(cursor, limit)
+    while (decided < data.length && !this.mightStartAt(data, decided)) decided++
+    if (decided > cursor) out.push(data.subarray(cursor, decided))
+    return decided < data.length ? Buffer.from(data.subarray(decided)) : Buffer.alloc(0)
+  }
+
+  /** Whether a pattern matches at `start`, or would if `data` went on. */
+  private mightStartAt(data: Buffer, start: number): boolean {
+    const first = data[start]!
+    const available = data.length - start
+    for (let k = this.firstStarts[first]!, last = this.firstStarts[first + 1]!; k < last; k++) {
+      const p = this.patterns[this.firstItems[k]!]!
+      const length = Math.min(p.length, available)
+      let i = 1
+      while (i < length && data[start + i] === p[i]) i++
+      if (i === length) return true
+    }
+
+    return false
+  }
+
+  /**
+   * Find the matches starting in [from, limit) and emit what precedes each plus the replacement.
+   * Returns the position after the last match (or `from`); bytes from there on are not emitted.
+   * A pattern only matches if it lies entirely inside `data`.
+   */
+  private scan(data: Buffer, from: number, limit: number, out: Buffer[]): number {
+    const stop = Math.min(limit + this.window - 1, data.length) // window ends < stop
+    let cursor = from
+    for (let lo = from + this.window - 1; lo < stop; lo += SLICE) {
+      const count = this.collect(data, lo, Math.min(lo + SLICE, stop))
+      cursor = this.verify(data, cursor, count, out)
+    }
+
+    return cursor
+  }
+
+  /** Record in `candidates`, ascending, the window ends in [lo, hi) whose block has shift 0. */
+  private collect(data: Buffer, lo: number, hi: number): number {
+    const {shift} = this
+    // One entry per window end at most; small pushes (e.g. byte by byte) keep this small.
+    if (this.candidates.length < hi - lo)
+      this.candidates = new Int32Array(Math.min(SLICE, Math.max(hi - lo, 4096)))
+    const found = this.candidates
+    if (!this.pairs) {
+      let count = 0
+      for (let end = lo; end < hi; end++) if (shift[data[end]!] === 0) found[count++] = end
+      return count
+    }
+
+    return collectPairs(data, shift, lo, hi, found)
+  }
+
+  /** Check the collected candidates in order, emitting as `scan` describes; returns the new cursor. */
+  private verify(data: Buffer, cursor: number, count: number, out: Buffer[]): number {
+    const {bucketItems, bucketStarts, patterns, window} = this
+    const found = this.candidates
+    const n = data.length
+    for (let c = 0; c < count; c++) {
+      const end = found[c]!
+      const start = end - window + 1
+      if (start < cursor) continue // inside a match already replaced
+      const h = this.hashOf(data, end)
+      for (let k = bucketStarts[h]!, last = bucketStarts[h + 1]!; k < last; k++) {
+        const p = patterns[bucketItems[k]!]!
+        const {length} = p
+        if (start + length > n) continue
+        let i = 0
+        while (i < length && data[start + i] === p[i]) i++
+        if (i === length) {
+          if (start > cursor) out.push(data.subarray(cursor, start))
+          out.push(this.replacement)
+          cursor = start + length
+          break
+        }
+      }
+    }
+
+    return cursor
+  }
+
+  /** Hash of the block that ends at `data[end]`. */
+  private hashOf(data: Buffer, end: number): number {
+    return this.pairs ? ((data[end - 1]! << 7) ^ data[end]!) & HASH_MASK : data[end]!
+  }
+}
+
+/**
+ * Wu–Manber candidates over [lo, hi) with byte-pair blocks, in four interleaved lanes (see
+ * {@link Masker}); writes them to `found` in ascending order and returns how many there are.
+ */
+// eslint-disable-next-line max-params -- hot path: plain arguments, no options object to unpack
+function collectPairs(data: Buffer, shift: Uint8Array, lo: number, hi: number, found: Int32Array): number {
+  if (hi - lo < LANES_MIN) return slide(data, shift, lo, hi, found, 0)
+  // Four lanes over the quarters of the range. Lane k writes its candidates from offset k ×
+  // quarter, which lane k − 1 (at most one candidate per position) cannot reach.
+  const quarter = (hi - lo) >> 2
+  const q1 = lo + quarter
+  const q2 = q1 + quarter
+  const q3 = q2 + quarter
+  let a = lo
+  let b = q1
+  let c = q2
+  let d = q3
+  let na = 0
+  let nb = quarter
+  let nc = 2 * quarter
+  let nd = 3 * quarter
+  while (a < q1 && b < q2 && c < q3 && d < hi) {
+    const sa = shift[((data[a - 1]! << 7) ^ data[a]!) & HASH_MASK]!
+    const sb = shift[((data[b - 1]! << 7) ^ data[b]!) & HASH_MASK]!
+    const sc = shift[((data[c - 1]! << 7) ^ data[c]!) & HASH_MASK]!
+    const sd = shift[((data[d - 1]! << 7) ^ data[d]!) & HASH_MASK]!
+    if (sa === 0) found[na++] = a++
+    else a += sa
+    if (sb === 0) found[nb++] = b++
+    else b += sb
+    if (sc === 0) found[nc++] = c++
+    else c += sc
+    if (sd === 0) found[nd++] = d++
+    else d += sd
+  }
+
+  na = slide(data, shift, a, q1, found, na)
+  nb = slide(data, shift, b, q2, found, nb)
+  nc = slide(data, shift, c, q3, found, nc)
+  nd = slide(data, shift, d, hi, found, nd)
+  found.copyWithin(na, quarter, nb)
+  na += nb - quarter
+  found.copyWithin(na, 2 * quarter, nc)
+  na += nc - 2 * quarter
+  found.copyWithin(na, 3 * quarter, nd)
+  return na + nd - 3 * quarter
+}
+
+/**
+ * One Wu–Manber lane: slide a window whose last byte is at `end` until it reaches `stop`, appending
+ * the window ends with shift 0 to `found` from index `count`; returns the new count.
+ */
+// eslint-disable-next-line max-params -- hot path: plain arguments, no options object to unpack
+function slide(
+  data: Buffer,
+  shift: Uint8Array,
+  end: number,
+  stop: number,
+  found: Int32Array,
+  count: number,
+): number {
+  while (end < stop) {
+    const step = shift[((data[end - 1]! << 7) ^ data[end]!) & HASH_MASK]!
+    if (step === 0) found[count++] = end++
+    else end += step
+  }
+
+  return count
+}
+
+/** Group pattern indices by key: items[starts[key] .. starts[key + 1]), in pattern order. */
+function buckets(
+  patterns: Buffer[],
+  size: number,
+  keyOf: (p: Buffer) => number,
+): {starts: Uint32Array; items: Uint32Array} {
+  const next = new Uint32Array(size + 1)
+  for (const p of patterns) next[keyOf(p) + 1]!++
+  for (let key = 0; key < size; key++) next[key + 1]! += next[key]!
+  const starts = new Uint32Array(next)
+  const items = new Uint32Array(patterns.length)
+  for (const [index, p] of patterns.entries()) items[next[keyOf(p)]!++] = index
+  return {starts, items}
+}
+
+/**
+ * A Transform that conceals `patterns` in the bytes flowing through it. With no patterns it is a
+ * plain PassThrough, so unmasked runs pay nothing.
+ */
+export function createMaskingStream(
+  patterns: readonly Buffer[],
+  replacement: Buffer = Buffer.from(DEFAULT_REPLACEMENT),
+): Transform {
+  if (!patterns.some((p) => p.length > 0)) return new PassThrough()
+  const masker = new Masker(patterns, replacement)
+  const emit = (stream: Transform, pieces: Buffer[]): void => {
+    // Up to two pieces (held bytes + the rest of a chunk without matches) are passed on as they
+    // are, saving a copy of the chunk; more means something was replaced: join them.
+    if (pieces.length <= 2) for (const piece of pieces) stream.push(piece)
+    else stream.push(Buffer.concat(pieces))
+  }
+
+  return new Transform({
+    transform(this: Transform, chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      emit(this, masker.push(chunk))
+      callback()
+    },
+    flush(this: Transform, callback: TransformCallback) {
+      emit(this, masker.end())
+      callback()
+    },
+  })
+}

@@ -1,0 +1,149 @@
+/**
+ * The flags of `agentvault run`, declared once. The oclif command builds its help and completion
+ * from RUN_FLAGS; `parseRunArgv` parses them for the fast path that starts without oclif (loading
+ * oclif alone costs more than Node's own startup).
+ */
+import {UsageError} from './errors.js'
+
+export type MaskMode = 'always' | 'auto' | 'never'
+
+export interface RunFlagSpec {
+  char?: string
+  default?: string
+  description: string
+  env?: string
+  helpValue?: string
+  multiple?: boolean
+  options?: readonly string[]
+  type: 'boolean' | 'string'
+}
+
+export const RUN_FLAGS = {
+  env: {
+    char: 'e',
+    description: 'Set NAME to the value of a secret reference (repeatable; wins over env files).',
+    helpValue: 'NAME=REF',
+    multiple: true,
+    type: 'string',
+  },
+  'env-file': {
+    description: 'Read NAME=REF or NAME=value lines from a dotenv file (repeatable; later files win).',
+    env: 'AGENTVAULT_ENV_FILE',
+    helpValue: 'FILE',
+    multiple: true,
+    type: 'string',
+  },
+  mask: {
+    default: 'auto',
+    description: 'Conceal secret values in the output: auto (only when not a terminal), always, or never.',
+    env: 'AGENTVAULT_MASK',
+    options: ['auto', 'always', 'never'],
+    type: 'string',
+  },
+  'clean-env': {
+    description:
+      'Start the command with a minimal environment (PATH, HOME, locale, terminal) plus the secrets.',
+    type: 'boolean',
+  },
+  profile: {
+    char: 'p',
+    description: 'Default profile for references of its kind that name none.',
+    env: 'AGENTVAULT_PROFILE',
+    type: 'string',
+  },
+} as const satisfies Record<string, RunFlagSpec>
+
+export interface RunOptions {
+  cleanEnv: boolean
+  /** The command and its arguments. */
+  command: string[]
+  env: string[]
+  envFiles: string[]
+  mask: MaskMode
+  profile?: string
+}
+
+function unknownFlag(flag: string): UsageError {
+  return new UsageError('UNKNOWN_FLAG', `Unknown flag ${flag} for run`, {
+    suggestion: 'Put the command after `--`: agentvault run --env K=local://K -- mycmd --its-flags',
+  })
+}
+
+/** Parse `run`'s argv: flags, then the command (after `--` or at the first non-flag word). */
+export function parseRunArgv(argv: string[], env: NodeJS.ProcessEnv): RunOptions {
+  const specs = RUN_FLAGS as Record<string, RunFlagSpec>
+  const byChar = new Map(
+    Object.entries(specs).flatMap(([name, spec]) => (spec.char ? [[spec.char, name]] : [])),
+  )
+  const values = new Map<string, string[]>()
+  let index = 0
+  for (; index < argv.length; index++) {
+    const word = argv[index] as string
+    if (word === '--') {
+      index++
+      break
+    }
+
+    if (!word.startsWith('-') || word === '-') break
+    let name: string | undefined
+    let inline: string | undefined
+    if (word.startsWith('--')) {
+      const eq = word.indexOf('=')
+      name = eq === -1 ? word.slice(2) : word.slice(2, eq)
+      inline = eq === -1 ? undefined : word.slice(eq + 1)
+    } else {
+      name = byChar.get(word.slice(1, 2))
+      if (word.length > 2) inline = word.slice(2).replace(/^=/, '')
+    }
+
+    const spec = name === undefined ? undefined : specs[name]
+    if (!spec || name === undefined) throw unknownFlag(word)
+    let value: string
+    if (spec.type === 'boolean') {
+      if (inline !== undefined) throw new UsageError('BAD_FLAG', `--${name} takes no value`)
+      value = 'true'
+    } else if (inline === undefined) {
+      const next = argv[index + 1]
+      if (next === undefined)
+        throw new UsageError('MISSING_FLAG_VALUE', `--${name} needs a value`, {
+          suggestion: spec.helpValue ? `--${name} ${spec.helpValue}` : undefined,
+        })
+      value = next
+      index++
+    } else {
+      value = inline
+    }
+
+    if (spec.options && !spec.options.includes(value))
+      throw new UsageError('BAD_FLAG', `--${name} must be one of ${spec.options.join(', ')}`)
+    if (!spec.multiple && values.has(name)) throw new UsageError('BAD_FLAG', `--${name} was given twice`)
+    values.set(name, [...(values.get(name) ?? []), value])
+  }
+
+  const command = argv.slice(index)
+  if (command.length === 0)
+    throw new UsageError('MISSING_COMMAND', 'No command to run', {
+      suggestion: 'agentvault run --env API_KEY=local://API_KEY -- ./deploy.sh',
+    })
+
+  const pick = (name: keyof typeof RUN_FLAGS): string[] => {
+    const given = values.get(name)
+    if (given) return given
+    const spec = RUN_FLAGS[name] as RunFlagSpec
+    const fromEnv = spec.env ? env[spec.env] : undefined
+    if (fromEnv !== undefined && fromEnv !== '') return spec.multiple ? fromEnv.split(',') : [fromEnv]
+    return spec.default === undefined ? [] : [spec.default]
+  }
+
+  const mask = pick('mask')[0] as string
+  if (!RUN_FLAGS.mask.options.includes(mask as MaskMode))
+    throw new UsageError('BAD_FLAG', `AGENTVAULT_MASK must be one of ${RUN_FLAGS.mask.options.join(', ')}`)
+  return {
+    cleanEnv: values.has('clean-env'),
+    command,
+    env: pick('env'),
+    envFiles: pick('env-file'),
+    mask: mask as MaskMode,
+    profile: pick('profile')[0],
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * `agentvault run`: collect references (flags, env files, the environment), resolve them
+ * concurrently, start the command with them in its environment, mask its piped output, forward
+ * signals once, and report the child's exit code (product.md §4).
+ */
+import type {ChildProcess} from 'node:child_process'
+import type {Readable, Transform, Writable} from 'node:stream'
+
+import type {RunOptions} from './run-options.js'
+import type {Session} from './session.js'
+
+import {UsageError} from './errors.js'
+import {looksLikeReference, parseReference, type SecretReference} from './references.js'
+
+/** Variables kept by `--clean-env`, besides the secrets. */
+const CLEAN_ENV_KEEP =
+  /^(PATH|HOME|USER|LOGNAME|SHELL|TERM|TMPDIR|TZ|LANG|LC_[A-Z_]+|COLORTERM|NO_COLOR|FORCE_COLOR)$/
+
+const FORWARDED_SIGNALS = [
+  'SIGINT',
+  'SIGTERM',
+  'SIGHUP',
+  'SIGQUIT',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGWINCH',
+] as const
+/** Signals a terminal sends to its whole foreground process group, the child included. */
+const TERMINAL_SIGNALS = new Set<NodeJS.Signals>(['SIGINT', 'SIGQUIT', 'SIGWINCH'])
+
+/** Secret values shorter than this are not masked (they would shred all output); we warn instead. */
+const MIN_MASK_LENGTH = 4
+
+export interface PreparedRun {
+  /** Environment for the child: inherited (unless clean), plain env-file values, secrets. */
+  env: NodeJS.ProcessEnv
+  /** Resolved values to conceal in output. */
+  secrets: Buffer[]
+}
+
+interface Mapping {
+  name: string
+  ref?: SecretReference
+  value?: string
+}
+
+async function collectMappings(
+  options: RunOptions,
+  baseEnv: NodeJS.ProcessEnv,
+): Promise<Map<string, Mapping>> {
+  const mappings = new Map<string, Mapping>()
+  for (const [name, value] of Object.entries(baseEnv)) {
+    if (value !== undefined && looksLikeReference(value))
+      mappings.set(name, {name, ref: parseReference(value)})
+  }
+
+  if (options.envFiles.length > 0) {
+    const [{readFile}, {parseEnvFile}] = await Promise.all([
+      import('node:fs/promises'),
+      import('./env-file.js'),
+    ])
+    for (const file of options.envFiles) {
+      let text: string
+      try {
+        text = await readFile(file, 'utf8')
+      } catch (error) {
+        throw new UsageError(
+          'ENV_FILE_UNREADABLE',
+          `Cannot read env file ${file} (${(error as NodeJS.ErrnoException).code})`,
+          {
+            suggestion: 'Check the path given to --env-file.',
+          },
+        )
+      }
+
+      for (const entry of parseEnvFile(text, file)) {
+        mappings.set(
+          entry.name,
+          looksLikeReference(entry.value)
+            ? {name: entry.name, ref: parseReference(entry.value)}
+            : {name: entry.name, value: entry.value},
+        )
+      }
+    }
+  }
+
+  for (const pair of options.env) {
+    const eq = pair.indexOf('=')
+    const name = eq === -1 ? '' : pair.slice(0, eq)
+    if (!/^[A-Za-z_]\w*$/.test(name))
+      throw new UsageError(
+        'BAD_ENV_MAPPING',
+        `--env expects NAME=REF, got "${eq === -1 ? pair : name + '=…'}"`,
+        {
+          suggestion: 'agentvault run --env API_KEY=local://API_KEY -- cmd',
+        },
+      )
+    const ref = pair.slice(eq + 1)
+    if (!looksLikeReference(ref))
+      throw new UsageError('BAD_ENV_MAPPING', `--env ${name}= must be a secret reference`, {
+        suggestion: `Use a reference such as ${name}=local://${name}; plain values belong in an --env-file.`,
+      })
+    mappings.set(name, {name, ref: parseReference(ref)})
+  }
+
+  return mappings
+}
+
+/** Resolve every reference and build the child's environment. Fails before anything starts. */
+export async function prepareRun(
+  session: Session,
+  options: RunOptions,
+  baseEnv: NodeJS.ProcessEnv,
+): Promise<PreparedRun> {
+  const mappings = await collectMappings(options, baseEnv)
+  const refs = [...mappings.values()].flatMap((m) => (m.ref ? [m.ref] : []))
+  session.audit.touched = true
+  const {resolveReferences} = await import('./resolve.js')
+  const values = refs.length > 0 ? await resolveReferences(session, refs) : new Map<string, Buffer>()
+
+  const env: NodeJS.ProcessEnv = {}
+  for (const [name, value] of Object.entries(baseEnv)) {
+    if (!options.cleanEnv || CLEAN_ENV_KEEP.test(name)) env[name] = value
+  }
+
+  const secrets: Buffer[] = []
+  for (const mapping of mappings.values()) {
+    if (!mapping.ref) {
+      env[mapping.name] = mapping.value
+      continue
+    }
+
+    const value = values.get(mapping.ref.canonical) as Buffer
+    if (value.includes(0))
+      throw new UsageError(
+        'VALUE_NOT_ENV_SAFE',
+        `The value of ${mapping.ref.canonical} contains a NUL byte`,
+        {
+          suggestion: 'Environment variables cannot hold NUL bytes; store the value base64-encoded.',
+        },
+      )
+    env[mapping.name] = value.toString('utf8')
+    secrets.push(value)
+    if (value.length > 0 && value.length < MIN_MASK_LENGTH)
+      session.options.warn(
+        `${mapping.name} is shorter than ${MIN_MASK_LENGTH} bytes and will not be masked in output.`,
+      )
+  }
+
+  return {env, secrets}
+}
+
+/** Is this process in the foreground process group of its terminal? (Linux: /proc; else a TTY check.) */
+async function inTerminalForeground(): Promise<boolean> {
+  try {
+    const {readFile} = await import('node:fs/promises')
+    const stat = await readFile('/proc/self/stat', 'utf8')
+    // Fields after the parenthesised command name: state ppid pgrp session tty_nr tpgid …
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return fields[2] === fields[5]
+  } catch {
+    return Boolean(process.stdin.isTTY || process.stdout.isTTY || process.stderr.isTTY)
+  }
+}
+
+function forwardSignals(child: ChildProcess): () => void {
+  const handlers = FORWARDED_SIGNALS.map((signal) => {
+    const handler = async (): Promise<void> => {
+      // A terminal's SIGINT/SIGQUIT/SIGWINCH already reached the child, which shares our process
+      // group: forwarding it again would deliver it twice.
+      if (TERMINAL_SIGNALS.has(signal) && (await inTerminalForeground())) return
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+    }
+
+    process.on(signal, handler)
+    return [signal, handler] as const
+  })
+  return () => {
+    for (const [signal, handler] of handlers) process.off(signal, handler)
+  }
+}
+
+function shouldMask(mode: RunOptions['mask'], stream: NodeJS.WriteStream): boolean {
+  if (mode === 'never') return false
+  if (mode === 'always') return true
+  return !stream.isTTY
+}
+
+/** Pipe `source` through a masker into `target` (left open); resolves when all output is written. */
+function pipeMasked(source: Readable, target: Writable, masker: Transform): Promise<void> {
+  source.pipe(masker).pipe(target, {end: false})
+  return new Promise<void>((resolve) => {
+    masker.once('end', resolve)
+    masker.once('error', () => resolve())
+  })
+}
+
+/** Start the command and wait for it. Returns the child's exit code, or 128+N after signal N. */
+export async function spawnAndWait(
+  command: string[],
+  prepared: PreparedRun,
+  mask: RunOptions['mask'],
+): Promise<number> {
+  const maskOut = prepared.secrets.length > 0 && shouldMask(mask, process.stdout)
+  const maskErr = prepared.secrets.length > 0 && shouldMask(mask, process.stderr)
+  const [{spawn}, {constants}, masking] = await Promise.all([
+    import('node:child_process'),
+    import('node:os'),
+    maskOut || maskErr ? import('./mask.js') : undefined,
+  ])
+  const patterns = masking?.maskPatterns(prepared.secrets, {minLength: MIN_MASK_LENGTH}) ?? []
+  const [file, ...args] = command as [string, ...string[]]
+  const child = spawn(file, args, {
+    env: prepared.env,
+    stdio: ['inherit', maskOut ? 'pipe' : 'inherit', maskErr ? 'pipe' : 'inherit'],
+  })
+  // Attach the maskers before yielding: Node discards the output of a child that exits while its
+  // pipes have no reader.
+  const piping: Array<Promise<void>> = []
+  if (masking && maskOut && child.stdout)
+    piping.push(pipeMasked(child.stdout, process.stdout, masking.createMaskingStream(patterns)))
+  if (masking && maskErr && child.stderr)
+    piping.push(pipeMasked(child.stderr, process.stderr, masking.createMaskingStream(patterns)))
+  const stopForwarding = forwardSignals(child)
+  try {
+    const started = await new Promise<Error | undefined>((resolve) => {
+      child.once('spawn', () => resolve())
+      child.once('error', (error) => resolve(error))
+    })
+    if (started) {
+      const {code} = started as NodeJS.ErrnoException
+      throw new UsageError(
+        'COMMAND_FAILED_TO_START',
+        `Cannot start ${file}: ${code === 'ENOENT' ? 'command not found' : code}`,
+        {
+          suggestion:
+            code === 'ENOENT'
+              ? `Check that ${file} is installed and on PATH.`
+              : `Check that ${file} is executable.`,
+        },
+      )
+    }
+
+    const [code, signal] = await new Promise<[null | number, NodeJS.Signals | null]>((resolve) => {
+      child.once('exit', (exitCode, exitSignal) => resolve([exitCode, exitSignal]))
+    })
+    await Promise.all(piping)
+    if (signal) return 128 + (constants.signals[signal] ?? 0)
+    return code ?? 1
+  } finally {
+    stopForwarding()
+  }
+}

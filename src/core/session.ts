@@ -1,0 +1,175 @@
+/**
+ * One command's view of the world: home, config (loaded once), one backend instance per profile,
+ * and the audit record the command accumulates. Shared by the oclif base command and the fast
+ * `run` path so both behave the same.
+ */
+import type {AuditEvent} from './audit.js'
+import type {Backend, BackendKind} from './backend.js'
+
+import {type AgentVaultConfig, agentvaultHome, loadConfig, type Profile, resolveProfile} from './config.js'
+import {AgentVaultError, UsageError} from './errors.js'
+import {checkMountAllowed, parseReference, resourceRef, type SecretReference} from './references.js'
+
+export interface SessionOptions {
+  /** The command id as the user typed it, e.g. `secrets get`. */
+  command: string
+  env: NodeJS.ProcessEnv
+  interactive: boolean
+  /** `--profile` or `AGENTVAULT_PROFILE`. */
+  profileName?: string
+  warn(message: string): void
+}
+
+/** What a command tells the audit log; the session adds time, outcome and duration. */
+export interface AuditDraft {
+  operation?: string
+  references: Set<string>
+  status?: number
+  targetHost?: string
+  /** Set once the command touched a secret: only then is a record written. */
+  touched: boolean
+}
+
+export class Session {
+  readonly audit: AuditDraft = {references: new Set(), touched: false}
+  readonly home: string
+  private readonly backends = new Map<string, Promise<Backend>>()
+  private configPromise?: Promise<AgentVaultConfig>
+  private readonly profilesUsed = new Map<string, Profile>()
+  private readonly started = Date.now()
+
+  constructor(readonly options: SessionOptions) {
+    this.home = agentvaultHome(options.env)
+  }
+
+  /** Release every backend (leases, sockets); errors while closing are reported as warnings. */
+  async close(): Promise<void> {
+    const backends = [...this.backends.values()]
+    this.backends.clear()
+    await Promise.all(
+      backends.map(async (pending) => {
+        try {
+          await (await pending).close()
+        } catch (error) {
+          if (error instanceof AgentVaultError) this.options.warn(error.message)
+        }
+      }),
+    )
+  }
+
+  config(): Promise<AgentVaultConfig> {
+    this.configPromise ??= loadConfig(this.home)
+    return this.configPromise
+  }
+
+  /** The backend instance for a profile: one per profile per command. */
+  async backendFor(profile: Profile): Promise<Backend> {
+    let pending = this.backends.get(profile.name)
+    if (!pending) {
+      pending = import('./registry.js').then(({loadBackend}) =>
+        loadBackend({
+          env: this.options.env,
+          home: this.home,
+          interactive: this.options.interactive,
+          profile,
+          warn: this.options.warn,
+        }),
+      )
+      this.backends.set(profile.name, pending)
+    }
+
+    return pending
+  }
+
+  /** Append the command's audit record if it touched a secret. Never throws. */
+  async finish(outcome: AuditEvent['outcome'], exitCode: number, errorCode?: string): Promise<void> {
+    if (!this.audit.touched) return
+    const profiles = [...this.profilesUsed.values()]
+    const event: AuditEvent = {
+      time: new Date().toISOString(),
+      command: this.options.command,
+      outcome,
+      exit_code: exitCode,
+      duration_ms: Date.now() - this.started,
+      ...(profiles.length > 0 && {
+        profile: profiles.map((p) => p.name).join(','),
+        backend: [...new Set(profiles.map((p) => p.kind))].join(','),
+      }),
+      ...(this.audit.operation && {operation: this.audit.operation}),
+      ...(this.audit.targetHost && {target_host: this.audit.targetHost}),
+      ...(this.audit.status !== undefined && {status: this.audit.status}),
+      ...(errorCode && {error_code: errorCode}),
+    }
+    const names = [...this.audit.references]
+    const hashed = names.filter((name) => name.startsWith('ref:')).map((name) => name.slice(4))
+    const plain = names.filter((name) => !name.startsWith('ref:'))
+    if (plain.length > 0) event.references = plain
+    if (hashed.length > 0) event.resource_refs = hashed
+    try {
+      const {appendAudit} = await import('./audit.js')
+      await appendAudit(this.home, event)
+    } catch (error) {
+      this.options.warn(
+        `Could not write the audit log: ${error instanceof Error ? error.message : String(error)}`,
+      )
+    }
+  }
+
+  /** Parse a reference, or a bare NAME meaning a secret of the active profile's backend. */
+  async parseTarget(input: string): Promise<SecretReference> {
+    if (input.includes('://')) return parseReference(input)
+    const profile = await this.profileFor()
+    if (profile.kind === 'openbao' || profile.kind === 'agentauth')
+      throw new UsageError('REFERENCE_REQUIRED', `"${input}" is not a reference`, {
+        suggestion: `Write a full reference, e.g. ${profile.kind === 'openbao' ? 'openbao://secret/app#field' : 'agentauth://access-token'}.`,
+      })
+    const ref = parseReference(`${profile.kind}://${input}`)
+    return profile.implicit ? ref : parseReference(`${ref.canonical}?profile=${profile.name}`)
+  }
+
+  /**
+   * The profile for a reference of `kind` (`?profile=` wins, then `--profile` when it is of that
+   * kind, then the kind's default), or, with no kind, the profile a kind-less command works on.
+   */
+  async profileFor(kind?: BackendKind, explicit?: string): Promise<Profile> {
+    const config = await this.config()
+    if (explicit) return resolveProfile(config, {kind, name: explicit})
+    const {profileName} = this.options
+    if (profileName) {
+      const chosen = resolveProfile(config, {name: profileName})
+      if (!kind || chosen.kind === kind) return chosen
+    }
+
+    return resolveProfile(config, {kind})
+  }
+
+  /** Record that the command touches this reference (by name, or by resource_ref when asked). */
+  async noteReference(ref: SecretReference, profile: Profile): Promise<void> {
+    this.audit.touched = true
+    this.profilesUsed.set(profile.name, profile)
+    if (profile.settings.auditPaths === 'ref') {
+      const {auditSalt} = await import('./audit.js')
+      this.audit.references.add(`ref:${resourceRef(await auditSalt(this.home), ref.canonical)}`)
+    } else {
+      this.audit.references.add(ref.canonical)
+    }
+  }
+
+  /** Note a command that touches a profile's secrets without naming one (e.g. `secrets list`). */
+  noteProfile(profile: Profile): void {
+    this.audit.touched = true
+    this.profilesUsed.set(profile.name, profile)
+  }
+
+  /** The profile and backend serving a reference, after recording it for the audit log. */
+  async open(ref: SecretReference): Promise<{backend: Backend; profile: Profile}> {
+    const profile = await this.profileFor(ref.kind, ref.profile)
+    await this.noteReference(ref, profile)
+    if (ref.kind === 'openbao') {
+      const mounts = profile.settings.allowedMounts
+      checkMountAllowed(ref, Array.isArray(mounts) ? (mounts as string[]) : undefined)
+    }
+
+    return {backend: await this.backendFor(profile), profile}
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * `agentvault run` without oclif: the path CI takes on every job, so it starts as fast as Node
+ * allows. The oclif `run` command delegates here too, so both behave the same.
+ */
+import {toAgentVaultError} from './core/errors.js'
+import {parseRunArgv} from './core/run-options.js'
+import {Session} from './core/session.js'
+import {reportError, warn} from './ui/errors.js'
+
+/** Run the command described by `argv` (everything after `run`); resolves to the exit code. */
+export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let session: Session | undefined
+  try {
+    const options = parseRunArgv(argv, env)
+    session = new Session({command: 'run', env, interactive: false, profileName: options.profile, warn})
+    const {prepareRun, spawnAndWait} = await import('./core/runner.js')
+    const prepared = await prepareRun(session, options, env)
+    // Backends stay open while the child runs: leases must outlive it (sanctum releases on close).
+    const code = await spawnAndWait(options.command, prepared, options.mask)
+    await session.close()
+    await session.finish('ok', code)
+    return code
+  } catch (error) {
+    const typed = toAgentVaultError(error)
+    const code = reportError(typed, {json: false})
+    if (session) {
+      await session.close()
+      await session.finish(typed.category === 'denied' ? 'denied' : 'error', code, typed.code)
+    }
+
+    return code
+  }
+}

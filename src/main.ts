@@ -1,0 +1,34 @@
+/**
+ * The binary's entry. Two hot paths skip oclif entirely — `--version` and `run` — because
+ * importing oclif costs more than Node's own startup; everything else is an oclif command.
+ */
+import {readFileSync} from 'node:fs'
+
+const HELP_FLAGS = new Set(['--help', '-h'])
+
+function wantsHelp(argv: string[]): boolean {
+  const end = argv.indexOf('--')
+  return (end === -1 ? argv : argv.slice(0, end)).some((word) => HELP_FLAGS.has(word))
+}
+
+export async function main(argv: string[], binUrl: string): Promise<void> {
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v' || argv[0] === 'version')) {
+    const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      name: string
+      version: string
+    }
+    process.stdout.write(
+      `${pjson.name}/${pjson.version} ${process.platform}-${process.arch} node-${process.version}\n`,
+    )
+    return
+  }
+
+  if (argv[0] === 'run' && !wantsHelp(argv)) {
+    const {runFromArgv} = await import('./fast-run.js')
+    process.exitCode = await runFromArgv(argv.slice(1))
+    return
+  }
+
+  const {execute} = await import('@oclif/core')
+  await execute({args: argv, dir: binUrl})
+}

@@ -1,0 +1,38 @@
+/**
+ * How agentvault's own failures look: `Error: …` then `Try this: …` on stderr, or the JSON error
+ * object on stdout with `--json` (product.md §9). Used by the oclif base command and the fast path.
+ */
+import {type AgentVaultError, toAgentVaultError} from '../core/errors.js'
+
+export function formatError(error: AgentVaultError, color: boolean): string {
+  const red = (text: string): string => (color ? `\u001B[31m${text}\u001B[39m` : text)
+  const lines = [`${red('Error:')} ${error.message}`]
+  if (error.suggestion) lines.push(`Try this: ${error.suggestion}`)
+  return lines.join('\n') + '\n'
+}
+
+/** Print an error the house way and return the exit code to use. */
+export function reportError(thrown: unknown, options: {json: boolean}): number {
+  const error = toAgentVaultError(thrown)
+  if (options.json) {
+    process.stdout.write(JSON.stringify(error.toJSON(), null, 2) + '\n')
+  } else {
+    const color = Boolean(process.stderr.isTTY) && !process.env.NO_COLOR
+    process.stderr.write(formatError(error, color))
+  }
+
+  if (
+    error.category === 'internal' &&
+    process.env.DEBUG &&
+    error.cause instanceof Error &&
+    error.cause.stack
+  ) {
+    process.stderr.write(error.cause.stack + '\n')
+  }
+
+  return error.exitCode
+}
+
+export function warn(message: string): void {
+  process.stderr.write(`Warning: ${message}\n`)
+}

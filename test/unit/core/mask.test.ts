@@ -1,0 +1,447 @@
+import fc from 'fast-check'
+import assert from 'node:assert/strict'
+// The project imports fast-check's default export (`fc.uint8Array()`, …) as its docs do.
+/* eslint-disable import/no-named-as-default-member */
+import {randomBytes} from 'node:crypto'
+import {PassThrough, Readable, type Transform, Writable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+
+import {createMaskingStream, DEFAULT_REPLACEMENT, Masker, maskPatterns} from '../../../src/core/mask.js'
+
+const R = Buffer.from(DEFAULT_REPLACEMENT)
+const KiB = 1024
+const MiB = 1024 * KiB
+
+/**
+ * An independent, deliberately naive implementation of the documented semantics: at each position
+ * try every pattern, longest first; on a match emit the replacement and continue after it.
+ */
+function reference(data: Buffer, patterns: readonly Buffer[], replacement: Buffer = R): Buffer {
+  const sorted = patterns.filter((p) => p.length > 0).sort((a, b) => b.length - a.length)
+  const out: Buffer[] = []
+  let plainFrom = 0
+  let i = 0
+  while (i < data.length) {
+    const hit = sorted.find((p) => p[0] === data[i] && data.subarray(i, i + p.length).equals(p))
+    if (hit === undefined) {
+      i++
+    } else {
+      out.push(data.subarray(plainFrom, i), replacement)
+      i += hit.length
+      plainFrom = i
+    }
+  }
+
+  out.push(data.subarray(plainFrom))
+  return Buffer.concat(out)
+}
+
+/** Feed `chunks` one by one, then end; the concatenated output. */
+function maskChunks(masker: Masker, chunks: readonly Buffer[]): Buffer {
+  const out: Buffer[] = []
+  for (const chunk of chunks) for (const piece of masker.push(chunk)) out.push(piece)
+  for (const piece of masker.end()) out.push(piece)
+  return Buffer.concat(out)
+}
+
+function maskWhole(data: Buffer, patterns: readonly Buffer[], replacement: Buffer = R): Buffer {
+  return maskChunks(new Masker(patterns, replacement), [data])
+}
+
+/** Split `data` at the given cut points (any order, duplicates and out-of-range points allowed). */
+function cut(data: Buffer, points: readonly number[]): Buffer[] {
+  const sorted = [...new Set(points.map((p) => (data.length === 0 ? 0 : p % (data.length + 1))))].sort(
+    (a, b) => a - b,
+  )
+  const chunks: Buffer[] = []
+  let from = 0
+  for (const point of sorted) {
+    chunks.push(data.subarray(from, point))
+    from = point
+  }
+
+  chunks.push(data.subarray(from))
+  return chunks
+}
+
+function chunksOfSize(data: Buffer, size: number): Buffer[] {
+  const chunks: Buffer[] = []
+  for (let offset = 0; offset < data.length; offset += size) chunks.push(data.subarray(offset, offset + size))
+  return chunks
+}
+
+function p(...spellings: string[]): Buffer[] {
+  return spellings.map((s) => Buffer.from(s))
+}
+
+/** Mask a whole string with `#` as the replacement. */
+function mask(data: string, patterns: Buffer[]): string {
+  return maskWhole(Buffer.from(data), patterns, Buffer.from('#')).toString()
+}
+
+function containsAny(data: Buffer, patterns: readonly Buffer[]): boolean {
+  return patterns.some((p) => data.includes(p))
+}
+
+function count(data: Buffer, needle: Buffer): number {
+  let n = 0
+  for (let at = data.indexOf(needle); at !== -1; at = data.indexOf(needle, at + needle.length)) n++
+  return n
+}
+
+/** Run `chunks` through `stream` with stream/promises' pipeline; the collected output. */
+async function through(stream: Transform, chunks: Buffer[]): Promise<Buffer> {
+  const out: Buffer[] = []
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      out.push(chunk)
+      callback()
+    },
+  })
+  await pipeline(Readable.from(chunks), stream, sink)
+  return Buffer.concat(out)
+}
+
+describe('core/mask', () => {
+  describe('maskPatterns', () => {
+    it('covers the raw value and its base64, base64url, URL-encoded and JSON-escaped forms', () => {
+      const text = 'p+ss/wo"rd\\ é ü??'
+      const value = Buffer.from(text)
+      const expected = [
+        text,
+        value.toString('base64'),
+        value.toString('base64').replace(/=+$/, ''),
+        value.toString('base64url'),
+        encodeURIComponent(text),
+        JSON.stringify(text).slice(1, -1),
+      ]
+      // The value was chosen so that every form differs from the others.
+      assert.equal(new Set(expected).size, 6)
+      const patterns = maskPatterns([value])
+      assert.deepEqual(patterns.map((p) => p.toString('utf8')).sort(), [...expected].sort())
+      assert.ok(patterns.some((p) => p.toString() === 'p%2Bss%2Fwo%22rd%5C%20%C3%A9%20%C3%BC%3F%3F'))
+      assert.ok(patterns.some((p) => p.toString() === 'p+ss/wo\\"rd\\\\ é ü??'))
+      assert.ok(patterns.some((p) => p.toString() === 'cCtzcy93byJyZFwgw6kgw7w_Pw'))
+    })
+
+    it('sorts longest first and drops duplicates, also across values', () => {
+      // base64 of 'abcdef' has no padding and no URL-unsafe characters: its variants coincide.
+      const patterns = maskPatterns([Buffer.from('abcdef'), Buffer.from('abcdef'), Buffer.from('YWJjZGVm')])
+      const spelled = patterns.map(String)
+      assert.equal(new Set(spelled).size, spelled.length)
+      assert.deepEqual(spelled, ['WVdKalpHVm0=', 'WVdKalpHVm0', 'YWJjZGVm', 'abcdef'])
+      for (let i = 1; i < patterns.length; i++) assert.ok(patterns[i - 1]!.length >= patterns[i]!.length)
+    })
+
+    it('skips values shorter than minLength (default 4 bytes)', () => {
+      assert.deepEqual(maskPatterns([Buffer.from('abc'), Buffer.from('')]), [])
+      assert.deepEqual(
+        maskPatterns([Buffer.from('abc')], {minLength: 3})
+          .map(String)
+          .sort(),
+        ['YWJj', 'abc'],
+      )
+      const patterns = maskPatterns([Buffer.from('xyz'), Buffer.from('long enough')])
+      assert.ok(patterns.every((p) => !p.equals(Buffer.from('xyz'))))
+      assert.ok(patterns.some((p) => p.equals(Buffer.from('long enough'))))
+    })
+
+    it('gives only byte forms for a value that is not valid UTF-8', () => {
+      const value = Buffer.from([0xff, 0xfe, 0x00, 0x80, 0x25])
+      const patterns = maskPatterns([value])
+      assert.deepEqual(
+        patterns.map((p) => p.toString('latin1')).sort(),
+        [
+          value.toString('latin1'),
+          value.toString('base64'),
+          value.toString('base64').replace(/=+$/, ''),
+          value.toString('base64url'),
+        ].sort(),
+      )
+    })
+
+    it('returns nothing for no values', () => {
+      assert.deepEqual(maskPatterns([]), [])
+    })
+  })
+
+  describe('Masker', () => {
+    const secret = Buffer.from('s3cr3t-V4LUE')
+
+    it('masks a value split across two writes', () => {
+      const masker = new Masker([secret])
+      const out = maskChunks(masker, [Buffer.from('before s3cr3'), Buffer.from('t-V4LUE after')])
+      assert.equal(out.toString(), `before ${DEFAULT_REPLACEMENT} after`)
+    })
+
+    it('masks a value split at every possible point', () => {
+      const data = Buffer.from(`x${secret}y${secret}${secret}z`)
+      const expected = `x${DEFAULT_REPLACEMENT}y${DEFAULT_REPLACEMENT}${DEFAULT_REPLACEMENT}z`
+      for (let at = 0; at <= data.length; at++) {
+        const out = maskChunks(new Masker([secret]), [data.subarray(0, at), data.subarray(at)])
+        assert.equal(out.toString(), expected, `split at ${at}`)
+      }
+
+      for (let a = 0; a <= data.length; a++) {
+        for (let b = a; b <= data.length; b++) {
+          const out = maskChunks(new Masker([secret]), cut(data, [a, b]))
+          assert.equal(out.toString(), expected, `split at ${a} and ${b}`)
+        }
+      }
+    })
+
+    it('masks values fed one byte at a time', () => {
+      const patterns = maskPatterns([secret, Buffer.from('another one')])
+      const data = Buffer.from(`a ${secret} b ${secret.toString('base64')} c another one d s3cr3t-V4LU`)
+      const out = maskChunks(new Masker(patterns), chunksOfSize(data, 1))
+      assert.equal(
+        out.toString(),
+        `a ${DEFAULT_REPLACEMENT} b ${DEFAULT_REPLACEMENT} c ${DEFAULT_REPLACEMENT} d s3cr3t-V4LU`,
+      )
+    })
+
+    it('masks the encoded forms of a value inside surrounding text', () => {
+      const text = 'p+ss/wo"rd\\ é ü??'
+      const value = Buffer.from(text)
+      const forms = [
+        value.toString('base64'),
+        value.toString('base64url'),
+        encodeURIComponent(text),
+        JSON.stringify(text).slice(1, -1),
+        text,
+      ]
+      const data = Buffer.from(
+        `Authorization: Basic ${forms[0]}\n` +
+          `?token=${forms[2]}&x=1\n` +
+          `{"password":"${forms[3]}"}\n` +
+          `url-safe ${forms[1]} and raw ${forms[4]}.\n`,
+      )
+      const patterns = maskPatterns([value])
+      for (const size of [1, 3, 7, 64, data.length]) {
+        const out = maskChunks(new Masker(patterns), chunksOfSize(data, size))
+        assert.equal(count(out, R), forms.length, `chunks of ${size}`)
+        assert.ok(!containsAny(out, patterns), `chunks of ${size}`)
+        assert.ok(out.toString().startsWith(`Authorization: Basic ${DEFAULT_REPLACEMENT}\n`))
+        assert.ok(out.toString().includes(`{"password":"${DEFAULT_REPLACEMENT}"}`))
+      }
+    })
+
+    it('lets the leftmost match win, then the longest, and resumes after a match', () => {
+      assert.equal(mask('abcdefg', p('bcdefg', 'abcd')), '#efg') // leftmost, although shorter
+      assert.equal(mask('abcdefg', p('abcd', 'abcdef')), '#g') // longest at the same position
+      assert.equal(mask('abcdefg', p('abcdef', 'abcd')), '#g') // whatever the order given
+      assert.equal(mask('ababab', p('abab')), '#ab') // no overlapping second match
+      assert.equal(mask('aaaaaaa', p('aa')), '###a')
+      assert.equal(mask('xaxyzx', p('x', 'xyz')), '#a##') // single-byte patterns work too
+    })
+
+    it('passes all 256 byte values and random binary through unchanged when no value is present', () => {
+      const all = Buffer.from(Array.from({length: 256}, (_, i) => i))
+      const data = Buffer.concat([all, randomBytes(256 * KiB), Buffer.from(all).reverse()])
+      const patterns = maskPatterns([
+        Buffer.from('\u0000\u0001 not in there'),
+        Buffer.from([0xff, 0x00, 0xfe, 0x01, 0xfd]),
+      ])
+      assert.ok(!containsAny(data, patterns)) // guards the premise (astronomically unlikely to fail)
+      for (const size of [1, 255, 4 * KiB, 64 * KiB, data.length]) {
+        const out = maskChunks(new Masker(patterns), chunksOfSize(data, size))
+        assert.ok(out.equals(data), `chunks of ${size}`)
+      }
+    })
+
+    it('flushes a trailing prefix of a value unchanged at the end', () => {
+      const masker = new Masker([secret])
+      const first = Buffer.concat(masker.push(Buffer.from('tail: s3cr3t-V4')))
+      assert.equal(first.toString(), 'tail: ')
+      assert.equal(masker.heldBack, 'tail: s3cr3t-V4'.length - first.length)
+      assert.equal(Buffer.concat(masker.end()).toString(), 's3cr3t-V4')
+      assert.equal(masker.heldBack, 0)
+    })
+
+    it('masks values around internal boundaries of large chunks', () => {
+      const patterns = maskPatterns([secret, Buffer.from('second value!'), Buffer.from('hunter22')])
+      const data = randomBytes(300 * KiB)
+      // Straddling the places where the search splits a range (lanes, slices), and at both ends.
+      const spots = [0, 4090, 16_380, 32_760, 49_140, 65_530, 98_300, 131_070, 196_600, 262_140]
+      for (const [i, spot] of spots.entries()) patterns[i % patterns.length]!.copy(data, spot)
+      patterns[0]!.copy(data, data.length - patterns[0]!.length)
+      const expected = reference(data, patterns)
+      assert.equal(count(expected, R), spots.length + 1)
+      for (const size of [data.length, 64 * KiB, 65_537, 1000]) {
+        assert.ok(
+          maskChunks(new Masker(patterns), chunksOfSize(data, size)).equals(expected),
+          `chunks of ${size}`,
+        )
+      }
+    })
+
+    it('streams the same output as masking the whole input at once, with no value left (property)', () => {
+      // Values avoid 0x00 and the replacement is a 0x00 byte, so no pattern can straddle a
+      // replacement: the output must then contain none of the patterns.
+      const zero = Buffer.of(0)
+      fc.assert(
+        fc.property(
+          fc.array(fc.uint8Array({minLength: 4, maxLength: 24, min: 1}), {minLength: 1, maxLength: 10}),
+          fc.oneof(fc.uint8Array({maxLength: 300}), fc.uint8Array({maxLength: 12_000})),
+          fc.array(fc.record({at: fc.nat(), which: fc.nat()}), {maxLength: 12}),
+          fc.array(fc.nat(), {maxLength: 30}),
+          (rawValues, base, insertions, cuts) => {
+            const patterns = maskPatterns(rawValues.map((v) => Buffer.from(v)))
+            let data = Buffer.from(base)
+            for (const {at, which} of insertions) {
+              const position = at % (data.length + 1)
+              const inserted = patterns[which % patterns.length]!
+              data = Buffer.concat([data.subarray(0, position), inserted, data.subarray(position)])
+            }
+
+            const whole = maskWhole(data, patterns, zero)
+            const streamed = maskChunks(new Masker(patterns, zero), cut(data, cuts))
+            assert.ok(streamed.equals(whole))
+            assert.ok(whole.equals(reference(data, patterns, zero)))
+            assert.ok(!containsAny(streamed, patterns))
+            // Patterns contain no 0x00, so each replacement adds one.
+            if (insertions.length > 0) assert.ok(count(streamed, zero) > count(data, zero))
+          },
+        ),
+        {numRuns: 200},
+      )
+    })
+
+    it('matches the reference on dense, overlapping short patterns (property)', () => {
+      // A 3-letter alphabet makes overlaps and near-misses at chunk edges the common case.
+      const letters = fc.uint8Array({min: 97, max: 99, minLength: 1, maxLength: 6}).map((v) => Buffer.from(v))
+      fc.assert(
+        fc.property(
+          fc.array(letters, {minLength: 1, maxLength: 6}),
+          fc.uint8Array({min: 97, max: 99, maxLength: 400}),
+          fc.array(fc.nat(), {maxLength: 40}),
+          (patterns, base, cuts) => {
+            const data = Buffer.from(base)
+            const expected = reference(data, patterns, Buffer.from('#'))
+            assert.ok(maskChunks(new Masker(patterns, Buffer.from('#')), cut(data, cuts)).equals(expected))
+          },
+        ),
+        {numRuns: 300},
+      )
+    })
+
+    it('outputs its input unchanged when the input contains no pattern (property)', () => {
+      fc.assert(
+        fc.property(
+          fc.array(fc.uint8Array({minLength: 4, maxLength: 16}), {minLength: 1, maxLength: 10}),
+          fc.uint8Array({maxLength: 5000}),
+          fc.array(fc.nat(), {maxLength: 20}),
+          (rawValues, base, cuts) => {
+            const patterns = maskPatterns(rawValues.map((v) => Buffer.from(v)))
+            const data = Buffer.from(base)
+            fc.pre(!containsAny(data, patterns))
+            assert.ok(maskChunks(new Masker(patterns), cut(data, cuts)).equals(data))
+          },
+        ),
+      )
+    })
+
+    it('holds back at most longest − 1 bytes and emits everything else (bounded memory)', () => {
+      const patterns = maskPatterns([secret, Buffer.from('a much longer secret value, 48 bytes long......')])
+      const longest = patterns[0]!.length
+      // Adversarial: chunks end with a long prefix of the longest pattern, so holding back is needed
+      // at the boundaries, and the rest is random. (Its 63-byte prefix is itself a pattern, the
+      // unpadded base64: stop one byte short of that.)
+      const chunkSize = 64 * KiB
+      const masker = new Masker(patterns)
+      let input = 0
+      let emitted = 0
+      let maxHeld = 0
+      for (let i = 0; i < (8 * MiB) / chunkSize; i++) {
+        const chunk = randomBytes(chunkSize)
+        patterns[0]!.copy(chunk, chunkSize - (longest - 2), 0, longest - 2 - (i % 5))
+        assert.ok(!containsAny(chunk, patterns))
+        input += chunk.length
+        for (const piece of masker.push(chunk)) emitted += piece.length
+        assert.ok(masker.heldBack <= longest - 1, `held ${masker.heldBack}`)
+        assert.equal(emitted, input - masker.heldBack)
+        maxHeld = Math.max(maxHeld, masker.heldBack)
+      }
+
+      assert.equal(maxHeld, longest - 2, 'the test must exercise holding back')
+      for (const piece of masker.end()) emitted += piece.length
+      assert.equal(emitted, input)
+      assert.equal(masker.heldBack, 0)
+    })
+
+    it('stays bounded on input that keeps looking like the start of a value', () => {
+      const pattern = Buffer.from('aaaaaaaaaaaaaaab')
+      const masker = new Masker([pattern])
+      let emitted = 0
+      for (let i = 0; i < 64; i++) {
+        for (const piece of masker.push(Buffer.alloc(16 * KiB, 'a'))) emitted += piece.length
+        assert.ok(masker.heldBack <= pattern.length - 1)
+      }
+
+      assert.equal(emitted + masker.heldBack, 64 * 16 * KiB)
+    })
+
+    it('with no patterns passes chunks through without copying', () => {
+      const masker = new Masker([])
+      const chunk = Buffer.from('anything at all')
+      const out = masker.push(chunk)
+      assert.equal(out.length, 1)
+      assert.equal(out[0], chunk)
+      assert.deepEqual(masker.push(Buffer.alloc(0)), [])
+      assert.deepEqual(masker.end(), [])
+      assert.equal(masker.heldBack, 0)
+      assert.deepEqual(new Masker([Buffer.alloc(0)]).push(chunk), [chunk])
+    })
+
+    it('does not keep views of a chunk the caller reuses after consuming the output', () => {
+      const masker = new Masker([secret])
+      const buffer = Buffer.from('held: s3cr3t')
+      const first = Buffer.concat(masker.push(buffer))
+      assert.ok(masker.heldBack > 0)
+      buffer.fill(0) // e.g. a read buffer recycled by its producer
+      const rest = Buffer.concat([...masker.push(Buffer.from('-V4LUE!')), ...masker.end()])
+      assert.equal(Buffer.concat([first, rest]).toString(), `held: ${DEFAULT_REPLACEMENT}!`)
+    })
+
+    it('emits views of the input, not copies, when nothing is held or replaced', () => {
+      const masker = new Masker([secret])
+      const chunk = Buffer.from('plain output with no secret in it\n')
+      const [piece] = masker.push(chunk)
+      assert.equal(piece?.buffer, chunk.buffer)
+      assert.equal(piece?.byteOffset, chunk.byteOffset)
+      assert.equal(piece?.length, chunk.length)
+    })
+  })
+
+  describe('createMaskingStream', () => {
+    it('masks end to end through a pipeline, across chunk boundaries', async () => {
+      const values = [Buffer.from('s3cr3t-V4LUE'), Buffer.from('p@ss w/"é')]
+      const lines = [
+        'start\n',
+        `one ${values[0]} two\n`,
+        `b64 ${values[1]!.toString('base64')}\n`,
+        `json {"p":${JSON.stringify(values[1]!.toString())}}\n`,
+        'end\n',
+      ].join('')
+      const data = Buffer.from(lines.repeat(2000))
+      const out = await through(createMaskingStream(maskPatterns(values)), chunksOfSize(data, 4093))
+      assert.ok(out.equals(reference(data, maskPatterns(values))))
+      assert.equal(count(out, R), 3 * 2000)
+      assert.ok(!containsAny(out, maskPatterns(values)))
+    })
+
+    it('flushes a held-back tail at the end of the stream', async () => {
+      const out = await through(createMaskingStream([Buffer.from('s3cr3t-V4LUE')]), [
+        Buffer.from('ends with s3cr3t-V4'),
+      ])
+      assert.equal(out.toString(), 'ends with s3cr3t-V4')
+    })
+
+    it('is a plain pass-through when there is nothing to mask', async () => {
+      const stream = createMaskingStream([])
+      assert.ok(stream instanceof PassThrough)
+      const data = randomBytes(100 * KiB)
+      assert.ok((await through(stream, chunksOfSize(data, 10 * KiB))).equals(data))
+    })
+  })
+})
