@@ -17,11 +17,11 @@
  */
 import {createHash, randomBytes} from 'node:crypto'
 import {createReadStream, existsSync, type FSWatcher, mkdirSync, statSync, watch} from 'node:fs'
-import {type FileHandle, mkdir, open, stat} from 'node:fs/promises'
+import {type FileHandle, open, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {ConfigError, InternalError, UsageError} from './errors.js'
-import {readFileIfExists, withFileLock, writeFileAtomic} from './file-lock.js'
+import {ensureHome, readFileIfExists, withFileLock, writeFileAtomic} from './file-lock.js'
 
 /** One audited command, as the command layer reports it. Never carries a secret value. */
 export interface AuditEvent {
@@ -113,7 +113,7 @@ interface ChainPoint {
  */
 export async function appendAudit(home: string, event: AuditEvent): Promise<AuditRecord> {
   const fields = pickEventFields(event)
-  await mkdir(home, {mode: 0o700, recursive: true})
+  await ensureHome(home)
   return withFileLock(join(home, AUDIT_LOCK_FILE), async () => {
     const handle = await open(join(home, AUDIT_LOG_FILE), 'a+', 0o600)
     let record: AuditRecord
@@ -411,7 +411,7 @@ export async function auditSalt(home: string): Promise<string> {
   const path = join(home, AUDIT_SALT_FILE)
   const existing = readSalt(path)
   if (existing !== undefined) return existing
-  await mkdir(home, {mode: 0o700, recursive: true})
+  await ensureHome(home)
   // Under the lock (itself an O_EXCL file) concurrent first uses serialise; the atomic rename means
   // no reader outside the lock ever sees a half-written salt.
   return withFileLock(join(home, `${AUDIT_SALT_FILE}.lock`), async () => {

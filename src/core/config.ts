@@ -2,13 +2,13 @@
  * config.json: profiles and defaults, validated when loaded; env overrides (product.md §7).
  * Tokens never live here: the validator refuses credential-looking keys.
  */
-import {mkdir, readFile} from 'node:fs/promises'
+import {readFile} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import {join} from 'node:path'
 
 import {BACKEND_KINDS, type BackendKind, isBackendKind} from './backend.js'
 import {ConfigError, UsageError} from './errors.js'
-import {withFileLock, writeFileAtomic} from './file-lock.js'
+import {ensureHome, withFileLock, writeFileAtomic} from './file-lock.js'
 
 /** A named, configured instance of a backend. Settings are backend-specific and never hold tokens. */
 export interface Profile {
@@ -49,11 +49,6 @@ const FORBIDDEN_KEYS = /^(token|password|secret|secretid|secret_id|apikey|api_ke
 export function agentvaultHome(env: NodeJS.ProcessEnv): string {
   const fromEnv = env.AGENTVAULT_HOME
   return fromEnv && fromEnv.length > 0 ? fromEnv : join(homedir(), '.agentvault')
-}
-
-/** Create the home directory (0700) if it is missing. */
-export async function ensureHome(home: string): Promise<void> {
-  await mkdir(home, {mode: 0o700, recursive: true})
 }
 
 export function emptyConfig(): AgentVaultConfig {

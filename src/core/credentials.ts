@@ -9,28 +9,25 @@
 import {chmod} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
 
-// The sealed envelope and key sources live with the local vault, which defined them first; they
-// import only core modules, so this does not load the backend itself.
 import {
   createKey,
   type KeySourceContext,
   reassertKeyFileMode,
   unlockKey,
-} from '../backends/local/key-source.js'
+} from './key-source.js'
 import {
   decodeSealedFile,
   encodeSealedFile,
-  ensureHome,
   newFileId,
   openSealedFile,
   readSealedBytes,
   type SealedFile,
   type SealedFileHeader,
   type SealedFileKind,
-} from '../backends/local/sealed-file.js'
-import {keyFingerprint, wipe} from '../backends/local/sealing.js'
+} from './sealed-file.js'
+import {keyFingerprint, wipe} from './sealing.js'
 import {ConfigError, InternalError} from './errors.js'
-import {withFileLock, writeFileAtomic} from './file-lock.js'
+import {ensureHome, withFileLock, writeFileAtomic} from './file-lock.js'
 import {type Keychain, openKeychain} from './keychain.js'
 
 /** Where tokens are kept. Values are short strings (tokens); callers keep them in the smallest scope. */

@@ -5,7 +5,7 @@
  */
 import {randomBytes} from 'node:crypto'
 import {closeSync, fsyncSync, openSync, readFileSync} from 'node:fs'
-import {open, readFile, rename, unlink} from 'node:fs/promises'
+import {chmod, mkdir, open, readFile, rename, unlink} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {setTimeout as delay} from 'node:timers/promises'
 
@@ -121,4 +121,11 @@ export function readFileIfExists(path: string): Buffer | undefined {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw error
   }
+}
+
+/** Create agentvault's home directory (0700) when it is missing. Only writers call this. */
+export async function ensureHome(home: string): Promise<void> {
+  const created = await mkdir(home, {mode: 0o700, recursive: true})
+  // mkdir's mode passes through the umask; say exactly what we mean on the directory we made.
+  if (created !== undefined) await chmod(home, 0o700)
 }

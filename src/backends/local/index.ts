@@ -17,10 +17,10 @@ import type {Keychain} from '../../core/keychain.js'
 import type {SecretReference} from '../../core/references.js'
 
 import {AgentVaultError, SecretNotFoundError, UsageError} from '../../core/errors.js'
-import {type KeySourceContext, type KeySourceKind} from './key-source.js'
+import {type KeySourceContext, type KeySourceKind} from '../../core/key-source.js'
 import {type VaultEntries, type VaultEntry, VaultStore} from './vault-store.js'
 
-export type {KeySourceKind} from './key-source.js'
+export type {KeySourceKind} from '../../core/key-source.js'
 
 export const LOCAL_CAPABILITIES: Readonly<Capabilities> = Object.freeze({
   auditSource: false,

@@ -8,7 +8,7 @@ import {chmod} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {ConfigError} from '../../core/errors.js'
-import {withFileLock, writeFileAtomic} from '../../core/file-lock.js'
+import {ensureHome, withFileLock, writeFileAtomic} from '../../core/file-lock.js'
 import {
   createKey,
   KEY_SOURCE_ORDER,
@@ -16,19 +16,18 @@ import {
   type KeySourceKind,
   reassertKeyFileMode,
   unlockKey,
-} from './key-source.js'
+} from '../../core/key-source.js'
 import {
   decodeSealedFile,
   encodeSealedFile,
-  ensureHome,
   newFileId,
   openSealedFile,
   readSealedBytes,
   type SealedFile,
   type SealedFileHeader,
   type SealedFileKind,
-} from './sealed-file.js'
-import {decodeBase64, keyFingerprint, wipe} from './sealing.js'
+} from '../../core/sealed-file.js'
+import {decodeBase64, keyFingerprint, wipe} from '../../core/sealing.js'
 
 export const VAULT_FILE_KIND: SealedFileKind = {
   codePrefix: 'VAULT',

@@ -23,7 +23,7 @@ import type {Backend, BackendContext} from '../../../src/core/backend.js'
 import type {SecretReference} from '../../../src/core/references.js'
 
 import {createBackend, initialiseVault, type LocalBackendOptions} from '../../../src/backends/local/index.js'
-import {encodeEnvelope} from '../../../src/backends/local/sealed-file.js'
+import {encodeEnvelope} from '../../../src/core/sealed-file.js'
 import {
   AgentVaultError,
   AuthError,

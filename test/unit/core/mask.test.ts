@@ -79,6 +79,10 @@ function mask(data: string, patterns: Buffer[]): string {
   return maskWhole(Buffer.from(data), patterns, Buffer.from('#')).toString()
 }
 
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes)
+}
+
 function containsAny(data: Buffer, patterns: readonly Buffer[]): boolean {
   return patterns.some((p) => data.includes(p))
 }
@@ -286,7 +290,7 @@ describe('core/mask', () => {
           fc.array(fc.record({at: fc.nat(), which: fc.nat()}), {maxLength: 12}),
           fc.array(fc.nat(), {maxLength: 30}),
           (rawValues, base, insertions, cuts) => {
-            const patterns = maskPatterns(rawValues.map((v) => Buffer.from(v)))
+            const patterns = maskPatterns(rawValues.map(toBuffer))
             let data = Buffer.from(base)
             for (const {at, which} of insertions) {
               const position = at % (data.length + 1)
@@ -332,7 +336,7 @@ describe('core/mask', () => {
           fc.uint8Array({maxLength: 5000}),
           fc.array(fc.nat(), {maxLength: 20}),
           (rawValues, base, cuts) => {
-            const patterns = maskPatterns(rawValues.map((v) => Buffer.from(v)))
+            const patterns = maskPatterns(rawValues.map(toBuffer))
             const data = Buffer.from(base)
             fc.pre(!containsAny(data, patterns))
             assert.ok(maskChunks(new Masker(patterns), cut(data, cuts)).equals(data))

@@ -25,10 +25,9 @@
  * Every problem with the file is a ConfigError (exit 3) naming the file; nothing here writes.
  */
 import {createHash, randomBytes} from 'node:crypto'
-import {chmod, mkdir} from 'node:fs/promises'
 
-import {AuthError, ConfigError} from '../../core/errors.js'
-import {readFileIfExists} from '../../core/file-lock.js'
+import {AuthError, ConfigError} from './errors.js'
+import {readFileIfExists} from './file-lock.js'
 import {type KeyDescriptor, parseKeyDescriptor} from './key-source.js'
 import {decodeBase64, keyFingerprint, NONCE_BYTES, seal, TAG_BYTES, unseal} from './sealing.js'
 
@@ -58,13 +57,6 @@ const CHECKSUM_PREFIX = '"checksum": "sha256:'
 const CHECKSUM_TRAILER = /"checksum": "sha256:([\da-f]{64})"\n\}\n$/
 const ZERO_DIGEST = '0'.repeat(64)
 const HEX_ID = /^[\da-f]{32}$/
-
-/** Create the home directory (0700) when it is missing. Only writers call this. */
-export async function ensureHome(home: string): Promise<void> {
-  const created = await mkdir(home, {mode: 0o700, recursive: true})
-  // mkdir's mode passes through the umask; say exactly what we mean on the directory we made.
-  if (created !== undefined) await chmod(home, 0o700)
-}
 
 /** Read a sealed file's bytes; undefined when absent; an unreadable file is a ConfigError naming it. */
 export function readSealedBytes(path: string, label: string): Buffer | undefined {

@@ -11,8 +11,8 @@ import {randomBytes, scrypt} from 'node:crypto'
 import {chmod, link, open, readFile, unlink} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {AuthError, BackendUnavailableError, ConfigError} from '../../core/errors.js'
-import {type Keychain, keychainDisabled, openKeychain} from '../../core/keychain.js'
+import {AuthError, BackendUnavailableError, ConfigError} from './errors.js'
+import {type Keychain, keychainDisabled, openKeychain} from './keychain.js'
 import {decodeBase64, generateKey, KEY_BYTES, NONCE_BYTES, seal, TAG_BYTES, unseal, wipe} from './sealing.js'
 
 export type KeySourceKind = 'file' | 'keychain' | 'passphrase'
