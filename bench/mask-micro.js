@@ -26,6 +26,11 @@ const alnum = (n) => randomBytes(n).toString('base64').replaceAll(/[+/=]/g, 'x')
 const secretSets = {
   // As in bench/index.js: base64 of 18 random bytes.
   'bench (24 B values)': Array.from({length: 10}, () => randomBytes(18).toString('base64')),
+  // Characters that make every encoded form distinct: ~5 patterns per value.
+  'rich (27–30 B values)': Array.from(
+    {length: 10},
+    (_, i) => `k+y/${randomBytes(15).toString('base64')}"é ${i}`,
+  ),
   'mixed (one 8 B password)': [
     `sk_live_${alnum(24)}`,
     `ghp_${alnum(36)}`,

@@ -23,7 +23,6 @@ import type {Backend, BackendContext} from '../../../src/core/backend.js'
 import type {SecretReference} from '../../../src/core/references.js'
 
 import {createBackend, initialiseVault, type LocalBackendOptions} from '../../../src/backends/local/index.js'
-import {encodeEnvelope} from '../../../src/core/sealed-file.js'
 import {
   AgentVaultError,
   AuthError,
@@ -33,6 +32,7 @@ import {
   UsageError,
 } from '../../../src/core/errors.js'
 import {createMemoryKeychain} from '../../../src/core/keychain.js'
+import {encodeEnvelope} from '../../../src/core/sealed-file.js'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const NO_KEYCHAIN = {AGENTVAULT_NO_KEYCHAIN: '1'}

@@ -1,7 +1,6 @@
 import fc from 'fast-check'
 import assert from 'node:assert/strict'
 // The project imports fast-check's default export (`fc.string()`, …) as its docs do.
-/* eslint-disable import/no-named-as-default-member */
 import {type ChildProcess, spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {once} from 'node:events'

@@ -1,7 +1,6 @@
 import fc from 'fast-check'
 import assert from 'node:assert/strict'
 // The project imports fast-check's default export (`fc.uint8Array()`, …) as its docs do.
-/* eslint-disable import/no-named-as-default-member */
 import {randomBytes} from 'node:crypto'
 import {PassThrough, Readable, type Transform, Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'

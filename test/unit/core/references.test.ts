@@ -1,5 +1,5 @@
 // The project imports fast-check's default export (`fc.string()`, …) as its docs do.
-/* eslint-disable import/no-named-as-default-member */
+
 import fc from 'fast-check'
 import assert from 'node:assert/strict'
 

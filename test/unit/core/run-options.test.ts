@@ -1,0 +1,73 @@
+import fc from 'fast-check'
+import assert from 'node:assert/strict'
+
+import {UsageError} from '../../../src/core/errors.js'
+import {parseRunArgv} from '../../../src/core/run-options.js'
+
+describe('core/run-options', () => {
+  it('parses flags, then the command after -- or at the first word', () => {
+    assert.deepEqual(
+      parseRunArgv(
+        ['--env', 'A=local://A', '-e', 'B=local://B', '--env-file=x.env', '--', 'cmd', '--flag'],
+        {},
+      ),
+      {
+        cleanEnv: false,
+        command: ['cmd', '--flag'],
+        env: ['A=local://A', 'B=local://B'],
+        envFiles: ['x.env'],
+        mask: 'auto',
+        profile: undefined,
+      },
+    )
+    const options = parseRunArgv(['--mask', 'never', '--clean-env', '-pteam', 'node', '-e', '0'], {})
+    assert.deepEqual(
+      [options.mask, options.cleanEnv, options.profile, options.command],
+      ['never', true, 'team', ['node', '-e', '0']],
+    )
+  })
+
+  it('reads AGENTVAULT_* env vars when the flag is absent; flags win', () => {
+    const env = {AGENTVAULT_MASK: 'always', AGENTVAULT_PROFILE: 'p', AGENTVAULT_ENV_FILE: 'a.env,b.env'}
+    const options = parseRunArgv(['true'], env)
+    assert.deepEqual([options.mask, options.profile, options.envFiles], ['always', 'p', ['a.env', 'b.env']])
+    assert.equal(parseRunArgv(['--mask', 'never', 'true'], env).mask, 'never')
+    assert.throws(() => parseRunArgv(['true'], {AGENTVAULT_MASK: 'sometimes'}), UsageError)
+  })
+
+  it('rejects unknown flags, missing values, bad options and a missing command', () => {
+    for (const argv of [
+      ['--nope', 'x'],
+      ['--env'],
+      ['--mask', 'sometimes', 'x'],
+      ['--env', 'A=local://A'],
+      [],
+      ['--clean-env=1', 'x'],
+      ['--mask', 'auto', '--mask', 'never', 'x'],
+    ]) {
+      assert.throws(
+        () => parseRunArgv(argv, {}),
+        (error: UsageError) => error instanceof UsageError && error.exitCode === 2,
+        argv.join(' '),
+      )
+    }
+  })
+
+  it('returns or throws a UsageError for any argv (property)', () => {
+    const word = fc.oneof(
+      fc.string(),
+      fc.constantFrom('--', '-', '-e', '--env', '--env=', '--mask', 'auto', '--clean-env', '-p', '--profile'),
+    )
+    fc.assert(
+      fc.property(fc.array(word, {maxLength: 8}), (argv) => {
+        try {
+          const options = parseRunArgv(argv, {})
+          assert.ok(options.command.length > 0)
+        } catch (error) {
+          assert.ok(error instanceof UsageError, String(error))
+        }
+      }),
+      {numRuns: 1000},
+    )
+  })
+})
