@@ -9,12 +9,15 @@
 import {chmod} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
 
+import {ConfigError, InternalError} from './errors.js'
+import {ensureHome, withFileLock, writeFileAtomic} from './file-lock.js'
 import {
   createKey,
   type KeySourceContext,
   reassertKeyFileMode,
   unlockKey,
 } from './key-source.js'
+import {type Keychain, openKeychain} from './keychain.js'
 import {
   decodeSealedFile,
   encodeSealedFile,
@@ -26,9 +29,6 @@ import {
   type SealedFileKind,
 } from './sealed-file.js'
 import {keyFingerprint, wipe} from './sealing.js'
-import {ConfigError, InternalError} from './errors.js'
-import {ensureHome, withFileLock, writeFileAtomic} from './file-lock.js'
-import {type Keychain, openKeychain} from './keychain.js'
 
 /** Where tokens are kept. Values are short strings (tokens); callers keep them in the smallest scope. */
 export interface CredentialStore {

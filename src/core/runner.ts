@@ -224,7 +224,7 @@ export async function spawnAndWait(
   const stopForwarding = forwardSignals(child)
   try {
     const started = await new Promise<Error | undefined>((resolve) => {
-      child.once('spawn', () => resolve(undefined))
+      child.once('spawn', () => resolve())
       child.once('error', (error) => resolve(error))
     })
     if (started) {
