@@ -73,11 +73,22 @@ export interface LoginResult {
   message: string
 }
 
+/** A use-not-retrieve request (product.md §5): the backend (or the local engine) performs it. */
+export interface UseRequest {
+  operation: string
+  params: Record<string, unknown>
+}
+
+/** The operation's result: never the secret value itself. */
+export type UseResult = Record<string, unknown>
+
 export interface Backend {
   readonly capabilities: Capabilities
   /** Release connections, leases and locks. Always safe to call twice. */
   close(): Promise<void>
   delete?(reference: SecretReference): Promise<void>
+  /** Metadata of one secret (e.g. its allowedDomains), without its value. */
+  describe?(reference: SecretReference): Promise<SecretMetadata>
   /** Read one value. The caller owns the Buffer and should drop it as soon as it can. */
   get?(reference: SecretReference): Promise<Buffer>
   readonly kind: BackendKind
@@ -90,6 +101,11 @@ export interface Backend {
   resolveMany?(references: SecretReference[]): Promise<Map<string, Buffer>>
   set?(reference: SecretReference, value: Buffer, options: SetSecretOptions): Promise<SecretMetadata>
   status(): Promise<ProfileStatus>
+  /**
+   * Perform a use operation server-side (sanctum, agentsecrets). Backends without it have their
+   * values used by agentvault's own engine (core/use-engine.ts) under its guards.
+   */
+  use?(reference: SecretReference, request: UseRequest): Promise<UseResult>
 }
 
 export type BackendFactory = (context: BackendContext) => Backend | Promise<Backend>

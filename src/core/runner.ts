@@ -223,8 +223,8 @@ export async function spawnAndWait(
     piping.push(pipeMasked(child.stderr, process.stderr, masking.createMaskingStream(patterns)))
   const stopForwarding = forwardSignals(child)
   try {
-    const started = await new Promise<Error | undefined>((resolve) => {
-      child.once('spawn', () => resolve())
+    const started = await new Promise<Error | null>((resolve) => {
+      child.once('spawn', () => resolve(null))
       child.once('error', (error) => resolve(error))
     })
     if (started) {
