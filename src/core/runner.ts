@@ -186,12 +186,30 @@ function shouldMask(mode: RunOptions['mask'], stream: NodeJS.WriteStream): boole
   return !stream.isTTY
 }
 
-/** Pipe `source` through a masker into `target` (left open); resolves when all output is written. */
-function pipeMasked(source: Readable, target: Writable, masker: Transform): Promise<void> {
-  source.pipe(masker).pipe(target, {end: false})
+/**
+ * Pipe `source` through a masker into `target` (left open); resolves when all output is written.
+ * When our reader goes away (EPIPE), `onBrokenPipe` runs and the rest is drained unread.
+ */
+function pipeMasked(
+  source: Readable,
+  target: Writable,
+  masker: Transform,
+  onBrokenPipe: () => void,
+): Promise<void> {
   return new Promise<void>((resolve) => {
-    masker.once('end', resolve)
+    const onTargetError = (): void => {
+      masker.unpipe(target)
+      masker.resume()
+      onBrokenPipe()
+    }
+
+    target.once('error', onTargetError)
+    masker.once('end', () => {
+      target.off('error', onTargetError)
+      resolve()
+    })
     masker.once('error', () => resolve())
+    source.pipe(masker).pipe(target, {end: false})
   })
 }
 
@@ -216,11 +234,16 @@ export async function spawnAndWait(
   })
   // Attach the maskers before yielding: Node discards the output of a child that exits while its
   // pipes have no reader.
+  // A closed reader downstream: the child gets SIGPIPE, as it would writing to a shell pipeline.
+  const brokenPipe = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGPIPE')
+  }
+
   const piping: Array<Promise<void>> = []
   if (masking && maskOut && child.stdout)
-    piping.push(pipeMasked(child.stdout, process.stdout, masking.createMaskingStream(patterns)))
+    piping.push(pipeMasked(child.stdout, process.stdout, masking.createMaskingStream(patterns), brokenPipe))
   if (masking && maskErr && child.stderr)
-    piping.push(pipeMasked(child.stderr, process.stderr, masking.createMaskingStream(patterns)))
+    piping.push(pipeMasked(child.stderr, process.stderr, masking.createMaskingStream(patterns), brokenPipe))
   const stopForwarding = forwardSignals(child)
   try {
     const started = await new Promise<Error | null>((resolve) => {

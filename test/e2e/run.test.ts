@@ -123,6 +123,15 @@ describe('e2e: run', () => {
     assert.equal(result.stdout, `${MASK}\n`)
   })
 
+  it('a reader that goes away gives the child SIGPIPE (141), as in a shell pipeline', async () => {
+    const child = startCli(['run', '--env', 'K=local://K', '--', 'yes'], {env: t.env})
+    const exited = new Promise<null | number>((resolve) => {
+      child.once('close', (code) => resolve(code))
+    })
+    child.stdout?.once('data', () => child.stdout?.destroy())
+    assert.equal(await exited, 141)
+  })
+
   it('own failures: exit codes per the table and nothing on stdout', async () => {
     const missing = await run(['--env', 'X=local://MISSING', '--', 'true'])
     assert.equal(missing.code, 6)
