@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {spawnSync} from 'node:child_process'
+import {spawn, spawnSync} from 'node:child_process'
 import {writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
@@ -130,6 +130,24 @@ describe('e2e: run', () => {
     })
     child.stdout?.once('data', () => child.stdout?.destroy())
     assert.equal(await exited, 141)
+  })
+
+  it('a Ctrl-C typed on the terminal reaches the child once, not twice (under script(1))', async function () {
+    if (spawnSync('script', ['--version']).error) this.skip()
+    const command = `${process.execPath} ${join(ROOT, 'bin', 'run.js')} run --env K=local://K -- ${process.execPath} ${CHILD}`
+    const pty = spawn('script', ['-qec', command, '/dev/null'], {
+      env: {...process.env, ...t.env, EXIT_CODE: '7'},
+    })
+    const done = collect(pty)
+    await waitForOutput(pty, 'ready')
+    pty.stdin?.write('\u0003')
+    await waitForOutput(pty, 'got SIGINT')
+    pty.stdin?.write('report\n')
+    await waitForOutput(pty, 'counts')
+    pty.stdin?.end()
+    const result = await done
+    const counts = JSON.parse(/counts (\{.*\})/.exec(result.stdout)?.[1] ?? '{}') as Record<string, number>
+    assert.deepEqual(counts, {SIGINT: 1})
   })
 
   it('own failures: exit codes per the table and nothing on stdout', async () => {
