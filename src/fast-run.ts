@@ -15,6 +15,8 @@ export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = proce
     session = new Session({command: 'run', env, interactive: false, profileName: options.profile, warn})
     const {prepareRun, spawnAndWait} = await import('./core/runner.js')
     const prepared = await prepareRun(session, options, env)
+    // Load the audit writer while the child runs rather than after it exits.
+    import('./core/audit.js').catch(() => {})
     // Backends stay open while the child runs: leases must outlive it (sanctum releases on close).
     const code = await spawnAndWait(options.command, prepared, options.mask)
     await session.close()

@@ -11,6 +11,20 @@ function wantsHelp(argv: string[]): boolean {
   return (end === -1 ? argv : argv.slice(0, end)).some((word) => HELP_FLAGS.has(word))
 }
 
+/**
+ * The build bundles fast-run.js and what it imports into dist/fast/ (one file per lazily loaded
+ * part): fewer modules to resolve on every `run`. Unbundled builds fall back to the plain module.
+ */
+async function loadFastRun(): Promise<typeof import('./fast-run.js')> {
+  const bundled = new URL('fast/fast-run.js', import.meta.url)
+  try {
+    return (await import(bundled.href)) as typeof import('./fast-run.js')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error
+    return import('./fast-run.js')
+  }
+}
+
 export async function main(argv: string[], binUrl: string): Promise<void> {
   if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v' || argv[0] === 'version')) {
     const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -24,8 +38,7 @@ export async function main(argv: string[], binUrl: string): Promise<void> {
   }
 
   if (argv[0] === 'run' && !wantsHelp(argv)) {
-    const {runFromArgv} = await import('./fast-run.js')
-    process.exitCode = await runFromArgv(argv.slice(1))
+    process.exitCode = await (await loadFastRun()).runFromArgv(argv.slice(1))
     return
   }
 
