@@ -18,7 +18,7 @@ export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = proce
     // Load the audit writer while the child runs rather than after it exits.
     import('./core/audit.js').catch(() => {})
     // Backends stay open while the child runs: leases must outlive it (sanctum releases on close).
-    const code = await spawnAndWait(options.command, prepared, options.mask)
+    const code = await spawnAndWait(prepared, options.mask)
     await session.close()
     await session.finish('ok', code)
     return code

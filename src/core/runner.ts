@@ -6,6 +6,7 @@
 import type {ChildProcess} from 'node:child_process'
 import type {Readable, Transform, Writable} from 'node:stream'
 
+import type {Backend, RunInjection} from './backend.js'
 import type {RunOptions} from './run-options.js'
 import type {Session} from './session.js'
 
@@ -32,6 +33,8 @@ const TERMINAL_SIGNALS = new Set<NodeJS.Signals>(['SIGINT', 'SIGQUIT', 'SIGWINCH
 const MIN_MASK_LENGTH = 4
 
 export interface PreparedRun {
+  /** The command to start: the user's, or a backend's wrapper around it (see Backend.wrapRun). */
+  command: string[]
   /** Environment for the child: inherited (unless clean), plain env-file values, secrets. */
   env: NodeJS.ProcessEnv
   /** Resolved values to conceal in output. */
@@ -113,8 +116,17 @@ export async function prepareRun(
   baseEnv: NodeJS.ProcessEnv,
 ): Promise<PreparedRun> {
   const mappings = await collectMappings(options, baseEnv)
-  const refs = [...mappings.values()].flatMap((m) => (m.ref ? [m.ref] : []))
   session.audit.touched = true
+  // References of backends that inject values themselves are handed to them, not resolved here.
+  const injected = new Map<Backend, RunInjection[]>()
+  const refs: SecretReference[] = []
+  for (const {name, ref} of mappings.values()) {
+    if (!ref) continue
+    const {backend} = await session.open(ref)
+    if (backend.wrapRun) injected.set(backend, [...(injected.get(backend) ?? []), {name, reference: ref}])
+    else refs.push(ref)
+  }
+
   const {resolveReferences} = await import('./resolve.js')
   const values = refs.length > 0 ? await resolveReferences(session, refs) : new Map<string, Buffer>()
 
@@ -130,7 +142,8 @@ export async function prepareRun(
       continue
     }
 
-    const value = values.get(mapping.ref.canonical) as Buffer
+    const value = values.get(mapping.ref.canonical)
+    if (!value) continue // injected by its backend
     if (value.includes(0))
       throw new UsageError(
         'VALUE_NOT_ENV_SAFE',
@@ -147,7 +160,14 @@ export async function prepareRun(
       )
   }
 
-  return {env, secrets}
+  let {command} = options
+  for (const [backend, injections] of injected) {
+    const wrapped = await (backend.wrapRun as NonNullable<Backend['wrapRun']>)(injections, command)
+    for (const name of wrapped.removeEnv) delete env[name]
+    command = wrapped.command
+  }
+
+  return {command, env, secrets}
 }
 
 /** Is this process in the foreground process group of its terminal? (Linux: /proc; else a TTY check.) */
@@ -214,11 +234,7 @@ function pipeMasked(
 }
 
 /** Start the command and wait for it. Returns the child's exit code, or 128+N after signal N. */
-export async function spawnAndWait(
-  command: string[],
-  prepared: PreparedRun,
-  mask: RunOptions['mask'],
-): Promise<number> {
+export async function spawnAndWait(prepared: PreparedRun, mask: RunOptions['mask']): Promise<number> {
   const maskOut = prepared.secrets.length > 0 && shouldMask(mask, process.stdout)
   const maskErr = prepared.secrets.length > 0 && shouldMask(mask, process.stderr)
   const [{spawn}, {constants}, masking] = await Promise.all([
@@ -227,7 +243,7 @@ export async function spawnAndWait(
     maskOut || maskErr ? import('./mask.js') : undefined,
   ])
   const patterns = masking?.maskPatterns(prepared.secrets, {minLength: MIN_MASK_LENGTH}) ?? []
-  const [file, ...args] = command as [string, ...string[]]
+  const [file, ...args] = prepared.command as [string, ...string[]]
   const child = spawn(file, args, {
     env: prepared.env,
     stdio: ['inherit', maskOut ? 'pipe' : 'inherit', maskErr ? 'pipe' : 'inherit'],
