@@ -2,7 +2,9 @@
  * The contract every backend implements. Core and commands only see this interface; a backend
  * module is loaded lazily through the registry.
  */
+import type {AuditEvent, AuditFilter} from './audit.js'
 import type {Profile} from './config.js'
+import type {AgentVaultError} from './errors.js'
 import type {SecretReference} from './references.js'
 
 export const BACKEND_KINDS = ['local', 'sanctum', 'agentsecrets', 'openbao', 'agentauth'] as const
@@ -22,6 +24,12 @@ export interface Capabilities {
   runInjection: boolean
   set: boolean
   useOperations: readonly string[]
+  /**
+   * Versioned secrets (openbao KV v2): `set --cas`, `set --json-stdin`, `delete --versions |
+   * --destroy | --all-versions` (plain delete is a reversible soft delete), `secrets versions`,
+   * `get --wrap-ttl` and `secrets unwrap`.
+   */
+  versioned?: boolean
 }
 
 /** Names and metadata of a secret: never its value. */
@@ -38,8 +46,73 @@ export interface SecretMetadata {
 
 export interface SetSecretOptions {
   allowedDomains?: string[]
+  /**
+   * `secrets set --allow-argv`: the backend may pass the value to its own CLI as a command-line
+   * argument when that CLI has no other way (agentsecrets only; product.md §10).
+   */
+  allowArgv?: boolean
+  /** Versioned backends: write only if the current version is this one (0 = only if absent). */
+  cas?: number
   description?: string
+  /** Versioned backends: the value is a JSON object holding the whole new version. */
+  json?: boolean
   tags?: string[]
+}
+
+/** Versioned backends: which versions `delete` removes (default: soft-delete the current one). */
+export interface DeleteOptions {
+  /** Every version and the key's metadata, irreversibly. */
+  allVersions?: boolean
+  /** Destroy `versions` irreversibly instead of soft-deleting them. */
+  destroy?: boolean
+  versions?: number[]
+}
+
+/** Options of `list`. */
+export interface ListOptions {
+  /** Walk sub-folders too (versioned backends with folders). */
+  recursive?: boolean
+}
+
+/** One version of a versioned secret (`secrets versions`). */
+export interface SecretVersionInfo {
+  created_time: string
+  deletion_time: string
+  destroyed: boolean
+  /** destroyed › deleted (past deletion_time) › scheduled (future deletion_time) › active. */
+  state: 'active' | 'deleted' | 'destroyed' | 'scheduled'
+  version: number
+}
+
+/** The version history of a versioned secret: metadata only, never values. */
+export interface SecretVersions {
+  cas_required: boolean
+  created_time: string
+  current_version: number
+  custom_metadata: null | Record<string, string>
+  delete_version_after: string
+  max_versions: number
+  oldest_version: number
+  reference: string
+  updated_time: string
+  versions: SecretVersionInfo[]
+}
+
+/** A response-wrapping token standing for one read (`secrets get --wrap-ttl`). */
+export interface WrapResult {
+  accessor: string
+  creation_path: string
+  creation_time: string
+  token: string
+  ttl: number
+}
+
+/** Options of `unwrap`. */
+export interface UnwrapOptions {
+  /** Refuse (before unwrapping) a token that was not made for this reference's secret. */
+  expect?: SecretReference
+  /** Return one key of the unwrapped data map instead of the whole map (JSON). */
+  field?: string
 }
 
 export interface ProfileStatus {
@@ -65,7 +138,13 @@ export interface BackendContext {
 }
 
 /** Flag values given to `login`; each backend reads the ones it knows. */
-export type LoginOptions = Record<string, boolean | string | undefined>
+export type LoginOptions = Record<string, boolean | string | string[] | undefined>
+
+/** Flag values given to `logout`. */
+export interface LogoutOptions {
+  /** Also revoke the token on the server (openbao `revoke-self`). */
+  revoke?: boolean
+}
 
 export interface LoginResult {
   details?: Record<string, unknown>
@@ -73,8 +152,47 @@ export interface LoginResult {
   message: string
 }
 
+/** Options of a single read. */
+export interface GetOptions {
+  /** Ask for a lease of at most this many seconds (sanctum); backends without leases ignore it. */
+  ttl?: number
+  /**
+   * `secrets get` only: a reference without `#field` to a secret holding several fields (openbao)
+   * returns the whole map as JSON. Without it (`run`, `use`, `call`) such a reference is a usage error.
+   */
+  whole?: boolean
+}
+
+/** Where `call`/`use … http_request` puts one secret (the styles of `call`). */
+export interface UseHttpInjection {
+  reference: SecretReference
+  style: 'basic' | 'bearer' | 'body' | 'form' | 'header' | 'query'
+  /** Header name, query parameter, form field, or dotted JSON path. */
+  target?: string
+}
+
+/**
+ * A whole HTTP request, already checked, for backends that inject server-side every secret of one
+ * request (agentsecrets): `call` with any combination of styles, or `use REF http_request`.
+ */
+export interface UseHttpRequest {
+  body?: Buffer
+  /** Plain (non-secret) headers. */
+  headers: Array<[string, string]>
+  injections: UseHttpInjection[]
+  method: string
+  url: string
+}
+
 /** A use-not-retrieve request (product.md §5): the backend (or the local engine) performs it. */
 export interface UseRequest {
+  /**
+   * `http_request` only, for backends whose capabilities say `get: false` (they never hand values
+   * out, so `call` reaches them through `use`): the request with every injection. Backends that
+   * take the operation's params instead may ignore it. The result then has `call --json`'s shape
+   * (status, headers, body, bodyEncoding?, redacted, duration_ms).
+   */
+  http?: UseHttpRequest
   operation: string
   params: Record<string, unknown>
 }
@@ -82,30 +200,73 @@ export interface UseRequest {
 /** The operation's result: never the secret value itself. */
 export type UseResult = Record<string, unknown>
 
+/** An event from a backend's audit source, in agentvault's audit shape. */
+export type ExternalAuditEvent = AuditEvent & {
+  /** The upstream call was blocked by the backend's policy. */
+  blocked?: boolean
+  source: string
+}
+
+/** One `NAME=REF` of `run` that a backend injects itself (see `Backend.wrapRun`). */
+export interface RunInjection {
+  name: string
+  reference: SecretReference
+}
+
+/** How a backend that injects values itself wants the child started. */
+export interface WrappedCommand {
+  /** The command to start instead (it runs the original command as its own child). */
+  command: string[]
+  /** Variables to drop from the child's environment so no stale copy sits beside the injected one. */
+  removeEnv: string[]
+}
+
 export interface Backend {
   readonly capabilities: Capabilities
   /** Release connections, leases and locks. Always safe to call twice. */
   close(): Promise<void>
-  delete?(reference: SecretReference): Promise<void>
+  delete?(reference: SecretReference, options?: DeleteOptions): Promise<void>
   /** Metadata of one secret (e.g. its allowedDomains), without its value. */
   describe?(reference: SecretReference): Promise<SecretMetadata>
+  /**
+   * Why this backend lacks a capability and what to do instead, used in place of the generic
+   * "not supported" error (e.g. sanctum: store secrets on the vault host).
+   */
+  explainUnsupported?(capability: 'delete' | 'get' | 'set', reference?: SecretReference): AgentVaultError
   /** Read one value. The caller owns the Buffer and should drop it as soon as it can. */
-  get?(reference: SecretReference): Promise<Buffer>
+  get?(reference: SecretReference, options?: GetOptions): Promise<Buffer>
   readonly kind: BackendKind
-  list?(prefix?: string): Promise<SecretMetadata[]>
+  list?(prefix?: string, options?: ListOptions): Promise<SecretMetadata[]>
   /** Sign in (or initialise, for local) and store what is needed in the credential store. */
   login?(options: LoginOptions): Promise<LoginResult>
   /** Forget stored credentials; resolves to whether anything was cleared. */
-  logout?(): Promise<boolean>
+  logout?(options?: LogoutOptions): Promise<boolean>
   /** Read many values concurrently over one session; keys are `reference.canonical`. */
   resolveMany?(references: SecretReference[]): Promise<Map<string, Buffer>>
   set?(reference: SecretReference, value: Buffer, options: SetSecretOptions): Promise<SecretMetadata>
   status(): Promise<ProfileStatus>
+  /** Versioned backends: unwrap a response-wrapping token (once) into the value it stands for. */
+  unwrap?(wrappingToken: string, options: UnwrapOptions): Promise<Buffer>
+  /**
+   * A backend's own audit source (AgentSecrets proxy logs, AgentAuth activity), normalised to
+   * agentvault's event fields with `source` set to the backend kind; `audit --source KIND|all`
+   * merges it with the local trail in time order. Never carries a value.
+   */
+  auditEvents?(filter: AuditFilter): Promise<ExternalAuditEvent[]>
+  /**
+   * For backends that never hand values to agentvault (agentsecrets): wrap `run`'s command so the
+   * backend injects its references itself. Such references are not resolved by agentvault.
+   */
+  wrapRun?(injections: RunInjection[], command: string[]): Promise<WrappedCommand>
   /**
    * Perform a use operation server-side (sanctum, agentsecrets). Backends without it have their
    * values used by agentvault's own engine (core/use-engine.ts) under its guards.
    */
   use?(reference: SecretReference, request: UseRequest): Promise<UseResult>
+  /** Versioned backends: the version history of a secret, without values. */
+  versions?(reference: SecretReference): Promise<SecretVersions>
+  /** Versioned backends: a single-use wrapping token for one read, valid for `ttl` (`30s`, `5m`, `1h`, seconds). */
+  wrap?(reference: SecretReference, ttl: string): Promise<WrapResult>
 }
 
 export type BackendFactory = (context: BackendContext) => Backend | Promise<Backend>

@@ -9,6 +9,7 @@ import {join} from 'node:path'
 import {BACKEND_KINDS, type BackendKind, isBackendKind} from './backend.js'
 import {ConfigError, UsageError} from './errors.js'
 import {ensureHome, withFileLock, writeFileAtomic} from './file-lock.js'
+import {normaliseHostPattern} from './use/hosts.js'
 
 /** A named, configured instance of a backend. Settings are backend-specific and never hold tokens. */
 export interface Profile {
@@ -24,6 +25,8 @@ export interface ProfileSettings {
   /** Use-not-retrieve: hosts every secret of this profile may be used against. */
   allowedDomains?: string[]
   allowPrivateNetworks?: boolean
+  /** Use-not-retrieve: PEM file of extra CAs trusted for `use`/`call` (relative to the home). */
+  caCert?: string
   /** Audit records carry `resource_ref` instead of reference names when "ref". */
   auditPaths?: 'name' | 'ref'
 }
@@ -66,6 +69,15 @@ function invalid(file: string, key: string, what: string): ConfigError {
   })
 }
 
+function isHostPattern(text: string): boolean {
+  try {
+    normaliseHostPattern(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
@@ -83,6 +95,14 @@ function validateSetting(file: string, key: string, name: string, value: unknown
     case 'addresses': {
       if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item.length > 0))
         throw invalid(file, key, 'must be a list of non-empty strings')
+      if (name === 'allowedDomains' && !value.every((item) => isHostPattern(item as string)))
+        throw invalid(file, key, 'must list hosts or *.suffix patterns (no scheme, port or path)')
+      return
+    }
+
+    case 'caCert': {
+      if (typeof value !== 'string' || value === '')
+        throw invalid(file, key, 'must be the path of a PEM file')
       return
     }
 
@@ -96,6 +116,19 @@ function validateSetting(file: string, key: string, name: string, value: unknown
       if (value !== 'name' && value !== 'ref') throw invalid(file, key, 'must be "name" or "ref"')
       return
     }
+
+    case 'dialect': {
+      if (value !== 'a' && value !== 'b' && value !== 'auto')
+        throw invalid(file, key, 'must be "a", "b" or "auto"')
+      return
+    }
+
+    case 'maxFrameBytes':
+    case 'timeoutMs': {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
+        throw invalid(file, key, 'must be a positive whole number')
+      return
+    }
   }
 
   const ok =
@@ -104,6 +137,140 @@ function validateSetting(file: string, key: string, name: string, value: unknown
     typeof value === 'boolean' ||
     (Array.isArray(value) && value.every((item) => typeof item === 'string'))
   if (!ok) throw invalid(file, key, 'must be a string, number, boolean or list of strings')
+}
+
+function isServerUrl(text: unknown): boolean {
+  if (typeof text !== 'string') return false
+  try {
+    const url = new URL(text)
+    return (
+      (url.protocol === 'http:' || url.protocol === 'https:') &&
+      url.username === '' &&
+      url.password === '' &&
+      url.pathname === '/' &&
+      url.search === '' &&
+      url.hash === ''
+    )
+  } catch {
+    return false
+  }
+}
+
+/** Keys of openbao profiles (protocols/openbao.md §4). */
+function validateOpenBaoSetting(file: string, key: string, name: string, value: unknown): void {
+  switch (name) {
+    case 'address': {
+      if (!isServerUrl(value))
+        throw invalid(file, key, 'must be an http(s)://HOST:PORT URL (no path, query or user)')
+      return
+    }
+
+    case 'addresses': {
+      if (!Array.isArray(value) || value.length === 0 || !value.every((item) => isServerUrl(item)))
+        throw invalid(file, key, 'must be a non-empty list of http(s)://HOST:PORT URLs')
+      return
+    }
+
+    case 'allowedMounts': {
+      if (
+        !Array.isArray(value) ||
+        !value.every((item) => typeof item === 'string' && /^[A-Za-z0-9._-]+$/.test(item))
+      )
+        throw invalid(file, key, 'must be a list of mount names (A-Z a-z 0-9 . _ -)')
+      return
+    }
+
+    case 'authMethod': {
+      if (value !== 'token' && value !== 'userpass' && value !== 'approle')
+        throw invalid(file, key, 'must be "token", "userpass" or "approle"')
+      return
+    }
+
+    case 'authMount': {
+      if (typeof value !== 'string' || !/^[A-Za-z0-9._-]+$/.test(value))
+        throw invalid(file, key, 'must be one path segment (A-Z a-z 0-9 . _ -)')
+      return
+    }
+
+    case 'namespace': {
+      if (typeof value !== 'string' || !/^[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*\/?$/.test(value))
+        throw invalid(file, key, 'must be namespace names (A-Z a-z 0-9 . _ -) separated by "/"')
+    }
+  }
+}
+
+/** Keys of agentsecrets profiles (protocols/agentsecrets.md §3); its tokens never live here. */
+function validateAgentSecretsSetting(file: string, key: string, name: string, value: unknown): void {
+  switch (name) {
+    case 'agentId': {
+      if (typeof value !== 'string' || !/^[A-Za-z0-9._:@-]{1,128}$/.test(value))
+        throw invalid(file, key, 'must be 1–128 of A-Z a-z 0-9 . _ : @ -')
+      return
+    }
+
+    case 'agentToken':
+    case 'sessionToken': {
+      throw invalid(
+        file,
+        key,
+        'looks like a credential; credentials belong in the credential store, never in config (agentvault login agentsecrets --session-token-stdin / --agent-token-stdin)',
+      )
+    }
+
+    case 'cliPath': {
+      if (typeof value !== 'string' || value === '') throw invalid(file, key, 'must be the path of the agentsecrets executable')
+      return
+    }
+
+    case 'port': {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65_535)
+        throw invalid(file, key, 'must be a whole number from 1 to 65535')
+      return
+    }
+
+    case 'transport': {
+      if (value !== 'cli' && value !== 'proxy' && value !== 'auto') throw invalid(file, key, 'must be "cli", "proxy" or "auto"')
+    }
+  }
+}
+
+/** An AgentAuth server root: http(s), no credentials, query or fragment (a path prefix is allowed). */
+function isBaseUrl(text: unknown): boolean {
+  if (typeof text !== 'string' || text.includes('?') || text.includes('#')) return false
+  try {
+    const url = new URL(text)
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === ''
+  } catch {
+    return false
+  }
+}
+
+/** Keys of agentauth profiles (protocols/agentauth.md §10.1); tokens and the API key never live here. */
+function validateAgentAuthSetting(file: string, key: string, name: string, value: unknown): void {
+  if (/token$/i.test(name))
+    throw invalid(
+      file,
+      key,
+      'looks like a credential; AgentAuth tokens belong in the credential store, never in config (agentvault login agentauth)',
+    )
+  switch (name) {
+    case 'agentId': {
+      if (typeof value !== 'string' || value.trim() === '' || value.length > 256)
+        throw invalid(file, key, 'must be a non-empty agent id (agt_…)')
+      return
+    }
+
+    case 'baseUrl': {
+      if (!isBaseUrl(value))
+        throw invalid(file, key, 'must be an http(s):// server URL without user, query or fragment')
+      return
+    }
+
+    case 'generation': {
+      if (value !== 'unknown' && value !== 'v1' && value !== 'legacy')
+        throw invalid(file, key, 'must be "unknown", "v1" or "legacy"')
+    }
+  }
 }
 
 /** Validate parsed JSON against the config schema; errors name the file and the key. */
@@ -126,6 +293,9 @@ export function validateConfig(data: unknown, file: string): AgentVaultConfig {
       throw invalid(file, `${key}.kind`, `must be one of ${BACKEND_KINDS.join(', ')}`)
     for (const [setting, value] of Object.entries(raw)) {
       if (setting !== 'kind') validateSetting(file, `${key}.${setting}`, setting, value)
+      if (raw.kind === 'openbao') validateOpenBaoSetting(file, `${key}.${setting}`, setting, value)
+      if (raw.kind === 'agentsecrets') validateAgentSecretsSetting(file, `${key}.${setting}`, setting, value)
+      if (raw.kind === 'agentauth') validateAgentAuthSetting(file, `${key}.${setting}`, setting, value)
     }
 
     config.profiles[name] = raw as StoredProfile

@@ -8,6 +8,10 @@ import {NotSupportedError} from './errors.js'
 
 const loaders: Partial<Record<BackendKind, () => Promise<{createBackend: BackendFactory}>>> = {
   local: () => import('../backends/local/index.js'),
+  sanctum: () => import('../backends/sanctum/index.js'),
+  openbao: () => import('../backends/openbao/index.js'),
+  agentsecrets: () => import('../backends/agentsecrets/index.js'),
+  agentauth: () => import('../backends/agentauth/index.js'),
 }
 
 export async function loadBackend(context: BackendContext): Promise<Backend> {

@@ -13,7 +13,8 @@ type Nacl = typeof import('tweetnacl')
 
 let nacl: Nacl | undefined
 
-async function loadNacl(): Promise<Nacl> {
+/** tweetnacl, loaded on first use (Ed25519 for the sanctum backend, secretbox here). */
+export async function loadNacl(): Promise<Nacl> {
   // tweetnacl is CommonJS: require() it rather than import(), which would first run Node's CJS
   // export scanner over the whole file (≈10 ms on every `run`).
   if (!nacl) {

@@ -1,4 +1,6 @@
-import {Args} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
+
+import type {SecretMetadata} from '../../core/backend.js'
 
 import {AgentVaultCommand} from '../../base-command.js'
 import {listSecrets, type SecretList} from '../../core/secrets.js'
@@ -8,24 +10,37 @@ export type SecretsListResult = SecretList
 
 export default class SecretsList extends AgentVaultCommand<typeof SecretsList> {
   static args = {
-    prefix: Args.string({description: 'Only names starting with this prefix.'}),
+    prefix: Args.string({
+      description:
+        'Only names starting with this prefix; for openbao a folder reference (openbao://MOUNT[/FOLDER]) or MOUNT/FOLDER.',
+    }),
   }
   static description =
     'Shows names, versions, dates, descriptions and tags of the secrets in a profile. Values are never listed.'
   static examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> OPENAI_ --json',
-    '<%= config.bin %> <%= command.id %> --profile prod-bao',
+    '<%= config.bin %> <%= command.id %> --profile prod-bao secret/myapp',
+    '<%= config.bin %> <%= command.id %> openbao://secret --recursive',
   ]
+  static flags = {
+    recursive: Flags.boolean({
+      char: 'r',
+      description: 'openbao: walk sub-folders too and list every secret below the folder.',
+    }),
+  }
   static summary = 'List secret names and metadata (never values).'
 
   async run(): Promise<SecretsListResult> {
-    const result = await listSecrets(this.vault, this.args.prefix)
+    const result = await listSecrets(this.vault, this.args.prefix, {recursive: this.flags.recursive})
     if (result.secrets.length === 0) this.logToStderr(`No secrets in profile ${result.profile}.`)
     else
       this.log(
         renderTable(result.secrets, [
           {header: 'name', get: (s) => s.name},
+          ...(result.secrets.some((s) => s.type !== undefined)
+            ? [{header: 'type', get: (s: SecretMetadata) => s.type ?? ''}]
+            : []),
           {header: 'version', get: (s) => (s.version === undefined ? '' : String(s.version))},
           {header: 'updated', get: (s) => s.updated ?? ''},
           {header: 'tags', get: (s) => (s.tags ?? []).join(',')},

@@ -3,8 +3,10 @@ import {Args, Flags} from '@oclif/core'
 import type {SecretMetadata} from '../../core/backend.js'
 
 import {AgentVaultCommand} from '../../base-command.js'
-import {setSecret} from '../../core/secrets.js'
-import {readSecretInput} from '../../ui/input.js'
+import {UsageError} from '../../core/errors.js'
+import {prepareSet} from '../../core/secrets.js'
+import {normaliseHostPattern} from '../../core/use/hosts.js'
+import {readSecretInput, readStdin} from '../../ui/input.js'
 
 export type SecretsSetResult = SecretMetadata & {reference: string}
 
@@ -21,8 +23,15 @@ export default class SecretsSet extends AgentVaultCommand<typeof SecretsSet> {
     'printf %s "$OPENAI_KEY" | <%= config.bin %> <%= command.id %> OPENAI_KEY',
     '<%= config.bin %> <%= command.id %> DEPLOY_KEY --from-file ./deploy_key.pem --description "deploy key"',
     '<%= config.bin %> <%= command.id %> GITHUB_TOKEN --from-env GITHUB_TOKEN --allow-domain api.github.com',
+    'printf %s "$TOKEN" | <%= config.bin %> <%= command.id %> openbao://secret/myapp/api#token',
+    `printf '{"user":"svc","token":"%s"}' "$TOKEN" | <%= config.bin %> <%= command.id %> openbao://secret/myapp/api --json-stdin --cas 3`,
+    'printf %s "$STRIPE_KEY" | <%= config.bin %> <%= command.id %> agentsecrets://STRIPE_KEY --allow-argv',
   ]
   static flags = {
+    'allow-argv': Flags.boolean({
+      description:
+        'agentsecrets: allow passing the value to the AgentSecrets CLI as a KEY=value argument (its only input; other local processes can read argv while it runs).',
+    }),
     'allow-domain': Flags.string({
       description:
         'Host this secret may be used against by `use`/`call` (exact host or *.suffix; repeatable).',
@@ -38,26 +47,49 @@ export default class SecretsSet extends AgentVaultCommand<typeof SecretsSet> {
       exclusive: ['from-env'],
     }),
     tag: Flags.string({description: 'Tag (repeatable).', multiple: true}),
+    cas: Flags.integer({
+      description:
+        'openbao: write only if N is still the current version (0 = only if the secret does not exist yet).',
+      min: 0,
+    }),
+    'json-stdin': Flags.boolean({
+      description:
+        'openbao: read a JSON object from stdin and store it as the whole new version (REF without #field).',
+      exclusive: ['from-env', 'from-file'],
+    }),
   }
   static summary = 'Store a secret from stdin, a hidden prompt, a file or an env var.'
 
   async run(): Promise<SecretsSetResult> {
     const {name} = this.args
-    const eq = name.indexOf('=')
+    // NAME=VALUE, but the `=` of a reference's own `?profile=` / `?version=` is not the separator.
+    const eq = name.search(/(?<![?&](?:profile|version))=/)
     const target = eq === -1 ? name : name.slice(0, eq)
-    const value = await readSecretInput({
-      fromEnv: this.flags['from-env'],
-      fromFile: this.flags['from-file'],
-      inline: eq === -1 ? undefined : name.slice(eq + 1),
-      interactive: this.interactive,
-      promptLabel: `Value for ${target}`,
-      warn: (message) => this.warnUser(message),
-    })
-    const result = await setSecret(this.vault, target, value, {
-      allowedDomains: this.flags['allow-domain'],
+    const allowedDomains = this.flags['allow-domain']?.map((pattern) => normaliseHostPattern(pattern))
+    const json = this.flags['json-stdin']
+    if (json && eq !== -1)
+      throw new UsageError('SET_JSON_INLINE', '--json-stdin reads the value from stdin: drop "=VALUE"', {
+        suggestion: `printf '{"key":"value"}' | agentvault secrets set ${target} --json-stdin`,
+      })
+    const store = await prepareSet(this.vault, target, {
+      ...(this.flags['allow-argv'] ? {allowArgv: true} : {}),
+      allowedDomains,
+      ...(this.flags.cas === undefined ? {} : {cas: this.flags.cas}),
       description: this.flags.description,
+      ...(json ? {json} : {}),
       tags: this.flags.tag,
     })
+    const value = json
+      ? await readStdin()
+      : await readSecretInput({
+          fromEnv: this.flags['from-env'],
+          fromFile: this.flags['from-file'],
+          inline: eq === -1 ? undefined : name.slice(eq + 1),
+          interactive: this.interactive,
+          promptLabel: `Value for ${target}`,
+          warn: (message) => this.warnUser(message),
+        })
+    const result = await store(value)
     value.fill(0)
     this.logToStderr(
       `Stored ${result.reference}${result.version === undefined ? '' : ` (version ${result.version})`}`,

@@ -1,0 +1,286 @@
+/**
+ * The `sanctum` backend (protocols/sanctum.md): a client of a SanctumAI vault daemon over its
+ * agent protocol. One backend instance serves one profile for one command, over one authenticated
+ * connection opened on first use; `close()` releases every lease and ends it. Secrets cannot be
+ * stored or deleted over this protocol.
+ */
+import type {Debugger} from 'debug'
+
+import {join} from 'node:path'
+
+import type {
+  Backend,
+  BackendContext,
+  Capabilities,
+  GetOptions,
+  LoginOptions,
+  LoginResult,
+  ProfileStatus,
+  SecretMetadata,
+  UseRequest,
+  UseResult,
+} from '../../core/backend.js'
+import type {SecretReference} from '../../core/references.js'
+import type {SanctumClient} from './client.js'
+
+import {CONFIG_FILE} from '../../core/config.js'
+import {AgentVaultError, ConfigError, NotSupportedError, UsageError} from '../../core/errors.js'
+import {notOverAgentProtocol} from './errors.js'
+import {resolveSanctumSettings, type SanctumOverrides, type SanctumSettings} from './settings.js'
+
+/** The daemon's use operations (§8); anything else fails locally. */
+export const SANCTUM_USE_OPERATIONS = Object.freeze([
+  'http_request',
+  'http_header',
+  'sign',
+  'encrypt',
+  'decrypt',
+] as const)
+
+export const SANCTUM_CAPABILITIES: Readonly<Capabilities> = Object.freeze({
+  auditSource: false,
+  delete: false,
+  get: true,
+  list: true,
+  login: true,
+  runInjection: true,
+  set: false,
+  useOperations: SANCTUM_USE_OPERATIONS,
+})
+
+/** Create the sanctum backend for a profile. Nothing is read or sent until the first call. */
+export function createBackend(context: BackendContext): Backend {
+  return new SanctumBackend(context)
+}
+
+function sanctumPath(reference: SecretReference): string {
+  if (reference.kind !== 'sanctum')
+    throw new UsageError('WRONG_BACKEND', `${reference.canonical} is not a sanctum:// reference`, {
+      suggestion: 'Use a sanctum://path/to/cred reference with a sanctum profile.',
+    })
+  return reference.path
+}
+
+function stringOption(options: LoginOptions, name: string): string | undefined {
+  const value = options[name]
+  return typeof value === 'string' ? value : undefined
+}
+
+class SanctumBackend implements Backend {
+  readonly capabilities = SANCTUM_CAPABILITIES
+  readonly kind = 'sanctum' as const
+  private client?: SanctumClient
+  private log?: Debugger
+
+  constructor(private readonly context: BackendContext) {}
+
+  async close(): Promise<void> {
+    const {client} = this
+    this.client = undefined
+    await client?.close()
+  }
+
+  explainUnsupported(capability: 'delete' | 'set', reference?: SecretReference): AgentVaultError {
+    return notOverAgentProtocol(capability, reference?.kind === 'sanctum' ? reference.path : undefined)
+  }
+
+  async get(reference: SecretReference, options: GetOptions = {}): Promise<Buffer> {
+    const path = sanctumPath(reference)
+    return (await this.connected()).retrieve(path, options.ttl)
+  }
+
+  async list(prefix = ''): Promise<SecretMetadata[]> {
+    const credentials = await (await this.connected()).list()
+    return credentials
+      .filter((credential) => credential.path.startsWith(prefix))
+      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+      .map((credential) => ({
+        name: credential.path,
+        ...(credential.type === undefined ? {} : {type: credential.type}),
+        ...(credential.description === undefined ? {} : {description: credential.description}),
+        ...(credential.tags === undefined ? {} : {tags: credential.tags}),
+        ...(credential.created_at === undefined ? {} : {created: credential.created_at}),
+        ...(credential.updated_at === undefined ? {} : {updated: credential.updated_at}),
+      }))
+  }
+
+  /**
+   * `agentvault login sanctum`: flags win over the profile and env; the key is generated first
+   * when asked; the handshake must succeed before the profile is saved.
+   */
+  async login(options: LoginOptions): Promise<LoginResult> {
+    const overrides: SanctumOverrides = {
+      agent: stringOption(options, 'agent'),
+      dialect: stringOption(options, 'dialect'),
+      host: stringOption(options, 'host'),
+      keyPath: stringOption(options, 'keyPath'),
+      port: stringOption(options, 'port'),
+      socket: stringOption(options, 'socket'),
+    }
+    const settings = this.settings(overrides)
+    if (!settings.agent)
+      throw new UsageError('SANCTUM_AGENT_REQUIRED', 'Which agent? `login sanctum` needs an agent name', {
+        suggestion: 'agentvault login sanctum --agent NAME (or set SANCTUM_AGENT).',
+      })
+    const {agent} = settings
+    const {login} = await import('./login.js')
+    return login({
+      agent,
+      context: this.context,
+      connect: async (passphrase) => {
+        await this.close()
+        const client = await this.newClient({...settings, agent}, passphrase)
+        this.client = client
+        await client.connect()
+        return client
+      },
+      generateKey: options.generateKey === true,
+      overrides,
+      readPassphrase: options.keyPassphraseStdin === true,
+      settings: {...settings, agent},
+    })
+  }
+
+  async logout(): Promise<boolean> {
+    // Nothing is stored: the key is a file the user owns, and sessions end with each command.
+    return false
+  }
+
+  /** All references over the one connection, pipelined. */
+  async resolveMany(references: SecretReference[]): Promise<Map<string, Buffer>> {
+    const paths = references.map((reference) => sanctumPath(reference))
+    const resolved = new Map<string, Buffer>()
+    if (references.length === 0) return resolved
+    const client = await this.connected()
+    const values = await Promise.all(paths.map((path) => client.retrieve(path)))
+    for (const [index, reference] of references.entries())
+      resolved.set(reference.canonical, values[index] as Buffer)
+    return resolved
+  }
+
+  /** Reachable and signed in: connect and authenticate, nothing more. */
+  async status(): Promise<ProfileStatus> {
+    let settings: SanctumSettings
+    try {
+      settings = this.settings()
+    } catch (error) {
+      if (!(error instanceof AgentVaultError)) throw error
+      return {message: error.message, reachable: false, signedIn: false}
+    }
+
+    const {describeEndpoint} = await import('./connection.js')
+    const endpoint = describeEndpoint(settings.endpoint)
+    if (!settings.agent)
+      return {
+        details: {endpoint},
+        message: 'No agent configured: run `agentvault login sanctum --agent NAME`.',
+        reachable: false,
+        signedIn: false,
+      }
+    const details = {agent: settings.agent, endpoint}
+    try {
+      const client = await this.connected()
+      return {
+        details: {...details, dialect: client.dialect},
+        identity: settings.agent,
+        reachable: true,
+        signedIn: true,
+      }
+    } catch (error) {
+      if (!(error instanceof AgentVaultError)) throw error
+      return {
+        details: {...details, code: error.code},
+        message: error.message,
+        reachable: this.client?.reached === true || (await this.probe(settings)),
+        signedIn: false,
+      }
+    }
+  }
+
+  async use(reference: SecretReference, request: UseRequest): Promise<UseResult> {
+    const path = sanctumPath(reference)
+    if (!(SANCTUM_USE_OPERATIONS as readonly string[]).includes(request.operation))
+      throw new NotSupportedError(
+        'sanctum',
+        `The use operation "${request.operation.slice(0, 40)}"`,
+        `Sanctum performs ${SANCTUM_USE_OPERATIONS.join(', ')}.`,
+      )
+    return (await this.connected()).use(path, request.operation, request.params)
+  }
+
+  /** The one authenticated client of this command, connected on first use. */
+  private async connected(): Promise<SanctumClient> {
+    if (!this.client) {
+      const settings = this.settings()
+      if (!settings.agent)
+        throw new ConfigError('SANCTUM_AGENT_REQUIRED', 'No Sanctum agent is configured', {
+          suggestion:
+            'Run `agentvault login sanctum --agent NAME`, or set SANCTUM_AGENT (and SANCTUM_KEY_PATH).',
+        })
+      this.client = await this.newClient({...settings, agent: settings.agent})
+    }
+
+    await this.client.connect()
+    return this.client
+  }
+
+  private async logger(): Promise<Debugger> {
+    this.log ??= (await import('debug')).default('agentvault:sanctum')
+    return this.log
+  }
+
+  private async newClient(
+    settings: SanctumSettings & {agent: string},
+    passphrase?: Buffer,
+  ): Promise<SanctumClient> {
+    const [{SanctumClient}, {loadAgentKey}, log] = await Promise.all([
+      import('./client.js'),
+      import('./key-file.js'),
+      this.logger(),
+    ])
+    const {env, interactive} = this.context
+    return new SanctumClient({
+      async loadKey() {
+        const fromEnv = env.SANCTUM_KEY_PASSPHRASE
+        const {key, path} = await loadAgentKey(
+          {agent: settings.agent, keyDir: settings.keyDir, keyPath: settings.keyPath},
+          {
+            given: passphrase ?? (fromEnv ? Buffer.from(fromEnv, 'utf8') : undefined),
+            prompt: interactive
+              ? async (message) => (await import('../../ui/input.js')).promptHidden(message)
+              : undefined,
+          },
+        )
+        log('key loaded from %s', path)
+        return key
+      },
+      log,
+      settings,
+    })
+  }
+
+  /** Is anything listening? (For `status` when signing in failed before connecting.) */
+  private async probe(settings: SanctumSettings): Promise<boolean> {
+    const {SanctumConnection} = await import('./connection.js')
+    try {
+      const connection = await SanctumConnection.open(settings.endpoint, {
+        log: await this.logger(),
+        maxFrameBytes: settings.maxFrameBytes,
+        timeoutMs: settings.timeoutMs,
+      })
+      await connection.close()
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  private settings(overrides?: SanctumOverrides): SanctumSettings {
+    return resolveSanctumSettings(
+      this.context.profile,
+      this.context.env,
+      join(this.context.home, CONFIG_FILE),
+      overrides,
+    )
+  }
+}
