@@ -66,7 +66,7 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
         ? thrown
         : thrown.oclif === undefined
           ? toAgentVaultError(thrown)
-          : new UsageError('USAGE', thrown.message.split('\n')[0] ?? 'Invalid usage', {
+          : new UsageError('USAGE', usageMessage(thrown.message), {
               suggestion: `See \`agentvault ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`,
             })
     const code = reportError(error, {json: this.jsonEnabled()})
@@ -103,4 +103,13 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
   protected warnUser(message: string): void {
     warn(message)
   }
+}
+
+/** oclif's parse errors span several lines ("Missing 1 required arg:\nname …\nSee more help with --help"). */
+function usageMessage(message: string): string {
+  const lines = message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0 && !line.startsWith('See more help'))
+  return lines.join(' ') || 'Invalid usage'
 }

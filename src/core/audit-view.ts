@@ -1,16 +1,28 @@
 /**
  * The service behind `audit` and `audit verify`: flag → filter translation, reading, following and
- * verifying the local trail. (Backend audit sources join here as they arrive.)
+ * verifying the local trail, and merging it with backends' own audit sources (AgentSecrets proxy
+ * logs, AgentAuth activity) into one time-ordered view (product.md §8).
  */
+import type {Session} from './session.js'
+
 import {
   type AuditFilter,
   type AuditRecord,
   followAudit,
+  matchesAuditFilter,
   parseTimeBound,
   readAudit,
   verifyAudit,
 } from './audit.js'
-import {AgentVaultError} from './errors.js'
+import {BACKEND_KINDS, type BackendKind, type ExternalAuditEvent, isBackendKind} from './backend.js'
+import {listProfiles, type Profile} from './config.js'
+import {AgentVaultError, NotSupportedError, UsageError} from './errors.js'
+
+/** `audit --source`: the local trail, one backend kind's sources, or everything. */
+export const AUDIT_SOURCES = ['local', ...BACKEND_KINDS.filter((kind) => kind !== 'local'), 'all'] as const
+
+/** One line of the audit view: a local record or a backend source's event. */
+export type AuditViewEvent = AuditRecord | ExternalAuditEvent
 
 export interface AuditFlags {
   command?: string
@@ -32,27 +44,133 @@ export function auditFilterFromFlags(flags: AuditFlags, now = new Date()): Audit
   }
 }
 
-export async function readAuditTrail(home: string, filter: AuditFilter): Promise<AuditRecord[]> {
-  return readAudit(home, filter)
+export interface ShowAuditOptions {
+  /** Backend sources to merge into the history (see {@link collectExternalEvents}). */
+  external?: () => Promise<ExternalAuditEvent[]>
+  /** Keep printing new events until SIGINT/SIGTERM. */
+  follow: boolean
+  /** Read the local trail (default true); false shows only `external`. */
+  local?: boolean
+  /** The matching events already in the trail (time-ordered; `limit` applies here). */
+  onHistory(records: AuditViewEvent[]): void
+  /** Each matching event appended later (follow only). */
+  onRecord(record: AuditRecord): void
 }
 
-/** Print new events until SIGINT/SIGTERM. */
-export async function followAuditTrail(
+/**
+ * Show the trail, and with `follow` keep showing it. Following starts before the history is read,
+ * so an event appended while the history is being read is shown exactly once: never lost in the
+ * gap between the two, never twice.
+ */
+export async function showAuditTrail(
   home: string,
   filter: AuditFilter,
-  onRecord: (record: AuditRecord) => void,
+  options: ShowAuditOptions,
 ): Promise<void> {
+  const history = async (): Promise<AuditViewEvent[]> => {
+    if (!options.external) return readAudit(home, filter)
+    const [local, external] = await Promise.all([
+      options.local === false ? [] : readAudit(home, {...filter, limit: undefined}),
+      options.external(),
+    ])
+    return mergeAuditEvents(local, external, filter.limit)
+  }
+
+  if (!options.follow) {
+    options.onHistory(await history())
+    return
+  }
+
+  if (options.local === false)
+    throw new UsageError('FOLLOW_LOCAL_ONLY', '--follow follows the local trail only', {
+      suggestion: 'Use --source local or --source all with --follow, or drop --follow to read a backend source.',
+    })
+
   const controller = new AbortController()
   const stop = (): void => controller.abort()
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
+  const followed = followAudit(home, {...filter, limit: undefined}, controller.signal)
+  // The first next() fixes the starting point (the log's current end) synchronously.
+  const first = followed.next()
+  first.catch(() => {})
   try {
-    for await (const record of followAudit(home, {...filter, limit: undefined}, controller.signal))
-      onRecord(record)
+    const shown = new Set<string>()
+    const past = await history()
+    options.onHistory(past)
+    for (const record of past) if ('hash' in record) shown.add(record.hash)
+    for (let next = await first; !next.done; next = await followed.next()) {
+      if (!shown.has(next.value.hash)) options.onRecord(next.value)
+    }
   } finally {
+    controller.abort()
+    await followed.return().catch(() => {})
     process.off('SIGINT', stop)
     process.off('SIGTERM', stop)
   }
+}
+
+/** Local records and source events in time order (ties: local first, then as given); the last `limit`. */
+export function mergeAuditEvents(
+  local: AuditRecord[],
+  external: ExternalAuditEvent[],
+  limit?: number,
+): AuditViewEvent[] {
+  const merged = [...local, ...external]
+    .map((event, index) => ({event, index, time: Date.parse(event.time)}))
+    .sort((a, b) => a.time - b.time || a.index - b.index)
+    .map(({event}) => event)
+  return limit === undefined ? merged : merged.slice(-limit)
+}
+
+/**
+ * The profiles whose audit sources `--source` names: for a kind, `--profile` when it is of that
+ * kind, else its configured profiles, else its implicit one; for `all`, every configured profile.
+ */
+async function sourceProfiles(session: Session, source: 'all' | BackendKind): Promise<Profile[]> {
+  const config = await session.config()
+  const configured = listProfiles(config).filter((profile) => !profile.implicit)
+  if (source === 'all') return configured
+  const chosen = session.options.profileName === undefined ? undefined : await session.profileFor(source)
+  if (chosen && chosen.name === session.options.profileName) return [chosen]
+  const ofKind = configured.filter((profile) => profile.kind === source)
+  return ofKind.length > 0 ? ofKind : [await session.profileFor(source)]
+}
+
+/**
+ * Events of the backend sources `source` names (`local`: none), filtered like local records. With a
+ * named kind, a backend without a source or a failing source is an error; with `all`, backends
+ * without one are skipped and a failing one is a warning.
+ */
+export async function collectExternalEvents(
+  session: Session,
+  source: string,
+  filter: AuditFilter,
+): Promise<ExternalAuditEvent[]> {
+  if (source === 'local') return []
+  if (source !== 'all' && !isBackendKind(source))
+    throw new UsageError('BAD_SOURCE', `Unknown audit source ${source}`, {
+      suggestion: `Use one of ${AUDIT_SOURCES.join(', ')}.`,
+    })
+  const profiles = await sourceProfiles(session, source)
+  const batches = await Promise.all(
+    profiles.map(async (profile): Promise<ExternalAuditEvent[]> => {
+      try {
+        const backend = await session.backendFor(profile)
+        if (!backend.auditEvents) {
+          if (source === 'all') return []
+          throw new NotSupportedError(profile.kind, 'An audit source', 'Use --source local (or all).')
+        }
+
+        return await backend.auditEvents(filter)
+      } catch (error) {
+        if (source !== 'all' || !(error instanceof AgentVaultError)) throw error
+        session.options.warn(`Skipped the audit source of profile ${profile.name}: ${error.message}`)
+        return []
+      }
+    }),
+  )
+  return batches.flat().filter((event) => matchesAuditFilter(event, filter))
 }
 
 export interface AuditVerification {

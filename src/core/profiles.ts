@@ -2,7 +2,7 @@
  * The profiles service behind `profiles add|remove|use` (config.json, product.md §7).
  */
 import {isBackendKind} from './backend.js'
-import {isValidProfileName, type StoredProfile, updateConfig} from './config.js'
+import {isValidProfileName, type StoredProfile, updateConfig, validateConfig} from './config.js'
 import {ConfigError, UsageError} from './errors.js'
 
 /** Parse `key=value` settings; JSON values (lists, booleans, numbers) are accepted as JSON. */
@@ -20,7 +20,9 @@ export function parseSettings(pairs: string[]): Record<string, unknown> {
       try {
         value = JSON.parse(raw)
       } catch {
-        throw new UsageError('BAD_SETTING', `--set ${pair.slice(0, eq)}: value is not valid JSON`)
+        throw new UsageError('BAD_SETTING', `--set ${pair.slice(0, eq)}: value is not valid JSON`, {
+          suggestion: `Quote JSON for the shell: --set ${pair.slice(0, eq)}='["a.example.com"]', or give a plain string.`,
+        })
       }
     }
 
@@ -43,6 +45,7 @@ export async function addProfile(
       suggestion: 'Use letters, digits, ".", "_" and "-".',
     })
   const stored: StoredProfile = {...settings, kind}
+  checkSettings(name, stored)
   await updateConfig(home, (config) => {
     if (config.profiles[name])
       throw new UsageError('PROFILE_EXISTS', `Profile ${name} already exists`, {
@@ -52,6 +55,27 @@ export async function addProfile(
     if (makeDefault || !config.defaults[kind]) config.defaults[kind] = name
   })
   return {name, ...stored}
+}
+
+/**
+ * Check `--set` settings against the config schema before anything is written, so a bad one (a
+ * credential above all) is a usage error about the flag, not a complaint about config.json.
+ */
+function checkSettings(name: string, stored: StoredProfile): void {
+  try {
+    validateConfig({version: 1, profiles: {[name]: stored}}, '--set')
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    const key = typeof error.details?.key === 'string' ? error.details.key : ''
+    const at = key === '' ? -1 : error.message.indexOf(key)
+    const what = at === -1 ? error.message : error.message.slice(at + key.length).trim()
+    const setting = key.replace(`profiles.${name}.`, '')
+    throw new UsageError('BAD_SETTING', `--set ${setting}: ${what}`, {
+      suggestion: what.includes('credential')
+        ? `Leave credentials out of profiles; sign in with \`agentvault login ${stored.kind} --profile ${name}\` instead.`
+        : `Fix the --set ${setting} value; \`agentvault profiles add --help\` shows examples.`,
+    })
+  }
 }
 
 export async function removeProfile(home: string, name: string): Promise<{removed: string}> {

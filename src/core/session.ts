@@ -86,7 +86,7 @@ export class Session {
     if (!this.audit.touched) return
     const profiles = [...this.profilesUsed.values()]
     const event: AuditEvent = {
-      time: new Date().toISOString(),
+      time: new Date(this.started).toISOString(),
       command: this.options.command,
       outcome,
       exit_code: exitCode,

@@ -69,7 +69,11 @@ describe('e2e: secrets', () => {
       const json = parseJson<{encoding: string; reference: string; value: string}>(
         await cli(['secrets', 'get', 'BINARY', '--reveal', '--json']),
       )
-      assert.deepEqual(json, {encoding: 'base64', reference: 'local://BINARY', value: bytes.toString('base64')})
+      assert.deepEqual(json, {
+        encoding: 'base64',
+        reference: 'local://BINARY',
+        value: bytes.toString('base64'),
+      })
     })
 
     it('--from-env reads the variable (no stdin needed)', async () => {
@@ -173,7 +177,10 @@ describe('e2e: secrets', () => {
 
     before(async () => {
       for (const [name, value] of Object.entries(values)) {
-        const result = await cli(['secrets', 'set', name, '--tag', 'app', '--description', `about ${name}`], value)
+        const result = await cli(
+          ['secrets', 'set', name, '--tag', 'app', '--description', `about ${name}`],
+          value,
+        )
         assert.equal(result.code, 0, result.stderr)
       }
     })
@@ -188,7 +195,14 @@ describe('e2e: secrets', () => {
         ['APP_ONE', 'APP_TWO'],
       )
       for (const secret of parsed.secrets) {
-        assert.deepEqual(Object.keys(secret).sort(), ['created', 'description', 'name', 'tags', 'updated', 'version'])
+        assert.deepEqual(Object.keys(secret).sort(), [
+          'created',
+          'description',
+          'name',
+          'tags',
+          'updated',
+          'version',
+        ])
         assert.ok(!Number.isNaN(Date.parse(secret.created)))
         assert.equal(secret.version, 1)
       }
@@ -242,7 +256,9 @@ describe('e2e: secrets', () => {
     })
 
     it('--reveal --json prints {reference, encoding, value}', async () => {
-      const parsed = parseJson<Record<string, string>>(await cli(['secrets', 'get', 'GETTABLE', '--reveal', '--json']))
+      const parsed = parseJson<Record<string, string>>(
+        await cli(['secrets', 'get', 'GETTABLE', '--reveal', '--json']),
+      )
       assert.deepEqual(parsed, {encoding: 'utf8', reference: 'local://GETTABLE', value: 'gettable-value'})
     })
 
@@ -292,7 +308,9 @@ describe('e2e: secrets', () => {
       await expectFailure(['secrets', 'get', 'DOOMED', '--reveal'], {env: t.env}, {code: 6})
 
       await cli(['secrets', 'set', 'DOOMED'], 'again')
-      const json = parseJson<{deleted: string}>(await cli(['secrets', 'rm', 'local://DOOMED', '-y', '--json']))
+      const json = parseJson<{deleted: string}>(
+        await cli(['secrets', 'rm', 'local://DOOMED', '-y', '--json']),
+      )
       assert.deepEqual(json, {deleted: 'local://DOOMED'})
       assert.deepEqual((await list('DOOMED')).secrets, [])
     })

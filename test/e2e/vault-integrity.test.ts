@@ -4,7 +4,7 @@ import {createHash} from 'node:crypto'
 import {chmod, cp, mkdir, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {baseEnv, BIN, collect, type CliResult, runCli, startCli, tempHome} from '../helpers/cli.js'
+import {baseEnv, BIN, type CliResult, collect, runCli, startCli, tempHome} from '../helpers/cli.js'
 import {digestOf, expectFailure, filesUnder, modeOf, parseJson} from '../helpers/e2e.js'
 
 const CHECKSUM_PREFIX = '"checksum": "sha256:'
@@ -137,7 +137,16 @@ describe('e2e: local vault integrity', () => {
     assert.deepEqual(vault.key, {file: 'vault.key', source: 'file'})
     const script = `process.stdout.write(JSON.stringify(${JSON.stringify(names)}.map((n) => process.env[n])))`
     const run = await runCli(
-      ['run', '--mask', 'never', ...names.flatMap((n) => ['--env', `${n}=local://${n}`]), '--', process.execPath, '-e', script],
+      [
+        'run',
+        '--mask',
+        'never',
+        ...names.flatMap((n) => ['--env', `${n}=local://${n}`]),
+        '--',
+        process.execPath,
+        '-e',
+        script,
+      ],
       {env},
     )
     assert.equal(run.code, 0, run.stderr)
@@ -197,7 +206,9 @@ describe('e2e: local vault integrity', () => {
         const before = await digestOf(file)
         const keyBefore = await digestOf(join(home, 'vault.key'))
         const env = envFor(home)
-        const message = new RegExp(`${file.replaceAll(/[$()*+.?[\\\]^{|}]/g, '\\$&')}.*agentvault has not modified it`)
+        const message = new RegExp(
+          `${file.replaceAll(/[$()*+.?[\\\]^{|}]/g, '\\$&')}.*agentvault has not modified it`,
+        )
 
         for (const [args, input] of [
           [['secrets', 'get', 'KEPT', '--reveal'], undefined],
@@ -205,12 +216,32 @@ describe('e2e: local vault integrity', () => {
           [['secrets', 'set', 'KEPT'], 'replacement'],
           [['secrets', 'list'], undefined],
           [['secrets', 'delete', 'KEPT', '--yes'], undefined],
-          [['login', 'local'], undefined],
         ] as Array<[string[], string | undefined]>) {
           const {error} = await expectFailure(args, {env, input}, {code: 3, message})
           assert.match(error.code, errorCode, args.join(' '))
           assert.equal(await digestOf(file), before, `${args.join(' ')} left vault.json unchanged`)
         }
+
+        // `login local` reads only the header (by design it never needs the key), so a body altered
+        // behind a valid header is reported by the commands above, not by it; it still writes nothing.
+        const login = await runCli(['login', 'local'], {env})
+        if (name.includes('recomputed checksum')) {
+          assert.equal(login.code, 0, login.stderr)
+          assert.match(login.stderr, /already exists .*nothing changed/)
+        } else {
+          assert.equal(login.code, 3, login.stderr)
+          assert.match(login.stderr, message)
+        }
+
+        assert.equal(await digestOf(file), before, 'login local left vault.json unchanged')
+
+        // `status` reports the problem instead of failing: it describes every profile.
+        const status = parseJson<{profiles: Array<{message?: string; name: string; signedIn: boolean}>}>(
+          await runCli(['status', '--json'], {env}),
+        )
+        const local = status.profiles.find((profile) => profile.name === 'local')
+        assert.equal(local?.signedIn, false)
+        assert.match(local?.message ?? '', message)
 
         const marker = join(t.home, `ran-${name.replaceAll(/\W+/g, '-')}`)
         const run = await runCli(
@@ -293,7 +324,11 @@ describe('e2e: local vault integrity', () => {
       assert.equal(set.code, 0, set.stderr)
       await rm(join(keyHome, 'vault.key'))
       const before = await digestOf(join(keyHome, 'vault.json'))
-      await expectFailure(['secrets', 'set', 'B'], {env: envFor(keyHome), input: 'b'}, {code: 4, message: /vault\.key/})
+      await expectFailure(
+        ['secrets', 'set', 'B'],
+        {env: envFor(keyHome), input: 'b'},
+        {code: 4, message: /vault\.key/},
+      )
       await expectFailure(['secrets', 'get', 'A', '--reveal'], {env: envFor(keyHome)}, {code: 4})
       assert.equal(await digestOf(join(keyHome, 'vault.json')), before)
       await assert.rejects(stat(join(keyHome, 'vault.key')), {code: 'ENOENT'})

@@ -1,3 +1,5 @@
+import type {ChildProcess} from 'node:child_process'
+
 /**
  * Assertions shared by the e2e suites: the house error format (product.md §9) in both its plain and
  * `--json` forms, and small file-system probes of an AGENTVAULT_HOME.
@@ -48,7 +50,11 @@ export function parseJsonError(result: CliResult): JsonErrorBody {
   assert.ok(error.message.length > 0)
   assert.equal(typeof error.suggestion, 'string', `no suggestion in ${result.stdout}`)
   assert.ok(error.suggestion.length > 0)
-  assert.equal(result.code, EXIT_BY_CATEGORY[error.category], `category ${error.category} vs exit ${result.code}`)
+  assert.equal(
+    result.code,
+    EXIT_BY_CATEGORY[error.category],
+    `category ${error.category} vs exit ${result.code}`,
+  )
   return error
 }
 
@@ -119,4 +125,47 @@ export async function digestOf(path: string): Promise<string> {
   return createHash('sha256')
     .update(await readFile(path))
     .digest('hex')
+}
+
+export interface OutputWatch {
+  /** Everything printed on stdout so far. */
+  text(): string
+  /** Resolve once stdout (from the start, not only from now) satisfies `done` — an event, not a sleep. */
+  until(done: (text: string) => boolean, what: string): Promise<void>
+}
+
+/**
+ * Accumulate a child's stdout from the moment it starts, so waiting for output that already
+ * arrived (e.g. while the test awaited another command) resolves at once instead of hanging.
+ */
+export function watchOutput(child: ChildProcess): OutputWatch {
+  let seen = ''
+  let closed = false
+  const waiters = new Set<() => void>()
+  child.stdout?.on('data', (chunk: Buffer) => {
+    seen += chunk.toString('utf8')
+    for (const wake of waiters) wake()
+  })
+  child.once('close', () => {
+    closed = true
+    for (const wake of waiters) wake()
+  })
+  return {
+    text: () => seen,
+    until: (done, what) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (done(seen)) {
+            waiters.delete(check)
+            resolve()
+          } else if (closed) {
+            waiters.delete(check)
+            reject(new Error(`process closed before printing ${what}; saw ${JSON.stringify(seen)}`))
+          }
+        }
+
+        waiters.add(check)
+        check()
+      }),
+  }
 }

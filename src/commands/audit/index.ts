@@ -3,8 +3,14 @@ import {Flags} from '@oclif/core'
 import type {AuditRecord} from '../../core/audit.js'
 
 import {AgentVaultCommand} from '../../base-command.js'
-import {auditFilterFromFlags, followAuditTrail, readAuditTrail} from '../../core/audit-view.js'
-import {renderTable} from '../../ui/table.js'
+import {
+  AUDIT_SOURCES,
+  auditFilterFromFlags,
+  type AuditViewEvent,
+  collectExternalEvents,
+  showAuditTrail,
+} from '../../core/audit-view.js'
+import {type Column, renderTable} from '../../ui/table.js'
 
 export type AuditResult = AuditRecord[]
 
@@ -15,6 +21,8 @@ export default class Audit extends AgentVaultCommand<typeof Audit> {
     '<%= config.bin %> <%= command.id %> --since 1h',
     '<%= config.bin %> <%= command.id %> --secret OPENAI_KEY --status denied --json',
     '<%= config.bin %> <%= command.id %> --follow',
+    '<%= config.bin %> <%= command.id %> --source agentauth --since 7d --json',
+    '<%= config.bin %> <%= command.id %> --source all --status denied',
   ]
   static flags = {
     command: Flags.string({description: 'Only this command (e.g. "run", "secrets get").'}),
@@ -22,45 +30,68 @@ export default class Audit extends AgentVaultCommand<typeof Audit> {
     limit: Flags.integer({description: 'Only the most recent N events.', min: 1}),
     secret: Flags.string({description: 'Only events naming this secret (substring of the reference).'}),
     since: Flags.string({description: 'From this time: ISO 8601, or a duration ago (30m, 2h, 7d).'}),
-    source: Flags.string({default: 'local', description: 'Which trail to read.', options: ['local', 'all']}),
+    source: Flags.string({
+      default: 'local',
+      description:
+        'Which trail to read: the local log, a backend kind’s own audit source (e.g. agentauth: the agent’s verify activity), or all of them merged in time order.',
+      options: [...AUDIT_SOURCES],
+    }),
     status: Flags.string({description: 'Only this outcome.', options: ['ok', 'denied', 'error']}),
     until: Flags.string({description: 'Up to this time: ISO 8601, or a duration ago.'}),
   }
   static summary = 'View the audit trail.'
 
   async run(): Promise<void> {
-    const filter = await auditFilterFromFlags(this.flags)
+    const filter = auditFilterFromFlags(this.flags)
     const json = this.jsonEnabled()
-    const print = (record: AuditRecord): void => printRecord(record, json)
-
-    const records = await readAuditTrail(this.vault.home, filter)
-    if (!this.jsonEnabled() && !this.flags.follow) {
-      if (records.length === 0) this.logToStderr('No audit events match.')
-      else this.log(renderTable(records, columns).trimEnd())
-    } else {
-      for (const record of records) print(record)
-    }
-
-    if (this.flags.follow) await followAuditTrail(this.vault.home, filter, print)
+    const follow = this.flags.follow ?? false
+    const {source} = this.flags
+    const shown = source === 'local' ? columns : [...columns, ...sourceColumns]
+    await showAuditTrail(this.vault.home, filter, {
+      ...(source === 'local' ? {} : {external: () => collectExternalEvents(this.vault, source, filter)}),
+      follow,
+      local: source === 'local' || source === 'all',
+      onHistory: (records) => {
+        if (json || follow) for (const record of records) printRecord(record, json, shown)
+        else if (records.length === 0) this.logToStderr('No audit events match.')
+        else this.log(renderTable(records, shown).trimEnd())
+      },
+      onRecord: (record) => printRecord(record, json, shown),
+    })
   }
 }
 
-const columns = [
-  {header: 'time', get: (r: AuditRecord) => r.time},
-  {header: 'command', get: (r: AuditRecord) => r.command},
-  {header: 'profile', get: (r: AuditRecord) => r.profile ?? ''},
+const columns: Array<Column<AuditViewEvent>> = [
+  {header: 'time', get: (r) => r.time},
+  {header: 'command', get: (r) => r.command},
+  {header: 'profile', get: (r) => r.profile ?? ''},
   {
     header: 'references',
-    get: (r: AuditRecord) => [...(r.references ?? []), ...(r.resource_refs ?? [])].join(','),
+    get: (r) => [...(r.references ?? []), ...(r.resource_refs ?? [])].join(','),
   },
-  {header: 'operation', get: (r: AuditRecord) => r.operation ?? ''},
-  {header: 'outcome', get: (r: AuditRecord) => r.outcome},
-  {header: 'exit', get: (r: AuditRecord) => String(r.exit_code)},
-  {header: 'ms', get: (r: AuditRecord) => String(r.duration_ms)},
+  {header: 'operation', get: (r) => r.operation ?? ''},
+  {header: 'outcome', get: (r) => r.outcome},
+  {header: 'exit', get: (r) => String(r.exit_code)},
+  {header: 'ms', get: (r) => String(r.duration_ms)},
 ]
 
-function printRecord(record: AuditRecord, json: boolean): void {
+/** Text fields some sources add (AgentAuth: agent, reason, address; AgentSecrets: target, reason). */
+const DETAIL_FIELDS = ['agent_id', 'target', 'reason', 'ip'] as const
+
+/** Extra columns when backend sources are merged in. */
+const sourceColumns: Array<Column<AuditViewEvent>> = [
+  {header: 'source', get: (r) => r.source ?? 'local'},
+  {
+    header: 'detail',
+    get: (r) =>
+      DETAIL_FIELDS.map((field) => (r as unknown as Record<string, unknown>)[field])
+        .filter((value): value is string => typeof value === 'string' && value !== '')
+        .join(' '),
+  },
+]
+
+function printRecord(record: AuditViewEvent, json: boolean, shown: Array<Column<AuditViewEvent>>): void {
   process.stdout.write(
-    json ? JSON.stringify(record) + '\n' : columns.map((c) => c.get(record)).join('  ') + '\n',
+    json ? JSON.stringify(record) + '\n' : shown.map((c) => c.get(record)).join('  ') + '\n',
   )
 }
