@@ -80,7 +80,7 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
   protected override async finally(error: Error | undefined): Promise<void> {
     if (!error && this.session) {
       await this.session.close()
-      await this.session.finish('ok', 0)
+      await this.session.finish('ok', Number(process.exitCode ?? 0))
     }
 
     await super.finally(error)

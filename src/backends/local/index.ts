@@ -149,6 +149,14 @@ class LocalBackend implements Backend {
     )
   }
 
+  /** Metadata (including allowedDomains) of one secret, without its value. */
+  async describe(reference: SecretReference): Promise<SecretMetadata> {
+    const name = secretName(reference)
+    const entry = (await this.store.read())?.entries.get(name)
+    if (!entry) throw new SecretNotFoundError(reference.canonical)
+    return metadataOf(name, entry)
+  }
+
   async get(reference: SecretReference): Promise<Buffer> {
     const name = secretName(reference)
     const snapshot = await this.store.read()

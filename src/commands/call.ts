@@ -1,0 +1,139 @@
+import {Args, Flags} from '@oclif/core'
+
+import type {HttpOutcome, HttpResult} from '../core/use/http-result.js'
+
+import {AgentVaultCommand} from '../base-command.js'
+import {UsageError} from '../core/errors.js'
+import {callWithSecrets} from '../core/use.js'
+import {readStdin} from '../ui/input.js'
+import {useLimitFlags} from './use.js'
+
+export type CallResult = HttpResult
+
+/** curl -i style: status line and headers, a blank line, then the body. */
+function responseHead(outcome: HttpOutcome): string {
+  const lines = [`HTTP/1.1 ${outcome.status} ${outcome.statusText}`.trimEnd()]
+  for (const [name, value] of Object.entries(outcome.headers))
+    for (const item of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${item}`)
+  return lines.join('\r\n') + '\r\n\r\n'
+}
+
+export default class Call extends AgentVaultCommand<typeof Call> {
+  static args = {
+    url: Args.string({description: 'The http:// or https:// URL to call.', required: true}),
+  }
+  static description = `Like curl, but the credentials are secret references: agentvault reads them, injects them where you say, and prints only the response. Styles combine in one call. Echoes of a secret in the response are concealed (--json: redacted: true).
+
+Exit codes: 0 for 2xx/3xx, 22 for an HTTP status of 400 or more (unless --no-fail), 7 when a guard refuses (host not allowed for the secret, private or metadata address, redirect to another host that would carry the secret), 3 for TLS verification failures, 5 for network failures and timeouts.
+
+A secret goes only to hosts it allows (secrets set --allow-domain), else to the profile's allowedDomains or --allow-host. Redirects (at most 5) are followed only to allowed hosts; credential headers are dropped when the host changes.`
+  static examples = [
+    '<%= config.bin %> <%= command.id %> https://api.openai.com/v1/models --bearer OPENAI_KEY',
+    '<%= config.bin %> <%= command.id %> https://api.example.com/v1/items -X POST --header "X-Api-Key: local://API_KEY" -H "Content-Type: application/json" -d \'{"name":"x"}\'',
+    '<%= config.bin %> <%= command.id %> https://maps.example.com/geocode --query key=MAPS_KEY --json',
+    '<%= config.bin %> <%= command.id %> https://auth.example.com/token --form-field client_secret=CLIENT_SECRET -d grant_type=client_credentials',
+    '<%= config.bin %> <%= command.id %> https://internal.example.com/api --bearer TOKEN --cacert ./corp-ca.pem --allow-host internal.example.com',
+  ]
+  static flags = {
+    request: Flags.string({
+      char: 'X',
+      description: 'HTTP method (default GET, or POST when there is a body).',
+      helpValue: 'METHOD',
+    }),
+    bearer: Flags.string({description: 'Send Authorization: Bearer <secret>.', helpValue: 'REF'}),
+    basic: Flags.string({
+      description: 'Send Authorization: Basic <base64 of the secret, which is user:password>.',
+      helpValue: 'REF',
+    }),
+    header: Flags.string({
+      description: 'Send a header whose value is a secret (repeatable). For plain headers use -H.',
+      helpValue: "'NAME: REF'",
+      multiple: true,
+    }),
+    query: Flags.string({
+      description: 'Add a query parameter whose value is a secret (repeatable).',
+      helpValue: 'NAME=REF',
+      multiple: true,
+    }),
+    'body-field': Flags.string({
+      description: 'Set a field of the JSON body (dotted path) to a secret (repeatable).',
+      helpValue: 'PATH=REF',
+      multiple: true,
+    }),
+    'form-field': Flags.string({
+      description: 'Set a field of the form-encoded body to a secret (repeatable).',
+      helpValue: 'NAME=REF',
+      multiple: true,
+    }),
+    'plain-header': Flags.string({
+      char: 'H',
+      description: 'A plain header, as in curl (repeatable).',
+      helpValue: "'NAME: VALUE'",
+      multiple: true,
+    }),
+    data: Flags.string({char: 'd', description: 'Request body.', exclusive: ['data-file', 'data-stdin']}),
+    'data-file': Flags.string({
+      description: 'Read the request body (bytes as-is) from this file.',
+      exclusive: ['data', 'data-stdin'],
+    }),
+    'data-stdin': Flags.boolean({
+      description: 'Read the request body from stdin.',
+      exclusive: ['data', 'data-file'],
+    }),
+    include: Flags.boolean({
+      char: 'i',
+      description: 'Print the status line and response headers before the body.',
+    }),
+    'no-fail': Flags.boolean({description: 'Exit 0 even when the HTTP status is 400 or more.'}),
+    ...useLimitFlags,
+  }
+  static summary = 'Make an HTTP request with secrets injected, without revealing them.'
+
+  async run(): Promise<CallResult> {
+    const {flags} = this
+    const outcome = await callWithSecrets(
+      this.vault,
+      {
+        ...(await this.body()),
+        headers: flags['plain-header'],
+        injections: flags,
+        method: flags.request,
+        url: this.args.url,
+      },
+      {
+        allowHosts: flags['allow-host'],
+        caCert: flags.cacert,
+        maxResponseBytes: flags['max-response-bytes'],
+        timeout: flags.timeout,
+      },
+    )
+    if (outcome.status >= 400 && !flags['no-fail']) process.exitCode = 22
+    if (outcome.redacted) this.warnUser('The response echoed a secret; every echo was concealed.')
+    if (!this.jsonEnabled()) {
+      if (flags.include) process.stdout.write(responseHead(outcome))
+      process.stdout.write(outcome.body)
+    }
+
+    const {toHttpResult} = await import('../core/use/http-result.js')
+    return toHttpResult(outcome)
+  }
+
+  private async body(): Promise<{body?: Buffer}> {
+    const {flags} = this
+    if (flags.data !== undefined) return {body: Buffer.from(flags.data, 'utf8')}
+    if (flags['data-stdin']) return {body: await readStdin()}
+    if (flags['data-file'] === undefined) return {}
+    const {readFile} = await import('node:fs/promises')
+    try {
+      return {body: await readFile(flags['data-file'])}
+    } catch (error) {
+      throw new UsageError(
+        'FILE_UNREADABLE',
+        `Cannot read ${flags['data-file']} (${(error as NodeJS.ErrnoException).code})`,
+        {
+          suggestion: 'Check the path given to --data-file.',
+        },
+      )
+    }
+  }
+}

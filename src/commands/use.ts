@@ -1,0 +1,104 @@
+import {Args, Flags} from '@oclif/core'
+
+import type {UseResult} from '../core/backend.js'
+
+import {AgentVaultCommand} from '../base-command.js'
+import {useSecret} from '../core/use.js'
+import {readStdin} from '../ui/input.js'
+
+export type UseCommandResult = UseResult
+
+/** Limits and trust shared by `use` and `call`. */
+export const useLimitFlags = {
+  'allow-host': Flags.string({
+    description:
+      'Also allow this host (exact, or *.suffix) for secrets that have no allowed domains of their own (repeatable).',
+    helpValue: 'HOST',
+    multiple: true,
+  }),
+  cacert: Flags.string({
+    description: 'PEM file of a CA to trust for this request, in addition to the system roots.',
+    env: 'AGENTVAULT_CACERT',
+    helpValue: 'FILE',
+  }),
+  'max-response-bytes': Flags.integer({
+    description: 'Refuse a response body larger than this (default 50 MB).',
+    env: 'AGENTVAULT_MAX_RESPONSE_BYTES',
+    min: 1,
+  }),
+  timeout: Flags.integer({
+    description: 'Give up after this many seconds, redirects included (default 30).',
+    env: 'AGENTVAULT_TIMEOUT',
+    min: 1,
+  }),
+}
+
+/** `key: value` lines; non-string values as compact JSON. */
+function renderResult(result: UseResult): string {
+  return Object.entries(result)
+    .map(([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`)
+    .join('\n')
+}
+
+export default class Use extends AgentVaultCommand<typeof Use> {
+  static args = {
+    ref: Args.string({description: 'Secret reference or name (local://NAME, NAME).', required: true}),
+    operation: Args.string({
+      description: 'http_request, http_header, sign, verify, encrypt or decrypt.',
+      required: true,
+    }),
+  }
+  static description = `The secret never reaches the calling process: agentvault (or, for sanctum and agentsecrets, the backend itself) performs the operation and prints only the result.
+
+Operations and their parameters:
+  http_request  url, method, headers, body, header_type (bearer|api_key|basic|custom), header_name
+  http_header   header_type, header_name — returns the header itself, so it needs --reveal
+  sign          data, algorithm (hmac-sha256|hmac-sha512 → base64; ed25519 for a hex seed → hex), encoding
+  verify        data, signature, algorithm, encoding → {valid}
+  encrypt       plaintext (or data), encoding → base64 ciphertext (XSalsa20-Poly1305, key from HKDF-SHA256)
+  decrypt       ciphertext (or data) → plaintext
+
+HTTP requests go only to hosts the secret allows (its --allow-domain list; else the profile's allowedDomains or --allow-host), never to loopback, private or link-local addresses unless the profile sets allowPrivateNetworks, and never to cloud metadata addresses. Echoes of the value in the response are concealed (redacted: true).`
+  static examples = [
+    '<%= config.bin %> <%= command.id %> OPENAI_KEY http_request --param url=https://api.openai.com/v1/models --json',
+    '<%= config.bin %> <%= command.id %> WEBHOOK_KEY sign --param algorithm=hmac-sha256 --param data="$PAYLOAD"',
+    'echo \'{"data":"hello","signature":"…"}\' | <%= config.bin %> <%= command.id %> WEBHOOK_KEY verify --params -',
+    '<%= config.bin %> <%= command.id %> local://DATA_KEY encrypt --param plaintext="note to self"',
+    '<%= config.bin %> <%= command.id %> GITHUB_TOKEN http_header --reveal',
+  ]
+  static flags = {
+    param: Flags.string({
+      description: 'A parameter as key=value (repeatable); headers.Name=value sets one request header.',
+      helpValue: 'KEY=VALUE',
+      multiple: true,
+    }),
+    params: Flags.string({
+      description: 'All parameters as a JSON object, or - to read it from stdin.',
+      helpValue: 'JSON|-',
+    }),
+    reveal: Flags.boolean({description: 'Allow an operation that returns a credential (http_header).'}),
+    ...useLimitFlags,
+  }
+  static summary = 'Perform an operation with a secret without revealing it.'
+
+  async run(): Promise<UseCommandResult> {
+    const {parseParams} = await import('../core/use/specs.js')
+    const {params: json} = this.flags
+    const text = json === '-' ? (await readStdin()).toString('utf8') : json
+    const result = await useSecret(
+      this.vault,
+      this.args.ref,
+      {operation: this.args.operation, params: parseParams(text, this.flags.param ?? [])},
+      {
+        allowHosts: this.flags['allow-host'],
+        caCert: this.flags.cacert,
+        maxResponseBytes: this.flags['max-response-bytes'],
+        reveal: this.flags.reveal,
+        timeout: this.flags.timeout,
+      },
+    )
+    if (result.redacted === true) this.warnUser('The result echoed the secret; every echo was concealed.')
+    this.log(renderResult(result))
+    return result
+  }
+}

@@ -1,0 +1,451 @@
+/**
+ * The use engine's HTTP client, on node:http/node:https (product.md §5):
+ * - SSRF guard with no DNS-rebinding gap: the host is resolved once, every address is classified
+ *   (addresses.ts), and the socket connects to exactly those checked addresses through a `lookup`
+ *   that only hands them back;
+ * - redirects (at most `maxRedirects`) only to hosts the caller allows, with credential headers
+ *   dropped on a cross-origin hop, and refused when the secret would still travel (in the new URL,
+ *   or in a body that a 307/308 re-sends);
+ * - one deadline for the whole exchange, and a cap on the (decoded) response size.
+ * Errors name hosts, never paths or queries (a query may carry a secret).
+ */
+import type {IncomingHttpHeaders, IncomingMessage} from 'node:http'
+import type {LookupFunction} from 'node:net'
+import type {Readable} from 'node:stream'
+
+import {
+  type AgentVaultError,
+  BackendUnavailableError,
+  ConfigError,
+  DeniedError,
+  UsageError,
+} from '../errors.js'
+import {type AddressClass, classifyAddress, isAddressAllowed} from './addresses.js'
+
+export interface OutgoingRequest {
+  body?: Buffer
+  /** Lower-cased names of the headers that carry a secret: dropped on a cross-origin redirect. */
+  credentialHeaders: ReadonlySet<string>
+  /** Whether the body carries a secret (a body or form field). */
+  credentialInBody: boolean
+  headers: ReadonlyArray<readonly [string, string]>
+  method: string
+  url: URL
+}
+
+export interface RequestGuards {
+  allowPrivateNetworks: boolean
+  /** Extra trusted CA certificates (PEM), in addition to Node's default roots. */
+  ca?: readonly string[]
+  /** Whether a redirect target URL carries a secret value in any form. */
+  carriesSecret(url: URL): boolean
+  /** Throws a DeniedError when a redirect may not go to `to`. */
+  checkRedirect(from: URL, to: URL): void
+  maxRedirects: number
+  maxResponseBytes: number
+  /** Host name → addresses; default `dns.lookup` (all addresses). Tests substitute their own. */
+  resolve?: (hostname: string) => Promise<ResolvedAddress[]>
+  timeoutMs: number
+}
+
+export interface ResolvedAddress {
+  address: string
+  family: number
+}
+
+export interface HttpResponse {
+  body: Buffer
+  durationMs: number
+  headers: IncomingHttpHeaders
+  status: number
+  statusText: string
+}
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
+/** Headers dropped on any cross-origin redirect, as browsers and curl do. */
+const ALWAYS_CREDENTIALS = ['authorization', 'proxy-authorization', 'cookie']
+/** Headers that describe a body: dropped with it when a redirect turns the request into a GET. */
+const BODY_HEADERS = new Set([
+  'content-encoding',
+  'content-language',
+  'content-length',
+  'content-location',
+  'content-type',
+])
+/** OpenSSL/Node codes of certificate verification failures (a trust problem, not a network one). */
+const CERT_ERRORS = new Set([
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'HOSTNAME_MISMATCH',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+])
+
+const PRIVATE_SUGGESTION =
+  'If this host is on a network you trust, set "allowPrivateNetworks": true on the profile of the secret (in config.json, or `agentvault profiles add NAME --kind KIND --set allowPrivateNetworks=true`).'
+
+function addressRefused(url: URL, address: string, kind: AddressClass): DeniedError {
+  const {host} = url
+  const where = bareHostname(url) === address ? `${host} is` : `${host} resolves to ${address},`
+  if (kind === 'metadata')
+    return new DeniedError('METADATA_ADDRESS', `Refused to connect: ${where} a cloud metadata address`, {
+      details: {address, host},
+      suggestion:
+        'agentvault never sends secrets to instance-metadata endpoints, whatever the profile allows; call the service’s own host instead.',
+    })
+  if (kind === 'reserved')
+    return new DeniedError(
+      'RESERVED_ADDRESS',
+      `Refused to connect: ${where} a reserved, non-routable address`,
+      {
+        details: {address, host},
+        suggestion: 'Use a host with a routable (public, or with allowPrivateNetworks a private) address.',
+      },
+    )
+  return new DeniedError('PRIVATE_ADDRESS', `Refused to connect: ${where} a ${kind} address`, {
+    details: {address, host},
+    suggestion: PRIVATE_SUGGESTION,
+  })
+}
+
+function timeoutError(host: string, timeoutMs: number): BackendUnavailableError {
+  return new BackendUnavailableError(
+    'REQUEST_TIMEOUT',
+    `No complete response from ${host} within ${timeoutMs / 1000} s`,
+    {
+      suggestion: 'Try again, or allow more time with --timeout SECONDS (AGENTVAULT_TIMEOUT).',
+    },
+  )
+}
+
+function tooLarge(host: string, limit: number): DeniedError {
+  return new DeniedError('RESPONSE_TOO_LARGE', `The response from ${host} exceeds the ${limit}-byte cap`, {
+    suggestion:
+      'Raise the cap with --max-response-bytes N (AGENTVAULT_MAX_RESPONSE_BYTES), or request less data.',
+  })
+}
+
+/** Map a network or TLS failure to a typed error naming only the host. */
+function networkError(error: unknown, host: string): AgentVaultError {
+  const code = (error as NodeJS.ErrnoException).code ?? 'UNKNOWN'
+  if (CERT_ERRORS.has(code))
+    return new ConfigError('TLS_VERIFY_FAILED', `TLS verification failed for ${host} (${code})`, {
+      details: {code, host},
+      suggestion:
+        'If the server uses a private CA, trust it with --cacert FILE (AGENTVAULT_CACERT) or the profile setting "caCert"; otherwise check the host name and the server’s certificate.',
+    })
+  if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || code === 'EPROTO')
+    return new BackendUnavailableError(
+      'TLS_HANDSHAKE_FAILED',
+      `TLS handshake with ${host} failed (${code})`,
+      {
+        details: {code, host},
+        suggestion: 'Check that the URL’s scheme and port match the server (https:// for TLS ports).',
+      },
+    )
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ENODATA')
+    return new BackendUnavailableError('HOST_NOT_FOUND', `Cannot resolve ${host} (${code})`, {
+      details: {code, host},
+      suggestion: 'Check the host name in the URL and your DNS.',
+    })
+  return new BackendUnavailableError('UPSTREAM_UNREACHABLE', `Request to ${host} failed (${code})`, {
+    details: {code, host},
+    suggestion: 'Check that the server is up and the URL’s host and port are right, then try again.',
+  })
+}
+
+function bareHostname(url: URL): string {
+  return url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
+}
+
+async function systemResolve(hostname: string): Promise<ResolvedAddress[]> {
+  const {lookup} = await import('node:dns/promises')
+  return lookup(hostname, {all: true, verbatim: true})
+}
+
+/**
+ * Resolve `url`'s host and check every address (one refused address refuses the host: a DNS answer
+ * mixing public and private addresses is the classic rebinding set-up). The result is all a
+ * connection may use.
+ */
+async function checkedAddresses(url: URL, guards: RequestGuards): Promise<ResolvedAddress[]> {
+  const {isIP} = await import('node:net')
+  const hostname = bareHostname(url)
+  const family = isIP(hostname)
+  let addresses: ResolvedAddress[]
+  if (family === 0) {
+    try {
+      addresses = await (guards.resolve ?? systemResolve)(hostname)
+    } catch (error) {
+      throw networkError(error, url.host)
+    }
+  } else {
+    addresses = [{address: hostname, family}]
+  }
+
+  if (addresses.length === 0) throw networkError({code: 'ENOTFOUND'}, url.host)
+  for (const {address} of addresses) {
+    const kind = classifyAddress(address)
+    if (!isAddressAllowed(kind, guards.allowPrivateNetworks)) throw addressRefused(url, address, kind)
+  }
+
+  return addresses
+}
+
+/** A `lookup` that answers only with the addresses already checked: no second DNS answer can sneak in. */
+function pinnedLookup(addresses: ResolvedAddress[]): LookupFunction {
+  return ((_hostname: string, options: {all?: boolean}, callback: (...args: unknown[]) => void) => {
+    const first = addresses[0]!
+    if (options?.all) callback(null, addresses)
+    else callback(null, first.address, first.family)
+  }) as LookupFunction
+}
+
+function headerObject(headers: ReadonlyArray<readonly [string, string]>): Record<string, string | string[]> {
+  const result: Record<string, string | string[]> = {}
+  for (const [name, value] of headers) {
+    const key = name.toLowerCase()
+    const existing = result[key]
+    result[key] =
+      existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value]
+  }
+
+  return result
+}
+
+interface Exchange {
+  deadline: AbortSignal
+  guards: RequestGuards
+}
+
+async function sendOnce(request: OutgoingRequest, exchange: Exchange): Promise<IncomingMessage> {
+  const {guards} = exchange
+  const {url} = request
+  const addresses = await checkedAddresses(url, guards)
+  const secure = url.protocol === 'https:'
+  const {request: send} = secure ? await import('node:https') : await import('node:http')
+  const ca =
+    secure && guards.ca && guards.ca.length > 0
+      ? [...(await import('node:tls')).rootCertificates, ...guards.ca]
+      : undefined
+  const headers = headerObject(request.headers)
+  if (request.body) headers['content-length'] = String(request.body.length)
+  return new Promise((resolve, reject) => {
+    const outgoing = send({
+      agent: false,
+      ...(ca && {ca}),
+      headers,
+      hostname: bareHostname(url),
+      lookup: pinnedLookup(addresses),
+      method: request.method,
+      path: `${url.pathname}${url.search}`,
+      port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
+      signal: exchange.deadline,
+    })
+    outgoing.once('response', resolve)
+    outgoing.on('error', (error) =>
+      reject(
+        exchange.deadline.aborted ? timeoutError(url.host, guards.timeoutMs) : networkError(error, url.host),
+      ),
+    )
+    outgoing.end(request.body)
+  })
+}
+
+/** The next request of a redirect chain, or undefined when the response is final. */
+function nextRequest(
+  current: OutgoingRequest,
+  response: IncomingMessage,
+  guards: RequestGuards,
+): OutgoingRequest | undefined {
+  const status = response.statusCode ?? 0
+  const {location} = response.headers
+  if (!REDIRECT_STATUSES.has(status) || !location) return undefined
+  let url: URL
+  try {
+    url = new URL(location, current.url)
+  } catch {
+    return undefined
+  }
+
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new DeniedError(
+      'REDIRECT_SCHEME',
+      `Refused a redirect from ${current.url.host} to a ${url.protocol} URL`,
+      {
+        suggestion:
+          'Only http:// and https:// redirects are followed; call the final URL directly if you trust it.',
+      },
+    )
+  guards.checkRedirect(current.url, url)
+  const becomesGet =
+    (status === 303 && current.method !== 'HEAD') ||
+    ((status === 301 || status === 302) && current.method === 'POST')
+  const body = becomesGet ? undefined : current.body
+  let headers = current.headers.filter(([name]) => !becomesGet || !BODY_HEADERS.has(name.toLowerCase()))
+  let {credentialHeaders} = current
+  const crossOrigin = url.origin !== current.url.origin
+  if (crossOrigin) {
+    if ((body && current.credentialInBody) || guards.carriesSecret(url))
+      throw new DeniedError(
+        'REDIRECT_WITH_CREDENTIALS',
+        `Refused to follow a redirect from ${current.url.host} to ${url.host}: the secret would go along`,
+        {
+          suggestion: `Call ${url.host} directly if it should receive the secret (and allow it for the secret), or put the secret in a header (--bearer, --basic, --header), which is dropped on cross-host redirects.`,
+        },
+      )
+    const dropped = new Set([...ALWAYS_CREDENTIALS, ...credentialHeaders])
+    headers = headers.filter(([name]) => !dropped.has(name.toLowerCase()))
+    credentialHeaders = new Set()
+  }
+
+  return {
+    body,
+    credentialHeaders,
+    credentialInBody: body !== undefined && current.credentialInBody,
+    headers,
+    method: becomesGet ? (current.method === 'HEAD' ? 'HEAD' : 'GET') : current.method,
+    url,
+  }
+}
+
+async function decoderFor(encoding: string | undefined): Promise<Readable | undefined> {
+  const zlib = await import('node:zlib')
+  switch (encoding?.trim().toLowerCase()) {
+    case 'br': {
+      return zlib.createBrotliDecompress()
+    }
+
+    case 'deflate': {
+      return zlib.createInflate()
+    }
+
+    case 'gzip':
+    case 'x-gzip': {
+      return zlib.createGunzip()
+    }
+
+    default: {
+      return undefined
+    }
+  }
+}
+
+/**
+ * The body, decoded when the server compressed it anyway (redaction must see the plain bytes),
+ * stopped as soon as it exceeds the cap.
+ */
+async function readBody(response: IncomingMessage, url: URL, guards: RequestGuards): Promise<Buffer> {
+  const limit = guards.maxResponseBytes
+  const decoder = await decoderFor(response.headers['content-encoding'])
+  if (!decoder && Number(response.headers['content-length']) > limit) {
+    response.destroy()
+    throw tooLarge(url.host, limit)
+  }
+
+  let stream: Readable = response
+  let connectionFailed = false
+  if (decoder) {
+    response.once('error', (error) => {
+      connectionFailed = true
+      decoder.destroy(error)
+    })
+    stream = response.pipe(decoder as unknown as NodeJS.WritableStream) as unknown as Readable
+  }
+
+  const chunks: Buffer[] = []
+  let total = 0
+  try {
+    for await (const chunk of stream) {
+      total += (chunk as Buffer).length
+      if (total > limit) throw tooLarge(url.host, limit)
+      chunks.push(chunk as Buffer)
+    }
+  } catch (error) {
+    response.destroy()
+    if (error instanceof DeniedError) throw error
+    if (decoder && !connectionFailed)
+      throw new BackendUnavailableError(
+        'BAD_RESPONSE_ENCODING',
+        `The response from ${url.host} is not valid ${response.headers['content-encoding']}`,
+        {
+          suggestion:
+            'The server sent a corrupt compressed body; try again or ask for an uncompressed one (-H "Accept-Encoding: identity").',
+        },
+      )
+    throw networkError(error, url.host)
+  }
+
+  if (decoder) {
+    delete response.headers['content-encoding']
+    response.headers['content-length'] = String(total)
+  }
+
+  return Buffer.concat(chunks)
+}
+
+/** Send `request`, following redirects under `guards`; the final response with its whole body. */
+export async function sendRequest(request: OutgoingRequest, guards: RequestGuards): Promise<HttpResponse> {
+  if (!Number.isFinite(guards.timeoutMs) || guards.timeoutMs <= 0)
+    throw new UsageError('BAD_TIMEOUT', 'The timeout must be a positive number of seconds', {
+      suggestion: 'Pass --timeout 30 (seconds).',
+    })
+  const started = Date.now()
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(), guards.timeoutMs)
+  const exchange: Exchange = {deadline: controller.signal, guards}
+  const timedOut = new Promise<never>((_resolve, reject) => {
+    controller.signal.addEventListener(
+      'abort',
+      () => reject(timeoutError(request.url.host, guards.timeoutMs)),
+      {
+        once: true,
+      },
+    )
+  })
+  timedOut.catch(() => {})
+  let current = request
+  try {
+    for (let redirects = 0; ; redirects++) {
+      const response = await Promise.race([sendOnce(current, exchange), timedOut])
+      let next: OutgoingRequest | undefined
+      try {
+        next = nextRequest(current, response, guards)
+      } catch (error) {
+        response.destroy()
+        throw error
+      }
+
+      if (!next) {
+        const body = await Promise.race([readBody(response, current.url, guards), timedOut])
+        return {
+          body,
+          durationMs: Date.now() - started,
+          headers: response.headers,
+          status: response.statusCode ?? 0,
+          statusText: response.statusMessage ?? '',
+        }
+      }
+
+      response.destroy()
+      if (redirects >= guards.maxRedirects)
+        throw new BackendUnavailableError(
+          'TOO_MANY_REDIRECTS',
+          `More than ${guards.maxRedirects} redirects, starting at ${request.url.host}`,
+          {
+            suggestion: 'Call the final URL directly; the server may be redirecting in a loop.',
+          },
+        )
+      current = next
+    }
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -1,0 +1,262 @@
+/**
+ * A recording HTTP + HTTPS upstream on loopback for the use engine's tests. It listens on
+ * 127.0.0.1 and 127.0.0.2 (distinct hosts for redirect tests; `localhost` resolves to 127.0.0.1),
+ * records every request exactly as received, and offers routes that misbehave on purpose:
+ *
+ * | path | answer |
+ * |---|---|
+ * | `/echo` | 200 JSON of the request (method, path, headers, body as text), plus the bearer token in an `X-Echo-Token` header and its base64 and URL-encoded forms in the body |
+ * | `/gzip` | `/echo`'s body, gzip-compressed, with `Content-Encoding: gzip` |
+ * | `/redirect?to=URL&status=302&keep_query=1` | a redirect to URL (with keep_query, carrying the other query parameters along) |
+ * | `/loop` | a redirect to itself, forever |
+ * | `/status?code=N` | status N with a short text body |
+ * | `/binary` | the 256 byte values 0..255 |
+ * | `/big?bytes=N` | N bytes of `x` |
+ * | `/slow?ms=N` | answers after N ms |
+ * | anything else | 200 `ok` |
+ *
+ * HTTPS uses a certificate signed by a test CA generated at start with the openssl CLI (never a
+ * real secret; the files live in a temp dir removed by `close()`).
+ */
+import {execFileSync} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {
+  createServer as createHttpServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
+import {createServer as createHttpsServer} from 'node:https'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {gzipSync} from 'node:zlib'
+
+export interface RecordedRequest {
+  body: Buffer
+  headers: IncomingHttpHeaders
+  /** The local address that received it: 127.0.0.1 or 127.0.0.2. */
+  host: string
+  method: string
+  /** Path and query exactly as sent. */
+  path: string
+  secure: boolean
+}
+
+export interface Upstream {
+  /** PEM file of the CA that signed the HTTPS certificate (undefined without TLS). */
+  caFile?: string
+  close(): Promise<void>
+  /** The last recorded request whose path starts with `prefix`. */
+  last(prefix?: string): RecordedRequest
+  requests: RecordedRequest[]
+  /** A URL on this upstream: `url('/echo')`, `url('/echo', {host: '127.0.0.2', secure: true})`. */
+  url(path: string, options?: {host?: string; secure?: boolean}): string
+}
+
+const HOSTS = ['127.0.0.1', '127.0.0.2'] as const
+
+function echoBody(request: RecordedRequest): Buffer {
+  const token = String(request.headers.authorization ?? '').replace(/^Bearer /, '')
+  return Buffer.from(
+    JSON.stringify({
+      method: request.method,
+      path: request.path,
+      headers: request.headers,
+      body: request.body.toString('utf8'),
+      token_base64: Buffer.from(token).toString('base64'),
+      token_url: encodeURIComponent(token),
+    }),
+  )
+}
+
+function respond(request: RecordedRequest, response: ServerResponse): void {
+  const url = new URL(request.path, 'http://upstream')
+  const query = (name: string): string => url.searchParams.get(name) ?? ''
+  switch (url.pathname) {
+    case '/big': {
+      response.end(Buffer.alloc(Number(query('bytes')), 'x'))
+      break
+    }
+
+    case '/binary': {
+      response.setHeader('content-type', 'application/octet-stream')
+      response.end(Buffer.from(Array.from({length: 256}, (_, i) => i)))
+      break
+    }
+
+    case '/echo': {
+      const token = String(request.headers.authorization ?? '').replace(/^Bearer /, '')
+      response.setHeader('content-type', 'application/json')
+      response.setHeader('x-echo-token', token)
+      response.end(echoBody(request))
+      break
+    }
+
+    case '/gzip': {
+      response.setHeader('content-encoding', 'gzip')
+      response.end(gzipSync(echoBody(request)))
+      break
+    }
+
+    case '/loop': {
+      response.statusCode = 302
+      response.setHeader('location', '/loop')
+      response.end()
+      break
+    }
+
+    case '/redirect': {
+      // keep_query=1 carries this request's other query parameters over to the target.
+      const target = query('to')
+      const kept = [...url.searchParams].filter(([name]) => !['keep_query', 'status', 'to'].includes(name))
+      const extra = query('keep_query') === '1' ? new URLSearchParams(kept).toString() : ''
+      response.statusCode = Number(query('status') || '302')
+      response.setHeader(
+        'location',
+        extra === '' ? target : `${target}${target.includes('?') ? '&' : '?'}${extra}`,
+      )
+      response.end()
+      break
+    }
+
+    case '/slow': {
+      setTimeout(() => response.end('slow'), Number(query('ms')))
+      break
+    }
+
+    case '/status': {
+      response.statusCode = Number(query('code'))
+      response.end(`status ${query('code')}`)
+      break
+    }
+
+    default: {
+      response.end('ok')
+    }
+  }
+}
+
+/** Generate a throwaway CA and a server certificate for 127.0.0.1, 127.0.0.2 and localhost. */
+function makeCertificates(dir: string): {ca: string; cert: string; key: string} {
+  const run = (...args: string[]): void => {
+    execFileSync('openssl', args, {cwd: dir, stdio: 'ignore'})
+  }
+
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+  run(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=agentvault test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+  )
+  run('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost')
+  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,IP:127.0.0.2,DNS:localhost\n')
+  run(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'ext.cnf',
+  )
+  return {ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server.key')}
+}
+
+function listen(server: Server, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, host, () => {
+      const address = server.address()
+      resolve(typeof address === 'object' && address ? address.port : 0)
+    })
+  })
+}
+
+/** Start the upstream; with `tls: true` also HTTPS (needs the openssl CLI). */
+export async function startUpstream(options: {tls?: boolean} = {}): Promise<Upstream> {
+  const requests: RecordedRequest[] = []
+  const handler = (secure: boolean) => (incoming: IncomingMessage, response: ServerResponse) => {
+    const chunks: Buffer[] = []
+    incoming.on('data', (chunk: Buffer) => chunks.push(chunk))
+    incoming.on('end', () => {
+      const request: RecordedRequest = {
+        body: Buffer.concat(chunks),
+        headers: incoming.headers,
+        host: incoming.socket.localAddress?.replace(/^::ffff:/, '') ?? '',
+        method: incoming.method ?? '',
+        path: incoming.url ?? '',
+        secure,
+      }
+      requests.push(request)
+      respond(request, response)
+    })
+  }
+
+  const dir = mkdtempSync(join(tmpdir(), 'agentvault-upstream-'))
+  const tls = options.tls ? makeCertificates(dir) : undefined
+  const servers: Server[] = []
+  const ports = new Map<string, number>()
+  for (const host of HOSTS) {
+    const plain = createHttpServer(handler(false))
+    servers.push(plain)
+    ports.set(`http:${host}`, await listen(plain, host))
+    if (tls) {
+      const secure = createHttpsServer(
+        {cert: readFileSync(tls.cert), key: readFileSync(tls.key)},
+        handler(true),
+      )
+      servers.push(secure)
+      ports.set(`https:${host}`, await listen(secure, host))
+    }
+  }
+
+  return {
+    ...(tls && {caFile: tls.ca}),
+    async close() {
+      await Promise.all(
+        servers.map(
+          (server) =>
+            new Promise<void>((resolve) => {
+              server.closeAllConnections()
+              server.close(() => resolve())
+            }),
+        ),
+      )
+      rmSync(dir, {force: true, recursive: true})
+    },
+    last(prefix = '/') {
+      const found = requests.findLast((request) => request.path.startsWith(prefix))
+      if (!found) throw new Error(`the upstream received no request for ${prefix}`)
+      return found
+    },
+    requests,
+    url(path, {host = '127.0.0.1', secure = false} = {}) {
+      const address = host === 'localhost' ? '127.0.0.1' : host
+      const port = ports.get(`${secure ? 'https' : 'http'}:${address}`)
+      if (port === undefined)
+        throw new Error(`the upstream does not listen on ${secure ? 'https' : 'http'}:${address}`)
+      return `${secure ? 'https' : 'http'}://${host}:${port}${path}`
+    },
+  }
+}

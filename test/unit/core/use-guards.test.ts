@@ -1,0 +1,211 @@
+import fc from 'fast-check'
+import assert from 'node:assert/strict'
+
+import type {Profile} from '../../../src/core/config.js'
+
+import {validateConfig} from '../../../src/core/config.js'
+import {ConfigError, DeniedError, UsageError} from '../../../src/core/errors.js'
+import {assertHostAllowed, type SecretPolicy} from '../../../src/core/use-engine.js'
+import {classifyAddress, isAddressAllowed} from '../../../src/core/use/addresses.js'
+import {hostInList, normaliseHostPattern, urlHost} from '../../../src/core/use/hosts.js'
+
+function profile(settings: Profile['settings'] = {}): Profile {
+  return {implicit: false, kind: 'local', name: 'p', settings}
+}
+
+function load(settings: Record<string, unknown>): ReturnType<typeof validateConfig> {
+  return validateConfig({profiles: {p: {kind: 'local', ...settings}}}, 'config.json')
+}
+
+function host(url: string): string {
+  return urlHost(new URL(url))
+}
+
+describe('core/use guards', () => {
+  describe('classifyAddress', () => {
+    const table: Array<[string, string]> = [
+      ['8.8.8.8', 'public'],
+      ['1.1.1.1', 'public'],
+      ['2606:4700:4700::1111', 'public'],
+      ['127.0.0.1', 'loopback'],
+      ['127.255.1.2', 'loopback'],
+      ['::1', 'loopback'],
+      ['10.1.2.3', 'private'],
+      ['172.16.0.1', 'private'],
+      ['172.31.255.255', 'private'],
+      ['172.32.0.1', 'public'],
+      ['192.168.1.1', 'private'],
+      ['100.64.0.1', 'private'],
+      ['fd12:3456::1', 'private'],
+      ['fc00::1', 'private'],
+      ['169.254.1.1', 'link-local'],
+      ['fe80::1', 'link-local'],
+      ['fe80::1%eth0', 'link-local'],
+      ['169.254.169.254', 'metadata'],
+      ['169.254.170.2', 'metadata'],
+      ['100.100.100.200', 'metadata'],
+      ['fd00:ec2::254', 'metadata'],
+      ['0.0.0.0', 'reserved'],
+      ['::', 'reserved'],
+      ['224.0.0.1', 'reserved'],
+      ['255.255.255.255', 'reserved'],
+      ['ff02::1', 'reserved'],
+      ['2001:db8::1', 'reserved'],
+      ['not an address', 'reserved'],
+      // IPv4 hidden in IPv6 forms is judged as the IPv4 address it reaches.
+      ['::ffff:127.0.0.1', 'loopback'],
+      ['::ffff:7f00:1', 'loopback'],
+      ['::ffff:169.254.169.254', 'metadata'],
+      ['::ffff:8.8.8.8', 'public'],
+      ['64:ff9b::a9fe:a9fe', 'metadata'],
+      ['64:ff9b::10.0.0.1', 'private'],
+      ['2002:7f00:1::', 'loopback'],
+      ['2002:0808:0808::', 'public'],
+    ]
+    for (const [address, kind] of table) {
+      it(`${address} is ${kind}`, () => assert.equal(classifyAddress(address), kind))
+    }
+
+    it('an IPv4 address and its IPv4-mapped IPv6 form always agree (fast-check)', () => {
+      fc.assert(
+        fc.property(fc.ipV4(), (v4) => {
+          assert.equal(classifyAddress(`::ffff:${v4}`), classifyAddress(v4))
+        }),
+      )
+    })
+
+    it('allowPrivateNetworks lets loopback/private/link-local through, never metadata or reserved', () => {
+      for (const kind of ['loopback', 'private', 'link-local'] as const) {
+        assert.equal(isAddressAllowed(kind, false), false)
+        assert.equal(isAddressAllowed(kind, true), true)
+      }
+
+      for (const kind of ['metadata', 'reserved'] as const) assert.equal(isAddressAllowed(kind, true), false)
+      assert.equal(isAddressAllowed('public', false), true)
+    })
+  })
+
+  describe('host patterns', () => {
+    it('normalises case, a trailing dot, IDNA and IPv4 spellings', () => {
+      assert.equal(normaliseHostPattern('API.Example.COM.'), 'api.example.com')
+      assert.equal(normaliseHostPattern('*.Example.com'), '*.example.com')
+      assert.equal(normaliseHostPattern('bücher.example'), 'xn--bcher-kva.example')
+      assert.equal(normaliseHostPattern('0x7f.1'), '127.0.0.1')
+      assert.equal(normaliseHostPattern('[::1]'), '[::1]')
+    })
+
+    it('refuses schemes, ports, paths, user parts and stray wildcards', () => {
+      for (const bad of [
+        'https://a.com',
+        'a.com:443',
+        'a.com/x',
+        'u@a.com',
+        '*',
+        '*.',
+        'a.*.com',
+        '*.127.0.0.1',
+        '',
+        ' a.com',
+      ]) {
+        assert.throws(() => normaliseHostPattern(bad), UsageError, bad)
+      }
+    })
+
+    it('exact entries match one host; *.suffix matches names below it, not the suffix itself', () => {
+      assert.equal(hostInList(['api.example.com'], host('https://API.example.com./v1')), true)
+      assert.equal(hostInList(['api.example.com'], host('https://evil-api.example.com')), false)
+      assert.equal(hostInList(['*.example.com'], host('https://a.b.example.com')), true)
+      assert.equal(hostInList(['*.example.com'], host('https://example.com')), false)
+      assert.equal(hostInList(['*.example.com'], host('https://example.com.evil.net')), false)
+      assert.equal(hostInList(['*.example.com'], host('https://notexample.com')), false)
+      assert.equal(hostInList(['127.0.0.1'], host('http://2130706433/')), true)
+      assert.equal(hostInList(['[::1]'], host('http://[0:0::1]:8080/')), true)
+      assert.equal(hostInList(['https://bad entry'], host('https://bad')), false)
+    })
+
+    it('never throws anything but a UsageError on hostile input (fast-check)', () => {
+      fc.assert(
+        fc.property(fc.string({unit: 'binary'}), (text) => {
+          try {
+            const pattern = normaliseHostPattern(text)
+            assert.equal(normaliseHostPattern(pattern), pattern, 'normalising is idempotent')
+          } catch (error) {
+            assert.ok(error instanceof UsageError, String(error))
+          }
+        }),
+        {numRuns: 2000},
+      )
+    })
+  })
+
+  describe('profile settings', () => {
+    it('config.json: allowedDomains entries must be host patterns; caCert a path', () => {
+      assert.deepEqual(
+        load({allowedDomains: ['api.example.com', '*.example.org'], caCert: '/ca.pem'}).profiles.p,
+        {
+          allowedDomains: ['api.example.com', '*.example.org'],
+          caCert: '/ca.pem',
+          kind: 'local',
+        },
+      )
+      assert.throws(
+        () => load({allowedDomains: ['https://api.example.com']}),
+        /allowedDomains must list hosts/,
+      )
+      assert.throws(() => load({caCert: ''}), /caCert must be the path of a PEM file/)
+      assert.throws(() => load({caCert: 3}), ConfigError)
+    })
+  })
+
+  describe('assertHostAllowed', () => {
+    const url = new URL('https://api.example.com/v1')
+
+    it("a secret's own list is the only one that counts for it", () => {
+      const policy: SecretPolicy = {
+        allowedDomains: ['other.example.com'],
+        profile: profile({allowedDomains: ['api.example.com']}),
+        reference: 'local://A',
+      }
+      assert.throws(
+        () => assertHostAllowed(url, [policy], ['api.example.com']),
+        (error) => {
+          assert.ok(error instanceof DeniedError)
+          assert.equal(error.code, 'HOST_NOT_ALLOWED')
+          assert.equal(error.exitCode, 7)
+          assert.match(error.message, /local:\/\/A may only be used with other\.example\.com/)
+          assert.ok(error.suggestion)
+          return true
+        },
+      )
+      assertHostAllowed(url, [{...policy, allowedDomains: ['*.example.com']}], [])
+    })
+
+    it('a secret without a list needs the profile list or --allow-host; none → refused', () => {
+      const bare: SecretPolicy = {profile: profile(), reference: 'local://B'}
+      assert.throws(() => assertHostAllowed(url, [bare], []), /no allowed hosts of its own/)
+      assertHostAllowed(url, [bare], ['api.example.com'])
+      assertHostAllowed(url, [{...bare, profile: profile({allowedDomains: ['api.example.com']})}], [])
+    })
+
+    it('every secret of a call must allow the host; a redirect is named as such', () => {
+      const ok: SecretPolicy = {
+        allowedDomains: ['api.example.com'],
+        profile: profile(),
+        reference: 'local://OK',
+      }
+      const no: SecretPolicy = {
+        allowedDomains: ['x.example.com'],
+        profile: profile(),
+        reference: 'local://NO',
+      }
+      assert.throws(() => assertHostAllowed(url, [ok, no], []), /local:\/\/NO/)
+      assert.throws(
+        () => assertHostAllowed(url, [no], [], new URL('https://x.example.com/')),
+        (error) =>
+          error instanceof DeniedError &&
+          error.code === 'REDIRECT_NOT_ALLOWED' &&
+          /redirect from x\.example\.com/.test(error.message),
+      )
+    })
+  })
+})

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict'
+
+import {createRedactor} from '../../../src/core/use/redaction.js'
+
+const SECRET = 'can ary/+=&!secret'
+const MASK = '<concealed by agentvault>'
+
+describe('core/use/redaction', () => {
+  it('conceals the raw, base64, URL-encoded, form-encoded and JSON-escaped forms', () => {
+    const forms = [
+      SECRET,
+      Buffer.from(SECRET).toString('base64'),
+      Buffer.from(SECRET).toString('base64url'),
+      encodeURIComponent(SECRET),
+      new URLSearchParams([['', SECRET]]).toString().slice(1),
+    ]
+    for (const form of forms) {
+      const redactor = createRedactor([Buffer.from(SECRET)])
+      assert.equal(redactor.bytes(Buffer.from(`<${form}>`)).toString(), `<${MASK}>`, form)
+      assert.equal(redactor.redacted, true)
+    }
+  })
+
+  it('leaves other bytes alone and says so', () => {
+    const redactor = createRedactor([Buffer.from(SECRET)])
+    const binary = Buffer.from(Array.from({length: 256}, (_, i) => i))
+    assert.equal(redactor.bytes(binary), binary)
+    assert.equal(redactor.text('nothing here'), 'nothing here')
+    assert.equal(redactor.redacted, false)
+  })
+
+  it('finds a secret in a URL however its query is encoded (lower-case hex, +, raw)', () => {
+    const redactor = createRedactor([Buffer.from(SECRET)])
+    const lower = encodeURIComponent(SECRET).replaceAll(/%[\dA-F]{2}/g, (hex) => hex.toLowerCase())
+    assert.equal(redactor.inUrl(new URL(`https://x.example/?k=${lower}`)), true)
+    assert.equal(redactor.inUrl(new URL(`https://x.example/p/${encodeURIComponent(SECRET)}`)), true)
+    assert.equal(redactor.inUrl(new URL('https://x.example/?k=other')), false)
+    assert.equal(redactor.inUrl(new URL('https://x.example/%E0%A4%A')), false)
+    assert.equal(redactor.redacted, false, 'checking a URL redacts nothing')
+  })
+
+  it('redacts strings anywhere inside a result value', () => {
+    const redactor = createRedactor([Buffer.from(SECRET)])
+    assert.deepEqual(redactor.value({a: [SECRET, 1, null], b: {c: `x${SECRET}`}, d: true}), {
+      a: [MASK, 1, null],
+      b: {c: `x${MASK}`},
+      d: true,
+    })
+  })
+})
