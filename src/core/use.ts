@@ -92,9 +92,9 @@ async function readValue({backend, ref}: OpenedSecret): Promise<Buffer> {
   return backend.get(ref)
 }
 
-/** A backend that never hands values to agentvault and performs HTTP use itself (agentsecrets). */
+/** A backend that performs HTTP use itself (sanctum, agentsecrets): the value never reaches us. */
 function isServerSide(backend: Backend): boolean {
-  return !backend.capabilities.get && backend.use !== undefined
+  return backend.use !== undefined
 }
 
 /** The checked plan as the backend sees it: references instead of canonical strings. */

@@ -480,6 +480,32 @@ describe('e2e: sanctum', function () {
         assert.equal(server.leases.size, 0, 'use never retrieves')
       })
 
+      it('call: the daemon performs the request with the credential as a header; never retrieved', async function () {
+        if (!(await hasCommand('call'))) this.skip()
+        const received = target.received.length
+        const result = parseJson<Record<string, unknown>>(
+          await cli([
+            'call',
+            `${target.url}/echo`,
+            '-X',
+            'POST',
+            '-d',
+            'hi',
+            '--header',
+            'X-Token: sanctum://canary/token',
+            '--json',
+          ]),
+        )
+        assert.equal(result.status, 201)
+        assert.equal(target.received.length, received + 1)
+        assert.equal(target.received.at(-1)?.headers['x-token'], CANARY, 'the daemon injected the credential')
+        assert.equal(server.leases.size, 0, 'call never retrieves')
+        const refused = await cli(['call', `${target.url}/echo`, '--query', 'k=sanctum://canary/token'])
+        assert.equal(refused.code, 2)
+        assert.match(refused.stderr, /not supported by sanctum/)
+        assert.equal(target.received.length, received + 1, 'nothing sent for a refused injection style')
+      })
+
       it('secrets set / delete: "not supported over the agent protocol", nothing sent (2)', async () => {
         const set = await failure(
           ['secrets', 'set', 'sanctum://team/new'],

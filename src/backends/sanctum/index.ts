@@ -17,6 +17,7 @@ import type {
   LoginResult,
   ProfileStatus,
   SecretMetadata,
+  UseHttpRequest,
   UseRequest,
   UseResult,
 } from '../../core/backend.js'
@@ -205,7 +206,18 @@ class SanctumBackend implements Backend {
         `The use operation "${request.operation.slice(0, 40)}"`,
         `Sanctum performs ${SANCTUM_USE_OPERATIONS.join(', ')}.`,
       )
-    return (await this.connected()).use(path, request.operation, request.params)
+    const params = request.http ? daemonHttpParams(request.http) : request.params
+    const started = Date.now()
+    const result = await (await this.connected()).use(path, request.operation, params)
+    if (!request.http) return result
+    // `call`: the daemon's {status, headers, body} in call --json's shape.
+    return {
+      body: typeof result.body === 'string' ? result.body : JSON.stringify(result.body ?? ''),
+      duration_ms: Date.now() - started,
+      headers: typeof result.headers === 'object' && result.headers !== null ? result.headers : {},
+      redacted: false,
+      status: typeof result.status === 'number' ? result.status : 0,
+    }
   }
 
   /** The one authenticated client of this command, connected on first use. */
@@ -282,5 +294,41 @@ class SanctumBackend implements Backend {
       join(this.context.home, CONFIG_FILE),
       overrides,
     )
+  }
+}
+
+/**
+ * `call URL --bearer|--basic|--header 'Name: sanctum://…'` as the daemon's `http_request`: the
+ * daemon injects one credential as a header; it has no query, body or form injection.
+ */
+function daemonHttpParams(http: UseHttpRequest): Record<string, unknown> {
+  const [injection, ...more] = http.injections
+  if (!injection || more.length > 0)
+    throw new NotSupportedError(
+      'sanctum',
+      'More than one secret in one call',
+      'Sanctum injects one credential per request.',
+    )
+  const headerType =
+    injection.style === 'bearer'
+      ? {header_type: 'bearer'}
+      : injection.style === 'basic'
+        ? {header_type: 'basic'}
+        : injection.style === 'header'
+          ? {header_name: injection.target, header_type: 'custom'}
+          : undefined
+  if (!headerType)
+    throw new NotSupportedError(
+      'sanctum',
+      `Injecting a secret as --${injection.style === 'body' ? 'body-field' : injection.style === 'form' ? 'form-field' : 'query'}`,
+      'Sanctum injects credentials as headers: use --bearer, --basic or --header.',
+    )
+  const body = http.body?.toString('utf8')
+  return {
+    ...headerType,
+    ...(body === undefined ? {} : {body}),
+    headers: Object.fromEntries(http.headers),
+    method: http.method,
+    url: http.url,
   }
 }
