@@ -102,7 +102,8 @@ export default class Login extends AgentVaultCommand<typeof Login> {
       helpGroup: 'AGENTAUTH',
     }),
     'api-key-stdin': Flags.boolean({
-      description: 'agentauth: read the API key from stdin (else AGENTAUTH_API_KEY, else a hidden prompt). Never stored.',
+      description:
+        'agentauth: read the API key from stdin (else AGENTAUTH_API_KEY, else a hidden prompt). Never stored.',
       helpGroup: 'AGENTAUTH',
     }),
     'agent-token-stdin': Flags.boolean({

@@ -227,8 +227,11 @@ export async function readAudit(home: string, filter: AuditFilter = {}): Promise
   return filter.limit === undefined ? ordered : ordered.slice(-filter.limit)
 }
 
-/** Whether `record` meets every criterion of `filter` (`limit` is not a per-record criterion). */
-export function matchesAuditFilter(record: AuditRecord, filter: AuditFilter): boolean {
+/**
+ * Whether `record` (a local record or a backend source's event) meets every criterion of `filter`
+ * (`limit` is not a per-record criterion).
+ */
+export function matchesAuditFilter(record: AuditEvent, filter: AuditFilter): boolean {
   const time = Date.parse(record.time)
   if (filter.since && !(time >= filter.since.getTime())) return false
   if (filter.until && !(time <= filter.until.getTime())) return false

@@ -218,7 +218,8 @@ function validateAgentSecretsSetting(file: string, key: string, name: string, va
     }
 
     case 'cliPath': {
-      if (typeof value !== 'string' || value === '') throw invalid(file, key, 'must be the path of the agentsecrets executable')
+      if (typeof value !== 'string' || value === '')
+        throw invalid(file, key, 'must be the path of the agentsecrets executable')
       return
     }
 
@@ -229,7 +230,8 @@ function validateAgentSecretsSetting(file: string, key: string, name: string, va
     }
 
     case 'transport': {
-      if (value !== 'cli' && value !== 'proxy' && value !== 'auto') throw invalid(file, key, 'must be "cli", "proxy" or "auto"')
+      if (value !== 'cli' && value !== 'proxy' && value !== 'auto')
+        throw invalid(file, key, 'must be "cli", "proxy" or "auto"')
     }
   }
 }
@@ -239,7 +241,9 @@ function isBaseUrl(text: unknown): boolean {
   if (typeof text !== 'string' || text.includes('?') || text.includes('#')) return false
   try {
     const url = new URL(text)
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === ''
+    return (
+      (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === ''
+    )
   } catch {
     return false
   }

@@ -352,3 +352,35 @@ export function checkMountAllowed(ref: SecretReference, allowedMounts?: readonly
       "Use a reference under an allowed mount, pick another profile with ?profile=NAME, or add the mount to the profile's allowedMounts.",
   })
 }
+
+/**
+ * Parses a `secrets list` PREFIX given as a reference. For openbao it is read in *folder mode*
+ * (openbao.md §7): a mount-only URI (`openbao://secret`, optionally with `?profile=`) names the
+ * mount root (`secretPath` is `''`), and `#field` or `?version` are usage errors. Other kinds parse
+ * as {@link parseReference} (their `path` is a name prefix).
+ *
+ * @throws UsageError with a URI_* code, or LIST_PREFIX for an openbao field or version.
+ */
+export function parseFolderReference(input: string): SecretReference {
+  const mountOnly = /^([^:/?#]+):\/\/([^/?#]+)\/?(\?[^#]*)?$/.exec(input)
+  const openBaoMountOnly =
+    mountOnly !== null && schemeKind(asciiLower(mountOnly[1] ?? ''))?.kind === 'openbao'
+  // A mount only: validate it through the full grammar with a placeholder path, then drop that.
+  const ref =
+    mountOnly && openBaoMountOnly
+      ? parseReference(`${mountOnly[1]}://${mountOnly[2]}/_${mountOnly[3] ?? ''}`)
+      : parseReference(input)
+  if (ref.kind !== 'openbao') return ref
+  if (ref.field !== undefined || ref.version !== undefined)
+    throw new UsageError(
+      'LIST_PREFIX',
+      'A list prefix names a folder: "#field" and "?version" do not apply',
+      {
+        suggestion: 'List a folder, e.g. agentvault secrets list openbao://secret/myapp',
+      },
+    )
+  if (!openBaoMountOnly) return ref
+  const folder: SecretReference = {...ref, path: ref.mount ?? '', secretPath: ''}
+  folder.canonical = canonicalOf(folder)
+  return folder
+}

@@ -161,6 +161,14 @@ export async function prepareRun(
   }
 
   let {command} = options
+  // One child takes one injecting wrapper per kind: two profiles of the same kind (two AgentSecrets
+  // projects or environments) cannot both wrap it.
+  const wrappingKinds = [...injected.keys()].map((backend) => backend.kind)
+  const repeated = wrappingKinds.find((kind, index) => wrappingKinds.indexOf(kind) !== index)
+  if (repeated)
+    throw new UsageError('RUN_SEVERAL_PROFILES', `One run can use ${repeated} references of one profile only`, {
+      suggestion: `Use the same ${repeated} profile for every ${repeated}:// reference (drop ?profile= or make them match), or start separate runs.`,
+    })
   for (const [backend, injections] of injected) {
     const wrapped = await (backend.wrapRun as NonNullable<Backend['wrapRun']>)(injections, command)
     for (const name of wrapped.removeEnv) delete env[name]

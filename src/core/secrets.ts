@@ -137,7 +137,11 @@ export async function secretPresence(session: Session, target: string): Promise<
   session.audit.operation = 'describe'
   await session.noteReference(ref, profile)
   const metadata = await backend.describe(ref)
-  return {...(metadata.description === undefined ? {} : {description: metadata.description}), present: true, reference: ref.canonical}
+  return {
+    ...(metadata.description === undefined ? {} : {description: metadata.description}),
+    present: true,
+    reference: ref.canonical,
+  }
 }
 
 /** What `secrets delete` did: versioned backends say which versions and whether it can be undone. */

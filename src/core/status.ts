@@ -3,8 +3,14 @@
  */
 import type {Session} from './session.js'
 
-import {isBackendKind, type LoginOptions, type LoginResult, type ProfileStatus} from './backend.js'
-import {listProfiles, type Profile} from './config.js'
+import {
+  isBackendKind,
+  type LoginOptions,
+  type LoginResult,
+  type LogoutOptions,
+  type ProfileStatus,
+} from './backend.js'
+import {isValidProfileName, listProfiles, type Profile} from './config.js'
 import {AgentVaultError, NotSupportedError, UsageError} from './errors.js'
 
 export interface ProfileStatusRow extends ProfileStatus {
@@ -41,12 +47,34 @@ async function profileForKind(session: Session, kind: string | undefined): Promi
   return session.profileFor(kind)
 }
 
+/**
+ * The profile `login KIND --profile NAME` signs in to: an existing one, or — when NAME is new — a
+ * fresh profile of KIND that the backend's login saves once signing in worked.
+ */
+async function loginProfile(session: Session, kind: string | undefined): Promise<Profile> {
+  try {
+    return await profileForKind(session, kind)
+  } catch (error) {
+    const name = session.options.profileName
+    if (
+      kind !== undefined &&
+      isBackendKind(kind) &&
+      name !== undefined &&
+      isValidProfileName(name) &&
+      error instanceof AgentVaultError &&
+      error.code === 'PROFILE_NOT_FOUND'
+    )
+      return {implicit: false, kind, name, settings: {}}
+    throw error
+  }
+}
+
 export async function login(
   session: Session,
   kind: string | undefined,
   options: LoginOptions,
 ): Promise<LoginResult & {kind: string; profile: string}> {
-  const profile = await profileForKind(session, kind)
+  const profile = await loginProfile(session, kind)
   const backend = await session.backendFor(profile)
   if (!backend.login) throw new NotSupportedError(profile.kind, 'login')
   return {kind: profile.kind, profile: profile.name, ...(await backend.login(options))}
@@ -55,9 +83,10 @@ export async function login(
 export async function logout(
   session: Session,
   kind: string | undefined,
+  options: LogoutOptions = {},
 ): Promise<{cleared: boolean; kind: string; profile: string}> {
   const profile = await profileForKind(session, kind)
   const backend = await session.backendFor(profile)
-  const cleared = backend.logout ? await backend.logout() : false
+  const cleared = backend.logout ? await backend.logout(options) : false
   return {cleared, kind: profile.kind, profile: profile.name}
 }

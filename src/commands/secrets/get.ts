@@ -74,7 +74,9 @@ AgentSecrets never reveals values: on an agentsecrets:// reference --reveal is r
       const presence = await secretPresence(this.vault, this.args.ref)
       if (presence) {
         if (!this.jsonEnabled())
-          this.logToStderr(`${presence.reference} is present${presence.description ? ` (${presence.description})` : ''}; its value is never revealed.`)
+          this.logToStderr(
+            `${presence.reference} is present${presence.description ? ` (${presence.description})` : ''}; its value is never revealed.`,
+          )
         return presence
       }
     }

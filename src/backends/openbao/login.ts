@@ -1,0 +1,199 @@
+/**
+ * `agentvault login openbao` (protocols/openbao.md §8): sign in with a token, userpass or approle,
+ * then save the profile's non-secret settings (addresses, namespace, CA, method) in config.json and
+ * the token with its metadata in the credential store. Secrets come from a hidden prompt, stdin or
+ * env — never argv — and passwords and secret IDs are never stored.
+ */
+import type {BackendContext, LoginOptions, LoginResult} from '../../core/backend.js'
+import type {CredentialStore} from '../../core/credentials.js'
+import type {KvV2Client, TokenLookup} from './kv-client.js'
+
+import {type StoredProfile, updateConfig} from '../../core/config.js'
+import {AuthError, UsageError} from '../../core/errors.js'
+import {isAgentVaultError} from './errors.js'
+import {type OpenBaoOverrides, type OpenBaoSettings, resolveOpenBaoSettings} from './settings.js'
+import {saveStoredToken, type StoredToken} from './token-store.js'
+
+export interface OpenBaoLoginInput {
+  /** A client for `settings`, without a token. */
+  client(settings: OpenBaoSettings): Promise<KvV2Client>
+  context: BackendContext
+  options: LoginOptions
+  store(): Promise<CredentialStore>
+}
+
+function text(options: LoginOptions, name: string): string | undefined {
+  const value = options[name]
+  return typeof value === 'string' && value !== '' ? value : undefined
+}
+
+function list(options: LoginOptions, name: string): string[] | undefined {
+  const value = options[name]
+  if (typeof value === 'string') return [value]
+  return Array.isArray(value) && value.length > 0 ? value : undefined
+}
+
+/** A secret from stdin (flag), then env, then a hidden prompt; else an error naming the ways. */
+async function secretInput(
+  context: BackendContext,
+  what: string,
+  source: {envVar?: string; flag: string; fromStdin: boolean},
+): Promise<string> {
+  const input = await import('../../ui/input.js')
+  if (source.fromStdin) {
+    const bytes = input.stripOneNewline(await input.readStdin())
+    const value = bytes.toString('utf8').trim()
+    bytes.fill(0)
+    if (value === '')
+      throw new UsageError('VALUE_REQUIRED', `--${source.flag} read nothing from stdin`, {
+        suggestion: `Pipe the ${what}: printf %s "$VALUE" | agentvault login openbao --${source.flag} …`,
+      })
+    return value
+  }
+
+  const fromEnv = source.envVar === undefined ? undefined : context.env[source.envVar]
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv
+  if (context.interactive) {
+    const answer = await input.promptHidden(`OpenBao ${what}`)
+    const value = answer.toString('utf8').trim()
+    answer.fill(0)
+    if (value !== '') return value
+  }
+
+  throw new UsageError('VALUE_REQUIRED', `No ${what} given and prompting is off`, {
+    suggestion: `Pipe it with --${source.flag}${source.envVar ? ` or set ${source.envVar}` : ''}; never put it in argv.`,
+  })
+}
+
+/** A non-secret input: the flag, then env, then a prompt; else an error naming both. */
+async function plainInput(
+  context: BackendContext,
+  what: string,
+  source: {envVar: string; flag: string; given?: string},
+): Promise<string> {
+  if (source.given !== undefined) return source.given
+  const fromEnv = context.env[source.envVar]
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv
+  if (context.interactive) {
+    const {input} = await import('@inquirer/prompts')
+    const answer = (await input({message: `OpenBao ${what}`}, {output: process.stderr})).trim()
+    if (answer !== '') return answer
+  }
+
+  throw new UsageError('VALUE_REQUIRED', `No ${what} given`, {
+    suggestion: `Pass --${source.flag} or set ${source.envVar}.`,
+  })
+}
+
+/** Sign in and save; see the module comment. */
+export async function loginOpenBao(input: OpenBaoLoginInput): Promise<LoginResult> {
+  const {context, options} = input
+  const overrides: OpenBaoOverrides = {
+    ...(list(options, 'address') ? {addresses: list(options, 'address')} : {}),
+    ...(text(options, 'method') ? {authMethod: text(options, 'method')} : {}),
+    ...(text(options, 'authMount') ? {authMount: text(options, 'authMount')} : {}),
+    ...(text(options, 'caCert') ? {caCert: text(options, 'caCert')} : {}),
+    ...(text(options, 'namespace') ? {namespace: text(options, 'namespace')} : {}),
+  }
+  const settings = resolveOpenBaoSettings(context.profile, context.env, context.home, overrides)
+  if (settings.caCertFile !== undefined) {
+    const {readFile} = await import('node:fs/promises')
+    await readFile(settings.caCertFile).catch(() => {
+      throw new UsageError(
+        'CA_CERT_UNREADABLE',
+        `Cannot read the CA certificate file ${settings.caCertFile}`,
+        {
+          suggestion: 'Give a readable PEM file with --ca-cert.',
+        },
+      )
+    })
+  }
+
+  const client = await input.client(settings)
+  const method = settings.authMethod
+  let token: string
+  let username: string | undefined
+  if (method === 'token') {
+    token = await secretInput(context, 'token', {flag: 'token-stdin', fromStdin: options.tokenStdin === true})
+  } else if (method === 'userpass') {
+    username = await plainInput(context, 'username', {
+      envVar: 'AGENTVAULT_USERNAME',
+      flag: 'username',
+      given: text(options, 'username'),
+    })
+    const password = await secretInput(context, 'password', {
+      flag: 'password-stdin',
+      fromStdin: options.passwordStdin === true,
+    })
+    token = (await client.loginUserpass(settings.authMount, username, password)).client_token
+  } else {
+    const roleId = await plainInput(context, 'role ID', {
+      envVar: 'AGENTVAULT_ROLE_ID',
+      flag: 'role-id',
+      given: text(options, 'roleId'),
+    })
+    const secretId = await secretInput(context, 'secret ID', {
+      envVar: 'AGENTVAULT_SECRET_ID',
+      flag: 'secret-id-stdin',
+      fromStdin: options.secretIdStdin === true,
+    })
+    token = (await client.loginAppRole(settings.authMount, roleId, secretId)).client_token
+  }
+
+  let lookup: TokenLookup
+  try {
+    lookup = await client.lookupSelf(token)
+  } catch (error) {
+    if (isAgentVaultError(error) && error.code === 'AUTH_REQUIRED')
+      throw new AuthError('AUTH_FAILED', 'OpenBao does not accept this token (invalid, expired or revoked)', {
+        suggestion: 'Check the token, the address and the namespace (--namespace).',
+      })
+    throw error
+  }
+
+  const entry: StoredToken = {
+    accessor: lookup.accessor,
+    addresses: settings.addresses,
+    creation_ttl: lookup.creation_ttl,
+    ...(lookup.display_name ? {display_name: lookup.display_name} : {}),
+    expire_time: lookup.expire_time,
+    method,
+    ...(settings.namespace ? {namespace: settings.namespace} : {}),
+    policies: lookup.policies,
+    renewable: lookup.renewable,
+    token,
+  }
+  const profile = context.profile.name
+  await updateConfig(context.home, (config) => {
+    const next: StoredProfile = {...config.profiles[profile], kind: 'openbao'}
+    delete next.address
+    delete next.addresses
+    if (settings.addresses.length === 1) next.address = settings.addresses[0]
+    else next.addresses = settings.addresses
+    if (overrides.namespace !== undefined) next.namespace = settings.namespace
+    if (overrides.caCert !== undefined && settings.caCertFile) next.caCert = settings.caCertFile
+    if (method !== 'token' || next.authMethod !== undefined) next.authMethod = method
+    if (overrides.authMount !== undefined) next.authMount = settings.authMount
+    config.profiles[profile] = next
+    config.defaults.openbao ??= profile
+  })
+  await saveStoredToken(await input.store(), profile, entry)
+
+  const identity = lookup.display_name || username || 'token'
+  const expiry =
+    lookup.expire_time === null ? 'never expires' : `expires ${lookup.expire_time} (ttl ${lookup.ttl}s)`
+  return {
+    details: {
+      addresses: settings.addresses,
+      expire_time: lookup.expire_time,
+      method,
+      ...(settings.namespace ? {namespace: settings.namespace} : {}),
+      policies: lookup.policies,
+      profile,
+      renewable: lookup.renewable,
+      ttl: lookup.ttl,
+    },
+    identity,
+    message: `Signed in to OpenBao at ${settings.addresses.join(', ')} as ${identity} (${method}; policies ${lookup.policies.join(', ') || 'none'}; token ${expiry}); saved profile ${profile}.`,
+  }
+}
