@@ -14,6 +14,7 @@ import {
   RateLimitedError,
   UsageError,
 } from '../../core/errors.js'
+import {CERTIFICATE_ERROR_CODES} from '../../core/tls.js'
 
 /**
  * Whether `error` is one of ours, by shape: a lazily imported module may see another instance of
@@ -72,23 +73,6 @@ export interface KvSecret {
   metadata: VersionMetadata
 }
 
-/** OpenSSL / Node codes of certificate verification failures (TLS_VERIFY_FAILED, exit 3). */
-export const TLS_ERROR_CODES: ReadonlySet<string> = new Set([
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_REVOKED',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_UNTRUSTED',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'HOSTNAME_MISMATCH',
-  'INVALID_CA',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-])
-
 /** Failures before a byte of the request left: safe to repeat on another address, writes included. */
 const PRE_SEND_CODES: ReadonlySet<string> = new Set([
   'AGENTVAULT_REDIRECT_REFUSED',
@@ -144,7 +128,7 @@ export function networkFailure(error: unknown): NetworkFailure {
     current = (current as {cause?: unknown}).cause
   }
 
-  const tls = codes.find((code) => TLS_ERROR_CODES.has(code) || code.startsWith('ERR_TLS_CERT'))
+  const tls = codes.find((code) => CERTIFICATE_ERROR_CODES.has(code) || code.startsWith('ERR_TLS_CERT'))
   if (tls) return {code: tls, kind: 'tls'}
   const preSend = codes.find((code) => PRE_SEND_CODES.has(code) || code.startsWith('ERR_SSL_'))
   if (preSend) return {code: preSend, kind: 'pre-send'}

@@ -20,6 +20,7 @@ import {
   DeniedError,
   UsageError,
 } from '../errors.js'
+import {CERTIFICATE_ERROR_CODES} from '../tls.js'
 import {type AddressClass, classifyAddress, isAddressAllowed} from './addresses.js'
 
 export interface OutgoingRequest {
@@ -72,21 +73,6 @@ const BODY_HEADERS = new Set([
   'content-location',
   'content-type',
 ])
-/** OpenSSL/Node codes of certificate verification failures (a trust problem, not a network one). */
-const CERT_ERRORS = new Set([
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_REVOKED',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_UNTRUSTED',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'HOSTNAME_MISMATCH',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-])
 
 const PRIVATE_SUGGESTION =
   'If this host is on a network you trust, set "allowPrivateNetworks": true on the profile of the secret (in config.json, or `agentvault profiles add NAME --kind KIND --set allowPrivateNetworks=true`).'
@@ -135,7 +121,7 @@ function tooLarge(host: string, limit: number): DeniedError {
 /** Map a network or TLS failure to a typed error naming only the host. */
 function networkError(error: unknown, host: string): AgentVaultError {
   const code = (error as NodeJS.ErrnoException).code ?? 'UNKNOWN'
-  if (CERT_ERRORS.has(code))
+  if (CERTIFICATE_ERROR_CODES.has(code))
     return new ConfigError('TLS_VERIFY_FAILED', `TLS verification failed for ${host} (${code})`, {
       details: {code, host},
       suggestion:
