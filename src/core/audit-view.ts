@@ -83,7 +83,8 @@ export async function showAuditTrail(
 
   if (options.local === false)
     throw new UsageError('FOLLOW_LOCAL_ONLY', '--follow follows the local trail only', {
-      suggestion: 'Use --source local or --source all with --follow, or drop --follow to read a backend source.',
+      suggestion:
+        'Use --source local or --source all with --follow, or drop --follow to read a backend source.',
     })
 
   const controller = new AbortController()

@@ -11,12 +11,7 @@ import {join, resolve} from 'node:path'
 
 import {ConfigError, InternalError} from './errors.js'
 import {ensureHome, withFileLock, writeFileAtomic} from './file-lock.js'
-import {
-  createKey,
-  type KeySourceContext,
-  reassertKeyFileMode,
-  unlockKey,
-} from './key-source.js'
+import {createKey, type KeySourceContext, reassertKeyFileMode, unlockKey} from './key-source.js'
 import {type Keychain, openKeychain} from './keychain.js'
 import {
   decodeSealedFile,

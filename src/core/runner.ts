@@ -166,9 +166,13 @@ export async function prepareRun(
   const wrappingKinds = [...injected.keys()].map((backend) => backend.kind)
   const repeated = wrappingKinds.find((kind, index) => wrappingKinds.indexOf(kind) !== index)
   if (repeated)
-    throw new UsageError('RUN_SEVERAL_PROFILES', `One run can use ${repeated} references of one profile only`, {
-      suggestion: `Use the same ${repeated} profile for every ${repeated}:// reference (drop ?profile= or make them match), or start separate runs.`,
-    })
+    throw new UsageError(
+      'RUN_SEVERAL_PROFILES',
+      `One run can use ${repeated} references of one profile only`,
+      {
+        suggestion: `Use the same ${repeated} profile for every ${repeated}:// reference (drop ?profile= or make them match), or start separate runs.`,
+      },
+    )
   for (const [backend, injections] of injected) {
     const wrapped = await (backend.wrapRun as NonNullable<Backend['wrapRun']>)(injections, command)
     for (const name of wrapped.removeEnv) delete env[name]

@@ -7,7 +7,9 @@ import {baseEnv, ROOT, tempHome} from '../helpers/cli.js'
 
 describe('e2e: README', () => {
   it('keeps the command reference in sync with the commands', () => {
-    const result = spawnSync(process.execPath, [join(ROOT, 'scripts', 'readme.js'), '--check'], {encoding: 'utf8'})
+    const result = spawnSync(process.execPath, [join(ROOT, 'scripts', 'readme.js'), '--check'], {
+      encoding: 'utf8',
+    })
     assert.equal(result.status, 0, result.stderr)
   })
 
