@@ -19,11 +19,14 @@ function toOclifFlag(spec: RunFlagSpec): any {
 export default class Run extends Command {
   static description = `References come from --env NAME=REF (wins), then --env-file files in order (later wins), then variables already in the environment whose value is a reference. Plain env-file values pass through. All references resolve concurrently, one session per profile.
 
-Output that is not a terminal is masked: every secret value (and its base64, URL-encoded and JSON-escaped forms) becomes <concealed by agentvault>. Signals are forwarded once; the exit code is the command's own, or 128+N when it died of signal N. agentvault's own failures (before the command starts) use exit codes 2–8 and print nothing on stdout.`
+Output that is not a terminal is masked: every secret value (and its base64, URL-encoded and JSON-escaped forms) becomes <concealed by agentvault>. Signals are forwarded once; the exit code is the command's own, or 128+N when it died of signal N. agentvault's own failures (before the command starts) use exit codes 2–8 and print nothing on stdout.
+
+agentsecrets://KEY references are never resolved by agentvault: the command runs as \`agentsecrets env --only KEY,… -- COMMAND\`, so AgentSecrets injects (and masks) its values itself. Each must be mapped under its own name (KEY=agentsecrets://KEY), from one agentsecrets profile, with the AgentSecrets 3.x CLI installed. AgentSecrets' notice lines (e.g. \`Local Engine: Injecting 2 secrets: …\`) appear on the command's stdout unchanged.`
   static examples = [
     '<%= config.bin %> <%= command.id %> --env OPENAI_API_KEY=local://OPENAI_API_KEY -- node app.js',
     '<%= config.bin %> <%= command.id %> --env-file .env.agentvault -- npm test',
     'DB_PASSWORD=openbao://secret/db#password <%= config.bin %> <%= command.id %> -- ./migrate.sh',
+    '<%= config.bin %> <%= command.id %> --env STRIPE_KEY=agentsecrets://STRIPE_KEY --env DB_URL=local://DB_URL -- node app.js',
   ]
   static flags = Object.fromEntries(
     Object.entries(RUN_FLAGS).map(([name, spec]) => [name, toOclifFlag(spec)]),
