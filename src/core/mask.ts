@@ -1,14 +1,13 @@
 /**
  * Streaming, byte-safe concealment of secret values in a child's output (product.md §4).
  *
- * `agentvault run` pipes every non-TTY child stream through {@link createMaskingStream}. The masker
+ * `agentvault run` pumps every non-TTY child stream through a {@link Masker} (output-pump.ts). The masker
  * works on raw bytes (never decodes UTF-8, so binary output and split multi-byte characters pass
  * through untouched), holds back at most `longest pattern − 1` bytes between chunks (so memory does
  * not grow with output size, yet a value split across any number of chunks is still caught), and
  * finds all patterns in one multi-pattern pass (Wu–Manber) rather than one pass per pattern.
  */
 import {isUtf8} from 'node:buffer'
-import {PassThrough, Transform, type TransformCallback} from 'node:stream'
 
 /** What a concealed value is replaced with. */
 export const DEFAULT_REPLACEMENT = '<concealed by agentvault>'
@@ -368,33 +367,4 @@ function buckets(
   const items = new Uint32Array(patterns.length)
   for (const [index, p] of patterns.entries()) items[next[keyOf(p)]!++] = index
   return {starts, items}
-}
-
-/**
- * A Transform that conceals `patterns` in the bytes flowing through it. With no patterns it is a
- * plain PassThrough, so unmasked runs pay nothing.
- */
-export function createMaskingStream(
-  patterns: readonly Buffer[],
-  replacement: Buffer = Buffer.from(DEFAULT_REPLACEMENT),
-): Transform {
-  if (!patterns.some((p) => p.length > 0)) return new PassThrough()
-  const masker = new Masker(patterns, replacement)
-  const emit = (stream: Transform, pieces: Buffer[]): void => {
-    // Up to two pieces (held bytes + the rest of a chunk without matches) are passed on as they
-    // are, saving a copy of the chunk; more means something was replaced: join them.
-    if (pieces.length <= 2) for (const piece of pieces) stream.push(piece)
-    else stream.push(Buffer.concat(pieces))
-  }
-
-  return new Transform({
-    transform(this: Transform, chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      emit(this, masker.push(chunk))
-      callback()
-    },
-    flush(this: Transform, callback: TransformCallback) {
-      emit(this, masker.end())
-      callback()
-    },
-  })
 }

@@ -4,7 +4,6 @@
  * signals once, and report the child's exit code (product.md §4).
  */
 import type {ChildProcess} from 'node:child_process'
-import type {Readable, Transform, Writable} from 'node:stream'
 
 import type {Backend, RunInjection} from './backend.js'
 import type {RunOptions} from './run-options.js'
@@ -212,66 +211,44 @@ function forwardSignals(child: ChildProcess): () => void {
   }
 }
 
-function shouldMask(mode: RunOptions['mask'], stream: NodeJS.WriteStream): boolean {
+/** Mask this descriptor's output? (`isatty`, not `process.stdout.isTTY`: that would make it non-blocking.) */
+function shouldMask(mode: RunOptions['mask'], fd: number, isatty: (fd: number) => boolean): boolean {
   if (mode === 'never') return false
   if (mode === 'always') return true
-  return !stream.isTTY
-}
-
-/**
- * Pipe `source` through a masker into `target` (left open); resolves when all output is written.
- * When our reader goes away (EPIPE), `onBrokenPipe` runs and the rest is drained unread.
- */
-function pipeMasked(
-  source: Readable,
-  target: Writable,
-  masker: Transform,
-  onBrokenPipe: () => void,
-): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const onTargetError = (): void => {
-      masker.unpipe(target)
-      masker.resume()
-      onBrokenPipe()
-    }
-
-    target.once('error', onTargetError)
-    masker.once('end', () => {
-      target.off('error', onTargetError)
-      resolve()
-    })
-    masker.once('error', () => resolve())
-    source.pipe(masker).pipe(target, {end: false})
-  })
+  return !isatty(fd)
 }
 
 /** Start the command and wait for it. Returns the child's exit code, or 128+N after signal N. */
 export async function spawnAndWait(prepared: PreparedRun, mask: RunOptions['mask']): Promise<number> {
-  const maskOut = prepared.secrets.length > 0 && shouldMask(mask, process.stdout)
-  const maskErr = prepared.secrets.length > 0 && shouldMask(mask, process.stderr)
-  const [{spawn}, {constants}, masking] = await Promise.all([
+  const {isatty} = await import('node:tty')
+  const wanted = [1, 2].map((fd) => prepared.secrets.length > 0 && shouldMask(mask, fd, isatty))
+  const [{spawn}, {constants}, masking, pump] = await Promise.all([
     import('node:child_process'),
     import('node:os'),
-    maskOut || maskErr ? import('./mask.js') : undefined,
+    wanted.some(Boolean) ? import('./mask.js') : undefined,
+    wanted.some(Boolean) ? import('./output-pump.js') : undefined,
   ])
+  // Values too short to mask leave nothing to mask: the child then writes to our descriptors itself.
   const patterns = masking?.maskPatterns(prepared.secrets, {minLength: MIN_MASK_LENGTH}) ?? []
-  const [file, ...args] = prepared.command as [string, ...string[]]
-  const child = spawn(file, args, {
-    env: prepared.env,
-    stdio: ['inherit', maskOut ? 'pipe' : 'inherit', maskErr ? 'pipe' : 'inherit'],
-  })
-  // Attach the maskers before yielding: Node discards the output of a child that exits while its
-  // pipes have no reader.
+  const fds = [1, 2].filter((fd, index) => wanted[index] && patterns.length > 0)
   // A closed reader downstream: the child gets SIGPIPE, as it would writing to a shell pipeline.
+  const started: {child?: ChildProcess} = {}
   const brokenPipe = (): void => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGPIPE')
+    const {child} = started
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGPIPE')
   }
 
-  const piping: Array<Promise<void>> = []
-  if (masking && maskOut && child.stdout)
-    piping.push(pipeMasked(child.stdout, process.stdout, masking.createMaskingStream(patterns), brokenPipe))
-  if (masking && maskErr && child.stderr)
-    piping.push(pipeMasked(child.stderr, process.stderr, masking.createMaskingStream(patterns), brokenPipe))
+  const outputs =
+    masking && pump && fds.length > 0
+      ? await pump.maskOutputs(fds, () => new masking.Masker(patterns), brokenPipe)
+      : undefined
+  const stdio = (fd: number) => outputs?.stdio(fd) ?? 'inherit'
+  const [file, ...args] = prepared.command as [string, ...string[]]
+  const child = spawn(file, args, {env: prepared.env, stdio: ['inherit', stdio(1), stdio(2)]})
+  started.child = child
+  // Attached before yielding: Node discards the output of a child that exits while its pipes have
+  // no reader.
+  const piping = outputs?.attach(child) ?? []
   const stopForwarding = forwardSignals(child)
   try {
     const started = await new Promise<Error | null>((resolve) => {

@@ -30,6 +30,19 @@ describe('e2e: run', () => {
     assert.ok(!result.stderr.includes(CANARY))
   })
 
+  it('masks through an ordinary pipe when no socket can be made in the temp dir', async () => {
+    const script = 'echo "out $K"; echo "err $K" >&2; printf %s "$K" | base64'
+    const result = await run(['--env', 'K=local://K', '--', 'sh', '-c', script], undefined, {
+      DEBUG: 'agentvault:run',
+      TMPDIR: join(t.home, 'no-such-dir'),
+    })
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stderr, /masking fd 1 through a pipe: no socket \(ENOENT\)/)
+    assert.equal(result.stdout, `out ${MASK}\n${MASK}\n`)
+    assert.match(result.stderr, new RegExp(`err ${MASK}`))
+    assert.ok(!result.stderr.includes(CANARY))
+  })
+
   it('--mask never passes the value through', async () => {
     const result = await run(['--mask', 'never', '--env', 'K=local://K', '--', 'sh', '-c', 'echo "$K"'])
     assert.equal(result.stdout, `${CANARY}\n`)

@@ -2,10 +2,8 @@ import fc from 'fast-check'
 import assert from 'node:assert/strict'
 // The project imports fast-check's default export (`fc.uint8Array()`, …) as its docs do.
 import {randomBytes} from 'node:crypto'
-import {PassThrough, Readable, type Transform, Writable} from 'node:stream'
-import {pipeline} from 'node:stream/promises'
 
-import {createMaskingStream, DEFAULT_REPLACEMENT, Masker, maskPatterns} from '../../../src/core/mask.js'
+import {DEFAULT_REPLACEMENT, Masker, maskPatterns} from '../../../src/core/mask.js'
 
 const R = Buffer.from(DEFAULT_REPLACEMENT)
 const KiB = 1024
@@ -90,19 +88,6 @@ function count(data: Buffer, needle: Buffer): number {
   let n = 0
   for (let at = data.indexOf(needle); at !== -1; at = data.indexOf(needle, at + needle.length)) n++
   return n
-}
-
-/** Run `chunks` through `stream` with stream/promises' pipeline; the collected output. */
-async function through(stream: Transform, chunks: Buffer[]): Promise<Buffer> {
-  const out: Buffer[] = []
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      out.push(chunk)
-      callback()
-    },
-  })
-  await pipeline(Readable.from(chunks), stream, sink)
-  return Buffer.concat(out)
 }
 
 describe('core/mask', () => {
@@ -416,38 +401,6 @@ describe('core/mask', () => {
       assert.equal(piece?.buffer, chunk.buffer)
       assert.equal(piece?.byteOffset, chunk.byteOffset)
       assert.equal(piece?.length, chunk.length)
-    })
-  })
-
-  describe('createMaskingStream', () => {
-    it('masks end to end through a pipeline, across chunk boundaries', async () => {
-      const values = [Buffer.from('s3cr3t-V4LUE'), Buffer.from('p@ss w/"é')]
-      const lines = [
-        'start\n',
-        `one ${values[0]} two\n`,
-        `b64 ${values[1]!.toString('base64')}\n`,
-        `json {"p":${JSON.stringify(values[1]!.toString())}}\n`,
-        'end\n',
-      ].join('')
-      const data = Buffer.from(lines.repeat(2000))
-      const out = await through(createMaskingStream(maskPatterns(values)), chunksOfSize(data, 4093))
-      assert.ok(out.equals(reference(data, maskPatterns(values))))
-      assert.equal(count(out, R), 3 * 2000)
-      assert.ok(!containsAny(out, maskPatterns(values)))
-    })
-
-    it('flushes a held-back tail at the end of the stream', async () => {
-      const out = await through(createMaskingStream([Buffer.from('s3cr3t-V4LUE')]), [
-        Buffer.from('ends with s3cr3t-V4'),
-      ])
-      assert.equal(out.toString(), 'ends with s3cr3t-V4')
-    })
-
-    it('is a plain pass-through when there is nothing to mask', async () => {
-      const stream = createMaskingStream([])
-      assert.ok(stream instanceof PassThrough)
-      const data = randomBytes(100 * KiB)
-      assert.ok((await through(stream, chunksOfSize(data, 10 * KiB))).equals(data))
     })
   })
 })

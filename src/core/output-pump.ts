@@ -1,0 +1,273 @@
+/**
+ * Copy a child's output to one of our own descriptors through a masker, with as little work per
+ * chunk as possible: masking should cost little more than the extra hop through this process
+ * (product.md §4; issue 2 sets a throughput target).
+ *
+ * - The child writes into one end of a Unix socket pair made for it ({@link openOutputChannel});
+ *   we read the other end into one reused buffer (net's `onread`), so no Buffer is allocated per
+ *   read and reads may be larger than a stream's 64 KiB. Where no such socket can be made (no
+ *   writable temp dir), the child gets an ordinary pipe and its stream's chunks are fed instead
+ *   ({@link pumpStream}).
+ * - Each chunk is masked and written with one `writev` straight to the descriptor: no Transform or
+ *   Writable stream in between (their bookkeeping cost more than the masking itself).
+ * - A descriptor that is full and non-blocking (EAGAIN) gets the rest through its Node stream, with
+ *   reading paused until that is flushed: output order is kept and memory stays bounded.
+ * - A reader that went away (EPIPE) is reported once; the rest of the child's output is drained
+ *   unread, so the child is never blocked on us.
+ */
+import type {ChildProcess} from 'node:child_process'
+import type {Socket} from 'node:net'
+import type {Readable, Writable} from 'node:stream'
+
+import {writeSync, writevSync} from 'node:fs'
+
+/** What the pump needs of a masker (see Masker in mask.ts). */
+export interface OutputFilter {
+  /** Output for this chunk; some bytes may be held back (as a copy) until the next call. */
+  push(chunk: Buffer): Buffer[]
+  /** Whatever is still held back. */
+  end(): Buffer[]
+}
+
+export interface PumpTarget {
+  /** The descriptor to write to (1 or 2). */
+  fd: number
+  /** Its Node stream, asked for only when the descriptor is full (touching it makes it non-blocking). */
+  stream: () => Writable
+}
+
+/** Where the pump reads from: paused while a write to a full descriptor is pending. */
+interface Flow {
+  pause(): void
+  resume(): void
+}
+
+/** Skip `count` written bytes of `pieces`. */
+function advance(pieces: Buffer[], count: number): Buffer[] {
+  let index = 0
+  let left = count
+  while (index < pieces.length && left >= pieces[index]!.length) left -= pieces[index++]!.length
+  const rest = pieces.slice(index)
+  if (left > 0) rest[0] = rest[0]!.subarray(left)
+  return rest
+}
+
+/** Masks chunks into a descriptor; `done` settles when the input ended and all of it is written. */
+class Pump {
+  readonly done: Promise<void>
+  private closed = false
+  private ended = false
+  private flow: Flow | undefined
+  private inFlight = 0
+  private resolve!: () => void
+
+  constructor(
+    private readonly target: PumpTarget,
+    private readonly filter: OutputFilter,
+    private readonly onBrokenPipe: () => void,
+  ) {
+    this.done = new Promise<void>((resolve) => {
+      this.resolve = resolve
+    })
+  }
+
+  /**
+   * Mask and write one chunk. `chunk` may be reused by the caller afterwards. Returns false when
+   * reading must pause (the source is resumed once the descriptor took the rest).
+   */
+  chunk(chunk: Buffer): boolean {
+    if (this.closed) return true
+    return this.write(this.filter.push(chunk))
+  }
+
+  /** The input ended (or failed): flush what the masker holds. */
+  end(): void {
+    if (this.ended) return
+    if (!this.closed) this.write(this.filter.end())
+    this.ended = true
+    this.finish()
+  }
+
+  from(flow: Flow): this {
+    this.flow = flow
+    return this
+  }
+
+  private finish(): void {
+    if (this.ended && this.inFlight === 0) this.resolve()
+  }
+
+  private later(pieces: Buffer[]): void {
+    const stream = this.target.stream()
+    if (stream.listenerCount('error') === 0) stream.on('error', (error) => this.stop(error))
+    this.inFlight++
+    // A copy: the pieces may point into a buffer that is reused for the next read.
+    stream.write(Buffer.concat(pieces), (error) => {
+      this.inFlight--
+      if (error) this.stop(error)
+      else this.flow?.resume()
+      this.finish()
+    })
+  }
+
+  private stop(error: unknown): void {
+    if (this.closed) return
+    this.closed = true
+    this.flow?.resume() // drain the rest unread
+    if ((error as NodeJS.ErrnoException | null)?.code === 'EPIPE') this.onBrokenPipe()
+  }
+
+  private write(output: Buffer[]): boolean {
+    let pieces = output.filter((piece) => piece.length > 0)
+    while (!this.closed && pieces.length > 0) {
+      let written: number
+      try {
+        written =
+          pieces.length === 1 ? writeSync(this.target.fd, pieces[0]!) : writevSync(this.target.fd, pieces)
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') {
+          this.stop(error)
+          return true
+        }
+
+        this.later(pieces)
+        return false
+      }
+
+      pieces = advance(pieces, written)
+    }
+
+    return true
+  }
+}
+
+/** Pump a child's output stream (an ordinary pipe) through `filter` into `target`. */
+export function pumpStream(
+  source: Readable,
+  target: PumpTarget,
+  filter: OutputFilter,
+  onBrokenPipe: () => void,
+): Promise<void> {
+  const pump = new Pump(target, filter, onBrokenPipe).from(source)
+  source.on('data', (chunk: Buffer) => {
+    if (!pump.chunk(chunk)) source.pause()
+  })
+  source.once('end', () => pump.end())
+  source.once('error', () => pump.end())
+  return pump.done
+}
+
+/** One end for the child's stdout or stderr; ours is read by the pump. */
+export interface OutputChannel {
+  /** Give this to the child (`stdio`), then call `spawned()`. */
+  childEnd: Socket
+  /** Settles when the child's end is closed everywhere and all output is written. */
+  done: Promise<void>
+  /** Close our copy of the child's end (after spawning), so its closing ends our reading. */
+  spawned(): void
+}
+
+const READ_BUFFER = 1024 * 1024
+
+/**
+ * A connected Unix socket pair for one output stream of the child, made through a listening socket
+ * in a fresh 0700 temp directory that is removed as soon as both ends are connected. Rejects when
+ * that is not possible; the caller then falls back to an ordinary pipe.
+ */
+export async function openOutputChannel(
+  target: PumpTarget,
+  filter: OutputFilter,
+  onBrokenPipe: () => void,
+): Promise<OutputChannel> {
+  const [net, {mkdtemp, rm}, {tmpdir}] = await Promise.all([
+    import('node:net'),
+    import('node:fs/promises'),
+    import('node:os'),
+  ])
+  const {join} = await import('node:path')
+  const dir = await mkdtemp(join(tmpdir(), 'agentvault-'))
+  const server = net.createServer({pauseOnConnect: true})
+  try {
+    const address = join(dir, 'out')
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(address, resolve)
+    })
+    const pump = new Pump(target, filter, onBrokenPipe)
+    const buffer = Buffer.allocUnsafe(READ_BUFFER)
+    const ours = net.connect({
+      onread: {buffer, callback: (size) => pump.chunk(buffer.subarray(0, size))},
+      path: address,
+    })
+    pump.from(ours)
+    const [childEnd] = await Promise.all([
+      new Promise<Socket>((resolve) => {
+        server.once('connection', resolve)
+      }),
+      new Promise<void>((resolve, reject) => {
+        ours.once('connect', resolve)
+        ours.once('error', reject)
+      }),
+    ])
+    ours.once('end', () => pump.end())
+    ours.once('error', () => pump.end())
+    return {childEnd, done: pump.done, spawned: () => childEnd.destroy()}
+  } finally {
+    server.close()
+    await rm(dir, {force: true, recursive: true})
+  }
+}
+
+/** The child's masked outputs: what to give it as stdio, and the pumps to wait for. */
+export interface MaskedOutputs {
+  /** stdio entry for descriptor 1 or 2. */
+  stdio(fd: number): 'inherit' | 'pipe' | Socket
+  /** Call right after spawning (before yielding); returns the pumps' completions. */
+  attach(child: ChildProcess): Array<Promise<void>>
+}
+
+/**
+ * Set up masking for the given descriptors of the child (1 and/or 2): a socket pair each, or an
+ * ordinary pipe where that cannot be made. A fresh filter per descriptor from `filter()`.
+ */
+export async function maskOutputs(
+  fds: readonly number[],
+  filter: () => OutputFilter,
+  onBrokenPipe: () => void,
+): Promise<MaskedOutputs> {
+  const targets = fds.map((fd): PumpTarget => ({
+    fd,
+    stream: () => (fd === 1 ? process.stdout : process.stderr),
+  }))
+  const channels = await Promise.all(
+    targets.map((target) =>
+      openOutputChannel(target, filter(), onBrokenPipe).catch(async (error: NodeJS.ErrnoException) => {
+        if (process.env.DEBUG) {
+          const {default: createDebug} = await import('debug')
+          createDebug('agentvault:run')('masking fd %d through a pipe: no socket (%s)', target.fd, error.code)
+        }
+
+        return null
+      }),
+    ),
+  )
+  return {
+    attach(child) {
+      return targets.map((target, index) => {
+        const channel = channels[index]
+        if (channel) {
+          channel.spawned()
+          return channel.done
+        }
+
+        const source = target.fd === 1 ? child.stdout : child.stderr
+        return source ? pumpStream(source, target, filter(), onBrokenPipe) : Promise.resolve()
+      })
+    },
+    stdio(fd) {
+      const index = fds.indexOf(fd)
+      if (index === -1) return 'inherit'
+      return channels[index]?.childEnd ?? 'pipe'
+    },
+  }
+}

@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict'
+import {spawn} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {closeSync, createWriteStream, openSync, readdirSync, readFileSync} from 'node:fs'
+import {mkdir, mkdtemp, rm} from 'node:fs/promises'
+import {connect, createServer, type Socket} from 'node:net'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {Readable} from 'node:stream'
+
+import {DEFAULT_REPLACEMENT, Masker, maskPatterns} from '../../../src/core/mask.js'
+import {openOutputChannel, pumpStream, type PumpTarget} from '../../../src/core/output-pump.js'
+
+const VALUES = [Buffer.from('s3cr3t-V4LUE'), Buffer.from('p@ss w/"é')]
+const PATTERNS = maskPatterns(VALUES)
+
+/** Lines with every value in several forms, repeated; a value is split by most chunkings. */
+function sample(repeat: number): Buffer {
+  const lines = [
+    'start\n',
+    `one ${VALUES[0]} two\n`,
+    `b64 ${VALUES[1]!.toString('base64')}\n`,
+    `json {"p":${JSON.stringify(VALUES[1]!.toString())}}\n`,
+    `${randomBytes(40).toString('hex')}\n`,
+  ].join('')
+  return Buffer.from(lines.repeat(repeat))
+}
+
+/** What the masker makes of `data` in one piece: the pump must give the same for any chunking. */
+function maskedWhole(data: Buffer): Buffer {
+  const masker = new Masker(PATTERNS)
+  return Buffer.concat([...masker.push(data), ...masker.end()])
+}
+
+function chunksOfSize(data: Buffer, size: number): Buffer[] {
+  const chunks: Buffer[] = []
+  for (let at = 0; at < data.length; at += size) chunks.push(data.subarray(at, at + size))
+  return chunks
+}
+
+/** A connected pair of Unix sockets through a listener in `dir`; the accepted end starts paused. */
+async function socketPair(dir: string): Promise<{accepted: Socket; client: Socket}> {
+  const server = createServer({pauseOnConnect: true})
+  const path = join(dir, `pair-${randomBytes(4).toString('hex')}`)
+  await new Promise<void>((resolve) => {
+    server.listen(path, resolve)
+  })
+  const client = connect(path)
+  const [accepted] = await Promise.all([
+    new Promise<Socket>((resolve) => {
+      server.once('connection', resolve)
+    }),
+    new Promise<void>((resolve) => {
+      client.once('connect', resolve)
+    }),
+  ])
+  server.close()
+  return {accepted, client}
+}
+
+function collect(socket: Socket): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+  return new Promise((resolve) => {
+    socket.once('end', () => resolve(Buffer.concat(chunks)))
+  })
+}
+
+describe('core/output-pump', () => {
+  let dir: string
+  let savedTmpdir: string | undefined
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'agentvault-pump-'))
+    savedTmpdir = process.env.TMPDIR
+  })
+
+  afterEach(async () => {
+    if (savedTmpdir === undefined) delete process.env.TMPDIR
+    else process.env.TMPDIR = savedTmpdir
+    await rm(dir, {force: true, recursive: true})
+  })
+
+  /** A file descriptor target (never EAGAIN); returns the target and a reader of what it got. */
+  function fileTarget(): {read: () => Buffer; target: PumpTarget} {
+    const path = join(dir, `out-${randomBytes(4).toString('hex')}`)
+    const fd = openSync(path, 'w')
+    return {
+      read() {
+        closeSync(fd)
+        return readFileSync(path)
+      },
+      target: {fd, stream: () => createWriteStream('', {fd})},
+    }
+  }
+
+  describe('pumpStream', () => {
+    for (const size of [1, 7, 4093, 64 * 1024]) {
+      it(`masks across chunk boundaries (chunks of ${size} bytes)`, async () => {
+        const data = sample(size === 1 ? 50 : 2000)
+        const {read, target} = fileTarget()
+        await pumpStream(Readable.from(chunksOfSize(data, size)), target, new Masker(PATTERNS), () => {})
+        const out = read()
+        assert.ok(out.equals(maskedWhole(data)))
+        assert.ok(out.includes(DEFAULT_REPLACEMENT))
+        for (const pattern of PATTERNS) assert.ok(!out.includes(pattern), `${pattern} leaked`)
+      })
+    }
+
+    it('flushes a held-back tail when the stream ends', async () => {
+      const {read, target} = fileTarget()
+      await pumpStream(
+        Readable.from([Buffer.from('ends with s3cr3t-V4')]),
+        target,
+        new Masker(PATTERNS),
+        () => {},
+      )
+      assert.equal(read().toString(), 'ends with s3cr3t-V4')
+    })
+
+    it('hands the rest to the stream when the descriptor is full (EAGAIN), in order, and pauses', async () => {
+      const {accepted, client} = await socketPair(dir)
+      // 8 MiB: far more than a socket buffer holds while nobody reads.
+      const data = sample(60_000)
+      let fallbacks = 0
+      const target: PumpTarget = {
+        fd: (client as unknown as {_handle: {fd: number}})._handle.fd,
+        stream() {
+          fallbacks++
+          return client
+        },
+      }
+      const source = Readable.from(chunksOfSize(data, 64 * 1024))
+      const done = pumpStream(source, target, new Masker(PATTERNS), () => {})
+      // Nobody reads yet: the pump must end up waiting on the stream, not spinning or buffering all.
+      await new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (fallbacks > 0) resolve()
+          else setImmediate(check)
+        }
+
+        check()
+      })
+      assert.ok(source.isPaused(), 'reading pauses while the stream holds the rest')
+      const received = collect(accepted)
+      accepted.resume()
+      await done
+      client.end()
+      assert.ok((await received).equals(maskedWhole(data)))
+    })
+
+    it('reports a reader that went away once (EPIPE) and drains the rest', async () => {
+      const {accepted, client} = await socketPair(dir)
+      accepted.destroy()
+      await new Promise<void>((resolve) => {
+        client.once('end', resolve)
+        client.resume()
+      })
+      let broken = 0
+      const source = Readable.from(chunksOfSize(sample(20_000), 64 * 1024))
+      await pumpStream(
+        source,
+        {fd: (client as unknown as {_handle: {fd: number}})._handle.fd, stream: () => client},
+        new Masker(PATTERNS),
+        () => broken++,
+      )
+      assert.equal(broken, 1)
+      assert.ok(source.readableEnded, 'the whole source was read')
+      client.destroy()
+    })
+  })
+
+  describe('openOutputChannel', () => {
+    it('gives the child a socket whose output is masked into the descriptor, and leaves no file behind', async () => {
+      process.env.TMPDIR = join(dir, 'tmp')
+      await mkdir(process.env.TMPDIR)
+      const {read, target} = fileTarget()
+      const channel = await openOutputChannel(target, new Masker(PATTERNS), () => {})
+      assert.deepEqual(readdirSync(process.env.TMPDIR), [], 'the listening socket and its directory are gone')
+      // The child writes the value in two writes, split in the middle.
+      const script = `const v = ${JSON.stringify(VALUES[0]!.toString())}; process.stdout.write('a ' + v.slice(0, 5)); setTimeout(() => process.stdout.write(v.slice(5) + ' b\\n'), 20)`
+      const child = spawn(process.execPath, ['-e', script], {stdio: ['ignore', channel.childEnd, 'inherit']})
+      channel.spawned()
+      const [code] = await Promise.all([
+        new Promise((resolve) => {
+          child.once('exit', resolve)
+        }),
+        channel.done,
+      ])
+      assert.equal(code, 0)
+      assert.equal(read().toString(), `a ${DEFAULT_REPLACEMENT} b\n`)
+    })
+
+    it('rejects when no socket can be made (the caller falls back to a pipe)', async () => {
+      process.env.TMPDIR = join(dir, 'missing')
+      const {read, target} = fileTarget()
+      await assert.rejects(
+        openOutputChannel(target, new Masker(PATTERNS), () => {}),
+        {code: 'ENOENT'},
+      )
+      read()
+    })
+  })
+})
