@@ -418,8 +418,25 @@ export function resolveProfile(config: AgentVaultConfig, selector: ProfileSelect
   return resolveProfile(config, {name: config.active ?? 'local'})
 }
 
-/** Every configured profile plus the implicit default of each kind that has none configured. */
-export function listProfiles(config: AgentVaultConfig): Array<Profile & {active: boolean; default: boolean}> {
+/**
+ * The native variables that make a kind usable from the environment alone (product.md §7); each
+ * backend's settings module reads the full set.
+ */
+const NATIVE_ENV: Record<Exclude<BackendKind, 'local'>, readonly string[]> = {
+  agentauth: ['AGENTAUTH_BASE_URL'],
+  agentsecrets: ['AGENTSECRETS_PORT'],
+  openbao: ['BAO_ADDR', 'VAULT_ADDR'],
+  sanctum: ['SANCTUM_SOCKET', 'SANCTUM_HOST'],
+}
+
+/**
+ * Every configured profile, plus the implicit default of each kind that has none configured: always
+ * for `local`, and for another kind when its native env vars are set (as `vault status` would see).
+ */
+export function listProfiles(
+  config: AgentVaultConfig,
+  env: NodeJS.ProcessEnv = {},
+): Array<Profile & {active: boolean; default: boolean}> {
   const active = resolveProfile(config, {}).name
   const result = Object.entries(config.profiles).map(([name, stored]) => {
     const profile = configuredProfile(name, stored)
@@ -427,6 +444,12 @@ export function listProfiles(config: AgentVaultConfig): Array<Profile & {active:
   })
   if (!config.profiles.local && !result.some((p) => p.kind === 'local' && p.default)) {
     result.unshift({...implicitProfile('local'), active: active === 'local', default: true})
+  }
+
+  for (const kind of BACKEND_KINDS) {
+    if (kind === 'local' || result.some((p) => p.kind === kind) || config.profiles[kind]) continue
+    if (NATIVE_ENV[kind].some((name) => env[name]))
+      result.push({...implicitProfile(kind), active: active === kind, default: true})
   }
 
   return result

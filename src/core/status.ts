@@ -21,7 +21,7 @@ export interface ProfileStatusRow extends ProfileStatus {
 
 /** Status of every profile, checked concurrently; a failing backend is reported, not thrown. */
 export async function profileStatuses(session: Session): Promise<ProfileStatusRow[]> {
-  const profiles = listProfiles(await session.config())
+  const profiles = listProfiles(await session.config(), session.options.env)
   return Promise.all(
     profiles.map(async (profile): Promise<ProfileStatusRow> => {
       const row = {active: profile.active, kind: profile.kind, name: profile.name}

@@ -345,6 +345,34 @@ describe('e2e: profiles, config.json, status, login and logout', () => {
       assert.match(table.stdout, /^\*\s+local\s+local\s+yes\s+yes\s*$/m)
     })
 
+    it('lists the implicit profile of a kind configured only by its native env vars (BAO_ADDR)', async () => {
+      // Port 1 on loopback: nothing listens, so the connection is refused at once.
+      const extra = {BAO_ADDR: 'http://127.0.0.1:1', BAO_TOKEN: ''}
+      const parsed = parseJson<{profiles: StatusRow[]}>(await cli(['status', '--json'], undefined, extra))
+      assert.deepEqual(
+        parsed.profiles.map((p) => [p.name, p.kind, p.active, p.reachable]),
+        [
+          ['local', 'local', true, true],
+          ['openbao', 'openbao', false, false],
+        ],
+      )
+      const listed = parseJson<{profiles: ProfileRow[]}>(
+        await cli(['profiles', 'list', '--json'], undefined, extra),
+      )
+      assert.deepEqual(
+        listed.profiles.map((p) => [p.name, p.kind, p.implicit]),
+        [
+          ['local', 'local', true],
+          ['openbao', 'openbao', true],
+        ],
+      )
+      // Without the variable only the local profile is there.
+      assert.deepEqual(
+        parseJson<{profiles: StatusRow[]}>(await cli(['status', '--json'])).profiles.map((p) => p.name),
+        ['local'],
+      )
+    })
+
     it('lists every configured profile and marks the active one', async () => {
       assert.equal((await cli(['profiles', 'add', 'team', '--kind', 'local'])).code, 0)
       assert.equal((await cli(['profiles', 'use', 'team'])).code, 0)

@@ -15,12 +15,12 @@ export interface ProfilesListResult {
 
 export default class ProfilesList extends AgentVaultCommand<typeof ProfilesList> {
   static description =
-    'Configured profiles, plus the implicit `local` profile when none is configured. `*` marks the active profile.'
+    'Configured profiles, plus the implicit `local` profile when none is configured and the implicit profile of each other kind whose native env vars are set (e.g. BAO_ADDR). `*` marks the active profile.'
   static examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
   static summary = 'List profiles.'
 
   async run(): Promise<ProfilesListResult> {
-    const profiles = listProfiles(await this.vault.config())
+    const profiles = listProfiles(await this.vault.config(), this.vault.options.env)
     this.log(
       renderTable(profiles, [
         {header: ' ', get: (p) => (p.active ? '*' : '')},

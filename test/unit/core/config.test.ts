@@ -141,6 +141,44 @@ describe('core/config', () => {
     )
   })
 
+  it('lists the implicit profile of a kind whose native env vars are set, unless one is configured', () => {
+    const env = {
+      AGENTAUTH_BASE_URL: 'http://127.0.0.1:1',
+      AGENTSECRETS_PORT: '8765',
+      SANCTUM_SOCKET: '/tmp/sanctum.sock',
+      VAULT_ADDR: 'http://127.0.0.1:8200',
+    }
+    const rows = (config: ReturnType<typeof validateConfig>, vars: NodeJS.ProcessEnv) =>
+      listProfiles(config, vars).map((p) => [p.name, p.kind, p.implicit, p.active])
+    assert.deepEqual(rows(validateConfig({}, 'c'), env), [
+      ['local', 'local', true, true],
+      ['sanctum', 'sanctum', true, false],
+      ['agentsecrets', 'agentsecrets', true, false],
+      ['openbao', 'openbao', true, false],
+      ['agentauth', 'agentauth', true, false],
+    ])
+    // Unset or empty variables list nothing; BAO_ADDR counts like VAULT_ADDR, SANCTUM_HOST like the socket.
+    assert.deepEqual(rows(validateConfig({}, 'c'), {BAO_ADDR: '', VAULT_ADDR: undefined}), [
+      ['local', 'local', true, true],
+    ])
+    assert.deepEqual(
+      rows(validateConfig({}, 'c'), {BAO_ADDR: 'http://b', SANCTUM_HOST: '127.0.0.1'}).map((r) => r[0]),
+      ['local', 'sanctum', 'openbao'],
+    )
+    // A configured profile of the kind replaces its implicit one; an active implicit one is marked.
+    const config = validateConfig(
+      {profiles: {team: {kind: 'openbao', address: 'https://bao.example'}}, active: 'agentauth'},
+      'c',
+    )
+    assert.deepEqual(rows(config, env), [
+      ['local', 'local', true, false],
+      ['team', 'openbao', false, false],
+      ['sanctum', 'sanctum', true, false],
+      ['agentsecrets', 'agentsecrets', true, false],
+      ['agentauth', 'agentauth', true, true],
+    ])
+  })
+
   describe('on disk', () => {
     let home: string
 
