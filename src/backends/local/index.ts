@@ -53,37 +53,6 @@ export function createBackend(context: BackendContext, options: LocalBackendOpti
   return new LocalBackend(context, options)
 }
 
-export interface InitialiseVaultOptions extends LocalBackendOptions {
-  /** Use exactly this key source (fail when unavailable); default: the first that applies. */
-  keySource?: KeySourceKind
-}
-
-export interface InitialiseVaultResult {
-  /** False when a vault already existed (then nothing changed). */
-  created: boolean
-  /** The key source of the (new or existing) vault. */
-  keySource: KeySourceKind
-  path: string
-}
-
-/**
- * `agentvault login local`: create an empty vault with an explicitly chosen key source. A no-op
- * returning `created: false` when a vault already exists (its key source is reported, not changed).
- * A corrupt or foreign vault file is a ConfigError and is left alone.
- */
-export async function initialiseVault(
-  context: BackendContext,
-  options: InitialiseVaultOptions = {},
-): Promise<InitialiseVaultResult> {
-  const store = new VaultStore(keySourceContext(context, options))
-  try {
-    const {created, keySource} = await store.initialise(options.keySource)
-    return {created, keySource, path: store.paths.file}
-  } finally {
-    store.close()
-  }
-}
-
 function keySourceContext(context: BackendContext, options: LocalBackendOptions): KeySourceContext {
   return {
     env: context.env,

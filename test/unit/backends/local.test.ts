@@ -22,7 +22,7 @@ import {fileURLToPath, pathToFileURL} from 'node:url'
 import type {Backend, BackendContext} from '../../../src/core/backend.js'
 import type {SecretReference} from '../../../src/core/references.js'
 
-import {createBackend, initialiseVault, type LocalBackendOptions} from '../../../src/backends/local/index.js'
+import {createBackend, type LocalBackendOptions} from '../../../src/backends/local/index.js'
 import {
   AgentVaultError,
   AuthError,
@@ -385,39 +385,37 @@ describe('backends/local', () => {
       await assert.rejects(h.backend({}, {keychain}).get!(ref('A')), isError(AuthError, 'VAULT_WRONG_KEY', 4))
     })
 
-    it('initialiseVault creates a vault with an explicit key source, once', async () => {
+    it('login creates a vault with an explicit key source, once', async () => {
+      const login = (env: NodeJS.ProcessEnv, options: LocalBackendOptions, keySource: string) =>
+        h.backend(env, options).login!({keySource}).then((result) => result.details)
       await assert.rejects(
-        initialiseVault(h.context(NO_KEYCHAIN), {keySource: 'keychain'}),
+        login(NO_KEYCHAIN, {}, 'keychain'),
         isError(BackendUnavailableError, 'KEYCHAIN_UNAVAILABLE', 5),
       )
-      await assert.rejects(
-        initialiseVault(h.context(NO_KEYCHAIN), {keySource: 'keychain', keychain: null}),
-        BackendUnavailableError,
-      )
-      await assert.rejects(
-        initialiseVault(h.context(NO_KEYCHAIN), {keySource: 'passphrase'}),
-        isError(AuthError, 'PASSPHRASE_REQUIRED', 4),
-      )
+      await assert.rejects(login(NO_KEYCHAIN, {keychain: null}, 'keychain'), BackendUnavailableError)
+      await assert.rejects(login(NO_KEYCHAIN, {}, 'passphrase'), isError(AuthError, 'PASSPHRASE_REQUIRED', 4))
+      await assert.rejects(login(NO_KEYCHAIN, {}, 'vault'), isError(UsageError, 'BAD_KEY_SOURCE', 2))
       await assert.rejects(stat(h.vaultPath), {code: 'ENOENT'})
 
       const keychain = createMemoryKeychain()
       // Explicit "file" even though a keychain and nothing else would have been chosen.
-      const created = await initialiseVault(h.context({}), {keySource: 'file', keychain})
-      assert.deepEqual(created, {created: true, keySource: 'file', path: h.vaultPath})
+      assert.deepEqual(await login({}, {keychain}, 'file'), {
+        created: true,
+        keySource: 'file',
+        path: h.vaultPath,
+      })
       assert.equal(keychain.entries.size, 0)
       assert.deepEqual(await h.backend().list!(), [])
       const before = await readFile(h.vaultPath)
-      const again = await initialiseVault(h.context({...NO_KEYCHAIN, AGENTVAULT_PASSPHRASE: 'x'}), {
-        keySource: 'passphrase',
-      })
+      const again = await login({...NO_KEYCHAIN, AGENTVAULT_PASSPHRASE: 'x'}, {}, 'passphrase')
       assert.deepEqual(again, {created: false, keySource: 'file', path: h.vaultPath})
       assert.deepEqual(await readFile(h.vaultPath), before)
     })
 
-    it('initialiseVault with a keychain stores the key there', async () => {
+    it('login with a keychain stores the key there', async () => {
       const keychain = createMemoryKeychain()
-      const result = await initialiseVault(h.context({}), {keySource: 'keychain', keychain})
-      assert.equal(result.keySource, 'keychain')
+      const result = await h.backend({}, {keychain}).login!({keySource: 'keychain'})
+      assert.equal(result.details?.keySource, 'keychain')
       assert.equal(keychain.entries.size, 1)
       await h.backend({}, {keychain}).set!(ref('A'), Buffer.from('1'), {})
       assert.equal((await h.backend({}, {keychain}).status()).details?.keySource, 'keychain')
@@ -467,10 +465,10 @@ describe('backends/local', () => {
       await assert.rejects(backend.get!(ref('A')), check)
       await assert.rejects(backend.set!(ref('C'), Buffer.from('gamma'), {}), check)
       await assert.rejects(backend.delete!(ref('A')), check)
-      // initialiseVault reads only the header (it never needs the key): a sealed body that was
-      // altered behind a valid header is found by the operations above, not by it.
-      if (code === 'VAULT_TAMPERED') assert.equal((await initialiseVault(h.context())).created, false)
-      else await assert.rejects(initialiseVault(h.context()), check)
+      // login reads only the header (it never needs the key): a sealed body that was altered behind
+      // a valid header is found by the operations above, not by it.
+      if (code === 'VAULT_TAMPERED') assert.equal((await backend.login!({})).details?.created, false)
+      else await assert.rejects(backend.login!({}), check)
       assert.equal((await backend.status()).signedIn, false)
       assert.deepEqual(await readFile(h.vaultPath), bytes, 'the file is untouched')
       assert.deepEqual((await readdir(h.home)).sort(), ['vault.json', 'vault.key'])
@@ -494,7 +492,7 @@ describe('backends/local', () => {
           fc.integer({max: 7, min: 0}),
           async (offset, bit) => {
             const flipped = Buffer.from(original)
-            flipped[offset] ^= 1 << bit
+            flipped[offset]! ^= 1 << bit
             await expectRefused(flipped, 'VAULT_CORRUPT')
           },
         ),
@@ -523,7 +521,7 @@ describe('backends/local', () => {
         body: {box: string; nonce: string}
       }
       const box = Buffer.from(envelope.body.box, 'base64')
-      box[box.length - 1] ^= 0x01
+      box[box.length - 1]! ^= 0x01 // eslint-disable-line unicorn/prefer-at -- .at() cannot be assigned
       delete envelope.checksum
       await expectRefused(
         encodeEnvelope({...envelope, body: {...envelope.body, box: box.toString('base64')}}),
@@ -602,7 +600,7 @@ for await (const line of lines) {
 `,
       )
 
-      const env = {...process.env, ...NO_KEYCHAIN, AGENTVAULT_HOME: h.home}
+      const env: NodeJS.ProcessEnv = {...process.env, ...NO_KEYCHAIN, AGENTVAULT_HOME: h.home}
       delete env.AGENTVAULT_PASSPHRASE
       const names = Array.from({length: 20}, (_, i) => `WRITER_${String(i).padStart(2, '0')}`)
       const children = names.map((name) => {
