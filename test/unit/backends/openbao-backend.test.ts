@@ -101,7 +101,7 @@ describe('openbao backend', function () {
   })
 
   const open = (
-    token: string | undefined,
+    token?: string,
     settings: Record<string, unknown> = {},
     options: OpenBaoBackendOptions & {env?: NodeJS.ProcessEnv; name?: string} = {},
   ): OpenBaoBackend => {

@@ -168,7 +168,7 @@ describe('core/credentials', () => {
       const path = join(home, 'credentials.enc')
       const bytes = await readFile(path)
       const damaged = Buffer.from(bytes)
-      damaged[Math.floor(bytes.length / 2)] ^= 0x04
+      damaged[Math.floor(bytes.length / 2)]! ^= 0x04
       await writeFile(path, damaged)
       await assert.rejects(store.get('openbao:prod'), isCorrupt)
       await assert.rejects(store.set('openbao:prod', 'new'), isCorrupt)

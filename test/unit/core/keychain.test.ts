@@ -92,7 +92,10 @@ describe('core/keychain', () => {
           `const keychain = await openKeychain({env: {}})\n` +
           `process.stdout.write(JSON.stringify({available: keychain !== undefined}))\n`,
       )
-      const env = {...process.env, DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(home, 'no-bus')}`}
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(home, 'no-bus')}`,
+      }
       delete env.AGENTVAULT_NO_KEYCHAIN
       const {code, stderr, stdout} = await runTsx(script, env)
       assert.equal(code, 0, stderr)

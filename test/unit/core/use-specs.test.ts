@@ -133,7 +133,11 @@ describe('core/use specs', () => {
   })
 
   it('hostile operation parameters and HTTP plans yield only UsageErrors (fast-check)', () => {
-    const value = fc.oneof(fc.string({unit: 'binary'}), fc.jsonValue(), fc.constant())
+    const value = fc.oneof(
+      fc.string({unit: 'binary'}),
+      fc.jsonValue(),
+      fc.option(fc.constant(null), {nil: undefined}),
+    )
     fc.assert(
       fc.property(
         fc.constantFrom(
