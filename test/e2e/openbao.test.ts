@@ -18,7 +18,7 @@ import {
   BULK_PATHS,
   bulkPath,
   bulkValue,
-  CA_FILE,
+  caFiles,
   CANARY,
   PASSWORD,
   ROLE_ID,
@@ -635,7 +635,7 @@ describe('e2e: openbao', function () {
         }
 
         assert.equal(secure.log.length, 0, 'no request reached the server unverified')
-        const withCa = await runCli(get, {env: isolatedEnv({BAO_CACERT: CA_FILE})})
+        const withCa = await runCli(get, {env: isolatedEnv({BAO_CACERT: caFiles().ca})})
         assert.equal(withCa.code, 0, withCa.stderr)
         assert.equal(withCa.stdout, 'svc')
         const skipped = await runCli(get, {env: isolatedEnv({VAULT_SKIP_VERIFY: 'true'})})
@@ -651,7 +651,7 @@ describe('e2e: openbao', function () {
             '--address',
             secure.url,
             '--ca-cert',
-            CA_FILE,
+            caFiles().ca,
             '--token-stdin',
           ],
           {input: tlsTokens.reader},

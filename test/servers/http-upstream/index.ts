@@ -15,11 +15,10 @@
  * | `/slow?ms=N` | answers after N ms |
  * | anything else | 200 `ok` |
  *
- * HTTPS uses a certificate signed by a test CA generated at start with the openssl CLI (never a
- * real secret; the files live in a temp dir removed by `close()`).
+ * HTTPS uses a certificate signed by a throwaway CA made at start with the openssl CLI
+ * (test/helpers/test-ca.ts; the files live in a temp dir removed by `close()`).
  */
-import {execFileSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {readFileSync, rmSync} from 'node:fs'
 import {
   createServer as createHttpServer,
   type IncomingHttpHeaders,
@@ -28,9 +27,9 @@ import {
   type ServerResponse,
 } from 'node:http'
 import {createServer as createHttpsServer} from 'node:https'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
 import {gzipSync} from 'node:zlib'
+
+import {makeTestCertificates} from '../../helpers/test-ca.js'
 
 export interface RecordedRequest {
   body: Buffer
@@ -137,52 +136,6 @@ function respond(request: RecordedRequest, response: ServerResponse): void {
   }
 }
 
-/** Generate a throwaway CA and a server certificate for 127.0.0.1, 127.0.0.2 and localhost. */
-function makeCertificates(dir: string): {ca: string; cert: string; key: string} {
-  const run = (...args: string[]): void => {
-    execFileSync('openssl', args, {cwd: dir, stdio: 'ignore'})
-  }
-
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-  run(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=agentvault test CA',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign',
-  )
-  run('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost')
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,IP:127.0.0.2,DNS:localhost\n')
-  run(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'server.pem',
-    '-days',
-    '2',
-    '-extfile',
-    'ext.cnf',
-  )
-  return {ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server.key')}
-}
-
 function listen(server: Server, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject)
@@ -213,8 +166,7 @@ export async function startUpstream(options: {tls?: boolean} = {}): Promise<Upst
     })
   }
 
-  const dir = mkdtempSync(join(tmpdir(), 'agentvault-upstream-'))
-  const tls = options.tls ? makeCertificates(dir) : undefined
+  const tls = options.tls ? makeTestCertificates(['127.0.0.1', '127.0.0.2', 'localhost']) : undefined
   const servers: Server[] = []
   const ports = new Map<string, number>()
   for (const host of HOSTS) {
@@ -243,7 +195,7 @@ export async function startUpstream(options: {tls?: boolean} = {}): Promise<Upst
             }),
         ),
       )
-      rmSync(dir, {force: true, recursive: true})
+      if (tls) rmSync(tls.dir, {force: true, recursive: true})
     },
     last(prefix = '/') {
       const found = requests.findLast((request) => request.path.startsWith(prefix))

@@ -1,17 +1,18 @@
 /**
  * Ready-made OpenBao test clusters for unit and e2e tests: a seeded state (root, read-only and
  * read-write tokens, a userpass user, an approle, canary secrets), single nodes over HTTP or
- * HTTPS (test-only CA in test/fixtures/openbao-tls), and HA clusters of several nodes.
+ * HTTPS (a throwaway test CA made at test time, test/helpers/test-ca.ts), and HA clusters of several nodes.
  */
 import {readFileSync} from 'node:fs'
-import {join} from 'node:path'
-import {fileURLToPath} from 'node:url'
 
+import {sharedTestCertificates} from '../../helpers/test-ca.js'
 import {type NodeMode, type OpenBaoServerOptions, OpenBaoTestServer, ServerState} from './server.js'
 
-export const TLS_DIR = fileURLToPath(new URL('../../fixtures/openbao-tls/', import.meta.url))
-export const CA_FILE = join(TLS_DIR, 'ca.pem')
-export const OTHER_CA_FILE = join(TLS_DIR, 'other-ca.pem')
+/** The CA that signed the HTTPS nodes' certificate, and one that signed nothing (PEM files). */
+export function caFiles(): {ca: string; otherCa: string} {
+  const {ca, otherCa} = sharedTestCertificates()
+  return {ca, otherCa}
+}
 
 /** Values that must never show up outside the server and a revealed stdout. */
 export const CANARY = 'canary-openbao-3d9e71c0b5'
@@ -59,7 +60,8 @@ export function seedStandard(state: ServerState): SeededTokens {
 }
 
 export function tlsOptions(): NonNullable<OpenBaoServerOptions['tls']> {
-  return {cert: readFileSync(join(TLS_DIR, 'server.pem')), key: readFileSync(join(TLS_DIR, 'server-key.pem'))}
+  const {cert, key} = sharedTestCertificates()
+  return {cert: readFileSync(cert), key: readFileSync(key)}
 }
 
 /** One active node with the standard seed. */

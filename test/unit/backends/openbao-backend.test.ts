@@ -23,9 +23,8 @@ import {
   BULK_PATHS,
   bulkPath,
   bulkValue,
-  CA_FILE,
+  caFiles,
   CANARY,
-  OTHER_CA_FILE,
   ROLE_ID,
   SECRET_ID,
   type SeededTokens,
@@ -649,7 +648,7 @@ describe('openbao backend', function () {
     })
 
     it('verifies against caCert; without it, or with another CA, TLS_VERIFY_FAILED (exit 3)', async () => {
-      const ok = open(tokens.reader, {address: tlsServer.url, caCert: CA_FILE})
+      const ok = open(tokens.reader, {address: tlsServer.url, caCert: caFiles().ca})
       assert.equal((await ok.get!(ref('openbao://secret/myapp/api#user'))).toString(), 'svc')
       await fails(
         open(tokens.reader, {address: tlsServer.url}).get!(ref('openbao://secret/myapp/api#user')),
@@ -657,7 +656,7 @@ describe('openbao backend', function () {
         'TLS_VERIFY_FAILED',
       )
       await fails(
-        open(tokens.reader, {address: tlsServer.url, caCert: OTHER_CA_FILE}).get!(
+        open(tokens.reader, {address: tlsServer.url, caCert: caFiles().otherCa}).get!(
           ref('openbao://secret/myapp/api#user'),
         ),
         3,
