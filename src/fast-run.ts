@@ -2,6 +2,8 @@
  * `agentvault run` without oclif: the path CI takes on every job, so it starts as fast as Node
  * allows. The oclif `run` command delegates here too, so both behave the same.
  */
+import type {MaskedOutputs} from './core/output-pump.js'
+
 import {toAgentVaultError} from './core/errors.js'
 import {parseRunArgv} from './core/run-options.js'
 import {Session} from './core/session.js'
@@ -10,21 +12,30 @@ import {reportError, warn} from './ui/errors.js'
 /** Run the command described by `argv` (everything after `run`); resolves to the exit code. */
 export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let session: Session | undefined
+  let outputs: Promise<MaskedOutputs | undefined> | undefined
   try {
     const options = parseRunArgv(argv, env)
     session = new Session({command: 'run', env, interactive: false, profileName: options.profile, warn})
-    const {prepareRun, spawnAndWait} = await import('./core/runner.js')
+    const {openOutputs, prepareRun, spawnAndWait} = await import('./core/runner.js')
+    // The masked outputs' sockets are made while the secrets resolve.
+    outputs = openOutputs(options.mask)
+    outputs.catch(() => {}) // awaited by spawnAndWait; marked handled should resolving fail first
     const prepared = await prepareRun(session, options, env)
     // Load the audit writer while the child runs rather than after it exits.
     import('./core/audit.js').catch(() => {})
     // Backends stay open while the child runs: leases must outlive it (sanctum releases on close).
-    const code = await spawnAndWait(prepared, options.mask)
+    const code = await spawnAndWait(prepared, options.mask, outputs)
     await session.close()
     await session.finish('ok', code)
     return code
   } catch (error) {
     const typed = toAgentVaultError(error)
     const code = reportError(typed, {json: false})
+    // No child (or it never started): release the sockets made for its output.
+    await outputs?.then(
+      (opened) => opened?.close(),
+      () => {},
+    )
     if (session) {
       await session.close()
       await session.finish(typed.category === 'denied' ? 'denied' : 'error', code, typed.code)

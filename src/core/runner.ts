@@ -6,6 +6,7 @@
 import type {ChildProcess} from 'node:child_process'
 
 import type {Backend, RunInjection} from './backend.js'
+import type {MaskedOutputs} from './output-pump.js'
 import type {RunOptions} from './run-options.js'
 import type {Session} from './session.js'
 
@@ -211,26 +212,44 @@ function forwardSignals(child: ChildProcess): () => void {
   }
 }
 
-/** Mask this descriptor's output? (`isatty`, not `process.stdout.isTTY`: that would make it non-blocking.) */
+/** Mask this descriptor's output? (`isatty`: an unmasked stream is never touched, so never made non-blocking.) */
 function shouldMask(mode: RunOptions['mask'], fd: number, isatty: (fd: number) => boolean): boolean {
   if (mode === 'never') return false
   if (mode === 'always') return true
   return !isatty(fd)
 }
 
-/** Start the command and wait for it. Returns the child's exit code, or 128+N after signal N. */
-export async function spawnAndWait(prepared: PreparedRun, mask: RunOptions['mask']): Promise<number> {
+/**
+ * Start preparing the child's masked outputs for `mask` (socket pairs, see output-pump.ts), so that
+ * it overlaps with resolving the secrets. Undefined when no stream would be masked.
+ */
+export async function openOutputs(mask: RunOptions['mask']): Promise<MaskedOutputs | undefined> {
   const {isatty} = await import('node:tty')
-  const wanted = [1, 2].map((fd) => prepared.secrets.length > 0 && shouldMask(mask, fd, isatty))
-  const [{spawn}, {constants}, masking, pump] = await Promise.all([
+  const fds = [1, 2].filter((fd) => shouldMask(mask, fd, isatty))
+  if (fds.length === 0) return undefined
+  const {openMaskedOutputs} = await import('./output-pump.js')
+  return openMaskedOutputs(fds)
+}
+
+/**
+ * Start the command and wait for it. Returns the child's exit code, or 128+N after signal N.
+ * `outputs` is what `openOutputs(mask)` gave, when the caller started it early.
+ */
+export async function spawnAndWait(
+  prepared: PreparedRun,
+  mask: RunOptions['mask'],
+  outputs: Promise<MaskedOutputs | undefined> = openOutputs(mask),
+): Promise<number> {
+  const [{spawn}, {constants}, masking, opened] = await Promise.all([
     import('node:child_process'),
     import('node:os'),
-    wanted.some(Boolean) ? import('./mask.js') : undefined,
-    wanted.some(Boolean) ? import('./output-pump.js') : undefined,
+    prepared.secrets.length > 0 ? import('./mask.js') : undefined,
+    outputs,
   ])
   // Values too short to mask leave nothing to mask: the child then writes to our descriptors itself.
   const patterns = masking?.maskPatterns(prepared.secrets, {minLength: MIN_MASK_LENGTH}) ?? []
-  const fds = [1, 2].filter((fd, index) => wanted[index] && patterns.length > 0)
+  const masked = masking && patterns.length > 0 ? opened : undefined
+  if (opened && !masked) opened.close()
   // A closed reader downstream: the child gets SIGPIPE, as it would writing to a shell pipeline.
   const started: {child?: ChildProcess} = {}
   const brokenPipe = (): void => {
@@ -238,17 +257,13 @@ export async function spawnAndWait(prepared: PreparedRun, mask: RunOptions['mask
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGPIPE')
   }
 
-  const outputs =
-    masking && pump && fds.length > 0
-      ? await pump.maskOutputs(fds, () => new masking.Masker(patterns), brokenPipe)
-      : undefined
-  const stdio = (fd: number) => outputs?.stdio(fd) ?? 'inherit'
+  const stdio = (fd: number) => masked?.stdio(fd) ?? 'inherit'
   const [file, ...args] = prepared.command as [string, ...string[]]
   const child = spawn(file, args, {env: prepared.env, stdio: ['inherit', stdio(1), stdio(2)]})
   started.child = child
   // Attached before yielding: Node discards the output of a child that exits while its pipes have
   // no reader.
-  const piping = outputs?.attach(child) ?? []
+  const piping = masking && masked ? masked.attach(child, () => new masking.Masker(patterns), brokenPipe) : []
   const stopForwarding = forwardSignals(child)
   try {
     const started = await new Promise<Error | null>((resolve) => {

@@ -175,29 +175,50 @@ describe('core/output-pump', () => {
       process.env.TMPDIR = join(dir, 'tmp')
       await mkdir(process.env.TMPDIR)
       const {read, target} = fileTarget()
-      const channel = await openOutputChannel(target, new Masker(PATTERNS), () => {})
+      const channel = await openOutputChannel(target)
       assert.deepEqual(readdirSync(process.env.TMPDIR), [], 'the listening socket and its directory are gone')
       // The child writes the value in two writes, split in the middle.
       const script = `const v = ${JSON.stringify(VALUES[0]!.toString())}; process.stdout.write('a ' + v.slice(0, 5)); setTimeout(() => process.stdout.write(v.slice(5) + ' b\\n'), 20)`
       const child = spawn(process.execPath, ['-e', script], {stdio: ['ignore', channel.childEnd, 'inherit']})
-      channel.spawned()
       const [code] = await Promise.all([
         new Promise((resolve) => {
           child.once('exit', resolve)
         }),
-        channel.done,
+        channel.start(new Masker(PATTERNS), () => {}),
       ])
       assert.equal(code, 0)
       assert.equal(read().toString(), `a ${DEFAULT_REPLACEMENT} b\n`)
     })
 
+    it('reads nothing before start: output written earlier is masked too', async () => {
+      const {read, target} = fileTarget()
+      const channel = await openOutputChannel(target)
+      const child = spawn(process.execPath, ['-e', `process.stdout.write('x ${VALUES[0]} y')`], {
+        stdio: ['ignore', channel.childEnd, 'inherit'],
+      })
+      await new Promise((resolve) => {
+        child.once('exit', resolve)
+      })
+      await channel.start(new Masker(PATTERNS), () => {})
+      assert.equal(read().toString(), `x ${DEFAULT_REPLACEMENT} y`)
+    })
+
+    it('close() releases both ends when nothing is spawned', async () => {
+      const {read, target} = fileTarget()
+      const channel = await openOutputChannel(target)
+      const closed = new Promise((resolve) => {
+        channel.childEnd.once('close', resolve)
+      })
+      channel.close()
+      await closed
+      assert.ok(channel.childEnd.destroyed)
+      read()
+    })
+
     it('rejects when no socket can be made (the caller falls back to a pipe)', async () => {
       process.env.TMPDIR = join(dir, 'missing')
       const {read, target} = fileTarget()
-      await assert.rejects(
-        openOutputChannel(target, new Masker(PATTERNS), () => {}),
-        {code: 'ENOENT'},
-      )
+      await assert.rejects(openOutputChannel(target), {code: 'ENOENT'})
       read()
     })
   })
