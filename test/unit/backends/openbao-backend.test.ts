@@ -502,9 +502,7 @@ describe('openbao backend', function () {
       for (let i = 0; i < BULK_PATHS; i++)
         for (let f = 0; f < BULK_FIELDS; f++) refs.push(ref(`openbao://secret/${bulkPath(i)}#f${f}`))
       const backend = open(tokens.reader)
-      const started = performance.now()
       const values = await backend.resolveMany!(refs)
-      const elapsed = performance.now() - started
       assert.equal(values.size, 50)
       for (let i = 0; i < BULK_PATHS; i++)
         for (let f = 0; f < BULK_FIELDS; f++)
@@ -512,7 +510,6 @@ describe('openbao backend', function () {
       const reads = server.log.filter((e) => e.path.includes('/data/'))
       assert.equal(reads.length, 10)
       assert.equal(server.maxInFlight, 10, 'all ten reads were in flight at once')
-      assert.ok(elapsed < 10 * 20, `took ${elapsed} ms`)
       await fails(backend.resolveMany!([ref('openbao://secret/myapp/api')]), 2, 'FIELD_REQUIRED')
     })
   })
