@@ -3,7 +3,9 @@
 //   (a) startup: median wall time of `agentvault --version` and `agentvault run --env K=local://K -- true`
 //       divided by `node -e 0` (targets ≤ 2.0×);
 //   (b) masking: 256 MB through `agentvault run` with 10 masked values vs `--mask never` (target ≥ 0.5×);
-//   (c) peak RSS of `agentvault run` for 64 MB vs 512 MB of output (target ≤ 1.2×).
+//   (c) peak RSS of `agentvault run` for 64 MB vs 512 MB of output (target ≤ 1.2×);
+//   (d) openbao fan-out: `run` with 50 references over 10 paths vs 1 reference, against the OpenBao
+//       test server (test/servers/openbao, its own process) with 20 ms injected read latency.
 // Runs are interleaved so that machine noise hits every variant alike. Not a test: nothing is asserted.
 import {spawn, spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
@@ -11,6 +13,7 @@ import {createWriteStream, existsSync} from 'node:fs'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -90,6 +93,32 @@ function peakRss(args) {
   return Number(lines.at(-1)) / 1024
 }
 
+/** Start the OpenBao test server with `latency` ms on KV reads; resolves to {url, tokens, stop}. */
+async function startOpenBao(latency) {
+  const server = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'test', 'servers', 'openbao', 'cli.ts'), '--latency', String(latency)],
+    {cwd: root, stdio: ['pipe', 'pipe', 'inherit']},
+  )
+  const lines = createInterface({input: server.stdout})
+  const ready = await new Promise((resolve, reject) => {
+    server.once('exit', (code) => reject(new Error(`the OpenBao test server exited (${code})`)))
+    lines.on('line', (line) => {
+      if (line.startsWith('ready ')) resolve(JSON.parse(line.slice(6)))
+    })
+  })
+  const stopped = new Promise((resolve) => {
+    server.once('exit', resolve)
+  })
+  return {
+    ...ready,
+    async stop() {
+      server.stdin.end()
+      await stopped
+    },
+  }
+}
+
 try {
   cli(['secrets', 'set', 'K'], 'bench-value-0000')
   const names = []
@@ -147,6 +176,32 @@ try {
     console.log(
       `  512 MB output   ${rssLarge.toFixed(1)} MB   ratio ${(rssLarge / rssSmall).toFixed(2)}x  (target <= 1.2x)`,
     )
+  }
+
+  const bao = await startOpenBao(20)
+  try {
+    env.BAO_ADDR = bao.url
+    env.BAO_TOKEN = bao.tokens.reader
+    const refs = []
+    for (let i = 0; i < 10; i++)
+      for (let f = 0; f < 5; f++)
+        refs.push('--env', `K${i}_${f}=openbao://secret/bulk/key-${String(i).padStart(2, '0')}#f${f}`)
+    const [one, fifty] = await interleaved(
+      [
+        [process.execPath, [bin, 'run', '--env', 'K=openbao://secret/bulk/key-00#f0', '--', 'true']],
+        [process.execPath, [bin, 'run', ...refs, '--', 'true']],
+      ],
+      startupRuns,
+    )
+    console.log(`\nopenbao fan-out, 20 ms per KV read (median of ${startupRuns})`)
+    console.log(`  run with 1 reference (one round trip)       ${one.toFixed(1)} ms`)
+    console.log(
+      `  run with 50 references over 10 paths        ${fifty.toFixed(1)} ms   +${(fifty - one).toFixed(1)} ms  (10 concurrent reads: about one round trip)`,
+    )
+  } finally {
+    delete env.BAO_ADDR
+    delete env.BAO_TOKEN
+    await bao.stop()
   }
 } finally {
   await rm(work, {force: true, recursive: true})
