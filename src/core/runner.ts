@@ -238,29 +238,29 @@ export async function openOutputs(mask: RunOptions['mask']): Promise<MaskedOutpu
 export async function spawnAndWait(
   prepared: PreparedRun,
   mask: RunOptions['mask'],
-  outputs: Promise<MaskedOutputs | undefined> = openOutputs(mask),
+  outputs?: Promise<MaskedOutputs | undefined>,
 ): Promise<number> {
   const [{spawn}, {constants}, masking, opened] = await Promise.all([
     import('node:child_process'),
     import('node:os'),
     prepared.secrets.length > 0 ? import('./mask.js') : undefined,
-    outputs,
+    outputs ?? (prepared.secrets.length > 0 ? openOutputs(mask) : undefined),
   ])
   // Values too short to mask leave nothing to mask: the child then writes to our descriptors itself.
   const patterns = masking?.maskPatterns(prepared.secrets, {minLength: MIN_MASK_LENGTH}) ?? []
   const masked = masking && patterns.length > 0 ? opened : undefined
   if (opened && !masked) opened.close()
   // A closed reader downstream: the child gets SIGPIPE, as it would writing to a shell pipeline.
-  const started: {child?: ChildProcess} = {}
+  const running: {child?: ChildProcess} = {}
   const brokenPipe = (): void => {
-    const {child} = started
+    const {child} = running
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGPIPE')
   }
 
   const stdio = (fd: number) => masked?.stdio(fd) ?? 'inherit'
   const [file, ...args] = prepared.command as [string, ...string[]]
   const child = spawn(file, args, {env: prepared.env, stdio: ['inherit', stdio(1), stdio(2)]})
-  started.child = child
+  running.child = child
   // Attached before yielding: Node discards the output of a child that exits while its pipes have
   // no reader.
   const piping = masking && masked ? masked.attach(child, () => new masking.Masker(patterns), brokenPipe) : []
