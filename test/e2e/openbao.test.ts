@@ -397,7 +397,8 @@ describe('e2e: openbao', function () {
       const expected: string[] = []
       for (let i = 0; i < BULK_PATHS; i++)
         for (let f = 0; f < BULK_FIELDS; f++) expected.push(bulkValue(i, f))
-      server.faults = {delay: {ms: 20, route: /\/data\//}}
+      // The gate answers no read before all ten wait at once: they must be concurrent.
+      server.faults = {delay: {ms: 20, route: /\/data\//}, gate: {count: 10, route: /\/data\//}}
       const result = await ok(['run', ...args, '--', process.execPath, '-e', script])
       const lines = result.stdout.trim().split('\n')
       assert.equal(lines[0], createHash('sha256').update(expected.join('|')).digest('hex'))

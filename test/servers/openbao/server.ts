@@ -43,6 +43,11 @@ export type NodeMode =
 /** Fault and latency injection; `route` limits a fault to matching `/v1/…` paths. */
 export interface Faults {
   delay?: {jitterMs?: number; ms: number; route?: RegExp}
+  /**
+   * Hold matching requests until `count` of them wait at once, then answer them all: proves that a
+   * client sends them concurrently, whatever the machine's load (a sequential client never passes).
+   */
+  gate?: {count: number; route?: RegExp}
   /** Accept the request and never answer (timeouts). */
   hang?: {route?: RegExp}
   /** 429 with `Retry-After` (seconds, omitted when undefined) for the next `count` requests. */
@@ -163,6 +168,7 @@ export class OpenBaoTestServer {
   faults: Faults = {}
   /** Requests currently being handled, and the most seen at once since the last `resetLog`. */
   inFlight = 0
+  private readonly gateWaiters: Array<() => void> = []
   /** Every request, in arrival order. */
   readonly log: LoggedRequest[] = []
   maxInFlight = 0
@@ -285,6 +291,7 @@ export class OpenBaoTestServer {
     }
 
     if (routeFaults.hang) return
+    if (routeFaults.gated) await this.passGate()
     if (routeFaults.delay > 0) await delay(routeFaults.delay)
     if (routeFaults.rateLimit) {
       finish(routeFaults.rateLimit)
@@ -294,8 +301,26 @@ export class OpenBaoTestServer {
     finish(this.route(request, url, entry, token))
   }
 
-  private faultsFor(pathname: string): {delay: number; hang: boolean; rateLimit?: Reply; reset: boolean} {
-    const {delay, hang, rateLimit, reset} = this.faults
+  /** Wait at the gate; the request that makes it `count` opens it for all (and removes it). */
+  private passGate(): Promise<void> {
+    const {gate} = this.faults
+    return new Promise<void>((resolve) => {
+      this.gateWaiters.push(resolve)
+      if (gate && this.gateWaiters.length >= gate.count) {
+        delete this.faults.gate
+        for (const release of this.gateWaiters.splice(0)) release()
+      }
+    })
+  }
+
+  private faultsFor(pathname: string): {
+    delay: number
+    gated: boolean
+    hang: boolean
+    rateLimit?: Reply
+    reset: boolean
+  } {
+    const {delay, gate, hang, rateLimit, reset} = this.faults
     const applies = (route?: RegExp): boolean => route === undefined || route.test(pathname)
     let resetNow = false
     if (reset && applies(reset.route)) {
@@ -319,6 +344,7 @@ export class OpenBaoTestServer {
 
     return {
       delay: delay && applies(delay.route) ? delay.ms + Math.random() * (delay.jitterMs ?? 0) : 0,
+      gated: gate !== undefined && applies(gate.route),
       hang: hang !== undefined && applies(hang.route),
       ...(limited ? {rateLimit: limited} : {}),
       reset: resetNow,

@@ -497,7 +497,8 @@ describe('openbao backend', function () {
 
   describe('run: many references (§4)', () => {
     it('one read per distinct path and version, concurrently (the server sees them overlap)', async () => {
-      server.faults = {delay: {ms: 20, route: /\/data\//}}
+      // The gate answers no read before all ten wait at once: they must be concurrent.
+      server.faults = {delay: {ms: 20, route: /\/data\//}, gate: {count: 10, route: /\/data\//}}
       const refs = []
       for (let i = 0; i < BULK_PATHS; i++)
         for (let f = 0; f < BULK_FIELDS; f++) refs.push(ref(`openbao://secret/${bulkPath(i)}#f${f}`))

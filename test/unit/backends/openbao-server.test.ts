@@ -347,18 +347,20 @@ describe('openbao test server', () => {
       )
   })
 
-  it('faults: 429 with Retry-After, delay, reset; the log records headers, tokens and overlap', async () => {
+  it('faults: 429 with Retry-After, a gate, reset; the log records headers, tokens and overlap', async () => {
     server.faults.rateLimit = {count: 1, retryAfter: 2}
     const limited = await call('GET', 'secret/data/myapp/api')
     assert.equal(limited.status, 429)
     assert.equal(limited.headers.get('retry-after'), '2')
     assert.equal((await call('GET', 'secret/data/myapp/api')).status, 200)
-    server.faults = {delay: {ms: 30}}
+    // The gate answers none of them before all three wait at once.
+    server.faults = {gate: {count: 3}}
     server.resetLog()
     await Promise.all(
       [1, 2, 3].map(() => call('GET', 'secret/data/myapp/api', {headers: {'X-Vault-Request': 'true'}})),
     )
     assert.equal(server.maxInFlight, 3)
+    assert.equal(server.faults.gate, undefined, 'an opened gate is gone')
     assert.ok(
       server.log.every((entry) => entry.headers['x-vault-request'] === 'true' && entry.token === tokens.root),
     )
