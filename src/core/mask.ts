@@ -1,7 +1,7 @@
 /**
  * Streaming, byte-safe concealment of secret values in a child's output (product.md §4).
  *
- * `agentvault run` pumps every non-TTY child stream through a {@link Masker} (output-pump.ts). The masker
+ * `agentvault run` pumps every non-TTY child stream through a {@link Masker} (output-pump.ts). It
  * works on raw bytes (never decodes UTF-8, so binary output and split multi-byte characters pass
  * through untouched), holds back at most `longest pattern − 1` bytes between chunks (so memory does
  * not grow with output size, yet a value split across any number of chunks is still caught), and

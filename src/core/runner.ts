@@ -212,7 +212,10 @@ function forwardSignals(child: ChildProcess): () => void {
   }
 }
 
-/** Mask this descriptor's output? (`isatty`: an unmasked stream is never touched, so never made non-blocking.) */
+/**
+ * Mask this descriptor's output? Asked with `isatty(fd)`: creating `process.stdout` would make the
+ * descriptor non-blocking, and a stream we do not mask is never touched.
+ */
 function shouldMask(mode: RunOptions['mask'], fd: number, isatty: (fd: number) => boolean): boolean {
   if (mode === 'never') return false
   if (mode === 'always') return true
