@@ -201,15 +201,24 @@ export async function openOutputChannel(target: PumpTarget): Promise<OutputChann
       path: address,
     })
     ours.pause()
+    let accepted: Socket | undefined
     const [childEnd] = await Promise.all([
       new Promise<Socket>((resolve) => {
-        server.once('connection', resolve)
+        server.once('connection', (socket: Socket) => {
+          accepted = socket
+          resolve(socket)
+        })
       }),
       new Promise<void>((resolve, reject) => {
         ours.once('connect', resolve)
         ours.once('error', reject)
       }),
-    ])
+    ]).catch((error: unknown) => {
+      // Nothing half-made may keep the process alive: the caller falls back to a pipe.
+      accepted?.destroy()
+      ours.destroy()
+      throw error
+    })
     return {
       childEnd,
       close() {
