@@ -122,25 +122,21 @@ describe('core/output-pump', () => {
       const {accepted, client} = await socketPair(dir)
       // 8 MiB: far more than a socket buffer holds while nobody reads.
       const data = sample(60_000)
-      let fallbacks = 0
+      let fellBack!: () => void
+      const fallback = new Promise<void>((resolve) => {
+        fellBack = resolve
+      })
       const target: PumpTarget = {
         fd: (client as unknown as {_handle: {fd: number}})._handle.fd,
         stream() {
-          fallbacks++
+          fellBack()
           return client
         },
       }
       const source = Readable.from(chunksOfSize(data, 64 * 1024))
       const done = pumpStream(source, target, new Masker(PATTERNS), () => {})
       // Nobody reads yet: the pump must end up waiting on the stream, not spinning or buffering all.
-      await new Promise<void>((resolve) => {
-        const check = (): void => {
-          if (fallbacks > 0) resolve()
-          else setImmediate(check)
-        }
-
-        check()
-      })
+      await fallback
       assert.ok(source.isPaused(), 'reading pauses while the stream holds the rest')
       const received = collect(accepted)
       accepted.resume()
