@@ -10,6 +10,19 @@ import type {SecretReference} from './references.js'
 export const BACKEND_KINDS = ['local', 'sanctum', 'agentsecrets', 'openbao', 'agentauth'] as const
 export type BackendKind = (typeof BACKEND_KINDS)[number]
 
+/**
+ * The operations agentvault's own engine (use-engine.ts) performs with a value a backend hands
+ * over (local, openbao); backends that perform operations server-side list their own.
+ */
+export const ENGINE_USE_OPERATIONS = Object.freeze([
+  'http_request',
+  'http_header',
+  'sign',
+  'verify',
+  'encrypt',
+  'decrypt',
+] as const)
+
 export function isBackendKind(value: string): value is BackendKind {
   return (BACKEND_KINDS as readonly string[]).includes(value)
 }

@@ -16,6 +16,7 @@ import type {HttpResponse, OutgoingRequest} from './use/http-client.js'
 import type {HttpOutcome} from './use/http-result.js'
 import type {Injection} from './use/specs.js'
 
+import {ENGINE_USE_OPERATIONS} from './backend.js'
 import {ConfigError, DeniedError, UsageError} from './errors.js'
 import {
   decryptData,
@@ -30,7 +31,6 @@ import {toHttpResult} from './use/http-result.js'
 import {createRedactor, type Redactor} from './use/redaction.js'
 import {isToken, parseBodyPath} from './use/specs.js'
 
-export const USE_OPERATIONS = ['http_request', 'http_header', 'sign', 'verify', 'encrypt', 'decrypt'] as const
 export const HEADER_TYPES = ['bearer', 'api_key', 'basic', 'custom'] as const
 export type HeaderType = (typeof HEADER_TYPES)[number]
 
@@ -443,7 +443,7 @@ export function validateUseRequest(request: UseRequest, reference: string): Vali
       throw usage(
         'UNKNOWN_OPERATION',
         `Unknown operation: ${JSON.stringify(operation.slice(0, 40))}`,
-        `Use one of ${USE_OPERATIONS.join(', ')}.`,
+        `Use one of ${ENGINE_USE_OPERATIONS.join(', ')}.`,
       )
     }
   }

@@ -16,6 +16,7 @@ import type {
 import type {Keychain} from '../../core/keychain.js'
 import type {SecretReference} from '../../core/references.js'
 
+import {ENGINE_USE_OPERATIONS} from '../../core/backend.js'
 import {AgentVaultError, SecretNotFoundError, UsageError} from '../../core/errors.js'
 import {type KeySourceContext, type KeySourceKind} from '../../core/key-source.js'
 import {type VaultEntries, type VaultEntry, VaultStore} from './vault-store.js'
@@ -30,14 +31,7 @@ export const LOCAL_CAPABILITIES: Readonly<Capabilities> = Object.freeze({
   login: true,
   runInjection: true,
   set: true,
-  useOperations: Object.freeze([
-    'http_request',
-    'http_header',
-    'sign',
-    'verify',
-    'encrypt',
-    'decrypt',
-  ] as const),
+  useOperations: ENGINE_USE_OPERATIONS,
 })
 
 export interface LocalBackendOptions {

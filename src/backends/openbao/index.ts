@@ -28,6 +28,7 @@ import type {CredentialStore} from '../../core/credentials.js'
 import type {GuardedAgents} from './agents.js'
 import type {HealthReport, KvLocation, KvV2Client} from './kv-client.js'
 
+import {ENGINE_USE_OPERATIONS} from '../../core/backend.js'
 import {AgentVaultError, ConfigError, DeniedError, UsageError} from '../../core/errors.js'
 import {
   checkMountAllowed,
@@ -45,16 +46,6 @@ import {
   saveStoredToken,
 } from './token-store.js'
 
-/** The use operations agentvault's own engine performs with openbao values (product.md §5). */
-export const OPENBAO_USE_OPERATIONS = Object.freeze([
-  'http_request',
-  'http_header',
-  'sign',
-  'verify',
-  'encrypt',
-  'decrypt',
-] as const)
-
 /** What the openbao backend can do (product.md §2). */
 export const OPENBAO_CAPABILITIES: Readonly<Capabilities> = Object.freeze({
   auditSource: false,
@@ -64,7 +55,7 @@ export const OPENBAO_CAPABILITIES: Readonly<Capabilities> = Object.freeze({
   login: true,
   runInjection: true,
   set: true,
-  useOperations: OPENBAO_USE_OPERATIONS,
+  useOperations: ENGINE_USE_OPERATIONS,
   versioned: true,
 })
 
