@@ -11,6 +11,7 @@ import type {AgentSecretsCli} from './cli.js'
 import type {AgentSecretsCall} from './request.js'
 import type {AgentSecretsSettings} from './settings.js'
 
+import {type HttpResult, toHttpResult} from '../../core/use/http-result.js'
 import {
   AgentSecretsProtocolError,
   classifyCliText,
@@ -31,14 +32,7 @@ export interface PerformOptions {
 }
 
 /** The response, in the shape of `call --json` (HttpResult) so `call` and `use` print it as-is. */
-export interface AgentSecretsHttpResult extends UseResult {
-  body: string
-  bodyEncoding?: 'base64'
-  duration_ms: number
-  headers: Record<string, string | string[]>
-  redacted: boolean
-  status: number
-}
+export type AgentSecretsHttpResult = HttpResult & UseResult
 
 /** Lower-cased names; `set-cookie` stays a list, other repeated headers are joined as Node does. */
 export function normaliseHeaders(
@@ -65,14 +59,15 @@ function resultOf(
   reportedRedacted = false,
 ): AgentSecretsHttpResult {
   const {body, headers, status} = response
-  const utf8 = Buffer.from(body.toString('utf8'), 'utf8').equals(body)
+  // Spread: an interface has no index signature; UseResult wants one.
   return {
-    status,
-    headers,
-    body: body.toString(utf8 ? 'utf8' : 'base64'),
-    ...(!utf8 && {bodyEncoding: 'base64' as const}),
-    redacted: reportedRedacted || sawMarker(body, headers),
-    duration_ms: Math.max(0, Math.round(performance.now() - started)),
+    ...toHttpResult({
+      body,
+      duration_ms: Math.max(0, Math.round(performance.now() - started)),
+      headers,
+      redacted: reportedRedacted || sawMarker(body, headers),
+      status,
+    }),
   }
 }
 

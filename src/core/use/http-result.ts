@@ -28,7 +28,7 @@ export interface HttpResult {
 }
 
 /** The `--json` form of an outcome: the body as UTF-8 text, or base64 with `bodyEncoding`. */
-export function toHttpResult(outcome: HttpOutcome): HttpResult {
+export function toHttpResult(outcome: Omit<HttpOutcome, 'statusText'>): HttpResult {
   const utf8 = isUtf8(outcome.body)
   return {
     status: outcome.status,
