@@ -1,22 +1,112 @@
 /**
  * Cross-process exclusive locks and atomic file replacement, shared by the local vault, the audit
- * log and the credential file. A lock is a file created with O_EXCL holding the owner's pid; a lock
- * whose owner is gone is taken over, so a crashed writer never blocks the vault for good.
+ * log, config.json and the credential file.
+ *
+ * Why not a library: proper-lockfile (the usual choice) takes a stale lock over with
+ * stat → rmdir → mkdir, and its lock directory is empty, so two waiters that both judged the lock
+ * stale can each remove what the other just created and both "hold" it; its release is an
+ * unconditional rmdir. Those are exactly the defects we are replacing, so the lock below is built
+ * so that every removal is conditional on identity, using only atomic file-system operations:
+ *
+ * - The lock `NAME.lock` is a DIRECTORY holding exactly one file, the owner's token
+ *   `<pid>.<host>.<random>` (unique per acquisition). It appears complete in one step: the owner
+ *   makes `NAME.lock.<pid>.<random>.tmp/<token>` and renames that directory onto `NAME.lock`
+ *   (rename fails while `NAME.lock` is a non-empty directory, i.e. held).
+ * - Release and takeover remove the owner's token with unlink (only one caller can succeed, and only
+ *   while that very owner's token is there), then rmdir the directory, which the kernel does only
+ *   when it is empty. A directory with no token is never a live lock (a live one always holds its
+ *   token), so removing an empty one is always safe — and that is also how a crash between the two
+ *   steps heals. Nobody ever removes a lock they merely looked at earlier.
+ * - An owner is dead when its token names this host (hostname + boot id) and its pid no longer
+ *   exists — reclaimed at once, e.g. after SIGKILL — or when the token's mtime is older than
+ *   {@link STALE_MS}: the owner touches it every {@link UPDATE_MS}, so only an owner that is gone
+ *   (another host, or a recycled pid) or frozen for 10 s goes stale. An owner whose token vanished
+ *   (it was judged stale) has a compromised lock: its next atomic write and its release fail with
+ *   LOCK_COMPROMISED instead of carrying on as if nothing happened.
+ * - A `NAME.lock` that is a regular file was left by an older agentvault (O_EXCL pid file): it is
+ *   removed when empty (a crash before the pid was written) and older than 2 s, or when its pid is
+ *   gone or it is older than STALE_MS. unlink never removes a directory, so this can never delete a
+ *   current lock.
  */
-import {randomBytes} from 'node:crypto'
-import {closeSync, fsyncSync, openSync, readFileSync} from 'node:fs'
-import {chmod, mkdir, open, readFile, rename, unlink} from 'node:fs/promises'
-import {dirname} from 'node:path'
+import {AsyncLocalStorage} from 'node:async_hooks'
+import {createHash, randomBytes} from 'node:crypto'
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  rmdirSync,
+  type Stats,
+  unlinkSync,
+} from 'node:fs'
+import {
+  chmod,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rmdir,
+  stat,
+  unlink,
+  utimes,
+} from 'node:fs/promises'
+import {hostname} from 'node:os'
+import {basename, dirname, join} from 'node:path'
 import {setTimeout as delay} from 'node:timers/promises'
 
-import {BackendUnavailableError} from './errors.js'
+import {BackendUnavailableError, ConfigError} from './errors.js'
 
 export interface LockOptions {
-  /** Give up after this long (default 10 s). */
+  /** Give up after this long (default {@link LOCK_TIMEOUT_MS}). */
   timeoutMs?: number
 }
 
-function ownerIsAlive(pid: number): boolean {
+/** A holder refreshes its token's mtime this often. */
+export const UPDATE_MS = 1000
+/** A token not refreshed for this long belongs to an owner that is gone (or frozen): reclaim it. */
+export const STALE_MS = 10_000
+/** Waiters give up after this long by default: longer than STALE_MS, so a dead owner on another host is outwaited. */
+export const LOCK_TIMEOUT_MS = 15_000
+/** An empty lock file of the old format this old was left by a crash, not by an owner about to write its pid. */
+const LEGACY_EMPTY_GRACE_MS = 2000
+
+const TOKEN = /^(\d+)\.([\da-f]{8})\.[\da-f]+$/
+const TEMP = /^(.+)\.(\d+)\.[\da-f]+\.tmp$/
+
+interface HeldLock {
+  compromised: boolean
+  readonly lockPath: string
+  readonly tokenPath: string
+}
+
+let hostTagCache: string | undefined
+const held = new Set<HeldLock>()
+let exitHookInstalled = false
+const currentLocks = new AsyncLocalStorage<readonly HeldLock[]>()
+
+/** This machine's identity in tokens: a pid means something only on the host (and boot) that issued it. */
+function hostTag(): string {
+  if (hostTagCache === undefined) {
+    let bootId = ''
+    try {
+      bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
+    } catch {
+      // Not Linux: the hostname alone (a reboot then looks like the same host; staleness still applies).
+    }
+
+    hostTagCache = createHash('sha256').update(`${hostname()}\n${bootId}`).digest('hex').slice(0, 8)
+  }
+
+  return hostTagCache
+}
+
+function pidIsAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false
   try {
     process.kill(pid, 0)
@@ -26,58 +116,226 @@ function ownerIsAlive(pid: number): boolean {
   }
 }
 
-async function removeIfStale(lockPath: string): Promise<void> {
-  let owner: number
-  try {
-    owner = Number.parseInt(await readFile(lockPath, 'utf8'), 10)
-  } catch {
-    return // vanished meanwhile, or being written: try again
-  }
-
-  if (Number.isNaN(owner)) return // the owner has created but not yet written it
-  if (!ownerIsAlive(owner)) await unlink(lockPath).catch(() => {})
+function code(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code
 }
 
-/** Run `fn` while holding an exclusive lock on `lockPath`; the lock is released whatever happens. */
+/** A lock left by a crashed process (or a crash between release's two steps) is removed; live ones never. */
+async function reclaimIfDead(lockPath: string): Promise<void> {
+  let entries: string[]
+  try {
+    entries = await readdir(lockPath)
+  } catch (error) {
+    if (code(error) === 'ENOTDIR') await reclaimLegacy(lockPath)
+    return // ENOENT: released meanwhile
+  }
+
+  for (const entry of entries) {
+    const tokenPath = join(lockPath, entry)
+    let info: Stats
+    try {
+      info = await stat(tokenPath)
+    } catch {
+      continue // released meanwhile
+    }
+
+    if (!ownerIsGone(entry, info)) return
+    // Only the token we judged is removed: if it is already gone, someone else reclaimed it.
+    await unlink(tokenPath).catch(() => {})
+  }
+
+  // Empty now (or replaced by a new owner's complete lock, in which case rmdir fails: fine).
+  await rmdir(lockPath).catch(() => {})
+}
+
+function ownerIsGone(token: string, info: Stats): boolean {
+  if (Date.now() - info.mtimeMs > STALE_MS) return true
+  const match = TOKEN.exec(token)
+  return match !== null && match[2] === hostTag() && !pidIsAlive(Number(match[1]))
+}
+
+/** An old-format lock (a regular file holding a pid). */
+async function reclaimLegacy(lockPath: string): Promise<void> {
+  let text: string
+  let info: Stats
+  try {
+    info = await lstat(lockPath)
+    if (!info.isFile()) return
+    text = await readFile(lockPath, 'utf8')
+  } catch {
+    return
+  }
+
+  const age = Date.now() - info.mtimeMs
+  const pid = Number.parseInt(text, 10)
+  const gone = text.trim() === '' ? age > LEGACY_EMPTY_GRACE_MS : age > STALE_MS || !pidIsAlive(pid)
+  if (gone) await unlink(lockPath).catch(() => {})
+}
+
+/** Remove `NAME.<pid>.<hex>.tmp` files and lock staging directories whose writer is dead. */
+async function removeDeadTemporaries(directory: string, prefix: string): Promise<void> {
+  let entries: string[]
+  try {
+    entries = await readdir(directory)
+  } catch {
+    return
+  }
+
+  for (const entry of entries) {
+    const match = TEMP.exec(entry)
+    if (!match || match[1] !== prefix) continue
+    const pid = Number(match[2])
+    if (pid === process.pid || pidIsAlive(pid)) continue
+    const path = join(directory, entry)
+    try {
+      for (const inner of await readdir(path)) await unlink(join(path, inner)).catch(() => {})
+      await rmdir(path).catch(() => {})
+    } catch {
+      await unlink(path).catch(() => {})
+    }
+  }
+}
+
+async function tryAcquire(lockPath: string): Promise<HeldLock | undefined> {
+  const token = `${process.pid}.${hostTag()}.${randomBytes(8).toString('hex')}`
+  const staging = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  await mkdir(staging, {mode: 0o700})
+  try {
+    const handle = await open(join(staging, token), 'wx', 0o600)
+    await handle.close()
+    await rename(staging, lockPath)
+    return {compromised: false, lockPath, tokenPath: join(lockPath, token)}
+  } catch (error) {
+    await unlink(join(staging, token)).catch(() => {})
+    await rmdir(staging).catch(() => {})
+    // Held (a non-empty directory), or an old-format lock file in the way.
+    if (['EEXIST', 'ENOTEMPTY', 'ENOTDIR', 'EISDIR', 'EPERM'].includes(code(error) ?? '')) return undefined
+    throw error
+  }
+}
+
+function releaseSync(lock: HeldLock): void {
+  held.delete(lock)
+  try {
+    unlinkSync(lock.tokenPath)
+  } catch {
+    return // not ours any more: leave whatever is there alone
+  }
+
+  try {
+    rmdirSync(lock.lockPath)
+  } catch {
+    // Already replaced by the next owner (not empty): fine.
+  }
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  // A process that exits (process.exit, a fatal signal handled by us) while holding a lock frees it
+  // at once; one that is SIGKILLed is reclaimed by the next waiter through its dead pid.
+  process.once('exit', () => {
+    for (const lock of held) releaseSync(lock)
+  })
+}
+
+function compromisedError(lockPath: string): BackendUnavailableError {
+  return new BackendUnavailableError(
+    'LOCK_COMPROMISED',
+    `The lock ${lockPath} was taken over by another process while this one held it (this process stalled for more than ${STALE_MS / 1000} s)`,
+    {
+      details: {lock: lockPath},
+      suggestion: 'Run the command again; check that nothing else removes files in the agentvault home.',
+    },
+  )
+}
+
+/**
+ * Run `fn` while holding an exclusive lock on `lockPath` (a directory is made at that path). The
+ * lock is released whatever happens, and only if it is still ours; a lock that was taken over while
+ * `fn` ran makes this reject with LOCK_COMPROMISED (exit 5).
+ */
 export async function withFileLock<T>(
   lockPath: string,
   fn: () => Promise<T>,
   options: LockOptions = {},
 ): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? 10_000)
+  const deadline = Date.now() + (options.timeoutMs ?? LOCK_TIMEOUT_MS)
   let wait = 2
+  let lock: HeldLock | undefined
   for (;;) {
-    try {
-      const handle = await open(lockPath, 'wx', 0o600)
-      try {
-        await handle.writeFile(String(process.pid))
-      } finally {
-        await handle.close()
-      }
-
-      break
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      await removeIfStale(lockPath)
-      if (Date.now() > deadline)
-        throw new BackendUnavailableError('LOCK_TIMEOUT', `Timed out waiting for the lock ${lockPath}`, {
-          suggestion: `Another agentvault process is writing; if none is running, remove ${lockPath}.`,
-        })
-      // Back off with jitter so concurrent writers do not retry in lock step.
-      await delay(wait + Math.floor(Math.random() * wait))
-      wait = Math.min(wait * 2, 50)
-    }
+    lock = await tryAcquire(lockPath)
+    if (lock) break
+    await reclaimIfDead(lockPath)
+    lock = await tryAcquire(lockPath)
+    if (lock) break
+    if (Date.now() > deadline) throw await lockTimeout(lockPath)
+    // Back off with jitter so concurrent writers do not retry in lock step.
+    await delay(wait + Math.floor(Math.random() * wait))
+    wait = Math.min(wait * 2, 50)
   }
 
+  installExitHook()
+  held.add(lock)
+  const owned = lock
+  const refresh = setInterval(() => {
+    const now = new Date()
+    utimes(owned.tokenPath, now, now).catch((error: unknown) => {
+      if (code(error) === 'ENOENT') owned.compromised = true
+    })
+  }, UPDATE_MS)
+  refresh.unref()
+
+  await removeDeadTemporaries(dirname(lockPath), basename(lockPath))
+  let result: T
   try {
-    return await fn()
+    result = await currentLocks.run([...(currentLocks.getStore() ?? []), owned], fn)
   } finally {
-    await unlink(lockPath).catch(() => {})
+    clearInterval(refresh)
+    held.delete(owned)
+    const stillOurs = await unlink(owned.tokenPath).then(
+      () => true,
+      () => false,
+    )
+    if (stillOurs) await rmdir(lockPath).catch(() => {})
+    else owned.compromised = true
+  }
+
+  if (owned.compromised) throw compromisedError(lockPath)
+  return result
+}
+
+async function lockTimeout(lockPath: string): Promise<BackendUnavailableError> {
+  const entries = await readdir(lockPath).catch(() => [] as string[])
+  const owner = entries.map((entry) => TOKEN.exec(entry)).find((match) => match !== null)
+  const holder = owner ? ` (held by process ${owner[1]})` : ''
+  return new BackendUnavailableError('LOCK_TIMEOUT', `Timed out waiting for the lock ${lockPath}${holder}`, {
+    details: {lock: lockPath},
+    suggestion: `Another agentvault process is writing; wait for it to finish and run the command again.`,
+  })
+}
+
+/** Throw LOCK_COMPROMISED when a lock this async context holds is no longer ours. */
+async function assertLocksHeld(): Promise<void> {
+  for (const lock of currentLocks.getStore() ?? []) {
+    if (lock.compromised) throw compromisedError(lock.lockPath)
+    try {
+      await stat(lock.tokenPath)
+    } catch {
+      lock.compromised = true
+      throw compromisedError(lock.lockPath)
+    }
   }
 }
 
-/** Replace `path` with `data` atomically: temp file in the same directory, fsync, rename, fsync dir. */
+/**
+ * Replace `path` with `data` atomically: temp file in the same directory, fsync, rename, fsync dir.
+ * `path` must not be a symbolic link (see {@link refuseSymlink}). Temp files left by writers that
+ * crashed (their pid is gone) are removed first; never one of a live writer.
+ */
 export async function writeFileAtomic(path: string, data: Buffer | string, mode = 0o600): Promise<void> {
+  await refuseSymlink(path)
+  await removeDeadTemporaries(dirname(path), basename(path))
   const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
   const handle = await open(temporary, 'wx', mode)
   try {
@@ -91,6 +349,7 @@ export async function writeFileAtomic(path: string, data: Buffer | string, mode 
 
   await handle.close()
   try {
+    await assertLocksHeld()
     await rename(temporary, path)
   } catch (error) {
     await unlink(temporary).catch(() => {})
@@ -113,13 +372,77 @@ function syncDirectory(directory: string): void {
   }
 }
 
-/** Read a file, or undefined when it does not exist. */
-export function readFileIfExists(path: string): Buffer | undefined {
+/**
+ * agentvault refuses symbolic links for the files it writes in its home (vault.json, config.json,
+ * credentials.enc, vault.key, the audit files): an atomic replace would turn the link into a regular
+ * file and leave its target silently stale, and following it would put secrets wherever the link
+ * points. The home directory itself may be a link. Throws ConfigError (exit 3) naming both ends.
+ */
+export async function refuseSymlink(path: string): Promise<void> {
+  let target: string
   try {
-    return readFileSync(path)
+    target = await readlink(path)
+  } catch {
+    return // missing, or not a link
+  }
+
+  throw symlinkError(path, target)
+}
+
+function symlinkError(path: string, target: string): ConfigError {
+  return new ConfigError(
+    'FILE_IS_SYMLINK',
+    `${path} is a symbolic link (to ${target}); agentvault does not follow links for the files it writes`,
+    {
+      details: {path, target},
+      suggestion: `Replace the link with the file itself (e.g. \`mv ${target} ${path}\`), or point AGENTVAULT_HOME at the directory that holds it.`,
+    },
+  )
+}
+
+function kindOf(info: Stats): string {
+  if (info.isDirectory()) return 'a directory'
+  if (info.isFIFO()) return 'a FIFO (named pipe)'
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device'
+  if (info.isSocket()) return 'a socket'
+  return 'not a regular file'
+}
+
+/**
+ * Read a file of the home, or undefined when it does not exist. Never hangs and never reads a
+ * stream: a FIFO is opened non-blocking and anything but a regular file (FIFO, device, directory,
+ * socket) is refused, as is a symbolic link — ConfigError (exit 3) naming the path.
+ */
+export function readFileIfExists(path: string): Buffer | undefined {
+  let fd: number
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW)
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    if (code(error) === 'ENOENT') return undefined
+    if (code(error) === 'ELOOP') {
+      let target = '?'
+      try {
+        target = readlinkSync(path)
+      } catch {
+        // keep '?'
+      }
+
+      throw symlinkError(path, target)
+    }
+
     throw error
+  }
+
+  try {
+    const info = fstatSync(fd)
+    if (!info.isFile())
+      throw new ConfigError('FILE_NOT_REGULAR', `${path} is ${kindOf(info)}, not a regular file`, {
+        details: {path},
+        suggestion: `Move ${path} aside (agentvault keeps its data in regular files), or point AGENTVAULT_HOME at another directory.`,
+      })
+    return readFileSync(fd)
+  } finally {
+    closeSync(fd)
   }
 }
 
