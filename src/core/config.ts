@@ -2,13 +2,13 @@
  * config.json: profiles and defaults, validated when loaded; env overrides (product.md §7).
  * Tokens never live here: the validator refuses credential-looking keys.
  */
-import {readFile} from 'node:fs/promises'
+import {statSync} from 'node:fs'
 import {homedir} from 'node:os'
 import {join} from 'node:path'
 
 import {BACKEND_KINDS, type BackendKind, isBackendKind} from './backend.js'
 import {ConfigError, UsageError} from './errors.js'
-import {ensureHome, withFileLock, writeFileAtomic} from './file-lock.js'
+import {ensureHome, readFileIfExists, withFileLock, writeFileAtomic} from './file-lock.js'
 import {normaliseHostPattern} from './use/hosts.js'
 
 /** A named, configured instance of a backend. Settings are backend-specific and never hold tokens. */
@@ -327,9 +327,11 @@ export async function loadConfig(home: string): Promise<AgentVaultConfig> {
   const file = join(home, CONFIG_FILE)
   let text: string
   try {
-    text = await readFile(file, 'utf8')
+    const bytes = readFileIfExists(file)
+    if (bytes === undefined) return emptyConfig()
+    text = bytes.toString('utf8')
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyConfig()
+    if (error instanceof ConfigError) throw error // a FIFO, device, directory or link: already named
     throw new ConfigError(
       'CONFIG_UNREADABLE',
       `Cannot read ${file}: ${(error as NodeJS.ErrnoException).code}`,
@@ -350,6 +352,23 @@ export async function loadConfig(home: string): Promise<AgentVaultConfig> {
   }
 
   return validateConfig(data, file)
+}
+
+/**
+ * A warning when `home` is open to others (group/other may write it, or list and read it), or
+ * undefined. agentvault makes its home 0700; a wider mode lets others see or swap its files.
+ */
+export function homePermissionWarning(home: string): string | undefined {
+  if (process.platform === 'win32') return undefined
+  let mode: number
+  try {
+    mode = statSync(home).mode & 0o777
+  } catch {
+    return undefined // not there yet: it will be made 0700
+  }
+
+  if ((mode & 0o066) === 0) return undefined
+  return `The agentvault home ${home} is open to other users (mode ${mode.toString(8).padStart(3, '0')}); run: chmod 700 ${home}`
 }
 
 /** Read-modify-write config.json atomically under a lock. */

@@ -409,11 +409,11 @@ function kindOf(info: Stats): string {
 }
 
 /**
- * Read a file of the home, or undefined when it does not exist. Never hangs and never reads a
- * stream: a FIFO is opened non-blocking and anything but a regular file (FIFO, device, directory,
- * socket) is refused, as is a symbolic link — ConfigError (exit 3) naming the path.
+ * Read a file of the home with its stats, or undefined when it does not exist. Never hangs and never
+ * reads a stream: a FIFO is opened non-blocking and anything but a regular file (FIFO, device,
+ * directory, socket) is refused, as is a symbolic link — ConfigError (exit 3) naming the path.
  */
-export function readFileIfExists(path: string): Buffer | undefined {
+export function readRegularFile(path: string): undefined | {bytes: Buffer; info: Stats} {
   let fd: number
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW)
@@ -440,10 +440,15 @@ export function readFileIfExists(path: string): Buffer | undefined {
         details: {path},
         suggestion: `Move ${path} aside (agentvault keeps its data in regular files), or point AGENTVAULT_HOME at another directory.`,
       })
-    return readFileSync(fd)
+    return {bytes: readFileSync(fd), info}
   } finally {
     closeSync(fd)
   }
+}
+
+/** {@link readRegularFile}'s bytes: a file of the home, or undefined when it does not exist. */
+export function readFileIfExists(path: string): Buffer | undefined {
+  return readRegularFile(path)?.bytes
 }
 
 /** Create agentvault's home directory (0700) when it is missing. Only writers call this. */

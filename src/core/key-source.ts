@@ -8,10 +8,11 @@
  * This module knows nothing about vault entries or backends: the credential store reuses it.
  */
 import {randomBytes, scrypt} from 'node:crypto'
-import {chmod, link, open, readFile, unlink} from 'node:fs/promises'
+import {chmod, link, open, unlink} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {AuthError, BackendUnavailableError, ConfigError} from './errors.js'
+import {readRegularFile} from './file-lock.js'
 import {type Keychain, keychainDisabled, openKeychain} from './keychain.js'
 import {decodeBase64, generateKey, KEY_BYTES, NONCE_BYTES, seal, TAG_BYTES, unseal, wipe} from './sealing.js'
 
@@ -338,13 +339,20 @@ function keychainUnavailable(context: KeySourceContext, purpose: string): Backen
 
 /** The key in a key file, or undefined when the file does not exist. */
 async function readKeyFile(path: string): Promise<Buffer | undefined> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
+  const file = readRegularFile(path)
+  if (!file) return undefined
+  // As ssh does with private keys: a key others can read is no longer a secret; say so and stop.
+  if (process.platform !== 'win32' && (file.info.mode & 0o077) !== 0) {
+    file.bytes.fill(0)
+    throw new ConfigError(
+      'KEY_FILE_PERMISSIONS',
+      `The key file ${path} is accessible by other users (mode ${(file.info.mode & 0o777).toString(8).padStart(3, '0')}); agentvault will not use it`,
+      {details: {path}, suggestion: `chmod 600 ${path}`},
+    )
   }
+
+  const text = file.bytes.toString('utf8')
+  file.bytes.fill(0)
 
   const key = decodeBase64(text.trim())
   if (key?.length !== KEY_BYTES)

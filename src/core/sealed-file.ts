@@ -63,6 +63,7 @@ export function readSealedBytes(path: string, label: string): Buffer | undefined
   try {
     return readFileIfExists(path)
   } catch (error) {
+    if (error instanceof ConfigError) throw error // a FIFO, device, directory or link: already named
     const code = (error as NodeJS.ErrnoException).code ?? 'unknown error'
     throw new ConfigError('FILE_UNREADABLE', `Cannot read the ${label} ${path} (${code})`, {
       cause: error,

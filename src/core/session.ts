@@ -6,7 +6,14 @@
 import type {AuditEvent} from './audit.js'
 import type {Backend, BackendKind} from './backend.js'
 
-import {type AgentVaultConfig, agentvaultHome, loadConfig, type Profile, resolveProfile} from './config.js'
+import {
+  type AgentVaultConfig,
+  agentvaultHome,
+  homePermissionWarning,
+  loadConfig,
+  type Profile,
+  resolveProfile,
+} from './config.js'
 import {AgentVaultError, UsageError} from './errors.js'
 import {checkMountAllowed, parseReference, resourceRef, type SecretReference} from './references.js'
 
@@ -58,7 +65,12 @@ export class Session {
   }
 
   config(): Promise<AgentVaultConfig> {
-    this.configPromise ??= loadConfig(this.home)
+    if (!this.configPromise) {
+      const warning = homePermissionWarning(this.home)
+      if (warning) this.options.warn(warning)
+      this.configPromise = loadConfig(this.home)
+    }
+
     return this.configPromise
   }
 

@@ -317,7 +317,7 @@ describe('backends/local', () => {
         isError(AuthError, 'KEY_FILE_MISSING', 4),
       )
       await assert.rejects(stat(keyPath), {code: 'ENOENT'})
-      await writeFile(keyPath, 'not a key\n')
+      await writeFile(keyPath, 'not a key\n', {mode: 0o600})
       await assert.rejects(h.backend().get!(ref('A')), isError(ConfigError, 'KEY_FILE_INVALID', 3))
       assert.deepEqual(await readFile(h.vaultPath), before)
     })

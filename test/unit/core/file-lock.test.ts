@@ -23,13 +23,23 @@ interface Worker {
 
 function startWorker(dir: string, name: string, cycles: number, holdAt?: number): Worker {
   const log = join(dir, `${name}.log`)
-  const args = [WORKER, BUILT, join(dir, 'counter.lock'), join(dir, 'history.json'), log, name, String(cycles)]
+  const args = [
+    WORKER,
+    BUILT,
+    join(dir, 'counter.lock'),
+    join(dir, 'history.json'),
+    log,
+    name,
+    String(cycles),
+  ]
   if (holdAt !== undefined) args.push(String(holdAt))
   const child = spawn(process.execPath, args, {stdio: ['ignore', 'pipe', 'pipe']})
   return {child, log, name}
 }
 
-async function exitOf(worker: Worker): Promise<{code: null | number; signal: NodeJS.Signals | null; stderr: string}> {
+async function exitOf(
+  worker: Worker,
+): Promise<{code: null | number; signal: NodeJS.Signals | null; stderr: string}> {
   let stderr = ''
   worker.child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString()
@@ -112,9 +122,12 @@ describe('file lock', () => {
       // Our own pid: alive, fresh → the waiter times out (LOCK_TIMEOUT, exit 5).
       await mkdir(lock)
       await writeFile(join(lock, `${process.pid}.${host}.abcd`), '')
-      await assert.rejects(withFileLock(lock, async () => 'ran', {timeoutMs: 300}), {
-        message: new RegExp(`held by process ${process.pid}`),
-      })
+      await assert.rejects(
+        withFileLock(lock, async () => 'ran', {timeoutMs: 300}),
+        {
+          message: new RegExp(`held by process ${process.pid}`),
+        },
+      )
       // A live pid whose token went unrefreshed for longer than STALE_MS: gone (frozen or recycled pid).
       const past = new Date(Date.now() - 60_000)
       await utimes(join(lock, `${process.pid}.${host}.abcd`), past, past)
@@ -122,7 +135,10 @@ describe('file lock', () => {
       // Another host's token, fresh: only staleness can free it.
       await mkdir(lock)
       await writeFile(join(lock, `1.00000000.abcd`), '')
-      await assert.rejects(withFileLock(lock, async () => 'ran', {timeoutMs: 300}), {code: 'LOCK_TIMEOUT'})
+      await assert.rejects(
+        withFileLock(lock, async () => 'ran', {timeoutMs: 300}),
+        {code: 'LOCK_TIMEOUT'},
+      )
     })
 
     it('releases only what it owns: a lock taken over while held is reported, the new owner keeps it', async () => {
@@ -153,7 +169,10 @@ describe('file lock', () => {
       )
       await assert.rejects(stat(join(dir, 'data')), {code: 'ENOENT'}, 'A wrote nothing')
       // A's release left B's lock alone: a third party still cannot get in.
-      await assert.rejects(withFileLock(lock, async () => 'c', {timeoutMs: 300}), {code: 'LOCK_TIMEOUT'})
+      await assert.rejects(
+        withFileLock(lock, async () => 'c', {timeoutMs: 300}),
+        {code: 'LOCK_TIMEOUT'},
+      )
       releaseB()
       assert.equal(await b, 'b done')
       assert.equal(await withFileLock(lock, async () => 'c', {timeoutMs: 3000}), 'c')
@@ -188,7 +207,7 @@ describe('file lock', () => {
       assert.deepEqual(await readdir(dir), [])
     })
 
-    it('stale temp files of dead writers are removed on the next write; a live writer\'s are kept', async () => {
+    it("stale temp files of dead writers are removed on the next write; a live writer's are kept", async () => {
       const file = join(dir, 'vault.json')
       await writeFile(join(dir, 'vault.json.999999999.abcd1234.tmp'), 'half')
       await writeFile(join(dir, `vault.json.${process.pid}.beef.tmp`), 'mine, in progress')
