@@ -16,12 +16,20 @@
  * whole log and head consistently. It catches edits, deletions, reordering and truncation.
  */
 import {createHash, randomBytes} from 'node:crypto'
-import {createReadStream, existsSync, type FSWatcher, mkdirSync, statSync, watch} from 'node:fs'
+import {
+  createReadStream,
+  existsSync,
+  constants as fsConstants,
+  type FSWatcher,
+  mkdirSync,
+  statSync,
+  watch,
+} from 'node:fs'
 import {type FileHandle, open, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {ConfigError, InternalError, UsageError} from './errors.js'
-import {ensureHome, readFileIfExists, withFileLock, writeFileAtomic} from './file-lock.js'
+import {ensureHome, readFileIfExists, refuseSymlink, withFileLock, writeFileAtomic} from './file-lock.js'
 
 /** One audited command, as the command layer reports it. Never carries a secret value. */
 export interface AuditEvent {
@@ -115,10 +123,11 @@ export async function appendAudit(home: string, event: AuditEvent): Promise<Audi
   const fields = pickEventFields(event)
   await ensureHome(home)
   return withFileLock(join(home, AUDIT_LOCK_FILE), async () => {
-    const handle = await open(join(home, AUDIT_LOG_FILE), 'a+', 0o600)
+    const handle = await openLogForAppend(join(home, AUDIT_LOG_FILE))
     let record: AuditRecord
     try {
       const info = await handle.stat()
+      if (!info.isFile()) throw notRegular(join(home, AUDIT_LOG_FILE))
 
       if ((info.mode & 0o777) !== 0o600) await handle.chmod(0o600)
       const tail = await readTail(handle, info.size)
@@ -144,6 +153,24 @@ export async function appendAudit(home: string, event: AuditEvent): Promise<Audi
       `${JSON.stringify({seq: record.seq, hash: record.hash})}\n`,
     )
     return record
+  })
+}
+
+/** 'a+' without following a link and without blocking on a FIFO (product: odd files fail fast). */
+async function openLogForAppend(path: string): Promise<FileHandle> {
+  const {O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK, O_RDWR} = fsConstants
+  try {
+    return await open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP') await refuseSymlink(path)
+    throw error
+  }
+}
+
+function notRegular(path: string): ConfigError {
+  return new ConfigError('FILE_NOT_REGULAR', `${path} is not a regular file`, {
+    details: {path},
+    suggestion: `Move ${path} aside; agentvault starts a new audit log.`,
   })
 }
 

@@ -132,6 +132,21 @@ describe('e2e: files and locks', () => {
     }
   })
 
+  it('audit.log that is a FIFO or a link: the command does not hang, the audit failure is named', async () => {
+    for (const make of [
+      async (path: string) => execFileSync('mkfifo', [path]),
+      (path: string) => symlink('/dev/null', path),
+    ]) {
+      const {env, home} = fresh()
+      await mkdir(home, {mode: 0o700})
+      const log = join(home, 'audit.log')
+      await make(log)
+      const set = await runCli(['secrets', 'set', 'K'], {env, input: 'v'})
+      assert.equal(set.code, 0, set.stderr)
+      assert.match(set.stderr, new RegExp(`Warning: Could not write the audit log: .*${escape(log)}`))
+    }
+  })
+
   describe('a symlinked vault file is refused, never replaced', () => {
     it('exit 3 naming the link and its target; the target is unchanged', async () => {
       const {env: setupEnv, home: real} = fresh()
@@ -181,6 +196,23 @@ describe('e2e: files and locks', () => {
       await chmod(key, 0o600)
       const get = await runCli(['secrets', 'get', 'K', '--reveal'], {env})
       assert.equal(get.stdout, 'v')
+    })
+
+    it('a vault.key that is a FIFO or a directory: exit 3 naming it, no hang', async () => {
+      for (const make of [
+        async (path: string) => execFileSync('mkfifo', [path]),
+        (path: string) => mkdir(path),
+      ]) {
+        const {env, home} = fresh()
+        await mkdir(home, {mode: 0o700})
+        const key = join(home, 'vault.key')
+        await make(key)
+        await expectFailure(
+          ['secrets', 'set', 'K'],
+          {env, input: 'v'},
+          {code: 3, message: new RegExp(escape(key))},
+        )
+      }
     })
 
     it('a home open to others: one warning on stderr, nothing in --json stdout', async () => {
