@@ -88,7 +88,12 @@ interface HeldLock {
 let hostTagCache: string | undefined
 const held = new Set<HeldLock>()
 let exitHookInstalled = false
-const currentLocks = new AsyncLocalStorage<readonly HeldLock[]>()
+/** The locks the current async context holds (made on first use: no state at import). */
+let contextLocks: AsyncLocalStorage<readonly HeldLock[]> | undefined
+function currentLocks(): AsyncLocalStorage<readonly HeldLock[]> {
+  contextLocks ??= new AsyncLocalStorage()
+  return contextLocks
+}
 
 /** This machine's identity in tokens: a pid means something only on the host (and boot) that issued it. */
 function hostTag(): string {
@@ -209,7 +214,7 @@ async function tryAcquire(lockPath: string): Promise<HeldLock | undefined> {
     await unlink(join(staging, token)).catch(() => {})
     await rmdir(staging).catch(() => {})
     // Held (a non-empty directory), or an old-format lock file in the way.
-    if (['EEXIST', 'ENOTEMPTY', 'ENOTDIR', 'EISDIR', 'EPERM'].includes(code(error) ?? '')) return undefined
+    if (['EEXIST', 'EISDIR', 'ENOTDIR', 'ENOTEMPTY', 'EPERM'].includes(code(error) ?? '')) return undefined
     throw error
   }
 }
@@ -289,7 +294,7 @@ export async function withFileLock<T>(
   await removeDeadTemporaries(dirname(lockPath), basename(lockPath))
   let result: T
   try {
-    result = await currentLocks.run([...(currentLocks.getStore() ?? []), owned], fn)
+    result = await currentLocks().run([...(currentLocks().getStore() ?? []), owned], fn)
   } finally {
     clearInterval(refresh)
     held.delete(owned)
@@ -317,7 +322,7 @@ async function lockTimeout(lockPath: string): Promise<BackendUnavailableError> {
 
 /** Throw LOCK_COMPROMISED when a lock this async context holds is no longer ours. */
 async function assertLocksHeld(): Promise<void> {
-  for (const lock of currentLocks.getStore() ?? []) {
+  for (const lock of contextLocks?.getStore() ?? []) {
     if (lock.compromised) throw compromisedError(lock.lockPath)
     try {
       await stat(lock.tokenPath)

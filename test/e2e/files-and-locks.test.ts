@@ -14,6 +14,23 @@ function escape(text: string): string {
   return text.replaceAll(/[$()*+.?[\\\]^{|}]/g, '\\$&')
 }
 
+// Device nodes need privileges (CI runs as root); elsewhere those cases are skipped.
+const mknod = (major: string, minor: string) => async (path: string) => {
+  execFileSync('mknod', [path, 'c', major, minor], {stdio: 'ignore'})
+}
+
+async function makeOrSkip(
+  context: Mocha.Context,
+  make: (path: string) => Promise<void>,
+  path: string,
+): Promise<void> {
+  try {
+    await make(path)
+  } catch {
+    context.skip()
+  }
+}
+
 describe('e2e: files and locks', () => {
   let t: Awaited<ReturnType<typeof tempHome>>
   let count = 0
@@ -75,25 +92,12 @@ describe('e2e: files and locks', () => {
   })
 
   describe('odd files fail fast with exit 3 naming the path', () => {
-    // Device nodes need privileges (CI runs as root); elsewhere those cases are skipped.
-    const mknod = (major: string, minor: string) => async (path: string) => {
-      execFileSync('mknod', [path, 'c', major, minor], {stdio: 'ignore'})
-    }
-
     const ODD: Array<{kind: string; make(path: string): Promise<void>}> = [
       {kind: 'a FIFO', make: async (path) => execFileSync('mkfifo', [path])},
       {kind: 'a directory', make: (path) => mkdir(path)},
       {kind: 'a device like /dev/null', make: mknod('1', '3')},
       {kind: 'a device like /dev/zero', make: mknod('1', '5')},
     ]
-
-    async function makeOrSkip(context: Mocha.Context, make: (path: string) => Promise<void>, path: string) {
-      try {
-        await make(path)
-      } catch {
-        context.skip()
-      }
-    }
 
     for (const {kind, make} of ODD) {
       it(`vault.json is ${kind}: secrets get/set/list and run exit 3`, async function () {

@@ -201,7 +201,11 @@ describe('file lock', () => {
       const outer = join(dir, 'a.lock')
       const inner = join(dir, 'b.lock')
       await assert.rejects(
-        withFileLock(outer, () => withFileLock(inner, async () => Promise.reject(new Error('boom')))),
+        withFileLock(outer, () =>
+          withFileLock(inner, async () => {
+            throw new Error('boom')
+          }),
+        ),
         {message: 'boom'},
       )
       assert.deepEqual(await readdir(dir), [])
