@@ -14,6 +14,10 @@ function escape(text: string): string {
   return text.replaceAll(/[$()*+.?[\\\]^{|}]/g, '\\$&')
 }
 
+async function mkfifo(path: string): Promise<void> {
+  execFileSync('mkfifo', [path])
+}
+
 // Device nodes need privileges (CI runs as root); elsewhere those cases are skipped.
 const mknod = (major: string, minor: string) => async (path: string) => {
   execFileSync('mknod', [path, 'c', major, minor], {stdio: 'ignore'})
@@ -93,7 +97,7 @@ describe('e2e: files and locks', () => {
 
   describe('odd files fail fast with exit 3 naming the path', () => {
     const ODD: Array<{kind: string; make(path: string): Promise<void>}> = [
-      {kind: 'a FIFO', make: async (path) => execFileSync('mkfifo', [path])},
+      {kind: 'a FIFO', make: mkfifo},
       {kind: 'a directory', make: (path) => mkdir(path)},
       {kind: 'a device like /dev/null', make: mknod('1', '3')},
       {kind: 'a device like /dev/zero', make: mknod('1', '5')},
@@ -137,10 +141,7 @@ describe('e2e: files and locks', () => {
   })
 
   it('audit.log that is a FIFO or a link: the command does not hang, the audit failure is named', async () => {
-    for (const make of [
-      async (path: string) => execFileSync('mkfifo', [path]),
-      (path: string) => symlink('/dev/null', path),
-    ]) {
+    for (const make of [mkfifo, (path: string) => symlink('/dev/null', path)]) {
       const {env, home} = fresh()
       await mkdir(home, {mode: 0o700})
       const log = join(home, 'audit.log')
@@ -203,10 +204,7 @@ describe('e2e: files and locks', () => {
     })
 
     it('a vault.key that is a FIFO or a directory: exit 3 naming it, no hang', async () => {
-      for (const make of [
-        async (path: string) => execFileSync('mkfifo', [path]),
-        (path: string) => mkdir(path),
-      ]) {
+      for (const make of [mkfifo, (path: string) => mkdir(path)]) {
         const {env, home} = fresh()
         await mkdir(home, {mode: 0o700})
         const key = join(home, 'vault.key')
