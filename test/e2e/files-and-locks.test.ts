@@ -173,6 +173,20 @@ describe('e2e: files and locks', () => {
     })
   })
 
+  it('a symlinked config.json is refused on read and never replaced on write', async () => {
+    const {env, home} = fresh()
+    await mkdir(home, {mode: 0o700})
+    const target = join(t.home, 'dotfiles-config.json')
+    await writeFile(target, '{"version": 1, "profiles": {}, "defaults": {}}\n')
+    await symlink(target, join(home, 'config.json'))
+    const before = await digestOf(target)
+    const message = new RegExp(`${escape(join(home, 'config.json'))}.*${escape(target)}`)
+    await expectFailure(['profiles', 'list'], {env}, {code: 3, message})
+    await expectFailure(['profiles', 'add', 'team', '--kind', 'local'], {env}, {code: 3, message})
+    assert.equal(await digestOf(target), before)
+    assert.ok((await stat(join(home, 'config.json'))).isFile(), 'still a link to the target')
+  })
+
   describe('vault.key and the home directory', () => {
     it('a vault.key readable by group or others is refused: exit 3, chmod 600 in Try this', async () => {
       const {env, home} = fresh()
