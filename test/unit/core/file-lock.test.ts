@@ -139,6 +139,9 @@ describe('file lock', () => {
         withFileLock(lock, async () => 'ran', {timeoutMs: 300}),
         {code: 'LOCK_TIMEOUT'},
       )
+      // …and once it has gone unrefreshed for longer than STALE_MS, it is reclaimed.
+      await utimes(join(lock, `1.00000000.abcd`), past, past)
+      assert.equal(await withFileLock(lock, async () => 'ran', {timeoutMs: 3000}), 'ran')
     })
 
     it('releases only what it owns: a lock taken over while held is reported, the new owner keeps it', async () => {
