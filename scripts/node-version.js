@@ -53,9 +53,17 @@ function installedBinary(dir) {
 
 let binary = installedBinary(target)
 if (!binary) {
-  mkdirSync(cacheRoot, {recursive: true})
-  const staging = mkdtempSync(join(cacheRoot, `.${spec}-`))
-  chmodSync(staging, 0o755)
+  let staging
+  try {
+    mkdirSync(cacheRoot, {recursive: true})
+    staging = mkdtempSync(join(cacheRoot, `.${spec}-`))
+    chmodSync(staging, 0o755)
+  } catch (error) {
+    fail(
+      `cannot install into ${cacheRoot} (${error.code ?? error.message}); set AGENTVAULT_NODE_CACHE to a writable directory`,
+    )
+  }
+
   process.stderr.write(`node-version: installing ${name}@${spec} into ${target}\n`)
   // Run from the staging directory, without the settings an outer `npm test` exports to its
   // children (prefix, global, …), which would redirect this install.

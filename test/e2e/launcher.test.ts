@@ -44,36 +44,45 @@ describe('e2e: the launcher keeps Node from reading agentvault’s arguments (ru
   let t: Awaited<ReturnType<typeof tempHome>>
   let work: string
   let installed: string
-  let node22: string
-  const versionOf = new Map<string, string>()
+  const versionOf = new Map<string, string>([[process.execPath, process.version]])
+
+  /** Node 22's binary: installed on first use (once for the suite), its version checked. */
+  let node22Install: Promise<string> | undefined
+  async function findNode22(): Promise<string> {
+    let binary: string
+    try {
+      const found = await execFileP(process.execPath, [join(ROOT, 'scripts', 'node-version.js'), '22'], {
+        encoding: 'utf8',
+      })
+      binary = found.stdout.trim()
+    } catch (error) {
+      const {message, stderr} = error as Error & {stderr?: string}
+      throw new Error(
+        `Node 22 is needed for these tests, and scripts/node-version.js 22 could not install it:\n${stderr || message}`,
+      )
+    }
+
+    const {stdout} = await execFileP(binary, ['--version'], {encoding: 'utf8'})
+    assert.match(stdout, /^v22\./, `${binary} is Node 22`)
+    versionOf.set(binary, stdout.trim())
+    return binary
+  }
+
+  function installNode22(): Promise<string> {
+    node22Install ??= findNode22()
+    return node22Install
+  }
 
   before(async function () {
-    this.timeout(600_000)
+    this.timeout(300_000)
     t = await tempHome()
     work = await mkdtemp(join(tmpdir(), 'agentvault-launcher-'))
     const stored = await runCli(['secrets', 'set', 'K'], {env: t.env, input: CANARY})
     assert.equal(stored.code, 0, stored.stderr)
-
-    const [, found] = await Promise.all([
-      (async () => {
-        const {tarball} = await pack(work)
-        installed = await install(tarball, join(work, 'project'), {global: false})
-      })(),
-      execFileP(process.execPath, [join(ROOT, 'scripts', 'node-version.js'), '22'], {
-        encoding: 'utf8',
-      }).catch((error: Error & {stderr?: string}) => {
-        throw new Error(
-          `Node 22 is needed for these tests and could not be installed by scripts/node-version.js 22:\n${error.stderr ?? error.message}`,
-        )
-      }),
-    ])
-    node22 = found.stdout.trim()
-    for (const binary of [process.execPath, node22]) {
-      const {stdout} = await execFileP(binary, ['--version'], {encoding: 'utf8'})
-      versionOf.set(binary, stdout.trim())
-    }
-
-    assert.match(versionOf.get(node22) ?? '', /^v22\./)
+    // Started now, awaited by the Node 22 suites: a failure fails those, and only those.
+    installNode22().catch(() => {})
+    const {tarball} = await pack(work)
+    installed = await install(tarball, join(work, 'project'), {global: false})
   })
 
   after(async () => {
@@ -114,6 +123,7 @@ describe('e2e: the launcher keeps Node from reading agentvault’s arguments (ru
     ['bin/run.js executed as a program', () => BIN],
     ['the installed package (npm install, as npx runs it)', () => installed],
   ]
+  let node22 = ''
   const nodes: Array<[string, () => string]> = [
     ["the machine's Node", () => process.execPath],
     ['Node 22', () => node22],
@@ -122,6 +132,12 @@ describe('e2e: the launcher keeps Node from reading agentvault’s arguments (ru
   for (const [commandLabel, commandOf] of commands) {
     for (const [nodeLabel, nodeOf] of nodes) {
       describe(`${commandLabel}, on ${nodeLabel}`, () => {
+        if (nodeLabel === 'Node 22')
+          before(async function () {
+            this.timeout(600_000)
+            node22 = await installNode22()
+          })
+
         it('runs on that Node (the `node` first on PATH, as #!/usr/bin/env node did)', async () => {
           const result = await launch('exec "$0" --version', commandOf(), nodeOf())
           assert.equal(result.code, 0, result.stderr)

@@ -14,12 +14,16 @@ import {fileURLToPath} from 'node:url'
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const BIN = join(ROOT, 'bin', 'run.js')
 
+const nodeDirs = new Map<string, string>()
+
 /**
  * A directory (under the git-ignored tmp/) whose only entry is `node`, a link to `nodeBinary`.
  * First on PATH, it picks the Node that the launcher's `exec node` starts, as PATH picked the one
  * of `#!/usr/bin/env node`, without shadowing any other program.
  */
 export function nodeDir(nodeBinary: string = process.execPath): string {
+  const known = nodeDirs.get(nodeBinary)
+  if (known !== undefined) return known
   const dir = join(
     ROOT,
     'tmp',
@@ -30,7 +34,7 @@ export function nodeDir(nodeBinary: string = process.execPath): string {
   let current: string | undefined
   try {
     current = readlinkSync(link)
-  } catch {}
+  } catch {} // not made yet
 
   if (current !== nodeBinary) {
     mkdirSync(dir, {recursive: true})
@@ -41,6 +45,7 @@ export function nodeDir(nodeBinary: string = process.execPath): string {
     renameSync(staged, link)
   }
 
+  nodeDirs.set(nodeBinary, dir)
   return dir
 }
 
