@@ -6,13 +6,15 @@
 //   (c) peak RSS of `agentvault run` for 64 MB vs 512 MB of output (target ≤ 1.2×);
 //   (d) openbao fan-out: `run` with 50 references over 10 paths vs 1 reference, against the OpenBao
 //       test server (test/servers/openbao, its own process) with 20 ms injected read latency.
-// Runs are interleaved so that machine noise hits every variant alike. Not a test: nothing is asserted.
+// agentvault runs as users run it: bin/run.js executed as a program (its launcher execs the `node`
+// first on PATH, here this Node). Runs are interleaved so that machine noise hits every variant
+// alike. Not a test: nothing is asserted.
 import {spawn, spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {createWriteStream, existsSync} from 'node:fs'
+import {createWriteStream, existsSync, mkdirSync, symlinkSync} from 'node:fs'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {delimiter, join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
 
@@ -22,6 +24,11 @@ const work = await mkdtemp(join(tmpdir(), 'agentvault-bench-'))
 const env = {...process.env, AGENTVAULT_HOME: join(work, 'home'), AGENTVAULT_NO_KEYCHAIN: '1'}
 delete env.AGENTVAULT_PASSPHRASE
 delete env.CI
+// A directory holding only `node` (this one), first on PATH: the launcher execs it.
+const nodeDir = join(work, 'node-bin')
+mkdirSync(nodeDir)
+symlinkSync(process.execPath, join(nodeDir, 'node'))
+env.PATH = `${nodeDir}${delimiter}${env.PATH ?? ''}`
 
 const MB = 1024 * 1024
 const quick = process.argv.includes('--quick')
@@ -29,7 +36,7 @@ const startupRuns = quick ? 7 : 21
 const maskRuns = quick ? 1 : 3
 
 function cli(args, input) {
-  const result = spawnSync(process.execPath, [bin, ...args], {env, input})
+  const result = spawnSync(bin, args, {env, input})
   if (result.status !== 0) throw new Error(`agentvault ${args.join(' ')} failed: ${result.stderr}`)
 }
 
@@ -85,7 +92,7 @@ async function payload(bytes) {
 function peakRss(args) {
   const time = '/usr/bin/time'
   if (!existsSync(time)) return
-  const result = spawnSync(time, ['-f', '%M', process.execPath, bin, ...args], {
+  const result = spawnSync(time, ['-f', '%M', bin, ...args], {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   })
@@ -135,8 +142,8 @@ try {
   const [node, version, run] = await interleaved(
     [
       [process.execPath, ['-e', '0']],
-      [process.execPath, [bin, '--version']],
-      [process.execPath, [bin, 'run', '--env', 'K=local://K', '--', 'true']],
+      [bin, ['--version']],
+      [bin, ['run', '--env', 'K=local://K', '--', 'true']],
     ],
     startupRuns,
   )
@@ -152,8 +159,8 @@ try {
   const big = await payload(256 * MB)
   const [masked, unmasked] = await interleaved(
     [
-      [process.execPath, [bin, 'run', ...mappings, '--mask', 'always', '--', 'cat', big]],
-      [process.execPath, [bin, 'run', ...mappings, '--mask', 'never', '--', 'cat', big]],
+      [bin, ['run', ...mappings, '--mask', 'always', '--', 'cat', big]],
+      [bin, ['run', ...mappings, '--mask', 'never', '--', 'cat', big]],
     ],
     maskRuns,
   )
@@ -188,8 +195,8 @@ try {
         refs.push('--env', `K${i}_${f}=openbao://secret/bulk/key-${String(i).padStart(2, '0')}#f${f}`)
     const [one, fifty] = await interleaved(
       [
-        [process.execPath, [bin, 'run', '--env', 'K=openbao://secret/bulk/key-00#f0', '--', 'true']],
-        [process.execPath, [bin, 'run', ...refs, '--', 'true']],
+        [bin, ['run', '--env', 'K=openbao://secret/bulk/key-00#f0', '--', 'true']],
+        [bin, ['run', ...refs, '--', 'true']],
       ],
       startupRuns,
     )

@@ -1,4 +1,26 @@
-#!/usr/bin/env node
-import {main} from '../dist/main.js'
+#!/bin/sh
+':' // ; i=0; for a in "$@"; do export "AGENTVAULT_ARGV_$i=$a"; i=$((i + 1)); done; export AGENTVAULT_ARGC=$i; exec node "$0" || exit 127
+// The line above is POSIX sh, and in JavaScript a string followed by a comment. Node reads the
+// script's own arguments for `--env-file` (and reads that file) before any JavaScript runs, so
+// `agentvault run --env-file F` would never reach us intact. Run as a program (npm's bin link,
+// npx, ./bin/run.js), the kernel hands this file to sh, which puts the arguments into numbered
+// environment variables and replaces itself with `node bin/run.js` (exec: same process, same
+// stdin/TTY, process group and signals), so Node sees no arguments at all. Here they are taken
+// back, and removed from the environment before anything else runs, so no child inherits them.
+// `node bin/run.js ARGS` (tests, the bench) still works, with Node's own reading of ARGS.
+const {argv, env} = process
+if (env.AGENTVAULT_ARGC !== undefined) {
+  const count = Number(env.AGENTVAULT_ARGC)
+  const args = []
+  for (let i = 0; i < count; i++) {
+    args.push(env[`AGENTVAULT_ARGV_${i}`] ?? '')
+    delete env[`AGENTVAULT_ARGV_${i}`]
+  }
 
-await main(process.argv.slice(2), import.meta.url)
+  delete env.AGENTVAULT_ARGC
+  // Arguments given to node directly win over stale variables a caller happened to pass on.
+  if (argv.length === 2) argv.push(...args)
+}
+
+const {main} = await import('../dist/main.js')
+await main(argv.slice(2), import.meta.url)

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
-import {execFile, spawn} from 'node:child_process'
+import {spawn} from 'node:child_process'
 import {mkdtemp, readdir, readFile, rm, stat} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {promisify} from 'node:util'
 
-import {baseEnv, type CliResult, collect, ROOT, runCli, tempHome} from '../helpers/cli.js'
+import {baseEnv, type CliResult, collect, ROOT, runCli, tempHome, withNodeOnPath} from '../helpers/cli.js'
+import {install, pack} from '../helpers/package.js'
 
 type Example = string | {command: string; description?: string}
 
@@ -16,8 +16,6 @@ interface ManifestCommand {
   id: string
   summary?: string
 }
-
-const run = promisify(execFile)
 
 /** Help wraps and indents; compare texts with whitespace runs collapsed. */
 const flat = (text: string): string => text.replaceAll(/\s+/g, ' ').trim()
@@ -155,47 +153,25 @@ describe('e2e: help, version, completion and the npm package', () => {
 
     it('the packed tarball installs globally and runs from another directory', async function () {
       this.timeout(300_000)
-      const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-      // When the suite itself runs under `npm test`/`npx`, npm exports the outer invocation's
-      // settings (prefix, command, package); the nested npm must not inherit those.
-      const npmEnv = Object.fromEntries(
-        Object.entries(
-          baseEnv({npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false'}),
-        ).filter(
-          ([key]) =>
-            !/^npm_(config_(call|prefix|global_prefix|local_prefix|yes)$|command$|lifecycle_|package_)/i.test(
-              key,
-            ),
-        ),
-      )
-      const packed = await run(npm, ['pack', '--pack-destination', work, '--json'], {cwd: ROOT, env: npmEnv})
-      const [info] = JSON.parse(packed.stdout) as Array<{files: Array<{path: string}>; filename: string}>
-      assert.ok(info)
-      const files = info.files.map((file) => file.path)
+      const {files, tarball} = await pack(work)
       for (const expected of ['bin/run.js', 'dist/main.js', 'oclif.manifest.json', 'package.json'])
         assert.ok(files.includes(expected), `the tarball holds ${expected}`)
       assert.ok(
         !files.some((file) => file.startsWith('src/') || file.startsWith('test/')),
         'no sources or tests',
       )
-      const tarball = join(work, info.filename)
       await stat(tarball)
 
       // Prefer the npm cache (filled by `npm ci`), fall back to the registry.
-      const prefix = join(work, 'prefix')
-      await run(
-        npm,
-        ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball],
-        {
-          cwd: work,
-          env: npmEnv,
-        },
-      )
-      const bin = join(prefix, process.platform === 'win32' ? 'agentvault.cmd' : join('bin', 'agentvault'))
+      const bin = await install(tarball, join(work, 'prefix'), {global: true})
 
       const elsewhere = await mkdtemp(join(work, 'cwd-'))
       const start = (args: string[], input?: string): Promise<CliResult> => {
-        const child = spawn(bin, args, {cwd: elsewhere, env: baseEnv(t.env), stdio: ['pipe', 'pipe', 'pipe']})
+        const child = spawn(bin, args, {
+          cwd: elsewhere,
+          env: withNodeOnPath(baseEnv(t.env)),
+          stdio: ['pipe', 'pipe', 'pipe'],
+        })
         child.stdin.end(input)
         return collect(child)
       }

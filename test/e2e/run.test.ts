@@ -3,7 +3,16 @@ import {spawn, spawnSync} from 'node:child_process'
 import {writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {collect, ROOT, runCli, startCli, tempHome, waitForOutput} from '../helpers/cli.js'
+import {
+  BIN,
+  collect,
+  ROOT,
+  runCli,
+  startCli,
+  tempHome,
+  waitForOutput,
+  withNodeOnPath,
+} from '../helpers/cli.js'
 
 const CANARY = 'canary-run-7f3a9c2e'
 const CHILD = join(ROOT, 'test', 'fixtures', 'signal-child.cjs')
@@ -145,23 +154,26 @@ describe('e2e: run', () => {
     assert.equal(await exited, 141)
   })
 
-  it('a Ctrl-C typed on the terminal reaches the child once, not twice (under script(1))', async function () {
-    if (spawnSync('script', ['--version']).error) this.skip()
-    const command = `${process.execPath} ${join(ROOT, 'bin', 'run.js')} run --env K=local://K -- ${process.execPath} ${CHILD}`
-    const pty = spawn('script', ['-qec', command, '/dev/null'], {
-      env: {...process.env, ...t.env, EXIT_CODE: '7'},
+  // As users run it (the launcher execs node in the same process) and as `node bin/run.js`.
+  for (const launcher of [BIN, `${process.execPath} ${BIN}`]) {
+    it(`a Ctrl-C typed on the terminal reaches the child once, not twice (under script(1), ${launcher.includes(' ') ? 'node bin/run.js' : 'bin/run.js'})`, async function () {
+      if (spawnSync('script', ['--version']).error) this.skip()
+      const command = `${launcher} run --env K=local://K -- ${process.execPath} ${CHILD}`
+      const pty = spawn('script', ['-qec', command, '/dev/null'], {
+        env: withNodeOnPath({...process.env, ...t.env, EXIT_CODE: '7'}),
+      })
+      const done = collect(pty)
+      await waitForOutput(pty, 'ready')
+      pty.stdin?.write('\u0003')
+      await waitForOutput(pty, 'got SIGINT')
+      pty.stdin?.write('report\n')
+      await waitForOutput(pty, 'counts')
+      pty.stdin?.end()
+      const result = await done
+      const counts = JSON.parse(/counts (\{.*\})/.exec(result.stdout)?.[1] ?? '{}') as Record<string, number>
+      assert.deepEqual(counts, {SIGINT: 1})
     })
-    const done = collect(pty)
-    await waitForOutput(pty, 'ready')
-    pty.stdin?.write('\u0003')
-    await waitForOutput(pty, 'got SIGINT')
-    pty.stdin?.write('report\n')
-    await waitForOutput(pty, 'counts')
-    pty.stdin?.end()
-    const result = await done
-    const counts = JSON.parse(/counts (\{.*\})/.exec(result.stdout)?.[1] ?? '{}') as Record<string, number>
-    assert.deepEqual(counts, {SIGINT: 1})
-  })
+  }
 
   it('own failures: exit codes per the table and nothing on stdout', async () => {
     const missing = await run(['--env', 'X=local://MISSING', '--', 'true'])
@@ -181,9 +193,9 @@ describe('e2e: run', () => {
   it('--mask auto leaves a TTY child unmasked and attached (under script(1))', async function () {
     const probe = spawnSync('script', ['--version'])
     if (probe.error) this.skip()
-    const command = `${process.execPath} ${join(ROOT, 'bin', 'run.js')} run --env K=local://K -- ${process.execPath} -e "console.log(String(process.stdout.isTTY) + ':' + process.env.K)"`
+    const command = `${BIN} run --env K=local://K -- ${process.execPath} -e "console.log(String(process.stdout.isTTY) + ':' + process.env.K)"`
     const result = spawnSync('script', ['-qec', command, '/dev/null'], {
-      env: {...process.env, ...t.env},
+      env: withNodeOnPath({...process.env, ...t.env}),
       input: '',
     })
     const output = result.stdout.toString()

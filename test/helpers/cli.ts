@@ -1,15 +1,62 @@
 /**
- * Run the built binary (bin/run.js) as users and CI do: a real subprocess with its own
+ * Run the built binary (bin/run.js) as users and CI do: executed as a program (its launcher execs
+ * the `node` first on PATH, here the Node running the tests), a real subprocess with its own
  * AGENTVAULT_HOME in a temp dir, stdin from a buffer, stdout/stderr captured as bytes.
  */
 import {type ChildProcess, spawn} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync} from 'node:fs'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {delimiter, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const BIN = join(ROOT, 'bin', 'run.js')
+
+const nodeDirs = new Map<string, string>()
+
+/**
+ * A directory (under the git-ignored tmp/) whose only entry is `node`, a link to `nodeBinary`.
+ * First on PATH, it picks the Node that the launcher's `exec node` starts, as PATH picked the one
+ * of `#!/usr/bin/env node`, without shadowing any other program.
+ */
+export function nodeDir(nodeBinary: string = process.execPath): string {
+  const known = nodeDirs.get(nodeBinary)
+  if (known !== undefined) return known
+  const dir = join(
+    ROOT,
+    'tmp',
+    'node-on-path',
+    createHash('sha256').update(nodeBinary).digest('hex').slice(0, 16),
+  )
+  const link = join(dir, 'node')
+  let current: string | undefined
+  try {
+    current = readlinkSync(link)
+  } catch {} // not made yet
+
+  if (current !== nodeBinary) {
+    mkdirSync(dir, {recursive: true})
+    // Parallel test workers may do this at once: each makes its own link, then renames it over.
+    const staged = `${link}.${process.pid}`
+    rmSync(staged, {force: true})
+    symlinkSync(nodeBinary, staged)
+    renameSync(staged, link)
+  }
+
+  nodeDirs.set(nodeBinary, dir)
+  return dir
+}
+
+/** `env` with `nodeBinary` (default: the Node running the tests) first on its PATH. */
+export function withNodeOnPath(
+  env: NodeJS.ProcessEnv,
+  nodeBinary: string = process.execPath,
+): NodeJS.ProcessEnv {
+  const path = env.PATH ?? process.env.PATH ?? ''
+  return {...env, PATH: path === '' ? nodeDir(nodeBinary) : `${nodeDir(nodeBinary)}${delimiter}${path}`}
+}
 
 export interface CliResult {
   code: null | number
@@ -49,9 +96,9 @@ export function baseEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 }
 
 export function startCli(args: string[], options: CliOptions = {}): ChildProcess {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(BIN, args, {
     cwd: options.cwd ?? ROOT,
-    env: baseEnv(options.env),
+    env: withNodeOnPath(baseEnv(options.env)),
     stdio: ['pipe', 'pipe', 'pipe'],
   })
   if (options.openStdin) return child
