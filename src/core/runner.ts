@@ -10,6 +10,7 @@ import type {MaskedOutputs} from './output-pump.js'
 import type {RunOptions} from './run-options.js'
 import type {Session} from './session.js'
 
+import {argumentListTooLong, checkSpawnable, credentialVariables} from './child-env.js'
 import {UsageError} from './errors.js'
 import {looksLikeReference, parseReference, type SecretReference} from './references.js'
 
@@ -130,12 +131,27 @@ export async function prepareRun(
   const {resolveReferences} = await import('./resolve.js')
   const values = refs.length > 0 ? await resolveReferences(session, refs) : new Map<string, Buffer>()
 
+  // Credentials are withheld (child-env.ts) unless --pass-env keeps them, masked like secrets.
+  const credentials = new Set(credentialVariables())
+  const passEnv = new Set(options.passEnv)
   const env: NodeJS.ProcessEnv = {}
-  for (const [name, value] of Object.entries(baseEnv)) {
-    if (!options.cleanEnv || CLEAN_ENV_KEEP.test(name)) env[name] = value
+  const secrets: Buffer[] = []
+  const keepCredential = (name: string, value: string): void => {
+    env[name] = value
+    secrets.push(Buffer.from(value, 'utf8'))
+    if (value.length > 0 && Buffer.byteLength(value) < MIN_MASK_LENGTH)
+      session.options.warn(
+        `${name} is shorter than ${MIN_MASK_LENGTH} bytes and will not be masked in output.`,
+      )
   }
 
-  const secrets: Buffer[] = []
+  for (const [name, value] of Object.entries(baseEnv)) {
+    if (value === undefined || mappings.get(name)?.ref) continue
+    if (credentials.has(name)) {
+      if (passEnv.has(name)) keepCredential(name, value)
+    } else if (!options.cleanEnv || passEnv.has(name) || CLEAN_ENV_KEEP.test(name)) env[name] = value
+  }
+
   for (const mapping of mappings.values()) {
     if (!mapping.ref) {
       env[mapping.name] = mapping.value
@@ -176,9 +192,17 @@ export async function prepareRun(
   for (const [backend, injections] of injected) {
     const wrapped = await (backend.wrapRun as NonNullable<Backend['wrapRun']>)(injections, command)
     for (const name of wrapped.removeEnv) delete env[name]
+    // A wrapper that reads a credential itself (the AgentSecrets CLI's AS_AGENT_TOKEN) gets it; the
+    // command inherits it from the wrapper, so it is masked.
+    for (const name of wrapped.keepEnv ?? []) {
+      const value = baseEnv[name]
+      if (value !== undefined && env[name] === undefined) keepCredential(name, value)
+    }
+
     command = wrapped.command
   }
 
+  checkSpawnable(command, env)
   return {command, env, secrets}
 }
 
@@ -262,7 +286,16 @@ export async function spawnAndWait(
 
   const stdio = (fd: number) => masked?.stdio(fd) ?? 'inherit'
   const [file, ...args] = prepared.command as [string, ...string[]]
-  const child = spawn(file, args, {env: prepared.env, stdio: ['inherit', stdio(1), stdio(2)]})
+  let child: ChildProcess
+  try {
+    child = spawn(file, args, {env: prepared.env, stdio: ['inherit', stdio(1), stdio(2)]})
+  } catch (error) {
+    // Node throws (rather than emits) E2BIG: the total of argv and environment exceeds ARG_MAX.
+    if ((error as NodeJS.ErrnoException).code === 'E2BIG')
+      throw argumentListTooLong(prepared.command, prepared.env)
+    throw error
+  }
+
   running.child = child
   // Attached before yielding: Node discards the output of a child that exits while its pipes have
   // no reader.
