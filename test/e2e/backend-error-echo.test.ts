@@ -4,7 +4,6 @@
  * openbao-server-errors.test.ts.
  */
 import assert from 'node:assert/strict'
-
 import {join} from 'node:path'
 
 import {type CliResult, runCli, tempHome} from '../helpers/cli.js'
