@@ -110,6 +110,32 @@ async function collectMappings(
   return mappings
 }
 
+/**
+ * Copy the inherited environment into `env`: everything (with --clean-env only CLEAN_ENV_KEEP),
+ * minus every credential variable (child-env.ts), plus what --pass-env names — a kept credential
+ * goes through `keepCredential` so that it is masked. Variables `mapped` by a reference are left to
+ * the caller.
+ */
+function inheritEnvironment(
+  baseEnv: NodeJS.ProcessEnv,
+  options: RunOptions,
+  into: {
+    env: NodeJS.ProcessEnv
+    keepCredential(name: string, value: string): void
+    mapped(name: string): boolean
+  },
+): void {
+  const {env, keepCredential, mapped} = into
+  const credentials = new Set(credentialVariables())
+  const passEnv = new Set(options.passEnv)
+  for (const [name, value] of Object.entries(baseEnv)) {
+    if (value === undefined || mapped(name)) continue
+    if (credentials.has(name)) {
+      if (passEnv.has(name)) keepCredential(name, value)
+    } else if (!options.cleanEnv || passEnv.has(name) || CLEAN_ENV_KEEP.test(name)) env[name] = value
+  }
+}
+
 /** Resolve every reference and build the child's environment. Fails before anything starts. */
 export async function prepareRun(
   session: Session,
@@ -132,8 +158,6 @@ export async function prepareRun(
   const values = refs.length > 0 ? await resolveReferences(session, refs) : new Map<string, Buffer>()
 
   // Credentials are withheld (child-env.ts) unless --pass-env keeps them, masked like secrets.
-  const credentials = new Set(credentialVariables())
-  const passEnv = new Set(options.passEnv)
   const env: NodeJS.ProcessEnv = {}
   const secrets: Buffer[] = []
   const keepCredential = (name: string, value: string): void => {
@@ -145,12 +169,11 @@ export async function prepareRun(
       )
   }
 
-  for (const [name, value] of Object.entries(baseEnv)) {
-    if (value === undefined || mappings.get(name)?.ref) continue
-    if (credentials.has(name)) {
-      if (passEnv.has(name)) keepCredential(name, value)
-    } else if (!options.cleanEnv || passEnv.has(name) || CLEAN_ENV_KEEP.test(name)) env[name] = value
-  }
+  inheritEnvironment(baseEnv, options, {
+    env,
+    keepCredential,
+    mapped: (name) => mappings.get(name)?.ref !== undefined,
+  })
 
   for (const mapping of mappings.values()) {
     if (!mapping.ref) {
