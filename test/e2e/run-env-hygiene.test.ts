@@ -202,8 +202,9 @@ describe('e2e: run refuses an environment the OS would refuse, naming the variab
 
   it('an environment bigger in total than ARG_MAX: exit 2 naming the biggest variables', async function () {
     if (process.platform !== 'linux') this.skip()
-    // 40 × 120 KiB: every string fits, the total (4.8 MiB) exceeds Linux's default ARG_MAX.
-    const lines = Array.from({length: 40}, (_, i) => `V${i}=${CANARY}${'y'.repeat(120 * 1024)}`)
+    // 80 × 120 KiB: every string fits; the total (9.6 MiB) exceeds ARG_MAX even with an unlimited
+    // stack (Linux then allows at most 6 MiB).
+    const lines = Array.from({length: 80}, (_, i) => `V${i}=${CANARY}${'y'.repeat(120 * 1024)}`)
     const result = await runWithFile(`${lines.join('\n')}\n`)
     assert.equal(result.code, 2, result.stderr)
     assert.equal(result.stdout, '')
