@@ -37,6 +37,9 @@ export async function main(argv: string[], binUrl: string): Promise<void> {
     return
   }
 
+  // Before oclif loads: it dumps argv under DEBUG, and `secrets set NAME=VALUE` carries a value.
+  if (process.env.DEBUG) await (await import('./core/debug-redaction.js')).redactDebugOutput(argv)
+
   if (argv[0] === 'run' && !wantsHelp(argv)) {
     process.exitCode = await (await loadFastRun()).runFromArgv(argv.slice(1))
     return

@@ -19,6 +19,10 @@ function toOclifFlag(spec: RunFlagSpec): any {
 export default class Run extends Command {
   static description = `References come from --env NAME=REF (wins), then --env-file files in order (later wins), then variables already in the environment whose value is a reference. Plain env-file values pass through. All references resolve concurrently, one session per profile.
 
+The command never inherits agentvault's credentials: AGENTVAULT_PASSPHRASE (the vault's key) and every credential variable a backend reads — AGENTVAULT_SECRET_ID, BAO_TOKEN and VAULT_TOKEN (openbao), SANCTUM_KEY_PASSPHRASE (sanctum), AGENTAUTH_API_KEY (agentauth), AGENTSECRETS_SESSION_TOKEN and AS_AGENT_TOKEN (agentsecrets) — are withheld from its environment, whichever backends this run uses: a child (and its logs, \`env\` in a CI step) has no use for the keys agentvault signs in with. \`--pass-env NAME\` (or AGENTVAULT_PASS_ENV, names separated by commas or spaces) keeps one on purpose; its value is then masked like a secret. Non-secret settings (BAO_ADDR, AGENTVAULT_HOME, …) pass through. When the command runs under \`agentsecrets env\`, AS_AGENT_TOKEN stays for the AgentSecrets CLI, which reads it, and is masked.
+
+Before the command starts, every variable and argument is checked against what the OS accepts: a NUL byte, one NAME=value over 128 KiB (Linux) or a total over ARG_MAX fails with exit 2 naming the variable, never its value.
+
 Output that is not a terminal is masked: every secret value (and its base64, URL-encoded and JSON-escaped forms) becomes <concealed by agentvault>. Signals are forwarded once; the exit code is the command's own, or 128+N when it died of signal N. agentvault's own failures (before the command starts) use exit codes 2–8 and print nothing on stdout.
 
 agentsecrets://KEY references are never resolved by agentvault: the command runs as \`agentsecrets env --only KEY,… -- COMMAND\`, so AgentSecrets injects (and masks) its values itself. Each must be mapped under its own name (KEY=agentsecrets://KEY), from one agentsecrets profile, with the AgentSecrets 3.x CLI installed. AgentSecrets' notice lines (e.g. \`Local Engine: Injecting 2 secrets: …\`) appear on the command's stdout unchanged.`
@@ -27,6 +31,7 @@ agentsecrets://KEY references are never resolved by agentvault: the command runs
     '<%= config.bin %> <%= command.id %> --env-file .env.agentvault -- npm test',
     'DB_PASSWORD=openbao://secret/db#password <%= config.bin %> <%= command.id %> -- ./migrate.sh',
     '<%= config.bin %> <%= command.id %> --env STRIPE_KEY=agentsecrets://STRIPE_KEY --env DB_URL=local://DB_URL -- node app.js',
+    '<%= config.bin %> <%= command.id %> --pass-env BAO_TOKEN --env-file .env.agentvault -- bao kv get secret/app',
   ]
   static flags = Object.fromEntries(
     Object.entries(RUN_FLAGS).map(([name, spec]) => [name, toOclifFlag(spec)]),
@@ -34,7 +39,7 @@ agentsecrets://KEY references are never resolved by agentvault: the command runs
   static strict = false
   static summary = 'Run a command with secrets in its environment, masked in its output.'
   static usage =
-    '<%= command.id %> [--env NAME=REF]... [--env-file FILE]... [--mask auto|always|never] -- COMMAND [ARGS]...'
+    '<%= command.id %> [--env NAME=REF]... [--env-file FILE]... [--mask auto|always|never] [--pass-env NAME]... -- COMMAND [ARGS]...'
 
   async run(): Promise<void> {
     const {runFromArgv} = await import('../fast-run.js')

@@ -232,6 +232,11 @@ export interface WrappedCommand {
   command: string[]
   /** Variables to drop from the child's environment so no stale copy sits beside the injected one. */
   removeEnv: string[]
+  /**
+   * Credential variables the wrapper reads itself: `run` keeps them in the environment although it
+   * withholds credentials (core/child-env.ts), and masks their values, which the command inherits.
+   */
+  keepEnv?: string[]
 }
 
 export interface Backend {

@@ -4,6 +4,11 @@
  */
 import type {Backend, BackendContext, BackendFactory, BackendKind} from './backend.js'
 
+import {CREDENTIAL_ENV as AGENTAUTH_CREDENTIAL_ENV} from '../backends/agentauth/credential-env.js'
+import {CREDENTIAL_ENV as AGENTSECRETS_CREDENTIAL_ENV} from '../backends/agentsecrets/credential-env.js'
+import {CREDENTIAL_ENV as LOCAL_CREDENTIAL_ENV} from '../backends/local/credential-env.js'
+import {CREDENTIAL_ENV as OPENBAO_CREDENTIAL_ENV} from '../backends/openbao/credential-env.js'
+import {CREDENTIAL_ENV as SANCTUM_CREDENTIAL_ENV} from '../backends/sanctum/credential-env.js'
 import {NotSupportedError} from './errors.js'
 
 const loaders: Partial<Record<BackendKind, () => Promise<{createBackend: BackendFactory}>>> = {
@@ -24,4 +29,16 @@ export async function loadBackend(context: BackendContext): Promise<Backend> {
     )
   const module = await load()
   return module.createBackend(context)
+}
+
+/**
+ * The credential variables each backend declares (its `credential-env.ts`: constants only, so they
+ * are imported here directly rather than loading the backend). `run` withholds them from its child.
+ */
+export const BACKEND_CREDENTIAL_ENV: Readonly<Record<BackendKind, readonly string[]>> = {
+  local: LOCAL_CREDENTIAL_ENV,
+  sanctum: SANCTUM_CREDENTIAL_ENV,
+  openbao: OPENBAO_CREDENTIAL_ENV,
+  agentsecrets: AGENTSECRETS_CREDENTIAL_ENV,
+  agentauth: AGENTAUTH_CREDENTIAL_ENV,
 }

@@ -12,6 +12,8 @@ export interface RunFlagSpec {
   default?: string
   description: string
   env?: string
+  /** How the env var splits into several values (multiple flags; default: commas). */
+  envSeparator?: RegExp
   helpValue?: string
   multiple?: boolean
   options?: readonly string[]
@@ -45,6 +47,15 @@ export const RUN_FLAGS = {
       'Start the command with a minimal environment (PATH, HOME, locale, terminal) plus the secrets.',
     type: 'boolean',
   },
+  'pass-env': {
+    description:
+      "Keep this withheld credential variable in the command's environment (repeatable; the env var takes names separated by commas or spaces). Its value is masked in the output like a secret. With --clean-env it keeps any variable.",
+    env: 'AGENTVAULT_PASS_ENV',
+    envSeparator: /[\s,]+/,
+    helpValue: 'NAME',
+    multiple: true,
+    type: 'string',
+  },
   profile: {
     char: 'p',
     description: 'Default profile for references of its kind that name none.',
@@ -60,6 +71,8 @@ export interface RunOptions {
   env: string[]
   envFiles: string[]
   mask: MaskMode
+  /** Variables kept although withheld (credentials) or dropped (--clean-env) by default. */
+  passEnv: string[]
   profile?: string
 }
 
@@ -131,19 +144,28 @@ export function parseRunArgv(argv: string[], env: NodeJS.ProcessEnv): RunOptions
     if (given) return given
     const spec = RUN_FLAGS[name] as RunFlagSpec
     const fromEnv = spec.env ? env[spec.env] : undefined
-    if (fromEnv !== undefined && fromEnv !== '') return spec.multiple ? fromEnv.split(',') : [fromEnv]
+    if (fromEnv !== undefined && fromEnv !== '')
+      return spec.multiple ? fromEnv.split(spec.envSeparator ?? ',').filter((item) => item !== '') : [fromEnv]
     return spec.default === undefined ? [] : [spec.default]
   }
 
   const mask = pick('mask')[0] as string
   if (!RUN_FLAGS.mask.options.includes(mask as MaskMode))
     throw new UsageError('BAD_FLAG', `AGENTVAULT_MASK must be one of ${RUN_FLAGS.mask.options.join(', ')}`)
+  const passEnv = pick('pass-env')
+  const badName = passEnv.find((name) => !/^[A-Za-z_]\w*$/.test(name))
+  if (badName !== undefined)
+    // Not echoed: `--pass-env NAME=value` would put a value in the message.
+    throw new UsageError('BAD_FLAG', '--pass-env expects variable names (letters, digits and _)', {
+      suggestion: 'agentvault run --pass-env BAO_TOKEN -- bao kv get secret/app',
+    })
   return {
     cleanEnv: values.has('clean-env'),
     command,
     env: pick('env'),
     envFiles: pick('env-file'),
     mask: mask as MaskMode,
+    passEnv,
     profile: pick('profile')[0],
   }
 }

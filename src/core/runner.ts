@@ -10,6 +10,7 @@ import type {MaskedOutputs} from './output-pump.js'
 import type {RunOptions} from './run-options.js'
 import type {Session} from './session.js'
 
+import {argumentListTooLong, checkSpawnable, credentialVariables} from './child-env.js'
 import {UsageError} from './errors.js'
 import {looksLikeReference, parseReference, type SecretReference} from './references.js'
 
@@ -109,6 +110,32 @@ async function collectMappings(
   return mappings
 }
 
+/**
+ * Copy the inherited environment into `env`: everything (with --clean-env only CLEAN_ENV_KEEP),
+ * minus every credential variable (child-env.ts), plus what --pass-env names — a kept credential
+ * goes through `keepCredential` so that it is masked. Variables `mapped` by a reference are left to
+ * the caller.
+ */
+function inheritEnvironment(
+  baseEnv: NodeJS.ProcessEnv,
+  options: RunOptions,
+  into: {
+    env: NodeJS.ProcessEnv
+    keepCredential(name: string, value: string): void
+    mapped(name: string): boolean
+  },
+): void {
+  const {env, keepCredential, mapped} = into
+  const credentials = new Set(credentialVariables())
+  const passEnv = new Set(options.passEnv)
+  for (const [name, value] of Object.entries(baseEnv)) {
+    if (value === undefined || mapped(name)) continue
+    if (credentials.has(name)) {
+      if (passEnv.has(name)) keepCredential(name, value)
+    } else if (!options.cleanEnv || passEnv.has(name) || CLEAN_ENV_KEEP.test(name)) env[name] = value
+  }
+}
+
 /** Resolve every reference and build the child's environment. Fails before anything starts. */
 export async function prepareRun(
   session: Session,
@@ -130,12 +157,24 @@ export async function prepareRun(
   const {resolveReferences} = await import('./resolve.js')
   const values = refs.length > 0 ? await resolveReferences(session, refs) : new Map<string, Buffer>()
 
+  // Credentials are withheld (child-env.ts) unless --pass-env keeps them, masked like secrets.
   const env: NodeJS.ProcessEnv = {}
-  for (const [name, value] of Object.entries(baseEnv)) {
-    if (!options.cleanEnv || CLEAN_ENV_KEEP.test(name)) env[name] = value
+  const secrets: Buffer[] = []
+  const keepCredential = (name: string, value: string): void => {
+    env[name] = value
+    secrets.push(Buffer.from(value, 'utf8'))
+    if (value.length > 0 && Buffer.byteLength(value) < MIN_MASK_LENGTH)
+      session.options.warn(
+        `${name} is shorter than ${MIN_MASK_LENGTH} bytes and will not be masked in output.`,
+      )
   }
 
-  const secrets: Buffer[] = []
+  inheritEnvironment(baseEnv, options, {
+    env,
+    keepCredential,
+    mapped: (name) => mappings.get(name)?.ref !== undefined,
+  })
+
   for (const mapping of mappings.values()) {
     if (!mapping.ref) {
       env[mapping.name] = mapping.value
@@ -176,9 +215,17 @@ export async function prepareRun(
   for (const [backend, injections] of injected) {
     const wrapped = await (backend.wrapRun as NonNullable<Backend['wrapRun']>)(injections, command)
     for (const name of wrapped.removeEnv) delete env[name]
+    // A wrapper that reads a credential itself (the AgentSecrets CLI's AS_AGENT_TOKEN) gets it; the
+    // command inherits it from the wrapper, so it is masked.
+    for (const name of wrapped.keepEnv ?? []) {
+      const value = baseEnv[name]
+      if (value !== undefined && env[name] === undefined) keepCredential(name, value)
+    }
+
     command = wrapped.command
   }
 
+  checkSpawnable(command, env)
   return {command, env, secrets}
 }
 
@@ -262,7 +309,16 @@ export async function spawnAndWait(
 
   const stdio = (fd: number) => masked?.stdio(fd) ?? 'inherit'
   const [file, ...args] = prepared.command as [string, ...string[]]
-  const child = spawn(file, args, {env: prepared.env, stdio: ['inherit', stdio(1), stdio(2)]})
+  let child: ChildProcess
+  try {
+    child = spawn(file, args, {env: prepared.env, stdio: ['inherit', stdio(1), stdio(2)]})
+  } catch (error) {
+    // Node throws (rather than emits) E2BIG: the total of argv and environment exceeds ARG_MAX.
+    if ((error as NodeJS.ErrnoException).code === 'E2BIG')
+      throw argumentListTooLong(prepared.command, prepared.env)
+    throw error
+  }
+
   running.child = child
   // Attached before yielding: Node discards the output of a child that exits while its pipes have
   // no reader.

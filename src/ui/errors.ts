@@ -2,6 +2,8 @@
  * How agentvault's own failures look: `Error: …` then `Try this: …` on stderr, or the JSON error
  * object on stdout with `--json` (product.md §9). Used by the oclif base command and the fast path.
  */
+import {createRequire} from 'node:module'
+
 import {type AgentVaultError, toAgentVaultError} from '../core/errors.js'
 
 export function formatError(error: AgentVaultError, color: boolean): string {
@@ -27,7 +29,9 @@ export function reportError(thrown: unknown, options: {json: boolean}): number {
     error.cause instanceof Error &&
     error.cause.stack
   ) {
-    process.stderr.write(error.cause.stack + '\n')
+    // Through debug's log, which main.ts routes through the redaction of argv's values.
+    const {log} = createRequire(import.meta.url)('debug') as {log(...args: unknown[]): void}
+    log(error.cause.stack)
   }
 
   return error.exitCode

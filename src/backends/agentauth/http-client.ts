@@ -11,6 +11,7 @@
  */
 import type {IncomingHttpHeaders} from 'node:http'
 
+import {concealSent} from '../../core/conceal.js'
 import {BackendUnavailableError} from '../../core/errors.js'
 import {type Generation} from './settings.js'
 
@@ -209,11 +210,16 @@ export class AgentAuthHttp {
         continue
       }
 
-      return this.answer(raw, generation, attempt)
+      return this.answer(raw, generation, attempt, [request.body, token])
     }
   }
 
-  private answer(raw: RawAnswer, generation: 'legacy' | 'v1', retries: number): HttpAnswer {
+  private answer(
+    raw: RawAnswer,
+    generation: 'legacy' | 'v1',
+    retries: number,
+    sent: readonly unknown[],
+  ): HttpAnswer {
     let body: unknown
     let json = false
     const text = raw.body.toString('utf8')
@@ -227,6 +233,8 @@ export class AgentAuthHttp {
       }
     }
 
+    // A failure's text may quote the request (an API key, a refresh token): never carried back.
+    if (json && raw.status >= 400) body = concealSent(body, sent)
     return {
       body,
       generation,

@@ -5,6 +5,7 @@
  */
 import type {AgentSecretsCli, CliOutput} from './cli.js'
 
+import {concealSent} from '../../core/conceal.js'
 import {AgentVaultError, ConfigError, UsageError} from '../../core/errors.js'
 import {MANAGEMENT_TIMEOUT_MS} from './cli.js'
 import {AgentSecretsProtocolError, classifyCliText, keyNotFound, quoteOutput} from './errors.js'
@@ -152,7 +153,12 @@ export async function setKey(
   if (production && (!options.interactive || stdinFlag !== null))
     throw needsTerminal('store a secret', before.environment)
   const text = value.toString('utf8')
-  const scrub = (output: string): string => (text.length > 0 ? output.split(text).join('…') : output)
+  // Every form of the value (raw, JSON-escaped, base64…) the CLI might echo; short ones raw too.
+  const scrub = (output: string): string => {
+    const concealed = concealSent(output, [value])
+    return text.length > 0 ? concealed.split(text).join('…') : concealed
+  }
+
   let output: CliOutput
   if (stdinFlag === null) {
     options.warn(

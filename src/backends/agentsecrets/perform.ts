@@ -96,6 +96,10 @@ async function viaCli(
     env: tokens.agentToken === undefined ? {} : {AS_AGENT_TOKEN: tokens.agentToken},
     timeoutMs: CALL_TIMEOUT_MS,
   })
+  // The CLI's and the proxy's error texts may quote what was sent (the body, the agent token).
+  const {concealSent} = await import('../../core/conceal.js')
+  const scrub = (text: string): string =>
+    concealSent(text, [call.body, tokens.agentToken, tokens.sessionToken])
   const context = {
     keys: call.injections.map((injection) => injection.key),
     method: call.method,
@@ -109,15 +113,16 @@ async function viaCli(
       envelope = parseEnvelope(output.stdout)
     } catch (error) {
       // No envelope at all: the CLI failed before the call (no project, bad flags…).
-      const found = classifyCliText(output.stdout + '\n' + output.stderr)
+      const found = classifyCliText(scrub(output.stdout + '\n' + output.stderr))
       if (found) throw found
-      if (/^\s*(?:x|✗|Error:)\s/m.test(output.stdout + '\n' + output.stderr)) throw cliFailure(output, 'call')
+      if (/^\s*(?:x|✗|Error:)\s/m.test(output.stdout + '\n' + output.stderr))
+        throw cliFailure(output, 'call', scrub)
       throw error
     }
 
     options.log?.('call envelope status %d', envelope.status)
     if (envelope.status === 0)
-      throw proxyDown(`agentsecrets call: ${quoteOutput(envelope.error ?? 'no response')}`)
+      throw proxyDown(`agentsecrets call: ${quoteOutput(scrub(envelope.error ?? 'no response'))}`)
     const classified = classifyResponse(envelope.status, envelope.body, context)
     if (classified) throw classified
     const result = resultOf(
@@ -136,7 +141,7 @@ async function viaCli(
   const {parseTextResult, textFailure} = await import('./call-output.js')
   const text = parseTextResult(output.stdout)
   if (!text) {
-    const failure = textFailure(output.stdout, output.stderr)
+    const failure = textFailure(scrub(output.stdout), scrub(output.stderr))
     if (failure !== undefined) {
       const found = classifyCliText(failure)
       if (found) throw found
@@ -144,7 +149,8 @@ async function viaCli(
         throw proxyDown(`agentsecrets call: ${quoteOutput(failure)}`)
     }
 
-    if (/^\s*(?:x|✗|Error:)\s/m.test(output.stdout + '\n' + output.stderr)) throw cliFailure(output, 'call')
+    if (/^\s*(?:x|✗|Error:)\s/m.test(output.stdout + '\n' + output.stderr))
+      throw cliFailure(output, 'call', scrub)
     throw new AgentSecretsProtocolError('`agentsecrets call` printed no `HTTP <status>` line')
   }
 

@@ -71,5 +71,10 @@ export async function wrapWithEnv(
     else throw error
   }
 
-  return {command: [cli.executable, 'env', '--only', keys.join(','), '--', ...command], removeEnv: keys}
+  return {
+    command: [cli.executable, 'env', '--only', keys.join(','), '--', ...command],
+    // The AgentSecrets CLI reads its agent token from AS_AGENT_TOKEN itself.
+    keepEnv: ['AS_AGENT_TOKEN'],
+    removeEnv: keys,
+  }
 }

@@ -1,7 +1,7 @@
 /**
  * Classification of OpenBao answers and transport failures into typed errors
  * (protocols/openbao.md §6, §9, §12). Pure functions of the HTTP status, the body's *shape* and the
- * operation — never of message text. Server messages are kept only as `details.serverErrors`
+ * operation — never of message text, except OpenBao's one documented CAS message. Server messages are kept only as `details.serverErrors`
  * (truncated), never in a message. Whatever a body holds, these functions return or throw only
  * AgentVaultErrors.
  */
@@ -165,6 +165,15 @@ function details(
 
 const what = (context: OperationContext): string => context.reference ?? 'the request'
 
+/** OpenBao's CAS refusal (protocols/openbao.md §6): 400 `check-and-set parameter did not match the current version`. */
+function isCasMismatch(body: unknown): boolean {
+  return (
+    isRecord(body) &&
+    Array.isArray(body.errors) &&
+    body.errors.some((e) => typeof e === 'string' && e.includes('check-and-set parameter did not match'))
+  )
+}
+
 function versionMetadata(value: unknown): undefined | VersionMetadata {
   if (!isRecord(value)) return undefined
   const version = typeof value.version === 'number' && Number.isSafeInteger(value.version) ? value.version : 0
@@ -239,7 +248,9 @@ export function classifyFailure(context: OperationContext, status: number, body:
           suggestion: 'Wrapping tokens work once; ask the sender to wrap the secret again.',
         },
       )
-    if (purpose === 'write' && context.cas)
+    // Only the server's own CAS answer (§6) is a mismatch: a write with an implicit cas (#field
+    // updates) can be refused for other reasons (a bad body, a policy's parameter rules).
+    if (purpose === 'write' && context.cas && isCasMismatch(body))
       return new UsageError(
         'CAS_MISMATCH',
         `Check-and-set failed for ${what(context)}: the current version differs`,

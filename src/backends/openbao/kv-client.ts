@@ -14,6 +14,7 @@ import {setTimeout as delay} from 'node:timers/promises'
 
 import type {GuardedAgents} from './agents.js'
 
+import {concealSent} from '../../core/conceal.js'
 import {AgentVaultError, InternalError} from '../../core/errors.js'
 import {
   type Answer,
@@ -134,6 +135,8 @@ export interface KvLocation {
 
 interface Request {
   context: OperationContext
+  /** What the request carries besides the token (a body, login credentials): concealed in errors. */
+  sent?: unknown
   /** Send `X-Vault-Token` (the client's token, or this explicit one). */
   token?: 'client' | {explicit: string}
   /** Reads move on after resets and timeouts; writes do not. */
@@ -273,7 +276,7 @@ export class KvV2Client {
   }
 
   async loginAppRole(mount: string, roleId: string, secretId: string): Promise<TokenAuth> {
-    return this.login((client, options) =>
+    return this.login([roleId, secretId], (client, options) =>
       client.approleLogin({
         mount_point: mount,
         requestOptions: options,
@@ -284,7 +287,7 @@ export class KvV2Client {
   }
 
   async loginUserpass(mount: string, username: string, password: string): Promise<TokenAuth> {
-    return this.login((client, options) =>
+    return this.login([password], (client, options) =>
       client.request({
         ...options,
         json: {password},
@@ -396,7 +399,7 @@ export class KvV2Client {
   /** `POST sys/wrapping/lookup` (no client token) → the wrap's creation path. */
   async wrapLookup(wrapToken: string): Promise<{creation_path: string; creation_ttl: number}> {
     const context: OperationContext = {purpose: 'wrap-lookup'}
-    const answer = await this.send({context, type: 'read'}, (client, options) =>
+    const answer = await this.send({context, sent: wrapToken, type: 'read'}, (client, options) =>
       client.request({...options, json: {token: wrapToken}, method: 'POST', path: '/sys/wrapping/lookup'}),
     )
     const body = await this.expectOk(context, answer)
@@ -460,7 +463,7 @@ export class KvV2Client {
   ): Promise<{created_time: string; version: number}> {
     const context: OperationContext = {cas: cas !== undefined, purpose: 'write', reference}
     const body = {data, ...(cas === undefined ? {} : {options: {cas}})}
-    const answer = await this.send({context, token: 'client', type: 'write'}, (client, options) =>
+    const answer = await this.send({context, sent: body, token: 'client', type: 'write'}, (client, options) =>
       client.write(`${location.mount}/data/${location.path}`, body, options),
     )
     const result = await this.expectOk(context, answer)
@@ -472,7 +475,7 @@ export class KvV2Client {
   /** `POST {m}/metadata/{p}` (custom metadata). */
   async writeMetadata(location: KvLocation, body: Record<string, unknown>, reference: string): Promise<void> {
     const context: OperationContext = {purpose: 'metadata-write', reference}
-    const answer = await this.send({context, token: 'client', type: 'write'}, (client, options) =>
+    const answer = await this.send({context, sent: body, token: 'client', type: 'write'}, (client, options) =>
       client.write(`${location.mount}/metadata/${location.path}`, body, options),
     )
     await this.expectOk(context, answer)
@@ -518,10 +521,11 @@ export class KvV2Client {
   }
 
   private async login(
+    sent: string[],
     invoke: (client: NodeVaultClient, options: CallOptions) => Promise<unknown>,
   ): Promise<TokenAuth> {
     const context: OperationContext = {purpose: 'login'}
-    const answer = await this.send({context, type: 'write'}, async (client, options) => {
+    const answer = await this.send({context, sent, type: 'write'}, async (client, options) => {
       try {
         return await invoke(client, options)
       } finally {
@@ -545,7 +549,13 @@ export class KvV2Client {
       return {answer: {body: await invoke(client, this.callOptions(request)), ok: true}}
     } catch (error) {
       const response = responseOf(error)
-      if (response) return {answer: {body: response.body, ok: false, status: response.status}}
+      if (response) {
+        // What the server says about a request may quote it: its body and token never come back.
+        const {headers} = this.callOptions(request)
+        const body = concealSent(response.body, [request.sent, headers['X-Vault-Token']])
+        return {answer: {body, ok: false, status: response.status}}
+      }
+
       if (isAgentVaultError(error)) throw error
       // tv4's ValidationError: an Error with a numeric code.
       if (typeof (error as {code?: unknown}).code === 'number')

@@ -9,6 +9,7 @@ import {createConnection, type Socket} from 'node:net'
 
 import type {AgentVaultError} from '../../core/errors.js'
 
+import {concealSent} from '../../core/conceal.js'
 import {
   connectionClosedError,
   type RequestLabel,
@@ -35,10 +36,15 @@ export interface ConnectionOptions {
 
 interface Pending {
   label: RequestLabel
+  /** The request's value-carrying params (operation params, signature, session and lease ids). */
+  sent: unknown[]
   reject(error: Error): void
   resolve(result: unknown): void
   timer: NodeJS.Timeout
 }
+
+/** Request params that may carry a value; names such as path, agent and operation stay readable. */
+const SENT_PARAMS = ['params', 'signature', 'session_id', 'lease_id'] as const
 
 export class SanctumConnection {
   private readonly decoder: FrameDecoder
@@ -124,7 +130,8 @@ export class SanctumConnection {
         this.options.log('timeout %s id=%d after %d ms', method, id, this.options.timeoutMs)
         this.fail(timeoutError(this.endpointText, method, this.options.timeoutMs))
       }, this.options.timeoutMs)
-      this.pending.set(id, {label, reject, resolve, timer})
+      const sent = SENT_PARAMS.map((key) => params[key])
+      this.pending.set(id, {label, reject, resolve, sent, timer})
       this.options.log('→ %s id=%d %d bytes', method, id, frame.length)
       this.socket.write(frame)
     })
@@ -173,7 +180,9 @@ export class SanctumConnection {
       clearTimeout(pending.timer)
       this.options.log('← %s id=%d %d bytes', pending.label.method, id, size)
       const {error, result} = message
-      if (error !== undefined && error !== null) pending.reject(new SanctumDaemonError(error, pending.label))
+      // The daemon's message may quote the request: what it carried never comes back in an error.
+      if (error !== undefined && error !== null)
+        pending.reject(new SanctumDaemonError(concealSent(error, pending.sent), pending.label))
       else pending.resolve(result === undefined ? {} : result)
     }
   }

@@ -47,6 +47,8 @@ export interface Fault {
   contentType?: string
   /** Close the connection without answering. */
   drop?: boolean
+  /** Answer `status` (default 400) with a JSON error whose message and details quote the request body. */
+  echo?: boolean
   headers?: Record<string, string>
   status?: number
 }
@@ -407,6 +409,18 @@ export class AgentAuthTestServer {
       recorded.faulted = true
       if (fault.drop) {
         req.socket.destroy()
+        return
+      }
+
+      if (fault.echo) {
+        const text = body.toString('utf8')
+        this.send(
+          res,
+          json(fault.status ?? 400, {
+            details: [{field: 'body', message: `cannot parse ${text}`}],
+            error: `Invalid request: ${text}`,
+          }),
+        )
         return
       }
 

@@ -286,6 +286,11 @@ async function call(args) {
     : ['url', 'method', 'body', 'bearer', 'basic', 'header', 'query', 'body-field', 'form-field']
   const {flags} = parseFlags(args, known, {multi: ['header', 'query', 'body-field', 'form-field']})
   if (!flags.url) fail('--url is required')
+  // A careless failure that quotes the request: agentvault must conceal what it sent.
+  if (process.env.FAKE_AS_ECHO_ERRORS === '1')
+    fail(
+      `API call failed: bad request body=${flags.body ?? ''} token=${flags.token ?? process.env.AS_AGENT_TOKEN ?? ''}`,
+    )
   const injections = injectionsOf(flags)
   const request = {
     body: Buffer.from(flags.body ?? '', 'utf8'),

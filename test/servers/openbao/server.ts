@@ -44,6 +44,11 @@ export type NodeMode =
 export interface Faults {
   delay?: {jitterMs?: number; ms: number; route?: RegExp}
   /**
+   * Answer `status` (default 400) with error strings that echo the request body and token, as a
+   * careless server or proxy in front of OpenBao does: what an error may carry back.
+   */
+  echo?: {method?: string; route?: RegExp; status?: number}
+  /**
    * Hold matching requests until `count` of them wait at once, then answer them all: proves that a
    * client sends them concurrently, whatever the machine's load (a sequential client never passes).
    */
@@ -291,6 +296,11 @@ export class OpenBaoTestServer {
     }
 
     if (routeFaults.hang) return
+    if (routeFaults.echo !== undefined && (this.faults.echo?.method ?? entry.method) === entry.method) {
+      finish(errors(routeFaults.echo, `invalid request body: ${entry.body}`, `token: ${token ?? 'none'}`))
+      return
+    }
+
     if (routeFaults.gated) await this.passGate()
     if (routeFaults.delay > 0) await delay(routeFaults.delay)
     if (routeFaults.rateLimit) {
@@ -315,12 +325,13 @@ export class OpenBaoTestServer {
 
   private faultsFor(pathname: string): {
     delay: number
+    echo?: number
     gated: boolean
     hang: boolean
     rateLimit?: Reply
     reset: boolean
   } {
-    const {delay, gate, hang, rateLimit, reset} = this.faults
+    const {delay, echo, gate, hang, rateLimit, reset} = this.faults
     const applies = (route?: RegExp): boolean => route === undefined || route.test(pathname)
     let resetNow = false
     if (reset && applies(reset.route)) {
@@ -344,6 +355,7 @@ export class OpenBaoTestServer {
 
     return {
       delay: delay && applies(delay.route) ? delay.ms + Math.random() * (delay.jitterMs ?? 0) : 0,
+      ...(echo && applies(echo.route) ? {echo: echo.status ?? 400} : {}),
       gated: gate !== undefined && applies(gate.route),
       hang: hang !== undefined && applies(hang.route),
       ...(limited ? {rateLimit: limited} : {}),

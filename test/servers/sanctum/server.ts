@@ -50,6 +50,8 @@ export interface StoredCredential {
 /** A fault for the next matching request(s). */
 export type Injection =
   | {kind: 'close-mid-frame'}
+  /** An error whose message quotes the request's params, as a careless daemon's validation does. */
+  | {kind: 'echo-error'}
   | {kind: 'error'; error: WireError; /** Then end the connection. */ hangUp?: boolean}
   | {kind: 'hang-up'}
   | {kind: 'never-answer'}
@@ -762,6 +764,15 @@ export class SanctumTestServer extends EventEmitter {
     const delay = this.config.delays[method]
     if (delay) await sleep(delay)
     if (injection?.kind === 'error') return new Reply({id, error: injection.error}, injection)
+    if (injection?.kind === 'echo-error')
+      return new Reply({
+        error: {
+          code: 'INVALID_PARAMS',
+          detail: JSON.stringify(params),
+          message: `invalid params ${JSON.stringify(params)}`,
+        },
+        id,
+      })
     if (injection && injection.kind !== 'result' && injection.kind !== 'stray-id')
       return new Reply({id}, injection)
     const {dialect} = this.config

@@ -190,11 +190,18 @@ describe('openbao classification', () => {
   })
 
   describe('other operations (§12)', () => {
-    it('400 by operation: login → AUTH_FAILED, unwrap → WRAP_TOKEN_INVALID, cas write → CAS_MISMATCH, else BACKEND_REJECTED', () => {
+    it('400 by operation: login → AUTH_FAILED, unwrap → WRAP_TOKEN_INVALID, a cas write the server calls a mismatch → CAS_MISMATCH, else BACKEND_REJECTED', () => {
       assert.equal(code({purpose: 'login'}, 400), 'AUTH_FAILED')
       assert.equal(code({purpose: 'unwrap'}, 400), 'WRAP_TOKEN_INVALID')
       assert.equal(code({purpose: 'wrap-lookup'}, 400), 'WRAP_TOKEN_INVALID')
-      assert.equal(code({cas: true, purpose: 'write'}, 400), 'CAS_MISMATCH')
+      const mismatch = {errors: ['check-and-set parameter did not match the current version']}
+      assert.equal(classifyFailure({cas: true, purpose: 'write'}, 400, mismatch).code, 'CAS_MISMATCH')
+      // Any other 400 on a write that carried cas (a bad body, a proxy's refusal) is not a mismatch.
+      assert.equal(code({cas: true, purpose: 'write'}, 400), 'BACKEND_REJECTED')
+      assert.equal(
+        classifyFailure({cas: true, purpose: 'write'}, 400, {errors: ['no data provided']}).code,
+        'BACKEND_REJECTED',
+      )
       assert.equal(code({purpose: 'write'}, 400), 'BACKEND_REJECTED')
       assert.match(String(classifyFailure({purpose: 'write'}, 400, {}).suggestion), /--cas/)
     })

@@ -17,6 +17,7 @@ describe('core/run-options', () => {
         env: ['A=local://A', 'B=local://B'],
         envFiles: ['x.env'],
         mask: 'auto',
+        passEnv: [],
         profile: undefined,
       },
     )
@@ -33,6 +34,36 @@ describe('core/run-options', () => {
     assert.deepEqual([options.mask, options.profile, options.envFiles], ['always', 'p', ['a.env', 'b.env']])
     assert.equal(parseRunArgv(['--mask', 'never', 'true'], env).mask, 'never')
     assert.throws(() => parseRunArgv(['true'], {AGENTVAULT_MASK: 'sometimes'}), UsageError)
+  })
+
+  it('--pass-env is repeatable; AGENTVAULT_PASS_ENV splits at commas and spaces', () => {
+    assert.deepEqual(parseRunArgv(['--pass-env', 'A', '--pass-env=B_1', 'x'], {}).passEnv, ['A', 'B_1'])
+    const name = fc.stringMatching(/^[A-Za-z_]\w{0,12}$/)
+    const separator = fc.stringMatching(/^[ ,\t]*[ ,\t][ ,\t]*$/)
+    fc.assert(
+      fc.property(fc.array(fc.tuple(name, separator), {maxLength: 6}), separator, (parts, lead) => {
+        const text = lead + parts.map(([n, sep]) => n + sep).join('')
+        const names = parts.map(([n]) => n)
+        const parsed = parseRunArgv(['x'], {AGENTVAULT_PASS_ENV: text}).passEnv
+        assert.deepEqual(parsed, names)
+      }),
+    )
+    assert.deepEqual(parseRunArgv(['--pass-env', 'C', 'x'], {AGENTVAULT_PASS_ENV: 'A,B'}).passEnv, ['C'])
+  })
+
+  it('--pass-env refuses a non-name without echoing it', () => {
+    fc.assert(
+      fc.property(fc.string({minLength: 1}), (text) => {
+        fc.pre(!/^[A-Za-z_]\w*$/.test(text))
+        try {
+          parseRunArgv(['--pass-env', `X=${text}`, 'x'], {})
+          assert.fail('accepted')
+        } catch (error) {
+          assert.ok(error instanceof UsageError)
+          assert.ok(!error.message.includes(`=${text}`))
+        }
+      }),
+    )
   })
 
   it('rejects unknown flags, missing values, bad options and a missing command', () => {
