@@ -1,10 +1,9 @@
 /**
- * Redaction of what comes back from a use operation: any echo of a secret value (raw, base64,
- * URL-encoded, JSON-escaped — the forms of {@link maskPatterns}) becomes `<concealed by agentvault>`.
+ * Redaction of what comes back from a use operation: any echo of a secret value (raw, trimmed, base64
+ * at any alignment, URL-encoded and form-encoded, JSON-escaped as the common serialisers do it — the
+ * forms of {@link maskPatterns}) becomes `<concealed by agentvault>`.
  * Built on the streaming masker of `run`, fed one whole buffer at a time.
  */
-import {isUtf8} from 'node:buffer'
-
 import {Masker, maskPatterns} from '../mask.js'
 
 export interface Redactor {
@@ -22,25 +21,8 @@ export interface Redactor {
   value<T>(data: T): T
 }
 
-/**
- * The `application/x-www-form-urlencoded` form of each text value (space as `+`, `!'()~` escaped),
- * where it differs from the URL-encoded form {@link maskPatterns} already covers: servers echo form
- * bodies and query strings that way.
- */
-function formEncodedForms(values: readonly Buffer[]): Buffer[] {
-  const forms: Buffer[] = []
-  for (const value of values) {
-    if (value.length < 4 || !isUtf8(value)) continue
-    const text = value.toString('utf8')
-    const form = new URLSearchParams([['', text]]).toString().slice(1)
-    if (form !== encodeURIComponent(text)) forms.push(Buffer.from(form, 'utf8'))
-  }
-
-  return forms
-}
-
 export function createRedactor(values: readonly Buffer[]): Redactor {
-  const masker = new Masker([...maskPatterns(values), ...formEncodedForms(values)])
+  const masker = new Masker(maskPatterns(values))
   let redacted = false
   const mask = (data: Buffer): Buffer => {
     const out = Buffer.concat([...masker.push(data), ...masker.end()])
