@@ -130,8 +130,18 @@ export class Masker {
     return out
   }
 
-  /** Flush: everything held back is final now (a prefix of a pattern at the very end is not a match). */
+  /** The input ended: everything held back is final (a prefix of a pattern at the very end is not a match). */
   end(): Buffer[] {
+    return this.flush()
+  }
+
+  /**
+   * Give up waiting for more input (e.g. the writer went quiet): everything held back is decided
+   * now, as at the end, and the masker goes on with the next chunk. A value whose first bytes are
+   * flushed this way and whose rest comes later is not caught: the caller flushes only after a
+   * pause, when a prompt or a cut-off line is likelier than a value written in two parts.
+   */
+  flush(): Buffer[] {
     const {held} = this
     this.held = Buffer.alloc(0)
     if (held.length === 0) return []
