@@ -9,6 +9,11 @@ import {Masker, maskPatterns} from '../mask.js'
 export interface Redactor {
   /** The bytes with every secret form replaced. */
   bytes(data: Buffer): Buffer
+  /**
+   * A response header name with every secret form replaced, compared without regard to case
+   * (names arrive lower-cased); the name itself when it holds none.
+   */
+  headerName(name: string): string
   /** Whether `data` holds any secret form. */
   contains(data: Buffer | string): boolean
   /** Whether a URL carries a secret: as written, or once its path and query are decoded. */
@@ -21,8 +26,17 @@ export interface Redactor {
   value<T>(data: T): T
 }
 
+/** A copy with ASCII letters lower-cased (header names are ASCII tokens; other bytes stay). */
+function asciiLowerCase(bytes: Buffer): Buffer {
+  const lower = Buffer.from(bytes)
+  for (let i = 0; i < lower.length; i++) if (lower[i]! >= 0x41 && lower[i]! <= 0x5a) lower[i]! += 0x20
+  return lower
+}
+
 export function createRedactor(values: readonly Buffer[]): Redactor {
-  const masker = new Masker(maskPatterns(values))
+  const patterns = maskPatterns(values)
+  const masker = new Masker(patterns)
+  let names: Masker | undefined
   let redacted = false
   const mask = (data: Buffer): Buffer => {
     const out = Buffer.concat([...masker.push(data), ...masker.end()])
@@ -34,6 +48,14 @@ export function createRedactor(values: readonly Buffer[]): Redactor {
       const out = mask(data)
       if (out !== data) redacted = true
       return out
+    },
+    headerName(name) {
+      names ??= new Masker(patterns.map((p) => asciiLowerCase(p)))
+      const bytes = asciiLowerCase(Buffer.from(name, 'latin1'))
+      const out = Buffer.concat([...names.push(bytes), ...names.end()])
+      if (out.equals(bytes)) return name
+      redacted = true
+      return out.toString('latin1')
     },
     contains(data) {
       const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
