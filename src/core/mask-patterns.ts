@@ -16,8 +16,9 @@
  *   characters as surrogate pairs), PHP `json_encode` (also `\/`), Go `encoding/json` (`\u003c
  *   \u003e \u0026 \u2028 \u2029`) and .NET `System.Text.Json` write them, each with upper- and
  *   lower-case hex;
- * - for a multi-line value (a PEM key), each line of at least {@link MIN_LINE_LENGTH} bytes, raw
- *   and in the URL and JSON forms (not base64: a line is rarely encoded on its own).
+ * - for a multi-line value (a PEM key), each line of at least {@link MIN_LINE_LENGTH} bytes (its
+ *   first {@link MAX_LINES} such lines), raw and in the URL and JSON forms (not base64: a line is
+ *   rarely encoded on its own).
  *
  * Not covered (the honest limits): values under `minLength` bytes, other transformations (hashes,
  * encryption, compression, case changes, reversed or interleaved text), nested encodings (the
@@ -27,6 +28,9 @@ import {isUtf8} from 'node:buffer'
 
 /** Lines of a multi-line value shorter than this are not masked on their own (they are too common). */
 export const MIN_LINE_LENGTH = 8
+
+/** Lines of one value masked on their own, at most (a bound on the patterns a huge value makes). */
+export const MAX_LINES = 1000
 
 /** Options for {@link maskPatterns}. */
 export interface MaskPatternOptions {
@@ -56,7 +60,8 @@ export function maskPatterns(values: readonly Buffer[], options: MaskPatternOpti
     const lineLength = Math.max(minLength, MIN_LINE_LENGTH)
     const lines = splitLines(value)
     if (lines.length > 1) {
-      for (const line of unique(lines)) if (line.length >= lineLength) patterns.push(line, ...textForms(line))
+      const long = unique(lines.filter((line) => line.length >= lineLength)).slice(0, MAX_LINES)
+      for (const line of long) patterns.push(line, ...textForms(line))
     }
   }
 
@@ -76,7 +81,13 @@ const WHITESPACE = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20])
 const NEWLINE_BYTE = Buffer.of(0x0a)
 
 function unique(buffers: readonly Buffer[]): Buffer[] {
-  return buffers.filter((b, i) => buffers.findIndex((other) => other.equals(b)) === i)
+  const seen = new Set<string>()
+  return buffers.filter((b) => {
+    const key = b.toString('latin1')
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
 }
 
 function trimEnd(value: Buffer, bytes: ReadonlySet<number>): Buffer {

@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
 
+import {MAX_LINES} from '../../../src/core/mask-patterns.js'
 import {Masker, maskPatterns, MIN_LINE_LENGTH} from '../../../src/core/mask.js'
 
 /*
@@ -307,6 +308,13 @@ describe('core/mask: encodings that programs print (property)', () => {
       )
       // Lines get their raw and text forms, not every base64 alignment.
       assert.ok(maskPatterns([pem]).length <= 100 * 12 + 64)
+      // A huge multi-line value: at most MAX_LINES of its lines get patterns of their own.
+      const bundle = Buffer.from(
+        Array.from({length: 5 * MAX_LINES}, (_, i) => `distinct line ${i}`).join('\n'),
+      )
+      const patterns = maskPatterns([bundle])
+      assert.ok(patterns.some((p) => p.equals(Buffer.from('distinct line 0'))))
+      assert.ok(patterns.length <= MAX_LINES * 25 + 64, String(patterns.length))
     })
   })
 })

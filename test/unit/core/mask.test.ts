@@ -271,6 +271,16 @@ describe('core/mask', () => {
       }
     })
 
+    it('flush gives up on held bytes now and masks what follows as usual', () => {
+      const masker = new Masker([secret])
+      assert.equal(Buffer.concat(masker.push(Buffer.from('prompt: s3cr'))).toString(), 'prompt: ')
+      assert.equal(Buffer.concat(masker.flush()).toString(), 's3cr')
+      assert.equal(masker.heldBack, 0)
+      // The rest of that value alone is not a value: the known limit of flushing.
+      const rest = Buffer.concat([...masker.push(Buffer.from(`3t-V4LUE then ${secret}.`)), ...masker.end()])
+      assert.equal(rest.toString(), `3t-V4LUE then ${DEFAULT_REPLACEMENT}.`)
+    })
+
     it('flushes a trailing prefix of a value unchanged at the end', () => {
       const masker = new Masker([secret])
       const first = Buffer.concat(masker.push(Buffer.from('tail: s3cr3t-V4')))
