@@ -2,6 +2,7 @@
  * `run`'s masking through the built binary: the encodings real programs print (issue 11 §3), and
  * held-back bytes written after a short idle time (issue 12 §5).
  */
+import fc from 'fast-check'
 import assert from 'node:assert/strict'
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {writeFile} from 'node:fs/promises'
@@ -182,6 +183,50 @@ describe('e2e: run masking', () => {
       for (const line of lines) assert.ok(!result.stdout.includes(line), result.stdout)
       assert.ok(result.stdout.split('\n').filter((line) => line === `key: ${MASK}`).length >= lines.length)
     })
+  })
+
+  it('random values: their encodings, written in random chunks through run, never survive (property)', async () => {
+    const tricky = fc.constantFrom(...'"\\/<>&\' +%()*!~=?#é€😀\u2028\tAz09-_.'.match(/./gsu)!)
+    const value = fc
+      .array(tricky, {minLength: 4, maxLength: 20})
+      .map((chars) => chars.join(''))
+      .filter((text) => !/^\s|\s$/.test(text))
+    await fc.assert(
+      fc.asyncProperty(
+        value,
+        fc.array(fc.integer({max: 9, min: 1}), {maxLength: 12, minLength: 1}),
+        async (text, sizes) => {
+          const stored = await runCli(['secrets', 'set', 'RANDOM'], {env: t.env, input: text})
+          assert.equal(stored.code, 0, stored.stderr)
+          const bytes = Buffer.from(text)
+          const pythonJson = JSON.stringify(text)
+            .slice(1, -1)
+            // Per UTF-16 unit (no u flag): astral characters become surrogate pairs, as in Python.
+            // eslint-disable-next-line unicorn/prefer-code-point
+            .replaceAll(/[^\u0000-\u007F]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+          const encodings = [
+            text,
+            bytes.toString('base64'),
+            Buffer.from(`${text}\n`).toString('base64'),
+            encodeURIComponent(text),
+            encodeURIComponent(text).replaceAll(/%[\dA-F]{2}/g, (hex) => hex.toLowerCase()),
+            new URLSearchParams([['', text]]).toString().slice(1),
+            JSON.stringify(text).slice(1, -1),
+            pythonJson,
+          ]
+          // The child writes each encoding on a line of its own, in chunks of the given sizes.
+          const child = `const lines = JSON.parse(process.env.LINES).join('\\n') + '\\n'; const sizes = JSON.parse(process.env.SIZES); let at = 0; for (let i = 0; at < lines.length; i++) { const n = sizes[i % sizes.length]; require('fs').writeSync(1, lines.slice(at, at + n)); at += n }`
+          const result = await run(['--env', 'R=local://RANDOM', '--', process.execPath, '-e', child], {
+            LINES: JSON.stringify(encodings),
+            SIZES: JSON.stringify(sizes),
+          })
+          assert.equal(result.code, 0, result.stderr)
+          for (const encoded of encodings)
+            assert.ok(!result.stdout.includes(encoded), `${encoded} in ${result.stdout}`)
+        },
+      ),
+      {numRuns: 6},
+    )
   })
 
   describe('held-back bytes are written after a short idle time', () => {
