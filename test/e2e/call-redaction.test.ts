@@ -59,6 +59,8 @@ describe('e2e: call response redaction', () => {
       assert.equal(json.code, 7)
       const {error} = JSON.parse(json.stdout) as {error: {category: string; code: string}}
       assert.deepEqual([error.category, error.code], ['denied', 'SECRET_IN_COMPRESSED_BODY'])
+      for (const output of [plain.stderr, json.stdout, json.stderr])
+        for (const form of forms()) assert.ok(!output.includes(form), form)
     })
   }
 
@@ -80,6 +82,8 @@ describe('e2e: call response redaction', () => {
       const json = await call([url(`/gzip?declare=${encodeURIComponent(coding)}`), '--bearer', 'K', '--json'])
       const {error} = JSON.parse(json.stdout) as {error: {code: string}}
       assert.equal(error.code, 'UNSCANNABLE_RESPONSE')
+      for (const output of [plain.stderr, json.stdout, json.stderr])
+        for (const form of forms()) assert.ok(!output.includes(form), form)
     }
   })
 })
