@@ -179,6 +179,37 @@ describe('core/output-pump', () => {
       assert.equal(received, `code: s3cr and ${DEFAULT_REPLACEMENT} then s3!`)
     })
 
+    it('an idle flush while a write to a full descriptor is pending queues behind it (order kept)', async () => {
+      const {accepted, client} = await socketPair(dir)
+      // One big chunk that fills the socket and ends with the start of a value: held back, with
+      // the rest of the chunk pending on the stream when the idle timer fires.
+      const data = Buffer.concat([sample(60_000), Buffer.from('tail s3cr')])
+      let idleFlush!: () => void
+      const flushed = new Promise<void>((resolve) => {
+        idleFlush = resolve
+      })
+      class Watched extends Masker {
+        override flush(): Buffer[] {
+          idleFlush()
+          return super.flush()
+        }
+      }
+      const source = new PassThrough()
+      const target: PumpTarget = {
+        fd: (client as unknown as {_handle: {fd: number}})._handle.fd,
+        stream: () => client,
+      }
+      const done = pumpStream(source, target, new Watched(PATTERNS), () => {})
+      source.write(data)
+      await flushed // nobody has read yet
+      const received = collect(accepted)
+      accepted.resume()
+      source.end()
+      await done
+      client.end()
+      assert.ok((await received).equals(maskedWhole(data)))
+    })
+
     it('reports a reader that went away once (EPIPE) and drains the rest', async () => {
       const {accepted, client} = await socketPair(dir)
       accepted.destroy()
