@@ -7,7 +7,8 @@
  * - the value, and its trimmed forms (without trailing newlines; without surrounding whitespace);
  * - base64 (standard and URL alphabets) at each of the three byte alignments, as the value appears
  *   inside a longer encoded text (`printf 'user:%s' "$P" | base64`, `curl -v -u`): the characters
- *   that depend on the value alone, plus the whole padded and unpadded forms of the value and of
+ *   that depend on the value alone (values of 5 bytes or more: fewer characters would match
+ *   unrelated base64 too often), plus the whole padded and unpadded forms of the value and of
  *   the value followed by a newline (`echo "$P" | base64`);
  * - percent-encoding as encodeURIComponent, RFC 3986 (Python `quote(safe='')`, PHP `rawurlencode`,
  *   curl), Python `quote` (keeps `/`) and the form encodings (`+` for space: URLSearchParams,
@@ -28,6 +29,13 @@ import {isUtf8} from 'node:buffer'
 
 /** Lines of a multi-line value shorter than this are not masked on their own (they are too common). */
 export const MIN_LINE_LENGTH = 8
+
+/**
+ * Shortest run of base64 characters masked inside a longer base64 text (36 bits: on random base64
+ * a false match once in ~7·10¹⁰ positions; four characters would be once in ~1.7·10⁷). A value of
+ * 5 bytes or more yields at least this many at every alignment.
+ */
+const MIN_BASE64_INNER = 6
 
 /** Lines of one value masked on their own, at most (a bound on the patterns a huge value makes). */
 export const MAX_LINES = 1000
@@ -144,7 +152,7 @@ function base64Forms(value: Buffer): Buffer[] {
     const end = Math.floor((8 * shifted.length) / 6)
     for (const alphabet of ['base64', 'base64url'] as const) {
       const inner = shifted.toString(alphabet).slice(start, end)
-      if (inner.length >= 4) forms.push(latin1(inner))
+      if (inner.length >= MIN_BASE64_INNER) forms.push(latin1(inner))
     }
   }
 
