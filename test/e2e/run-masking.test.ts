@@ -280,7 +280,27 @@ describe('e2e: run masking', () => {
         assert.ok(text.includes(phrase), phrase)
     })
 
-    it('on stderr too; and at the end everything is flushed', async () => {
+    it('on stderr too', async () => {
+      const running = startRun(
+        ['--env', 'K=local://PROMPT', '--', 'sh', '-c', "printf 'err: hunt' >&2; sleep 20; echo end"],
+        t.env,
+      )
+      let seen = ''
+      try {
+        await new Promise<void>((resolve, reject) => {
+          running.child.stderr?.on('data', (chunk: Buffer) => {
+            seen += chunk.toString('utf8')
+            if (seen.includes('err: hunt')) resolve()
+          })
+          running.child.once('close', () => reject(new Error(`run ended first; stderr: ${seen}`)))
+        })
+        assert.equal(seen, 'err: hunt')
+      } finally {
+        running.stop()
+      }
+    })
+
+    it('at the end everything is flushed, on both streams', async () => {
       const result = await run([
         '--env',
         'K=local://PROMPT',
