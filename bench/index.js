@@ -2,7 +2,9 @@
 // `npm run bench`: ratios measured side by side in one run, on the built binary.
 //   (a) startup: median wall time of `agentvault --version` and `agentvault run --env K=local://K -- true`
 //       divided by `node -e 0` (targets ≤ 2.0×);
-//   (b) masking: 256 MB through `agentvault run` with 10 masked values vs `--mask never` (target ≥ 0.5×);
+//   (b) masking: 256 MB through `agentvault run` with 10 masked values vs `--mask never` (target ≥ 0.5×),
+//       and the masker alone (in this process) with today's pattern set vs the smaller set it had
+//       before issue 11 (raw, base64 ×3, encodeURIComponent, JSON.stringify), interleaved, medians;
 //   (c) peak RSS of `agentvault run` for 64 MB vs 512 MB of output (target ≤ 1.2×);
 //   (d) openbao fan-out: `run` with 50 references over 10 paths vs 1 reference, against the OpenBao
 //       test server (test/servers/openbao, its own process) with 20 ms injected read latency.
@@ -16,7 +18,7 @@ import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {delimiter, join} from 'node:path'
 import {createInterface} from 'node:readline'
-import {fileURLToPath} from 'node:url'
+import {fileURLToPath, pathToFileURL} from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const bin = join(root, 'bin', 'run.js')
@@ -126,6 +128,69 @@ async function startOpenBao(latency) {
   }
 }
 
+/** The pattern set before issue 11 §3, for comparison only: raw, base64 ×3, URL and JSON forms. */
+function legacyPatterns(values) {
+  const all = values.flatMap((value) => {
+    const base64 = value.toString('base64')
+    const text = value.toString('utf8')
+    return [
+      value,
+      Buffer.from(base64),
+      Buffer.from(base64.replace(/=+$/, '')),
+      Buffer.from(value.toString('base64url')),
+      Buffer.from(encodeURIComponent(text)),
+      Buffer.from(JSON.stringify(text).slice(1, -1)),
+    ]
+  })
+  return [...new Map(all.map((pattern) => [pattern.toString('latin1'), pattern])).values()]
+}
+
+/** Milliseconds to push `chunks` 16 times through `masker` (256 MB for 16 chunks of 1 MiB). */
+function timeMasker(masker, chunks) {
+  const started = process.hrtime.bigint()
+  let bytes = 0
+  for (let round = 0; round < 16; round++)
+    for (const chunk of chunks) for (const piece of masker.push(chunk)) bytes += piece.length
+  for (const piece of masker.end()) bytes += piece.length
+  if (bytes !== 256 * MB) throw new Error('the masker changed output that holds no value')
+  return Number(process.hrtime.bigint() - started) / 1e6
+}
+
+/**
+ * The masker alone on 256 MB of base64 lines in 1 MiB chunks (as the pump reads them), with
+ * `count` values like the run above: today's pattern set vs the legacy one, runs interleaved.
+ */
+async function maskerAlone(count, runs) {
+  const {Masker, maskPatterns} = await import(pathToFileURL(join(root, 'dist', 'core', 'mask.js')).href)
+  const values = Array.from({length: count}, () => Buffer.from(randomBytes(18).toString('base64')))
+  const sets = [
+    ['legacy set', legacyPatterns(values)],
+    ['current set', maskPatterns(values)],
+  ]
+  const corpus = Buffer.from(
+    randomBytes(12 * MB)
+      .toString('base64')
+      .replaceAll(/(.{76})/g, '$1\n'),
+  ).subarray(0, 16 * MB)
+  const chunks = Array.from({length: 16}, (_, i) => corpus.subarray(i * MB, (i + 1) * MB))
+  const times = sets.map(() => [])
+  for (let run = 0; run < runs * 2 + 1; run++) {
+    for (const [index, [, patterns]] of sets.entries())
+      times[index].push(timeMasker(new Masker(patterns), chunks))
+  }
+
+  console.log(`\nmasker alone, 256 MB in 1 MiB chunks, ${count} values (median of ${runs * 2 + 1})`)
+  const medians = times.map((samples) => median(samples))
+  for (const [index, [name, patterns]] of sets.entries()) {
+    const ms = medians[index]
+    console.log(
+      `  ${name.padEnd(12)} ${String(patterns.length).padStart(4)} patterns   ${(256 / (ms / 1000)).toFixed(0).padStart(6)} MB/s`,
+    )
+  }
+
+  console.log(`  current / legacy throughput ${(medians[0] / medians[1]).toFixed(2)}x`)
+}
+
 try {
   cli(['secrets', 'set', 'K'], 'bench-value-0000')
   const names = []
@@ -165,11 +230,13 @@ try {
     maskRuns,
   )
   const mbps = (ms) => (256 / (ms / 1000)).toFixed(0)
-  console.log(`\nmasking 256 MB with 10 values (median of ${maskRuns})`)
+  console.log(`\nmasking 256 MB with 10 values, full pattern set (median of ${maskRuns})`)
   console.log(`  --mask never    ${unmasked.toFixed(0)} ms   ${mbps(unmasked)} MB/s`)
   console.log(
     `  --mask always   ${masked.toFixed(0)} ms   ${mbps(masked)} MB/s   throughput ratio ${(unmasked / masked).toFixed(2)}x  (target >= 0.5x)`,
   )
+
+  await maskerAlone(names.length, maskRuns)
 
   const small = await payload(64 * MB)
   const large = await payload(512 * MB)

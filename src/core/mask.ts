@@ -7,61 +7,12 @@
  * not grow with output size, yet a value split across any number of chunks is still caught), and
  * finds all patterns in one multi-pattern pass (Wu–Manber) rather than one pass per pattern.
  */
-import {isUtf8} from 'node:buffer'
+import {uniqueLongestFirst} from './mask-patterns.js'
+
+export {type MaskPatternOptions, maskPatterns, MIN_LINE_LENGTH} from './mask-patterns.js'
 
 /** What a concealed value is replaced with. */
 export const DEFAULT_REPLACEMENT = '<concealed by agentvault>'
-
-/** Options for {@link maskPatterns}. */
-export interface MaskPatternOptions {
-  /**
-   * Values shorter than this many bytes are not masked (default 4): concealing every occurrence of
-   * a 1–3 byte value would shred all output. The caller is expected to warn about such values.
-   */
-  minLength?: number
-}
-
-/**
- * The byte patterns to conceal for the given secret values: each value's raw bytes, its base64
- * (standard, standard without `=` padding, base64url), and — when the value is valid UTF-8 — its
- * URL-encoded (`encodeURIComponent`) and JSON-escaped (inside a JSON string) forms.
- *
- * Values shorter than `minLength` bytes are skipped. The result is deduplicated and sorted longest
- * first (ties in byte order, so the result is deterministic).
- */
-export function maskPatterns(values: readonly Buffer[], options: MaskPatternOptions = {}): Buffer[] {
-  const minLength = Math.max(1, options.minLength ?? 4)
-  const patterns: Buffer[] = []
-  for (const value of values) {
-    if (value.length < minLength) continue
-    const base64 = value.toString('base64')
-    patterns.push(
-      Buffer.from(value),
-      Buffer.from(base64, 'latin1'),
-      Buffer.from(base64.replace(/=+$/, ''), 'latin1'),
-      Buffer.from(value.toString('base64url'), 'latin1'),
-    )
-    // The text forms only exist for text: decoding invalid UTF-8 would substitute U+FFFD and yield
-    // a pattern that never occurs in real output.
-    if (isUtf8(value)) {
-      const text = value.toString('utf8')
-      patterns.push(
-        Buffer.from(encodeURIComponent(text), 'utf8'),
-        Buffer.from(JSON.stringify(text).slice(1, -1), 'utf8'),
-      )
-    }
-  }
-
-  return uniqueLongestFirst(patterns)
-}
-
-/** Non-empty patterns without duplicates, longest first, ties in byte order (deterministic). */
-function uniqueLongestFirst(patterns: readonly Buffer[]): Buffer[] {
-  const sorted = patterns
-    .filter((p) => p.length > 0)
-    .sort((a, b) => b.length - a.length || Buffer.compare(a, b))
-  return sorted.filter((p, i) => i === 0 || !p.equals(sorted[i - 1]!))
-}
 
 /** Bits of the block hash: a 16 KiB shift table stays in L1 cache, which the scan loop is bound by. */
 const HASH_BITS = 14
@@ -116,7 +67,7 @@ export class Masker {
   private held: Buffer = Buffer.alloc(0)
 
   /**
-   * @param patterns byte patterns to conceal (e.g. from {@link maskPatterns}); empty patterns are
+   * @param patterns byte patterns to conceal (e.g. from `maskPatterns`); empty patterns are
    *   ignored since they would conceal nothing. Order does not matter.
    * @param replacement what each occurrence becomes.
    */
@@ -179,8 +130,18 @@ export class Masker {
     return out
   }
 
-  /** Flush: everything held back is final now (a prefix of a pattern at the very end is not a match). */
+  /** The input ended: everything held back is final (a prefix of a pattern at the very end is not a match). */
   end(): Buffer[] {
+    return this.flush()
+  }
+
+  /**
+   * Give up waiting for more input (e.g. the writer went quiet): everything held back is decided
+   * now, as at the end, and the masker goes on with the next chunk. A value whose first bytes are
+   * flushed this way and whose rest comes later is not caught: the caller flushes only after a
+   * pause, when a prompt or a cut-off line is likelier than a value written in two parts.
+   */
+  flush(): Buffer[] {
     const {held} = this
     this.held = Buffer.alloc(0)
     if (held.length === 0) return []

@@ -15,6 +15,8 @@
  *   memory stays bounded, and a stalled reader never blocks the process (signals still forwarded).
  * - A reader that went away (EPIPE) is reported once; the rest of the child's output is drained
  *   unread, so the child is never blocked on us.
+ * - Bytes the masker holds back (they might begin a value) are written after {@link IDLE_FLUSH_MS}
+ *   without new output, so a prompt or a quiet server's last line is never held up.
  */
 import type {ChildProcess} from 'node:child_process'
 import type {Socket} from 'node:net'
@@ -24,11 +26,22 @@ import {writeSync, writevSync} from 'node:fs'
 
 /** What the pump needs of a masker (see Masker in mask.ts). */
 export interface OutputFilter {
+  /** Whatever is still held back; the input ended. */
+  end(): Buffer[]
+  /** Whatever is still held back, now; more input may follow. */
+  flush(): Buffer[]
+  /** How many bytes are held back (the possible start of a value). */
+  readonly heldBack: number
   /** Output for this chunk; some bytes may be held back (as a copy) until the next call. */
   push(chunk: Buffer): Buffer[]
-  /** Whatever is still held back. */
-  end(): Buffer[]
 }
+
+/**
+ * Bytes held back as the possible start of a value are written after this many milliseconds
+ * without new output (`run --help` states it): a prompt or the last line of a quiet server must
+ * not wait for the next output.
+ */
+export const IDLE_FLUSH_MS = 100
 
 export interface PumpTarget {
   /** The descriptor to write to (1 or 2). */
@@ -59,6 +72,9 @@ class Pump {
   private closed = false
   private ended = false
   private flow: Flow | undefined
+  /** Chunks that left bytes held back: tells the idle timer whether output came meanwhile. */
+  private chunks = 0
+  private idle: NodeJS.Timeout | undefined
   private inFlight = 0
   private resolve!: () => void
 
@@ -78,12 +94,15 @@ class Pump {
    */
   chunk(chunk: Buffer): boolean {
     if (this.closed) return true
-    return this.write(this.filter.push(chunk))
+    const flowing = this.write(this.filter.push(chunk))
+    if (this.filter.heldBack > 0) this.flushWhenIdle()
+    return flowing
   }
 
   /** The input ended (or failed): flush what the masker holds. */
   end(): void {
     if (this.ended) return
+    clearTimeout(this.idle)
     if (!this.closed) this.write(this.filter.end())
     this.ended = true
     this.finish()
@@ -92,6 +111,33 @@ class Pump {
   from(flow: Flow): this {
     this.flow = flow
     return this
+  }
+
+  /** (Re)start the idle timer; unref'd, so it never keeps the process alive. */
+  private flushWhenIdle(): void {
+    this.chunks++
+    if (this.idle) {
+      this.idle.refresh()
+      return
+    }
+
+    this.idle = setTimeout(() => {
+      // Timers run before the event loop polls for I/O: output that is already waiting (a busy
+      // machine ran this timer late) is read first, in the poll phase before setImmediate's.
+      const seen = this.chunks
+      setImmediate(() => {
+        if (this.chunks === seen) this.flushHeld()
+      })
+    }, IDLE_FLUSH_MS)
+    this.idle.unref()
+  }
+
+  private flushHeld(): void {
+    if (this.closed || this.ended || this.filter.heldBack === 0) return
+    const pieces = this.filter.flush()
+    // Behind a write still pending on the stream: queue there, so output keeps its order.
+    if (this.inFlight > 0) this.later(pieces)
+    else if (!this.write(pieces)) this.flow?.pause()
   }
 
   private finish(): void {
@@ -106,7 +152,7 @@ class Pump {
     stream.write(Buffer.concat(pieces), (error) => {
       this.inFlight--
       if (error) this.stop(error)
-      else this.flow?.resume()
+      else if (this.inFlight === 0) this.flow?.resume()
       this.finish()
     })
   }

@@ -37,7 +37,8 @@ export const RUN_FLAGS = {
   },
   mask: {
     default: 'auto',
-    description: 'Conceal secret values in the output: auto (only when not a terminal), always, or never.',
+    description:
+      'Conceal secret values in the output: auto (only when not a terminal), always, or never. Bytes held back as the possible start of a value are written after 100 ms without new output.',
     env: 'AGENTVAULT_MASK',
     options: ['auto', 'always', 'never'],
     type: 'string',

@@ -633,6 +633,11 @@ async function readCaFiles(files: readonly string[]): Promise<string[]> {
   )
 }
 
+/**
+ * Header names and values with every secret form concealed. Names are compared without regard to
+ * case (Node lower-cases them on receipt, which would hide a mixed-case value from an exact match);
+ * values that end up under the same concealed name are kept together.
+ */
 function redactHeaders(
   headers: HttpResponse['headers'],
   redactor: Redactor,
@@ -640,7 +645,10 @@ function redactHeaders(
   const result: Record<string, string | string[]> = {}
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue
-    result[name] = Array.isArray(value) ? value.map((item) => redactor.text(item)) : redactor.text(value)
+    const key = redactor.headerName(name)
+    const redacted = Array.isArray(value) ? value.map((item) => redactor.text(item)) : redactor.text(value)
+    const existing = result[key]
+    result[key] = existing === undefined ? redacted : [existing, redacted].flat()
   }
 
   return result
@@ -671,6 +679,15 @@ export async function performHttp(
     maxResponseBytes: options.maxResponseBytes,
     timeoutMs: options.timeoutMs,
   })
+  if (response.undeclaredGzip && redactor.contains(response.undeclaredGzip))
+    throw new DeniedError(
+      'SECRET_IN_COMPRESSED_BODY',
+      `The response from ${response.url.host} is gzip-compressed without a Content-Encoding header and holds the secret; it is not returned`,
+      {
+        suggestion:
+          'Ask for an uncompressed response (-H "Accept-Encoding: identity"), or have the server declare Content-Encoding: gzip so agentvault can decode and redact it.',
+      },
+    )
   const headers = redactHeaders(response.headers, redactor)
   const body = redactor.bytes(response.body)
   return {

@@ -140,7 +140,7 @@ describe('e2e: run', () => {
   })
 
   it('masks a value split across two writes', async () => {
-    const script = `const v = process.env.K; process.stdout.write(v.slice(0, 5)); setTimeout(() => process.stdout.write(v.slice(5) + '\\n'), 50)`
+    const script = `const v = process.env.K; process.stdout.write(v.slice(0, 5)); setTimeout(() => process.stdout.write(v.slice(5) + '\\n'), 10)`
     const result = await run(['--env', 'K=local://K', '--', process.execPath, '-e', script])
     assert.equal(result.stdout, `${MASK}\n`)
   })

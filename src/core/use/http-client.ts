@@ -6,7 +6,9 @@
  * - redirects (at most `maxRedirects`) only to hosts the caller allows, with credential headers
  *   dropped on a cross-origin hop, and refused when the secret would still travel (in the new URL,
  *   or in a body that a 307/308 re-sends);
- * - one deadline for the whole exchange, and a cap on the (decoded) response size.
+ * - one deadline for the whole exchange, and a cap on the (decoded) response size;
+ * - bodies decoded (stacked codings too) so redaction sees the plain bytes; a coding it cannot
+ *   decode is refused, and a gzip body no header declared is looked into for the caller to scan.
  * Errors name hosts, never paths or queries (a query may carry a secret).
  */
 import type {IncomingHttpHeaders, IncomingMessage} from 'node:http'
@@ -60,6 +62,13 @@ export interface HttpResponse {
   headers: IncomingHttpHeaders
   status: number
   statusText: string
+  /**
+   * When the body is gzip-compressed although no Content-Encoding says so: what it holds, for
+   * scanning (the body itself is returned as sent).
+   */
+  undeclaredGzip?: Buffer
+  /** The URL that gave this response (the last of a redirect chain). */
+  url: URL
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
@@ -302,48 +311,98 @@ function nextRequest(
   }
 }
 
-async function decoderFor(encoding: string | undefined): Promise<Readable | undefined> {
+/** The content codings agentvault can undo, so that redaction sees the plain bytes. */
+const DECODABLE_CODINGS = new Set(['br', 'deflate', 'gzip', 'x-gzip'])
+/** Layers of undeclared gzip looked into at most; more is refused as unscannable. */
+const MAX_SNIFFED_LAYERS = 3
+
+/** The codings applied to a body, in the order they were applied (`identity` dropped). */
+function contentCodings(header: string | undefined): string[] {
+  return (header ?? '')
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== '' && coding !== 'identity')
+}
+
+async function decoderFor(coding: string): Promise<Readable> {
   const zlib = await import('node:zlib')
-  switch (encoding?.trim().toLowerCase()) {
-    case 'br': {
-      return zlib.createBrotliDecompress()
-    }
+  if (coding === 'br') return zlib.createBrotliDecompress()
+  if (coding === 'deflate') return zlib.createInflate()
+  return zlib.createGunzip()
+}
 
-    case 'deflate': {
-      return zlib.createInflate()
-    }
+function unscannable(host: string, what: string): DeniedError {
+  return new DeniedError(
+    'UNSCANNABLE_RESPONSE',
+    `The response from ${host} is ${what}, which agentvault cannot decode to check it for the secret; it is not returned`,
+    {
+      suggestion:
+        'Ask for an uncompressed response (-H "Accept-Encoding: identity"), or a coding agentvault decodes: gzip, deflate or br.',
+    },
+  )
+}
 
-    case 'gzip':
-    case 'x-gzip': {
-      return zlib.createGunzip()
-    }
+/** Does `body` start like a gzip stream (magic 1f 8b, method 8 = deflate)? */
+export function looksGzipped(body: Buffer): boolean {
+  return body.length >= 10 && body[0] === 0x1f && body[1] === 0x8b && body[2] === 0x08
+}
 
-    default: {
-      return undefined
+/**
+ * What a gzip body that no Content-Encoding declared holds, for scanning only (the body itself is
+ * returned as sent): layer by layer while it still looks gzipped, within the size cap. Undefined
+ * when the body does not look gzipped.
+ */
+async function sniffGzip(body: Buffer, host: string, limit: number): Promise<Buffer | undefined> {
+  if (!looksGzipped(body)) return undefined
+  const {gunzipSync} = await import('node:zlib')
+  let inner = body
+  for (let layer = 0; looksGzipped(inner); layer++) {
+    if (layer === MAX_SNIFFED_LAYERS)
+      throw unscannable(host, `gzip-compressed more than ${MAX_SNIFFED_LAYERS} times`)
+    try {
+      inner = gunzipSync(inner, {maxOutputLength: limit})
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge(host, limit)
+      throw unscannable(host, 'a body that looks gzip-compressed but does not decode')
     }
   }
+
+  return inner
 }
 
 /**
  * The body, decoded when the server compressed it anyway (redaction must see the plain bytes),
- * stopped as soon as it exceeds the cap.
+ * stopped as soon as it exceeds the cap. Stacked codings (`gzip, gzip`) are undone in reverse
+ * order; a coding agentvault cannot decode is refused rather than passed on unscanned.
  */
-async function readBody(response: IncomingMessage, url: URL, guards: RequestGuards): Promise<Buffer> {
+async function readBody(
+  response: IncomingMessage,
+  url: URL,
+  guards: RequestGuards,
+): Promise<{body: Buffer; undeclared?: Buffer}> {
   const limit = guards.maxResponseBytes
-  const decoder = await decoderFor(response.headers['content-encoding'])
-  if (!decoder && Number(response.headers['content-length']) > limit) {
+  const declared = response.headers['content-encoding']
+  const codings = contentCodings(declared)
+  const unknown = codings.find((coding) => !DECODABLE_CODINGS.has(coding))
+  if (unknown !== undefined) {
+    response.destroy()
+    throw unscannable(url.host, `${unknown}-encoded`)
+  }
+
+  if (codings.length === 0 && Number(response.headers['content-length']) > limit) {
     response.destroy()
     throw tooLarge(url.host, limit)
   }
 
   let stream: Readable = response
   let connectionFailed = false
-  if (decoder) {
-    response.once('error', (error) => {
+  if (codings.length > 0) {
+    const {pipeline} = await import('node:stream')
+    response.once('error', () => {
       connectionFailed = true
-      decoder.destroy(error)
     })
-    stream = response.pipe(decoder as unknown as NodeJS.WritableStream) as unknown as Readable
+    const decoders = await Promise.all([...codings].reverse().map((coding) => decoderFor(coding)))
+    stream = (pipeline as (...streams: unknown[]) => Readable)(response, ...decoders, () => {})
   }
 
   const chunks: Buffer[] = []
@@ -357,10 +416,10 @@ async function readBody(response: IncomingMessage, url: URL, guards: RequestGuar
   } catch (error) {
     response.destroy()
     if (error instanceof DeniedError) throw error
-    if (decoder && !connectionFailed)
+    if (codings.length > 0 && !connectionFailed)
       throw new BackendUnavailableError(
         'BAD_RESPONSE_ENCODING',
-        `The response from ${url.host} is not valid ${response.headers['content-encoding']}`,
+        `The response from ${url.host} is not valid ${declared}`,
         {
           suggestion:
             'The server sent a corrupt compressed body; try again or ask for an uncompressed one (-H "Accept-Encoding: identity").',
@@ -369,12 +428,14 @@ async function readBody(response: IncomingMessage, url: URL, guards: RequestGuar
     throw networkError(error, url.host)
   }
 
-  if (decoder) {
+  if (codings.length > 0) {
     delete response.headers['content-encoding']
     response.headers['content-length'] = String(total)
   }
 
-  return Buffer.concat(chunks)
+  const body = Buffer.concat(chunks)
+  const undeclared = await sniffGzip(body, url.host, limit)
+  return undeclared ? {body, undeclared} : {body}
 }
 
 /** Send `request`, following redirects under `guards`; the final response with its whole body. */
@@ -410,13 +471,15 @@ export async function sendRequest(request: OutgoingRequest, guards: RequestGuard
       }
 
       if (!next) {
-        const body = await Promise.race([readBody(response, current.url, guards), timedOut])
+        const {body, undeclared} = await Promise.race([readBody(response, current.url, guards), timedOut])
         return {
           body,
+          ...(undeclared && {undeclaredGzip: undeclared}),
           durationMs: Date.now() - started,
           headers: response.headers,
           status: response.statusCode ?? 0,
           statusText: response.statusMessage ?? '',
+          url: current.url,
         }
       }
 

@@ -1,15 +1,19 @@
 /**
- * Redaction of what comes back from a use operation: any echo of a secret value (raw, base64,
- * URL-encoded, JSON-escaped — the forms of {@link maskPatterns}) becomes `<concealed by agentvault>`.
+ * Redaction of what comes back from a use operation: any echo of a secret value (raw, trimmed, base64
+ * at any alignment, URL-encoded and form-encoded, JSON-escaped as the common serialisers do it — the
+ * forms of {@link maskPatterns}) becomes `<concealed by agentvault>`.
  * Built on the streaming masker of `run`, fed one whole buffer at a time.
  */
-import {isUtf8} from 'node:buffer'
-
 import {Masker, maskPatterns} from '../mask.js'
 
 export interface Redactor {
   /** The bytes with every secret form replaced. */
   bytes(data: Buffer): Buffer
+  /**
+   * A response header name with every secret form replaced, compared without regard to case
+   * (names arrive lower-cased); the name itself when it holds none.
+   */
+  headerName(name: string): string
   /** Whether `data` holds any secret form. */
   contains(data: Buffer | string): boolean
   /** Whether a URL carries a secret: as written, or once its path and query are decoded. */
@@ -22,25 +26,17 @@ export interface Redactor {
   value<T>(data: T): T
 }
 
-/**
- * The `application/x-www-form-urlencoded` form of each text value (space as `+`, `!'()~` escaped),
- * where it differs from the URL-encoded form {@link maskPatterns} already covers: servers echo form
- * bodies and query strings that way.
- */
-function formEncodedForms(values: readonly Buffer[]): Buffer[] {
-  const forms: Buffer[] = []
-  for (const value of values) {
-    if (value.length < 4 || !isUtf8(value)) continue
-    const text = value.toString('utf8')
-    const form = new URLSearchParams([['', text]]).toString().slice(1)
-    if (form !== encodeURIComponent(text)) forms.push(Buffer.from(form, 'utf8'))
-  }
-
-  return forms
+/** A copy with ASCII letters lower-cased (header names are ASCII tokens; other bytes stay). */
+function asciiLowerCase(bytes: Buffer): Buffer {
+  const lower = Buffer.from(bytes)
+  for (let i = 0; i < lower.length; i++) if (lower[i]! >= 0x41 && lower[i]! <= 0x5a) lower[i]! += 0x20
+  return lower
 }
 
 export function createRedactor(values: readonly Buffer[]): Redactor {
-  const masker = new Masker([...maskPatterns(values), ...formEncodedForms(values)])
+  const patterns = maskPatterns(values)
+  const masker = new Masker(patterns)
+  let names: Masker | undefined
   let redacted = false
   const mask = (data: Buffer): Buffer => {
     const out = Buffer.concat([...masker.push(data), ...masker.end()])
@@ -52,6 +48,14 @@ export function createRedactor(values: readonly Buffer[]): Redactor {
       const out = mask(data)
       if (out !== data) redacted = true
       return out
+    },
+    headerName(name) {
+      names ??= new Masker(patterns.map((p) => asciiLowerCase(p)))
+      const bytes = asciiLowerCase(Buffer.from(name, 'latin1'))
+      const out = Buffer.concat([...names.push(bytes), ...names.end()])
+      if (out.equals(bytes)) return name
+      redacted = true
+      return out.toString('latin1')
     },
     contains(data) {
       const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data

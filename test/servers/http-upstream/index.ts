@@ -6,7 +6,8 @@
  * | path | answer |
  * |---|---|
  * | `/echo` | 200 JSON of the request (method, path, headers, body as text), plus the bearer token in an `X-Echo-Token` header and its base64 and URL-encoded forms in the body |
- * | `/gzip` | `/echo`'s body, gzip-compressed, with `Content-Encoding: gzip` |
+ * | `/gzip?layers=1&declare=gzip` | `/echo`'s body, gzip-compressed `layers` times, with `Content-Encoding: <declare>` (`none`: no such header); `plain=1` compresses a fixed text instead |
+ * | `/header-name` | the bearer token, URL-encoded, inside two response header *names* |
  * | `/redirect?to=URL&status=302&keep_query=1` | a redirect to URL (with keep_query, carrying the other query parameters along) |
  * | `/loop` | a redirect to itself, forever |
  * | `/status?code=N` | status N with a short text body |
@@ -69,6 +70,15 @@ function echoBody(request: RecordedRequest): Buffer {
   )
 }
 
+/** `/gzip`: layers=N compresses N times; declare=… sets Content-Encoding (`none`: no header). */
+function gzipped(request: RecordedRequest, url: URL, response: ServerResponse): void {
+  let body = url.searchParams.get('plain') === '1' ? Buffer.from('nothing echoed here') : echoBody(request)
+  for (let layer = 0; layer < Number(url.searchParams.get('layers') ?? '1'); layer++) body = gzipSync(body)
+  const declared = url.searchParams.get('declare') ?? 'gzip'
+  if (declared !== 'none') response.setHeader('content-encoding', declared)
+  response.end(body)
+}
+
 function respond(request: RecordedRequest, response: ServerResponse): void {
   const url = new URL(request.path, 'http://upstream')
   const query = (name: string): string => url.searchParams.get(name) ?? ''
@@ -93,8 +103,16 @@ function respond(request: RecordedRequest, response: ServerResponse): void {
     }
 
     case '/gzip': {
-      response.setHeader('content-encoding', 'gzip')
-      response.end(gzipSync(echoBody(request)))
+      gzipped(request, url, response)
+      break
+    }
+
+    case '/header-name': {
+      // The bearer token, URL-encoded, in a header's name (Node lower-cases names on receipt).
+      const token = String(request.headers.authorization ?? '').replace(/^Bearer /, '')
+      response.setHeader(`x-session-${encodeURIComponent(token)}`, 'active')
+      response.setHeader(`x-other-${encodeURIComponent(token)}`, 'also')
+      response.end('ok')
       break
     }
 

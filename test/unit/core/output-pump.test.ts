@@ -6,10 +6,10 @@ import {mkdir, mkdtemp, rm} from 'node:fs/promises'
 import {connect, createServer, type Socket} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {Readable} from 'node:stream'
+import {PassThrough, Readable} from 'node:stream'
 
 import {DEFAULT_REPLACEMENT, Masker, maskPatterns} from '../../../src/core/mask.js'
-import {openOutputChannel, pumpStream, type PumpTarget} from '../../../src/core/output-pump.js'
+import {IDLE_FLUSH_MS, openOutputChannel, pumpStream, type PumpTarget} from '../../../src/core/output-pump.js'
 
 const VALUES = [Buffer.from('s3cr3t-V4LUE'), Buffer.from('p@ss w/"é')]
 const PATTERNS = maskPatterns(VALUES)
@@ -145,6 +145,71 @@ describe('core/output-pump', () => {
       assert.ok((await received).equals(maskedWhole(data)))
     })
 
+    it(`writes held-back bytes after ${IDLE_FLUSH_MS} ms without new output, and goes on masking`, async () => {
+      const {accepted, client} = await socketPair(dir)
+      const source = new PassThrough()
+      const target: PumpTarget = {
+        fd: (client as unknown as {_handle: {fd: number}})._handle.fd,
+        stream: () => client,
+      }
+      const done = pumpStream(source, target, new Masker(PATTERNS), () => {})
+      let received = ''
+      const arrived = (text: string): Promise<void> =>
+        new Promise((resolve) => {
+          const check = (chunk?: Buffer): void => {
+            if (chunk) received += chunk.toString()
+            if (!received.includes(text)) return
+            accepted.off('data', check)
+            resolve()
+          }
+
+          accepted.on('data', check)
+          check()
+        })
+      accepted.resume()
+      // The start of a value, then silence: it must arrive although the value might go on.
+      source.write('code: s3cr')
+      await arrived('code: s3cr')
+      source.write(` and ${VALUES[0]} then s3`)
+      await arrived(` and ${DEFAULT_REPLACEMENT} then s3`)
+      source.end('!')
+      await done
+      client.end()
+      await arrived('!')
+      assert.equal(received, `code: s3cr and ${DEFAULT_REPLACEMENT} then s3!`)
+    })
+
+    it('an idle flush while a write to a full descriptor is pending queues behind it (order kept)', async () => {
+      const {accepted, client} = await socketPair(dir)
+      // One big chunk that fills the socket and ends with the start of a value: held back, with
+      // the rest of the chunk pending on the stream when the idle timer fires.
+      const data = Buffer.concat([sample(60_000), Buffer.from('tail s3cr')])
+      let idleFlush!: () => void
+      const flushed = new Promise<void>((resolve) => {
+        idleFlush = resolve
+      })
+      class Watched extends Masker {
+        override flush(): Buffer[] {
+          idleFlush()
+          return super.flush()
+        }
+      }
+      const source = new PassThrough()
+      const target: PumpTarget = {
+        fd: (client as unknown as {_handle: {fd: number}})._handle.fd,
+        stream: () => client,
+      }
+      const done = pumpStream(source, target, new Watched(PATTERNS), () => {})
+      source.write(data)
+      await flushed // nobody has read yet
+      const received = collect(accepted)
+      accepted.resume()
+      source.end()
+      await done
+      client.end()
+      assert.ok((await received).equals(maskedWhole(data)))
+    })
+
     it('reports a reader that went away once (EPIPE) and drains the rest', async () => {
       const {accepted, client} = await socketPair(dir)
       accepted.destroy()
@@ -174,7 +239,7 @@ describe('core/output-pump', () => {
       const channel = await openOutputChannel(target)
       assert.deepEqual(readdirSync(process.env.TMPDIR), [], 'the listening socket and its directory are gone')
       // The child writes the value in two writes, split in the middle.
-      const script = `const v = ${JSON.stringify(VALUES[0]!.toString())}; process.stdout.write('a ' + v.slice(0, 5)); setTimeout(() => process.stdout.write(v.slice(5) + ' b\\n'), 20)`
+      const script = `const v = ${JSON.stringify(VALUES[0]!.toString())}; process.stdout.write('a ' + v.slice(0, 5)); setTimeout(() => process.stdout.write(v.slice(5) + ' b\\n'), 5)`
       const child = spawn(process.execPath, ['-e', script], {stdio: ['ignore', channel.childEnd, 'inherit']})
       const [code] = await Promise.all([
         new Promise((resolve) => {

@@ -21,6 +21,16 @@ describe('core/use/redaction', () => {
     }
   })
 
+  it('conceals a value in a header name whatever its case; other names are kept as they are', () => {
+    const redactor = createRedactor([Buffer.from('MixedCase-Token-77')])
+    assert.equal(redactor.headerName('x-session-mixedcase-token-77'), `x-session-${MASK}`)
+    assert.equal(redactor.headerName('X-Session-MIXEDCASE-TOKEN-77-end'), `x-session-${MASK}-end`)
+    assert.equal(redactor.redacted, true)
+    const clean = createRedactor([Buffer.from('MixedCase-Token-77')])
+    assert.equal(clean.headerName('Content-Type'), 'Content-Type')
+    assert.equal(clean.redacted, false)
+  })
+
   it('leaves other bytes alone and says so', () => {
     const redactor = createRedactor([Buffer.from(SECRET)])
     const binary = Buffer.from(Array.from({length: 256}, (_, i) => i))
