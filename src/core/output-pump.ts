@@ -43,6 +43,15 @@ export interface OutputFilter {
  */
 export const IDLE_FLUSH_MS = 100
 
+/**
+ * The idle time in force: {@link IDLE_FLUSH_MS}, or `AGENTVAULT_MASK_FLUSH_MS` (1–600000) for a
+ * program that pauses mid-value on purpose (and for tests that must split a value deterministically).
+ */
+export function idleFlushMs(env: NodeJS.ProcessEnv = process.env): number {
+  const wanted = Number(env.AGENTVAULT_MASK_FLUSH_MS)
+  return Number.isInteger(wanted) && wanted >= 1 && wanted <= 600_000 ? wanted : IDLE_FLUSH_MS
+}
+
 export interface PumpTarget {
   /** The descriptor to write to (1 or 2). */
   fd: number
@@ -128,7 +137,7 @@ class Pump {
       setImmediate(() => {
         if (this.chunks === seen) this.flushHeld()
       })
-    }, IDLE_FLUSH_MS)
+    }, idleFlushMs())
     this.idle.unref()
   }
 

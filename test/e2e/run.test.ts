@@ -141,7 +141,10 @@ describe('e2e: run', () => {
 
   it('masks a value split across two writes', async () => {
     const script = `const v = process.env.K; process.stdout.write(v.slice(0, 5)); setTimeout(() => process.stdout.write(v.slice(5) + '\\n'), 10)`
-    const result = await run(['--env', 'K=local://K', '--', process.execPath, '-e', script])
+    // A long idle flush: however slow the machine, the first part is still held when the rest comes.
+    const result = await run(['--env', 'K=local://K', '--', process.execPath, '-e', script], undefined, {
+      AGENTVAULT_MASK_FLUSH_MS: '60000',
+    })
     assert.equal(result.stdout, `${MASK}\n`)
   })
 
