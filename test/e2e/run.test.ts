@@ -178,6 +178,33 @@ describe('e2e: run', () => {
     assert.match(notFound.stderr, /command not found/)
   })
 
+  it('names every missing reference in one error (exit 6), and starts nothing', async () => {
+    const file = join(t.home, 'missing.env')
+    await writeFile(file, 'FROM_FILE=local://MISSING_IN_FILE\nPRESENT=local://K\n')
+    const marker = join(t.home, 'started')
+    const result = await run([
+      '--env-file',
+      file,
+      '--env',
+      'A=local://MISSING_A',
+      '--env',
+      'B=local://MISSING_B',
+      '--',
+      'sh',
+      '-c',
+      `touch ${marker}`,
+    ])
+    assert.equal(result.code, 6, result.stderr)
+    assert.equal(result.stdout, '')
+    assert.match(result.stderr, /^Error: .+\nTry this: .+$/m)
+    for (const name of ['MISSING_A', 'MISSING_B', 'MISSING_IN_FILE'])
+      assert.match(result.stderr, new RegExp(`local://${name}\\b`), `${name} is named: ${result.stderr}`)
+    assert.doesNotMatch(result.stderr, /local:\/\/K\b/, 'the reference that resolved is not blamed')
+    assert.ok(!result.stderr.includes(CANARY))
+    const {existsSync} = await import('node:fs')
+    assert.equal(existsSync(marker), false, 'the command never started')
+  })
+
   it('--mask auto leaves a TTY child unmasked and attached (under script(1))', async function () {
     const probe = spawnSync('script', ['--version'])
     if (probe.error) this.skip()
