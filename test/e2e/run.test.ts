@@ -205,6 +205,40 @@ describe('e2e: run', () => {
     assert.equal(existsSync(marker), false, 'the command never started')
   })
 
+  it('warns about an env-file value with a misspelt reference scheme; ordinary URLs stay quiet', async () => {
+    const file = join(t.home, 'typo.env')
+    await writeFile(
+      file,
+      [
+        'TYPO=locl://PATH_PART_NOT_ECHOED',
+        'BAO=bao+kv2://secret/app#token',
+        'WEB=https://example.com/x',
+        'DB=postgres://user:pw@db.internal:5432/app',
+        'CACHE=redis://cache:6379/0',
+        'QUEUE=amqp://mq',
+        'BUCKET=s3://bucket/key',
+        'PLAIN=plain value',
+        '',
+      ].join('\n'),
+    )
+    const result = await run(['--env-file', file, '--', 'sh', '-c', 'echo "$TYPO|$WEB"'])
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(
+      result.stdout,
+      'locl://PATH_PART_NOT_ECHOED|https://example.com/x\n',
+      'passed through unchanged',
+    )
+    const warnings = result.stderr.split('\n').filter((line) => line.startsWith('Warning: '))
+    assert.equal(warnings.length, 2, result.stderr)
+    assert.match(warnings[0] ?? '', /typo\.env:1: TYPO .*"locl:\/\/" is not a known scheme.*local:\/\//)
+    assert.match(warnings[1] ?? '', /typo\.env:2: BAO .*"bao\+kv2:\/\/".*openbao\+kv2:\/\//)
+    assert.doesNotMatch(
+      result.stderr,
+      /PATH_PART_NOT_ECHOED|secret\/app/,
+      'the warning never quotes the value',
+    )
+  })
+
   it('--mask auto leaves a TTY child unmasked and attached (under script(1))', async function () {
     const probe = spawnSync('script', ['--version'])
     if (probe.error) this.skip()
