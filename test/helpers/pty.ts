@@ -6,7 +6,7 @@
 import {spawn} from 'node:child_process'
 import {join} from 'node:path'
 
-import {BIN, baseEnv, type CliResult, collect, ROOT} from './cli.js'
+import {baseEnv, BIN, type CliResult, collect, ROOT} from './cli.js'
 import {type OutputWatch, watchOutput} from './e2e.js'
 
 const PTY_RUN = join(ROOT, 'test', 'helpers', 'pty-run.py')
