@@ -84,7 +84,11 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
       await this.session.close()
       const {refusal} = this
       await (refusal
-        ? this.session.finish(refusal.category === 'denied' ? 'denied' : 'error', refusal.exitCode, refusal.code)
+        ? this.session.finish(
+            refusal.category === 'denied' ? 'denied' : 'error',
+            refusal.exitCode,
+            refusal.code,
+          )
         : this.session.finish('ok', Number(process.exitCode ?? 0)))
     }
 

@@ -33,7 +33,6 @@ async function readFileCapped(path: string, maxBytes: number): Promise<Buffer> {
     const buffer = Buffer.alloc(maxBytes + 1)
     let length = 0
     while (length < buffer.length) {
-       
       const {bytesRead} = await handle.read(buffer, length, buffer.length - length, null)
       if (bytesRead === 0) break
       length += bytesRead
