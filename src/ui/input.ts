@@ -24,29 +24,29 @@ export async function readStdin(maxBytes?: number): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
-/** Read a file (or a FIFO, or a device) up to `maxBytes`; more than that fails with VALUE_TOO_LARGE. */
+/**
+ * Read a file (or a FIFO, or a device) up to `maxBytes`; more than that fails with VALUE_TOO_LARGE.
+ * Memory grows with what the file holds, never with the cap (which a user may raise a lot).
+ */
 async function readFileCapped(path: string, maxBytes: number): Promise<Buffer> {
   const {open} = await import('node:fs/promises')
   const handle = await open(path, 'r')
+  const chunks: Buffer[] = []
   try {
-    // One byte more than allowed tells "exactly the cap" from "over it".
-    const buffer = Buffer.alloc(maxBytes + 1)
-    let length = 0
-    while (length < buffer.length) {
-      const {bytesRead} = await handle.read(buffer, length, buffer.length - length, null)
+    let total = 0
+    for (;;) {
+      // At most one byte past the cap: that byte tells "exactly the cap" from "over it".
+      const chunk = Buffer.alloc(Math.min(64 * 1024, maxBytes + 1 - total))
+      const {bytesRead} = await handle.read(chunk, 0, chunk.length, null)
       if (bytesRead === 0) break
-      length += bytesRead
+      chunks.push(chunk.subarray(0, bytesRead))
+      total += bytesRead
+      if (total > maxBytes) throw valueTooLarge(maxBytes)
     }
 
-    if (length > maxBytes) {
-      buffer.fill(0)
-      throw valueTooLarge(maxBytes)
-    }
-
-    const value = Buffer.from(buffer.subarray(0, length))
-    buffer.fill(0)
-    return value
+    return Buffer.concat(chunks)
   } finally {
+    for (const chunk of chunks) chunk.fill(0)
     await handle.close()
   }
 }
