@@ -32,6 +32,8 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
   static enableJsonFlag = true
   protected args!: CommandArgs<T>
   protected flags!: CommandFlags<T>
+  /** Set by `refuseWithResult`: the command printed its result and still fails. */
+  private refusal?: AgentVaultError
   private session?: Session
 
   /** May we prompt? Only with a TTY on stdin and stdout, and neither --no-prompt nor CI. */
@@ -80,7 +82,14 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
   protected override async finally(error: Error | undefined): Promise<void> {
     if (!error && this.session) {
       await this.session.close()
-      await this.session.finish('ok', Number(process.exitCode ?? 0))
+      const {refusal} = this
+      await (refusal
+        ? this.session.finish(
+            refusal.category === 'denied' ? 'denied' : 'error',
+            refusal.exitCode,
+            refusal.code,
+          )
+        : this.session.finish('ok', Number(process.exitCode ?? 0)))
     }
 
     await super.finally(error)
@@ -97,6 +106,17 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
     })
     this.flags = flags as CommandFlags<T>
     this.args = args as CommandArgs<T>
+  }
+
+  /**
+   * The command's result is also a failure (`use REF verify` with a wrong signature): the result is
+   * still printed (and is the `--json` output), the exit code is the error's, the audit records the
+   * refusal, and without `--json` the `Error:`/`Try this:` lines go to stderr.
+   */
+  protected refuseWithResult(error: AgentVaultError): void {
+    this.refusal = error
+    if (!this.jsonEnabled()) reportError(error, {json: false})
+    process.exitCode = error.exitCode
   }
 
   /** Warnings go to stderr, also in --json mode (stdout carries only the JSON). */

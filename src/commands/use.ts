@@ -54,7 +54,7 @@ Operations and their parameters:
   http_request  url, method, headers, body, header_type (bearer|api_key|basic|custom), header_name
   http_header   header_type, header_name — returns the header itself, so it needs --reveal
   sign          data, algorithm (hmac-sha256|hmac-sha512 → base64; ed25519 for a hex seed → hex), encoding
-  verify        data, signature, algorithm, encoding → {valid}
+  verify        data, signature, algorithm, encoding → {valid}; a mismatch prints valid: false and exits 7
   encrypt       plaintext (or data), encoding → base64 ciphertext (XSalsa20-Poly1305, key from HKDF-SHA256)
   decrypt       ciphertext (or data) → plaintext
 
@@ -99,6 +99,16 @@ HTTP requests go only to hosts the secret allows (its --allow-domain list; else 
     )
     if (result.redacted === true) this.warnUser('The result echoed the secret; every echo was concealed.')
     this.log(renderResult(result))
+    if (this.args.operation === 'verify' && result.valid === false) {
+      const {DeniedError} = await import('../core/errors.js')
+      this.refuseWithResult(
+        new DeniedError('SIGNATURE_INVALID', 'The signature does not match the data under this key', {
+          suggestion:
+            'Check that data, signature, encoding and algorithm are those the signer used (the result is valid: false).',
+        }),
+      )
+    }
+
     return result
   }
 }

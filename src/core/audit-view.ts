@@ -139,9 +139,11 @@ async function sourceProfiles(session: Session, source: 'all' | BackendKind): Pr
 }
 
 /**
- * Events of the backend sources `source` names (`local`: none), filtered like local records. With a
- * named kind, a backend without a source or a failing source is an error; with `all`, backends
- * without one are skipped and a failing one is a warning.
+ * Events of the backend sources `source` names (`local`: none), filtered like local records. With
+ * `all`, backends without a source are skipped. A failing source (e.g. an AgentSecrets profile on
+ * the proxy transport, which has no readable log) is skipped with a warning, with `all` as with a
+ * named kind — unless it was the only one asked for (`--profile`, or every profile of the kind
+ * failed): then its error stands.
  */
 export async function collectExternalEvents(
   session: Session,
@@ -154,24 +156,34 @@ export async function collectExternalEvents(
       suggestion: `Use one of ${AUDIT_SOURCES.join(', ')}.`,
     })
   const profiles = await sourceProfiles(session, source)
-  const batches = await Promise.all(
-    profiles.map(async (profile): Promise<ExternalAuditEvent[]> => {
-      try {
-        const backend = await session.backendFor(profile)
-        if (!backend.auditEvents) {
-          if (source === 'all') return []
-          throw new NotSupportedError(profile.kind, 'An audit source', 'Use --source local (or all).')
-        }
-
-        return await backend.auditEvents(filter)
-      } catch (error) {
-        if (source !== 'all' || !(error instanceof AgentVaultError)) throw error
-        session.options.warn(`Skipped the audit source of profile ${profile.name}: ${error.message}`)
-        return []
+  const settled = await Promise.allSettled(
+    profiles.map(async (profile): Promise<ExternalAuditEvent[] | undefined> => {
+      const backend = await session.backendFor(profile)
+      if (!backend.auditEvents) {
+        if (source === 'all') return undefined
+        throw new NotSupportedError(profile.kind, 'An audit source', 'Use --source local (or all).')
       }
+
+      return backend.auditEvents(filter)
     }),
   )
-  return batches.flat().filter((event) => matchesAuditFilter(event, filter))
+  const failures = settled.flatMap((result) =>
+    result.status === 'rejected' ? [result.reason as unknown] : [],
+  )
+  const unexpected = failures.find((error) => !(error instanceof AgentVaultError))
+  if (unexpected !== undefined) throw unexpected
+  const read = settled.filter((result) => result.status === 'fulfilled' && result.value !== undefined)
+  if (source !== 'all' && read.length === 0 && failures.length > 0) throw failures[0]
+  for (const [index, result] of settled.entries()) {
+    if (result.status === 'rejected')
+      session.options.warn(
+        `Skipped the audit source of profile ${(profiles[index] as Profile).name}: ${(result.reason as AgentVaultError).message}`,
+      )
+  }
+
+  return settled
+    .flatMap((result) => (result.status === 'fulfilled' ? (result.value ?? []) : []))
+    .filter((event) => matchesAuditFilter(event, filter))
 }
 
 export interface AuditVerification {

@@ -5,7 +5,15 @@
  */
 
 export type ErrorCategory =
-  'auth' | 'config' | 'denied' | 'internal' | 'not_found' | 'rate_limited' | 'unavailable' | 'usage'
+  | 'auth'
+  | 'cancelled'
+  | 'config'
+  | 'denied'
+  | 'internal'
+  | 'not_found'
+  | 'rate_limited'
+  | 'unavailable'
+  | 'usage'
 
 /** Exit codes of agentvault's own failures (product.md §9). */
 export const EXIT_CODES: Readonly<Record<ErrorCategory, number>> = {
@@ -19,6 +27,8 @@ export const EXIT_CODES: Readonly<Record<ErrorCategory, number>> = {
   denied: 7,
 
   rate_limited: 8,
+
+  cancelled: 130,
 }
 
 export interface ErrorOptions {
@@ -123,6 +133,16 @@ export class NotSupportedError extends AgentVaultError {
   }
 }
 
+/** The user pressed Ctrl-C at a prompt (exit 130, product.md §9). Not a failure to explain. */
+export class CancelledError extends AgentVaultError {
+  constructor(options?: ErrorOptions) {
+    super('cancelled', 'CANCELLED', 'Cancelled.', {
+      suggestion: 'Nothing was changed; run the command again when ready.',
+      ...options,
+    })
+  }
+}
+
 export class InternalError extends AgentVaultError {
   constructor(message: string, options?: ErrorOptions) {
     super('internal', 'INTERNAL', message, {
@@ -135,6 +155,8 @@ export class InternalError extends AgentVaultError {
 /** Wrap anything thrown into an AgentVaultError without leaking its message when it is not ours. */
 export function toAgentVaultError(error: unknown): AgentVaultError {
   if (error instanceof AgentVaultError) return error
+  // @inquirer/prompts rejects with ExitPromptError when Ctrl-C closes a prompt.
+  if (error instanceof Error && error.name === 'ExitPromptError') return new CancelledError({cause: error})
   const message = error instanceof Error ? error.message : String(error)
   return new InternalError(`Unexpected error: ${message}`, {cause: error})
 }

@@ -46,7 +46,7 @@ const SIMPLE_KINDS = ['local', 'sanctum', 'agentsecrets', 'agentauth'] as const
 type SimpleKind = (typeof SIMPLE_KINDS)[number]
 
 /** Every scheme a reference may start with, lower-case (`looksLikeReference`). */
-const SUPPORTED_SCHEMES = [
+export const SUPPORTED_SCHEMES = [
   'openbao+kv2',
   'vault+kv2',
   'hashicorp+kv2',

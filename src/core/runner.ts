@@ -13,6 +13,7 @@ import type {Session} from './session.js'
 import {argumentListTooLong, checkSpawnable, credentialVariables} from './child-env.js'
 import {UsageError} from './errors.js'
 import {looksLikeReference, parseReference, type SecretReference} from './references.js'
+import {misspeltSchemeHint} from './scheme-typos.js'
 
 /** Variables kept by `--clean-env`, besides the secrets. */
 const CLEAN_ENV_KEEP =
@@ -48,9 +49,20 @@ interface Mapping {
   value?: string
 }
 
+/** A plain env-file value that is probably a reference with a misspelt scheme: say so (never the value). */
+function warnMisspeltScheme(value: string, where: string, warn: (message: string) => void): void {
+  if (!value.includes('://')) return
+  const hint = misspeltSchemeHint(value)
+  if (hint)
+    warn(
+      `${where} looks like a secret reference, but "${hint.scheme}://" is not a known scheme (did you mean ${hint.suggestion}://?); it is passed to the command as plain text.`,
+    )
+}
+
 async function collectMappings(
   options: RunOptions,
   baseEnv: NodeJS.ProcessEnv,
+  warn: (message: string) => void,
 ): Promise<Map<string, Mapping>> {
   const mappings = new Map<string, Mapping>()
   for (const [name, value] of Object.entries(baseEnv)) {
@@ -78,9 +90,11 @@ async function collectMappings(
       }
 
       for (const entry of parseEnvFile(text, file)) {
+        const isReference = looksLikeReference(entry.value)
+        if (!isReference) warnMisspeltScheme(entry.value, `${file}:${entry.line}: ${entry.name}`, warn)
         mappings.set(
           entry.name,
-          looksLikeReference(entry.value)
+          isReference
             ? {name: entry.name, ref: parseReference(entry.value)}
             : {name: entry.name, value: entry.value},
         )
@@ -142,7 +156,7 @@ export async function prepareRun(
   options: RunOptions,
   baseEnv: NodeJS.ProcessEnv,
 ): Promise<PreparedRun> {
-  const mappings = await collectMappings(options, baseEnv)
+  const mappings = await collectMappings(options, baseEnv, (message) => session.options.warn(message))
   session.audit.touched = true
   // References of backends that inject values themselves are handed to them, not resolved here.
   const injected = new Map<Backend, RunInjection[]>()

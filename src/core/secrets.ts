@@ -86,22 +86,35 @@ function requireVersioned(backend: Backend, what: string): void {
     )
 }
 
+/** Limits the secrets service enforces for every backend. */
+export interface SetLimits {
+  /** The largest value accepted, in bytes (default DEFAULT_MAX_VALUE_BYTES, 1 MiB). */
+  maxValueBytes?: number
+}
+
 /**
  * Check that `target` can be stored — reference, profile, mount guard, capability — before the
  * value is read, so a backend that cannot store never receives (or prompts for) it. Resolves to
- * the function that stores the value.
+ * the function that stores the value; it refuses a value over `limits.maxValueBytes` whatever the
+ * backend (the command reads no further than that in the first place).
  */
 export async function prepareSet(
   session: Session,
   target: string,
   options: SetSecretOptions,
+  limits: SetLimits = {},
 ): Promise<(value: Buffer) => Promise<SecretMetadata & {reference: string}>> {
   const ref = await session.parseTarget(target)
   session.audit.operation = 'set'
   const {backend} = await session.open(ref)
   const set = require(backend, 'set', 'Storing secrets', ref)
   if (options.cas !== undefined || options.json) requireVersioned(backend, '--cas and --json-stdin')
-  return async (value) => ({reference: ref.canonical, ...(await set(ref, value, options))})
+  const {checkValueSize, DEFAULT_MAX_VALUE_BYTES} = await import('./value-size.js')
+  const maxBytes = limits.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES
+  return async (value) => {
+    checkValueSize(value.length, maxBytes)
+    return {reference: ref.canonical, ...(await set(ref, value, options))}
+  }
 }
 
 export async function getSecret(

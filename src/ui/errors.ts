@@ -18,6 +18,9 @@ export function reportError(thrown: unknown, options: {json: boolean}): number {
   const error = toAgentVaultError(thrown)
   if (options.json) {
     process.stdout.write(JSON.stringify(error.toJSON(), null, 2) + '\n')
+  } else if (error.category === 'cancelled') {
+    // Ctrl-C at a prompt: the user knows what happened and how to go on.
+    process.stderr.write(`${error.message}\n`)
   } else {
     const color = Boolean(process.stderr.isTTY) && !process.env.NO_COLOR
     process.stderr.write(formatError(error, color))

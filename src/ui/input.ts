@@ -2,12 +2,53 @@
  * Reading secret input: piped stdin, a hidden prompt, a file or an env var. Values stay Buffers.
  */
 import {UsageError} from '../core/errors.js'
+import {checkValueSize, valueTooLarge} from '../core/value-size.js'
 
-/** Read all of stdin as bytes. */
-export async function readStdin(): Promise<Buffer> {
+/**
+ * Read all of stdin as bytes. With `maxBytes`, stop reading (and fail with VALUE_TOO_LARGE) as
+ * soon as more than that has arrived, whatever the writer still has to send.
+ */
+export async function readStdin(maxBytes?: number): Promise<Buffer> {
   const chunks: Buffer[] = []
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  let total = 0
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer)
+    total += (chunk as Buffer).length
+    if (maxBytes !== undefined && total > maxBytes) {
+      for (const read of chunks) read.fill(0)
+      // Leaving the loop early destroys stdin: nothing more is read, the writer gets EPIPE.
+      throw valueTooLarge(maxBytes)
+    }
+  }
+
   return Buffer.concat(chunks)
+}
+
+/**
+ * Read a file (or a FIFO, or a device) up to `maxBytes`; more than that fails with VALUE_TOO_LARGE.
+ * Memory grows with what the file holds, never with the cap (which a user may raise a lot).
+ */
+async function readFileCapped(path: string, maxBytes: number): Promise<Buffer> {
+  const {open} = await import('node:fs/promises')
+  const handle = await open(path, 'r')
+  const chunks: Buffer[] = []
+  try {
+    let total = 0
+    for (;;) {
+      // At most one byte past the cap: that byte tells "exactly the cap" from "over it".
+      const chunk = Buffer.alloc(Math.min(64 * 1024, maxBytes + 1 - total))
+      const {bytesRead} = await handle.read(chunk, 0, chunk.length, null)
+      if (bytesRead === 0) break
+      chunks.push(chunk.subarray(0, bytesRead))
+      total += bytesRead
+      if (total > maxBytes) throw valueTooLarge(maxBytes)
+    }
+
+    return Buffer.concat(chunks)
+  } finally {
+    for (const chunk of chunks) chunk.fill(0)
+    await handle.close()
+  }
 }
 
 /** Drop one trailing newline, as `echo value | …` adds one. */
@@ -16,10 +57,25 @@ export function stripOneNewline(value: Buffer): Buffer {
   return value.subarray(0, value.at(-2) === 0x0d ? -2 : -1)
 }
 
-/** A hidden prompt; only call when interactive. */
-export async function promptHidden(message: string): Promise<Buffer> {
+/**
+ * A hidden prompt; only call when interactive. An empty answer is refused at the prompt (it asks
+ * again; Ctrl-C cancels), as is one longer than `maxBytes`.
+ */
+export async function promptHidden(message: string, options: {maxBytes?: number} = {}): Promise<Buffer> {
   const {password} = await import('@inquirer/prompts')
-  const answer = await password({mask: true, message}, {output: process.stderr})
+  const answer = await password(
+    {
+      mask: true,
+      message,
+      validate(value: string): string | true {
+        if (value.trim() === '') return 'A value is required (Ctrl-C cancels).'
+        if (options.maxBytes !== undefined && Buffer.byteLength(value, 'utf8') > options.maxBytes)
+          return valueTooLarge(options.maxBytes).message
+        return true
+      },
+    },
+    {output: process.stderr},
+  )
   return Buffer.from(answer, 'utf8')
 }
 
@@ -34,22 +90,39 @@ export interface SecretInputOptions {
   /** A value given in argv (`NAME=VALUE`): accepted with a warning. */
   inline?: string
   interactive: boolean
+  /** The largest value accepted, in bytes: no source is read further than this. */
+  maxBytes: number
   promptLabel: string
   warn(message: string): void
 }
 
-/** The value to store, from the first source given; a clear error when there is none. */
+function emptyValue(source: string): UsageError {
+  return new UsageError('VALUE_REQUIRED', `${source} was empty: no value to store`, {
+    suggestion: 'Give a non-empty value: printf %s "$VALUE" | …, --from-file FILE or --from-env VAR.',
+  })
+}
+
+/**
+ * The value to store, from the first source given; a clear error when there is none, when it is
+ * empty, or when it is larger than `maxBytes`. Piped stdin and `--from-file` drop one trailing
+ * newline (`\n` or `\r\n`): `echo` and editors add one that the user does not mean.
+ */
 export async function readSecretInput(options: SecretInputOptions): Promise<Buffer> {
+  const {maxBytes} = options
   if (options.inline !== undefined) {
     options.warn('A value in argv leaks to shell history and `ps`; prefer stdin, --from-file or --from-env.')
+    checkValueSize(Buffer.byteLength(options.inline, 'utf8'), maxBytes)
+    if (options.inline === '') throw emptyValue('The value after "="')
     return Buffer.from(options.inline, 'utf8')
   }
 
   if (options.fromFile !== undefined) {
-    const {readFile} = await import('node:fs/promises')
+    let bytes: Buffer
     try {
-      return await readFile(options.fromFile)
+      // The newline may be the byte past the cap: read one more, strip, then check.
+      bytes = stripOneNewline(await readFileCapped(options.fromFile, maxBytes + 2))
     } catch (error) {
+      if (!(error as NodeJS.ErrnoException).code || error instanceof UsageError) throw error
       throw new UsageError(
         'FILE_UNREADABLE',
         `Cannot read ${options.fromFile} (${(error as NodeJS.ErrnoException).code})`,
@@ -58,6 +131,8 @@ export async function readSecretInput(options: SecretInputOptions): Promise<Buff
         },
       )
     }
+
+    return capped(bytes, maxBytes, `${options.fromFile}`)
   }
 
   if (options.fromEnv !== undefined) {
@@ -66,20 +141,30 @@ export async function readSecretInput(options: SecretInputOptions): Promise<Buff
       throw new UsageError('ENV_VAR_UNSET', `Environment variable ${options.fromEnv} is not set`, {
         suggestion: `Export ${options.fromEnv} first, or pipe the value on stdin.`,
       })
+    checkValueSize(Buffer.byteLength(value, 'utf8'), maxBytes)
+    if (value === '') throw emptyValue(`Environment variable ${options.fromEnv}`)
     return Buffer.from(value, 'utf8')
   }
 
   if (!process.stdin.isTTY) {
-    const piped = stripOneNewline(await readStdin())
-    if (piped.length > 0) return piped
+    const piped = stripOneNewline(await readStdin(maxBytes + 2))
+    if (piped.length > 0) return capped(piped, maxBytes, 'stdin')
     throw new UsageError('VALUE_REQUIRED', 'stdin was empty: no value to store', {
       suggestion:
         'Pipe the value on stdin (printf %s "$VALUE" | …), or use --from-file FILE or --from-env VAR.',
     })
   }
 
-  if (options.interactive) return promptHidden(options.promptLabel)
+  if (options.interactive) return promptHidden(options.promptLabel, {maxBytes})
   throw new UsageError('VALUE_REQUIRED', 'No value given and prompting is off', {
     suggestion: 'Pipe the value on stdin, or use --from-file FILE or --from-env VAR.',
   })
+}
+
+/** `bytes` once it is known to be non-empty and within the cap (else it is wiped and refused). */
+function capped(bytes: Buffer, maxBytes: number, source: string): Buffer {
+  if (bytes.length > maxBytes || bytes.length === 0) bytes.fill(0)
+  checkValueSize(bytes.length, maxBytes)
+  if (bytes.length === 0) throw emptyValue(source)
+  return bytes
 }

@@ -488,6 +488,63 @@ for (const generation of GENERATIONS) {
       })
     })
 
+    describe('rate limits and ended sessions', () => {
+      before(async () => {
+        await login('aa')
+      })
+
+      it('a 429 whose Retry-After is longer than agentvault waits fails at once (exit 8) with the reset time', async () => {
+        const limited = {
+          body: '{"error":"Too many requests, please try again later."}',
+          headers: {'Retry-After': '3600'},
+          status: 429,
+        }
+        const path = `${p}/agents/${admin.agentId}`
+        server.fault('GET', path, limited, limited)
+        const before = server.requests.length
+        const {error} = await failure(['agents', 'get', admin.agentId], {
+          code: 8,
+          errorCode: 'AGENTAUTH_RATE_LIMITED',
+          message: /resets at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/,
+        })
+        assert.doesNotMatch(error.message, /after 3 retries/)
+        assert.equal(
+          server.requests.slice(before).filter((r) => r.pathname === path).length,
+          2,
+          'one request per run (plain and --json): nothing retried',
+        )
+      })
+
+      it('a revoked agent whose session needs a refresh: the session has ended (exit 4), as a fresh login says', async () => {
+        const agent = server.seedAgent({name: 'soon-revoked'})
+        await login('rev', agent.apiKey, agent.agentId)
+        await ok(['agents', 'revoke', agent.agentId, '--profile', 'aa'])
+        // The access token expires on the server's clock: the next call needs a refresh, which fails.
+        clock.advance(2 * 3_600_000)
+        const {error} = await failure(['agents', 'get', agent.agentId, '--profile', 'rev'], {
+          code: 4,
+          errorCode: 'AGENTAUTH_SESSION_EXPIRED',
+          message: /session of profile rev has ended/,
+        })
+        assert.doesNotMatch(error.message, /denied refresh/)
+        const fresh = await cli(
+          [
+            'login',
+            'agentauth',
+            '--profile',
+            'rev',
+            '--base-url',
+            server.url,
+            '--agent-id',
+            agent.agentId,
+            '--api-key-stdin',
+          ],
+          {input: `${agent.apiKey}\n`},
+        )
+        assert.equal(fresh.code, 4, fresh.stderr)
+      })
+    })
+
     describe('logout', () => {
       it('legacy revokes the refresh token first; v1 warns that it stays valid', async () => {
         const before = server.requests.length

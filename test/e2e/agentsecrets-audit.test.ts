@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import {rename} from 'node:fs/promises'
+import {join} from 'node:path'
 
 import {type AgentSecretsE2e, setupAgentSecretsE2e} from '../servers/agentsecrets/e2e-fixture.js'
 
@@ -123,6 +125,48 @@ describe('e2e: agentsecrets audit source', () => {
       ),
       'never the interactive pager',
     )
+  })
+
+  it('a proxy-transport profile with no readable log is skipped with a warning by --source agentsecrets, as by --source all', async () => {
+    const env = e.cliEnv()
+    assert.equal((await e.av(['login', 'agentsecrets'], {env})).code, 0)
+    const added = await e.av(
+      [
+        'login',
+        'agentsecrets',
+        '--profile',
+        'as-proxy',
+        '--transport',
+        'proxy',
+        '--port',
+        String(e.proxy.port),
+      ],
+      {env},
+    )
+    assert.equal(added.code, 0, added.stderr)
+    // A newer proxy keeps its log in audit.db: there is no proxy.log for the proxy transport to read.
+    const log = join(e.world.home, '.agentsecrets', 'proxy.log')
+    await rename(log, `${log}.away`)
+    try {
+      for (const source of ['agentsecrets', 'all']) {
+        const before = (await e.world.invocations()).length
+        const result = await e.av(['audit', '--source', source, '--json'], {env})
+        assert.equal(result.code, 0, `--source ${source}: ${result.stderr}`)
+        assert.match(result.stderr, /^Warning: Skipped the audit source of profile as-proxy: .*proxy\.log/m)
+        const consulted = (await e.world.invocations()).slice(before)
+        assert.ok(
+          consulted.some((invocation) => invocation.argv.includes('--json')),
+          `--source ${source} still reads the CLI profile's source`,
+        )
+      }
+
+      // Asked for by name, the unreadable profile is an error (exit 5) with its Try this.
+      const named = await e.av(['audit', '--source', 'agentsecrets', '--profile', 'as-proxy'], {env})
+      assert.equal(named.code, 5, named.stderr)
+      assert.match(named.stderr, /^Error: .*\nTry this: .+$/m)
+    } finally {
+      await rename(`${log}.away`, log)
+    }
   })
 
   it('canaries: no AgentSecrets value in any output, log, config or argv', async () => {

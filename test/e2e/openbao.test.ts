@@ -311,6 +311,21 @@ describe('e2e: openbao', function () {
       )
     })
 
+    it('the value size cap holds for openbao too (--json-stdin and #field): exit 2, nothing written', async () => {
+      const ref = 'openbao://secret/e2e/capped'
+      await failure(
+        ['secrets', 'set', ref, '--json-stdin', '--max-value-bytes', '16'],
+        {code: 2, errorCode: 'VALUE_TOO_LARGE', message: /16 bytes/},
+        {input: JSON.stringify({token: 'x'.repeat(32)})},
+      )
+      await failure(
+        ['secrets', 'set', `${ref}#token`],
+        {code: 2, errorCode: 'VALUE_TOO_LARGE'},
+        {env: {AGENTVAULT_MAX_VALUE_BYTES: '16'}, input: 'y'.repeat(64)},
+      )
+      await failure(['secrets', 'get', `${ref}#token`, '--reveal'], {code: 6})
+    })
+
     it('lists folders (recursively on request) and never values', async () => {
       const list = parseJson<{secrets: Array<{name: string}>}>(
         await ok(['secrets', 'list', 'openbao://secret/myapp', '--json']),

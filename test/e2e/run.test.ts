@@ -193,6 +193,67 @@ describe('e2e: run', () => {
     assert.match(notFound.stderr, /command not found/)
   })
 
+  it('names every missing reference in one error (exit 6), and starts nothing', async () => {
+    const file = join(t.home, 'missing.env')
+    await writeFile(file, 'FROM_FILE=local://MISSING_IN_FILE\nPRESENT=local://K\n')
+    const marker = join(t.home, 'started')
+    const result = await run([
+      '--env-file',
+      file,
+      '--env',
+      'A=local://MISSING_A',
+      '--env',
+      'B=local://MISSING_B',
+      '--',
+      'sh',
+      '-c',
+      `touch ${marker}`,
+    ])
+    assert.equal(result.code, 6, result.stderr)
+    assert.equal(result.stdout, '')
+    assert.match(result.stderr, /^Error: .+\nTry this: .+$/m)
+    for (const name of ['MISSING_A', 'MISSING_B', 'MISSING_IN_FILE'])
+      assert.match(result.stderr, new RegExp(`local://${name}\\b`), `${name} is named: ${result.stderr}`)
+    assert.doesNotMatch(result.stderr, /local:\/\/K\b/, 'the reference that resolved is not blamed')
+    assert.ok(!result.stderr.includes(CANARY))
+    const {existsSync} = await import('node:fs')
+    assert.equal(existsSync(marker), false, 'the command never started')
+  })
+
+  it('warns about an env-file value with a misspelt reference scheme; ordinary URLs stay quiet', async () => {
+    const file = join(t.home, 'typo.env')
+    await writeFile(
+      file,
+      [
+        'TYPO=locl://PATH_PART_NOT_ECHOED',
+        'BAO=bao+kv2://secret/app#token',
+        'WEB=https://example.com/x',
+        'DB=postgres://user:pw@db.internal:5432/app',
+        'CACHE=redis://cache:6379/0',
+        'QUEUE=amqp://mq',
+        'BUCKET=s3://bucket/key',
+        'PLAIN=plain value',
+        '',
+      ].join('\n'),
+    )
+    const result = await run(['--env-file', file, '--', 'sh', '-c', 'echo "$TYPO|$WEB"'])
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(
+      result.stdout,
+      'locl://PATH_PART_NOT_ECHOED|https://example.com/x\n',
+      'passed through unchanged',
+    )
+    const warnings = result.stderr.split('\n').filter((line) => line.startsWith('Warning: '))
+    assert.equal(warnings.length, 2, result.stderr)
+    assert.match(warnings[0] ?? '', /typo\.env:1: TYPO .*"locl:\/\/" is not a known scheme.*local:\/\//)
+    assert.match(warnings[1] ?? '', /typo\.env:2: BAO .*"bao\+kv2:\/\/".*openbao\+kv2:\/\//)
+    assert.doesNotMatch(
+      result.stderr,
+      /PATH_PART_NOT_ECHOED|secret\/app/,
+      'the warning never quotes the value',
+    )
+  })
+
   it('--mask auto leaves a TTY child unmasked and attached (under script(1))', async function () {
     const probe = spawnSync('script', ['--version'])
     if (probe.error) this.skip()

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {runCli, tempHome} from '../helpers/cli.js'
+import {collect, runCli, startCli, tempHome} from '../helpers/cli.js'
 import {expectFailure, parseJson} from '../helpers/e2e.js'
 
 interface SecretMetadata {
@@ -58,10 +58,10 @@ describe('e2e: secrets', () => {
       }
     })
 
-    it('--from-file stores the file’s bytes exactly (binary, trailing newline kept)', async () => {
+    it('--from-file stores the file’s bytes, minus one trailing newline (binary safe)', async () => {
       const file = join(t.home, 'binary.bin')
-      const bytes = Buffer.concat([ALL_BYTES, Buffer.from(ALL_BYTES).reverse(), Buffer.from('\n')])
-      await writeFile(file, bytes)
+      const bytes = Buffer.concat([ALL_BYTES, Buffer.from(ALL_BYTES).reverse()])
+      await writeFile(file, Buffer.concat([bytes, Buffer.from('\n')]))
       const result = await cli(['secrets', 'set', 'BINARY', '--from-file', file])
       assert.equal(result.code, 0, result.stderr)
       assert.deepEqual(await reveal('BINARY'), bytes)
@@ -74,6 +74,36 @@ describe('e2e: secrets', () => {
         reference: 'local://BINARY',
         value: bytes.toString('base64'),
       })
+    })
+
+    it('--from-file drops exactly one trailing newline (\\n or \\r\\n), as stdin does, and says so in --help', async () => {
+      for (const [name, content, stored] of [
+        ['FILE_NL', 'sk_file_value\n', 'sk_file_value'],
+        ['FILE_CRLF', 'sk_file_value\r\n', 'sk_file_value'],
+        ['FILE_NL_TWO', 'sk_file_value\n\n', 'sk_file_value\n'],
+        ['FILE_CR_ONLY', 'sk_file_value\r', 'sk_file_value\r'],
+        ['FILE_NONE', 'sk_file_value', 'sk_file_value'],
+      ] as const) {
+        const file = join(t.home, `${name}.txt`)
+        await writeFile(file, content)
+        const result = await cli(['secrets', 'set', name, '--from-file', file])
+        assert.equal(result.code, 0, result.stderr)
+        assert.deepEqual(await reveal(name), Buffer.from(stored), name)
+      }
+
+      const help = await cli(['secrets', 'set', '--help'])
+      assert.match(help.stdout.replaceAll(/\s+/g, ' '), /--from-file.*one trailing newline/)
+    })
+
+    it('a file holding only a newline is empty: refused (exit 2), nothing stored', async () => {
+      const file = join(t.home, 'only-newline.txt')
+      await writeFile(file, '\n')
+      await expectFailure(
+        ['secrets', 'set', 'FILE_EMPTY', '--from-file', file],
+        {env: t.env},
+        {code: 2, errorCode: 'VALUE_REQUIRED'},
+      )
+      assert.deepEqual((await list('FILE_EMPTY')).secrets, [])
     })
 
     it('--from-env reads the variable (no stdin needed)', async () => {
@@ -124,6 +154,104 @@ describe('e2e: secrets', () => {
         {env: t.env},
         {code: 2},
       )
+    })
+
+    describe('value size cap (default 1 MiB, --max-value-bytes / AGENTVAULT_MAX_VALUE_BYTES)', () => {
+      const MIB = 1024 * 1024
+
+      it('a value of exactly 1 MiB is stored; one byte more on stdin is refused (exit 2), nothing stored', async () => {
+        const ok = await cli(['secrets', 'set', 'CAP_EXACT'], Buffer.alloc(MIB, 0x61))
+        assert.equal(ok.code, 0, ok.stderr)
+        assert.equal((await reveal('CAP_EXACT')).length, MIB)
+        const {error} = await expectFailure(
+          ['secrets', 'set', 'CAP_OVER'],
+          {env: t.env, input: Buffer.alloc(MIB + 1, 0x61)},
+          {code: 2, errorCode: 'VALUE_TOO_LARGE', message: /1 MiB/},
+        )
+        assert.match(error.suggestion, /--max-value-bytes/)
+        assert.match(error.suggestion, /AGENTVAULT_MAX_VALUE_BYTES/)
+        assert.deepEqual((await list('CAP_OVER')).secrets, [])
+      })
+
+      it('stops reading an endless source at the cap: --from-file /dev/zero and a stdin that never ends', async () => {
+        await expectFailure(
+          ['secrets', 'set', 'CAP_ZERO', '--from-file', '/dev/zero'],
+          {env: t.env},
+          {code: 2, errorCode: 'VALUE_TOO_LARGE'},
+        )
+        // stdin stays open and keeps flowing: only a reader that stops at the cap can finish.
+        const child = startCli(['secrets', 'set', 'CAP_STREAM'], {env: t.env, openStdin: true})
+        const chunk = Buffer.alloc(64 * 1024, 0x62)
+        let written = 0
+        const pump = (): void => {
+          while (child.stdin?.writable && child.exitCode === null) {
+            written += chunk.length
+            if (!child.stdin.write(chunk)) {
+              child.stdin.once('drain', pump)
+              return
+            }
+          }
+        }
+
+        child.stdin?.on('error', () => {}) // EPIPE once the CLI has stopped reading and exited
+        const done = collect(child)
+        pump()
+        const result = await done
+        assert.equal(result.code, 2, result.stderr)
+        assert.match(result.stderr, /^Error: .*larger than .*\nTry this: .+$/m)
+        assert.ok(written > MIB, 'the writer got past the cap before the CLI gave up')
+        assert.deepEqual(
+          (await list('CAP_')).secrets.map((s) => s.name),
+          ['CAP_EXACT'],
+        )
+      })
+
+      it('the flag and the env var set the cap for every source: argv, --from-env, --from-file, stdin', async () => {
+        const file = join(t.home, 'seventeen.txt')
+        await writeFile(file, '12345678901234567')
+        const over: Array<[string[], string | undefined, NodeJS.ProcessEnv]> = [
+          [['secrets', 'set', 'CAPS=12345678901234567', '--max-value-bytes', '16'], undefined, {}],
+          [
+            ['secrets', 'set', 'CAPS', '--from-env', 'V17', '--max-value-bytes', '16'],
+            undefined,
+            {V17: '12345678901234567'},
+          ],
+          [['secrets', 'set', 'CAPS', '--from-file', file, '--max-value-bytes', '16'], undefined, {}],
+          [['secrets', 'set', 'CAPS', '--max-value-bytes', '16'], '12345678901234567', {}],
+          [['secrets', 'set', 'CAPS'], '12345678901234567', {AGENTVAULT_MAX_VALUE_BYTES: '16'}],
+          [['secrets', 'set', 'CAPS=é234567890123456'], undefined, {AGENTVAULT_MAX_VALUE_BYTES: '16'}],
+        ]
+        for (const [args, input, env] of over) {
+          await expectFailure(
+            args,
+            {env: {...t.env, ...env}, input},
+            {code: 2, errorCode: 'VALUE_TOO_LARGE', message: /16 bytes/},
+          )
+        }
+
+        assert.deepEqual((await list('CAPS')).secrets, [])
+        const fits = await cli(['secrets', 'set', 'CAPS', '--max-value-bytes', '16'], '1234567890123456')
+        assert.equal(fits.code, 0, fits.stderr)
+        const raised = await cli(['secrets', 'set', 'CAPS_BIG'], Buffer.alloc(MIB + 1, 0x63), {
+          AGENTVAULT_MAX_VALUE_BYTES: String(2 * MIB),
+        })
+        assert.equal(raised.code, 0, raised.stderr)
+        for (const bad of ['0', '-1', 'lots']) {
+          await expectFailure(
+            ['secrets', 'set', 'CAPS', '--max-value-bytes', bad],
+            {env: t.env, input: 'x'},
+            {code: 2},
+          )
+        }
+      })
+
+      it('--help documents the default', async () => {
+        const help = await cli(['secrets', 'set', '--help'])
+        assert.match(
+          help.stdout.replaceAll(/\s+/g, ' '),
+          /--max-value-bytes.*1 MiB.*AGENTVAULT_MAX_VALUE_BYTES|AGENTVAULT_MAX_VALUE_BYTES.*1 MiB/,
+        )
+      })
     })
 
     it('--description, --tag and --allow-domain appear in `secrets list --json`', async () => {

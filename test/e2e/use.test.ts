@@ -194,6 +194,26 @@ describe('e2e: use', () => {
         `signature=${tc1.json.signature as string}`,
       ])
       assert.equal(wrong.json.valid, false)
+      assert.equal(wrong.code, 7, 'a forgery must not pass `if agentvault use K verify …; then`')
+    })
+
+    it('a wrong signature exits 7 (denied): valid: false on stdout, Error and Try this on stderr, audited as denied', async () => {
+      const args = ['use', 'JEFE', 'verify', '--param', 'data=forged', '--param', 'signature=AAAA']
+      const plain = await world.cli(args)
+      assert.equal(plain.code, 7, plain.stderr)
+      assert.equal(plain.stdout, 'algorithm: hmac-sha256\nvalid: false\n')
+      assert.match(plain.stderr, /^Error: The signature does not match.*\nTry this: .+$/m)
+
+      const json = await world.cli([...args, '--json'])
+      assert.equal(json.code, 7)
+      assert.deepEqual(JSON.parse(json.stdout), {algorithm: 'hmac-sha256', valid: false})
+      assert.doesNotMatch(json.stderr, /^Error:/m, 'with --json the result alone says it')
+
+      const lines = (await readFile(join(world.home, 'audit.log'), 'utf8')).trim().split('\n')
+      const last = JSON.parse(lines.at(-1) ?? '{}') as Record<string, unknown>
+      assert.equal(last.operation, 'verify')
+      assert.equal(last.outcome, 'denied')
+      assert.equal(last.exit_code, 7)
     })
 
     it('Ed25519: RFC 8032 test 1 (empty message, hex signature)', async () => {

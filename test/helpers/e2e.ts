@@ -21,6 +21,7 @@ export const EXIT_BY_CATEGORY: Readonly<Record<string, number>> = {
   not_found: 6,
   denied: 7,
   rate_limited: 8,
+  cancelled: 130,
 }
 
 export interface JsonErrorBody {

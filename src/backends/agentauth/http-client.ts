@@ -95,10 +95,10 @@ class NetworkFailure extends Error {
 }
 
 /**
- * The wait a `Retry-After` value asks for, in ms (seconds or an HTTP date), capped at 30 s; undefined
- * when absent or unreadable.
+ * The wait a `Retry-After` value asks for, in ms (seconds or an HTTP date), never negative and not
+ * capped; undefined when absent or unreadable.
  */
-export function retryAfterMs(value: string | string[] | undefined, now: number): number | undefined {
+export function requestedWaitMs(value: string | string[] | undefined, now: number): number | undefined {
   const text = (Array.isArray(value) ? value[0] : value)?.trim()
   if (text === undefined || text === '') return undefined
   let ms: number
@@ -109,7 +109,16 @@ export function retryAfterMs(value: string | string[] | undefined, now: number):
     ms = at - now
   }
 
-  return Math.min(Math.max(ms, 0), RETRY_AFTER_CAP_MS)
+  return Math.max(ms, 0)
+}
+
+/**
+ * The wait a `Retry-After` value asks for, in ms, capped at 30 s; undefined when absent or
+ * unreadable. (A 429 asking for more than the cap is not retried at all: see `send`.)
+ */
+export function retryAfterMs(value: string | string[] | undefined, now: number): number | undefined {
+  const ms = requestedWaitMs(value, now)
+  return ms === undefined ? undefined : Math.min(ms, RETRY_AFTER_CAP_MS)
 }
 
 function isRouteMiss(status: number, json: boolean, body: unknown): boolean {
@@ -203,7 +212,13 @@ export class AgentAuthHttp {
       log('%s %s -> %d (attempt %d)', request.method, request.path, raw.status, attempt + 1)
       if ((raw.status >= 500 || raw.status === 429) && attempt < budget) {
         const hinted =
-          raw.status === 429 ? retryAfterMs(raw.headers['retry-after'], this.clock.now()) : undefined
+          raw.status === 429 ? requestedWaitMs(raw.headers['retry-after'], this.clock.now()) : undefined
+        // The window ends later than we would ever wait: retrying cannot succeed, so fail now.
+        if (hinted !== undefined && hinted > RETRY_AFTER_CAP_MS) {
+          log('Retry-After asks for %d ms, more than %d ms: not retrying', hinted, RETRY_AFTER_CAP_MS)
+          return this.answer(raw, generation, attempt)
+        }
+
         const wait = hinted ?? (BACKOFF_MS[attempt] as number)
         log('retrying in %d ms', wait)
         await this.clock.sleep(wait)

@@ -5,8 +5,6 @@
  * body yields the status line. Server text is cut short and stripped of control characters; a
  * request's secrets are never part of it (no error path quotes a request body).
  */
-import type {HttpAnswer} from './http-client.js'
-
 import {
   AgentVaultError,
   AuthError,
@@ -15,6 +13,7 @@ import {
   RateLimitedError,
   UsageError,
 } from '../../core/errors.js'
+import {type HttpAnswer, requestedWaitMs} from './http-client.js'
 
 /** Which kind of route answered: decides what a 401 or 403 means (§9). */
 export type RouteKind = 'jwt' | 'public' | 'refresh' | 'verify'
@@ -100,15 +99,25 @@ function describe(answer: HttpAnswer): string {
   return details.length === 0 ? text : `${text} (${details.join('; ')})`
 }
 
-/** When a rate-limit window ends, from `RateLimit-Reset` (seconds), as ISO time. */
+/**
+ * When a rate-limit window ends, as ISO time (whole seconds): from `RateLimit-Reset` (seconds), else
+ * from `Retry-After` (seconds or an HTTP date).
+ */
 function resetTime(answer: HttpAnswer, now: number): string | undefined {
   const raw = answer.headers['ratelimit-reset'] ?? answer.headers['x-ratelimit-reset']
   const text = Array.isArray(raw) ? raw[0] : raw
-  if (text === undefined || !/^\d+$/.test(text.trim())) return undefined
-  const seconds = Number(text.trim())
-  // draft-6 sends seconds left; some limiters send an epoch time: tell them apart by size.
-  const at = seconds > 1e9 ? seconds * 1000 : now + seconds * 1000
-  const date = new Date(at)
+  let at: number | undefined
+  if (text !== undefined && /^\d+$/.test(text.trim())) {
+    const seconds = Number(text.trim())
+    // draft-6 sends seconds left; some limiters send an epoch time: tell them apart by size.
+    at = seconds > 1e9 ? seconds * 1000 : now + seconds * 1000
+  } else {
+    const wait = requestedWaitMs(answer.headers['retry-after'], now)
+    if (wait !== undefined) at = now + wait
+  }
+
+  if (at === undefined) return undefined
+  const date = new Date(Math.floor(at / 1000) * 1000)
   return Number.isNaN(date.getTime()) ? undefined : date.toISOString()
 }
 
@@ -135,6 +144,17 @@ export function errorFromAnswer(
           'Check the base URL (`agentvault status`); the server may run an AgentAuth version without this route.',
       },
     )
+  // A session that can no longer be refreshed has ended, whatever the generation says: v0.7 answers
+  // 401 for an inactive agent, legacy 403 `Agent is revoked` (issue 12 §6). Exit 4 for both.
+  const sessionEnded = (suggestion: string): AuthError =>
+    new AuthError(
+      'AGENTAUTH_SESSION_EXPIRED',
+      `The AgentAuth session of profile ${profile} has ended: ${what}`,
+      {
+        details,
+        suggestion,
+      },
+    )
   // A refresh refused as malformed (400) ends the session just like a 401 (§10.2).
   if (status === 400 && route !== 'refresh')
     return new UsageError('AGENTAUTH_BAD_REQUEST', `AgentAuth refused to ${operation}: ${what}`, {
@@ -152,15 +172,7 @@ export function errorFromAnswer(
             'Check the agent id and API key (a suspended or revoked agent cannot sign in); register a new agent with `agentvault agents register` if the key is lost.',
         },
       )
-    if (route === 'refresh')
-      return new AuthError(
-        'AGENTAUTH_SESSION_EXPIRED',
-        `The AgentAuth session of profile ${profile} has ended: ${what}`,
-        {
-          details,
-          suggestion: `Sign in again: ${login(profile)}`,
-        },
-      )
+    if (route === 'refresh') return sessionEnded(`Sign in again: ${login(profile)}`)
     return new AuthError(
       'AGENTAUTH_UNAUTHORIZED',
       `AgentAuth refused the access token of profile ${profile} to ${operation}: ${what}`,
@@ -171,14 +183,21 @@ export function errorFromAnswer(
     )
   }
 
-  if (status === 403)
-    return new DeniedError('AGENTAUTH_FORBIDDEN', `AgentAuth denied ${operation}: ${what}`, {
-      details,
-      suggestion:
-        route === 'refresh'
-          ? 'The agent is no longer active; an administrator can reactivate it, or register a new agent.'
-          : 'The server allows this only to the agent itself or an admin agent (permission *:*:*).',
-    })
+  if (status === 403) {
+    if (route === 'refresh')
+      return sessionEnded(
+        `The agent is no longer active: an administrator can reactivate it, or register a new agent; then ${login(profile)}`,
+      )
+    return new DeniedError(
+      'AGENTAUTH_FORBIDDEN',
+      `AgentAuth did not allow profile ${profile} to ${operation}: ${what}`,
+      {
+        details,
+        suggestion: 'The server allows this only to the agent itself or an admin agent (permission *:*:*).',
+      },
+    )
+  }
+
   if (status === 404)
     return new AgentVaultError(
       'not_found',
@@ -208,7 +227,7 @@ export function errorFromAnswer(
     const reset = resetTime(answer, now)
     return new RateLimitedError(
       'AGENTAUTH_RATE_LIMITED',
-      `AgentAuth is rate limiting this client after 3 retries: ${what}${reset ? `; the window resets at ${reset}` : ''}`,
+      `AgentAuth is rate limiting this client${answer.retries > 0 ? ` after ${answer.retries} ${answer.retries === 1 ? 'retry' : 'retries'}` : ''}: ${what}${reset ? `; the window resets at ${reset}` : ''}`,
       {
         details: {...details, ...(reset ? {reset} : {})},
         suggestion:

@@ -6,6 +6,7 @@ import {AgentVaultCommand} from '../../base-command.js'
 import {UsageError} from '../../core/errors.js'
 import {prepareSet} from '../../core/secrets.js'
 import {normaliseHostPattern} from '../../core/use/hosts.js'
+import {DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_BYTES_ENV} from '../../core/value-size.js'
 import {readSecretInput, readStdin} from '../../ui/input.js'
 
 export type SecretsSetResult = SecretMetadata & {reference: string}
@@ -18,7 +19,7 @@ export default class SecretsSet extends AgentVaultCommand<typeof SecretsSet> {
       required: true,
     }),
   }
-  static description = `The value comes from piped stdin, a hidden prompt on a terminal, --from-file or --from-env; never put it in argv. Storing under an existing name creates a new version.`
+  static description = `The value comes from piped stdin, a hidden prompt on a terminal, --from-file or --from-env; never put it in argv. Piped stdin and --from-file drop one trailing newline (\\n or \\r\\n), as \`echo\` and editors add one; an empty value is refused. A value may be at most 1 MiB (--max-value-bytes raises the limit); no source is read further than that. Storing under an existing name creates a new version.`
   static examples = [
     'printf %s "$OPENAI_KEY" | <%= config.bin %> <%= command.id %> OPENAI_KEY',
     '<%= config.bin %> <%= command.id %> DEPLOY_KEY --from-file ./deploy_key.pem --description "deploy key"',
@@ -43,8 +44,15 @@ export default class SecretsSet extends AgentVaultCommand<typeof SecretsSet> {
       exclusive: ['from-file'],
     }),
     'from-file': Flags.string({
-      description: 'Read the value (bytes as-is) from this file.',
+      description:
+        'Read the value from this file: its bytes as-is, minus one trailing newline (\\n or \\r\\n).',
       exclusive: ['from-env'],
+    }),
+    'max-value-bytes': Flags.integer({
+      description: 'Refuse a value larger than this many bytes (default 1 MiB).',
+      env: MAX_VALUE_BYTES_ENV,
+      helpValue: 'N',
+      min: 1,
     }),
     tag: Flags.string({description: 'Tag (repeatable).', multiple: true}),
     cas: Flags.integer({
@@ -67,25 +75,32 @@ export default class SecretsSet extends AgentVaultCommand<typeof SecretsSet> {
     const target = eq === -1 ? name : name.slice(0, eq)
     const allowedDomains = this.flags['allow-domain']?.map((pattern) => normaliseHostPattern(pattern))
     const json = this.flags['json-stdin']
+    const maxBytes = this.flags['max-value-bytes'] ?? DEFAULT_MAX_VALUE_BYTES
     if (json && eq !== -1)
       throw new UsageError('SET_JSON_INLINE', '--json-stdin reads the value from stdin: drop "=VALUE"', {
         suggestion: `printf '{"key":"value"}' | agentvault secrets set ${target} --json-stdin`,
       })
-    const store = await prepareSet(this.vault, target, {
-      ...(this.flags['allow-argv'] ? {allowArgv: true} : {}),
-      allowedDomains,
-      ...(this.flags.cas === undefined ? {} : {cas: this.flags.cas}),
-      description: this.flags.description,
-      ...(json ? {json} : {}),
-      tags: this.flags.tag,
-    })
+    const store = await prepareSet(
+      this.vault,
+      target,
+      {
+        ...(this.flags['allow-argv'] ? {allowArgv: true} : {}),
+        allowedDomains,
+        ...(this.flags.cas === undefined ? {} : {cas: this.flags.cas}),
+        description: this.flags.description,
+        ...(json ? {json} : {}),
+        tags: this.flags.tag,
+      },
+      {maxValueBytes: maxBytes},
+    )
     const value = json
-      ? await readStdin()
+      ? await readStdin(maxBytes)
       : await readSecretInput({
           fromEnv: this.flags['from-env'],
           fromFile: this.flags['from-file'],
           inline: eq === -1 ? undefined : name.slice(eq + 1),
           interactive: this.interactive,
+          maxBytes,
           promptLabel: `Value for ${target}`,
           warn: (message) => this.warnUser(message),
         })

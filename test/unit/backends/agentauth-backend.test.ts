@@ -170,15 +170,15 @@ describe('agentauth backend', () => {
       })
     }
 
-    it('refresh refused: v1 inactive agent → session ended (4); legacy inactive agent → denied (7)', async () => {
-      for (const [generation, exit, code] of [
-        ['v1', 4, 'AGENTAUTH_SESSION_EXPIRED'],
-        ['legacy', 7, 'AGENTAUTH_FORBIDDEN'],
-      ] as const) {
+    it('refresh refused because the agent is inactive: the session has ended (4) on both generations', async () => {
+      for (const generation of ['v1', 'legacy'] as const) {
         const {agentId, backend, clock, server} = await signedIn(generation, {accessTtlSeconds: 30})
         server.setAgentStatus(agentId, generation === 'v1' ? 'suspended' : 'revoked')
         clock.advance(1000)
-        await fails(backend.get(TOKEN), exit, code)
+        const error = await fails(backend.get(TOKEN), 4, 'AGENTAUTH_SESSION_EXPIRED')
+        assert.match(error.message, /session of profile aa has ended/)
+        assert.doesNotMatch(error.message, /denied refresh/)
+        assert.match(error.suggestion!, /no longer active|agentvault login agentauth/)
       }
     })
 

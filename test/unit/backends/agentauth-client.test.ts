@@ -107,13 +107,13 @@ describe('agentauth HTTP client', () => {
       assert.equal(second!.time - first!.time, 1000)
     })
 
-    it('Retry-After is capped at 30 s, read as an HTTP date, and 1/2/4 s apply without it', async () => {
+    it('Retry-After up to 30 s is waited, read as seconds or an HTTP date; 1/2/4 s apply without it', async () => {
       const h = await start('v1')
       const date = new Date(h.clock.now() + 5000).toUTCString()
       h.server.fault(
         'GET',
         '/health',
-        {headers: {'Retry-After': '100'}, status: 429},
+        {headers: {'Retry-After': '30'}, status: 429},
         {headers: {'Retry-After': date}, status: 429},
         {status: 429},
       )
@@ -124,6 +124,32 @@ describe('agentauth HTTP client', () => {
       assert.equal(h.sleeps[2], 4000)
       assert.equal(retryAfterMs(new Date(1_000_000 + 5000).toUTCString(), 1_000_000), 5000)
       assert.equal(retryAfterMs('soon', 0), undefined)
+    })
+
+    it('a Retry-After longer than 30 s (seconds or date) fails at once: no wait, no retry, exit 8 with the reset time', async () => {
+      for (const header of ['3600', 'date']) {
+        const h = await start('v1')
+        const value = header === 'date' ? new Date(h.clock.now() + 3_600_000).toUTCString() : header
+        h.server.fault('GET', '/health', {
+          body: '{"error":"Too many requests, please try again later."}',
+          headers: {'Retry-After': value},
+          status: 429,
+        })
+        const answer = await h.http.send({method: 'GET', path: '/health'}, 'v1')
+        assert.equal(answer.status, 429)
+        assert.equal(answer.retries, 0)
+        assert.deepEqual(h.sleeps, [], 'nothing waited')
+        assert.equal(h.server.requestsTo('/health').length, 1, 'nothing repeated')
+        const error = await fails(
+          Promise.reject(errorFromAnswer(answer, context, h.clock.now())),
+          8,
+          'AGENTAUTH_RATE_LIMITED',
+        )
+        const reset = new Date(Math.floor((h.clock.now() + 3_600_000) / 1000) * 1000).toISOString()
+        assert.match(error.message, new RegExp(`resets at ${reset}`))
+        assert.doesNotMatch(error.message, /after 3 retries/)
+        assert.equal(error.details?.reset, reset)
+      }
     })
 
     it('a 400 is never retried', async () => {
