@@ -251,13 +251,17 @@ export class AgentVaultMcpServer {
         : names.map((profileName) => session.profileFor(pattern.kind, profileName)),
     )
     const listed: ListedSecret[] = []
+    // What a reference without ?profile= resolves to needs none.
+    const fallback = (await session.profileFor(pattern.kind)).name
     for (const profile of profiles) {
       session.noteProfile(profile)
       const backend = await session.backendFor(profile)
       if (!backend.list || !backend.capabilities.list) {
         // agentauth: its one reference needs no listing.
         if (pattern.matcher.test(pattern.literalPrefix) && !pattern.literalPrefix.includes('#')) {
-          const ref = parseReference(`${pattern.scheme}://${pattern.literalPrefix}?profile=${profile.name}`)
+          const ref = parseReference(
+            `${pattern.scheme}://${pattern.literalPrefix}${profile.name === fallback ? '' : `?profile=${profile.name}`}`,
+          )
           listed.push({
             backend: profile.kind,
             name: ref.path,
@@ -290,10 +294,11 @@ export class AgentVaultMcpServer {
       for (const entry of entries) {
         if (entry.type === 'folder' || entry.name.endsWith('/')) continue
         const path = base === '' ? entry.name : `${base}/${entry.name}`
-        const implicit = profile.implicit === true
         let ref
         try {
-          ref = parseReference(`${pattern.scheme}://${path}${implicit ? '' : `?profile=${profile.name}`}`)
+          ref = parseReference(
+            `${pattern.scheme}://${path}${profile.name === fallback ? '' : `?profile=${profile.name}`}`,
+          )
         } catch {
           continue
         }
