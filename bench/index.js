@@ -5,7 +5,10 @@
 //   (b) masking: 256 MB through `agentvault run` with 10 masked values vs `--mask never` (target ≥ 0.5×);
 //   (c) peak RSS of `agentvault run` for 64 MB vs 512 MB of output (target ≤ 1.2×);
 //   (d) openbao fan-out: `run` with 50 references over 10 paths vs 1 reference, against the OpenBao
-//       test server (test/servers/openbao, its own process) with 20 ms injected read latency.
+//       test server (test/servers/openbao, its own process) with 20 ms injected read latency;
+//   (e) `agentvault mcp`: wall time from spawning the server to its `initialize` response, and the
+//       median round trip of a `list_secrets` call on `local` after warm-up (target <= 15 ms).
+// `--quick` takes fewer samples; `--mcp` measures only (e).
 // Runs are interleaved so that machine noise hits every variant alike. Not a test: nothing is asserted.
 import {spawn, spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
@@ -25,6 +28,8 @@ delete env.CI
 
 const MB = 1024 * 1024
 const quick = process.argv.includes('--quick')
+/** `--mcp`: only the (light) mcp measurements. */
+const onlyMcp = process.argv.includes('--mcp')
 const startupRuns = quick ? 7 : 21
 const maskRuns = quick ? 1 : 3
 
@@ -93,6 +98,71 @@ function peakRss(args) {
   return Number(lines.at(-1)) / 1024
 }
 
+/** Start `agentvault mcp` and speak raw JSON-RPC to it; `request` resolves to the response. */
+function startMcp() {
+  const child = spawn(process.execPath, [bin, 'mcp', '--allow', 'local://*'], {
+    env,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  const waiting = new Map()
+  createInterface({input: child.stdout}).on('line', (line) => {
+    const message = JSON.parse(line)
+    waiting.get(message.id)?.(message)
+    waiting.delete(message.id)
+  })
+  let next = 1
+  const closed = new Promise((resolve) => {
+    child.once('close', resolve)
+  })
+  return {
+    async close() {
+      child.stdin.end()
+      await closed
+    },
+    request(method, params) {
+      const id = next++
+      return new Promise((resolve) => {
+        waiting.set(id, resolve)
+        child.stdin.write(`${JSON.stringify({id, jsonrpc: '2.0', method, ...(params && {params})})}\n`)
+      })
+    },
+  }
+}
+
+const INITIALIZE = {
+  capabilities: {},
+  clientInfo: {name: 'bench', version: '1'},
+  protocolVersion: '2025-06-18',
+}
+
+/** Milliseconds from spawning `agentvault mcp` to its `initialize` response. */
+async function mcpStartup() {
+  const started = process.hrtime.bigint()
+  const server = startMcp()
+  await server.request('initialize', INITIALIZE)
+  const elapsed = Number(process.hrtime.bigint() - started) / 1e6
+  await server.close()
+  return elapsed
+}
+
+/** Median round trip of list_secrets over one server, after `warmup` calls. */
+async function mcpListLatency(warmup, calls) {
+  const server = startMcp()
+  await server.request('initialize', INITIALIZE)
+  const list = {arguments: {}, name: 'list_secrets'}
+  for (let i = 0; i < warmup; i++) await server.request('tools/call', list)
+  const samples = []
+  for (let i = 0; i < calls; i++) {
+    const started = process.hrtime.bigint()
+    const response = await server.request('tools/call', list)
+    samples.push(Number(process.hrtime.bigint() - started) / 1e6)
+    if (response.result?.isError) throw new Error(`list_secrets failed: ${JSON.stringify(response.result)}`)
+  }
+
+  await server.close()
+  return median(samples)
+}
+
 /** Start the OpenBao test server with `latency` ms on KV reads; resolves to {url, tokens, stop}. */
 async function startOpenBao(latency) {
   const server = spawn(
@@ -132,76 +202,87 @@ try {
   console.log(
     `agentvault bench — node ${process.version}, ${process.platform}-${process.arch}${quick ? ' (quick)' : ''}\n`,
   )
-  const [node, version, run] = await interleaved(
-    [
-      [process.execPath, ['-e', '0']],
-      [process.execPath, [bin, '--version']],
-      [process.execPath, [bin, 'run', '--env', 'K=local://K', '--', 'true']],
-    ],
-    startupRuns,
-  )
-  console.log(`startup (median of ${startupRuns})`)
-  console.log(`  node -e 0                                  ${node.toFixed(1)} ms`)
+  const starts = []
+  for (let i = 0; i < startupRuns; i++) starts.push(await mcpStartup())
+  const listLatency = await mcpListLatency(20, quick ? 50 : 200)
+  console.log(`agentvault mcp --allow 'local://*'`)
+  console.log(`  start → initialize response (median of ${startupRuns})   ${median(starts).toFixed(1)} ms`)
   console.log(
-    `  agentvault --version                       ${version.toFixed(1)} ms   ratio ${(version / node).toFixed(2)}x  (target <= 2.0x)`,
-  )
-  console.log(
-    `  agentvault run --env K=local://K -- true    ${run.toFixed(1)} ms   ratio ${(run / node).toFixed(2)}x  (target <= 2.0x)`,
+    `  list_secrets after warm-up (median of ${quick ? 50 : 200})       ${listLatency.toFixed(2)} ms   (target <= 15 ms)`,
   )
 
-  const big = await payload(256 * MB)
-  const [masked, unmasked] = await interleaved(
-    [
-      [process.execPath, [bin, 'run', ...mappings, '--mask', 'always', '--', 'cat', big]],
-      [process.execPath, [bin, 'run', ...mappings, '--mask', 'never', '--', 'cat', big]],
-    ],
-    maskRuns,
-  )
-  const mbps = (ms) => (256 / (ms / 1000)).toFixed(0)
-  console.log(`\nmasking 256 MB with 10 values (median of ${maskRuns})`)
-  console.log(`  --mask never    ${unmasked.toFixed(0)} ms   ${mbps(unmasked)} MB/s`)
-  console.log(
-    `  --mask always   ${masked.toFixed(0)} ms   ${mbps(masked)} MB/s   throughput ratio ${(unmasked / masked).toFixed(2)}x  (target >= 0.5x)`,
-  )
-
-  const small = await payload(64 * MB)
-  const large = await payload(512 * MB)
-  const rssSmall = peakRss(['run', ...mappings, '--mask', 'always', '--', 'cat', small])
-  const rssLarge = peakRss(['run', ...mappings, '--mask', 'always', '--', 'cat', large])
-  if (rssSmall === undefined || rssLarge === undefined) {
-    console.log('\npeak RSS: skipped (needs /usr/bin/time: apt-get install time)')
-  } else {
-    console.log('\npeak RSS of agentvault run (masked)')
-    console.log(`  64 MB output    ${rssSmall.toFixed(1)} MB`)
-    console.log(
-      `  512 MB output   ${rssLarge.toFixed(1)} MB   ratio ${(rssLarge / rssSmall).toFixed(2)}x  (target <= 1.2x)`,
-    )
-  }
-
-  const bao = await startOpenBao(20)
-  try {
-    env.BAO_ADDR = bao.url
-    env.BAO_TOKEN = bao.tokens.reader
-    const refs = []
-    for (let i = 0; i < 10; i++)
-      for (let f = 0; f < 5; f++)
-        refs.push('--env', `K${i}_${f}=openbao://secret/bulk/key-${String(i).padStart(2, '0')}#f${f}`)
-    const [one, fifty] = await interleaved(
+  if (!onlyMcp) {
+    const [node, version, run] = await interleaved(
       [
-        [process.execPath, [bin, 'run', '--env', 'K=openbao://secret/bulk/key-00#f0', '--', 'true']],
-        [process.execPath, [bin, 'run', ...refs, '--', 'true']],
+        [process.execPath, ['-e', '0']],
+        [process.execPath, [bin, '--version']],
+        [process.execPath, [bin, 'run', '--env', 'K=local://K', '--', 'true']],
       ],
       startupRuns,
     )
-    console.log(`\nopenbao fan-out, 20 ms per KV read (median of ${startupRuns})`)
-    console.log(`  run with 1 reference (one round trip)       ${one.toFixed(1)} ms`)
+    console.log(`startup (median of ${startupRuns})`)
+    console.log(`  node -e 0                                  ${node.toFixed(1)} ms`)
     console.log(
-      `  run with 50 references over 10 paths        ${fifty.toFixed(1)} ms   +${(fifty - one).toFixed(1)} ms  (10 concurrent reads: about one round trip)`,
+      `  agentvault --version                       ${version.toFixed(1)} ms   ratio ${(version / node).toFixed(2)}x  (target <= 2.0x)`,
     )
-  } finally {
-    delete env.BAO_ADDR
-    delete env.BAO_TOKEN
-    await bao.stop()
+    console.log(
+      `  agentvault run --env K=local://K -- true    ${run.toFixed(1)} ms   ratio ${(run / node).toFixed(2)}x  (target <= 2.0x)`,
+    )
+
+    const big = await payload(256 * MB)
+    const [masked, unmasked] = await interleaved(
+      [
+        [process.execPath, [bin, 'run', ...mappings, '--mask', 'always', '--', 'cat', big]],
+        [process.execPath, [bin, 'run', ...mappings, '--mask', 'never', '--', 'cat', big]],
+      ],
+      maskRuns,
+    )
+    const mbps = (ms) => (256 / (ms / 1000)).toFixed(0)
+    console.log(`\nmasking 256 MB with 10 values (median of ${maskRuns})`)
+    console.log(`  --mask never    ${unmasked.toFixed(0)} ms   ${mbps(unmasked)} MB/s`)
+    console.log(
+      `  --mask always   ${masked.toFixed(0)} ms   ${mbps(masked)} MB/s   throughput ratio ${(unmasked / masked).toFixed(2)}x  (target >= 0.5x)`,
+    )
+
+    const small = await payload(64 * MB)
+    const large = await payload(512 * MB)
+    const rssSmall = peakRss(['run', ...mappings, '--mask', 'always', '--', 'cat', small])
+    const rssLarge = peakRss(['run', ...mappings, '--mask', 'always', '--', 'cat', large])
+    if (rssSmall === undefined || rssLarge === undefined) {
+      console.log('\npeak RSS: skipped (needs /usr/bin/time: apt-get install time)')
+    } else {
+      console.log('\npeak RSS of agentvault run (masked)')
+      console.log(`  64 MB output    ${rssSmall.toFixed(1)} MB`)
+      console.log(
+        `  512 MB output   ${rssLarge.toFixed(1)} MB   ratio ${(rssLarge / rssSmall).toFixed(2)}x  (target <= 1.2x)`,
+      )
+    }
+
+    const bao = await startOpenBao(20)
+    try {
+      env.BAO_ADDR = bao.url
+      env.BAO_TOKEN = bao.tokens.reader
+      const refs = []
+      for (let i = 0; i < 10; i++)
+        for (let f = 0; f < 5; f++)
+          refs.push('--env', `K${i}_${f}=openbao://secret/bulk/key-${String(i).padStart(2, '0')}#f${f}`)
+      const [one, fifty] = await interleaved(
+        [
+          [process.execPath, [bin, 'run', '--env', 'K=openbao://secret/bulk/key-00#f0', '--', 'true']],
+          [process.execPath, [bin, 'run', ...refs, '--', 'true']],
+        ],
+        startupRuns,
+      )
+      console.log(`\nopenbao fan-out, 20 ms per KV read (median of ${startupRuns})`)
+      console.log(`  run with 1 reference (one round trip)       ${one.toFixed(1)} ms`)
+      console.log(
+        `  run with 50 references over 10 paths        ${fifty.toFixed(1)} ms   +${(fifty - one).toFixed(1)} ms  (10 concurrent reads: about one round trip)`,
+      )
+    } finally {
+      delete env.BAO_ADDR
+      delete env.BAO_TOKEN
+      await bao.stop()
+    }
   }
 } finally {
   await rm(work, {force: true, recursive: true})
