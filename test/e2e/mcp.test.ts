@@ -366,7 +366,7 @@ describe('e2e: mcp', function () {
     })
 
     it('host rules are those of call: refused without a list, admitted by --allow-host given at start', async () => {
-      const strict = await start(['--allow', 'local://*?profile=strict'])
+      const strict = await start(['--allow', 'local://*?profile=strict', '--allow', 'local://K'])
       const refused = toolError(
         await call(strict, 'http_request', {
           bearer: 'local://K?profile=strict',
@@ -375,14 +375,30 @@ describe('e2e: mcp', function () {
       )
       assert.equal(refused.code, 'HOST_NOT_ALLOWED')
       assert.equal(refused.category, 'denied')
+      const otherHost = toolError(
+        await call(strict, 'http_request', {bearer: 'K', url: world.upstream.url('/allow', {host: '127.0.0.2'})}),
+      )
+      assert.equal(otherHost.code, 'HOST_NOT_ALLOWED', "127.0.0.2 is not in the profile's allowedDomains")
       await stop(strict)
 
-      const scoped = await start(['--allow', 'local://SCOPED', '--allow-host', '127.0.0.1'])
+      const widened = await start([
+        '--allow',
+        'local://SCOPED',
+        '--allow',
+        'local://K',
+        '--allow-host',
+        '127.0.0.2',
+      ])
+      const admitted = structured<{status: number}>(
+        await call(widened, 'http_request', {bearer: 'K', url: world.upstream.url('/allow', {host: '127.0.0.2'})}),
+      )
+      assert.equal(admitted.status, 200)
+      assert.equal(world.upstream.last('/allow').headers.authorization, `Bearer ${CANARY}`)
       const own = toolError(
-        await call(scoped, 'http_request', {bearer: 'SCOPED', url: world.upstream.url('/x')}),
+        await call(widened, 'http_request', {bearer: 'SCOPED', url: world.upstream.url('/x')}),
       )
       assert.equal(own.code, 'HOST_NOT_ALLOWED', "a secret's own allowedDomains win over --allow-host")
-      await stop(scoped)
+      await stop(widened)
     })
 
     it('a bad --allow pattern stops the server at start with exit 2', async () => {
@@ -474,6 +490,12 @@ describe('e2e: mcp', function () {
       )
       assert.equal(run?.operation, 'run')
       assert.ok(lines.some((line) => line.tool === 'list_secrets' && line.operation === 'list'))
+      const rejected = lines.filter((line) => line.tool === 'use_secret' && line.exit_code === 2)
+      assert.deepEqual(
+        [...new Set(rejected.map((line) => line.error_code))].sort(),
+        ['ARGUMENTS_TOO_LARGE', 'INVALID_ARGUMENTS'],
+        'calls rejected for their arguments are audited too',
+      )
       const verify = await world.cli(['audit', 'verify'])
       assert.equal(verify.code, 0, verify.stderr)
     })

@@ -128,6 +128,15 @@ export class AgentVaultMcpServer {
     }
   }
 
+  /** Audit a call of a known tool that was rejected before it ran (arguments off the schema). */
+  async rejected(name: ToolSpec['name'], code: string): Promise<void> {
+    const session = this.root.forRequest()
+    session.audit.touched = true
+    session.audit.tool = name
+    if (this.client) session.audit.client = this.client
+    await session.finish('error', EXIT_CODES.usage, code)
+  }
+
   /** The tools/list answer, JSON Schemas built once. */
   async listTools(): Promise<ListToolsResult> {
     const z = await import('zod/v4')
@@ -409,18 +418,24 @@ export async function serveMcp(root: Session, options: McpServerOptions): Promis
           : `Unknown tool: ${JSON.stringify(name.slice(0, 64))}`,
       )
     const size = Buffer.byteLength(JSON.stringify(args ?? {}))
-    if (size > MAX_ARGUMENTS_BYTES)
+    if (size > MAX_ARGUMENTS_BYTES) {
+      await mcp.rejected(tool.name, 'ARGUMENTS_TOO_LARGE')
       throw invalidParams(
         `Arguments of ${tool.name} are ${size} bytes: the limit is ${MAX_ARGUMENTS_BYTES} bytes`,
       )
+    }
+
     const checked = tool.input.safeParse(args ?? {})
-    if (!checked.success)
+    if (!checked.success) {
+      await mcp.rejected(tool.name, 'INVALID_ARGUMENTS')
       throw invalidParams(
         `Invalid arguments for ${tool.name}: ${checked.error.issues
           .slice(0, 5)
           .map((issue) => `${issue.path.join('.') || '(arguments)'}: ${issue.message}`)
           .join('; ')}`,
       )
+    }
+
     return track(mcp.call(tool.name, checked.data, extra.signal))
   })
 
