@@ -376,7 +376,10 @@ describe('e2e: mcp', function () {
       assert.equal(refused.code, 'HOST_NOT_ALLOWED')
       assert.equal(refused.category, 'denied')
       const otherHost = toolError(
-        await call(strict, 'http_request', {bearer: 'K', url: world.upstream.url('/allow', {host: '127.0.0.2'})}),
+        await call(strict, 'http_request', {
+          bearer: 'K',
+          url: world.upstream.url('/allow', {host: '127.0.0.2'}),
+        }),
       )
       assert.equal(otherHost.code, 'HOST_NOT_ALLOWED', "127.0.0.2 is not in the profile's allowedDomains")
       await stop(strict)
@@ -390,7 +393,10 @@ describe('e2e: mcp', function () {
         '127.0.0.2',
       ])
       const admitted = structured<{status: number}>(
-        await call(widened, 'http_request', {bearer: 'K', url: world.upstream.url('/allow', {host: '127.0.0.2'})}),
+        await call(widened, 'http_request', {
+          bearer: 'K',
+          url: world.upstream.url('/allow', {host: '127.0.0.2'}),
+        }),
       )
       assert.equal(admitted.status, 200)
       assert.equal(world.upstream.last('/allow').headers.authorization, `Bearer ${CANARY}`)
