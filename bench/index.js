@@ -262,10 +262,10 @@ try {
     try {
       env.BAO_ADDR = bao.url
       env.BAO_TOKEN = bao.tokens.reader
-      const refs = []
-      for (let i = 0; i < 10; i++)
-        for (let f = 0; f < 5; f++)
-          refs.push('--env', `K${i}_${f}=openbao://secret/bulk/key-${String(i).padStart(2, '0')}#f${f}`)
+      const refs = Array.from({length: 50}, (_, n) => [
+        '--env',
+        `K${Math.floor(n / 5)}_${n % 5}=openbao://secret/bulk/key-${String(Math.floor(n / 5)).padStart(2, '0')}#f${n % 5}`,
+      ]).flat()
       const [one, fifty] = await interleaved(
         [
           [process.execPath, [bin, 'run', '--env', 'K=openbao://secret/bulk/key-00#f0', '--', 'true']],
