@@ -6,10 +6,11 @@
 import {Client} from '@modelcontextprotocol/sdk/client/index.js'
 import {StdioClientTransport} from '@modelcontextprotocol/sdk/client/stdio.js'
 import assert from 'node:assert/strict'
+import {spawn, spawnSync} from 'node:child_process'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {BIN, runCli, tempHome} from '../helpers/cli.js'
+import {BIN, collect, runCli, tempHome, waitForOutput} from '../helpers/cli.js'
 import {expectFailure, parseJson} from '../helpers/e2e.js'
 
 interface Entry {
@@ -89,6 +90,36 @@ describe('e2e: mcp install', function () {
     assert.match(plain.stderr, /^\+\+\+ .*cursor-a\.json$/m)
     assert.match(plain.stderr, /^\+ {4}"agentvault": \{$/m)
     assert.equal(await readFile(file, 'utf8'), '{"mcpServers":{"other":{"command":"x"}}}\n')
+  })
+
+  it('--write on a terminal shows the diff and asks: "n" leaves the file, "y" writes it (under script(1))', async function () {
+    if (spawnSync('script', ['--version']).error) this.skip()
+    const file = join(t.home, 'cursor-tty.json')
+    await writeFile(file, '{}\n')
+    const command = `${process.execPath} ${BIN} mcp install --client cursor --allow local://K --config-file ${file} --write`
+    const answer = async (key: string) => {
+      const pty = spawn('script', ['-qec', command, '/dev/null'], {
+        cwd: t.home,
+        env: {...process.env, ...env()},
+      })
+      const done = collect(pty)
+      await waitForOutput(pty, 'Write ')
+      pty.stdin?.write(`${key}\r`)
+      const result = await done
+      pty.stdin?.end()
+      return result
+    }
+
+    const declined = await answer('n')
+    assert.equal(declined.code, 2, declined.stdout)
+    assert.match(declined.stdout, /Nothing was written/)
+    assert.match(declined.stdout, /\+\+\+ .*cursor-tty\.json/)
+    assert.equal(await readFile(file, 'utf8'), '{}\n')
+    const accepted = await answer('y')
+    assert.equal(accepted.code, 0, accepted.stdout)
+    assert.match(accepted.stdout, /Wrote .*cursor-tty\.json/)
+    const written = JSON.parse(await readFile(file, 'utf8')) as {mcpServers: Record<string, Entry>}
+    assert.deepEqual(written.mcpServers.agentvault?.args.slice(1), ['mcp', '--allow', 'local://K'])
   })
 
   it('--write --yes merges the entry and keeps the other servers; a second run changes nothing', async () => {
