@@ -17,7 +17,14 @@ import type {SecretMetadata} from '../backend.js'
 import type {Session} from '../session.js'
 import type {HttpRequestInput, ListSecretsInput, RunCommandInput, ToolSpec, UseSecretInput} from './tools.js'
 
-import {type AgentVaultError, EXIT_CODES, toAgentVaultError} from '../errors.js'
+import {
+  type AgentVaultError,
+  EXIT_CODES,
+  NotSupportedError,
+  toAgentVaultError,
+  UsageError,
+} from '../errors.js'
+import {parseReference} from '../references.js'
 import {McpPolicy, type ResolvedPattern} from './policy.js'
 
 export interface McpServerOptions {
@@ -78,13 +85,12 @@ function toolResult(result: object): CallToolResult {
 }
 
 /** Objects of `name → value` as the `NAME: value` / `name=value` specs of `call`'s flags. */
-async function specsOf(
+function specsOf(
   map: Record<string, string> | undefined,
   separator: ': ' | '=',
   argument: string,
-): Promise<string[] | undefined> {
+): string[] | undefined {
   if (map === undefined) return undefined
-  const {UsageError} = await import('../errors.js')
   return Object.entries(map).map(([name, value]) => {
     if (separator === '=' && name.includes('='))
       throw new UsageError('BAD_ARGUMENT', `A name in ${argument} contains "="`, {
@@ -172,10 +178,10 @@ export class AgentVaultMcpServer {
     const injections = {
       ...(input.bearer !== undefined && {bearer: await this.admit(session, input.bearer)}),
       ...(input.basic !== undefined && {basic: await this.admit(session, input.basic)}),
-      header: await specsOf(await this.admitAll(session, input.header), ': ', 'header'),
-      query: await specsOf(await this.admitAll(session, input.query), '=', 'query'),
-      'body-field': await specsOf(await this.admitAll(session, input.body_field), '=', 'body_field'),
-      'form-field': await specsOf(await this.admitAll(session, input.form_field), '=', 'form_field'),
+      header: specsOf(await this.admitAll(session, input.header), ': ', 'header'),
+      query: specsOf(await this.admitAll(session, input.query), '=', 'query'),
+      'body-field': specsOf(await this.admitAll(session, input.body_field), '=', 'body_field'),
+      'form-field': specsOf(await this.admitAll(session, input.form_field), '=', 'form_field'),
     }
     const {callWithSecrets} = await import('../use.js')
     const {toHttpResult} = await import('../use/http-result.js')
@@ -183,7 +189,7 @@ export class AgentVaultMcpServer {
       session,
       {
         ...(input.body !== undefined && {body: Buffer.from(input.body, 'utf8')}),
-        headers: await specsOf(input.headers, ': ', 'headers'),
+        headers: specsOf(input.headers, ': ', 'headers'),
         injections,
         ...(input.method !== undefined && {method: input.method}),
         url: input.url,
@@ -245,8 +251,6 @@ export class AgentVaultMcpServer {
   }
 
   private async listPattern(session: Session, pattern: ResolvedPattern): Promise<ListedSecret[]> {
-    const {NotSupportedError} = await import('../errors.js')
-    const {parseReference} = await import('../references.js')
     const config = await session.config()
     const names =
       pattern.profileName === '*'
