@@ -7,7 +7,9 @@
 //       before issue 11 (raw, base64 ×3, encodeURIComponent, JSON.stringify), interleaved, medians;
 //   (c) peak RSS of `agentvault run` for 64 MB vs 512 MB of output (target ≤ 1.2×);
 //   (d) openbao fan-out: `run` with 50 references over 10 paths vs 1 reference, against the OpenBao
-//       test server (test/servers/openbao, its own process) with 20 ms injected read latency.
+//       test server (test/servers/openbao, its own process) with 20 ms injected read latency;
+//   (e) `agentvault mcp` (bench/mcp.js): start → `initialize` response, `list_secrets` latency.
+// `--quick` takes fewer samples; `--only NAME` (startup, masking, rss, openbao, mcp) runs one section.
 // agentvault runs as users run it: bin/run.js executed as a program (its launcher execs the `node`
 // first on PATH, here this Node). Runs are interleaved so that machine noise hits every variant
 // alike. Not a test: nothing is asserted.
@@ -19,6 +21,8 @@ import {tmpdir} from 'node:os'
 import {delimiter, join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {fileURLToPath, pathToFileURL} from 'node:url'
+
+import {benchMcp} from './mcp.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const bin = join(root, 'bin', 'run.js')
@@ -34,6 +38,10 @@ env.PATH = `${nodeDir}${delimiter}${env.PATH ?? ''}`
 
 const MB = 1024 * 1024
 const quick = process.argv.includes('--quick')
+const onlyAt = process.argv.indexOf('--only')
+const only = onlyAt === -1 ? undefined : process.argv[onlyAt + 1]
+/** Whether section NAME runs in this invocation. */
+const wants = (name) => only === undefined || only === name
 const startupRuns = quick ? 7 : 21
 const maskRuns = quick ? 1 : 3
 
@@ -204,79 +212,89 @@ try {
   console.log(
     `agentvault bench — node ${process.version}, ${process.platform}-${process.arch}${quick ? ' (quick)' : ''}\n`,
   )
-  const [node, version, run] = await interleaved(
-    [
-      [process.execPath, ['-e', '0']],
-      [bin, ['--version']],
-      [bin, ['run', '--env', 'K=local://K', '--', 'true']],
-    ],
-    startupRuns,
-  )
-  console.log(`startup (median of ${startupRuns})`)
-  console.log(`  node -e 0                                  ${node.toFixed(1)} ms`)
-  console.log(
-    `  agentvault --version                       ${version.toFixed(1)} ms   ratio ${(version / node).toFixed(2)}x  (target <= 2.0x)`,
-  )
-  console.log(
-    `  agentvault run --env K=local://K -- true    ${run.toFixed(1)} ms   ratio ${(run / node).toFixed(2)}x  (target <= 2.0x)`,
-  )
-
-  const big = await payload(256 * MB)
-  const [masked, unmasked] = await interleaved(
-    [
-      [bin, ['run', ...mappings, '--mask', 'always', '--', 'cat', big]],
-      [bin, ['run', ...mappings, '--mask', 'never', '--', 'cat', big]],
-    ],
-    maskRuns,
-  )
-  const mbps = (ms) => (256 / (ms / 1000)).toFixed(0)
-  console.log(`\nmasking 256 MB with 10 values, full pattern set (median of ${maskRuns})`)
-  console.log(`  --mask never    ${unmasked.toFixed(0)} ms   ${mbps(unmasked)} MB/s`)
-  console.log(
-    `  --mask always   ${masked.toFixed(0)} ms   ${mbps(masked)} MB/s   throughput ratio ${(unmasked / masked).toFixed(2)}x  (target >= 0.5x)`,
-  )
-
-  await maskerAlone(names.length, maskRuns)
-
-  const small = await payload(64 * MB)
-  const large = await payload(512 * MB)
-  const rssSmall = peakRss(['run', ...mappings, '--mask', 'always', '--', 'cat', small])
-  const rssLarge = peakRss(['run', ...mappings, '--mask', 'always', '--', 'cat', large])
-  if (rssSmall === undefined || rssLarge === undefined) {
-    console.log('\npeak RSS: skipped (needs /usr/bin/time: apt-get install time)')
-  } else {
-    console.log('\npeak RSS of agentvault run (masked)')
-    console.log(`  64 MB output    ${rssSmall.toFixed(1)} MB`)
-    console.log(
-      `  512 MB output   ${rssLarge.toFixed(1)} MB   ratio ${(rssLarge / rssSmall).toFixed(2)}x  (target <= 1.2x)`,
-    )
-  }
-
-  const bao = await startOpenBao(20)
-  try {
-    env.BAO_ADDR = bao.url
-    env.BAO_TOKEN = bao.tokens.reader
-    const refs = []
-    for (let i = 0; i < 10; i++)
-      for (let f = 0; f < 5; f++)
-        refs.push('--env', `K${i}_${f}=openbao://secret/bulk/key-${String(i).padStart(2, '0')}#f${f}`)
-    const [one, fifty] = await interleaved(
+  if (wants('startup')) {
+    const [node, version, run] = await interleaved(
       [
-        [bin, ['run', '--env', 'K=openbao://secret/bulk/key-00#f0', '--', 'true']],
-        [bin, ['run', ...refs, '--', 'true']],
+        [process.execPath, ['-e', '0']],
+        [bin, ['--version']],
+        [bin, ['run', '--env', 'K=local://K', '--', 'true']],
       ],
       startupRuns,
     )
-    console.log(`\nopenbao fan-out, 20 ms per KV read (median of ${startupRuns})`)
-    console.log(`  run with 1 reference (one round trip)       ${one.toFixed(1)} ms`)
+    console.log(`startup (median of ${startupRuns})`)
+    console.log(`  node -e 0                                  ${node.toFixed(1)} ms`)
     console.log(
-      `  run with 50 references over 10 paths        ${fifty.toFixed(1)} ms   +${(fifty - one).toFixed(1)} ms  (10 concurrent reads: about one round trip)`,
+      `  agentvault --version                       ${version.toFixed(1)} ms   ratio ${(version / node).toFixed(2)}x  (target <= 2.0x)`,
     )
-  } finally {
-    delete env.BAO_ADDR
-    delete env.BAO_TOKEN
-    await bao.stop()
+    console.log(
+      `  agentvault run --env K=local://K -- true    ${run.toFixed(1)} ms   ratio ${(run / node).toFixed(2)}x  (target <= 2.0x)`,
+    )
   }
+
+  if (wants('masking')) {
+    const big = await payload(256 * MB)
+    const [masked, unmasked] = await interleaved(
+      [
+        [bin, ['run', ...mappings, '--mask', 'always', '--', 'cat', big]],
+        [bin, ['run', ...mappings, '--mask', 'never', '--', 'cat', big]],
+      ],
+      maskRuns,
+    )
+    const mbps = (ms) => (256 / (ms / 1000)).toFixed(0)
+    console.log(`\nmasking 256 MB with 10 values, full pattern set (median of ${maskRuns})`)
+    console.log(`  --mask never    ${unmasked.toFixed(0)} ms   ${mbps(unmasked)} MB/s`)
+    console.log(
+      `  --mask always   ${masked.toFixed(0)} ms   ${mbps(masked)} MB/s   throughput ratio ${(unmasked / masked).toFixed(2)}x  (target >= 0.5x)`,
+    )
+
+    await maskerAlone(names.length, maskRuns)
+  }
+
+  if (wants('rss')) {
+    const small = await payload(64 * MB)
+    const large = await payload(512 * MB)
+    const rssSmall = peakRss(['run', ...mappings, '--mask', 'always', '--', 'cat', small])
+    const rssLarge = peakRss(['run', ...mappings, '--mask', 'always', '--', 'cat', large])
+    if (rssSmall === undefined || rssLarge === undefined) {
+      console.log('\npeak RSS: skipped (needs /usr/bin/time: apt-get install time)')
+    } else {
+      console.log('\npeak RSS of agentvault run (masked)')
+      console.log(`  64 MB output    ${rssSmall.toFixed(1)} MB`)
+      console.log(
+        `  512 MB output   ${rssLarge.toFixed(1)} MB   ratio ${(rssLarge / rssSmall).toFixed(2)}x  (target <= 1.2x)`,
+      )
+    }
+  }
+
+  if (wants('openbao')) {
+    const bao = await startOpenBao(20)
+    try {
+      env.BAO_ADDR = bao.url
+      env.BAO_TOKEN = bao.tokens.reader
+      const refs = []
+      for (let i = 0; i < 10; i++)
+        for (let f = 0; f < 5; f++)
+          refs.push('--env', `K${i}_${f}=openbao://secret/bulk/key-${String(i).padStart(2, '0')}#f${f}`)
+      const [one, fifty] = await interleaved(
+        [
+          [bin, ['run', '--env', 'K=openbao://secret/bulk/key-00#f0', '--', 'true']],
+          [bin, ['run', ...refs, '--', 'true']],
+        ],
+        startupRuns,
+      )
+      console.log(`\nopenbao fan-out, 20 ms per KV read (median of ${startupRuns})`)
+      console.log(`  run with 1 reference (one round trip)       ${one.toFixed(1)} ms`)
+      console.log(
+        `  run with 50 references over 10 paths        ${fifty.toFixed(1)} ms   +${(fifty - one).toFixed(1)} ms  (10 concurrent reads: about one round trip)`,
+      )
+    } finally {
+      delete env.BAO_ADDR
+      delete env.BAO_TOKEN
+      await bao.stop()
+    }
+  }
+
+  if (wants('mcp')) await benchMcp({bin, env, quick, startupRuns})
 } finally {
   await rm(work, {force: true, recursive: true})
 }

@@ -53,6 +53,10 @@ export interface AuditEvent {
   error_code?: string
   /** HTTP status of a `call`/`use` request. */
   status?: number
+  /** `mcp`: the tool the client called (`http_request`, `use_secret`, …). */
+  tool?: string
+  /** `mcp`: the client's name/version from its `initialize` request. */
+  client?: string
 }
 
 /** An {@link AuditEvent} as stored in the chain. */
@@ -468,7 +472,15 @@ function readSalt(path: string): string | undefined {
 
 // ---------------------------------------------------------------------------------------------
 
-const OPTIONAL_STRINGS = ['profile', 'backend', 'operation', 'target_host', 'error_code'] as const
+const OPTIONAL_STRINGS = [
+  'profile',
+  'backend',
+  'operation',
+  'target_host',
+  'error_code',
+  'tool',
+  'client',
+] as const
 const OPTIONAL_LISTS = ['references', 'resource_refs'] as const
 const OUTCOMES: ReadonlySet<string> = new Set(['denied', 'error', 'ok'])
 

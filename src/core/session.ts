@@ -29,10 +29,14 @@ export interface SessionOptions {
 
 /** What a command tells the audit log; the session adds time, outcome and duration. */
 export interface AuditDraft {
+  /** The client of a long-running server (`mcp`), as `name/version`. */
+  client?: string
   operation?: string
   references: Set<string>
   status?: number
   targetHost?: string
+  /** The tool of an `mcp` request. */
+  tool?: string
   /** Set once the command touched a secret: only then is a record written. */
   touched: boolean
 }
@@ -40,17 +44,28 @@ export interface AuditDraft {
 export class Session {
   readonly audit: AuditDraft = {references: new Set(), touched: false}
   readonly home: string
-  private readonly backends = new Map<string, Promise<Backend>>()
+  private readonly backends: Map<string, Promise<Backend>> = new Map()
   private configPromise?: Promise<AgentVaultConfig>
+  /** False for a request session: its backends belong to the session it was made from. */
+  private readonly ownsBackends: boolean = true
   private readonly profilesUsed = new Map<string, Profile>()
   private readonly started = Date.now()
 
-  constructor(readonly options: SessionOptions) {
+  constructor(
+    readonly options: SessionOptions,
+    parent?: Session,
+  ) {
     this.home = agentvaultHome(options.env)
+    if (parent) {
+      this.backends = parent.backends
+      this.configPromise = parent.config()
+      this.ownsBackends = false
+    }
   }
 
   /** Release every backend (leases, sockets); errors while closing are reported as warnings. */
   async close(): Promise<void> {
+    if (!this.ownsBackends) return
     const backends = [...this.backends.values()]
     this.backends.clear()
     await Promise.all(
@@ -111,6 +126,8 @@ export class Session {
       ...(this.audit.targetHost && {target_host: this.audit.targetHost}),
       ...(this.audit.status !== undefined && {status: this.audit.status}),
       ...(errorCode && {error_code: errorCode}),
+      ...(this.audit.tool && {tool: this.audit.tool}),
+      ...(this.audit.client && {client: this.audit.client}),
     }
     const names = [...this.audit.references]
     const hashed = names.filter((name) => name.startsWith('ref:')).map((name) => name.slice(4))
@@ -125,6 +142,15 @@ export class Session {
         `Could not write the audit log: ${error instanceof Error ? error.message : String(error)}`,
       )
     }
+  }
+
+  /**
+   * A session for one request of a long-running command (`mcp`): the same config and backend
+   * instances (connections are reused; this session's `close` leaves them to their owner), but its
+   * own audit record and clock, so each request is audited on its own.
+   */
+  forRequest(): Session {
+    return new Session(this.options, this)
   }
 
   /** Parse a reference, or a bare NAME meaning a secret of the active profile's backend. */

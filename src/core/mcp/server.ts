@@ -1,0 +1,480 @@
+/**
+ * `agentvault mcp`: a Model Context Protocol server on stdio (the official SDK's low-level
+ * `Server`, on our own line transport) over the use engine. Each tool call runs in its own request
+ * session (shared config and backend connections, its own audit record as command `mcp` with the
+ * tool, references, target host, outcome and the client's name/version).
+ *
+ * Errors are of two kinds, as MCP has them:
+ * - protocol errors (JSON-RPC `error`): malformed messages, unknown tools, arguments that break a
+ *   tool's schema or exceed MAX_ARGUMENTS_BYTES — the model called the tool wrongly;
+ * - tool errors (`isError: true`): everything agentvault refuses or fails at while performing a
+ *   call, carrying product.md §9's code, category, message and suggestion in `structuredContent`.
+ * Neither ever carries a secret value.
+ */
+import type {CallToolResult, ListToolsResult} from '@modelcontextprotocol/sdk/types.js'
+
+import type {SecretMetadata} from '../backend.js'
+import type {Session} from '../session.js'
+import type {HttpRequestInput, ListSecretsInput, RunCommandInput, ToolSpec, UseSecretInput} from './tools.js'
+
+import {
+  type AgentVaultError,
+  EXIT_CODES,
+  NotSupportedError,
+  toAgentVaultError,
+  UsageError,
+} from '../errors.js'
+import {parseReference} from '../references.js'
+import {McpPolicy, type ResolvedPattern} from './policy.js'
+
+export interface McpServerOptions {
+  /** `--allow`: reference patterns the server may use. */
+  allow: readonly string[]
+  /** `--allow-host`, `--cacert`, `--max-response-bytes`, `--timeout`, as for `call`. */
+  allowHosts?: readonly string[]
+  /** `--allow-run`: offer run_command. */
+  allowRun: boolean
+  caCert?: string
+  maxResponseBytes?: number
+  /** The server's name/version for `initialize`. */
+  name: string
+  timeout?: number
+  version: string
+}
+
+interface ListedSecret extends SecretMetadata {
+  backend: string
+  profile: string
+  reference: string
+}
+
+interface ListSecretsResult {
+  secrets: ListedSecret[]
+  /** Profiles that could not be listed, with why (a refusal never hides the rest). */
+  unavailable?: Array<{error: {code: string; message: string}; pattern: string}>
+}
+
+const INSTRUCTIONS = `agentvault lets you use secrets (API keys, tokens, signing keys) without ever seeing them. Call list_secrets first to learn the references you may use, then pass references — never values — to http_request, use_secret or run_command. A refusal names the --allow or --allow-host flag the human who runs this server must add.`
+
+/** A client-supplied name or version as it may go into the audit log: no control characters, bounded. */
+function cleanLabel(text: unknown): string {
+  return typeof text === 'string' ? text.replaceAll(/[\u0000-\u001F\u007F]/g, '').slice(0, 100) : ''
+}
+
+function toolError(error: AgentVaultError): CallToolResult {
+  const body = {
+    code: error.code,
+    category: error.category,
+    message: error.message,
+    ...(error.suggestion !== undefined && {suggestion: error.suggestion}),
+  }
+  return {
+    content: [
+      {
+        text: `Error (${error.code}, ${error.category}): ${error.message}${error.suggestion ? `\nTry this: ${error.suggestion}` : ''}`,
+        type: 'text',
+      },
+    ],
+    isError: true,
+    structuredContent: {error: body},
+  }
+}
+
+function toolResult(result: object): CallToolResult {
+  return {content: [{text: JSON.stringify(result), type: 'text'}], structuredContent: {...result}}
+}
+
+/** Objects of `name → value` as the `NAME: value` / `name=value` specs of `call`'s flags. */
+function specsOf(
+  map: Record<string, string> | undefined,
+  separator: ': ' | '=',
+  argument: string,
+): string[] | undefined {
+  if (map === undefined) return undefined
+  return Object.entries(map).map(([name, value]) => {
+    if (separator === '=' && name.includes('='))
+      throw new UsageError('BAD_ARGUMENT', `A name in ${argument} contains "="`, {
+        suggestion: `Give ${argument} names without "=".`,
+      })
+    return `${name}${separator}${value}`
+  })
+}
+
+export class AgentVaultMcpServer {
+  private client?: string
+  private readonly tools: readonly ToolSpec[]
+
+  constructor(
+    private readonly root: Session,
+    private readonly policy: McpPolicy,
+    private readonly options: McpServerOptions,
+    tools: readonly ToolSpec[],
+  ) {
+    this.tools = tools.filter((tool) => tool.name !== 'run_command' || options.allowRun)
+  }
+
+  /** Perform one validated tool call in its own request session; never throws. */
+  async call(name: ToolSpec['name'], args: unknown, signal: AbortSignal): Promise<CallToolResult> {
+    const session = this.root.forRequest()
+    session.audit.touched = true
+    session.audit.tool = name
+    if (this.client) session.audit.client = this.client
+    try {
+      const result = await this.perform(session, name, args, signal)
+      await session.finish('ok', 0)
+      return toolResult(result)
+    } catch (error_) {
+      const error = toAgentVaultError(error_)
+      await session.finish(
+        error.category === 'denied' ? 'denied' : 'error',
+        EXIT_CODES[error.category],
+        error.code,
+      )
+      return toolError(error)
+    }
+  }
+
+  /** Audit a call of a known tool that was rejected before it ran (arguments off the schema). */
+  async rejected(name: ToolSpec['name'], code: string): Promise<void> {
+    const session = this.root.forRequest()
+    session.audit.touched = true
+    session.audit.tool = name
+    if (this.client) session.audit.client = this.client
+    await session.finish('error', EXIT_CODES.usage, code)
+  }
+
+  /** The tools/list answer, JSON Schemas built once. */
+  async listTools(): Promise<ListToolsResult> {
+    const z = await import('zod/v4')
+    return {
+      tools: this.tools.map((tool) => ({
+        annotations: {
+          destructiveHint: false,
+          openWorldHint: tool.name !== 'list_secrets',
+          readOnlyHint: tool.readOnly,
+          title: tool.title,
+        },
+        description: tool.description,
+        inputSchema: z.toJSONSchema(tool.input, {
+          io: 'input',
+        }) as ListToolsResult['tools'][number]['inputSchema'],
+        name: tool.name,
+        title: tool.title,
+      })),
+    }
+  }
+
+  /** Note the client's name/version from `initialize`, for the audit log. */
+  setClient(info: undefined | {name?: string; version?: string}): void {
+    if (!info) return
+    this.client = `${cleanLabel(info.name) || 'unknown'}/${cleanLabel(info.version) || 'unknown'}`
+  }
+
+  tool(name: string): ToolSpec | undefined {
+    return this.tools.find((tool) => tool.name === name)
+  }
+
+  private async httpRequest(session: Session, input: HttpRequestInput): Promise<object> {
+    const injections = {
+      ...(input.bearer !== undefined && {bearer: await this.admit(session, input.bearer)}),
+      ...(input.basic !== undefined && {basic: await this.admit(session, input.basic)}),
+      header: specsOf(await this.admitAll(session, input.header), ': ', 'header'),
+      query: specsOf(await this.admitAll(session, input.query), '=', 'query'),
+      'body-field': specsOf(await this.admitAll(session, input.body_field), '=', 'body_field'),
+      'form-field': specsOf(await this.admitAll(session, input.form_field), '=', 'form_field'),
+    }
+    const {callWithSecrets} = await import('../use.js')
+    const {toHttpResult} = await import('../use/http-result.js')
+    const outcome = await callWithSecrets(
+      session,
+      {
+        ...(input.body !== undefined && {body: Buffer.from(input.body, 'utf8')}),
+        headers: specsOf(input.headers, ': ', 'headers'),
+        injections,
+        ...(input.method !== undefined && {method: input.method}),
+        url: input.url,
+      },
+      this.limits(),
+    )
+    return toHttpResult(outcome)
+  }
+
+  /** Check one reference against the policy; the canonical reference to use instead. */
+  private async admit(session: Session, target: string): Promise<string> {
+    return (await this.policy.check(session, target)).canonical
+  }
+
+  private async admitAll(
+    session: Session,
+    map: Record<string, string> | undefined,
+  ): Promise<Record<string, string> | undefined> {
+    if (map === undefined) return undefined
+    const admitted: Record<string, string> = {}
+    for (const [name, target] of Object.entries(map)) admitted[name] = await this.admit(session, target)
+    return admitted
+  }
+
+  private limits() {
+    return {
+      ...(this.options.allowHosts && {allowHosts: this.options.allowHosts}),
+      ...(this.options.caCert !== undefined && {caCert: this.options.caCert}),
+      ...(this.options.maxResponseBytes !== undefined && {maxResponseBytes: this.options.maxResponseBytes}),
+      ...(this.options.timeout !== undefined && {timeout: this.options.timeout}),
+    }
+  }
+
+  /** Every secret the policy admits, pattern by pattern (a failing profile is reported, not fatal). */
+  private async listSecrets(session: Session, input: ListSecretsInput): Promise<ListSecretsResult> {
+    session.audit.operation = 'list'
+    const found = new Map<string, ListedSecret>()
+    const unavailable: NonNullable<ListSecretsResult['unavailable']> = []
+    for (const pattern of this.policy.patterns) {
+      try {
+        for (const secret of await this.listPattern(session, pattern)) {
+          const {prefix} = input
+          if (prefix !== undefined && !secret.name.startsWith(prefix) && !secret.reference.startsWith(prefix))
+            continue
+          found.set(secret.reference, secret)
+        }
+      } catch (error_) {
+        const error = toAgentVaultError(error_)
+        unavailable.push({error: {code: error.code, message: error.message}, pattern: pattern.text})
+      }
+    }
+
+    return {
+      secrets: [...found.values()].sort((a, b) =>
+        a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0,
+      ),
+      ...(unavailable.length > 0 && {unavailable}),
+    }
+  }
+
+  private async listPattern(session: Session, pattern: ResolvedPattern): Promise<ListedSecret[]> {
+    const config = await session.config()
+    const names =
+      pattern.profileName === '*'
+        ? Object.entries(config.profiles)
+            .filter(([, profile]) => profile.kind === pattern.kind)
+            .map(([profileName]) => profileName)
+        : [pattern.profileName]
+    const profiles = await Promise.all(
+      names.length === 0
+        ? [session.profileFor(pattern.kind)]
+        : names.map((profileName) => session.profileFor(pattern.kind, profileName)),
+    )
+    const listed: ListedSecret[] = []
+    // What a reference without ?profile= resolves to needs none.
+    const fallback = (await session.profileFor(pattern.kind)).name
+    for (const profile of profiles) {
+      session.noteProfile(profile)
+      const backend = await session.backendFor(profile)
+      if (!backend.list || !backend.capabilities.list) {
+        // agentauth: its one reference needs no listing.
+        if (pattern.matcher.test(pattern.literalPrefix) && !pattern.literalPrefix.includes('#')) {
+          const ref = parseReference(
+            `${pattern.scheme}://${pattern.literalPrefix}${profile.name === fallback ? '' : `?profile=${profile.name}`}`,
+          )
+          listed.push({
+            backend: profile.kind,
+            name: ref.path,
+            profile: profile.name,
+            reference: ref.canonical,
+          })
+          continue
+        }
+
+        throw new NotSupportedError(profile.kind, 'Listing secrets')
+      }
+
+      const prefix = pattern.literalPrefix.split('#')[0] as string
+      let scope = prefix
+      let base = ''
+      if (pattern.kind === 'openbao') {
+        // A folder to walk: the prefix up to its last "/" (at least the mount).
+        const slash = prefix.lastIndexOf('/')
+        if (slash <= 0)
+          throw new NotSupportedError(
+            'openbao',
+            'Listing a pattern whose mount has a "*"',
+            'Write the mount out: openbao+kv2://secret/app/*.',
+          )
+        base = prefix.slice(0, slash)
+        scope = `${pattern.scheme}://${base}`
+      }
+
+      const entries = await backend.list(scope, {recursive: true})
+      for (const entry of entries) {
+        if (entry.type === 'folder' || entry.name.endsWith('/')) continue
+        const path = base === '' ? entry.name : `${base}/${entry.name}`
+        let ref
+        try {
+          ref = parseReference(
+            `${pattern.scheme}://${path}${profile.name === fallback ? '' : `?profile=${profile.name}`}`,
+          )
+        } catch {
+          continue
+        }
+
+        if (!this.policy.allows(ref, profile)) continue
+        listed.push({
+          ...entry,
+          backend: profile.kind,
+          name: entry.name,
+          profile: profile.name,
+          reference: ref.canonical,
+        })
+      }
+    }
+
+    return listed
+  }
+
+  private async perform(
+    session: Session,
+    name: ToolSpec['name'],
+    args: unknown,
+    signal: AbortSignal,
+  ): Promise<object> {
+    switch (name) {
+      case 'http_request': {
+        return this.httpRequest(session, args as HttpRequestInput)
+      }
+
+      case 'list_secrets': {
+        return this.listSecrets(session, args as ListSecretsInput)
+      }
+
+      case 'run_command': {
+        const input = args as RunCommandInput
+        const references = new Map<string, string>()
+        for (const [variable, target] of Object.entries(input.env ?? {}))
+          references.set(variable, await this.admit(session, target))
+        const {runCommand} = await import('./run-command.js')
+        return runCommand(session, input, references, signal)
+      }
+
+      case 'use_secret': {
+        const input = args as UseSecretInput
+        const reference = await this.admit(session, input.reference)
+        const {useSecret} = await import('../use.js')
+        return useSecret(
+          session,
+          reference,
+          {operation: input.operation, params: input.params ?? {}},
+          this.limits(),
+        )
+      }
+    }
+  }
+}
+
+/**
+ * Start the server on stdin/stdout and resolve when the client disconnects (stdin ends).
+ * Nothing but protocol messages is written to stdout.
+ */
+export async function serveMcp(root: Session, options: McpServerOptions): Promise<void> {
+  const policy = await McpPolicy.create(root, options.allow)
+  const [{Server}, types, {ErrorCode, McpError}, {TOOLS, MAX_ARGUMENTS_BYTES}, {LineTransport}, z] =
+    await Promise.all([
+      import('@modelcontextprotocol/sdk/server/index.js'),
+      import('@modelcontextprotocol/sdk/types.js'),
+      import('@modelcontextprotocol/sdk/types.js'),
+      import('./tools.js'),
+      import('./stdio-transport.js'),
+      import('zod/v4'),
+    ])
+  const mcp = new AgentVaultMcpServer(root, policy, options, TOOLS)
+  const server = new Server(
+    {name: options.name, title: 'agentvault', version: options.version},
+    {capabilities: {tools: {}}, instructions: INSTRUCTIONS},
+  )
+  // Loose request schemas: the SDK would answer a malformed one with an internal error (-32603);
+  // checked here, it is the invalid-params error (-32602) it is.
+  const request = (method: string) =>
+    z.object({method: z.literal(method), params: z.unknown().optional()}).loose()
+  const invalidParams = (message: string) => new McpError(ErrorCode.InvalidParams, message)
+  let listed: ListToolsResult | undefined
+  const pending = new Set<Promise<unknown>>()
+  const track = <T>(promise: Promise<T>): Promise<T> => {
+    pending.add(promise)
+    promise.finally(() => pending.delete(promise)).catch(() => {})
+    return promise
+  }
+
+  server.setRequestHandler(request('tools/list'), async (message) => {
+    const parsed = types.ListToolsRequestSchema.safeParse(message)
+    if (!parsed.success) throw invalidParams('Invalid tools/list request')
+    listed ??= await mcp.listTools()
+    return listed
+  })
+  server.setRequestHandler(request('tools/call'), async (message, extra) => {
+    const parsed = types.CallToolRequestSchema.safeParse(message)
+    if (!parsed.success)
+      throw invalidParams('Invalid tools/call request: params must hold a tool name and an arguments object')
+    const {arguments: args, name} = parsed.data.params
+    mcp.setClient(server.getClientVersion())
+    const tool = mcp.tool(name)
+    if (!tool)
+      throw invalidParams(
+        name === 'run_command'
+          ? 'Unknown tool: run_command (this server was started without --allow-run)'
+          : `Unknown tool: ${JSON.stringify(name.slice(0, 64))}`,
+      )
+    const size = Buffer.byteLength(JSON.stringify(args ?? {}))
+    if (size > MAX_ARGUMENTS_BYTES) {
+      await mcp.rejected(tool.name, 'ARGUMENTS_TOO_LARGE')
+      throw invalidParams(
+        `Arguments of ${tool.name} are ${size} bytes: the limit is ${MAX_ARGUMENTS_BYTES} bytes`,
+      )
+    }
+
+    const checked = tool.input.safeParse(args ?? {})
+    if (!checked.success) {
+      await mcp.rejected(tool.name, 'INVALID_ARGUMENTS')
+      throw invalidParams(
+        `Invalid arguments for ${tool.name}: ${checked.error.issues
+          .slice(0, 5)
+          .map((issue) => `${issue.path.join('.') || '(arguments)'}: ${issue.message}`)
+          .join('; ')}`,
+      )
+    }
+
+    return track(mcp.call(tool.name, checked.data, extra.signal))
+  })
+
+  const transport = new LineTransport(
+    types.JSONRPCMessageSchema as unknown as {safeParse(value: unknown): {data?: unknown; success: boolean}},
+  )
+  const closed = new Promise<void>((resolve) => {
+    // eslint-disable-next-line unicorn/prefer-add-event-listener -- the SDK's Protocol has only this hook
+    server.onclose = () => resolve()
+  })
+  // The client closed stdin: answer what it already asked, then stop.
+  transport.oninputend = () => {
+    ;(async () => {
+      while (pending.size > 0) await Promise.allSettled(pending)
+      await new Promise((resolve) => {
+        setImmediate(resolve)
+      })
+      await server.close()
+    })().catch(() => {})
+  }
+
+  // Errors of the connection itself (a client gone mid-write) end the session; nothing to report.
+  // eslint-disable-next-line unicorn/prefer-add-event-listener -- the SDK's Protocol has only this hook
+  server.onerror = () => {}
+  await server.connect(transport)
+  const stop = (): void => {
+    server.close().catch(() => {})
+  }
+
+  process.once('SIGTERM', stop)
+  process.once('SIGINT', stop)
+  try {
+    await closed
+  } finally {
+    process.off('SIGTERM', stop)
+    process.off('SIGINT', stop)
+  }
+}
