@@ -216,7 +216,7 @@ export class AgentAuthHttp {
         // The window ends later than we would ever wait: retrying cannot succeed, so fail now.
         if (hinted !== undefined && hinted > RETRY_AFTER_CAP_MS) {
           log('Retry-After asks for %d ms, more than %d ms: not retrying', hinted, RETRY_AFTER_CAP_MS)
-          return this.answer(raw, generation, attempt)
+          return this.answer(raw, generation, attempt, [request.body, token])
         }
 
         const wait = hinted ?? (BACKOFF_MS[attempt] as number)

@@ -87,6 +87,7 @@ export async function runCommand(
     session,
     {
       cleanEnv: true,
+      passEnv: [],
       command: input.command,
       env: [...references].map(([name, ref]) => `${name}=${ref}`),
       envFiles: [],
