@@ -45,6 +45,8 @@ export interface AuditEvent {
   error_code?: string
   /** HTTP status of a `call`/`use` request. */
   status?: number
+  /** The calling agent's own name for itself (`proxy`: the `X-AS-Agent-ID` header); not verified. */
+  agent_id?: string
 }
 
 /** An {@link AuditEvent} as stored in the chain. */
@@ -441,7 +443,7 @@ function readSalt(path: string): string | undefined {
 
 // ---------------------------------------------------------------------------------------------
 
-const OPTIONAL_STRINGS = ['profile', 'backend', 'operation', 'target_host', 'error_code'] as const
+const OPTIONAL_STRINGS = ['profile', 'backend', 'operation', 'target_host', 'error_code', 'agent_id'] as const
 const OPTIONAL_LISTS = ['references', 'resource_refs'] as const
 const OUTCOMES: ReadonlySet<string> = new Set(['denied', 'error', 'ok'])
 

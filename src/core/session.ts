@@ -22,6 +22,8 @@ export interface SessionOptions {
 
 /** What a command tells the audit log; the session adds time, outcome and duration. */
 export interface AuditDraft {
+  /** Who asked, in their own words (the proxy's `X-AS-Agent-ID`). */
+  agentId?: string
   operation?: string
   references: Set<string>
   status?: number
@@ -33,13 +35,27 @@ export interface AuditDraft {
 export class Session {
   readonly audit: AuditDraft = {references: new Set(), touched: false}
   readonly home: string
-  private readonly backends = new Map<string, Promise<Backend>>()
+  private readonly backends: Map<string, Promise<Backend>>
   private configPromise?: Promise<AgentVaultConfig>
   private readonly profilesUsed = new Map<string, Profile>()
   private readonly started = Date.now()
 
-  constructor(readonly options: SessionOptions) {
+  constructor(
+    readonly options: SessionOptions,
+    shared?: Session,
+  ) {
     this.home = agentvaultHome(options.env)
+    this.backends = shared ? shared.backends : new Map()
+    if (shared) this.configPromise = shared.config()
+  }
+
+  /**
+   * A session for one unit of work inside a long-lived command (one `proxy` request): its own audit
+   * record and start time, this session's config and backend instances (one per profile, reused).
+   * Close the parent, never the derived session.
+   */
+  derive(): Session {
+    return new Session(this.options, this)
   }
 
   /** Release every backend (leases, sockets); errors while closing are reported as warnings. */
@@ -99,6 +115,7 @@ export class Session {
       ...(this.audit.targetHost && {target_host: this.audit.targetHost}),
       ...(this.audit.status !== undefined && {status: this.audit.status}),
       ...(errorCode && {error_code: errorCode}),
+      ...(this.audit.agentId && {agent_id: this.audit.agentId}),
     }
     const names = [...this.audit.references]
     const hashed = names.filter((name) => name.startsWith('ref:')).map((name) => name.slice(4))

@@ -39,8 +39,12 @@ function formEncodedForms(values: readonly Buffer[]): Buffer[] {
   return forms
 }
 
-export function createRedactor(values: readonly Buffer[]): Redactor {
-  const masker = new Masker([...maskPatterns(values), ...formEncodedForms(values)])
+/** `replacement` defaults to the masker's `<concealed by agentvault>` (`proxy` uses AgentSecrets' marker). */
+export function createRedactor(values: readonly Buffer[], replacement?: string): Redactor {
+  const masker = new Masker(
+    [...maskPatterns(values), ...formEncodedForms(values)],
+    ...(replacement === undefined ? [] : [Buffer.from(replacement, 'utf8')]),
+  )
   let redacted = false
   const mask = (data: Buffer): Buffer => {
     const out = Buffer.concat([...masker.push(data), ...masker.end()])
