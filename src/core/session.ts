@@ -54,8 +54,8 @@ export class Session {
    * record and start time, this session's config and backend instances (one per profile, reused).
    * Close the parent, never the derived session.
    */
-  derive(): Session {
-    return new Session(this.options, this)
+  derive(command = this.options.command): Session {
+    return new Session({...this.options, command}, this)
   }
 
   /** Release every backend (leases, sockets); errors while closing are reported as warnings. */

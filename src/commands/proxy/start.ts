@@ -48,7 +48,7 @@ The proxy listens on 127.0.0.1 only and answers only requests whose Host is 127.
     const service = await import('../../core/proxy/service.js')
     const port = service.proxyPort(flags.port, process.env)
     if (flags.detach) {
-      const started = await service.startDetached(this.vault.home, this.argv)
+      const started = await service.startDetached(this.vault.home, ['proxy', 'start', ...this.argv])
       this.log(
         `Proxy started in the background (pid ${started.pid}) on ${started.url} for profile ${started.profile}.`,
       )

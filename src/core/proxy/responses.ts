@@ -59,7 +59,8 @@ const INJECTION_CODES = new Set([
   'SECRET_NOT_HEADER_SAFE',
   'SECRET_NOT_TEXT',
 ])
-const SSRF_CODES = new Set(['METADATA_ADDRESS', 'PRIVATE_ADDRESS', 'RESERVED_ADDRESS'])
+/** The engine's address guard, and Sanctum's daemon-side one. */
+const SSRF_CODES = new Set(['METADATA_ADDRESS', 'PRIVATE_ADDRESS', 'RESERVED_ADDRESS', 'SSRF_BLOCKED'])
 
 function detail(error: AgentVaultError, name: string): string | undefined {
   const value = error.details?.[name]
@@ -68,6 +69,7 @@ function detail(error: AgentVaultError, name: string): string | undefined {
 
 /** The key as the caller sent it that an error about `reference` concerns. */
 function keyFor(reference: string, injections: readonly ProxyInjection[]): string {
+  if (injections.length === 1) return (injections[0] as ProxyInjection).key.replaceAll("'", '')
   const bare = reference.replace(/^[a-z0-9+]+:\/\//, '').replace(/\?.*$/, '')
   const match =
     injections.find((injection) => injection.key === reference) ??
@@ -112,7 +114,7 @@ export function answerFor(
     const reference = error.message.replace(/^Secret not found: /, '')
     const key = keyFor(reference, injections)
     return {
-      answer: shapeA(502, `secret '${key}' not found — run 'agentvault secrets list' (${reference})`),
+      answer: shapeA(502, `secret '${key}' not found — run 'agentvault secrets list' (${error.message})`),
       outcome: 'error',
     }
   }

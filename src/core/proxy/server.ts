@@ -153,7 +153,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
   }
 
   const serveProxy = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
-    const work = options.session.derive()
+    const work = options.session.derive('proxy')
     work.audit.touched = true
     work.audit.operation = 'http_request'
     const agent = request.headersDistinct['x-as-agent-id']?.[0]?.trim()
