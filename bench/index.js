@@ -5,7 +5,8 @@
 //   (b) masking: 256 MB through `agentvault run` with 10 masked values vs `--mask never` (target ≥ 0.5×);
 //   (c) peak RSS of `agentvault run` for 64 MB vs 512 MB of output (target ≤ 1.2×);
 //   (d) openbao fan-out: `run` with 50 references over 10 paths vs 1 reference, against the OpenBao
-//       test server (test/servers/openbao, its own process) with 20 ms injected read latency.
+//       test server (test/servers/openbao, its own process) with 20 ms injected read latency;
+//   (e) `agentvault proxy` under load next to direct requests (bench/proxy.js). `--proxy` runs only (e).
 // Runs are interleaved so that machine noise hits every variant alike. Not a test: nothing is asserted.
 import {spawn, spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
@@ -16,6 +17,8 @@ import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
 
+import {benchProxy} from './proxy.js'
+
 const root = fileURLToPath(new URL('..', import.meta.url))
 const bin = join(root, 'bin', 'run.js')
 const work = await mkdtemp(join(tmpdir(), 'agentvault-bench-'))
@@ -25,6 +28,7 @@ delete env.CI
 
 const MB = 1024 * 1024
 const quick = process.argv.includes('--quick')
+const onlyProxy = process.argv.includes('--proxy')
 const startupRuns = quick ? 7 : 21
 const maskRuns = quick ? 1 : 3
 
@@ -121,6 +125,13 @@ async function startOpenBao(latency) {
 
 try {
   cli(['secrets', 'set', 'K'], 'bench-value-0000')
+  if (!onlyProxy) await otherSections()
+  await benchProxy({bin, cli, env})
+} finally {
+  await rm(work, {force: true, recursive: true})
+}
+
+async function otherSections() {
   const names = []
   for (let i = 0; i < 10; i++) {
     names.push(`V${i}`)
@@ -203,6 +214,4 @@ try {
     delete env.BAO_TOKEN
     await bao.stop()
   }
-} finally {
-  await rm(work, {force: true, recursive: true})
 }

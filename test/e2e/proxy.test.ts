@@ -331,11 +331,13 @@ describe('e2e: proxy', function () {
         `GET /proxy HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`,
       )
       assert.match(big, /^HTTP\/1\.1 431 /)
-      const body = await send(
-        {...target('/big-body'), 'Content-Type': 'application/octet-stream', 'X-AS-Inject-Bearer': 'K'},
-        {body: 'x'.repeat(10 * 1024 * 1024 + 1), method: 'POST'},
+      // A declared length over the cap is refused before a byte of the body is read.
+      const declared = await rawExchange(
+        proxy.port,
+        `POST /proxy HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\nX-AS-Session-Token: ${proxy.token}\r\nX-AS-Target-URL: ${world.upstream.url('/big-body')}\r\nX-AS-Inject-Bearer: K\r\nContent-Length: ${10 * 1024 * 1024 + 1}\r\n\r\nxxxx`,
       )
-      assert.equal(body.status, 413)
+      assert.match(declared, /^HTTP\/1\.1 413 /)
+      assert.match(declared, /\{"error":"Request body exceeds 10485760 bytes"\}\n$/)
     })
 
     it('a slow client (slowloris) holds no one up: others are served and audited meanwhile', async () => {
@@ -424,14 +426,22 @@ describe('e2e: proxy lifecycle', function () {
   })
 
   it('--no-session-token warns and serves clients that send no token; SIGTERM stops cleanly', async () => {
-    const proxy = await startProxy(env(), ['--no-session-token'])
+    const proxy = await startProxy(env(), ['--no-session-token', '--max-body-bytes', '1000'])
     assert.match(proxy.stderr(), /^Warning: Serving \/proxy without a session token/m)
     assert.equal(proxy.token, undefined)
     const reply = await proxyCall(proxy.port, {
       headers: {'X-AS-Inject-Bearer': 'K', 'X-AS-Target-URL': world.upstream.url('/notoken')},
     })
     assert.equal(reply.status, 200, reply.text)
-    await proxy.untilRequestLines(1)
+    // A chunked body (no declared length) is counted as it arrives: over --max-body-bytes is 413.
+    const chunk = 'y'.repeat(1500)
+    const chunked = await rawExchange(
+      proxy.port,
+      `POST /proxy HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\nX-AS-Target-URL: ${world.upstream.url('/chunked')}\r\nX-AS-Inject-Bearer: K\r\nTransfer-Encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n0\r\n\r\n`,
+    )
+    assert.match(chunked, /^HTTP\/1\.1 413 /)
+    assert.throws(() => world.upstream.last('/chunked'))
+    await proxy.untilRequestLines(2)
     proxy.child.kill('SIGTERM')
     const result = await proxy.exited
     assert.equal(result.code, 0, result.stderr)
