@@ -85,6 +85,11 @@ export function answerFor(
   const text = error.suggestion ? `${error.message}. ${error.suggestion}` : error.message
   const host = detail(error, 'host') ?? ''
   if (error.category === 'denied') {
+    // AgentSecrets' own block (an agentsecrets:// key): its slug and domain, passed on as they came.
+    const slug = detail(error, 'reason')
+    const domain = detail(error, 'domain')
+    if (slug !== undefined && /^[a-z_]{1,64}$/.test(slug) && domain !== undefined)
+      return {answer: shapeB(slug, domain, text), outcome: 'denied'}
     if (error.code === 'HOST_NOT_ALLOWED' || error.code === 'REDIRECT_NOT_ALLOWED') {
       const empty = detail(error, 'allowlist') === 'empty'
       return {

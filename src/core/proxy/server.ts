@@ -65,7 +65,8 @@ function droppedResponseHeader(name: string): boolean {
   )
 }
 
-function send(response: ServerResponse, answer: ProxyAnswer): void {
+/** Answer with a body of ours; `close` when the rest of the request will not be read. */
+function send(response: ServerResponse, answer: ProxyAnswer, close = false): void {
   if (response.headersSent) {
     response.destroy()
     return
@@ -74,6 +75,7 @@ function send(response: ServerResponse, answer: ProxyAnswer): void {
   response.writeHead(answer.status, {
     'Content-Length': String(answer.body.length),
     'Content-Type': answer.contentType,
+    ...(close && {Connection: 'close'}),
   })
   response.end(answer.body)
 }
@@ -208,7 +210,8 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
         send(response, shapeA(400, thrown.message))
         record(work, method, 400, 'error')
       } else if (thrown instanceof BodyTooLarge) {
-        send(response, shapeA(413, thrown.message))
+        // The rest of the body is not read: end the connection rather than parse it as a request.
+        send(response, shapeA(413, thrown.message), true)
         record(work, method, 413, 'error')
       } else {
         const error = toAgentVaultError(thrown)
