@@ -51,6 +51,7 @@ function timeOnce(command, args) {
   })
 }
 
+const mbps = (ms) => (256 / (ms / 1000)).toFixed(0)
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 async function interleaved(variants, runs) {
@@ -168,7 +169,6 @@ async function otherSections() {
     ],
     maskRuns,
   )
-  const mbps = (ms) => (256 / (ms / 1000)).toFixed(0)
   console.log(`\nmasking 256 MB with 10 values (median of ${maskRuns})`)
   console.log(`  --mask never    ${unmasked.toFixed(0)} ms   ${mbps(unmasked)} MB/s`)
   console.log(

@@ -119,9 +119,9 @@ export async function benchProxy({bin, cli, env}) {
     'allowedDomains=["127.0.0.1"]',
   ])
   const upstream = await startUpstream()
-  const upstreamPort = upstream.address().port
+  const {port: upstreamPort} = upstream.address()
   const proxy = await startProxy(bin, env)
-  const token = JSON.parse(readFileSync(`${env.AGENTVAULT_HOME}/proxy.pid`, 'utf8')).token
+  const {token} = JSON.parse(readFileSync(`${env.AGENTVAULT_HOME}/proxy.pid`, 'utf8'))
   try {
     const direct = (i) => [upstreamPort, {authorization: 'Bearer not-a-secret'}, `/item/${i}`]
     const proxied = (i) => [

@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict'
 
-import {proxyCall, startProxy, type StartedProxy} from '../helpers/proxy.js'
-import {CANARIES, type AgentSecretsE2e, setupAgentSecretsE2e} from '../servers/agentsecrets/e2e-fixture.js'
+import {proxyCall, type StartedProxy, startProxy} from '../helpers/proxy.js'
+import {type AgentSecretsE2e, CANARIES, setupAgentSecretsE2e} from '../servers/agentsecrets/e2e-fixture.js'
 
 describe('e2e: proxy with agentsecrets keys', function () {
   this.timeout(60_000)

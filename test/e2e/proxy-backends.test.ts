@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import {join} from 'node:path'
 
 import {type CliResult, runCli, tempHome} from '../helpers/cli.js'
-import {proxyCall, type ProxyReply, startProxy, type StartedProxy} from '../helpers/proxy.js'
+import {proxyCall, type ProxyReply, type StartedProxy, startProxy} from '../helpers/proxy.js'
 import {startUpstream, type Upstream} from '../servers/http-upstream/index.js'
 import {CANARY as BAO_CANARY, startSeededServer} from '../servers/openbao/harness.js'
 import {type OpenBaoTestServer} from '../servers/openbao/server.js'
@@ -20,6 +20,10 @@ import {type SanctumTestServer} from '../servers/sanctum/server.js'
 
 const MARKER = '[REDACTED_BY_AGENTSECRETS]'
 
+function call(proxy: StartedProxy, headers: Record<string, string>, method = 'GET'): Promise<ProxyReply> {
+  return proxyCall(proxy.port, {headers: {'X-AS-Session-Token': proxy.token ?? '', ...headers}, method})
+}
+
 describe('e2e: proxy over openbao and sanctum', function () {
   this.timeout(120_000)
   let t: Awaited<ReturnType<typeof tempHome>>
@@ -30,9 +34,6 @@ describe('e2e: proxy over openbao and sanctum', function () {
     assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`)
     return result
   }
-
-  const call = (proxy: StartedProxy, headers: Record<string, string>, method = 'GET'): Promise<ProxyReply> =>
-    proxyCall(proxy.port, {headers: {'X-AS-Session-Token': proxy.token ?? '', ...headers}, method})
 
   before(async () => {
     t = await tempHome()

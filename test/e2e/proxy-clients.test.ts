@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import {execFile, spawnSync} from 'node:child_process'
 
-import {startProxy, type StartedProxy} from '../helpers/proxy.js'
+import {type StartedProxy, startProxy} from '../helpers/proxy.js'
 import {CANARY, createUseWorld, leakedForms, type UseWorld} from '../servers/http-upstream/fixture.js'
 
 const MARKER = '[REDACTED_BY_AGENTSECRETS]'

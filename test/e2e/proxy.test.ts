@@ -5,7 +5,7 @@ import {join} from 'node:path'
 
 import {runCli} from '../helpers/cli.js'
 import {filesUnder} from '../helpers/e2e.js'
-import {proxyCall, type ProxyReply, rawExchange, startProxy, type StartedProxy} from '../helpers/proxy.js'
+import {proxyCall, type ProxyReply, rawExchange, type StartedProxy, startProxy} from '../helpers/proxy.js'
 import {
   BASIC_USER,
   CANARY,
@@ -304,14 +304,15 @@ describe('e2e: proxy', function () {
 
     it('CR/LF in a header name, a value or the target URL: 400, nothing injected, still serving', async () => {
       const before = world.upstream.requests.length
-      const head = (line: string) =>
-        `GET /proxy HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\nX-AS-Session-Token: ${proxy.token}\r\nX-AS-Inject-Bearer: K\r\n${line}\r\nConnection: close\r\n\r\n`
       for (const line of [
         `X-AS-Target-URL: ${world.upstream.url('/crlf')}\rX-Injected: 1`,
         `X-AS-Target-URL: ${world.upstream.url('/crlf')}\r\nX-Bad\nName: 1`,
         `X-AS-Target-URL: ${world.upstream.url('/crlf')}\r\nX-Trace: a\rb`,
       ]) {
-        const answer = await rawExchange(proxy.port, head(line))
+        const answer = await rawExchange(
+          proxy.port,
+          `GET /proxy HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\nX-AS-Session-Token: ${proxy.token}\r\nX-AS-Inject-Bearer: K\r\n${line}\r\nConnection: close\r\n\r\n`,
+        )
         assert.match(answer, /^HTTP\/1\.1 400 /)
       }
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import {request as httpRequest, type IncomingHttpHeaders} from 'node:http'
 import {connect, type Socket} from 'node:net'
 
-import {collect, type CliResult, runCli, startCli, waitForOutput} from './cli.js'
+import {type CliResult, collect, runCli, startCli, waitForOutput} from './cli.js'
 
 export interface ProxyReply {
   body: Buffer

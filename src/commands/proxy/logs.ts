@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
-import type {AuditRecord} from '../../core/audit.js'
 import type {AuditViewEvent} from '../../core/audit-view.js'
+import type {AuditRecord} from '../../core/audit.js'
 
 import {AgentVaultCommand} from '../../base-command.js'
 import {type Column, renderTable} from '../../ui/table.js'

@@ -204,17 +204,17 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
 
       response.end(request.method === 'HEAD' ? undefined : outcome.body)
       record(work, spec.method, status, 'ok')
-    } catch (thrown) {
+    } catch (error_) {
       request.resume()
-      if (thrown instanceof ProxyRequestError) {
-        send(response, shapeA(400, thrown.message))
+      if (error_ instanceof ProxyRequestError) {
+        send(response, shapeA(400, error_.message))
         record(work, method, 400, 'error')
-      } else if (thrown instanceof BodyTooLarge) {
+      } else if (error_ instanceof BodyTooLarge) {
         // The rest of the body is not read: end the connection rather than parse it as a request.
-        send(response, shapeA(413, thrown.message), true)
+        send(response, shapeA(413, error_.message), true)
         record(work, method, 413, 'error')
       } else {
-        const error = toAgentVaultError(thrown)
+        const error = toAgentVaultError(error_)
         const {answer, outcome} = answerFor(error, injections)
         send(response, answer)
         record(work, method, answer.status, outcome, error)
@@ -261,11 +261,14 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
     {maxHeaderSize: 16 * 1024, requestTimeout: 120_000},
     (request, response) => {
       const pending = handle(request, response).catch(() => {
-        if (!response.headersSent) send(response, shapeA(500, 'internal error in the agentvault proxy'))
-        else response.destroy()
+        if (response.headersSent) {
+          response.destroy()
+        } else {
+          send(response, shapeA(500, 'internal error in the agentvault proxy'))
+        }
       })
       inFlight.add(pending)
-      void pending.finally(() => inFlight.delete(pending))
+      pending.finally(() => inFlight.delete(pending)).catch(() => {})
     },
   )
   server.headersTimeout = HEADERS_TIMEOUT_MS
@@ -279,7 +282,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
       resolve(typeof address === 'object' && address ? address.port : options.port)
     })
   })
-  allowedHosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`])
+  allowedHosts = new Set([`127.0.0.1:${port}`, `[::1]:${port}`, `localhost:${port}`])
 
   return {
     async close() {
@@ -288,7 +291,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
       })
       server.closeIdleConnections()
       const {setTimeout: delay} = await import('node:timers/promises')
-      await Promise.race([Promise.allSettled([...inFlight]), delay(10_000, undefined, {ref: false})])
+      await Promise.race([Promise.allSettled(inFlight), delay(10_000, undefined, {ref: false})])
       server.closeAllConnections()
       await closed
       await auditQueue

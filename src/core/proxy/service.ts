@@ -2,6 +2,8 @@
  * The service behind `agentvault proxy start|status|stop`: run the server in the foreground until
  * SIGINT/SIGTERM, start it detached, report it, stop it. Commands only parse and render.
  */
+import {join} from 'node:path'
+
 import type {Session} from '../session.js'
 import type {UseLimits} from '../use.js'
 
@@ -118,10 +120,9 @@ export async function startDetached(home: string, argv: readonly string[]): Prom
   const state = await import('./state.js')
   const running = await state.readProxyRecord(home)
   if (running) throw alreadyRunning(running)
-  const [{spawn}, {open}, {join}, {ensureHome}] = await Promise.all([
+  const [{spawn}, {open}, {ensureHome}] = await Promise.all([
     import('node:child_process'),
     import('node:fs/promises'),
-    import('node:path'),
     import('../file-lock.js'),
   ])
   await ensureHome(home)
