@@ -261,6 +261,17 @@ describe('e2e: proxy', function () {
       assert.match((JSON.parse(reply.text) as {error: string}).error, /^failed to reach upstream: /)
     })
 
+    it('a redirect to a host the secret may not go to: 403 domain_not_in_allowlist, not followed', async () => {
+      const elsewhere = world.upstream.url('/elsewhere', {host: '127.0.0.2'})
+      const reply = await send({
+        ...target(`/redirect?to=${encodeURIComponent(elsewhere)}`),
+        'X-AS-Inject-Bearer': 'K',
+      })
+      assert.equal(reply.status, 403, reply.text)
+      assert.equal((JSON.parse(reply.text) as {error: string}).error, 'domain_not_in_allowlist')
+      assert.throws(() => world.upstream.last('/elsewhere'))
+    })
+
     it('no CORS headers, ever (a preflight gets none)', async () => {
       const preflight = await proxyCall(proxy.port, {
         headers: {
@@ -427,7 +438,13 @@ describe('e2e: proxy lifecycle', function () {
   })
 
   it('--no-session-token warns and serves clients that send no token; SIGTERM stops cleanly', async () => {
-    const proxy = await startProxy(env(), ['--no-session-token', '--max-body-bytes', '1000'])
+    const proxy = await startProxy(env(), [
+      '--no-session-token',
+      '--max-body-bytes',
+      '1000',
+      '--timeout',
+      '1',
+    ])
     assert.match(proxy.stderr(), /^Warning: Serving \/proxy without a session token/m)
     assert.equal(proxy.token, undefined)
     const reply = await proxyCall(proxy.port, {
@@ -442,7 +459,16 @@ describe('e2e: proxy lifecycle', function () {
     )
     assert.match(chunked, /^HTTP\/1\.1 413 /)
     assert.throws(() => world.upstream.last('/chunked'))
-    await proxy.untilRequestLines(2)
+    // --timeout: an upstream slower than the limit is 502 failed to reach upstream.
+    const slow = await proxyCall(proxy.port, {
+      headers: {'X-AS-Inject-Bearer': 'K', 'X-AS-Target-URL': world.upstream.url('/slow?ms=5000')},
+    })
+    assert.equal(slow.status, 502)
+    assert.match(
+      (JSON.parse(slow.text) as {error: string}).error,
+      /^failed to reach upstream: No complete response/,
+    )
+    await proxy.untilRequestLines(3)
     proxy.child.kill('SIGTERM')
     const result = await proxy.exited
     assert.equal(result.code, 0, result.stderr)
