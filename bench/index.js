@@ -8,8 +8,10 @@
 //   (c) peak RSS of `agentvault run` for 64 MB vs 512 MB of output (target ≤ 1.2×);
 //   (d) openbao fan-out: `run` with 50 references over 10 paths vs 1 reference, against the OpenBao
 //       test server (test/servers/openbao, its own process) with 20 ms injected read latency;
-//   (e) `agentvault mcp` (bench/mcp.js): start → `initialize` response, `list_secrets` latency.
-// `--quick` takes fewer samples; `--only NAME` (startup, masking, rss, openbao, mcp) runs one section.
+//   (e) `agentvault mcp` (bench/mcp.js): start → `initialize` response, `list_secrets` latency;
+//   (f) `agentvault proxy` under load next to direct requests (bench/proxy.js).
+// `--quick` takes fewer samples; `--only NAME` (startup, masking, rss, openbao, mcp, proxy) runs one
+// section.
 // agentvault runs as users run it: bin/run.js executed as a program (its launcher execs the `node`
 // first on PATH, here this Node). Runs are interleaved so that machine noise hits every variant
 // alike. Not a test: nothing is asserted.
@@ -23,6 +25,7 @@ import {createInterface} from 'node:readline'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
 import {benchMcp} from './mcp.js'
+import {benchProxy} from './proxy.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const bin = join(root, 'bin', 'run.js')
@@ -295,6 +298,7 @@ try {
   }
 
   if (wants('mcp')) await benchMcp({bin, env, quick, startupRuns})
+  if (wants('proxy')) await benchProxy({bin, cli, env})
 } finally {
   await rm(work, {force: true, recursive: true})
 }

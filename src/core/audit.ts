@@ -57,6 +57,8 @@ export interface AuditEvent {
   tool?: string
   /** `mcp`: the client's name/version from its `initialize` request. */
   client?: string
+  /** The calling agent's own name for itself (`proxy`: the `X-AS-Agent-ID` header); not verified. */
+  agent_id?: string
 }
 
 /** An {@link AuditEvent} as stored in the chain. */
@@ -480,6 +482,7 @@ const OPTIONAL_STRINGS = [
   'error_code',
   'tool',
   'client',
+  'agent_id',
 ] as const
 const OPTIONAL_LISTS = ['references', 'resource_refs'] as const
 const OUTCOMES: ReadonlySet<string> = new Set(['denied', 'error', 'ok'])

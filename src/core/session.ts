@@ -29,6 +29,8 @@ export interface SessionOptions {
 
 /** What a command tells the audit log; the session adds time, outcome and duration. */
 export interface AuditDraft {
+  /** Who asked, in their own words (the proxy's `X-AS-Agent-ID`). */
+  agentId?: string
   /** The client of a long-running server (`mcp`), as `name/version`. */
   client?: string
   operation?: string
@@ -61,6 +63,15 @@ export class Session {
       this.configPromise = parent.config()
       this.ownsBackends = false
     }
+  }
+
+  /**
+   * A session for one unit of work inside a long-lived command (one `proxy` request or `mcp` tool
+   * call): its own audit record and start time, this session's config and backend instances (one
+   * per profile, reused). Closing it is a no-op: the parent owns and closes the backends.
+   */
+  derive(command = this.options.command): Session {
+    return new Session({...this.options, command}, this)
   }
 
   /** Release every backend (leases, sockets); errors while closing are reported as warnings. */
@@ -128,6 +139,7 @@ export class Session {
       ...(errorCode && {error_code: errorCode}),
       ...(this.audit.tool && {tool: this.audit.tool}),
       ...(this.audit.client && {client: this.audit.client}),
+      ...(this.audit.agentId && {agent_id: this.audit.agentId}),
     }
     const names = [...this.audit.references]
     const hashed = names.filter((name) => name.startsWith('ref:')).map((name) => name.slice(4))
@@ -142,15 +154,6 @@ export class Session {
         `Could not write the audit log: ${error instanceof Error ? error.message : String(error)}`,
       )
     }
-  }
-
-  /**
-   * A session for one request of a long-running command (`mcp`): the same config and backend
-   * instances (connections are reused; this session's `close` leaves them to their owner), but its
-   * own audit record and clock, so each request is audited on its own.
-   */
-  forRequest(): Session {
-    return new Session(this.options, this)
   }
 
   /** Parse a reference, or a bare NAME meaning a secret of the active profile's backend. */

@@ -55,6 +55,8 @@ export interface EngineOptions {
   /** PEM files of extra trusted CAs (`--cacert`, the profiles' `caCert`). */
   caCertFiles: readonly string[]
   maxResponseBytes: number
+  /** What an echoed secret becomes in a response (default `<concealed by agentvault>`). */
+  redactionMarker?: string
   timeoutMs: number
 }
 
@@ -135,8 +137,11 @@ export function assertHostAllowed(
           suggestion,
         },
       )
+    // `allowlist: "empty"` lets `proxy` answer AgentSecrets' empty_allowlist block.
+    const empty =
+      !own && (policy.profile.settings.allowedDomains ?? []).length === 0 && allowHosts.length === 0
     throw new DeniedError('HOST_NOT_ALLOWED', `Refused to send ${policy.reference} to ${host}: ${why}`, {
-      details: {host, reference: policy.reference},
+      details: {allowlist: own ? 'secret' : empty ? 'empty' : 'profile', host, reference: policy.reference},
       suggestion,
     })
   }
@@ -667,7 +672,7 @@ export async function performHttp(
 ): Promise<HttpOutcome> {
   assertHostAllowed(plan.url, policies, options.allowHosts)
   const request = buildRequest(plan, values)
-  const redactor = createRedactor([...values.values()])
+  const redactor = createRedactor([...values.values()], options.redactionMarker)
   const ca = await readCaFiles(options.caCertFiles)
   const {sendRequest} = await import('./use/http-client.js')
   const response = await sendRequest(request, {

@@ -21,6 +21,8 @@ export interface UseLimits {
   /** `--cacert`: a PEM file of extra trusted CAs. */
   caCert?: string
   maxResponseBytes?: number
+  /** What an echoed secret becomes in a response (`proxy`: `[REDACTED_BY_AGENTSECRETS]`). */
+  redactionMarker?: string
   /** Seconds. */
   timeout?: number
 }
@@ -65,6 +67,7 @@ async function engineOptions(
     allowHosts: (limits.allowHosts ?? []).map((pattern) => normaliseHostPattern(pattern)),
     caCertFiles: [...new Set(caCertFiles)],
     maxResponseBytes: limits.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    ...(limits.redactionMarker !== undefined && {redactionMarker: limits.redactionMarker}),
     timeoutMs: limits.timeout === undefined ? DEFAULT_TIMEOUT_MS : limits.timeout * 1000,
   }
 }

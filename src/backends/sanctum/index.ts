@@ -72,6 +72,7 @@ class SanctumBackend implements Backend {
   readonly kind = 'sanctum' as const
   private client?: SanctumClient
   private log?: Debugger
+  private making?: Promise<SanctumClient>
 
   constructor(private readonly context: BackendContext) {}
 
@@ -220,7 +221,10 @@ class SanctumBackend implements Backend {
     }
   }
 
-  /** The one authenticated client of this command, connected on first use. */
+  /**
+   * The one authenticated client of this command, connected on first use. Concurrent first callers
+   * (`proxy` requests) share the client being made instead of each opening a connection.
+   */
   private async connected(): Promise<SanctumClient> {
     if (!this.client) {
       const settings = this.settings()
@@ -229,7 +233,11 @@ class SanctumBackend implements Backend {
           suggestion:
             'Run `agentvault login sanctum --agent NAME`, or set SANCTUM_AGENT (and SANCTUM_KEY_PATH).',
         })
-      this.client = await this.newClient({...settings, agent: settings.agent})
+      this.making ??= this.newClient({...settings, agent: settings.agent}).finally(() => {
+        this.making = undefined
+      })
+      const made = await this.making
+      this.client ??= made
     }
 
     await this.client.connect()

@@ -115,7 +115,7 @@ export class AgentVaultMcpServer {
 
   /** Perform one validated tool call in its own request session; never throws. */
   async call(name: ToolSpec['name'], args: unknown, signal: AbortSignal): Promise<CallToolResult> {
-    const session = this.root.forRequest()
+    const session = this.root.derive()
     session.audit.touched = true
     session.audit.tool = name
     if (this.client) session.audit.client = this.client
@@ -136,7 +136,7 @@ export class AgentVaultMcpServer {
 
   /** Audit a call of a known tool that was rejected before it ran (arguments off the schema). */
   async rejected(name: ToolSpec['name'], code: string): Promise<void> {
-    const session = this.root.forRequest()
+    const session = this.root.derive()
     session.audit.touched = true
     session.audit.tool = name
     if (this.client) session.audit.client = this.client

@@ -33,9 +33,11 @@ function asciiLowerCase(bytes: Buffer): Buffer {
   return lower
 }
 
-export function createRedactor(values: readonly Buffer[]): Redactor {
+/** `replacement` defaults to the masker's `<concealed by agentvault>` (`proxy` uses AgentSecrets' marker). */
+export function createRedactor(values: readonly Buffer[], replacement?: string): Redactor {
   const patterns = maskPatterns(values)
-  const masker = new Masker(patterns)
+  const marker = replacement === undefined ? [] : [Buffer.from(replacement, 'utf8')]
+  const masker = new Masker(patterns, ...marker)
   let names: Masker | undefined
   let redacted = false
   const mask = (data: Buffer): Buffer => {
@@ -50,7 +52,10 @@ export function createRedactor(values: readonly Buffer[]): Redactor {
       return out
     },
     headerName(name) {
-      names ??= new Masker(patterns.map((p) => asciiLowerCase(p)))
+      names ??= new Masker(
+        patterns.map((p) => asciiLowerCase(p)),
+        ...marker,
+      )
       const bytes = asciiLowerCase(Buffer.from(name, 'latin1'))
       const out = Buffer.concat([...names.push(bytes), ...names.end()])
       if (out.equals(bytes)) return name

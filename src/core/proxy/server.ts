@@ -1,0 +1,301 @@
+/**
+ * `agentvault proxy`: AgentSecrets' local `/proxy` HTTP API (protocols/agentsecrets.md §5) served
+ * by agentvault's own `call` engine, over every backend. Plain node:http on 127.0.0.1 only.
+ *
+ * Guards, in order: the `Host` header must name this listener (DNS rebinding), `/health` is open,
+ * `/proxy` needs the session token (constant-time compare), then the request is checked, its body
+ * read under a cap, and the call made by `callWithSecrets` — allowlists, SSRF guard, redirects,
+ * redaction (with AgentSecrets' marker) and limits are the engine's. No CORS header is ever sent.
+ * Each `/proxy` request is one audit event (command `proxy`) and one stderr line, never a value.
+ * One backend instance per profile (the root session's) serves every request.
+ */
+import type {IncomingMessage, Server, ServerResponse} from 'node:http'
+
+import type {Session} from '../session.js'
+import type {UseLimits} from '../use.js'
+
+import {AgentVaultError, toAgentVaultError} from '../errors.js'
+import {
+  injectionFlags,
+  parseProxyHeaders,
+  printable,
+  type ProxyInjection,
+  ProxyRequestError,
+} from './headers.js'
+import {answerFor, type ProxyAnswer, type ProxyOutcome, REDACTION_MARKER, shapeA} from './responses.js'
+
+export const DEFAULT_PROXY_PORT = 8765
+export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+/** A client that has not sent its headers by then is cut off (slowloris). */
+export const HEADERS_TIMEOUT_MS = 10_000
+
+export interface ProxyServerOptions {
+  /** `/health`'s `project`. */
+  project: string
+  limits: UseLimits
+  /** One line per `/proxy` request (no values). */
+  log(line: string): void
+  maxBodyBytes?: number
+  port: number
+  /** The long-lived session: its config and one backend instance per profile serve every request. */
+  session: Session
+  /** `as_sess_…`, or undefined when `--no-session-token`. */
+  token?: string
+}
+
+export interface RunningProxy {
+  port: number
+  /** Stop accepting, let requests in flight finish (bounded), write their audit events. */
+  close(): Promise<void>
+}
+
+/** Upstream response headers that describe a hop, or that would grant a browser page access. */
+function droppedResponseHeader(name: string): boolean {
+  return (
+    name.startsWith('access-control-') ||
+    [
+      'connection',
+      'content-length',
+      'keep-alive',
+      'proxy-connection',
+      'trailer',
+      'transfer-encoding',
+      'upgrade',
+    ].includes(name)
+  )
+}
+
+/** Answer with a body of ours; `close` when the rest of the request will not be read. */
+function send(response: ServerResponse, answer: ProxyAnswer, close = false): void {
+  if (response.headersSent) {
+    response.destroy()
+    return
+  }
+
+  response.writeHead(answer.status, {
+    'Content-Length': String(answer.body.length),
+    'Content-Type': answer.contentType,
+    ...(close && {Connection: 'close'}),
+  })
+  response.end(answer.body)
+}
+
+async function sha256(text: string): Promise<Buffer> {
+  const {createHash} = await import('node:crypto')
+  return createHash('sha256').update(text, 'utf8').digest()
+}
+
+/** Read the body under a cap; undefined for an empty body. */
+function readBody(request: IncomingMessage, max: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(request.headers['content-length'])
+    if (Number.isFinite(declared) && declared > max) {
+      reject(new BodyTooLarge(max))
+      return
+    }
+
+    const chunks: Buffer[] = []
+    let size = 0
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > max) {
+        request.removeAllListeners('data')
+        request.resume()
+        reject(new BodyTooLarge(max))
+        return
+      }
+
+      chunks.push(chunk)
+    })
+    request.once('end', () => resolve(size === 0 ? undefined : Buffer.concat(chunks)))
+    request.once('error', () => reject(new ProxyRequestError('Failed to read request body')))
+    request.once('aborted', () => reject(new ProxyRequestError('Failed to read request body')))
+  })
+}
+
+class BodyTooLarge extends Error {
+  constructor(readonly max: number) {
+    super(`Request body exceeds ${max} bytes`)
+  }
+}
+
+export async function startProxyServer(options: ProxyServerOptions): Promise<RunningProxy> {
+  const {createServer, STATUS_CODES} = await import('node:http')
+  const {timingSafeEqual} = await import('node:crypto')
+  const {callWithSecrets} = await import('../use.js')
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
+  const expectedToken = options.token === undefined ? undefined : await sha256(options.token)
+  const limits: UseLimits = {...options.limits, redactionMarker: REDACTION_MARKER}
+  let allowedHosts = new Set<string>()
+  let auditQueue: Promise<void> = Promise.resolve()
+  const inFlight = new Set<Promise<void>>()
+
+  const tokenValid = async (given: string | undefined): Promise<boolean> => {
+    if (!expectedToken) return true
+    if (given === undefined) return false
+    return timingSafeEqual(await sha256(given), expectedToken)
+  }
+
+  /** Audit after answering (the caller never waits for the fsync); events stay in order. */
+  const record = (
+    work: Session,
+    method: string,
+    status: number,
+    outcome: ProxyOutcome,
+    error?: AgentVaultError,
+  ): void => {
+    work.audit.status = status
+    auditQueue = auditQueue.then(async () => {
+      await work.finish(outcome, outcome === 'ok' ? 0 : (error?.exitCode ?? 1), error?.code)
+      const references = [...work.audit.references].join(',') || '-'
+      options.log(
+        `${new Date().toISOString()} ${status} ${outcome} ${printable(method, 16)} ${work.audit.targetHost ?? '-'} ${references} agent=${work.audit.agentId ?? '-'}${error ? ` ${error.code}` : ''}`,
+      )
+    })
+  }
+
+  const serveProxy = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const work = options.session.derive('proxy')
+    work.audit.touched = true
+    work.audit.operation = 'http_request'
+    const agent = request.headersDistinct['x-as-agent-id']?.[0]?.trim()
+    if (agent) work.audit.agentId = printable(agent, 128)
+    const method = request.method ?? 'GET'
+    if (!(await tokenValid(request.headersDistinct['x-as-session-token']?.[0]))) {
+      send(response, shapeA(401, 'Invalid or missing session token'))
+      record(work, method, 401, 'denied')
+      request.resume()
+      return
+    }
+
+    let injections: readonly ProxyInjection[] = []
+    try {
+      const spec = parseProxyHeaders(request.headersDistinct, method)
+      injections = spec.injections
+      const flags = injectionFlags(spec.injections)
+      const body = await readBody(request, maxBody)
+      const outcome = await callWithSecrets(
+        work,
+        {
+          ...(body && {body}),
+          headers: spec.headers.map(([name, value]) => `${name}: ${value}`),
+          injections: flags,
+          method: spec.method,
+          url: spec.target,
+        },
+        limits,
+      )
+      const status = outcome.status >= 100 && outcome.status <= 999 ? outcome.status : 502
+      const headers: Array<[string, string]> = []
+      for (const [name, value] of Object.entries(outcome.headers)) {
+        if (droppedResponseHeader(name.toLowerCase())) continue
+        for (const item of Array.isArray(value) ? value : [value]) headers.push([name, item])
+      }
+
+      headers.push(['Content-Length', String(outcome.body.length)])
+      try {
+        response.writeHead(status, STATUS_CODES[status] ?? 'Unknown', headers.flat())
+      } catch {
+        // A header Node refuses to send (from a backend's JSON answer): never pass it on half-made.
+        send(response, shapeA(502, 'failed to reach upstream: the response has an invalid header'))
+        record(work, spec.method, 502, 'error')
+        return
+      }
+
+      response.end(request.method === 'HEAD' ? undefined : outcome.body)
+      record(work, spec.method, status, 'ok')
+    } catch (error_) {
+      request.resume()
+      if (error_ instanceof ProxyRequestError) {
+        send(response, shapeA(400, error_.message))
+        record(work, method, 400, 'error')
+      } else if (error_ instanceof BodyTooLarge) {
+        // The rest of the body is not read: end the connection rather than parse it as a request.
+        send(response, shapeA(413, error_.message), true)
+        record(work, method, 413, 'error')
+      } else {
+        const error = toAgentVaultError(error_)
+        const {answer, outcome} = answerFor(error, injections)
+        send(response, answer)
+        record(work, method, answer.status, outcome, error)
+      }
+    }
+  }
+
+  const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    // DNS rebinding: a page on evil.example resolving to 127.0.0.1 still sends Host: evil.example.
+    if (!allowedHosts.has((request.headers.host ?? '').toLowerCase())) {
+      send(
+        response,
+        shapeA(403, 'The Host header must be 127.0.0.1, localhost or [::1] with this proxy’s port'),
+      )
+      request.resume()
+      return
+    }
+
+    const path = (request.url ?? '').split('?')[0]
+    if (path === '/health') {
+      request.resume()
+      send(response, {
+        body: Buffer.from(JSON.stringify({project: options.project, status: 'ok'}), 'utf8'),
+        contentType: 'application/json',
+        status: 200,
+      })
+      return
+    }
+
+    if (path !== '/proxy') {
+      request.resume()
+      send(response, {
+        body: Buffer.from('404 page not found\n'),
+        contentType: 'text/plain; charset=utf-8',
+        status: 404,
+      })
+      return
+    }
+
+    await serveProxy(request, response)
+  }
+
+  const server: Server = createServer(
+    {maxHeaderSize: 16 * 1024, requestTimeout: 120_000},
+    (request, response) => {
+      const pending = handle(request, response).catch(() => {
+        if (response.headersSent) {
+          response.destroy()
+        } else {
+          send(response, shapeA(500, 'internal error in the agentvault proxy'))
+        }
+      })
+      inFlight.add(pending)
+      pending.finally(() => inFlight.delete(pending)).catch(() => {})
+    },
+  )
+  server.headersTimeout = HEADERS_TIMEOUT_MS
+  server.maxConnections = 1024
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port, '127.0.0.1', () => {
+      server.off('error', reject)
+      const address = server.address()
+      resolve(typeof address === 'object' && address ? address.port : options.port)
+    })
+  })
+  allowedHosts = new Set([`127.0.0.1:${port}`, `[::1]:${port}`, `localhost:${port}`])
+
+  return {
+    async close() {
+      const closed = new Promise<void>((resolve) => {
+        server.close(() => resolve())
+      })
+      server.closeIdleConnections()
+      const {setTimeout: delay} = await import('node:timers/promises')
+      await Promise.race([Promise.allSettled(inFlight), delay(10_000, undefined, {ref: false})])
+      server.closeAllConnections()
+      await closed
+      await auditQueue
+    },
+    port,
+  }
+}

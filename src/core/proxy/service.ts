@@ -1,0 +1,225 @@
+/**
+ * The service behind `agentvault proxy start|status|stop`: run the server in the foreground until
+ * SIGINT/SIGTERM, start it detached, report it, stop it. Commands only parse and render.
+ */
+import {join} from 'node:path'
+
+import type {Session} from '../session.js'
+import type {UseLimits} from '../use.js'
+
+import {ConfigError, UsageError} from '../errors.js'
+import {DEFAULT_PROXY_PORT} from './server.js'
+import {alreadyRunning, type ProxyRecord} from './state.js'
+
+export interface ProxyStartOptions {
+  limits: UseLimits
+  maxBodyBytes?: number
+  port: number
+  /** false with `--no-session-token`. */
+  sessionToken: boolean
+}
+
+export interface ProxyStarted {
+  pid: number
+  port: number
+  profile: string
+  /** Whether `/proxy` requires `X-AS-Session-Token` (see `proxy status --show-token`). */
+  sessionTokenRequired: boolean
+  url: string
+}
+
+/** `--port`, else AGENTVAULT_PROXY_PORT, else AGENTSECRETS_PORT, else 8765. */
+export function proxyPort(flag: number | undefined, env: NodeJS.ProcessEnv): number {
+  if (flag !== undefined) return flag
+  for (const name of ['AGENTVAULT_PROXY_PORT', 'AGENTSECRETS_PORT'] as const) {
+    const text = env[name]?.trim()
+    if (!text) continue
+    const port = Number(text)
+    if (!/^\d{1,5}$/.test(text) || port > 65_535)
+      throw new UsageError('BAD_PORT', `${name} is not a port number`, {
+        suggestion: `Set ${name} to a number from 1 to 65535, or pass --port N.`,
+      })
+    return port
+  }
+
+  return DEFAULT_PROXY_PORT
+}
+
+function portInUse(port: number): ConfigError {
+  return new ConfigError('PORT_IN_USE', `Port ${port} on 127.0.0.1 is already in use`, {
+    suggestion: 'Pass another --port (or AGENTVAULT_PROXY_PORT), or stop what listens there.',
+  })
+}
+
+/**
+ * Serve until SIGINT or SIGTERM, then stop cleanly: no new connections, requests in flight
+ * answered, their audit events written, backend sessions closed (sanctum leases released), the
+ * pid file removed. `ready` is called once listening.
+ */
+export async function runProxy(
+  session: Session,
+  options: ProxyStartOptions,
+  io: {log(line: string): void; ready(started: ProxyStarted): void},
+): Promise<ProxyStarted> {
+  const state = await import('./state.js')
+  const running = await state.readProxyRecord(session.home)
+  if (running) throw alreadyRunning(running)
+  const profile = await session.profileFor()
+  const token = options.sessionToken ? await state.newSessionToken() : undefined
+  const {startProxyServer} = await import('./server.js')
+  let server
+  try {
+    server = await startProxyServer({
+      limits: options.limits,
+      log: io.log,
+      ...(options.maxBodyBytes !== undefined && {maxBodyBytes: options.maxBodyBytes}),
+      port: options.port,
+      project: profile.name,
+      session,
+      ...(token !== undefined && {token}),
+    })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw portInUse(options.port)
+    throw error
+  }
+
+  const record: ProxyRecord = {
+    pid: process.pid,
+    port: server.port,
+    profile: profile.name,
+    started: new Date().toISOString(),
+    token: token ?? null,
+  }
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve())
+    process.once('SIGTERM', () => resolve())
+  })
+  try {
+    await state.writeProxyRecord(session.home, record)
+    const started: ProxyStarted = {
+      pid: process.pid,
+      port: server.port,
+      profile: profile.name,
+      sessionTokenRequired: token !== undefined,
+      url: `http://127.0.0.1:${server.port}`,
+    }
+    io.ready(started)
+    await stopped
+    return started
+  } finally {
+    await server.close()
+    await state.removeProxyRecord(session.home)
+  }
+}
+
+/**
+ * Start `proxy start` again as a detached process (output to `proxy.log` in the home) and return
+ * once it listens, or fail with what it reported.
+ */
+export async function startDetached(home: string, argv: readonly string[]): Promise<ProxyStarted> {
+  const state = await import('./state.js')
+  const running = await state.readProxyRecord(home)
+  if (running) throw alreadyRunning(running)
+  const [{spawn}, {open}, {ensureHome}] = await Promise.all([
+    import('node:child_process'),
+    import('node:fs/promises'),
+    import('../file-lock.js'),
+  ])
+  await ensureHome(home)
+  const logPath = join(home, state.LOG_FILE)
+  const log = await open(logPath, 'a', 0o600)
+  const args = argv.filter((arg) => arg !== '--detach' && arg !== '--json')
+  try {
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1] ?? '', ...args], {
+      detached: true,
+      env: {...process.env, AGENTVAULT_PROXY_DETACHED: '1'},
+      stdio: ['ignore', log.fd, log.fd, 'ipc'],
+    })
+    const started = await new Promise<ProxyStarted>((resolve, reject) => {
+      child.once('message', (message) => resolve(message as ProxyStarted))
+      child.once('error', reject)
+      child.once('exit', () =>
+        reject(
+          new ConfigError('PROXY_START_FAILED', 'The detached proxy exited before it was ready', {
+            suggestion: `Read ${logPath} for its error, or run \`agentvault proxy start\` in the foreground.`,
+          }),
+        ),
+      )
+    })
+    child.removeAllListeners()
+    child.disconnect()
+    child.unref()
+    return started
+  } finally {
+    await log.close()
+  }
+}
+
+/** Tell the process that started this one detached that it is ready. */
+export function announceDetached(started: ProxyStarted): void {
+  if (process.env.AGENTVAULT_PROXY_DETACHED !== '1' || !process.send) return
+  process.send(started, () => process.disconnect())
+}
+
+export interface ProxyStatus {
+  healthy?: boolean
+  pid?: number
+  port?: number
+  profile?: string
+  running: boolean
+  /** Only with `--show-token`. */
+  sessionToken?: null | string
+  sessionTokenRequired?: boolean
+  started?: string
+  url?: string
+}
+
+async function healthy(port: number): Promise<boolean> {
+  const {request} = await import('node:http')
+  return new Promise((resolve) => {
+    const probe = request({host: '127.0.0.1', path: '/health', port, timeout: 2000}, (response) => {
+      response.resume()
+      resolve(response.statusCode === 200)
+    })
+    probe.once('timeout', () => probe.destroy())
+    probe.once('error', () => resolve(false))
+    probe.end()
+  })
+}
+
+export async function proxyStatus(home: string, showToken: boolean): Promise<ProxyStatus> {
+  const {readProxyRecord} = await import('./state.js')
+  const record = await readProxyRecord(home)
+  if (!record) return {running: false}
+  return {
+    healthy: await healthy(record.port),
+    pid: record.pid,
+    port: record.port,
+    profile: record.profile,
+    running: true,
+    ...(showToken && {sessionToken: record.token}),
+    sessionTokenRequired: record.token !== null,
+    started: record.started,
+    url: `http://127.0.0.1:${record.port}`,
+  }
+}
+
+/** SIGTERM the running proxy and wait until it is gone. */
+export async function stopProxy(home: string): Promise<{pid?: number; stopped: boolean}> {
+  const state = await import('./state.js')
+  const record = await state.readProxyRecord(home)
+  if (!record) return {stopped: false}
+  process.kill(record.pid, 'SIGTERM')
+  const {setTimeout: delay} = await import('node:timers/promises')
+  const deadline = Date.now() + 20_000
+  while (state.isAlive(record.pid)) {
+    if (Date.now() > deadline)
+      throw new ConfigError('PROXY_STOP_TIMEOUT', `The proxy (pid ${record.pid}) did not stop within 20 s`, {
+        suggestion: `Stop it by hand: kill ${record.pid}.`,
+      })
+    await delay(25)
+  }
+
+  await state.removeProxyRecord(home, record.pid)
+  return {pid: record.pid, stopped: true}
+}

@@ -1,0 +1,95 @@
+/**
+ * The running proxy's record in the home: `proxy.pid` (0600) holds its pid, port, profile, start
+ * time and session token, so `proxy status --show-token` and `proxy stop` find it. One proxy per
+ * home; a record whose process is gone is stale and ignored.
+ */
+import {join} from 'node:path'
+
+import {ConfigError} from '../errors.js'
+
+export const PID_FILE = 'proxy.pid'
+/** Where a detached proxy writes its request lines and errors. */
+export const LOG_FILE = 'proxy.log'
+
+export interface ProxyRecord {
+  pid: number
+  port: number
+  profile: string
+  started: string
+  /** `as_sess_` + 32 hex; null with `--no-session-token`. */
+  token: null | string
+}
+
+export function pidFile(home: string): string {
+  return join(home, PID_FILE)
+}
+
+/** A fresh session token: `as_sess_` + 32 hex characters. */
+export async function newSessionToken(): Promise<string> {
+  const {randomBytes} = await import('node:crypto')
+  return `as_sess_${randomBytes(16).toString('hex')}`
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function isRecord(data: unknown): data is ProxyRecord {
+  const value = data as ProxyRecord
+  return (
+    typeof data === 'object' &&
+    data !== null &&
+    Number.isInteger(value.pid) &&
+    value.pid > 0 &&
+    Number.isInteger(value.port) &&
+    typeof value.profile === 'string' &&
+    typeof value.started === 'string' &&
+    (value.token === null || typeof value.token === 'string')
+  )
+}
+
+/** The record of a live proxy, or undefined (none, unreadable, or its process is gone). */
+export async function readProxyRecord(home: string): Promise<ProxyRecord | undefined> {
+  const {readFileIfExists} = await import('../file-lock.js')
+  const text = await readFileIfExists(pidFile(home))
+  if (text === undefined) return undefined
+  let data: unknown
+  try {
+    data = JSON.parse(text.toString('utf8'))
+  } catch {
+    return undefined
+  }
+
+  return isRecord(data) && isAlive(data.pid) ? data : undefined
+}
+
+export async function writeProxyRecord(home: string, record: ProxyRecord): Promise<void> {
+  const {ensureHome, writeFileAtomic} = await import('../file-lock.js')
+  await ensureHome(home)
+  await writeFileAtomic(pidFile(home), `${JSON.stringify(record)}\n`, 0o600)
+}
+
+/** Remove the record if it is still this process's (a newer proxy's record is left alone). */
+export async function removeProxyRecord(home: string, pid = process.pid): Promise<void> {
+  const {readFile, unlink} = await import('node:fs/promises')
+  try {
+    const data: unknown = JSON.parse(await readFile(pidFile(home), 'utf8'))
+    if (isRecord(data) && data.pid !== pid && isAlive(data.pid)) return
+    await unlink(pidFile(home))
+  } catch {
+    // Gone already, or unreadable: nothing of ours to remove.
+  }
+}
+
+export function alreadyRunning(record: ProxyRecord): ConfigError {
+  return new ConfigError(
+    'PROXY_RUNNING',
+    `A proxy already runs for this home (pid ${record.pid}, http://127.0.0.1:${record.port})`,
+    {suggestion: 'Stop it with `agentvault proxy stop`, or use another AGENTVAULT_HOME.'},
+  )
+}

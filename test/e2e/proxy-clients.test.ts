@@ -1,0 +1,115 @@
+/**
+ * `agentvault proxy` with real HTTP clients, as programs written for AgentSecrets call it: Python
+ * `requests` (what AgentSecrets' Python SDK uses) and curl.
+ */
+import assert from 'node:assert/strict'
+import {execFile, spawnSync} from 'node:child_process'
+
+import {type StartedProxy, startProxy} from '../helpers/proxy.js'
+import {CANARY, createUseWorld, leakedForms, type UseWorld} from '../servers/http-upstream/fixture.js'
+
+const MARKER = '[REDACTED_BY_AGENTSECRETS]'
+
+const PYTHON = `
+import json, os, requests
+base = "http://127.0.0.1:%s" % os.environ["PROXY_PORT"]
+headers = {
+    "X-AS-Session-Token": os.environ["PROXY_TOKEN"],
+    "X-AS-Target-URL": os.environ["TARGET"],
+    "X-AS-Method": "POST",
+    "X-AS-Inject-Bearer": "K",
+    "X-AS-Inject-Body-auth-token": "K",
+    "X-AS-Agent-ID": "python-requests",
+}
+ok = requests.post(base + "/proxy", headers=headers, json={"model": "m"}, timeout=30)
+denied = requests.get(base + "/proxy", headers={**headers, "X-AS-Inject-Bearer": "SCOPED", "X-AS-Inject-Body-auth-token": "SCOPED"}, timeout=30)
+unauthorised = requests.get(base + "/proxy", headers={k: v for k, v in headers.items() if k != "X-AS-Session-Token"}, timeout=30)
+print(json.dumps({
+    "ok": {"status": ok.status_code, "echo": ok.headers.get("X-Echo-Token"), "body": ok.json()},
+    "denied": {"status": denied.status_code, "body": denied.json()},
+    "unauthorised": {"status": unauthorised.status_code, "body": unauthorised.json()},
+}))
+`
+
+/** Run a client without blocking this process: the upstream it calls lives in this event loop. */
+function runClient(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{code: number; stderr: string; stdout: string}> {
+  return new Promise((resolve) => {
+    execFile(command, args, {encoding: 'utf8', env, timeout: 45_000}, (error, stdout, stderr) => {
+      resolve({code: error ? Number(error.code ?? 1) : 0, stderr, stdout})
+    })
+  })
+}
+
+function has(command: string): boolean {
+  return spawnSync(command, ['--version'], {stdio: 'ignore'}).status === 0
+}
+
+describe('e2e: proxy with real clients', function () {
+  this.timeout(60_000)
+  let world: UseWorld
+  let proxy: StartedProxy
+
+  before(async () => {
+    world = await createUseWorld()
+    proxy = await startProxy({AGENTVAULT_HOME: world.home, AGENTVAULT_NO_KEYCHAIN: '1', NO_COLOR: '1'})
+  })
+
+  after(async () => {
+    await proxy.stop()
+    await world.dispose()
+  })
+
+  it('Python requests: injection, 403 block and 401 as AgentSecrets clients expect', async function () {
+    if (!has('python3')) {
+      console.log('    python3 is not installed: skipping the Python requests client test')
+      this.skip()
+    }
+
+    const run = await runClient('python3', ['-c', PYTHON], {
+      ...process.env,
+      PROXY_PORT: String(proxy.port),
+      PROXY_TOKEN: proxy.token ?? '',
+      TARGET: world.upstream.url('/echo'),
+    })
+    assert.equal(run.code, 0, `python3 failed (is python3-requests installed?): ${run.stderr}`)
+    const result = JSON.parse(run.stdout) as {
+      denied: {body: {error: string}; status: number}
+      ok: {body: {body: string; method: string}; echo: string; status: number}
+      unauthorised: {body: {error: string}; status: number}
+    }
+    assert.equal(result.ok.status, 200)
+    assert.equal(result.ok.echo, MARKER)
+    assert.equal(result.ok.body.method, 'POST')
+    assert.equal(JSON.parse(result.ok.body.body.replaceAll(MARKER, 'X')).Auth.Token, 'X')
+    assert.equal(world.upstream.last('/echo').headers.authorization, `Bearer ${CANARY}`)
+    assert.equal(result.denied.status, 403)
+    assert.equal(result.denied.body.error, 'domain_not_in_allowlist')
+    assert.equal(result.unauthorised.status, 401)
+    assert.equal(result.unauthorised.body.error, 'Invalid or missing session token')
+    for (const form of leakedForms(CANARY)) assert.ok(!run.stdout.includes(form))
+  })
+
+  it('curl: query injection and an upstream 500 passed through', async function () {
+    if (!has('curl')) this.skip()
+    const run = await runClient('curl', [
+      '-s',
+      '-w',
+      '\n%{http_code}',
+      `http://127.0.0.1:${proxy.port}/proxy`,
+      '-H',
+      `X-AS-Session-Token: ${proxy.token}`,
+      '-H',
+      `X-AS-Target-URL: ${world.upstream.url('/status?code=500')}`,
+      '-H',
+      'X-AS-Inject-Query-key: K',
+    ])
+    assert.equal(run.code, 0, run.stderr)
+    assert.equal(run.stdout, 'status 500\n500')
+    const received = new URL(world.upstream.last('/status').path, 'http://x')
+    assert.equal(received.searchParams.get('Key'), CANARY)
+  })
+})
