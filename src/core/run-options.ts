@@ -45,6 +45,25 @@ export const RUN_FLAGS = {
       'Start the command with a minimal environment (PATH, HOME, locale, terminal) plus the secrets.',
     type: 'boolean',
   },
+  placeholders: {
+    description:
+      'Give the command placeholders (avph_NAME_…) instead of values; a proxy swaps in the real values only in requests to hosts each secret allows. Implies proxy and CA variables in its environment.',
+    env: 'AGENTVAULT_PLACEHOLDERS',
+    type: 'boolean',
+  },
+  'allow-host': {
+    description: 'With --placeholders: a host (or *.suffix) for secrets without an allowlist of their own (repeatable).',
+    env: 'AGENTVAULT_ALLOW_HOST',
+    helpValue: 'HOST',
+    multiple: true,
+    type: 'string',
+  },
+  isolate: {
+    description:
+      'Run the command under bubblewrap with the agentvault home and the OS keychain socket hidden (Linux only).',
+    env: 'AGENTVAULT_ISOLATE',
+    type: 'boolean',
+  },
   profile: {
     char: 'p',
     description: 'Default profile for references of its kind that name none.',
@@ -54,12 +73,16 @@ export const RUN_FLAGS = {
 } as const satisfies Record<string, RunFlagSpec>
 
 export interface RunOptions {
+  /** `--allow-host` patterns (as given; normalised where used). */
+  allowHosts: string[]
   cleanEnv: boolean
   /** The command and its arguments. */
   command: string[]
   env: string[]
   envFiles: string[]
+  isolate: boolean
   mask: MaskMode
+  placeholders: boolean
   profile?: string
 }
 
@@ -138,12 +161,18 @@ export function parseRunArgv(argv: string[], env: NodeJS.ProcessEnv): RunOptions
   const mask = pick('mask')[0] as string
   if (!RUN_FLAGS.mask.options.includes(mask as MaskMode))
     throw new UsageError('BAD_FLAG', `AGENTVAULT_MASK must be one of ${RUN_FLAGS.mask.options.join(', ')}`)
+  // A boolean flag's variable counts when set to 1 or true (as oclif reads it).
+  const on = (name: 'isolate' | 'placeholders'): boolean =>
+    values.has(name) || /^(1|true)$/i.test(env[RUN_FLAGS[name].env] ?? '')
   return {
+    allowHosts: pick('allow-host'),
     cleanEnv: values.has('clean-env'),
     command,
     env: pick('env'),
     envFiles: pick('env-file'),
+    isolate: on('isolate'),
     mask: mask as MaskMode,
+    placeholders: on('placeholders'),
     profile: pick('profile')[0],
   }
 }
