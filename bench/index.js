@@ -53,6 +53,7 @@ function timeOnce(command, args) {
   })
 }
 
+const mbps = (ms) => (256 / (ms / 1000)).toFixed(0)
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 async function interleaved(variants, runs) {
@@ -154,7 +155,9 @@ async function placeholderLatency() {
     {cert: await readFile(join(work, 'up.pem')), key: await readFile(join(work, 'up.key'))},
     (_request, response) => response.end('ok'),
   )
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', resolve)
+  })
   const target = `https://127.0.0.1:${server.address().port}/bench`
   try {
     cli([
@@ -170,7 +173,7 @@ async function placeholderLatency() {
       '--set',
       `caCert=${join(work, 'up.pem')}`,
     ])
-    const client = join(root, 'bench', 'placeholders-client.cjs')
+    const client = join(root, 'bench', 'placeholders-client.js')
     const count = quick ? 100 : 500
     // Not spawnSync: the upstream lives in this process and must keep answering.
     const measure = (args) =>
@@ -214,7 +217,9 @@ async function placeholderLatency() {
     }
   } finally {
     server.closeAllConnections()
-    await new Promise((resolve) => server.close(resolve))
+    await new Promise((resolve) => {
+      server.close(resolve)
+    })
   }
 }
 
@@ -263,7 +268,6 @@ async function otherSections() {
     ],
     maskRuns,
   )
-  const mbps = (ms) => (256 / (ms / 1000)).toFixed(0)
   console.log(`\nmasking 256 MB with 10 values (median of ${maskRuns})`)
   console.log(`  --mask never    ${unmasked.toFixed(0)} ms   ${mbps(unmasked)} MB/s`)
   console.log(

@@ -13,7 +13,13 @@ import {dirname, join} from 'node:path'
 
 import {collect, startCli} from '../helpers/cli.js'
 import {filesUnder, watchOutput} from '../helpers/e2e.js'
-import {CANARY, createUseWorld, leakedForms, SCOPED_CANARY, type UseWorld} from '../servers/http-upstream/fixture.js'
+import {
+  CANARY,
+  createUseWorld,
+  leakedForms,
+  SCOPED_CANARY,
+  type UseWorld,
+} from '../servers/http-upstream/fixture.js'
 
 const PLACEHOLDER = /avph_K_[\da-f]{32}/
 const K = 'K=local://K?profile=tls'
@@ -62,6 +68,7 @@ describe('e2e: run --placeholders', () => {
       } catch {
         throw new Error(`${tool} is needed by this suite: install it (apt-get install -y ${tool})`)
       }
+
     world = await createUseWorld()
     env = {AGENTVAULT_HOME: world.home, AGENTVAULT_NO_KEYCHAIN: '1', NO_COLOR: '1'}
   })
@@ -78,7 +85,11 @@ describe('e2e: run --placeholders', () => {
     assert.equal(received.headers.authorization, `Bearer ${CANARY}`)
     assert.equal(new URL(received.path, 'https://x').searchParams.get('key'), CANARY)
     assert.equal((JSON.parse(received.body.toString('utf8')) as {token: string}).token, CANARY)
-    const echo = JSON.parse(result.stdout) as {body: string; headers: {authorization: string}; token_base64: string}
+    const echo = JSON.parse(result.stdout) as {
+      body: string
+      headers: {authorization: string}
+      token_base64: string
+    }
     const placeholder = PLACEHOLDER.exec(echo.headers.authorization)?.[0]
     assert.ok(placeholder, result.stdout)
     assert.equal(echo.headers.authorization, `Bearer ${placeholder}`)
@@ -123,10 +134,24 @@ describe('e2e: run --placeholders', () => {
   })
 
   it('the child environment holds only placeholders, proxy and trust variables; the CA key never touches disk; all is gone after exit', async () => {
-    const child = startCli(['run', '--placeholders', '--env', K, '--env', S, '--', 'sh', '-c', 'echo "pid=$$"; read line; echo done'], {
-      env: {...env, NO_PROXY: 'localhost,127.0.0.1', no_proxy: '*'},
-      openStdin: true,
-    })
+    const child = startCli(
+      [
+        'run',
+        '--placeholders',
+        '--env',
+        K,
+        '--env',
+        S,
+        '--',
+        'sh',
+        '-c',
+        'echo "pid=$$"; read line; echo done',
+      ],
+      {
+        env: {...env, NO_PROXY: 'localhost,127.0.0.1', no_proxy: '*'},
+        openStdin: true,
+      },
+    )
     const done = collect(child)
     const output = watchOutput(child)
     await output.until((text) => /pid=\d+\n/.test(text), 'the child pid')
@@ -149,7 +174,8 @@ describe('e2e: run --placeholders', () => {
     assert.equal(vars.get('NODE_USE_ENV_PROXY'), '1')
     assert.ok(!vars.has('NO_PROXY') && !vars.has('no_proxy'), 'NO_PROXY would let the child bypass the proxy')
     const bundle = vars.get('SSL_CERT_FILE')!
-    for (const name of ['REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO']) assert.equal(vars.get(name), bundle)
+    for (const name of ['REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO'])
+      assert.equal(vars.get(name), bundle)
     const dir = dirname(bundle)
     assert.equal((await stat(dir)).mode & 0o777, 0o700)
     const files = await readdir(dir)
@@ -160,9 +186,17 @@ describe('e2e: run --placeholders', () => {
     }
 
     assert.match(await readFile(vars.get('NODE_EXTRA_CA_CERTS')!, 'utf8'), /BEGIN CERTIFICATE/)
-    assert.match(await readFile(bundle, 'utf8'), /(BEGIN CERTIFICATE[\s\S]*){10}/, 'the bundle keeps the system roots')
+    assert.match(
+      await readFile(bundle, 'utf8'),
+      /(BEGIN CERTIFICATE[\s\S]*){10}/,
+      'the bundle keeps the system roots',
+    )
     for (const file of await filesUnder(world.home))
-      assert.doesNotMatch(await readFile(file, 'latin1'), /PRIVATE KEY|agentvault run .* \(placeholders/, file)
+      assert.doesNotMatch(
+        await readFile(file, 'latin1'),
+        /PRIVATE KEY|agentvault run .* \(placeholders/,
+        file,
+      )
 
     child.stdin!.end('go\n')
     const result = await done
@@ -184,24 +218,46 @@ describe('e2e: run --placeholders', () => {
     assert.equal(result.code, 0, result.stderr)
     const lines = result.stdout.trim().split('\n')
     assert.equal(lines[0], '403', result.stdout)
-    assert.match(lines[1] ?? '', /^agentvault refused this request: it carries the placeholder of K \(local:\/\/K/)
+    assert.match(
+      lines[1] ?? '',
+      /^agentvault refused this request: it carries the placeholder of K \(local:\/\/K/,
+    )
     assert.equal(lines[2], '403')
     assert.equal(lines[3], 'still-running')
     assert.equal(world.upstream.requests.length, before, 'the upstream received nothing')
-    assert.match(result.stderr, /Refused a request of the command to 127\.0\.0\.1:\d+: it carried the placeholder of S/)
+    assert.match(
+      result.stderr,
+      /Refused a request of the command to 127\.0\.0\.1:\d+: it carried the placeholder of S/,
+    )
     const audit = (await readFile(join(world.home, 'audit.log'), 'utf8'))
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as Record<string, unknown>)
     const denied = audit.filter((record) => record.outcome === 'denied' && record.operation === 'placeholder')
     assert.ok(
-      denied.some((record) => String(record.references).includes('SCOPED') && String(record.target_host).startsWith('127.0.0.1:')),
+      denied.some(
+        (record) =>
+          String(record.references).includes('SCOPED') && String(record.target_host).startsWith('127.0.0.1:'),
+      ),
       JSON.stringify(denied),
     )
-    assert.ok(denied.some((record) => String(record.references).includes('local://K') && String(record.target_host).startsWith('127.0.0.2:')))
+    assert.ok(
+      denied.some(
+        (record) =>
+          String(record.references).includes('local://K') &&
+          String(record.target_host).startsWith('127.0.0.2:'),
+      ),
+    )
     assertNoCanary(JSON.stringify(audit), 'the audit log')
     // The same secret goes where it is allowed.
-    const allowed = await run(['--env', S, '--', 'sh', '-c', `curl -sS -H "X-S: $S" "${world.upstream.url('/scoped', {host: '127.0.0.2', secure: true})}"`])
+    const allowed = await run([
+      '--env',
+      S,
+      '--',
+      'sh',
+      '-c',
+      `curl -sS -H "X-S: $S" "${world.upstream.url('/scoped', {host: '127.0.0.2', secure: true})}"`,
+    ])
     assert.equal(allowed.code, 0, allowed.stderr)
     assert.equal(world.upstream.last('/scoped').headers['x-s'], SCOPED_CANARY)
   })
@@ -223,7 +279,19 @@ describe('e2e: run --placeholders', () => {
   it('exit codes pass through; SIGTERM to agentvault reaches the child (143) and still removes the proxy and temp files', async () => {
     const exit = await run(['--env', K, '--', 'sh', '-c', 'exit 7'])
     assert.equal(exit.code, 7)
-    const child = startCli(['run', '--placeholders', '--env', K, '--', 'sh', '-c', 'echo "$SSL_CERT_FILE $HTTPS_PROXY"; exec sleep 30'], {env})
+    const child = startCli(
+      [
+        'run',
+        '--placeholders',
+        '--env',
+        K,
+        '--',
+        'sh',
+        '-c',
+        'echo "$SSL_CERT_FILE $HTTPS_PROXY"; exec sleep 30',
+      ],
+      {env},
+    )
     const done = collect(child)
     const output = watchOutput(child)
     await output.until((text) => text.includes('\n'), 'the trust file and proxy')

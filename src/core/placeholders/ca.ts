@@ -67,7 +67,10 @@ export async function createRunCa(): Promise<RunCa> {
     serialNumber: serial(),
     signingAlgorithm: algorithm,
   })
-  const leafKeyPem = pem('PRIVATE KEY', await subtle.exportKey('pkcs8', (leafKeys as WebCrypto.CryptoKeyPair).privateKey))
+  const leafKeyPem = pem(
+    'PRIVATE KEY',
+    await subtle.exportKey('pkcs8', (leafKeys as WebCrypto.CryptoKeyPair).privateKey),
+  )
   const authorityKeyId = await x509.AuthorityKeyIdentifierExtension.create(ca, false)
   const caPem = ca.toString('pem')
   const made = new Map<string, {at: number; context: Promise<SecureContext>}>()

@@ -67,9 +67,12 @@ export async function startPlaceholders(
     throw new UsageError(
       'PLACEHOLDERS_NOT_SUPPORTED',
       '--placeholders cannot stand in for values that a backend injects itself (agentsecrets://)',
-      {suggestion: 'Leave agentsecrets:// references out of a --placeholders run, or run without --placeholders.'},
+      {
+        suggestion:
+          'Leave agentsecrets:// references out of a --placeholders run, or run without --placeholders.',
+      },
     )
-  const [{makePlaceholder}, engine, {normaliseHostPattern}, {createRunCa}, {startProxy}, fs, {tmpdir}, path] =
+  const [{makePlaceholder}, engine, {normaliseHostPattern}, {createRunCa}, {startProxy}, fs, {tmpdir}] =
     await Promise.all([
       import('./tokens.js'),
       import('../use-engine.js'),
@@ -78,8 +81,8 @@ export async function startPlaceholders(
       import('./proxy.js'),
       import('node:fs/promises'),
       import('node:os'),
-      import('node:path'),
     ])
+  const {join, resolve} = await import('node:path')
   const allowHosts = options.allowHosts.map((pattern) => normaliseHostPattern(pattern))
   const policies = new Map<Stand, SecretPolicy>()
   const profiles = new Set<Profile>()
@@ -106,7 +109,7 @@ export async function startPlaceholders(
   const caFiles: string[] = []
   for (const profile of profiles) {
     const {caCert} = profile.settings
-    if (typeof caCert === 'string' && caCert !== '') caFiles.push(path.resolve(session.home, caCert))
+    if (typeof caCert === 'string' && caCert !== '') caFiles.push(resolve(session.home, caCert))
   }
 
   const [trustedCas, ca, roots, nodeExtra] = await Promise.all([
@@ -115,7 +118,7 @@ export async function startPlaceholders(
     systemRoots(prepared.env),
     readable(prepared.env.NODE_EXTRA_CA_CERTS),
   ])
-  const dir = await fs.mkdtemp(path.join(tmpdir(), 'agentvault-run-'))
+  const dir = await fs.mkdtemp(join(tmpdir(), 'agentvault-run-'))
   const {rmSync} = await import('node:fs')
   const removeDir = (): void => rmSync(dir, {force: true, recursive: true})
   process.once('exit', removeDir)
@@ -124,10 +127,10 @@ export async function startPlaceholders(
   try {
     await fs.chmod(dir, 0o700)
     const write = (name: string, text: string): Promise<void> =>
-      fs.writeFile(path.join(dir, name), text, {flag: 'wx', mode: 0o600})
-    const caFile = path.join(dir, 'ca.pem')
-    const bundleFile = path.join(dir, 'bundle.pem')
-    const nodeFile = path.join(dir, 'node-extra-ca.pem')
+      fs.writeFile(join(dir, name), text, {flag: 'wx', mode: 0o600})
+    const caFile = join(dir, 'ca.pem')
+    const bundleFile = join(dir, 'bundle.pem')
+    const nodeFile = join(dir, 'node-extra-ca.pem')
     await Promise.all([
       write('ca.pem', ca.certificatePem),
       write('bundle.pem', `${roots}${ca.certificatePem}`),
@@ -136,7 +139,8 @@ export async function startPlaceholders(
     proxy = await startProxy({
       allows: (stand, hostname) => engine.allowedBy(policies.get(stand)!, hostname, allowHosts),
       allowsPrivate: (used) =>
-        used.length > 0 && used.every((stand) => policies.get(stand)!.profile.settings.allowPrivateNetworks === true),
+        used.length > 0 &&
+        used.every((stand) => policies.get(stand)!.profile.settings.allowPrivateNetworks === true),
       ca,
       maxBodyBytes: MAX_BODY_BYTES,
       onDenied(attempt) {
@@ -144,7 +148,14 @@ export async function startPlaceholders(
         session.options.warn(
           `Refused a request of the command to ${attempt.host}: it carried the placeholder of ${names} (${attempt.code}).`,
         )
-        audits.push(auditDenied(session, attempt.host, attempt.code, attempt.stands.map((stand) => policies.get(stand)!)))
+        audits.push(
+          auditDenied(
+            session,
+            attempt.host,
+            attempt.code,
+            attempt.stands.map((stand) => policies.get(stand)!),
+          ),
+        )
       },
       stands,
       trustedCas,

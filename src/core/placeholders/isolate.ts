@@ -16,7 +16,8 @@ function unavailable(why: string): UsageError {
 }
 
 async function findOnPath(command: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const [{access, constants}, {delimiter, join}] = await Promise.all([import('node:fs/promises'), import('node:path')])
+  const {access, constants} = await import('node:fs/promises')
+  const {delimiter, join} = await import('node:path')
   for (const dir of (env.PATH ?? '').split(delimiter)) {
     if (dir === '') continue
     const candidate = join(dir, command)
@@ -42,7 +43,8 @@ function keychainPaths(env: NodeJS.ProcessEnv): string[] {
 
 /** Wrap `prepared.command` in bubblewrap; the child environment loses the session-bus address. */
 export async function isolate(prepared: PreparedRun, home: string, env: NodeJS.ProcessEnv): Promise<void> {
-  if (process.platform !== 'linux') throw unavailable(`it needs Linux with bubblewrap (this is ${process.platform})`)
+  if (process.platform !== 'linux')
+    throw unavailable(`it needs Linux with bubblewrap (this is ${process.platform})`)
   const bwrap = await findOnPath('bwrap', env)
   if (!bwrap) throw unavailable('bubblewrap (bwrap) is not installed')
   const {stat} = await import('node:fs/promises')

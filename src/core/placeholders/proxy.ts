@@ -18,7 +18,15 @@ import type {Duplex} from 'node:stream'
 import type {RunCa} from './ca.js'
 
 import {AgentVaultError} from '../errors.js'
-import {bodyContext, headerSafe, responseRewriter, rewriteText, type Stand, standsIn, substitute} from './tokens.js'
+import {
+  bodyContext,
+  headerSafe,
+  responseRewriter,
+  rewriteText,
+  type Stand,
+  standsIn,
+  substitute,
+} from './tokens.js'
 
 export interface DeniedAttempt {
   /** AgentVaultError-style code: PLACEHOLDER_HOST_NOT_ALLOWED, PRIVATE_ADDRESS, … */
@@ -97,7 +105,12 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
     request.on('data', (chunk: Buffer) => {
       total += chunk.length
       if (total > limit) {
-        reject(new Refusal(413, `agentvault: the request body exceeds ${limit} bytes, the placeholder proxy's cap.`))
+        reject(
+          new Refusal(
+            413,
+            `agentvault: the request body exceeds ${limit} bytes, the placeholder proxy's cap.`,
+          ),
+        )
         request.destroy()
         return
       }
@@ -125,18 +138,19 @@ function refuse(response: ServerResponse, status: number, message: string): void
 }
 
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
-  const [http, https, net, tls, zlib, {pipeline}, {Transform}, client, {urlHost}, tlsCodes] = await Promise.all([
-    import('node:http'),
-    import('node:https'),
-    import('node:net'),
-    import('node:tls'),
-    import('node:zlib'),
-    import('node:stream/promises'),
-    import('node:stream'),
-    import('../use/http-client.js'),
-    import('../use/hosts.js'),
-    import('../tls.js'),
-  ])
+  const [http, https, net, tls, zlib, {pipeline}, {Transform}, client, {urlHost}, tlsCodes] =
+    await Promise.all([
+      import('node:http'),
+      import('node:https'),
+      import('node:net'),
+      import('node:tls'),
+      import('node:zlib'),
+      import('node:stream/promises'),
+      import('node:stream'),
+      import('../use/http-client.js'),
+      import('../use/hosts.js'),
+      import('../tls.js'),
+    ])
   const {stands} = options
   const trusted = options.trustedCas.length > 0 ? [...tls.rootCertificates, ...options.trustedCas] : undefined
   const secureAgent = new https.Agent({keepAlive: true, ...(trusted && {ca: trusted})})
@@ -179,9 +193,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         ? bodyContext(request.headers['content-type'])
         : undefined
     const present = new Set([
-      ...standsIn(path, stands),
       ...kept.flatMap(([name, value]) => standsIn(`${name}:${value}`, stands)),
       ...standsIn(body, stands),
+      ...standsIn(path, stands),
     ])
     const refused = [...present].filter((stand) => !options.allows(stand, hostname))
     if (refused.length > 0) {
@@ -206,7 +220,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     }
 
     const outBody =
-      context && used.length > 0 ? Buffer.from(substitute(body.toString('latin1'), used, context), 'latin1') : body
+      context && used.length > 0
+        ? Buffer.from(substitute(body.toString('latin1'), used, context), 'latin1')
+        : body
     const hasBody = outBody.length > 0 || request.headers['content-length'] !== undefined
     const finalHeaders = outHeaders.filter(([name]) => name.toLowerCase() !== 'content-length')
     if (hasBody) finalHeaders.push(['Content-Length', String(outBody.length)])
@@ -232,8 +248,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         lookup = client.pinnedLookup(addresses)
       } catch (error) {
         if (error instanceof AgentVaultError) {
-          if (error.category === 'denied') options.onDenied({code: error.code, host: url.host, stands: prepared.used})
-          throw new Refusal(error.category === 'denied' ? 403 : 502, `agentvault: ${error.message}. ${error.suggestion ?? ''}`)
+          if (error.category === 'denied')
+            options.onDenied({code: error.code, host: url.host, stands: prepared.used})
+          throw new Refusal(
+            error.category === 'denied' ? 403 : 502,
+            `agentvault: ${error.message}. ${error.suggestion ?? ''}`,
+          )
         }
 
         throw error
@@ -244,8 +264,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     for (const [name, value] of prepared.headers) {
       const key = name.toLowerCase()
       const existing = headerObject[key]
-      headerObject[key] = existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value]
+      headerObject[key] =
+        existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value]
     }
+
     const send = secure ? https.request : http.request
     const upstream = await new Promise<IncomingMessage>((resolve, reject) => {
       const outgoing = send({
@@ -332,7 +354,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
   // Requests arriving inside intercepted TLS: origin-form, for the CONNECT target of their socket.
   const inner = http.createServer((request, response) =>
-    onRequest(() => new URL(`https://${targets.get(request.socket) ?? ''}${request.url ?? '/'}`))(request, response),
+    onRequest(() => new URL(`https://${targets.get(request.socket) ?? ''}${request.url ?? '/'}`))(
+      request,
+      response,
+    ),
   )
   inner.on('upgrade', refuseUpgrade)
 
@@ -386,7 +411,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       (secureContext) => {
         socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
         if (head.length > 0) socket.unshift(head)
-        const secure = new tls.TLSSocket(socket as never, {ALPNProtocols: ['http/1.1'], isServer: true, secureContext})
+        const secure = new tls.TLSSocket(socket as never, {
+          ALPNProtocols: ['http/1.1'],
+          isServer: true,
+          secureContext,
+        })
         secure.on('error', () => secure.destroy())
         targets.set(secure, target.host)
         sockets.add(secure)

@@ -74,7 +74,8 @@ export function standsIn(data: Buffer | string, stands: readonly Stand[]): Stand
 export function substitute(text: string, stands: readonly Stand[], context: Context): string {
   let out = text
   for (const stand of stands) {
-    if (out.includes(stand.placeholder)) out = out.replaceAll(stand.placeholder, encodeFor(stand.value, context))
+    if (out.includes(stand.placeholder))
+      out = out.replaceAll(stand.placeholder, encodeFor(stand.value, context))
   }
 
   return out
@@ -85,8 +86,7 @@ export function bodyContext(contentType: string | undefined): Context | undefine
   if (contentType === undefined || contentType.trim() === '') return 'raw'
   const type = (contentType.split(';')[0] ?? '').trim().toLowerCase()
   if (type === 'application/x-www-form-urlencoded') return 'form'
-  if (type === 'application/json' || type.endsWith('+json') || type === 'application/x-ndjson')
-    return 'json'
+  if (type === 'application/json' || type.endsWith('+json') || type === 'application/x-ndjson') return 'json'
   if (
     type.startsWith('text/') ||
     type.endsWith('+xml') ||

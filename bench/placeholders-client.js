@@ -1,10 +1,10 @@
 // The child of `npm run bench`'s placeholder section: HTTPS requests with K in a header, through
 // HTTPS_PROXY (CONNECT, kept alive) when it is set, else straight to the upstream. Prints JSON
 // latencies in ms: {sequential: [...], concurrent: [...]} (the first request to the host excluded).
-const http = require('node:http')
-const https = require('node:https')
-const tls = require('node:tls')
-const {readFileSync} = require('node:fs')
+import {readFileSync} from 'node:fs'
+import http from 'node:http'
+import https from 'node:https'
+import tls from 'node:tls'
 
 const [target, caFile, count, concurrency] = process.argv.slice(2)
 const url = new URL(target)
@@ -52,7 +52,7 @@ function once() {
   })
 }
 
-async function main() {
+try {
   await once()
   const sequential = []
   for (let i = 0; i < Number(count); i++) sequential.push(await once())
@@ -65,9 +65,7 @@ async function main() {
   )
   agent.destroy()
   process.stdout.write(JSON.stringify({concurrent, sequential}))
-}
-
-main().catch((error) => {
+} catch (error) {
   console.error(error)
-  process.exit(1)
-})
+  process.exitCode = 1
+}
