@@ -30,7 +30,8 @@ export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = proce
       : undefined
     let code: number
     try {
-      if (options.isolate) await (await import('./core/placeholders/isolate.js')).isolate(prepared, session.home, env)
+      if (options.isolate)
+        await (await import('./core/placeholders/isolate.js')).isolate(prepared, session.home, env)
       // Backends stay open while the child runs: leases must outlive it (sanctum releases on close).
       code = await spawnAndWait(prepared, options.mask, outputs)
     } finally {

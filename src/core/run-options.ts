@@ -52,7 +52,8 @@ export const RUN_FLAGS = {
     type: 'boolean',
   },
   'allow-host': {
-    description: 'With --placeholders: a host (or *.suffix) for secrets without an allowlist of their own (repeatable).',
+    description:
+      'With --placeholders: a host (or *.suffix) for secrets without an allowlist of their own (repeatable).',
     env: 'AGENTVAULT_ALLOW_HOST',
     helpValue: 'HOST',
     multiple: true,
