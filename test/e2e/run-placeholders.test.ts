@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
 import {existsSync} from 'node:fs'
-import {readdir, readFile, stat} from 'node:fs/promises'
+import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {connect} from 'node:net'
 import {dirname, join} from 'node:path'
 
@@ -302,6 +302,65 @@ describe('e2e: run --placeholders', () => {
     assert.equal(result.code, 143, result.stderr)
     assert.equal(existsSync(dirname(bundle)), false)
     assert.equal(await portRefused(Number(new URL(proxyUrl).port)), true)
+  })
+
+  it('a gzip response is decoded and its echoes rewritten; --env-file and --mask compose', async () => {
+    const envFile = join(world.home, '..', 'placeholders.env')
+    await writeFile(envFile, `K=local://K?profile=tls\nPLAIN=plain-value\n`)
+    const url = world.upstream.url('/gzip', {secure: true})
+    const script = `echo "$PLAIN"; curl -sS -H "Authorization: Bearer $K" "${url}"`
+    for (const mask of ['always', 'never']) {
+      const result = await run(['--env-file', envFile, '--mask', mask, '--', 'sh', '-c', script])
+      assert.equal(result.code, 0, result.stderr)
+      const [plain, body] = result.stdout.split('\n') as [string, string]
+      assert.equal(plain, 'plain-value')
+      const echo = JSON.parse(body) as {headers: {authorization: string}}
+      assert.match(echo.headers.authorization, new RegExp(`^Bearer ${PLACEHOLDER.source}$`))
+      assert.equal(world.upstream.last('/gzip').headers.authorization, `Bearer ${CANARY}`)
+      assertNoCanary(result.stdout, `the output with --mask ${mask}`)
+    }
+  })
+
+  it('hostile proxy requests get a clear error and the child keeps running', async () => {
+    const code = `
+      const net = require('node:net')
+      const proxy = new URL(process.env.HTTP_PROXY)
+      const ask = (text) => new Promise((resolve) => {
+        const socket = net.connect(proxy.port, proxy.hostname, () => socket.write(text))
+        let seen = ''
+        socket.on('data', (chunk) => { seen += chunk; if (seen.includes('\\r\\n')) { socket.destroy(); resolve(seen.split('\\r\\n')[0]) } })
+        socket.on('close', () => resolve(seen.split('\\r\\n')[0]))
+      })
+      ;(async () => {
+        for (const text of ['CONNECT /etc/passwd HTTP/1.1\\r\\n\\r\\n', 'CONNECT a@b:1 HTTP/1.1\\r\\n\\r\\n', 'GET /relative HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n', 'GET ftp://x/ HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n', 'GET ws://127.0.0.1:1/ HTTP/1.1\\r\\nHost: x\\r\\nConnection: Upgrade\\r\\nUpgrade: websocket\\r\\n\\r\\n'])
+          console.log(await ask(text))
+        console.log('alive')
+      })()`
+    const result = await run(['--env', K, '--', process.execPath, '-e', code])
+    assert.equal(result.code, 0, result.stderr)
+    assert.deepEqual(result.stdout.trim().split('\n'), [
+      'HTTP/1.1 400 Bad Request',
+      'HTTP/1.1 400 Bad Request',
+      'HTTP/1.1 400 Bad Request',
+      'HTTP/1.1 400 Bad Request',
+      'HTTP/1.1 501 Not Implemented',
+      'alive',
+    ])
+  })
+
+  it('--isolate without bubblewrap fails clearly before starting anything (exit 2)', async () => {
+    const result = await world.cli(
+      ['run', '--isolate', '--env', K, '--', process.execPath, '-e', 'console.log("started")'],
+      {
+        env: {PATH: '/nonexistent'},
+      },
+    )
+    assert.equal(result.code, 2, result.stderr)
+    assert.equal(result.stdout, '')
+    assert.match(
+      result.stderr,
+      /^Error: --isolate is not available here: bubblewrap \(bwrap\) is not installed\nTry this: .*bubblewrap/m,
+    )
   })
 
   it('--isolate hides the agentvault home from the child (bubblewrap)', async () => {
