@@ -12,11 +12,14 @@ describe('core/run-options', () => {
         {},
       ),
       {
+        allowHosts: [],
         cleanEnv: false,
         command: ['cmd', '--flag'],
         env: ['A=local://A', 'B=local://B'],
         envFiles: ['x.env'],
+        isolate: false,
         mask: 'auto',
+        placeholders: false,
         profile: undefined,
       },
     )
