@@ -362,12 +362,26 @@ describe('e2e: run --placeholders', () => {
     )
   })
 
-  it('--isolate hides the agentvault home from the child (bubblewrap)', async () => {
-    const script = `ls -A "${world.home}" | wc -l; cat "${join(world.home, 'config.json')}" 2>/dev/null || echo hidden`
-    const result = await world.cli(['run', '--isolate', '--env', K, '--', 'sh', '-c', script])
+  it('--isolate hides the agentvault home and the session-bus (keychain) socket from the child (bubblewrap)', async () => {
+    // A stand-in for the D-Bus session socket that the OS keychain is reached through.
+    const bus = join(world.home, '..', 'fake-bus')
+    await writeFile(bus, 'keychain-socket-stand-in\n')
+    const script = [
+      `ls -A "${world.home}" | wc -l`,
+      `cat "${join(world.home, 'config.json')}" 2>/dev/null || echo hidden`,
+      `cat "${bus}"; echo "bus=\${DBUS_SESSION_BUS_ADDRESS:-unset}"`,
+    ].join('; ')
+    const busEnv = {DBUS_SESSION_BUS_ADDRESS: `unix:path=${bus}`}
+    const result = await world.cli(
+      ['run', '--isolate', '--placeholders', '--env', K, '--', 'sh', '-c', script],
+      {
+        env: busEnv,
+      },
+    )
     assert.equal(result.code, 0, result.stderr)
-    assert.equal(result.stdout, '0\nhidden\n')
-    const plain = await world.cli(['run', '--env', K, '--', 'sh', '-c', script])
-    assert.notEqual(plain.stdout, '0\nhidden\n', 'without --isolate the home is visible (the test can fail)')
+    assert.equal(result.stdout, '0\nhidden\nbus=unset\n')
+    const plain = await world.cli(['run', '--env', K, '--', 'sh', '-c', script], {env: busEnv})
+    assert.notEqual(plain.stdout, result.stdout, 'without --isolate both are visible (the test can fail)')
+    assert.match(plain.stdout, /keychain-socket-stand-in/)
   })
 })
