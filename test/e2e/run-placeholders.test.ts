@@ -261,6 +261,30 @@ describe('e2e: run --placeholders', () => {
     assert.equal(world.upstream.last('/scoped').headers['x-s'], SCOPED_CANARY)
   })
 
+  it('the real server is verified (no caCert: 502) and the SSRF guard holds (private address: 403, audited)', async () => {
+    const before = world.upstream.requests.length
+    const url = world.upstream.url('/verify', {secure: true})
+    const script = `curl -sS -w '\\n%{http_code}\\n' -H "X-K: $K" "${url}"; echo still-running`
+    // Profile lp allows 127.0.0.1 and private networks but does not trust the upstream's CA.
+    const untrusted = await run(['--env', 'K=local://K?profile=lp', '--', 'sh', '-c', script])
+    assert.equal(untrusted.code, 0, untrusted.stderr)
+    assert.match(
+      untrusted.stdout,
+      /^agentvault: TLS verification of 127\.0\.0\.1:\d+ failed \([A-Z_]+\)\. .*caCert.*\n\n502\nstill-running\n$/,
+    )
+    // Profile noprivate allows the host but not private addresses.
+    const ssrf = await run(['--env', 'K=local://K?profile=noprivate', '--', 'sh', '-c', script])
+    assert.equal(ssrf.code, 0, ssrf.stderr)
+    assert.match(
+      ssrf.stdout,
+      /Refused to connect: 127\.0\.0\.1:\d+ is a loopback address[\s\S]*\n403\nstill-running\n$/,
+    )
+    assert.equal(world.upstream.requests.length, before, 'nothing reached the upstream')
+    const audit = await readFile(join(world.home, 'audit.log'), 'utf8')
+    assert.match(audit, /"error_code":"PRIVATE_ADDRESS".*"operation":"placeholder"/)
+    assertNoCanary(untrusted.stdout + untrusted.stderr + ssrf.stdout + ssrf.stderr + audit, 'output or audit')
+  })
+
   it('a host no placeholder concerns is tunnelled untouched: the client sees the upstream’s own certificate', async () => {
     const url = world.upstream.url('/tunnel', {host: 'localhost', secure: true})
     const script = [

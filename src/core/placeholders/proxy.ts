@@ -234,32 +234,65 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     }
   }
 
+  /** The SSRF guard of `call` for a request that carries real values: a lookup of checked addresses. */
+  async function guardedLookup(url: URL, used: readonly Stand[]) {
+    try {
+      const addresses = await client.checkedAddresses(url, {
+        allowPrivateNetworks: options.allowsPrivate(used),
+      })
+      return client.pinnedLookup(addresses)
+    } catch (error) {
+      if (!(error instanceof AgentVaultError)) throw error
+      if (error.category === 'denied') options.onDenied({code: error.code, host: url.host, stands: used})
+      throw new Refusal(
+        error.category === 'denied' ? 403 : 502,
+        `agentvault: ${error.message}. ${error.suggestion ?? ''}`,
+      )
+    }
+  }
+
+  /** The upstream's response to the child: headers and body with every value back to its placeholder. */
+  async function relay(upstream: IncomingMessage, response: ServerResponse): Promise<void> {
+    const rewriter = responseRewriter(stands)
+    const decoder = rewriter ? decoderFor(upstream.headers['content-encoding']) : undefined
+    const upstreamHeaders = pairs(upstream.rawHeaders)
+    const hop = hopNames(upstreamHeaders)
+    const outHeaders: string[] = []
+    for (const [name, value] of upstreamHeaders) {
+      const lower = name.toLowerCase()
+      // A rewritten body changes length; a decoded one loses its encoding.
+      if (
+        hop.has(lower) ||
+        (rewriter && lower === 'content-length') ||
+        (decoder && lower === 'content-encoding')
+      )
+        continue
+      outHeaders.push(name, rewriteText(value, stands))
+    }
+
+    response.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, outHeaders)
+    if (!rewriter) {
+      await pipeline(upstream, response)
+      return
+    }
+
+    const rewrite = new Transform({
+      flush(done) {
+        done(null, rewriter.end())
+      },
+      transform(chunk: Buffer, _encoding, done) {
+        done(null, rewriter.push(chunk))
+      },
+    })
+    await (decoder ? pipeline(upstream, decoder, rewrite, response) : pipeline(upstream, rewrite, response))
+  }
+
   async function handle(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
     const body = await readBody(request, options.maxBodyBytes)
     const prepared = prepare(request, url, body)
     const secure = url.protocol === 'https:'
-    let lookup: ReturnType<typeof client.pinnedLookup> | undefined
-    if (prepared.used.length > 0) {
-      // Real values go out: the SSRF guard of `call` applies (the child's own traffic is its own).
-      try {
-        const addresses = await client.checkedAddresses(url, {
-          allowPrivateNetworks: options.allowsPrivate(prepared.used),
-        })
-        lookup = client.pinnedLookup(addresses)
-      } catch (error) {
-        if (error instanceof AgentVaultError) {
-          if (error.category === 'denied')
-            options.onDenied({code: error.code, host: url.host, stands: prepared.used})
-          throw new Refusal(
-            error.category === 'denied' ? 403 : 502,
-            `agentvault: ${error.message}. ${error.suggestion ?? ''}`,
-          )
-        }
-
-        throw error
-      }
-    }
-
+    // Real values go out: the SSRF guard applies (the child's own traffic is its own business).
+    const lookup = prepared.used.length > 0 ? await guardedLookup(url, prepared.used) : undefined
     const headerObject: Record<string, string | string[]> = {}
     for (const [name, value] of prepared.headers) {
       const key = name.toLowerCase()
@@ -283,12 +316,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       })
       outgoing.once('response', resolve)
       outgoing.once('error', (error: NodeJS.ErrnoException) => {
-        const {CERTIFICATE_ERROR_CODES} = tlsCodes
         const code = error.code ?? 'UNKNOWN'
         reject(
           new Refusal(
             502,
-            CERTIFICATE_ERROR_CODES.has(code)
+            tlsCodes.CERTIFICATE_ERROR_CODES.has(code)
               ? `agentvault: TLS verification of ${url.host} failed (${code}). If it uses a private CA, set the profile's "caCert".`
               : `agentvault: the request to ${url.host} failed (${code}).`,
           ),
@@ -296,35 +328,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       })
       outgoing.end(prepared.body)
     })
-
-    const rewriter = responseRewriter(stands)
-    const decoder = rewriter ? decoderFor(upstream.headers['content-encoding']) : undefined
-    const upstreamHeaders = pairs(upstream.rawHeaders)
-    const hop = hopNames(upstreamHeaders)
-    const outHeaders: string[] = []
-    for (const [name, value] of upstreamHeaders) {
-      const lower = name.toLowerCase()
-      if (hop.has(lower)) continue
-      if (rewriter && lower === 'content-length') continue
-      if (decoder && lower === 'content-encoding') continue
-      outHeaders.push(name, rewriteText(value, stands))
-    }
-
-    response.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, outHeaders)
-    if (!rewriter) {
-      await pipeline(upstream, response)
-      return
-    }
-
-    const rewrite = new Transform({
-      flush(done) {
-        done(null, rewriter.end())
-      },
-      transform(chunk: Buffer, _encoding, done) {
-        done(null, rewriter.push(chunk))
-      },
-    })
-    await (decoder ? pipeline(upstream, decoder, rewrite, response) : pipeline(upstream, rewrite, response))
+    await relay(upstream, response)
   }
 
   const onRequest = (url: () => URL) => (request: IncomingMessage, response: ServerResponse) => {
