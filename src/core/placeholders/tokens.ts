@@ -82,7 +82,7 @@ export function substitute(text: string, stands: readonly Stand[], context: Cont
 }
 
 /** The body context a content type calls for, or undefined when the body is not text we rewrite. */
-export function bodyContext(contentType: string | undefined): Context | undefined {
+export function bodyContext(contentType?: string): Context | undefined {
   if (contentType === undefined || contentType.trim() === '') return 'raw'
   const type = (contentType.split(';')[0] ?? '').trim().toLowerCase()
   if (type === 'application/x-www-form-urlencoded') return 'form'

@@ -1,6 +1,5 @@
-import assert from 'node:assert/strict'
-
 import fc from 'fast-check'
+import assert from 'node:assert/strict'
 
 import {
   bodyContext,
@@ -127,7 +126,7 @@ describe('core/placeholders/tokens', () => {
     assert.equal(bodyContext('application/vnd.api+json'), 'json')
     assert.equal(bodyContext('application/x-www-form-urlencoded'), 'form')
     assert.equal(bodyContext('text/plain'), 'raw')
-    assert.equal(bodyContext(undefined), 'raw')
+    assert.equal(bodyContext(), 'raw')
     assert.equal(bodyContext('application/octet-stream'), undefined)
     assert.equal(bodyContext('multipart/form-data; boundary=x'), undefined)
     fc.assert(
