@@ -102,21 +102,23 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let total = 0
-    request.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       total += chunk.length
-      if (total > limit) {
-        reject(
-          new Refusal(
-            413,
-            `agentvault: the request body exceeds ${limit} bytes, the placeholder proxy's cap.`,
-          ),
-        )
-        request.destroy()
+      if (total <= limit) {
+        chunks.push(chunk)
         return
       }
 
-      chunks.push(chunk)
-    })
+      // Drain the rest unread, so that the 413 still reaches the client.
+      request.off('data', onData)
+      request.resume()
+      chunks.length = 0
+      reject(
+        new Refusal(413, `agentvault: the request body exceeds ${limit} bytes, the placeholder proxy's cap.`),
+      )
+    }
+
+    request.on('data', onData)
     request.once('end', () => resolve(Buffer.concat(chunks)))
     request.once('error', reject)
   })
