@@ -94,6 +94,7 @@ describe('e2e: run --placeholders', () => {
     assert.equal(echo.headers.authorization, `Bearer ${placeholder}`)
     assert.equal(echo.token_base64, placeholder, 'the base64 form of the value comes back as the placeholder')
     assertNoCanary(result.stdout + result.stderr, 'the output')
+    assert.equal(result.stderr, '', 'agentvault adds nothing to stderr on the way')
   })
 
   it('Python requests (proxy and CA bundle from the environment) reaches the upstream the same way', async () => {
