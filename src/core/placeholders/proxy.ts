@@ -360,10 +360,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
   // Requests arriving inside intercepted TLS: origin-form, for the CONNECT target of their socket.
   const inner = http.createServer((request, response) =>
-    onRequest(() => new URL(`https://${targets.get(request.socket) ?? ''}${request.url ?? '/'}`))(
-      request,
-      response,
-    ),
+    onRequest(() => {
+      // Only origin-form: an absolute URL here could name another host than the tunnel's.
+      const path = request.url ?? ''
+      if (!path.startsWith('/')) throw new Error('not origin-form')
+      return new URL(`https://${targets.get(request.socket) ?? ''}${path}`)
+    })(request, response),
   )
   inner.on('upgrade', refuseUpgrade)
 

@@ -1,9 +1,11 @@
 import fc from 'fast-check'
 import assert from 'node:assert/strict'
+import {readFileSync} from 'node:fs'
 import {request} from 'node:http'
 import {connect} from 'node:net'
+import {connect as tlsConnect} from 'node:tls'
 
-import {createRunCa} from '../../../src/core/placeholders/ca.js'
+import {createRunCa, type RunCa} from '../../../src/core/placeholders/ca.js'
 import {type RunningProxy, startProxy} from '../../../src/core/placeholders/proxy.js'
 import {makePlaceholder, type Stand} from '../../../src/core/placeholders/tokens.js'
 import {startUpstream, type Upstream} from '../../servers/http-upstream/index.js'
@@ -28,19 +30,21 @@ describe('core/placeholders/proxy', () => {
   let upstream: Upstream
   let proxy: RunningProxy
   let stand: Stand
+  let ca: RunCa
   const denied: string[] = []
 
   before(async () => {
-    upstream = await startUpstream()
+    upstream = await startUpstream({tls: true})
+    ca = await createRunCa()
     stand = {name: 'K', placeholder: makePlaceholder('K'), reference: 'local://K', value: Buffer.from(CANARY)}
     proxy = await startProxy({
       allows: (_stand, hostname) => hostname === '127.0.0.1',
       allowsPrivate: () => true,
-      ca: await createRunCa(),
+      ca,
       maxBodyBytes: 1024,
       onDenied: (attempt) => denied.push(attempt.host),
       stands: [stand],
-      trustedCas: [],
+      trustedCas: [readFileSync(upstream.caFile!, 'utf8')],
     })
   })
 
@@ -80,6 +84,39 @@ describe('core/placeholders/proxy', () => {
     const received = upstream.last('/binary-body')
     assert.equal(received.body.toString(), `raw ${stand.placeholder}`)
     assert.equal(received.headers['x-k'], CANARY)
+  })
+
+  /** A raw request line inside TLS intercepted for the upstream's HTTPS port; the status line back. */
+  function askIntercepted(line: string): Promise<string> {
+    const target = new URL(upstream.url('/', {secure: true})).host
+    return new Promise((resolve, reject) => {
+      request({host: '127.0.0.1', method: 'CONNECT', path: target, port: proxy.port})
+        .on('connect', (_response, socket) => {
+          const secure = tlsConnect({ca: ca.certificatePem, host: '127.0.0.1', servername: '', socket}, () =>
+            secure.write(`${line}\r\nHost: ${target}\r\nConnection: close\r\n\r\n`),
+          )
+          let seen = ''
+          secure.on('data', (chunk: Buffer) => {
+            seen += chunk.toString('latin1')
+          })
+          secure.on('error', reject)
+          secure.on('close', () => resolve(seen.split('\r\n')[0] ?? ''))
+        })
+        .on('error', reject)
+        .end()
+    })
+  }
+
+  it('inside intercepted TLS, serves origin-form and refuses an absolute URL naming another host', async () => {
+    assert.equal(await askIntercepted(`GET /inside?k=${stand.placeholder} HTTP/1.1`), 'HTTP/1.1 200 OK')
+    assert.equal(new URL(upstream.last('/inside').path, 'https://x').searchParams.get('k'), CANARY)
+    const before = upstream.requests.length
+    const other = upstream.url('/elsewhere', {host: '127.0.0.2', secure: true})
+    assert.equal(
+      await askIntercepted(`GET ${other}?k=${stand.placeholder} HTTP/1.1`),
+      'HTTP/1.1 400 Bad Request',
+    )
+    assert.equal(upstream.requests.length, before)
   })
 
   it('refuses bodies over the cap with 413 and sends nothing', async () => {
