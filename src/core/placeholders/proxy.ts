@@ -22,6 +22,7 @@ import {
   bodyContext,
   headerSafe,
   responseRewriter,
+  type Rewriter,
   rewriteText,
   type Stand,
   standsIn,
@@ -159,6 +160,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const plainAgent = new http.Agent({keepAlive: true})
   const sockets = new Set<Duplex>()
   const targets = new WeakMap<object, string>()
+  const rewriters: Rewriter[] = []
   const intercepts = (hostname: string): boolean => stands.some((stand) => options.allows(stand, hostname))
 
   function decoderFor(encoding: string | undefined): NodeJS.ReadWriteStream | undefined {
@@ -255,7 +257,18 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
   /** The upstream's response to the child: headers and body with every value back to its placeholder. */
   async function relay(upstream: IncomingMessage, response: ServerResponse): Promise<void> {
-    const rewriter = responseRewriter(stands)
+    // Building a rewriter costs more than relaying a small response: finished ones are reused.
+    const rewriter = rewriters.pop() ?? responseRewriter(stands)
+    await relayWith(rewriter, upstream, response)
+    // Only after a complete relay (its flush ended every masker): one that failed mid-stream is dropped.
+    if (rewriter && rewriters.length < 64) rewriters.push(rewriter)
+  }
+
+  async function relayWith(
+    rewriter: Rewriter | undefined,
+    upstream: IncomingMessage,
+    response: ServerResponse,
+  ): Promise<void> {
     const decoder = rewriter ? decoderFor(upstream.headers['content-encoding']) : undefined
     const upstreamHeaders = pairs(upstream.rawHeaders)
     const hop = hopNames(upstreamHeaders)
@@ -269,7 +282,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         (decoder && lower === 'content-encoding')
       )
         continue
-      outHeaders.push(name, rewriteText(value, stands))
+      outHeaders.push(name, rewriteText(value, rewriter))
     }
 
     response.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, outHeaders)

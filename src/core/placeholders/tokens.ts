@@ -117,7 +117,10 @@ export interface Rewriter {
   push(chunk: Buffer): Buffer
 }
 
-/** A rewriter per response (maskers hold state), or undefined when no value is long enough to rewrite. */
+/**
+ * A rewriter for one response at a time (maskers hold state; `end()` resets them, so a finished
+ * rewriter can be reused), or undefined when no value is long enough to rewrite.
+ */
 export function responseRewriter(stands: readonly Stand[]): Rewriter | undefined {
   const maskers = stands
     .filter((stand) => stand.value.length >= MIN_REWRITE_LENGTH)
@@ -141,9 +144,11 @@ export function responseRewriter(stands: readonly Stand[]): Rewriter | undefined
   }
 }
 
-/** One header value (latin1) rewritten whole: every value's forms become placeholders. */
-export function rewriteText(text: string, stands: readonly Stand[]): string {
-  const rewriter = responseRewriter(stands)
+/**
+ * One header value (latin1) rewritten whole with `rewriter`, which is left ready for the next
+ * input (ending a masker resets it): one rewriter serves a response's headers and then its body.
+ */
+export function rewriteText(text: string, rewriter: Rewriter | undefined): string {
   if (!rewriter || !text) return text
   const bytes = Buffer.from(text, 'latin1')
   return Buffer.concat([rewriter.push(bytes), rewriter.end()]).toString('latin1')

@@ -109,14 +109,18 @@ describe('core/placeholders/tokens', () => {
         },
       ),
     )
+    const reused = responseRewriter([k])
     assert.equal(
-      rewriteText(`x-token: ${SECRET}`, [k]).includes(k.placeholder),
+      rewriteText(`x-token: ${SECRET}`, reused).includes(k.placeholder),
       false,
       'header text is latin1',
     )
+    const latin1 = Buffer.from(SECRET).toString('latin1')
+    assert.equal(rewriteText(`x-token: ${latin1}`, reused), `x-token: ${k.placeholder}`)
     assert.equal(
-      rewriteText(`x-token: ${Buffer.from(SECRET).toString('latin1')}`, [k]),
-      `x-token: ${k.placeholder}`,
+      rewriteText(`again ${latin1}`, reused),
+      `again ${k.placeholder}`,
+      'a rewriter is reusable after end()',
     )
     assert.equal(responseRewriter([stand('T', 'abc')]), undefined, 'values under 4 bytes are not rewritten')
   })
