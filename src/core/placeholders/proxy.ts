@@ -155,8 +155,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       import('../tls.js'),
     ])
   const {stands} = options
-  const trusted = options.trustedCas.length > 0 ? [...tls.rootCertificates, ...options.trustedCas] : undefined
-  const secureAgent = new https.Agent({keepAlive: true, ...(trusted && {ca: trusted})})
+  // One context for every upstream connection: an Agent given `ca` would rebuild a context per
+  // connection and join every root certificate into each request's pool name (most of the proxy's CPU).
+  const secureContext =
+    options.trustedCas.length > 0
+      ? tls.createSecureContext({ca: [...tls.rootCertificates, ...options.trustedCas]})
+      : undefined
+  const secureAgent = new https.Agent({keepAlive: true, ...(secureContext && {secureContext})})
   const plainAgent = new http.Agent({keepAlive: true})
   const sockets = new Set<Duplex>()
   const targets = new WeakMap<object, string>()
