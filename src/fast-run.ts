@@ -24,9 +24,7 @@ export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = proce
     // Load the audit writer while the child runs rather than after it exits.
     import('./core/audit.js').catch(() => {})
     const placeholders = options.placeholders
-      ? await (
-          await import('./core/placeholders/index.js')
-        ).startPlaceholders(session, prepared, options, prepared.resolved)
+      ? await (await import('./core/placeholders/index.js')).startPlaceholders(session, prepared, options)
       : undefined
     let code: number
     try {

@@ -5,7 +5,6 @@
  * agentvault end some other way.
  */
 import type {Profile} from '../config.js'
-import type {SecretReference} from '../references.js'
 import type {RunOptions} from '../run-options.js'
 import type {PreparedRun} from '../runner.js'
 import type {Session} from '../session.js'
@@ -29,12 +28,6 @@ const SYSTEM_BUNDLES = [
   '/etc/ssl/cert.pem',
 ]
 const MAX_BODY_BYTES = 50 * 1024 * 1024
-
-export interface ResolvedVariable {
-  name: string
-  ref: SecretReference
-  value: Buffer
-}
 
 async function readable(path: string | undefined): Promise<string | undefined> {
   if (!path) return undefined
@@ -61,7 +54,6 @@ export async function startPlaceholders(
   session: Session,
   prepared: PreparedRun,
   options: RunOptions,
-  resolved: readonly ResolvedVariable[],
 ): Promise<PlaceholderRun> {
   if (prepared.command.join('\0') !== options.command.join('\0'))
     throw new UsageError(
@@ -87,7 +79,7 @@ export async function startPlaceholders(
   const policies = new Map<Stand, SecretPolicy>()
   const profiles = new Set<Profile>()
   const stands: Stand[] = []
-  for (const variable of resolved) {
+  for (const variable of prepared.resolved) {
     const {backend, profile} = await session.open(variable.ref)
     const metadata = backend.describe ? await backend.describe(variable.ref) : undefined
     const stand: Stand = {
