@@ -300,32 +300,37 @@ describe('e2e: run --placeholders', () => {
     assert.equal(world.upstream.last('/tunnel').secure, true)
   })
 
-  it('exit codes pass through; SIGTERM to agentvault reaches the child (143) and still removes the proxy and temp files', async () => {
+  it('exit codes pass through; SIGTERM/SIGINT to agentvault reach the child (143/130) and still remove the proxy and temp files', async () => {
     const exit = await run(['--env', K, '--', 'sh', '-c', 'exit 7'])
     assert.equal(exit.code, 7)
-    const child = startCli(
-      [
-        'run',
-        '--placeholders',
-        '--env',
-        K,
-        '--',
-        'sh',
-        '-c',
-        'echo "$SSL_CERT_FILE $HTTPS_PROXY"; exec sleep 30',
-      ],
-      {env},
-    )
-    const done = collect(child)
-    const output = watchOutput(child)
-    await output.until((text) => text.includes('\n'), 'the trust file and proxy')
-    const [bundle, proxyUrl] = output.text().trim().split(' ') as [string, string]
-    assert.ok(existsSync(bundle))
-    child.kill('SIGTERM')
-    const result = await done
-    assert.equal(result.code, 143, result.stderr)
-    assert.equal(existsSync(dirname(bundle)), false)
-    assert.equal(await portRefused(Number(new URL(proxyUrl).port)), true)
+    for (const [signal, expected] of [
+      ['SIGTERM', 143],
+      ['SIGINT', 130],
+    ] as const) {
+      const child = startCli(
+        [
+          'run',
+          '--placeholders',
+          '--env',
+          K,
+          '--',
+          'sh',
+          '-c',
+          'echo "$SSL_CERT_FILE $HTTPS_PROXY"; exec sleep 30',
+        ],
+        {env},
+      )
+      const done = collect(child)
+      const output = watchOutput(child)
+      await output.until((text) => text.includes('\n'), 'the trust file and proxy')
+      const [bundle, proxyUrl] = output.text().trim().split(' ') as [string, string]
+      assert.ok(existsSync(bundle))
+      child.kill(signal)
+      const result = await done
+      assert.equal(result.code, expected, result.stderr)
+      assert.equal(existsSync(dirname(bundle)), false)
+      assert.equal(await portRefused(Number(new URL(proxyUrl).port)), true)
+    }
   })
 
   it('a gzip response is decoded and its echoes rewritten; --env-file and --mask compose', async () => {
