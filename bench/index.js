@@ -9,9 +9,10 @@
 //   (d) openbao fan-out: `run` with 50 references over 10 paths vs 1 reference, against the OpenBao
 //       test server (test/servers/openbao, its own process) with 20 ms injected read latency;
 //   (e) `agentvault mcp` (bench/mcp.js): start → `initialize` response, `list_secrets` latency;
-//   (f) `agentvault proxy` under load next to direct requests (bench/proxy.js).
-// `--quick` takes fewer samples; `--only NAME` (startup, masking, rss, openbao, mcp, proxy) runs one
-// section.
+//   (f) `agentvault proxy` under load next to direct requests (bench/proxy.js);
+//   (g) `run --placeholders`: added latency per HTTPS request (bench/placeholders.js).
+// `--quick` takes fewer samples; `--only NAME` (startup, masking, rss, openbao, mcp, proxy,
+// placeholders) runs one section.
 // agentvault runs as users run it: bin/run.js executed as a program (its launcher execs the `node`
 // first on PATH, here this Node). Runs are interleaved so that machine noise hits every variant
 // alike. Not a test: nothing is asserted.
@@ -25,6 +26,7 @@ import {createInterface} from 'node:readline'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
 import {benchMcp} from './mcp.js'
+import {benchPlaceholders} from './placeholders.js'
 import {benchProxy} from './proxy.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -299,6 +301,7 @@ try {
 
   if (wants('mcp')) await benchMcp({bin, env, quick, startupRuns})
   if (wants('proxy')) await benchProxy({bin, cli, env})
+  if (wants('placeholders')) await benchPlaceholders({bin, cli, env, quick, root, work})
 } finally {
   await rm(work, {force: true, recursive: true})
 }

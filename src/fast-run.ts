@@ -23,8 +23,19 @@ export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = proce
     const prepared = await prepareRun(session, options, env)
     // Load the audit writer while the child runs rather than after it exits.
     import('./core/audit.js').catch(() => {})
-    // Backends stay open while the child runs: leases must outlive it (sanctum releases on close).
-    const code = await spawnAndWait(prepared, options.mask, outputs)
+    const placeholders = options.placeholders
+      ? await (await import('./core/placeholders/index.js')).startPlaceholders(session, prepared, options)
+      : undefined
+    let code: number
+    try {
+      if (options.isolate)
+        await (await import('./core/placeholders/isolate.js')).isolate(prepared, session.home, env)
+      // Backends stay open while the child runs: leases must outlive it (sanctum releases on close).
+      code = await spawnAndWait(prepared, options.mask, outputs)
+    } finally {
+      await placeholders?.close()
+    }
+
     await session.close()
     await session.finish('ok', code)
     return code

@@ -25,13 +25,18 @@ Before the command starts, every variable and argument is checked against what t
 
 Output that is not a terminal is masked: every secret value becomes <concealed by agentvault>, and so do its trimmed form (without trailing newlines or surrounding spaces), its base64 (also inside a longer base64 text for values of 5 bytes or more, as in \`printf 'user:%s' "$P" | base64\`, and of the value plus a newline), its URL encodings (encodeURIComponent, RFC 3986, form encoding with + for space, upper- or lower-case hex), its JSON escapes (JavaScript, Python, PHP, Go, .NET styles) and, for a multi-line value such as a PEM key, each line of 8 bytes or more. Not masked: values shorter than 4 bytes (a warning says so), and transformations it cannot guess (hashes, compression, nested encodings, base64 wrapped across lines, a value printed in parts). Bytes held back because they might begin a value are written after 100 ms without new output (AGENTVAULT_MASK_FLUSH_MS sets another idle time, in ms), so prompts and the last line of a quiet server are never held up; a value whose first bytes were already written that way and whose rest comes later is not concealed. Signals are forwarded once; the exit code is the command's own, or 128+N when it died of signal N. agentvault's own failures (before the command starts) use exit codes 2–8 and print nothing on stdout.
 
-agentsecrets://KEY references are never resolved by agentvault: the command runs as \`agentsecrets env --only KEY,… -- COMMAND\`, so AgentSecrets injects (and masks) its values itself. Each must be mapped under its own name (KEY=agentsecrets://KEY), from one agentsecrets profile, with the AgentSecrets 3.x CLI installed. AgentSecrets' notice lines (e.g. \`Local Engine: Injecting 2 secrets: …\`) appear on the command's stdout unchanged.`
+agentsecrets://KEY references are never resolved by agentvault: the command runs as \`agentsecrets env --only KEY,… -- COMMAND\`, so AgentSecrets injects (and masks) its values itself. Each must be mapped under its own name (KEY=agentsecrets://KEY), from one agentsecrets profile, with the AgentSecrets 3.x CLI installed. AgentSecrets' notice lines (e.g. \`Local Engine: Injecting 2 secrets: …\`) appear on the command's stdout unchanged.
+
+--placeholders (AGENTVAULT_PLACEHOLDERS=1): each resolved variable holds a placeholder, avph_NAME_ followed by 32 hex digits (random, fixed for the run), instead of its value. A proxy on 127.0.0.1 (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and their lower-case forms; NODE_USE_ENV_PROXY=1; NO_PROXY removed) and a CA made for this run (key in memory only; trusted through NODE_EXTRA_CA_CERTS and SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, GIT_SSL_CAINFO = system roots + this CA, in a temp dir removed at exit) swap in the real values — in the request line, headers and textual bodies — only for hosts each secret allows (its --allow-domain list, else the profile's allowedDomains or --allow-host), verifying the real server (system roots + the profile's caCert), and turn echoed values in responses back into placeholders. A placeholder sent to a host its secret does not allow is refused with 403 (the command keeps running) and audited as denied. HTTPS to hosts no secret allows is tunnelled untouched.
+
+Limits: clients that ignore the proxy variables (Node before 22.21/24.5 without an agent of its own, some Go and Java programs) or pin certificates get placeholders only; the interception speaks HTTP/1.1 (ALPN), so HTTP/2-only servers fail there; WebSockets and other upgrades are refused (501); non-textual or compressed request bodies are passed on without substitution, and bodies over 50 MiB are refused (413); a placeholder sent over HTTPS to a host no secret allows is tunnelled, not seen (it is worthless without the proxy). The child runs as your OS user and can still read the agentvault home: --isolate (Linux with bubblewrap) hides the home and the keychain's session-bus socket from it, and fails clearly elsewhere.`
   static examples = [
     '<%= config.bin %> <%= command.id %> --env OPENAI_API_KEY=local://OPENAI_API_KEY -- node app.js',
     '<%= config.bin %> <%= command.id %> --env-file .env.agentvault -- npm test',
     'DB_PASSWORD=openbao://secret/db#password <%= config.bin %> <%= command.id %> -- ./migrate.sh',
     '<%= config.bin %> <%= command.id %> --env STRIPE_KEY=agentsecrets://STRIPE_KEY --env DB_URL=local://DB_URL -- node app.js',
     '<%= config.bin %> <%= command.id %> --pass-env BAO_TOKEN --env-file .env.agentvault -- bao kv get secret/app',
+    '<%= config.bin %> <%= command.id %> --placeholders --isolate --env OPENAI_API_KEY=local://OPENAI_API_KEY -- my-agent',
   ]
   static flags = Object.fromEntries(
     Object.entries(RUN_FLAGS).map(([name, spec]) => [name, toOclifFlag(spec)]),
@@ -39,7 +44,7 @@ agentsecrets://KEY references are never resolved by agentvault: the command runs
   static strict = false
   static summary = 'Run a command with secrets in its environment, masked in its output.'
   static usage =
-    '<%= command.id %> [--env NAME=REF]... [--env-file FILE]... [--mask auto|always|never] [--pass-env NAME]... -- COMMAND [ARGS]...'
+    '<%= command.id %> [--env NAME=REF]... [--env-file FILE]... [--mask auto|always|never] [--pass-env NAME]... [--placeholders [--allow-host HOST]...] [--isolate] -- COMMAND [ARGS]...'
 
   async run(): Promise<void> {
     const {runFromArgv} = await import('../fast-run.js')

@@ -57,6 +57,26 @@ export const RUN_FLAGS = {
     multiple: true,
     type: 'string',
   },
+  placeholders: {
+    description:
+      'Give the command placeholders (avph_NAME_…) instead of values; a proxy swaps in the real values only in requests to hosts each secret allows. Implies proxy and CA variables in its environment.',
+    env: 'AGENTVAULT_PLACEHOLDERS',
+    type: 'boolean',
+  },
+  'allow-host': {
+    description:
+      'With --placeholders: a host (or *.suffix) for secrets without an allowlist of their own (repeatable).',
+    env: 'AGENTVAULT_ALLOW_HOST',
+    helpValue: 'HOST',
+    multiple: true,
+    type: 'string',
+  },
+  isolate: {
+    description:
+      'Run the command under bubblewrap with the agentvault home and the OS keychain socket hidden (Linux only).',
+    env: 'AGENTVAULT_ISOLATE',
+    type: 'boolean',
+  },
   profile: {
     char: 'p',
     description: 'Default profile for references of its kind that name none.',
@@ -66,14 +86,18 @@ export const RUN_FLAGS = {
 } as const satisfies Record<string, RunFlagSpec>
 
 export interface RunOptions {
+  /** `--allow-host` patterns (as given; normalised where used). */
+  allowHosts: string[]
   cleanEnv: boolean
   /** The command and its arguments. */
   command: string[]
   env: string[]
   envFiles: string[]
+  isolate: boolean
   mask: MaskMode
   /** Variables kept although withheld (credentials) or dropped (--clean-env) by default. */
   passEnv: string[]
+  placeholders: boolean
   profile?: string
 }
 
@@ -160,13 +184,19 @@ export function parseRunArgv(argv: string[], env: NodeJS.ProcessEnv): RunOptions
     throw new UsageError('BAD_FLAG', '--pass-env expects variable names (letters, digits and _)', {
       suggestion: 'agentvault run --pass-env BAO_TOKEN -- bao kv get secret/app',
     })
+  // A boolean flag's variable counts when set to 1 or true (as oclif reads it).
+  const on = (name: 'isolate' | 'placeholders'): boolean =>
+    values.has(name) || /^(1|true)$/i.test(env[RUN_FLAGS[name].env] ?? '')
   return {
+    allowHosts: pick('allow-host'),
     cleanEnv: values.has('clean-env'),
     command,
     env: pick('env'),
     envFiles: pick('env-file'),
+    isolate: on('isolate'),
     mask: mask as MaskMode,
     passEnv,
+    placeholders: on('placeholders'),
     profile: pick('profile')[0],
   }
 }

@@ -39,6 +39,8 @@ export interface PreparedRun {
   command: string[]
   /** Environment for the child: inherited (unless clean), plain env-file values, secrets. */
   env: NodeJS.ProcessEnv
+  /** Each variable agentvault resolved itself, for `--placeholders` (which swaps them for stand-ins). */
+  resolved: Array<{name: string; ref: SecretReference; value: Buffer}>
   /** Resolved values to conceal in output. */
   secrets: Buffer[]
 }
@@ -189,6 +191,7 @@ export async function prepareRun(
     mapped: (name) => mappings.get(name)?.ref !== undefined,
   })
 
+  const resolved: PreparedRun['resolved'] = []
   for (const mapping of mappings.values()) {
     if (!mapping.ref) {
       env[mapping.name] = mapping.value
@@ -207,6 +210,7 @@ export async function prepareRun(
       )
     env[mapping.name] = value.toString('utf8')
     secrets.push(value)
+    resolved.push({name: mapping.name, ref: mapping.ref, value})
     if (value.length > 0 && value.length < MIN_MASK_LENGTH)
       session.options.warn(
         `${mapping.name} is shorter than ${MIN_MASK_LENGTH} bytes and will not be masked in output.`,
@@ -240,7 +244,7 @@ export async function prepareRun(
   }
 
   checkSpawnable(command, env)
-  return {command, env, secrets}
+  return {command, env, resolved, secrets}
 }
 
 /** Is this process in the foreground process group of its terminal? (Linux: /proc; else a TTY check.) */

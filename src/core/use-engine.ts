@@ -100,7 +100,8 @@ function usage(code: string, message: string, suggestion: string): UsageError {
 // ---------------------------------------------------------------------------------------------
 // Host allowlists
 
-function allowedBy(policy: SecretPolicy, host: string, allowHosts: readonly string[]): boolean {
+/** Whether one secret may go to `host` (normalised): its own list, else its profile's and `--allow-host`. */
+export function allowedBy(policy: SecretPolicy, host: string, allowHosts: readonly string[]): boolean {
   if (policy.allowedDomains && policy.allowedDomains.length > 0)
     return hostInList(policy.allowedDomains, host)
   const profileList = policy.profile.settings.allowedDomains ?? []
@@ -612,7 +613,7 @@ function buildRequest(plan: HttpPlan, values: ReadonlyMap<string, Buffer>): Outg
   }
 }
 
-async function readCaFiles(files: readonly string[]): Promise<string[]> {
+export async function readCaFiles(files: readonly string[]): Promise<string[]> {
   const {readFile} = await import('node:fs/promises')
   return Promise.all(
     files.map(async (file) => {

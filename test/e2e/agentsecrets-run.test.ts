@@ -43,6 +43,16 @@ describe('e2e: agentsecrets run (agentsecrets env --only … -- CMD)', () => {
     await e?.dispose()
   })
 
+  it('--placeholders refuses agentsecrets:// references (AgentSecrets injects real values itself), exit 2', async () => {
+    const stderr = await runFails(
+      e,
+      ['--placeholders', '--env', 'API_KEY=agentsecrets://API_KEY', '--', process.execPath, '-e', HASHER],
+      e.cliEnv(),
+      {code: 2, message: /--placeholders cannot stand in for values that a backend injects itself/},
+    )
+    for (const canary of Object.values(CANARIES)) assert.ok(!stderr.includes(canary))
+  })
+
   it('one local:// and two agentsecrets:// references: the child sees all three, agentvault never holds the AgentSecrets values, exit 42 passes through', async () => {
     const before = (await e.world.invocations()).length
     const result = await e.av(

@@ -88,6 +88,9 @@ export async function runCommand(
     {
       cleanEnv: true,
       passEnv: [],
+      allowHosts: [],
+      isolate: false,
+      placeholders: false,
       command: input.command,
       env: [...references].map(([name, ref]) => `${name}=${ref}`),
       envFiles: [],

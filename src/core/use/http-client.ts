@@ -170,7 +170,10 @@ async function systemResolve(hostname: string): Promise<ResolvedAddress[]> {
  * mixing public and private addresses is the classic rebinding set-up). The result is all a
  * connection may use.
  */
-async function checkedAddresses(url: URL, guards: RequestGuards): Promise<ResolvedAddress[]> {
+export async function checkedAddresses(
+  url: URL,
+  guards: Pick<RequestGuards, 'allowPrivateNetworks' | 'resolve'>,
+): Promise<ResolvedAddress[]> {
   const {isIP} = await import('node:net')
   const hostname = bareHostname(url)
   const family = isIP(hostname)
@@ -195,7 +198,7 @@ async function checkedAddresses(url: URL, guards: RequestGuards): Promise<Resolv
 }
 
 /** A `lookup` that answers only with the addresses already checked: no second DNS answer can sneak in. */
-function pinnedLookup(addresses: ResolvedAddress[]): LookupFunction {
+export function pinnedLookup(addresses: ResolvedAddress[]): LookupFunction {
   return ((_hostname: string, options: {all?: boolean}, callback: (...args: unknown[]) => void) => {
     const first = addresses[0]!
     if (options?.all) callback(null, addresses)

@@ -12,12 +12,15 @@ describe('core/run-options', () => {
         {},
       ),
       {
+        allowHosts: [],
         cleanEnv: false,
         command: ['cmd', '--flag'],
         env: ['A=local://A', 'B=local://B'],
         envFiles: ['x.env'],
+        isolate: false,
         mask: 'auto',
         passEnv: [],
+        placeholders: false,
         profile: undefined,
       },
     )

@@ -1,0 +1,220 @@
+/**
+ * `run --placeholders` (issue 15): swap each resolved secret in the child's environment for its
+ * placeholder, make the run's CA and trust files, start the proxy, and point the child at both.
+ * `close()` stops the proxy and removes the temp dir; a process `exit` hook removes it too, should
+ * agentvault end some other way.
+ */
+import type {Profile} from '../config.js'
+import type {RunOptions} from '../run-options.js'
+import type {PreparedRun} from '../runner.js'
+import type {Session} from '../session.js'
+import type {SecretPolicy} from '../use-engine.js'
+import type {Stand} from './tokens.js'
+
+import {UsageError} from '../errors.js'
+
+export interface PlaceholderRun {
+  close(): Promise<void>
+}
+
+/** Variables that tell clients to skip the proxy for some hosts: removed from the child's environment. */
+const BYPASS_VARIABLES = ['NO_PROXY', 'no_proxy']
+/** The trust-store variables the common clients read (Node reads NODE_EXTRA_CA_CERTS besides its roots). */
+const BUNDLE_VARIABLES = ['SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO']
+/** Where Debian/Ubuntu, Fedora/RHEL, Alpine/Arch and macOS (Homebrew OpenSSL) keep the system roots. */
+const SYSTEM_BUNDLES = [
+  '/etc/ssl/certs/ca-certificates.crt',
+  '/etc/pki/tls/certs/ca-bundle.crt',
+  '/etc/ssl/cert.pem',
+]
+const MAX_BODY_BYTES = 50 * 1024 * 1024
+
+async function readable(path: string | undefined): Promise<string | undefined> {
+  if (!path) return undefined
+  const {readFile} = await import('node:fs/promises')
+  try {
+    return await readFile(path, 'utf8')
+  } catch {
+    return undefined
+  }
+}
+
+/** The system's root certificates as PEM: the first bundle file found, else Node's own roots. */
+async function systemRoots(env: NodeJS.ProcessEnv): Promise<string> {
+  for (const path of [env.SSL_CERT_FILE, ...SYSTEM_BUNDLES]) {
+    const text = await readable(path)
+    if (text?.includes('-----BEGIN CERTIFICATE-----')) return text.endsWith('\n') ? text : `${text}\n`
+  }
+
+  const {rootCertificates} = await import('node:tls')
+  return `${rootCertificates.join('\n')}\n`
+}
+
+export async function startPlaceholders(
+  session: Session,
+  prepared: PreparedRun,
+  options: RunOptions,
+): Promise<PlaceholderRun> {
+  if (prepared.command.join('\0') !== options.command.join('\0'))
+    throw new UsageError(
+      'PLACEHOLDERS_NOT_SUPPORTED',
+      '--placeholders cannot stand in for values that a backend injects itself (agentsecrets://)',
+      {
+        suggestion:
+          'Leave agentsecrets:// references out of a --placeholders run, or run without --placeholders.',
+      },
+    )
+  const [{makePlaceholder}, engine, {normaliseHostPattern}, {createRunCa}, {startProxy}, fs, {tmpdir}] =
+    await Promise.all([
+      import('./tokens.js'),
+      import('../use-engine.js'),
+      import('../use/hosts.js'),
+      import('./ca.js'),
+      import('./proxy.js'),
+      import('node:fs/promises'),
+      import('node:os'),
+    ])
+  const {join, resolve} = await import('node:path')
+  const allowHosts = options.allowHosts.map((pattern) => normaliseHostPattern(pattern))
+  const policies = new Map<Stand, SecretPolicy>()
+  const profiles = new Set<Profile>()
+  const stands: Stand[] = []
+  for (const variable of prepared.resolved) {
+    const {backend, profile} = await session.open(variable.ref)
+    const metadata = backend.describe ? await backend.describe(variable.ref) : undefined
+    const stand: Stand = {
+      name: variable.name,
+      placeholder: makePlaceholder(variable.name),
+      reference: variable.ref.canonical,
+      value: variable.value,
+    }
+    stands.push(stand)
+    profiles.add(profile)
+    policies.set(stand, {
+      ...(metadata?.allowedDomains && {allowedDomains: metadata.allowedDomains}),
+      profile,
+      reference: variable.ref.canonical,
+    })
+    prepared.env[variable.name] = stand.placeholder
+  }
+
+  const caFiles: string[] = []
+  for (const profile of profiles) {
+    const {caCert} = profile.settings
+    if (typeof caCert === 'string' && caCert !== '') caFiles.push(resolve(session.home, caCert))
+  }
+
+  const [trustedCas, ca, roots, nodeExtra] = await Promise.all([
+    engine.readCaFiles([...new Set(caFiles)]),
+    createRunCa(),
+    systemRoots(prepared.env),
+    readable(prepared.env.NODE_EXTRA_CA_CERTS),
+  ])
+  const dir = await fs.mkdtemp(join(tmpdir(), 'agentvault-run-'))
+  const {rmSync} = await import('node:fs')
+  const removeDir = (): void => rmSync(dir, {force: true, recursive: true})
+  process.once('exit', removeDir)
+  const audits: Array<Promise<void>> = []
+  let proxy: Awaited<ReturnType<typeof startProxy>> | undefined
+  try {
+    await fs.chmod(dir, 0o700)
+    const write = (name: string, text: string): Promise<void> =>
+      fs.writeFile(join(dir, name), text, {flag: 'wx', mode: 0o600})
+    const caFile = join(dir, 'ca.pem')
+    const bundleFile = join(dir, 'bundle.pem')
+    const nodeFile = join(dir, 'node-extra-ca.pem')
+    await Promise.all([
+      write('ca.pem', ca.certificatePem),
+      write('bundle.pem', `${roots}${ca.certificatePem}`),
+      nodeExtra === undefined ? undefined : write('node-extra-ca.pem', `${nodeExtra}\n${ca.certificatePem}`),
+    ])
+    proxy = await startProxy({
+      allows: (stand, hostname) => engine.allowedBy(policies.get(stand)!, hostname, allowHosts),
+      allowsPrivate: (used) =>
+        used.length > 0 &&
+        used.every((stand) => policies.get(stand)!.profile.settings.allowPrivateNetworks === true),
+      ca,
+      maxBodyBytes: MAX_BODY_BYTES,
+      onDenied(attempt) {
+        const names = attempt.stands.map((stand) => stand.name).join(', ')
+        session.options.warn(
+          `Refused a request of the command to ${attempt.host}: it carried the placeholder of ${names} (${attempt.code}).`,
+        )
+        audits.push(
+          auditDenied(
+            session,
+            attempt.host,
+            attempt.code,
+            attempt.stands.map((stand) => policies.get(stand)!),
+          ),
+        )
+      },
+      stands,
+      trustedCas,
+    })
+    const proxyUrl = `http://127.0.0.1:${proxy.port}`
+    const {env} = prepared
+    for (const name of BYPASS_VARIABLES) delete env[name]
+    for (const name of ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'all_proxy'])
+      env[name] = proxyUrl
+    env.NODE_USE_ENV_PROXY = '1'
+    for (const name of BUNDLE_VARIABLES) env[name] = bundleFile
+    env.NODE_EXTRA_CA_CERTS = nodeExtra === undefined ? caFile : nodeFile
+  } catch (error) {
+    await proxy?.close()
+    removeDir()
+    throw error
+  }
+
+  return {
+    async close() {
+      await proxy?.close()
+      removeDir()
+      process.off('exit', removeDir)
+      await Promise.all(audits)
+    },
+  }
+}
+
+/** One audit line per refused request: outcome `denied`, the references by name (or resource_ref). */
+async function auditDenied(
+  session: Session,
+  host: string,
+  code: string,
+  policies: readonly SecretPolicy[],
+): Promise<void> {
+  try {
+    const [{appendAudit, auditSalt}, {parseReference, resourceRef}] = await Promise.all([
+      import('../audit.js'),
+      import('../references.js'),
+    ])
+    const references: string[] = []
+    const hashed: string[] = []
+    for (const policy of policies) {
+      if (policy.profile.settings.auditPaths === 'ref')
+        hashed.push(resourceRef(await auditSalt(session.home), parseReference(policy.reference).canonical))
+      else references.push(policy.reference)
+    }
+
+    const profiles = [...new Set(policies.map((policy) => policy.profile))]
+    await appendAudit(session.home, {
+      time: new Date().toISOString(),
+      command: 'run',
+      outcome: 'denied',
+      exit_code: 7,
+      duration_ms: 0,
+      profile: profiles.map((profile) => profile.name).join(','),
+      backend: [...new Set(profiles.map((profile) => profile.kind))].join(','),
+      ...(references.length > 0 && {references}),
+      ...(hashed.length > 0 && {resource_refs: hashed}),
+      operation: 'placeholder',
+      target_host: host,
+      error_code: code,
+      status: 403,
+    })
+  } catch (error) {
+    session.options.warn(
+      `Could not write the audit log: ${error instanceof Error ? error.message : String(error)}`,
+    )
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * `run --isolate`: start the child under bubblewrap with the agentvault home and the OS keychain's
+ * sockets hidden (an empty tmpfs over the home, /dev/null over the D-Bus session socket, the
+ * keyring directory emptied). The rest of the file system stays as it is. Linux with `bwrap` only;
+ * elsewhere the run fails before anything starts.
+ */
+import type {PreparedRun} from '../runner.js'
+
+import {UsageError} from '../errors.js'
+
+function unavailable(why: string): UsageError {
+  return new UsageError('ISOLATE_UNAVAILABLE', `--isolate is not available here: ${why}`, {
+    suggestion:
+      'On Linux install bubblewrap (apt-get install bubblewrap, dnf install bubblewrap); elsewhere run without --isolate.',
+  })
+}
+
+async function findOnPath(command: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const {access, constants} = await import('node:fs/promises')
+  const {delimiter, join} = await import('node:path')
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue
+    const candidate = join(dir, command)
+    try {
+      await access(candidate, constants.X_OK)
+      return candidate
+    } catch {
+      // not here
+    }
+  }
+
+  return undefined
+}
+
+/** Paths of the session bus and keyring sockets that the child must not reach. */
+function keychainPaths(env: NodeJS.ProcessEnv): string[] {
+  const paths: string[] = []
+  const bus = /(?:^|;)unix:(?:[^;]*,)?path=([^,;]+)/.exec(env.DBUS_SESSION_BUS_ADDRESS ?? '')
+  if (bus?.[1]) paths.push(bus[1])
+  if (env.XDG_RUNTIME_DIR) paths.push(`${env.XDG_RUNTIME_DIR}/bus`, `${env.XDG_RUNTIME_DIR}/keyring`)
+  return paths
+}
+
+/** Wrap `prepared.command` in bubblewrap; the child environment loses the session-bus address. */
+export async function isolate(prepared: PreparedRun, home: string, env: NodeJS.ProcessEnv): Promise<void> {
+  if (process.platform !== 'linux')
+    throw unavailable(`it needs Linux with bubblewrap (this is ${process.platform})`)
+  const bwrap = await findOnPath('bwrap', env)
+  if (!bwrap) throw unavailable('bubblewrap (bwrap) is not installed')
+  const {stat} = await import('node:fs/promises')
+  const kindOf = async (path: string): Promise<'dir' | 'file' | undefined> => {
+    try {
+      return (await stat(path)).isDirectory() ? 'dir' : 'file'
+    } catch {
+      return undefined
+    }
+  }
+
+  const args = ['--dev-bind', '/', '/', '--die-with-parent']
+  if ((await kindOf(home)) === 'dir') args.push('--tmpfs', home)
+  for (const path of keychainPaths(env)) {
+    const kind = await kindOf(path)
+    if (kind === 'dir') args.push('--tmpfs', path)
+    else if (kind === 'file') args.push('--ro-bind', '/dev/null', path)
+  }
+
+  delete prepared.env.DBUS_SESSION_BUS_ADDRESS
+  prepared.command = [bwrap, ...args, '--', ...prepared.command]
+}

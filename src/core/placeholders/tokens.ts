@@ -1,0 +1,155 @@
+/**
+ * Placeholders of `run --placeholders` (issue 15): the child's environment holds
+ * `avph_<NAME>_<32 hex digits>` instead of each secret's value — recognisable (`avph_` and the
+ * variable's name), fixed for the whole run, and unguessable (128 random bits per variable per run).
+ *
+ * This module finds placeholders in request bytes, swaps in real values in the encoding of where
+ * they stand (URL, header, JSON, form, plain text), and builds the response rewriter that turns
+ * every echoed value (all the masker's forms) back into its placeholder. Pure apart from the
+ * randomness of {@link makePlaceholder}.
+ */
+import {randomBytes} from 'node:crypto'
+
+import {Masker, maskPatterns} from '../mask.js'
+
+export const PLACEHOLDER_PREFIX = 'avph_'
+const PREFIX_BYTES = Buffer.from(PLACEHOLDER_PREFIX, 'latin1')
+/** Values shorter than this are not rewritten in responses (as `run` does not mask them). */
+const MIN_REWRITE_LENGTH = 4
+
+/** A fresh placeholder for variable `name`: `avph_<name>_<32 hex>`, name reduced to [A-Za-z0-9_] (≤ 64). */
+export function makePlaceholder(name: string): string {
+  const safe = name.replaceAll(/\W/g, '_').slice(0, 64)
+  return `${PLACEHOLDER_PREFIX}${safe}_${randomBytes(16).toString('hex')}`
+}
+
+/** One variable of the run under placeholder: its stand-in and (never shown) its value. */
+export interface Stand {
+  name: string
+  placeholder: string
+  /** The secret's canonical reference (for audit lines and messages). */
+  reference: string
+  value: Buffer
+}
+
+/** Where a placeholder stands: decides how its value is encoded when swapped in. */
+export type Context = 'form' | 'header' | 'json' | 'raw' | 'url'
+
+/** The value in the encoding of its context, as a latin1 string of the bytes to send. */
+export function encodeFor(value: Buffer, context: Context): string {
+  const text = value.toString('utf8')
+  switch (context) {
+    case 'form': {
+      return new URLSearchParams([['', text]]).toString().slice(1)
+    }
+
+    case 'header': {
+      // Header values travel as latin1 bytes: the value's own bytes, unchanged.
+      return value.toString('latin1')
+    }
+
+    case 'json': {
+      // As latin1 of the UTF-8 bytes, like every string this module swaps into wire bytes.
+      return Buffer.from(JSON.stringify(text).slice(1, -1), 'utf8').toString('latin1')
+    }
+
+    case 'raw': {
+      return value.toString('latin1')
+    }
+
+    case 'url': {
+      return encodeURIComponent(text)
+    }
+  }
+}
+
+/** The stands whose placeholder occurs in `data` (a latin1 string or bytes). */
+export function standsIn(data: Buffer | string, stands: readonly Stand[]): Stand[] {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'latin1') : data
+  if (!bytes.includes(PREFIX_BYTES)) return []
+  return stands.filter((stand) => bytes.includes(stand.placeholder, 0, 'latin1'))
+}
+
+/** `text` (latin1) with each given stand's placeholder replaced by its value encoded for `context`. */
+export function substitute(text: string, stands: readonly Stand[], context: Context): string {
+  let out = text
+  for (const stand of stands) {
+    if (out.includes(stand.placeholder))
+      out = out.replaceAll(stand.placeholder, encodeFor(stand.value, context))
+  }
+
+  return out
+}
+
+/** The body context a content type calls for, or undefined when the body is not text we rewrite. */
+export function bodyContext(contentType?: string): Context | undefined {
+  if (contentType === undefined || contentType.trim() === '') return 'raw'
+  const type = (contentType.split(';')[0] ?? '').trim().toLowerCase()
+  if (type === 'application/x-www-form-urlencoded') return 'form'
+  if (type === 'application/json' || type.endsWith('+json') || type === 'application/x-ndjson') return 'json'
+  if (
+    type.startsWith('text/') ||
+    type.endsWith('+xml') ||
+    ['application/graphql', 'application/javascript', 'application/xml', 'application/yaml'].includes(type)
+  )
+    return 'raw'
+  return undefined
+}
+
+/**
+ * Whether a value can be swapped into a header: no CR, LF or NUL (they would split or end it).
+ * A value that cannot is refused rather than sent mangled.
+ */
+export function headerSafe(value: Buffer): boolean {
+  return !value.includes(13) && !value.includes(10) && !value.includes(0)
+}
+
+/** The application/x-www-form-urlencoded form where it differs from the URL-encoded one. */
+function formForm(value: Buffer): Buffer[] {
+  const text = value.toString('utf8')
+  const form = new URLSearchParams([['', text]]).toString().slice(1)
+  return form === encodeURIComponent(text) ? [] : [Buffer.from(form, 'utf8')]
+}
+
+/** Streaming rewriter of response bytes: every form of every value becomes its placeholder. */
+export interface Rewriter {
+  end(): Buffer
+  push(chunk: Buffer): Buffer
+}
+
+/**
+ * A rewriter for one response at a time (maskers hold state; `end()` resets them, so a finished
+ * rewriter can be reused), or undefined when no value is long enough to rewrite.
+ */
+export function responseRewriter(stands: readonly Stand[]): Rewriter | undefined {
+  const maskers = stands
+    .filter((stand) => stand.value.length >= MIN_REWRITE_LENGTH)
+    .map(
+      (stand) =>
+        new Masker(
+          [...maskPatterns([stand.value], {minLength: MIN_REWRITE_LENGTH}), ...formForm(stand.value)],
+          Buffer.from(stand.placeholder, 'latin1'),
+        ),
+    )
+  if (maskers.length === 0) return undefined
+  const run = (chunk: Buffer, last: boolean): Buffer => {
+    let data = chunk
+    for (const masker of maskers) data = Buffer.concat([...masker.push(data), ...(last ? masker.end() : [])])
+    return data
+  }
+
+  return {
+    end: () => run(Buffer.alloc(0), true),
+    push: (chunk) => run(chunk, false),
+  }
+}
+
+/**
+ * One header value (latin1) rewritten whole with `rewriter`, which is left ready for the next
+ * input (ending a masker resets it): one rewriter serves a response's headers and then its body.
+ */
+export function rewriteText(text: string, rewriter: Rewriter | undefined): string {
+  if (!rewriter || !text) return text
+  const bytes = Buffer.from(text, 'latin1')
+  return Buffer.concat([rewriter.push(bytes), rewriter.end()]).toString('latin1')
+}

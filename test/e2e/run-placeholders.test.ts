@@ -1,0 +1,417 @@
+/**
+ * `run --placeholders` end to end (issue 15): real clients (curl, Python requests, Node) as the
+ * child, talking through agentvault's proxy to the recording HTTPS upstream, whose private CA
+ * agentvault trusts through the `tls` profile's caCert. The canaries must reach the upstream and
+ * nothing else: not the child's environment, its output, the temp files or the audit log.
+ */
+import assert from 'node:assert/strict'
+import {execFileSync, spawnSync} from 'node:child_process'
+import {existsSync} from 'node:fs'
+import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
+import {connect} from 'node:net'
+import {dirname, join} from 'node:path'
+
+import {collect, ROOT, startCli} from '../helpers/cli.js'
+import {filesUnder, watchOutput} from '../helpers/e2e.js'
+import {
+  CANARY,
+  createUseWorld,
+  leakedForms,
+  SCOPED_CANARY,
+  type UseWorld,
+} from '../servers/http-upstream/fixture.js'
+
+const PLACEHOLDER = /avph_K_[\da-f]{32}/
+const K = 'K=local://K?profile=tls'
+const S = 'S=local://SCOPED?profile=tls'
+
+/** A python3 that has `requests` (Debian: python3-requests); the suite fails, not skips, without one. */
+function pythonWithRequests(): string {
+  for (const candidate of ['python3', '/usr/bin/python3']) {
+    try {
+      execFileSync(candidate, ['-c', 'import requests'], {stdio: 'ignore'})
+      return candidate
+    } catch {
+      // try the next
+    }
+  }
+
+  throw new Error('No python3 with the requests module: install it (apt-get install -y python3-requests)')
+}
+
+function assertNoCanary(text: string, where: string): void {
+  for (const form of [...leakedForms(CANARY), ...leakedForms(SCOPED_CANARY)])
+    assert.ok(!text.includes(form), `a canary form leaked into ${where}: ${text.slice(0, 400)}`)
+}
+
+function portRefused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(false)
+    })
+    socket.once('error', () => resolve(true))
+  })
+}
+
+describe('e2e: run --placeholders', () => {
+  let world: UseWorld
+  let env: NodeJS.ProcessEnv
+  const run = (args: string[], extra: NodeJS.ProcessEnv = {}) =>
+    world.cli(['run', '--placeholders', ...args], {env: extra})
+
+  before(async function () {
+    // Installs curl, python3-requests and bubblewrap when missing (as root with apt-get), else fails
+    // with what to install: this suite never skips silently.
+    this.timeout(600_000)
+    const install = spawnSync('sh', [join(ROOT, 'scripts', 'placeholder-clients.sh')], {encoding: 'utf8'})
+    if (install.status !== 0) throw new Error(install.stderr || 'scripts/placeholder-clients.sh failed')
+    execFileSync('openssl', ['version'], {stdio: 'ignore'})
+    world = await createUseWorld()
+    env = {AGENTVAULT_HOME: world.home, AGENTVAULT_NO_KEYCHAIN: '1', NO_COLOR: '1'}
+  })
+
+  after(() => world?.dispose())
+
+  it('curl: header, query and JSON body arrive with the real value; the echo comes back as the placeholder', async () => {
+    const url = world.upstream.url('/echo', {secure: true})
+    const script = `curl -sS --fail-with-body -H "Authorization: Bearer $K" -H 'Content-Type: application/json' -d "{\\"token\\":\\"$K\\"}" "${url}?key=$K"`
+    const result = await run(['--env', K, '--', 'sh', '-c', script])
+    assert.equal(result.code, 0, result.stderr)
+    const received = world.upstream.last('/echo')
+    assert.equal(received.secure, true)
+    assert.equal(received.headers.authorization, `Bearer ${CANARY}`)
+    assert.equal(new URL(received.path, 'https://x').searchParams.get('key'), CANARY)
+    assert.equal((JSON.parse(received.body.toString('utf8')) as {token: string}).token, CANARY)
+    const echo = JSON.parse(result.stdout) as {
+      body: string
+      headers: {authorization: string}
+      token_base64: string
+    }
+    const placeholder = PLACEHOLDER.exec(echo.headers.authorization)?.[0]
+    assert.ok(placeholder, result.stdout)
+    assert.equal(echo.headers.authorization, `Bearer ${placeholder}`)
+    assert.equal(echo.token_base64, placeholder, 'the base64 form of the value comes back as the placeholder')
+    assertNoCanary(result.stdout + result.stderr, 'the output')
+    assert.equal(result.stderr, '', 'agentvault adds nothing to stderr on the way')
+  })
+
+  it('Python requests (proxy and CA bundle from the environment) reaches the upstream the same way', async () => {
+    const python = pythonWithRequests()
+    const url = world.upstream.url('/py', {secure: true})
+    const code = [
+      'import os, requests',
+      'k = os.environ["K"]',
+      `r = requests.post(${JSON.stringify(url)}, params={"q": k}, headers={"X-Api-Key": k}, json={"nested": {"k": k}})`,
+      'print(r.status_code, r.text)',
+    ].join('\n')
+    const result = await run(['--env', K, '--', python, '-c', code])
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stdout, /^200 ok/)
+    const received = world.upstream.last('/py')
+    assert.equal(received.headers['x-api-key'], CANARY)
+    assert.equal(new URL(received.path, 'https://x').searchParams.get('q'), CANARY)
+    assert.deepEqual(JSON.parse(received.body.toString('utf8')), {nested: {k: CANARY}})
+  })
+
+  it('Node (CONNECT through HTTPS_PROXY, trust from NODE_EXTRA_CA_CERTS) reaches the upstream the same way', async () => {
+    const target = new URL(world.upstream.url('/node', {secure: true}))
+    const code = `
+      const http = require('node:http'), https = require('node:https'), tls = require('node:tls')
+      const proxy = new URL(process.env.HTTPS_PROXY)
+      http.request({host: proxy.hostname, port: proxy.port, method: 'CONNECT', path: ${JSON.stringify(target.host)}})
+        .on('connect', (res, socket) => {
+          const req = https.request({host: ${JSON.stringify(target.hostname)}, path: '/node', headers: {'x-token': process.env.K},
+            createConnection: () => tls.connect({socket, servername: undefined, host: ${JSON.stringify(target.hostname)}})},
+            (response) => { let text = ''; response.on('data', (c) => text += c); response.on('end', () => { console.log(response.statusCode, text); socket.destroy() }) })
+          req.end()
+        }).end()`
+    const result = await run(['--env', K, '--', process.execPath, '-e', code])
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stdout.trim(), '200 ok')
+    assert.equal(world.upstream.last('/node').headers['x-token'], CANARY)
+  })
+
+  it('the child environment holds only placeholders, proxy and trust variables; the CA key never touches disk; all is gone after exit', async () => {
+    const child = startCli(
+      [
+        'run',
+        '--placeholders',
+        '--env',
+        K,
+        '--env',
+        S,
+        '--',
+        'sh',
+        '-c',
+        'echo "pid=$$"; read line; echo done',
+      ],
+      {
+        env: {...env, NO_PROXY: 'localhost,127.0.0.1', no_proxy: '*'},
+        openStdin: true,
+      },
+    )
+    const done = collect(child)
+    const output = watchOutput(child)
+    await output.until((text) => /pid=\d+\n/.test(text), 'the child pid')
+    const pid = /pid=(\d+)/.exec(output.text())![1]
+    const environ = await readFile(`/proc/${pid}/environ`)
+    assertNoCanary(environ.toString('latin1'), '/proc/<child>/environ')
+    const vars = new Map(
+      environ
+        .toString('utf8')
+        .split('\0')
+        .filter(Boolean)
+        .map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
+    )
+    assert.match(vars.get('K') ?? '', new RegExp(`^${PLACEHOLDER.source}$`))
+    assert.match(vars.get('S') ?? '', /^avph_S_[\da-f]{32}$/)
+    const proxyUrl = vars.get('HTTPS_PROXY') ?? ''
+    assert.match(proxyUrl, /^http:\/\/127\.0\.0\.1:\d+$/)
+    for (const name of ['HTTP_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy'])
+      assert.equal(vars.get(name), proxyUrl, name)
+    assert.equal(vars.get('NODE_USE_ENV_PROXY'), '1')
+    assert.ok(!vars.has('NO_PROXY') && !vars.has('no_proxy'), 'NO_PROXY would let the child bypass the proxy')
+    const bundle = vars.get('SSL_CERT_FILE')!
+    for (const name of ['REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO'])
+      assert.equal(vars.get(name), bundle)
+    const dir = dirname(bundle)
+    assert.equal((await stat(dir)).mode & 0o777, 0o700)
+    const files = await readdir(dir)
+    assert.ok(files.length > 0)
+    for (const file of files) {
+      assert.equal((await stat(join(dir, file))).mode & 0o777, 0o600, file)
+      assert.doesNotMatch(await readFile(join(dir, file), 'utf8'), /PRIVATE KEY/, file)
+    }
+
+    assert.match(await readFile(vars.get('NODE_EXTRA_CA_CERTS')!, 'utf8'), /BEGIN CERTIFICATE/)
+    assert.match(
+      await readFile(bundle, 'utf8'),
+      /(BEGIN CERTIFICATE[\s\S]*){10}/,
+      'the bundle keeps the system roots',
+    )
+    for (const file of await filesUnder(world.home))
+      assert.doesNotMatch(
+        await readFile(file, 'latin1'),
+        /PRIVATE KEY|agentvault run .* \(placeholders/,
+        file,
+      )
+
+    child.stdin!.end('go\n')
+    const result = await done
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(existsSync(dir), false, 'the temp dir is removed at exit')
+    assert.equal(await portRefused(Number(new URL(proxyUrl).port)), true, 'the proxy is gone')
+  })
+
+  it('a placeholder sent to a host its secret does not allow: 403, nothing sent, the child goes on, audited denied', async () => {
+    const before = world.upstream.requests.length
+    const intercepted = world.upstream.url('/exfil', {secure: true}) // 127.0.0.1: K may go there, S may not
+    const plain = world.upstream.url('/exfil-plain', {host: '127.0.0.2'}) // K may not go to 127.0.0.2
+    const script = [
+      `curl -sS -o /dev/null -w '%{http_code}\\n' -H "X-Steal: $S" "${intercepted}"`,
+      `curl -sS -w '%{http_code}\\n' "${plain}?k=$K"`,
+      'echo still-running',
+    ].join('; ')
+    const result = await run(['--env', K, '--env', S, '--', 'sh', '-c', script])
+    assert.equal(result.code, 0, result.stderr)
+    const lines = result.stdout.trim().split('\n')
+    assert.equal(lines[0], '403', result.stdout)
+    assert.match(
+      lines[1] ?? '',
+      /^agentvault refused this request: it carries the placeholder of K \(local:\/\/K/,
+    )
+    assert.equal(lines[2], '403')
+    assert.equal(lines[3], 'still-running')
+    assert.equal(world.upstream.requests.length, before, 'the upstream received nothing')
+    assert.match(
+      result.stderr,
+      /Refused a request of the command to 127\.0\.0\.1:\d+: it carried the placeholder of S/,
+    )
+    const audit = (await readFile(join(world.home, 'audit.log'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+    const denied = audit.filter((record) => record.outcome === 'denied' && record.operation === 'placeholder')
+    assert.ok(
+      denied.some(
+        (record) =>
+          String(record.references).includes('SCOPED') && String(record.target_host).startsWith('127.0.0.1:'),
+      ),
+      JSON.stringify(denied),
+    )
+    assert.ok(
+      denied.some(
+        (record) =>
+          String(record.references).includes('local://K') &&
+          String(record.target_host).startsWith('127.0.0.2:'),
+      ),
+    )
+    assertNoCanary(JSON.stringify(audit), 'the audit log')
+    // The same secret goes where it is allowed.
+    const allowed = await run([
+      '--env',
+      S,
+      '--',
+      'sh',
+      '-c',
+      `curl -sS -H "X-S: $S" "${world.upstream.url('/scoped', {host: '127.0.0.2', secure: true})}"`,
+    ])
+    assert.equal(allowed.code, 0, allowed.stderr)
+    assert.equal(world.upstream.last('/scoped').headers['x-s'], SCOPED_CANARY)
+  })
+
+  it('the real server is verified (no caCert: 502) and the SSRF guard holds (private address: 403, audited)', async () => {
+    const before = world.upstream.requests.length
+    const url = world.upstream.url('/verify', {secure: true})
+    const script = `curl -sS -w '\\n%{http_code}\\n' -H "X-K: $K" "${url}"; echo still-running`
+    // Profile lp allows 127.0.0.1 and private networks but does not trust the upstream's CA.
+    const untrusted = await run(['--env', 'K=local://K?profile=lp', '--', 'sh', '-c', script])
+    assert.equal(untrusted.code, 0, untrusted.stderr)
+    assert.match(
+      untrusted.stdout,
+      /^agentvault: TLS verification of 127\.0\.0\.1:\d+ failed \([A-Z_]+\)\. .*caCert.*\n\n502\nstill-running\n$/,
+    )
+    // Profile noprivate allows the host but not private addresses.
+    const ssrf = await run(['--env', 'K=local://K?profile=noprivate', '--', 'sh', '-c', script])
+    assert.equal(ssrf.code, 0, ssrf.stderr)
+    assert.match(
+      ssrf.stdout,
+      /Refused to connect: 127\.0\.0\.1:\d+ is a loopback address[\s\S]*\n403\nstill-running\n$/,
+    )
+    assert.equal(world.upstream.requests.length, before, 'nothing reached the upstream')
+    const audit = await readFile(join(world.home, 'audit.log'), 'utf8')
+    assert.match(audit, /"error_code":"PRIVATE_ADDRESS".*"operation":"placeholder"/)
+    assertNoCanary(untrusted.stdout + untrusted.stderr + ssrf.stdout + ssrf.stderr + audit, 'output or audit')
+  })
+
+  it('a host no placeholder concerns is tunnelled untouched: the client sees the upstream’s own certificate', async () => {
+    const url = world.upstream.url('/tunnel', {host: 'localhost', secure: true})
+    const script = [
+      // Trusting only the upstream's CA works: the certificate is the upstream's own…
+      `curl -sS --cacert "${world.upstream.caFile}" "${url}"; echo`,
+      // …and the run's bundle (which holds the run's CA, not the upstream's) does not.
+      `curl -sS -o /dev/null "${url}"; echo "exit=$?"`,
+    ].join('; ')
+    const result = await run(['--env', K, '--', 'sh', '-c', script])
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stdout, 'ok\nexit=60\n', result.stderr)
+    assert.equal(world.upstream.last('/tunnel').secure, true)
+  })
+
+  it('exit codes pass through; SIGTERM/SIGINT to agentvault reach the child (143/130) and still remove the proxy and temp files', async () => {
+    const exit = await run(['--env', K, '--', 'sh', '-c', 'exit 7'])
+    assert.equal(exit.code, 7)
+    for (const [signal, expected] of [
+      ['SIGTERM', 143],
+      ['SIGINT', 130],
+    ] as const) {
+      const child = startCli(
+        [
+          'run',
+          '--placeholders',
+          '--env',
+          K,
+          '--',
+          'sh',
+          '-c',
+          'echo "$SSL_CERT_FILE $HTTPS_PROXY"; exec sleep 30',
+        ],
+        {env},
+      )
+      const done = collect(child)
+      const output = watchOutput(child)
+      await output.until((text) => text.includes('\n'), 'the trust file and proxy')
+      const [bundle, proxyUrl] = output.text().trim().split(' ') as [string, string]
+      assert.ok(existsSync(bundle))
+      child.kill(signal)
+      const result = await done
+      assert.equal(result.code, expected, result.stderr)
+      assert.equal(existsSync(dirname(bundle)), false)
+      assert.equal(await portRefused(Number(new URL(proxyUrl).port)), true)
+    }
+  })
+
+  it('a gzip response is decoded and its echoes rewritten; --env-file and --mask compose', async () => {
+    const envFile = join(world.home, '..', 'placeholders.env')
+    await writeFile(envFile, `K=local://K?profile=tls\nPLAIN=plain-value\n`)
+    const url = world.upstream.url('/gzip', {secure: true})
+    const script = `echo "$PLAIN"; curl -sS -H "Authorization: Bearer $K" "${url}"`
+    for (const mask of ['always', 'never']) {
+      const result = await run(['--env-file', envFile, '--mask', mask, '--', 'sh', '-c', script])
+      assert.equal(result.code, 0, result.stderr)
+      const [plain, body] = result.stdout.split('\n') as [string, string]
+      assert.equal(plain, 'plain-value')
+      const echo = JSON.parse(body) as {headers: {authorization: string}}
+      assert.match(echo.headers.authorization, new RegExp(`^Bearer ${PLACEHOLDER.source}$`))
+      assert.equal(world.upstream.last('/gzip').headers.authorization, `Bearer ${CANARY}`)
+      assertNoCanary(result.stdout, `the output with --mask ${mask}`)
+    }
+  })
+
+  it('hostile proxy requests get a clear error and the child keeps running', async () => {
+    const code = `
+      const net = require('node:net')
+      const proxy = new URL(process.env.HTTP_PROXY)
+      const ask = (text) => new Promise((resolve) => {
+        const socket = net.connect(proxy.port, proxy.hostname, () => socket.write(text))
+        let seen = ''
+        socket.on('data', (chunk) => { seen += chunk; if (seen.includes('\\r\\n')) { socket.destroy(); resolve(seen.split('\\r\\n')[0]) } })
+        socket.on('close', () => resolve(seen.split('\\r\\n')[0]))
+      })
+      ;(async () => {
+        for (const text of ['CONNECT /etc/passwd HTTP/1.1\\r\\n\\r\\n', 'CONNECT a@b:1 HTTP/1.1\\r\\n\\r\\n', 'GET /relative HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n', 'GET ftp://x/ HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n', 'GET ws://127.0.0.1:1/ HTTP/1.1\\r\\nHost: x\\r\\nConnection: Upgrade\\r\\nUpgrade: websocket\\r\\n\\r\\n'])
+          console.log(await ask(text))
+        console.log('alive')
+      })()`
+    const result = await run(['--env', K, '--', process.execPath, '-e', code])
+    assert.equal(result.code, 0, result.stderr)
+    assert.deepEqual(result.stdout.trim().split('\n'), [
+      'HTTP/1.1 400 Bad Request',
+      'HTTP/1.1 400 Bad Request',
+      'HTTP/1.1 400 Bad Request',
+      'HTTP/1.1 400 Bad Request',
+      'HTTP/1.1 501 Not Implemented',
+      'alive',
+    ])
+  })
+
+  it('--isolate without bubblewrap fails clearly before starting anything (exit 2)', async () => {
+    const result = await world.cli(
+      ['run', '--isolate', '--env', K, '--', process.execPath, '-e', 'console.log("started")'],
+      {
+        env: {PATH: '/nonexistent'},
+      },
+    )
+    assert.equal(result.code, 2, result.stderr)
+    assert.equal(result.stdout, '')
+    assert.match(
+      result.stderr,
+      /^Error: --isolate is not available here: bubblewrap \(bwrap\) is not installed\nTry this: .*bubblewrap/m,
+    )
+  })
+
+  it('--isolate hides the agentvault home and the session-bus (keychain) socket from the child (bubblewrap)', async () => {
+    // A stand-in for the D-Bus session socket that the OS keychain is reached through.
+    const bus = join(world.home, '..', 'fake-bus')
+    await writeFile(bus, 'keychain-socket-stand-in\n')
+    const script = [
+      `ls -A "${world.home}" | wc -l`,
+      `cat "${join(world.home, 'config.json')}" 2>/dev/null || echo hidden`,
+      `cat "${bus}"; echo "bus=\${DBUS_SESSION_BUS_ADDRESS:-unset}"`,
+    ].join('; ')
+    const busEnv = {DBUS_SESSION_BUS_ADDRESS: `unix:path=${bus}`}
+    const result = await world.cli(
+      ['run', '--isolate', '--placeholders', '--env', K, '--', 'sh', '-c', script],
+      {
+        env: busEnv,
+      },
+    )
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stdout, '0\nhidden\nbus=unset\n')
+    const plain = await world.cli(['run', '--env', K, '--', 'sh', '-c', script], {env: busEnv})
+    assert.notEqual(plain.stdout, result.stdout, 'without --isolate both are visible (the test can fail)')
+    assert.match(plain.stdout, /keychain-socket-stand-in/)
+  })
+})

@@ -1,0 +1,144 @@
+import fc from 'fast-check'
+import assert from 'node:assert/strict'
+import {readFileSync} from 'node:fs'
+import {request} from 'node:http'
+import {connect} from 'node:net'
+import {connect as tlsConnect} from 'node:tls'
+
+import {createRunCa, type RunCa} from '../../../src/core/placeholders/ca.js'
+import {type RunningProxy, startProxy} from '../../../src/core/placeholders/proxy.js'
+import {makePlaceholder, type Stand} from '../../../src/core/placeholders/tokens.js'
+import {startUpstream, type Upstream} from '../../servers/http-upstream/index.js'
+
+const CANARY = 'proxy-canary-5d1e9a'
+
+/** Send raw bytes to the proxy; the first line of its answer ('' when it just closed). */
+function ask(port: number, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => socket.end(text))
+    let seen = ''
+    socket.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('latin1')
+      if (seen.includes('\r\n')) socket.destroy()
+    })
+    socket.on('error', () => {})
+    socket.on('close', () => resolve(seen.split('\r\n')[0] ?? ''))
+  })
+}
+
+describe('core/placeholders/proxy', () => {
+  let upstream: Upstream
+  let proxy: RunningProxy
+  let stand: Stand
+  let ca: RunCa
+  const denied: string[] = []
+
+  before(async () => {
+    upstream = await startUpstream({tls: true})
+    ca = await createRunCa()
+    stand = {name: 'K', placeholder: makePlaceholder('K'), reference: 'local://K', value: Buffer.from(CANARY)}
+    proxy = await startProxy({
+      allows: (_stand, hostname) => hostname === '127.0.0.1',
+      allowsPrivate: () => true,
+      ca,
+      maxBodyBytes: 1024,
+      onDenied: (attempt) => denied.push(attempt.host),
+      stands: [stand],
+      trustedCas: [readFileSync(upstream.caFile!, 'utf8')],
+    })
+  })
+
+  after(async () => {
+    await proxy?.close()
+    await upstream?.close()
+  })
+
+  function send(
+    url: string,
+    headers: Record<string, string>,
+    body: string,
+  ): Promise<{body: string; status: number}> {
+    return new Promise((resolve, reject) => {
+      const outgoing = request(
+        {headers, host: '127.0.0.1', method: 'POST', path: url, port: proxy.port},
+        (response) => {
+          let text = ''
+          response.on('data', (chunk: Buffer) => {
+            text += chunk.toString('utf8')
+          })
+          response.on('end', () => resolve({body: text, status: response.statusCode ?? 0}))
+        },
+      )
+      outgoing.on('error', reject)
+      outgoing.end(body)
+    })
+  }
+
+  it('does not swap placeholders inside non-textual bodies (a documented limit), but does in headers', async () => {
+    const result = await send(
+      upstream.url('/binary-body'),
+      {'content-type': 'application/octet-stream', 'x-k': stand.placeholder},
+      `raw ${stand.placeholder}`,
+    )
+    assert.equal(result.status, 200)
+    const received = upstream.last('/binary-body')
+    assert.equal(received.body.toString(), `raw ${stand.placeholder}`)
+    assert.equal(received.headers['x-k'], CANARY)
+  })
+
+  /** A raw request line inside TLS intercepted for the upstream's HTTPS port; the status line back. */
+  function askIntercepted(line: string): Promise<string> {
+    const target = new URL(upstream.url('/', {secure: true})).host
+    return new Promise((resolve, reject) => {
+      request({host: '127.0.0.1', method: 'CONNECT', path: target, port: proxy.port})
+        .on('connect', (_response, socket) => {
+          const secure = tlsConnect({ca: ca.certificatePem, host: '127.0.0.1', servername: '', socket}, () =>
+            secure.write(`${line}\r\nHost: ${target}\r\nConnection: close\r\n\r\n`),
+          )
+          let seen = ''
+          secure.on('data', (chunk: Buffer) => {
+            seen += chunk.toString('latin1')
+          })
+          secure.on('error', reject)
+          secure.on('close', () => resolve(seen.split('\r\n')[0] ?? ''))
+        })
+        .on('error', reject)
+        .end()
+    })
+  }
+
+  it('inside intercepted TLS, serves origin-form and refuses an absolute URL naming another host', async () => {
+    assert.equal(await askIntercepted(`GET /inside?k=${stand.placeholder} HTTP/1.1`), 'HTTP/1.1 200 OK')
+    assert.equal(new URL(upstream.last('/inside').path, 'https://x').searchParams.get('k'), CANARY)
+    const before = upstream.requests.length
+    const other = upstream.url('/elsewhere', {host: '127.0.0.2', secure: true})
+    assert.equal(
+      await askIntercepted(`GET ${other}?k=${stand.placeholder} HTTP/1.1`),
+      'HTTP/1.1 400 Bad Request',
+    )
+    assert.equal(upstream.requests.length, before)
+  })
+
+  it('refuses bodies over the cap with 413 and sends nothing', async () => {
+    const before = upstream.requests.length
+    const result = await send(upstream.url('/big-body'), {'content-type': 'text/plain'}, 'x'.repeat(2000))
+    assert.equal(result.status, 413)
+    assert.equal(upstream.requests.length, before)
+  })
+
+  it('answers any hostile request line with a status (or a close) and keeps serving (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('CONNECT', 'GET', 'POST', 'OPTIONS', 'X'),
+        fc.string({maxLength: 60}).filter((target) => !/[\s\0]/.test(target)),
+        async (method, target) => {
+          const line = await ask(proxy.port, `${method} ${target} HTTP/1.1\r\nHost: x\r\n\r\n`)
+          assert.ok(line === '' || /^HTTP\/1\.1 \d{3}\b/.test(line), line)
+        },
+      ),
+      {numRuns: 60},
+    )
+    const ok = await send(upstream.url('/still-up'), {}, '')
+    assert.equal(ok.status, 200)
+  })
+})

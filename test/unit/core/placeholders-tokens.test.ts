@@ -1,0 +1,170 @@
+import fc from 'fast-check'
+import assert from 'node:assert/strict'
+
+import {
+  bodyContext,
+  encodeFor,
+  makePlaceholder,
+  responseRewriter,
+  rewriteText,
+  type Stand,
+  standsIn,
+  substitute,
+} from '../../../src/core/placeholders/tokens.js'
+import {parseRunArgv} from '../../../src/core/run-options.js'
+
+const SECRET = 'can ary/+=&!"secret é'
+
+function stand(name: string, value: string): Stand {
+  return {name, placeholder: makePlaceholder(name), reference: `local://${name}`, value: Buffer.from(value)}
+}
+
+describe('core/placeholders/tokens', () => {
+  it('placeholders are avph_<name>_<32 hex>, distinct per call, with the name reduced to word characters', () => {
+    assert.match(makePlaceholder('OPENAI_API_KEY'), /^avph_OPENAI_API_KEY_[\da-f]{32}$/)
+    assert.notEqual(makePlaceholder('K'), makePlaceholder('K'))
+    fc.assert(
+      fc.property(fc.string({maxLength: 200}), (name) => {
+        const placeholder = makePlaceholder(name)
+        assert.match(placeholder, /^avph_\w{0,64}_[\da-f]{32}$/)
+        // A placeholder survives URL, JSON, form and header contexts unchanged.
+        assert.equal(encodeURIComponent(placeholder), placeholder)
+        assert.equal(JSON.stringify(placeholder), `"${placeholder}"`)
+      }),
+    )
+  })
+
+  it('swaps each placeholder for its value encoded for where it stands', () => {
+    const k = stand('K', SECRET)
+    const url = substitute(`/p?k=${k.placeholder}&x=1`, [k], 'url')
+    assert.equal(new URL(url, 'https://h').searchParams.get('k'), SECRET)
+    const json = substitute(`{"k":"${k.placeholder}"}`, [k], 'json')
+    assert.deepEqual(JSON.parse(Buffer.from(json, 'latin1').toString('utf8')), {k: SECRET})
+    const form = substitute(`a=1&k=${k.placeholder}`, [k], 'form')
+    assert.equal(new URLSearchParams(form).get('k'), SECRET)
+    const header = substitute(`Bearer ${k.placeholder}`, [k], 'header')
+    assert.equal(Buffer.from(header, 'latin1').toString('utf8'), `Bearer ${SECRET}`)
+  })
+
+  it('JSON and URL substitution round-trips any value (property)', () => {
+    fc.assert(
+      fc.property(fc.string({minLength: 1, maxLength: 80, unit: 'grapheme'}), (value) => {
+        const k = stand('K', value)
+        const json = substitute(`{"a":"x${k.placeholder}y"}`, [k], 'json')
+        assert.deepEqual(JSON.parse(Buffer.from(json, 'latin1').toString('utf8')), {a: `x${value}y`})
+        const url = substitute(`/?k=${k.placeholder}`, [k], 'url')
+        assert.equal(new URL(url, 'http://h').searchParams.get('k'), value)
+      }),
+    )
+  })
+
+  it('finds only the placeholders present, in hostile bytes too (property)', () => {
+    const k = stand('K', SECRET)
+    const s = stand('S', 'another-secret')
+    fc.assert(
+      fc.property(
+        fc.uint8Array({maxLength: 300}),
+        fc.uint8Array({maxLength: 300}),
+        fc.boolean(),
+        (a, b, withK) => {
+          const data = Buffer.concat([
+            Buffer.from(a),
+            Buffer.from(withK ? k.placeholder : 'avph_K_'),
+            Buffer.from(b),
+          ])
+          const found = standsIn(data, [k, s])
+          assert.deepEqual(
+            found.map((x) => x.name),
+            withK ? ['K'] : [],
+          )
+        },
+      ),
+    )
+    assert.deepEqual(standsIn('avph_K_' + '0'.repeat(32), [k]), [], 'a guessed placeholder matches nothing')
+  })
+
+  it('rewrites every echoed form of a value into its placeholder, however the response is chunked (property)', () => {
+    const k = stand('K', SECRET)
+    const forms = [
+      SECRET,
+      Buffer.from(SECRET).toString('base64'),
+      encodeURIComponent(SECRET),
+      JSON.stringify(SECRET).slice(1, -1),
+      new URLSearchParams([['', SECRET]]).toString().slice(1),
+    ]
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...forms),
+        fc.string({maxLength: 40}),
+        fc.integer({min: 1, max: 64}),
+        (form, pad, size) => {
+          const text = Buffer.from(`${pad}[${form}]${pad}`, 'utf8')
+          const rewriter = responseRewriter([k])!
+          const out: Buffer[] = []
+          for (let i = 0; i < text.length; i += size) out.push(rewriter.push(text.subarray(i, i + size)))
+          out.push(rewriter.end())
+          const result = Buffer.concat(out).toString('utf8')
+          assert.ok(result.includes(`[${k.placeholder}]`), result)
+          assert.ok(!result.includes(SECRET))
+        },
+      ),
+    )
+    const reused = responseRewriter([k])
+    assert.equal(
+      rewriteText(`x-token: ${SECRET}`, reused).includes(k.placeholder),
+      false,
+      'header text is latin1',
+    )
+    const latin1 = Buffer.from(SECRET).toString('latin1')
+    assert.equal(rewriteText(`x-token: ${latin1}`, reused), `x-token: ${k.placeholder}`)
+    assert.equal(
+      rewriteText(`again ${latin1}`, reused),
+      `again ${k.placeholder}`,
+      'a rewriter is reusable after end()',
+    )
+    assert.equal(responseRewriter([stand('T', 'abc')]), undefined, 'values under 4 bytes are not rewritten')
+  })
+
+  it('treats JSON, form, text and XML bodies as text, and others (or odd types) not', () => {
+    assert.equal(bodyContext('application/json; charset=utf-8'), 'json')
+    assert.equal(bodyContext('application/vnd.api+json'), 'json')
+    assert.equal(bodyContext('application/x-www-form-urlencoded'), 'form')
+    assert.equal(bodyContext('text/plain'), 'raw')
+    assert.equal(bodyContext(), 'raw')
+    assert.equal(bodyContext('application/octet-stream'), undefined)
+    assert.equal(bodyContext('multipart/form-data; boundary=x'), undefined)
+    fc.assert(
+      fc.property(fc.string({maxLength: 100}), (type) => {
+        const context = bodyContext(type)
+        assert.ok(context === undefined || ['form', 'json', 'raw'].includes(context))
+      }),
+    )
+    assert.equal(encodeFor(Buffer.from('a b'), 'form'), 'a+b')
+  })
+})
+
+describe('core/run-options: --placeholders, --allow-host, --isolate', () => {
+  it('reads the flags and their variables', () => {
+    const flags = parseRunArgv(
+      ['--placeholders', '--allow-host', 'a.example', '--allow-host=*.b.example', '--isolate', '--', 'x'],
+      {},
+    )
+    assert.equal(flags.placeholders, true)
+    assert.equal(flags.isolate, true)
+    assert.deepEqual(flags.allowHosts, ['a.example', '*.b.example'])
+    const none = parseRunArgv(['x'], {})
+    assert.equal(none.placeholders, false)
+    assert.equal(none.isolate, false)
+    assert.deepEqual(none.allowHosts, [])
+    const fromEnv = parseRunArgv(['x'], {
+      AGENTVAULT_ALLOW_HOST: 'a,b',
+      AGENTVAULT_ISOLATE: 'true',
+      AGENTVAULT_PLACEHOLDERS: '1',
+    })
+    assert.equal(fromEnv.placeholders, true)
+    assert.equal(fromEnv.isolate, true)
+    assert.deepEqual(fromEnv.allowHosts, ['a', 'b'])
+    assert.equal(parseRunArgv(['x'], {AGENTVAULT_PLACEHOLDERS: '0'}).placeholders, false)
+    assert.throws(() => parseRunArgv(['--placeholders=yes', 'x'], {}), /takes no value/)
+  })
+})
