@@ -71,6 +71,8 @@ export function vaultPaths(home: string): VaultPaths {
 export class VaultStore {
   readonly paths: VaultPaths
   private cached: undefined | {fingerprint: string; id: string; key: Buffer}
+  /** An unlock in progress, shared by every read that needs the same key meanwhile. */
+  private unlocking: undefined | {fingerprint: string; id: string; key: Promise<Buffer>}
 
   constructor(private readonly context: KeySourceContext) {
     this.paths = vaultPaths(context.home)
@@ -147,11 +149,29 @@ export class VaultStore {
   }
 
   private async keyFor(header: SealedFileHeader): Promise<Buffer> {
-    if (this.cached?.id === header.id && this.cached.fingerprint === header.keyFingerprint)
-      return this.cached.key
-    const key = await unlockKey(header.key, this.context, this.paths.file)
-    this.remember(header, key)
-    return key
+    const fits = (entry?: {fingerprint: string; id: string}): boolean =>
+      entry?.id === header.id && entry.fingerprint === header.keyFingerprint
+    if (fits(this.cached)) return (this.cached as {key: Buffer}).key
+    // One unlock for concurrent reads (a run resolving several references at once): each unlocking
+    // on its own would replace, and wipe, the key another read is still using.
+    if (!fits(this.unlocking)) {
+      const unlocking = {
+        fingerprint: header.keyFingerprint,
+        id: header.id,
+        key: unlockKey(header.key, this.context, this.paths.file).then((key) => {
+          this.remember(header, key)
+          return key
+        }),
+      }
+      this.unlocking = unlocking
+      const forget = (): void => {
+        if (this.unlocking === unlocking) this.unlocking = undefined
+      }
+
+      unlocking.key.then(forget, forget)
+    }
+
+    return (this.unlocking as {key: Promise<Buffer>}).key
   }
 
   private async open(file: SealedFile): Promise<VaultEntries> {

@@ -194,6 +194,22 @@ describe('backends/local', () => {
       })
     })
 
+    it('serves concurrent reads of a fresh process with one key (none wipes the key another uses)', async () => {
+      const writer = h.backend()
+      await writer.set!(ref('A'), Buffer.from('alpha'), {})
+      await writer.set!(ref('B'), Buffer.from('beta'), {})
+      // A new backend has no key cached: every read below starts unlocking at once.
+      const reader = h.backend()
+      const values = await Promise.all([
+        reader.get!(ref('A')),
+        reader.get!(ref('B')),
+        reader.resolveMany!([ref('A'), ref('B')]),
+      ])
+      assert.equal(values[0].toString(), 'alpha')
+      assert.equal(values[1].toString(), 'beta')
+      assert.equal(values[2].get('local://B')?.toString(), 'beta')
+    })
+
     it('handles names that are special to JavaScript objects', async () => {
       const backend = h.backend()
       for (const name of ['__proto__', 'constructor', 'hasOwnProperty'])
