@@ -251,6 +251,11 @@ export interface Backend {
    * "not supported" error (e.g. sanctum: store secrets on the vault host).
    */
   explainUnsupported?(capability: 'delete' | 'get' | 'set', reference?: SecretReference): AgentVaultError
+  /**
+   * Every secret (whose name starts with `prefix`) with its value, in one read (`secrets export`).
+   * Zero-knowledge backends never have it.
+   */
+  exportAll?(prefix?: string): Promise<ExportedSecret[]>
   /** Read one value. The caller owns the Buffer and should drop it as soon as it can. */
   get?(reference: SecretReference, options?: GetOptions): Promise<Buffer>
   readonly kind: BackendKind
@@ -261,8 +266,17 @@ export interface Backend {
   logout?(options?: LogoutOptions): Promise<boolean>
   /** Read many values concurrently over one session; keys are `reference.canonical`. */
   resolveMany?(references: SecretReference[]): Promise<Map<string, Buffer>>
+  /** Move a secret, its value, version and metadata, to a new name in one write (`secrets rename`). */
+  rename?(from: SecretReference, to: SecretReference, options: RenameOptions): Promise<SecretMetadata>
   set?(reference: SecretReference, value: Buffer, options: SetSecretOptions): Promise<SecretMetadata>
+  /**
+   * Store many values in one write under one lock (`secrets import`): all or nothing. Existing
+   * secrets are skipped unless `overwrite`.
+   */
+  setMany?(items: SetManyItem[], options: SetManyOptions): Promise<SetManyResult>
   status(): Promise<ProfileStatus>
+  /** Change a secret's description, tags or allowed domains without touching its value (`secrets edit`). */
+  updateMetadata?(reference: SecretReference, changes: MetadataChanges): Promise<SecretMetadata>
   /** Versioned backends: unwrap a response-wrapping token (once) into the value it stands for. */
   unwrap?(wrappingToken: string, options: UnwrapOptions): Promise<Buffer>
   /**
@@ -285,6 +299,44 @@ export interface Backend {
   versions?(reference: SecretReference): Promise<SecretVersions>
   /** Versioned backends: a single-use wrapping token for one read, valid for `ttl` (`30s`, `5m`, `1h`, seconds). */
   wrap?(reference: SecretReference, ttl: string): Promise<WrapResult>
+}
+
+/** One value of a batch write (`secrets import`). */
+export interface SetManyItem {
+  reference: SecretReference
+  value: Buffer
+}
+
+/** Options of `setMany`. */
+export interface SetManyOptions {
+  /** Replace secrets that already exist (default: leave them and report them as skipped). */
+  overwrite?: boolean
+}
+
+/** What a batch write did, by `reference.canonical`; never values. */
+export interface SetManyResult {
+  created: string[]
+  replaced: string[]
+  skipped: string[]
+}
+
+/** One secret with its value, from `exportAll` (`secrets export`). The caller owns the Buffer. */
+export interface ExportedSecret {
+  name: string
+  value: Buffer
+}
+
+/** `secrets edit`: metadata to change; what is undefined stays as it is. */
+export interface MetadataChanges {
+  allowedDomains?: string[]
+  description?: string
+  tags?: string[]
+}
+
+/** Options of `rename`. */
+export interface RenameOptions {
+  /** Replace a secret already stored under the new name. */
+  overwrite?: boolean
 }
 
 export type BackendFactory = (context: BackendContext) => Backend | Promise<Backend>

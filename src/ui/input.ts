@@ -28,7 +28,7 @@ export async function readStdin(maxBytes?: number): Promise<Buffer> {
  * Read a file (or a FIFO, or a device) up to `maxBytes`; more than that fails with VALUE_TOO_LARGE.
  * Memory grows with what the file holds, never with the cap (which a user may raise a lot).
  */
-async function readFileCapped(path: string, maxBytes: number): Promise<Buffer> {
+export async function readFileCapped(path: string, maxBytes: number): Promise<Buffer> {
   const {open} = await import('node:fs/promises')
   const handle = await open(path, 'r')
   const chunks: Buffer[] = []
@@ -167,4 +167,31 @@ function capped(bytes: Buffer, maxBytes: number, source: string): Buffer {
   checkValueSize(bytes.length, maxBytes)
   if (bytes.length === 0) throw emptyValue(source)
   return bytes
+}
+
+/**
+ * A whole input file for `secrets import` / `inject`: `-` is stdin. More than `maxBytes` fails with
+ * FILE_TOO_LARGE (nothing is read past it); an unreadable path with FILE_UNREADABLE naming `flag`.
+ */
+export async function readInputFile(path: string, maxBytes: number, flag: string): Promise<Buffer> {
+  try {
+    return path === '-' ? await readStdin(maxBytes) : await readFileCapped(path, maxBytes)
+  } catch (error) {
+    if (error instanceof UsageError && error.code === 'VALUE_TOO_LARGE')
+      throw new UsageError(
+        'FILE_TOO_LARGE',
+        `${path === '-' ? 'stdin' : path} is larger than ${maxBytes} bytes`,
+        {
+          suggestion: 'Split the file into smaller ones.',
+        },
+      )
+    if (!(error as NodeJS.ErrnoException).code || error instanceof UsageError) throw error
+    throw new UsageError(
+      'FILE_UNREADABLE',
+      `Cannot read ${path} (${(error as NodeJS.ErrnoException).code})`,
+      {
+        suggestion: `Check the path given to ${flag}.`,
+      },
+    )
+  }
 }

@@ -7,10 +7,16 @@ import type {
   Backend,
   BackendContext,
   Capabilities,
+  ExportedSecret,
   LoginOptions,
   LoginResult,
+  MetadataChanges,
   ProfileStatus,
+  RenameOptions,
   SecretMetadata,
+  SetManyItem,
+  SetManyOptions,
+  SetManyResult,
   SetSecretOptions,
 } from '../../core/backend.js'
 import type {Keychain} from '../../core/keychain.js'
@@ -169,26 +175,84 @@ class LocalBackend implements Backend {
    */
   async set(reference: SecretReference, value: Buffer, options: SetSecretOptions): Promise<SecretMetadata> {
     const name = secretName(reference)
+    return this.store.update((entries) => storeValue(entries, name, value, options), {createIfMissing: true})
+  }
+
+  /** `secrets import`: every value in one locked write; existing names skipped unless `overwrite`. */
+  async setMany(items: SetManyItem[], options: SetManyOptions): Promise<SetManyResult> {
+    const named = items.map((item) => ({...item, name: secretName(item.reference)}))
+    const result: SetManyResult = {created: [], replaced: [], skipped: []}
+    if (named.length === 0) return result
+    return this.store.update(
+      (entries) => {
+        for (const {name, reference, value} of named) {
+          const exists = entries.has(name)
+          if (exists && !options.overwrite) {
+            result.skipped.push(reference.canonical)
+            continue
+          }
+
+          storeValue(entries, name, value, {})
+          ;(exists ? result.replaced : result.created).push(reference.canonical)
+        }
+
+        return result
+      },
+      {createIfMissing: true},
+    )
+  }
+
+  /** `secrets export`: every value under `prefix` from one read, sorted by name. */
+  async exportAll(prefix = ''): Promise<ExportedSecret[]> {
+    const snapshot = await this.store.read()
+    if (!snapshot) return []
+    return [...snapshot.entries]
+      .filter(([name]) => name.startsWith(prefix))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, entry]) => ({name, value: Buffer.from(entry.value, 'base64')}))
+  }
+
+  /** `secrets edit`: new metadata, same value and version. */
+  async updateMetadata(reference: SecretReference, changes: MetadataChanges): Promise<SecretMetadata> {
+    const name = secretName(reference)
     return this.store.update(
       (entries) => {
         const previous = entries.get(name)
-        const now = new Date().toISOString()
-        const description = options.description ?? previous?.description
-        const tags = options.tags ?? previous?.tags
-        const allowedDomains = options.allowedDomains ?? previous?.allowedDomains
+        if (!previous) throw new SecretNotFoundError(reference.canonical)
         const entry: VaultEntry = {
-          value: value.toString('base64'),
-          created: previous?.created ?? now,
-          updated: now,
-          version: (previous?.version ?? 0) + 1,
-          ...(description === undefined ? {} : {description}),
-          ...(tags === undefined ? {} : {tags: [...tags]}),
-          ...(allowedDomains === undefined ? {} : {allowedDomains: [...allowedDomains]}),
+          ...previous,
+          updated: new Date().toISOString(),
+          ...(changes.description === undefined ? {} : {description: changes.description}),
+          ...(changes.tags === undefined ? {} : {tags: [...changes.tags]}),
+          ...(changes.allowedDomains === undefined ? {} : {allowedDomains: [...changes.allowedDomains]}),
         }
         entries.set(name, entry)
         return metadataOf(name, entry)
       },
-      {createIfMissing: true},
+      {createIfMissing: false},
+    )
+  }
+
+  /** `secrets rename`: the entry moves as it is (value, version, metadata) in one write. */
+  async rename(from: SecretReference, to: SecretReference, options: RenameOptions): Promise<SecretMetadata> {
+    const oldName = secretName(from)
+    const newName = secretName(to)
+    return this.store.update(
+      (entries) => {
+        const entry = entries.get(oldName)
+        if (!entry) throw new SecretNotFoundError(from.canonical)
+        if (oldName === newName) return metadataOf(newName, entry)
+        if (entries.has(newName) && !options.overwrite)
+          throw new UsageError('SECRET_EXISTS', `${to.canonical} already exists`, {
+            details: {reference: to.canonical},
+            suggestion: `Pick another name, or replace it: agentvault secrets rename ${oldName} ${newName} --overwrite`,
+          })
+        const moved: VaultEntry = {...entry, updated: new Date().toISOString()}
+        entries.delete(oldName)
+        entries.set(newName, moved)
+        return metadataOf(newName, moved)
+      },
+      {createIfMissing: false},
     )
   }
 
@@ -220,6 +284,35 @@ class LocalBackend implements Backend {
       }
     }
   }
+}
+
+/**
+ * Store a value under `name`. A new secret gets version 1; an update increments the version, keeps
+ * `created`, and keeps description/tags/allowedDomains unless new ones are given (as `op item
+ * edit` does).
+ */
+function storeValue(
+  entries: VaultEntries,
+  name: string,
+  value: Buffer,
+  options: SetSecretOptions,
+): SecretMetadata {
+  const previous = entries.get(name)
+  const now = new Date().toISOString()
+  const description = options.description ?? previous?.description
+  const tags = options.tags ?? previous?.tags
+  const allowedDomains = options.allowedDomains ?? previous?.allowedDomains
+  const entry: VaultEntry = {
+    value: value.toString('base64'),
+    created: previous?.created ?? now,
+    updated: now,
+    version: (previous?.version ?? 0) + 1,
+    ...(description === undefined ? {} : {description}),
+    ...(tags === undefined ? {} : {tags: [...tags]}),
+    ...(allowedDomains === undefined ? {} : {allowedDomains: [...allowedDomains]}),
+  }
+  entries.set(name, entry)
+  return metadataOf(name, entry)
 }
 
 function valueOf(entries: undefined | VaultEntries, name: string, reference: SecretReference): Buffer {
