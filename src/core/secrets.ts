@@ -8,6 +8,8 @@ import type {
   DeleteOptions,
   GetOptions,
   ListOptions,
+  MetadataChanges,
+  RenameOptions,
   SecretMetadata,
   SecretVersions,
   SetSecretOptions,
@@ -15,7 +17,7 @@ import type {
 } from './backend.js'
 import type {Session} from './session.js'
 
-import {NotSupportedError} from './errors.js'
+import {AgentVaultError, NotSupportedError, UsageError} from './errors.js'
 import {
   checkMountAllowed,
   looksLikeReference,
@@ -270,4 +272,81 @@ export async function unwrapSecret(
     ...(request.field === undefined ? {} : {field: request.field}),
   })
   return {...(expect ? {reference: expect.canonical} : {}), value}
+}
+
+/**
+ * The current version of `target`, when it exists and the backend numbers versions (local,
+ * openbao): `secrets set` on a terminal says which version it replaces. Undefined otherwise; never
+ * fails for a secret that does not exist yet.
+ */
+export async function existingVersion(session: Session, target: string): Promise<number | undefined> {
+  const ref = await session.parseTarget(target)
+  const profile = await session.profileFor(ref.kind, ref.profile)
+  const backend = await session.backendFor(profile)
+  if (!backend.describe || !backend.capabilities.get) return undefined
+  try {
+    return (await backend.describe(ref)).version
+  } catch (error) {
+    if (error instanceof AgentVaultError && error.category === 'not_found') return undefined
+    throw error
+  }
+}
+
+/** `secrets edit`: change metadata without re-entering (or reading) the value. */
+export async function editSecret(
+  session: Session,
+  target: string,
+  changes: MetadataChanges,
+): Promise<SecretMetadata & {reference: string}> {
+  if (changes.description === undefined && changes.tags === undefined && changes.allowedDomains === undefined)
+    throw new UsageError('NOTHING_TO_EDIT', 'Nothing to change', {
+      suggestion: 'Give --description, --tag or --allow-domain.',
+    })
+  const ref = await session.parseTarget(target)
+  session.audit.operation = 'edit'
+  const {backend} = await session.open(ref)
+  if (!backend.updateMetadata)
+    throw new NotSupportedError(
+      backend.kind,
+      'Editing metadata',
+      'Store the value again with the new metadata: agentvault secrets set NAME --description …',
+    )
+  return {reference: ref.canonical, ...(await backend.updateMetadata(ref, changes))}
+}
+
+/** `secrets rename OLD NEW`: same profile, value, version and metadata; a new name. */
+export async function renameSecret(
+  session: Session,
+  from: string,
+  to: string,
+  options: RenameOptions,
+): Promise<SecretMetadata & {from: string; reference: string}> {
+  const source = await session.parseTarget(from)
+  const target = await session.parseTarget(
+    to.includes('://') ? to : `${source.scheme}://${to}${source.profile ? `?profile=${source.profile}` : ''}`,
+  )
+  session.audit.operation = 'rename'
+  const {backend, profile} = await session.open(source)
+  const targetProfile = await session.profileFor(target.kind, target.profile)
+  if (targetProfile.name !== profile.name)
+    throw new UsageError(
+      'RENAME_ACROSS_PROFILES',
+      `${source.canonical} and ${target.canonical} are in different profiles`,
+      {
+        suggestion:
+          'Rename within one profile; to copy between profiles use `secrets export --reveal | secrets import -`.',
+      },
+    )
+  await session.noteReference(target, profile)
+  if (!backend.rename)
+    throw new NotSupportedError(
+      backend.kind,
+      'Renaming secrets',
+      'Store it under the new name with `secrets set`, then delete the old one.',
+    )
+  return {
+    from: source.canonical,
+    reference: target.canonical,
+    ...(await backend.rename(source, target, options)),
+  }
 }

@@ -4,7 +4,7 @@ import type {SecretMetadata} from '../../core/backend.js'
 
 import {AgentVaultCommand} from '../../base-command.js'
 import {UsageError} from '../../core/errors.js'
-import {prepareSet} from '../../core/secrets.js'
+import {existingVersion, prepareSet} from '../../core/secrets.js'
 import {normaliseHostPattern} from '../../core/use/hosts.js'
 import {DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_BYTES_ENV} from '../../core/value-size.js'
 import {readSecretInput, readStdin} from '../../ui/input.js'
@@ -19,7 +19,7 @@ export default class SecretsSet extends AgentVaultCommand<typeof SecretsSet> {
       required: true,
     }),
   }
-  static description = `The value comes from piped stdin, a hidden prompt on a terminal, --from-file or --from-env; never put it in argv. Piped stdin and --from-file drop one trailing newline (\\n or \\r\\n), as \`echo\` and editors add one; an empty value is refused. A value may be at most 1 MiB (--max-value-bytes raises the limit); no source is read further than that. Storing under an existing name creates a new version.`
+  static description = `The value comes from piped stdin, a hidden prompt on a terminal, --from-file or --from-env; never put it in argv. Piped stdin and --from-file drop one trailing newline (\\n or \\r\\n), as \`echo\` and editors add one; an empty value is refused. A value may be at most 1 MiB (--max-value-bytes raises the limit); no source is read further than that. Storing under an existing name creates a new version; on a terminal the command says which version it replaces. To change only the description, tags or allowed domains, use \`secrets edit\`.`
   static examples = [
     'printf %s "$OPENAI_KEY" | <%= config.bin %> <%= command.id %> OPENAI_KEY',
     '<%= config.bin %> <%= command.id %> DEPLOY_KEY --from-file ./deploy_key.pem --description "deploy key"',
@@ -93,6 +93,15 @@ export default class SecretsSet extends AgentVaultCommand<typeof SecretsSet> {
       },
       {maxValueBytes: maxBytes},
     )
+    if (process.stderr.isTTY && !this.jsonEnabled()) {
+      // On a terminal, say what is about to be replaced (names and numbers only).
+      const current = await existingVersion(this.vault, target)
+      if (current !== undefined)
+        this.logToStderr(
+          `${target} exists: replacing version ${current} (the new value becomes version ${current + 1}).`,
+        )
+    }
+
     const value = json
       ? await readStdin(maxBytes)
       : await readSecretInput({
