@@ -30,7 +30,7 @@ export const MAX_LENGTH = 4096
 export function generateValue(length: number, charset: CharsetName): Buffer {
   const alphabet = CHARSETS[charset]
   const value = Buffer.alloc(length)
-  for (let i = 0; i < length; i++) value[i] = alphabet.charCodeAt(randomInt(alphabet.length))
+  for (let i = 0; i < length; i++) value[i] = alphabet.codePointAt(randomInt(alphabet.length)) as number
   return value
 }
 

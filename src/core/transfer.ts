@@ -167,7 +167,6 @@ export async function exportSecrets(session: Session, prefix?: string): Promise<
   const secrets = await backend.exportAll(prefix)
   for (const {name} of secrets) {
     try {
-      // eslint-disable-next-line no-await-in-loop
       await session.noteReference(await session.parseTarget(name), profile)
     } catch {
       // A name no reference can spell is still exported; the audit keeps the profile.

@@ -31,7 +31,7 @@ function assertNoCanaryIn(result: CliResult, canaries: string[], where = 'output
 }
 
 /** `audit --json` prints one JSON object per line. */
-export function auditLines(result: CliResult): Array<{operation?: string; references?: string[]}> {
+function auditLines(result: CliResult): Array<{operation?: string; references?: string[]}> {
   assert.equal(result.code, 0, result.stderr)
   return result.stdout
     .split('\n')

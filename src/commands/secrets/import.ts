@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {AgentVaultCommand} from '../../base-command.js'
-import {type ImportSummary, importSecrets} from '../../core/transfer.js'
+import {importSecrets, type ImportSummary} from '../../core/transfer.js'
 import {DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_BYTES_ENV} from '../../core/value-size.js'
 import {readInputFile} from '../../ui/input.js'
 
