@@ -184,6 +184,42 @@ describe('e2e: canary — a secret value never leaks', () => {
     })
   })
 
+  describe('workflows: import, export, inject, edit, rename, generate', () => {
+    it('import names secrets and never prints a value; edit and rename touch no value', async () => {
+      const file = join(t.home, 'canary-import.env')
+      await writeFile(file, `CANARY_IMPORTED="${CANARY}"\nCANARY_REF=local://CANARY\n`)
+      await check(['secrets', 'import', file])
+      await check(['secrets', 'import', file, '--overwrite', '--json'])
+      await check(['secrets', 'import', '-'], {input: `CANARY_STDIN=${CANARY}\nbad line\n`, code: 2})
+      await rm(file)
+      await check(['secrets', 'edit', 'CANARY_IMPORTED', '--description', 'imported canary'])
+      await check((debug) => [
+        'secrets',
+        'rename',
+        debug ? 'CANARY_MOVED' : 'CANARY_IMPORTED',
+        debug ? 'CANARY_IMPORTED' : 'CANARY_MOVED',
+      ])
+      await check(['secrets', 'generate', 'CANARY_GENERATED', '--overwrite'])
+    })
+
+    it('export: refused without --reveal; with it, stdout is the one place the value appears', async () => {
+      await check(['secrets', 'export'], {code: 2})
+      await check(['secrets', 'export', 'CANARY_ENV', '--reveal'], {
+        revealedStdout: `CANARY_ENV="${CANARY}"\n`,
+      })
+    })
+
+    it('inject: piped stdout and the -o file get the value; nothing else does', async () => {
+      await check(['inject'], {input: 'k={{ local://CANARY }}', revealedStdout: `k=${CANARY}`})
+      const out = join(t.home, 'canary-inject.out')
+      await check(['inject', '-o', out, '--json'], {input: 'k={{ local://CANARY }}'})
+      assert.equal(await readFile(out, 'utf8'), `k=${CANARY}`)
+      await rm(out)
+      await check(['inject', '-o', out], {input: 'k={{ local://CANARY }} {{ local://CANARY_NOPE }}', code: 6})
+      assert.equal(existsSync(out), false)
+    })
+  })
+
   describe('run', () => {
     it('masks stdout and stderr (auto: pipes; always)', async () => {
       for (const mask of ['auto', 'always']) {
