@@ -144,6 +144,15 @@ describe('e2e: inject', () => {
       {code: 2, errorCode: 'OUTPUT_UNWRITABLE'},
     )
     assertNoCanary(plain, 'an unwritable output')
+    // A hostile template: 17 MiB of unclosed braces is refused after reading 16 MiB, never a hang.
+    const huge = join(home.home, 'huge.tpl')
+    await writeFile(huge, '{{ local://A '.repeat(Math.ceil((17 * 1024 * 1024) / 13)))
+    await expectFailure(
+      ['inject', '-i', huge, '-o', join(home.home, 'huge.out')],
+      {env},
+      {code: 2, errorCode: 'FILE_TOO_LARGE'},
+    )
+    assert.equal(existsSync(join(home.home, 'huge.out')), false)
   })
 
   it('on a terminal, printing needs --reveal', async () => {

@@ -59,16 +59,16 @@ export default class SecretsGenerate extends AgentVaultCommand<typeof SecretsGen
     const {name} = this.args
     const charset = this.flags.charset as CharsetName
     const {length} = this.flags
-    const current = this.flags.overwrite ? undefined : await existingVersion(this.vault, name)
-    if (current !== undefined)
-      throw new UsageError('SECRET_EXISTS', `${name} already exists (version ${current})`, {
-        suggestion: `Rotate it with --overwrite (a new version), or pick another name.`,
-      })
     const store = await prepareSet(this.vault, name, {
       allowedDomains: this.flags['allow-domain']?.map((pattern) => normaliseHostPattern(pattern)),
       description: this.flags.description,
       tags: this.flags.tag,
     })
+    const current = this.flags.overwrite ? undefined : await existingVersion(this.vault, name)
+    if (current !== undefined)
+      throw new UsageError('SECRET_EXISTS', `${name} already exists (version ${current})`, {
+        suggestion: `Rotate it with --overwrite (a new version), or pick another name.`,
+      })
     const value = generateValue(length, charset)
     try {
       const stored = await store(value)

@@ -95,7 +95,8 @@ export default class SecretsSet extends AgentVaultCommand<typeof SecretsSet> {
     )
     if (process.stderr.isTTY && !this.jsonEnabled()) {
       // On a terminal, say what is about to be replaced (names and numbers only).
-      const current = await existingVersion(this.vault, target)
+      // Best effort: a backend that cannot describe the secret (permissions) still stores it.
+      const current = await existingVersion(this.vault, target).catch(() => undefined)
       if (current !== undefined)
         this.logToStderr(
           `${target} exists: replacing version ${current} (the new value becomes version ${current + 1}).`,
