@@ -93,15 +93,7 @@ export default class SecretsSet extends AgentVaultCommand<typeof SecretsSet> {
       },
       {maxValueBytes: maxBytes},
     )
-    if (process.stderr.isTTY && !this.jsonEnabled()) {
-      // On a terminal, say what is about to be replaced (names and numbers only).
-      // Best effort: a backend that cannot describe the secret (permissions) still stores it.
-      const current = await existingVersion(this.vault, target).catch(() => undefined)
-      if (current !== undefined)
-        this.logToStderr(
-          `${target} exists: replacing version ${current} (the new value becomes version ${current + 1}).`,
-        )
-    }
+    if (process.stderr.isTTY && !this.jsonEnabled()) await this.sayWhatIsReplaced(target)
 
     const value = json
       ? await readStdin(maxBytes)
@@ -120,5 +112,23 @@ export default class SecretsSet extends AgentVaultCommand<typeof SecretsSet> {
       `Stored ${result.reference}${result.version === undefined ? '' : ` (version ${result.version})`}`,
     )
     return result
+  }
+
+  /**
+   * On a terminal, say which version is about to be replaced (names and numbers only). Best
+   * effort: a backend that cannot describe the secret (permissions) still stores it.
+   */
+  private async sayWhatIsReplaced(target: string): Promise<void> {
+    let current: number | undefined
+    try {
+      current = await existingVersion(this.vault, target)
+    } catch {
+      return
+    }
+
+    if (current !== undefined)
+      this.logToStderr(
+        `${target} exists: replacing version ${current} (the new value becomes version ${current + 1}).`,
+      )
   }
 }
