@@ -414,4 +414,60 @@ describe('e2e: run --placeholders', () => {
     assert.notEqual(plain.stdout, result.stdout, 'without --isolate both are visible (the test can fail)')
     assert.match(plain.stdout, /keychain-socket-stand-in/)
   })
+
+  it('--isolate: the child sees no process outside its sandbox, so /proc/<pid>/root, mem and environ lead nowhere', async () => {
+    // The probe's bypass: walk up the PPid chain (or scan /proc) to agentvault's node process and read
+    // the home through /proc/<pid>/root, the memory through /proc/<pid>/mem, the credentials through
+    // /proc/<pid>/environ.
+    const code = `
+      // probe-marker-7a1
+      const fs = require('node:fs')
+      const home = process.argv[1]
+      const read = (path) => { try { return fs.readFileSync(path) } catch { return undefined } }
+      const cmdline = (pid) => String(read('/proc/' + pid + '/cmdline') ?? '').split('\\0')
+      // This probe (and bubblewrap's init, whose argv holds it) carry the marker: the others are outside.
+      const pids = fs.readdirSync('/proc').filter((name) => /^\\d+$/.test(name))
+        .filter((pid) => !cmdline(pid).some((arg) => arg.includes('probe-marker-' + '7a1')))
+      const agentvault = pids.filter((pid) => cmdline(pid).some((arg) => arg.endsWith('/run.js')))
+      const homes = pids.filter((pid) => read('/proc/' + pid + '/root' + home + '/config.json') !== undefined)
+      const environs = pids.filter((pid) => String(read('/proc/' + pid + '/environ') ?? '').includes(home))
+      const chain = []
+      for (let pid = String(process.ppid); pid !== '0' && chain.length < 20; ) {
+        chain.push(pid)
+        pid = (/PPid:\\s*(\\d+)/.exec(String(read('/proc/' + pid + '/status') ?? '')) ?? [])[1] ?? '0'
+      }
+      console.log(JSON.stringify({agentvault, homes, environs, chainSeesAgentvault: chain.some((pid) => agentvault.includes(pid)), pids: pids.length}))
+    `
+    const args = ['--env', K, '--', process.execPath, '-e', code, world.home]
+    const plain = await world.cli(['run', ...args])
+    assert.equal(plain.code, 0, plain.stderr)
+    const outside = JSON.parse(plain.stdout) as {agentvault: string[]; homes: string[]}
+    assert.ok(
+      outside.agentvault.length > 0,
+      'without --isolate the child finds agentvault (the test can fail)',
+    )
+    assert.ok(outside.homes.length > 0, 'without --isolate /proc/<pid>/root reaches the home')
+    const result = await world.cli(['run', '--isolate', '--placeholders', ...args])
+    assert.equal(result.code, 0, result.stderr)
+    const inside = JSON.parse(result.stdout) as Record<string, unknown>
+    assert.deepEqual(
+      {...inside, pids: undefined},
+      {agentvault: [], chainSeesAgentvault: false, environs: [], homes: [], pids: undefined},
+    )
+    assertNoCanary(result.stdout, 'the isolated child’s output')
+  })
+
+  it('--isolate: exit codes and SIGTERM still pass through', async () => {
+    const exit = await world.cli(['run', '--isolate', '--env', K, '--', 'sh', '-c', 'exit 7'])
+    assert.equal(exit.code, 7, exit.stderr)
+    const child = startCli(['run', '--isolate', '--env', K, '--', 'sh', '-c', 'echo ready; exec sleep 30'], {
+      env,
+    })
+    const done = collect(child)
+    const output = watchOutput(child)
+    await output.until((text) => text.includes('ready\n'), 'the isolated child')
+    child.kill('SIGTERM')
+    const result = await done
+    assert.equal(result.code, 143, result.stderr)
+  })
 })
