@@ -350,6 +350,69 @@ describe('e2e: run --placeholders', () => {
     }
   })
 
+  for (const secure of [false, true]) {
+    const over = secure ? 'intercepted HTTPS' : 'plain HTTP'
+    it(`${over}: a value echoed in a header name or the reason phrase comes back as the placeholder`, async () => {
+      const script = ['/header-name', '/reason']
+        .map((path) => `curl -sS -D - -H "Authorization: Bearer $K" "${world.upstream.url(path, {secure})}"`)
+        .join('; echo; ')
+      const result = await run(['--env', K, '--', 'sh', '-c', script])
+      assert.equal(result.code, 0, result.stderr)
+      assert.equal(world.upstream.last('/reason').headers.authorization, `Bearer ${CANARY}`)
+      assert.match(result.stdout, new RegExp(`^x-session-${PLACEHOLDER.source}: active\r$`, 'im'))
+      assert.match(result.stdout, /^HTTP\/1\.1 200 OK\r$/m)
+      assertNoCanary(result.stdout.toLowerCase(), 'the response headers (lower-cased)')
+      assertNoCanary(result.stdout, 'the response headers')
+    })
+
+    it(`${over}: stacked gzip is decoded and rewritten; an undeclared gzip echo or an unknown coding is refused (502, audited)`, async () => {
+      const url = (query: string): string => `${world.upstream.url('/gzip', {secure})}?${query}`
+      const fetch = (query: string): string =>
+        `curl -sS -w '\n%{http_code}\n' -H "Authorization: Bearer $K" "${url(query)}"`
+      const stacked = await run(['--env', K, '--', 'sh', '-c', fetch('layers=2&declare=gzip,%20gzip')])
+      assert.equal(stacked.code, 0, stacked.stderr)
+      const [body, status] = stacked.stdout.split('\n') as [string, string]
+      assert.equal(status, '200')
+      assert.match(
+        (JSON.parse(body) as {headers: {authorization: string}}).headers.authorization,
+        new RegExp(`^Bearer ${PLACEHOLDER.source}$`),
+      )
+      for (const query of ['layers=1&declare=none', 'layers=2&declare=gzip', 'layers=1&declare=compress']) {
+        const result = await run(['--env', K, '--', 'sh', '-c', fetch(query)])
+        assert.equal(result.code, 0, result.stderr)
+        const lines = result.stdout.trim().split('\n')
+        assert.equal(lines.at(-1), '502', `${query}: ${result.stdout}`)
+        assert.match(lines[0] ?? '', /^agentvault refused the response from 127\.0\.0\.1:\d+: /, query)
+        assert.match(result.stderr, /Refused the response of 127\.0\.0\.1:\d+ to the command/)
+      }
+
+      // A compressed body with no value in it is relayed as it came.
+      const harmless = await run([
+        '--env',
+        K,
+        '--',
+        'sh',
+        '-c',
+        `curl -sS -H "Authorization: Bearer $K" "${url('layers=1&declare=none&plain=1')}" | gzip -dc`,
+      ])
+      assert.equal(harmless.stdout, 'nothing echoed here')
+      const audit = (await readFile(join(world.home, 'audit.log'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+      assert.ok(
+        audit.some(
+          (record) =>
+            record.outcome === 'denied' &&
+            record.error_code === 'SECRET_IN_COMPRESSED_BODY' &&
+            record.status === 502,
+        ),
+        JSON.stringify(audit.slice(-3)),
+      )
+      assert.ok(audit.some((record) => record.error_code === 'UNSCANNABLE_RESPONSE'))
+    })
+  }
+
   it('hostile proxy requests get a clear error and the child keeps running', async () => {
     const code = `
       const net = require('node:net')

@@ -8,6 +8,7 @@
  * | `/echo` | 200 JSON of the request (method, path, headers, body as text), plus the bearer token in an `X-Echo-Token` header and its base64 and URL-encoded forms in the body |
  * | `/gzip?layers=1&declare=gzip` | `/echo`'s body, gzip-compressed `layers` times, with `Content-Encoding: <declare>` (`none`: no such header); `plain=1` compresses a fixed text instead |
  * | `/header-name` | the bearer token, URL-encoded, inside two response header *names* |
+ * | `/reason` | 200 with the bearer token in the status line's reason phrase (`200 OK <token>`) |
  * | `/redirect?to=URL&status=302&keep_query=1` | a redirect to URL (with keep_query, carrying the other query parameters along) |
  * | `/loop` | a redirect to itself, forever |
  * | `/status?code=N` | status N with a short text body |
@@ -112,6 +113,13 @@ function respond(request: RecordedRequest, response: ServerResponse): void {
       const token = String(request.headers.authorization ?? '').replace(/^Bearer /, '')
       response.setHeader(`x-session-${encodeURIComponent(token)}`, 'active')
       response.setHeader(`x-other-${encodeURIComponent(token)}`, 'also')
+      response.end('ok')
+      break
+    }
+
+    case '/reason': {
+      const token = String(request.headers.authorization ?? '').replace(/^Bearer /, '')
+      response.writeHead(200, `OK ${token}`)
       response.end('ok')
       break
     }
