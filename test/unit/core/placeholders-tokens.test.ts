@@ -133,13 +133,17 @@ describe('core/placeholders/tokens', () => {
     assert.equal(rename('X-TOK3N-VALUE_9'), `x-${k.placeholder}`)
     assert.equal(rename('Content-Type'), 'Content-Type')
     fc.assert(
-      fc.property(fc.stringMatching(/^[\w!#$%&'*+.^`|~-]{0,30}$/), fc.stringMatching(/^[\w-]{0,30}$/), (a, b) => {
-        const name = `${a}${k.value.toString('latin1').toUpperCase()}${b}`
-        const out = rename(name)
-        assert.ok(!out.toLowerCase().includes('tok3n-value_9'), out)
-        assert.match(out, /^[\w!#$%&'*+.^`|~-]+$/, 'still a header-name token')
-        assert.equal(rename(`${a}${b}`).toLowerCase().includes('tok3n'), false)
-      }),
+      fc.property(
+        fc.stringMatching(/^[\w!#$%&'*+.^`|~-]{0,30}$/),
+        fc.stringMatching(/^[\w-]{0,30}$/),
+        (a, b) => {
+          const name = `${a}${k.value.toString('latin1').toUpperCase()}${b}`
+          const out = rename(name)
+          assert.ok(!out.toLowerCase().includes('tok3n-value_9'), out)
+          assert.match(out, /^[\w!#$%&'*+.^`|~-]+$/, 'still a header-name token')
+          assert.equal(rename(`${a}${b}`).toLowerCase().includes('tok3n'), false)
+        },
+      ),
     )
     assert.equal(headerNameRewriter([stand('S', 'abc')])('x-abc'), 'x-abc', 'short values are not rewritten')
   })
