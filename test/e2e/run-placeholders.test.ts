@@ -413,6 +413,47 @@ describe('e2e: run --placeholders', () => {
     })
   }
 
+  it('plain http:// carries a value only to a loopback host, or with AGENTVAULT_PLACEHOLDERS_ALLOW_HTTP=1 (403, audited)', async () => {
+    // 192.0.2.1 (documentation range) is refused by the SSRF guard too, so nothing leaves this machine:
+    // the point is which check refuses it.
+    const script = `curl -sS -w '\\n%{http_code}\\n' "http://192.0.2.1/plain?k=$K"`
+    const args = [
+      '--allow-host',
+      '192.0.2.1',
+      '--env',
+      'K=local://K?profile=strict',
+      '--',
+      'sh',
+      '-c',
+      script,
+    ]
+    const refused = await run(args)
+    assert.equal(refused.code, 0, refused.stderr)
+    const lines = refused.stdout.trim().split('\n')
+    assert.equal(lines.at(-1), '403')
+    assert.match(
+      lines[0] ?? '',
+      /^agentvault refused this request: it would send the value of K .* over plain http:\/\/ to 192\.0\.2\.1/,
+    )
+    assert.match(refused.stderr, /\(PLACEHOLDER_PLAIN_HTTP\)/)
+    const audit = await readFile(join(world.home, 'audit.log'), 'utf8')
+    assert.match(audit, /"error_code":"PLACEHOLDER_PLAIN_HTTP"/)
+    const optedIn = await run(args, {AGENTVAULT_PLACEHOLDERS_ALLOW_HTTP: '1'})
+    assert.equal(optedIn.stdout.trim().split('\n').at(-1), '403')
+    assert.doesNotMatch(optedIn.stderr, /PLACEHOLDER_PLAIN_HTTP/)
+    assert.match(optedIn.stderr, /192\.0\.2\.1/, 'the SSRF guard refuses it next')
+  })
+
+  it('run --help states the limits: transformations by an allowed host, plain HTTP, --isolate’s terminal', async () => {
+    const help = await world.cli(['run', '--help'])
+    assert.equal(help.code, 0, help.stderr)
+    const text = help.stdout.replaceAll(/\s+/g, ' ')
+    assert.match(text, /reverses it, an LLM asked to spell it backwards or in UTF-16/)
+    assert.match(text, /secrets set --allow-domain/)
+    assert.match(text, /AGENTVAULT_PLACEHOLDERS_ALLOW_HTTP=1/)
+    assert.match(text, /own PID namespace with its own \/proc and \/dev/)
+  })
+
   it('hostile proxy requests get a clear error and the child keeps running', async () => {
     const code = `
       const net = require('node:net')

@@ -131,6 +131,7 @@ export async function startPlaceholders(
     ])
     proxy = await startProxy({
       allows: (stand, hostname) => engine.allowedBy(policies.get(stand)!, hostname, allowHosts),
+      allowsPlainHttp: process.env.AGENTVAULT_PLACEHOLDERS_ALLOW_HTTP === '1',
       allowsPrivate: (used) =>
         used.length > 0 &&
         used.every((stand) => policies.get(stand)!.profile.settings.allowPrivateNetworks === true),

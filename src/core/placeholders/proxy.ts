@@ -46,6 +46,8 @@ export interface DeniedAttempt {
 export interface ProxyOptions {
   /** Whether `stand`'s secret may go to `hostname` (normalised, as hosts.ts's urlHost gives it). */
   allows(stand: Stand, hostname: string): boolean
+  /** Whether values may go over plain http:// to hosts that are not loopback (off unless opted in). */
+  allowsPlainHttp: boolean
   /** Whether the SSRF guard lets these stands' values reach private networks. */
   allowsPrivate(stands: readonly Stand[]): boolean
   ca: RunCa
@@ -183,6 +185,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     client,
     {urlHost},
     tlsCodes,
+    {classifyAddress},
   ] = await Promise.all([
     import('node:http'),
     import('node:https'),
@@ -194,6 +197,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     import('../use/http-client.js'),
     import('../use/hosts.js'),
     import('../tls.js'),
+    import('../use/addresses.js'),
   ])
   const {stands} = options
   // One context for every upstream connection: an Agent given `ca` would rebuild a context per
@@ -208,6 +212,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const targets = new WeakMap<object, string>()
   const rewriters: Rewriter[] = []
   const renameHeader = headerNameRewriter(stands)
+  // Values over plain HTTP stay on this machine unless opted in: loopback names and addresses only.
+  const loopback = (hostname: string): boolean =>
+    hostname === 'localhost' ||
+    hostname.endsWith('.localhost') ||
+    (net.isIP(bare(hostname)) !== 0 && classifyAddress(bare(hostname)) === 'loopback')
   const intercepts = (hostname: string): boolean => stands.some((stand) => options.allows(stand, hostname))
 
   function decoderFor(coding: string): Duplex {
@@ -250,6 +259,21 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     }
 
     const used = [...present]
+    if (used.length > 0 && url.protocol === 'http:' && !options.allowsPlainHttp && !loopback(hostname)) {
+      options.onDenied({
+        code: 'PLACEHOLDER_PLAIN_HTTP',
+        host: url.host,
+        refused: 'request',
+        stands: used,
+        status: 403,
+      })
+      const names = used.map((stand) => `${stand.name} (${stand.reference})`).join(', ')
+      throw new Refusal(
+        403,
+        `agentvault refused this request: it would send the value of ${names} over plain http:// to ${hostname}, where anyone on the way can read it. Nothing was sent. Use https://, or start agentvault with AGENTVAULT_PLACEHOLDERS_ALLOW_HTTP=1 to allow plain HTTP to the hosts the secrets allow.`,
+      )
+    }
+
     const outHeaders: Array<[string, string]> = []
     for (const [name, value] of kept) {
       const inHeader = standsIn(value, used)
