@@ -88,8 +88,11 @@ interface Concern {
 const DECODABLE_CODINGS = new Set(['br', 'deflate', 'gzip', 'x-gzip'])
 /** Layers of undeclared gzip looked into at most (as `call` does); more is refused as unscannable. */
 const MAX_SNIFFED_LAYERS = 3
-/** Bytes read ahead of a body to tell whether it is gzip that no Content-Encoding declared. */
-const GZIP_SNIFF_BYTES = 10
+/**
+ * Bytes of a response body read before anything is relayed: enough to tell gzip that no
+ * Content-Encoding declared, and most bodies whole (sent in one write, with their length).
+ */
+const WHOLE_BODY_BYTES = 64 * 1024
 
 /** The codings applied to a body, in the order they were applied (`identity` dropped). */
 function contentCodings(header: string | undefined): string[] {
@@ -345,30 +348,31 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     )
   }
 
-  /** The first `bytes` bytes of `stream` (fewer at its end), read and held; the rest stays in it. */
-  function peek(stream: Readable, bytes: number): Promise<{ended: boolean; head: Buffer}> {
+  /**
+   * At least `bytes` bytes of `stream` (all of it when it ends sooner), read and held; the stream is
+   * left paused with the rest in it. Most responses end within it and go out in one write.
+   */
+  function gather(stream: Readable, bytes: number): Promise<{ended: boolean; head: Buffer}> {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = []
       let total = 0
       const cleanup = (): void => {
-        stream.off('readable', onReadable)
+        stream.off('data', onData)
         stream.off('end', onEnd)
         stream.off('error', onError)
       }
 
       const finish = (ended: boolean): void => {
         cleanup()
-        resolve({ended, head: Buffer.concat(chunks)})
+        resolve({ended, head: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)})
       }
 
-      function onReadable(): void {
-        for (let chunk: Buffer | null; (chunk = stream.read() as Buffer | null) !== null;) {
-          chunks.push(chunk)
-          total += chunk.length
-          if (total >= bytes) {
-            finish(false)
-            return
-          }
+      function onData(chunk: Buffer): void {
+        chunks.push(chunk)
+        total += chunk.length
+        if (total >= bytes) {
+          stream.pause()
+          finish(false)
         }
       }
 
@@ -381,7 +385,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         reject(error)
       }
 
-      stream.on('readable', onReadable)
+      stream.on('data', onData)
       stream.once('end', onEnd)
       stream.once('error', onError)
     })
@@ -390,13 +394,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   /** An undeclared gzip body: read whole, looked into layer by layer; refused when it holds a value. */
   async function sniffed(
     rewriter: Rewriter,
-    source: Readable,
+    source: Readable | undefined,
     head: Buffer,
     concern: Concern,
   ): Promise<Buffer> {
     const chunks = [head]
     let total = head.length
-    for await (const chunk of source) {
+    for await (const chunk of source ?? []) {
       total += (chunk as Buffer).length
       if (total > options.maxBodyBytes)
         throw refusedResponse(
@@ -436,28 +440,32 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     return whole
   }
 
-  /** The upstream's headers to relay: hop-by-hop ones dropped, names and values rewritten. */
+  /**
+   * The upstream's headers to relay: hop-by-hop ones dropped, names and values rewritten; the
+   * upstream's Content-Length kept (`'keep'`), replaced by `length`, or dropped (undefined:
+   * chunked); Content-Encoding dropped when the body was `decoded`.
+   */
   function relayedHeaders(
     upstream: IncomingMessage,
     rewriter: Rewriter | undefined,
-    keepLength: boolean,
     decoded: boolean,
+    length: 'keep' | number | undefined,
   ): string[] {
     const upstreamHeaders = pairs(upstream.rawHeaders)
     const hop = hopNames(upstreamHeaders)
     const outHeaders: string[] = []
     for (const [name, value] of upstreamHeaders) {
       const lower = name.toLowerCase()
-      // A rewritten body changes length; a decoded one loses its encoding.
       if (
         hop.has(lower) ||
-        (lower === 'content-length' && !keepLength) ||
+        (lower === 'content-length' && length !== 'keep') ||
         (decoded && lower === 'content-encoding')
       )
         continue
       outHeaders.push(rewriter ? renameHeader(name) : name, rewriteText(value, rewriter))
     }
 
+    if (typeof length === 'number') outHeaders.push('Content-Length', String(length))
     return outHeaders
   }
 
@@ -471,7 +479,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     // A reason phrase is free text an upstream may echo a value in: the standard one goes instead.
     const reason = http.STATUS_CODES[status]
     if (!rewriter) {
-      response.writeHead(status, reason, relayedHeaders(upstream, undefined, true, false))
+      response.writeHead(status, reason, relayedHeaders(upstream, undefined, false, 'keep'))
       await pipeline(upstream, response)
       return
     }
@@ -493,26 +501,29 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         ) as Readable)
       : upstream
     source.on('error', () => {})
-    const {ended, head} =
-      concern || decode ? await peek(source, GZIP_SNIFF_BYTES) : {ended: false, head: undefined}
+    const {ended, head} = await gather(source, WHOLE_BODY_BYTES)
     const whole =
-      concern && head && looksGzipped(head) ? await sniffed(rewriter, source, head, concern) : undefined
-
-    const outHeaders = relayedHeaders(upstream, rewriter, whole !== undefined, decode)
-    response.writeHead(status, reason, outHeaders)
+      concern && looksGzipped(head)
+        ? await sniffed(rewriter, ended ? undefined : source, head, concern)
+        : undefined
     if (whole) {
+      response.writeHead(status, reason, relayedHeaders(upstream, rewriter, decode, whole.length))
       response.end(whole)
       return
     }
 
-    if (head) {
-      response.write(rewriter.push(head))
-      if (ended) {
-        response.end(rewriter.end())
-        return
-      }
+    if (ended) {
+      // The whole body is here: rewritten, it goes out with its length in one write.
+      const out = Buffer.concat([rewriter.push(head), rewriter.end()])
+      // No body (HEAD, 204, 304, or none): the upstream's Content-Length stands, unless decoded.
+      const length = out.length === 0 && !decode ? 'keep' : out.length
+      response.writeHead(status, reason, relayedHeaders(upstream, rewriter, decode, length))
+      response.end(out)
+      return
     }
 
+    response.writeHead(status, reason, relayedHeaders(upstream, rewriter, decode, undefined))
+    response.write(rewriter.push(head))
     const rewrite = new Transform({
       flush(done) {
         done(null, rewriter.end())

@@ -13,7 +13,7 @@
  * | `/loop` | a redirect to itself, forever |
  * | `/status?code=N` | status N with a short text body |
  * | `/binary` | the 256 byte values 0..255 |
- * | `/big?bytes=N` | N bytes of `x` |
+ * | `/big?bytes=N&echo=1` | N bytes of `x` (with echo=1 the bearer token at the start, across 64 KiB and at the end) |
  * | `/slow?ms=N` | answers after N ms |
  * | anything else | 200 `ok` |
  *
@@ -85,7 +85,16 @@ function respond(request: RecordedRequest, response: ServerResponse): void {
   const query = (name: string): string => url.searchParams.get(name) ?? ''
   switch (url.pathname) {
     case '/big': {
-      response.end(Buffer.alloc(Number(query('bytes')), 'x'))
+      const body = Buffer.alloc(Number(query('bytes')), 'x')
+      // echo=1: the bearer token at the start, the middle (across 64 KiB) and the end.
+      const token = Buffer.from(String(request.headers.authorization ?? '').replace(/^Bearer /, ''))
+      if (query('echo') === '1') {
+        for (const at of [0, 65_536 - 3, body.length - token.length]) token.copy(body, at)
+        // Declared, so that a HEAD answer carries it too.
+        response.setHeader('content-length', body.length)
+      }
+
+      response.end(body)
       break
     }
 
