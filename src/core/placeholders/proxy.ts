@@ -442,14 +442,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
   /**
    * The upstream's headers to relay: hop-by-hop ones dropped, names and values rewritten; the
-   * upstream's Content-Length kept (`'keep'`), replaced by `length`, or dropped (undefined:
-   * chunked); Content-Encoding dropped when the body was `decoded`.
+   * upstream's Content-Length kept (`'keep'`), replaced by `length`, or dropped (`'chunked'`); Content-Encoding dropped when the body was `decoded`.
    */
   function relayedHeaders(
     upstream: IncomingMessage,
     rewriter: Rewriter | undefined,
     decoded: boolean,
-    length: 'keep' | number | undefined,
+    length: 'chunked' | 'keep' | number,
   ): string[] {
     const upstreamHeaders = pairs(upstream.rawHeaders)
     const hop = hopNames(upstreamHeaders)
@@ -522,7 +521,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       return
     }
 
-    response.writeHead(status, reason, relayedHeaders(upstream, rewriter, decode, undefined))
+    response.writeHead(status, reason, relayedHeaders(upstream, rewriter, decode, 'chunked'))
     response.write(rewriter.push(head))
     const rewrite = new Transform({
       flush(done) {

@@ -144,13 +144,17 @@ export function responseRewriter(stands: readonly Stand[]): Rewriter | undefined
   }
 }
 
+/** The bytes with letters lower-cased, as latin1 (header names compare without regard to case). */
+function lower(bytes: Buffer): Buffer {
+  return Buffer.from(bytes.toString('latin1').toLowerCase(), 'latin1')
+}
+
 /**
  * A rewriter of response header names: every form of every value, compared without regard to
  * ASCII case (names arrive in any case), becomes its placeholder; a name that holds none is
  * returned as it came. A placeholder is a header-name token, so the result still is one.
  */
 export function headerNameRewriter(stands: readonly Stand[]): (name: string) => string {
-  const lower = (bytes: Buffer): Buffer => Buffer.from(bytes.toString('latin1').toLowerCase(), 'latin1')
   const maskers = stands
     .filter((stand) => stand.value.length >= MIN_REWRITE_LENGTH)
     .map(

@@ -80,21 +80,25 @@ function gzipped(request: RecordedRequest, url: URL, response: ServerResponse): 
   response.end(body)
 }
 
+/** `/big?bytes=N`: N bytes of `x`; echo=1 puts the bearer token at the start, across 64 KiB and at the end. */
+function big(request: RecordedRequest, url: URL, response: ServerResponse): void {
+  const body = Buffer.alloc(Number(url.searchParams.get('bytes')), 'x')
+  if (url.searchParams.get('echo') === '1') {
+    const token = Buffer.from(String(request.headers.authorization ?? '').replace(/^Bearer /, ''))
+    for (const at of [0, 65_536 - 3, body.length - token.length]) token.copy(body, at)
+    // Declared, so that a HEAD answer carries it too.
+    response.setHeader('content-length', body.length)
+  }
+
+  response.end(body)
+}
+
 function respond(request: RecordedRequest, response: ServerResponse): void {
   const url = new URL(request.path, 'http://upstream')
   const query = (name: string): string => url.searchParams.get(name) ?? ''
   switch (url.pathname) {
     case '/big': {
-      const body = Buffer.alloc(Number(query('bytes')), 'x')
-      // echo=1: the bearer token at the start, the middle (across 64 KiB) and the end.
-      const token = Buffer.from(String(request.headers.authorization ?? '').replace(/^Bearer /, ''))
-      if (query('echo') === '1') {
-        for (const at of [0, 65_536 - 3, body.length - token.length]) token.copy(body, at)
-        // Declared, so that a HEAD answer carries it too.
-        response.setHeader('content-length', body.length)
-      }
-
-      response.end(body)
+      big(request, url, response)
       break
     }
 
