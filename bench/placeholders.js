@@ -82,7 +82,7 @@ export async function benchPlaceholders({bin, cli, env, quick, root, work}) {
       ...clientArgs,
     ])
     console.log(
-      `\nrun --placeholders, HTTPS request latency (${count} requests each, first request to the host excluded)`,
+      `\nrun --placeholders, HTTPS request latency (${count} requests each, first request on each connection excluded)`,
     )
     for (const kind of ['sequential', 'concurrent']) {
       const label = kind === 'sequential' ? 'sequential        ' : '20 concurrent     '

@@ -350,6 +350,110 @@ describe('e2e: run --placeholders', () => {
     }
   })
 
+  for (const secure of [false, true]) {
+    const over = secure ? 'intercepted HTTPS' : 'plain HTTP'
+    it(`${over}: a value echoed in a header name or the reason phrase comes back as the placeholder`, async () => {
+      const script = ['/header-name', '/reason']
+        .map((path) => `curl -sS -D - -H "Authorization: Bearer $K" "${world.upstream.url(path, {secure})}"`)
+        .join('; echo; ')
+      const result = await run(['--env', K, '--', 'sh', '-c', script])
+      assert.equal(result.code, 0, result.stderr)
+      assert.equal(world.upstream.last('/reason').headers.authorization, `Bearer ${CANARY}`)
+      assert.match(result.stdout, new RegExp(`^x-session-${PLACEHOLDER.source}: active\r$`, 'im'))
+      assert.match(result.stdout, /^HTTP\/1\.1 200 OK\r$/m)
+      assertNoCanary(result.stdout.toLowerCase(), 'the response headers (lower-cased)')
+      assertNoCanary(result.stdout, 'the response headers')
+    })
+
+    it(`${over}: stacked gzip is decoded and rewritten; an undeclared gzip echo or an unknown coding is refused (502, audited)`, async () => {
+      const url = (query: string): string => `${world.upstream.url('/gzip', {secure})}?${query}`
+      const fetch = (query: string): string =>
+        `curl -sS -w '\n%{http_code}\n' -H "Authorization: Bearer $K" "${url(query)}"`
+      const stacked = await run(['--env', K, '--', 'sh', '-c', fetch('layers=2&declare=gzip,%20gzip')])
+      assert.equal(stacked.code, 0, stacked.stderr)
+      const [body, status] = stacked.stdout.split('\n') as [string, string]
+      assert.equal(status, '200')
+      assert.match(
+        (JSON.parse(body) as {headers: {authorization: string}}).headers.authorization,
+        new RegExp(`^Bearer ${PLACEHOLDER.source}$`),
+      )
+      for (const query of ['layers=1&declare=none', 'layers=2&declare=gzip', 'layers=1&declare=compress']) {
+        const result = await run(['--env', K, '--', 'sh', '-c', fetch(query)])
+        assert.equal(result.code, 0, result.stderr)
+        const lines = result.stdout.trim().split('\n')
+        assert.equal(lines.at(-1), '502', `${query}: ${result.stdout}`)
+        assert.match(lines[0] ?? '', /^agentvault refused the response from 127\.0\.0\.1:\d+: /, query)
+        assert.match(result.stderr, /Refused the response of 127\.0\.0\.1:\d+ to the command/)
+      }
+
+      // A compressed body with no value in it is relayed as it came.
+      const harmless = await run([
+        '--env',
+        K,
+        '--',
+        'sh',
+        '-c',
+        `curl -sS -H "Authorization: Bearer $K" "${url('layers=1&declare=none&plain=1')}" | gzip -dc`,
+      ])
+      assert.equal(harmless.stdout, 'nothing echoed here')
+      const audit = (await readFile(join(world.home, 'audit.log'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+      assert.ok(
+        audit.some(
+          (record) =>
+            record.outcome === 'denied' &&
+            record.error_code === 'SECRET_IN_COMPRESSED_BODY' &&
+            record.status === 502,
+        ),
+        JSON.stringify(audit.slice(-3)),
+      )
+      assert.ok(audit.some((record) => record.error_code === 'UNSCANNABLE_RESPONSE'))
+    })
+  }
+
+  it('plain http:// carries a value only to a loopback host, or with AGENTVAULT_PLACEHOLDERS_ALLOW_HTTP=1 (403, audited)', async () => {
+    // 192.0.2.1 (documentation range) is refused by the SSRF guard too, so nothing leaves this machine:
+    // the point is which check refuses it.
+    const script = `curl -sS -w '\\n%{http_code}\\n' "http://192.0.2.1/plain?k=$K"`
+    const args = [
+      '--allow-host',
+      '192.0.2.1',
+      '--env',
+      'K=local://K?profile=strict',
+      '--',
+      'sh',
+      '-c',
+      script,
+    ]
+    const refused = await run(args)
+    assert.equal(refused.code, 0, refused.stderr)
+    const lines = refused.stdout.trim().split('\n')
+    assert.equal(lines.at(-1), '403')
+    assert.match(
+      lines[0] ?? '',
+      /^agentvault refused this request: it would send the value of K .* over plain http:\/\/ to 192\.0\.2\.1/,
+    )
+    assert.match(refused.stderr, /\(PLACEHOLDER_PLAIN_HTTP\)/)
+    const audit = await readFile(join(world.home, 'audit.log'), 'utf8')
+    assert.match(audit, /"error_code":"PLACEHOLDER_PLAIN_HTTP"/)
+    const optedIn = await run(args, {AGENTVAULT_PLACEHOLDERS_ALLOW_HTTP: '1'})
+    assert.equal(optedIn.stdout.trim().split('\n').at(-1), '403')
+    assert.doesNotMatch(optedIn.stderr, /PLACEHOLDER_PLAIN_HTTP/)
+    assert.match(optedIn.stderr, /192\.0\.2\.1/, 'the SSRF guard refuses it next')
+  })
+
+  it('run --help states the limits: transformations by an allowed host, plain HTTP, --isolate’s terminal', async () => {
+    const help = await world.cli(['run', '--help'])
+    assert.equal(help.code, 0, help.stderr)
+    const text = help.stdout.replaceAll(/\s+/g, ' ')
+    assert.match(text, /reverses it, an LLM asked to spell it backwards or in UTF-16/)
+    assert.match(text, /secrets set --allow-domain/)
+    assert.match(text, /AGENTVAULT_PLACEHOLDERS_ALLOW_HTTP=1/)
+    assert.match(text, /own PID namespace with its own \/proc and \/dev/)
+  })
+
   it('hostile proxy requests get a clear error and the child keeps running', async () => {
     const code = `
       const net = require('node:net')
@@ -413,5 +517,61 @@ describe('e2e: run --placeholders', () => {
     const plain = await world.cli(['run', '--env', K, '--', 'sh', '-c', script], {env: busEnv})
     assert.notEqual(plain.stdout, result.stdout, 'without --isolate both are visible (the test can fail)')
     assert.match(plain.stdout, /keychain-socket-stand-in/)
+  })
+
+  it('--isolate: the child sees no process outside its sandbox, so /proc/<pid>/root, mem and environ lead nowhere', async () => {
+    // The probe's bypass: walk up the PPid chain (or scan /proc) to agentvault's node process and read
+    // the home through /proc/<pid>/root, the memory through /proc/<pid>/mem, the credentials through
+    // /proc/<pid>/environ.
+    const code = `
+      // probe-marker-7a1
+      const fs = require('node:fs')
+      const home = process.argv[1]
+      const read = (path) => { try { return fs.readFileSync(path) } catch { return undefined } }
+      const cmdline = (pid) => String(read('/proc/' + pid + '/cmdline') ?? '').split('\\0')
+      // This probe (and bubblewrap's init, whose argv holds it) carry the marker: the others are outside.
+      const pids = fs.readdirSync('/proc').filter((name) => /^\\d+$/.test(name))
+        .filter((pid) => !cmdline(pid).some((arg) => arg.includes('probe-marker-' + '7a1')))
+      const agentvault = pids.filter((pid) => cmdline(pid).some((arg) => arg.endsWith('/run.js')))
+      const homes = pids.filter((pid) => read('/proc/' + pid + '/root' + home + '/config.json') !== undefined)
+      const environs = pids.filter((pid) => String(read('/proc/' + pid + '/environ') ?? '').includes(home))
+      const chain = []
+      for (let pid = String(process.ppid); pid !== '0' && chain.length < 20; ) {
+        chain.push(pid)
+        pid = (/PPid:\\s*(\\d+)/.exec(String(read('/proc/' + pid + '/status') ?? '')) ?? [])[1] ?? '0'
+      }
+      console.log(JSON.stringify({agentvault, homes, environs, chainSeesAgentvault: chain.some((pid) => agentvault.includes(pid)), pids: pids.length}))
+    `
+    const args = ['--env', K, '--', process.execPath, '-e', code, world.home]
+    const plain = await world.cli(['run', ...args])
+    assert.equal(plain.code, 0, plain.stderr)
+    const outside = JSON.parse(plain.stdout) as {agentvault: string[]; homes: string[]}
+    assert.ok(
+      outside.agentvault.length > 0,
+      'without --isolate the child finds agentvault (the test can fail)',
+    )
+    assert.ok(outside.homes.length > 0, 'without --isolate /proc/<pid>/root reaches the home')
+    const result = await world.cli(['run', '--isolate', '--placeholders', ...args])
+    assert.equal(result.code, 0, result.stderr)
+    const inside = JSON.parse(result.stdout) as Record<string, unknown>
+    assert.deepEqual(
+      {...inside, pids: undefined},
+      {agentvault: [], chainSeesAgentvault: false, environs: [], homes: [], pids: undefined},
+    )
+    assertNoCanary(result.stdout, 'the isolated child’s output')
+  })
+
+  it('--isolate: exit codes and SIGTERM still pass through', async () => {
+    const exit = await world.cli(['run', '--isolate', '--env', K, '--', 'sh', '-c', 'exit 7'])
+    assert.equal(exit.code, 7, exit.stderr)
+    const child = startCli(['run', '--isolate', '--env', K, '--', 'sh', '-c', 'echo ready; exec sleep 30'], {
+      env,
+    })
+    const done = collect(child)
+    const output = watchOutput(child)
+    await output.until((text) => text.includes('ready\n'), 'the isolated child')
+    child.kill('SIGTERM')
+    const result = await done
+    assert.equal(result.code, 143, result.stderr)
   })
 })

@@ -9,6 +9,7 @@ import type {RunOptions} from '../run-options.js'
 import type {PreparedRun} from '../runner.js'
 import type {Session} from '../session.js'
 import type {SecretPolicy} from '../use-engine.js'
+import type {DeniedAttempt} from './proxy.js'
 import type {Stand} from './tokens.js'
 
 import {UsageError} from '../errors.js'
@@ -130,6 +131,7 @@ export async function startPlaceholders(
     ])
     proxy = await startProxy({
       allows: (stand, hostname) => engine.allowedBy(policies.get(stand)!, hostname, allowHosts),
+      allowsPlainHttp: process.env.AGENTVAULT_PLACEHOLDERS_ALLOW_HTTP === '1',
       allowsPrivate: (used) =>
         used.length > 0 &&
         used.every((stand) => policies.get(stand)!.profile.settings.allowPrivateNetworks === true),
@@ -138,13 +140,14 @@ export async function startPlaceholders(
       onDenied(attempt) {
         const names = attempt.stands.map((stand) => stand.name).join(', ')
         session.options.warn(
-          `Refused a request of the command to ${attempt.host}: it carried the placeholder of ${names} (${attempt.code}).`,
+          attempt.refused === 'request'
+            ? `Refused a request of the command to ${attempt.host}: it carried the placeholder of ${names} (${attempt.code}).`
+            : `Refused the response of ${attempt.host} to the command: agentvault could not check it for the value of ${names} (${attempt.code}).`,
         )
         audits.push(
           auditDenied(
             session,
-            attempt.host,
-            attempt.code,
+            attempt,
             attempt.stands.map((stand) => policies.get(stand)!),
           ),
         )
@@ -176,11 +179,10 @@ export async function startPlaceholders(
   }
 }
 
-/** One audit line per refused request: outcome `denied`, the references by name (or resource_ref). */
+/** One audit line per refused request or response: outcome `denied`, the references by name (or resource_ref). */
 async function auditDenied(
   session: Session,
-  host: string,
-  code: string,
+  {code, host, status}: DeniedAttempt,
   policies: readonly SecretPolicy[],
 ): Promise<void> {
   try {
@@ -210,7 +212,7 @@ async function auditDenied(
       operation: 'placeholder',
       target_host: host,
       error_code: code,
-      status: 403,
+      status,
     })
   } catch (error) {
     session.options.warn(

@@ -1,7 +1,8 @@
 /**
  * `run --isolate`: start the child under bubblewrap with the agentvault home and the OS keychain's
  * sockets hidden (an empty tmpfs over the home, /dev/null over the D-Bus session socket, the
- * keyring directory emptied). The rest of the file system stays as it is. Linux with `bwrap` only;
+ * keyring directory emptied), in its own PID namespace with its own /proc and /dev, and without a
+ * controlling terminal. The rest of the file system stays as it is. Linux with `bwrap` only;
  * elsewhere the run fails before anything starts.
  */
 import type {PreparedRun} from '../runner.js'
@@ -56,7 +57,24 @@ export async function isolate(prepared: PreparedRun, home: string, env: NodeJS.P
     }
   }
 
-  const args = ['--dev-bind', '/', '/', '--die-with-parent']
+  // A PID namespace with its own /proc: no process outside the sandbox is visible, so neither
+  // /proc/<agentvault>/root (the home through another root), /mem (the values) nor /environ (its
+  // credentials) can be reached. A fresh /dev leaves out the host's devices (memory, disks).
+  // --new-session: the child gets no controlling terminal, so it cannot push keystrokes into the
+  // user's shell (TIOCSTI); the price is terminal job control (Ctrl-Z stops agentvault, not the
+  // child; Ctrl-C ends the sandbox with 130). Signals sent to agentvault still end the child.
+  const args = [
+    '--dev-bind',
+    '/',
+    '/',
+    '--unshare-pid',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+    '--new-session',
+    '--die-with-parent',
+  ]
   if ((await kindOf(home)) === 'dir') args.push('--tmpfs', home)
   for (const path of keychainPaths(env)) {
     const kind = await kindOf(path)

@@ -13,13 +13,14 @@
  * Messages name hosts and variables, never values.
  */
 import type {IncomingMessage, ServerResponse} from 'node:http'
-import type {Duplex} from 'node:stream'
+import type {Duplex, Readable} from 'node:stream'
 
 import type {RunCa} from './ca.js'
 
 import {AgentVaultError} from '../errors.js'
 import {
   bodyContext,
+  headerNameRewriter,
   headerSafe,
   responseRewriter,
   type Rewriter,
@@ -32,6 +33,10 @@ import {
 export interface DeniedAttempt {
   /** AgentVaultError-style code: PLACEHOLDER_HOST_NOT_ALLOWED, PRIVATE_ADDRESS, … */
   code: string
+  /** What was refused: the child's request (403) or the upstream's response (502). */
+  refused: 'request' | 'response'
+  /** The HTTP status the child got. */
+  status: number
   /** The host the request went to (host[:port]). */
   host: string
   /** The stands whose placeholders it carried. */
@@ -41,6 +46,8 @@ export interface DeniedAttempt {
 export interface ProxyOptions {
   /** Whether `stand`'s secret may go to `hostname` (normalised, as hosts.ts's urlHost gives it). */
   allows(stand: Stand, hostname: string): boolean
+  /** Whether values may go over plain http:// to hosts that are not loopback (off unless opted in). */
+  allowsPlainHttp: boolean
   /** Whether the SSRF guard lets these stands' values reach private networks. */
   allowsPrivate(stands: readonly Stand[]): boolean
   ca: RunCa
@@ -70,6 +77,35 @@ const HOP_HEADERS = new Set([
   'transfer-encoding',
   'upgrade',
 ])
+
+/** What a refused response concerned: its host, and the stands whose values were (or may be) at stake. */
+interface Concern {
+  host: string
+  stands: readonly Stand[]
+}
+
+/** The content codings the proxy undoes to scan a response body. */
+const DECODABLE_CODINGS = new Set(['br', 'deflate', 'gzip', 'x-gzip'])
+/** Layers of undeclared gzip looked into at most (as `call` does); more is refused as unscannable. */
+const MAX_SNIFFED_LAYERS = 3
+/**
+ * Bytes of a response body read before anything is relayed: enough to tell gzip that no
+ * Content-Encoding declared, and most bodies whole (sent in one write, with their length).
+ */
+const WHOLE_BODY_BYTES = 64 * 1024
+
+/** The codings applied to a body, in the order they were applied (`identity` dropped). */
+function contentCodings(header: string | undefined): string[] {
+  return (header ?? '')
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== '' && coding !== 'identity')
+}
+
+/** Does `body` start like a gzip stream (magic 1f 8b, method 8)? */
+function looksGzipped(body: Buffer): boolean {
+  return body.length >= 10 && body[0] === 0x1f && body[1] === 0x8b && body[2] === 0x08
+}
 
 class Refusal extends Error {
   constructor(
@@ -141,19 +177,31 @@ function refuse(response: ServerResponse, status: number, message: string): void
 }
 
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
-  const [http, https, net, tls, zlib, {pipeline}, {Transform}, client, {urlHost}, tlsCodes] =
-    await Promise.all([
-      import('node:http'),
-      import('node:https'),
-      import('node:net'),
-      import('node:tls'),
-      import('node:zlib'),
-      import('node:stream/promises'),
-      import('node:stream'),
-      import('../use/http-client.js'),
-      import('../use/hosts.js'),
-      import('../tls.js'),
-    ])
+  const [
+    http,
+    https,
+    net,
+    tls,
+    zlib,
+    {pipeline},
+    {pipeline: pipeline_, Transform},
+    client,
+    {urlHost},
+    tlsCodes,
+    {classifyAddress},
+  ] = await Promise.all([
+    import('node:http'),
+    import('node:https'),
+    import('node:net'),
+    import('node:tls'),
+    import('node:zlib'),
+    import('node:stream/promises'),
+    import('node:stream'),
+    import('../use/http-client.js'),
+    import('../use/hosts.js'),
+    import('../tls.js'),
+    import('../use/addresses.js'),
+  ])
   const {stands} = options
   // One context for every upstream connection: an Agent given `ca` would rebuild a context per
   // connection and join every root certificate into each request's pool name (most of the proxy's CPU).
@@ -166,27 +214,18 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const sockets = new Set<Duplex>()
   const targets = new WeakMap<object, string>()
   const rewriters: Rewriter[] = []
+  const renameHeader = headerNameRewriter(stands)
+  // Values over plain HTTP stay on this machine unless opted in: loopback names and addresses only.
+  const loopback = (hostname: string): boolean =>
+    hostname === 'localhost' ||
+    hostname.endsWith('.localhost') ||
+    (net.isIP(bare(hostname)) !== 0 && classifyAddress(bare(hostname)) === 'loopback')
   const intercepts = (hostname: string): boolean => stands.some((stand) => options.allows(stand, hostname))
 
-  function decoderFor(encoding: string | undefined): NodeJS.ReadWriteStream | undefined {
-    switch (encoding?.trim().toLowerCase()) {
-      case 'br': {
-        return zlib.createBrotliDecompress()
-      }
-
-      case 'deflate': {
-        return zlib.createInflate()
-      }
-
-      case 'gzip':
-      case 'x-gzip': {
-        return zlib.createGunzip()
-      }
-
-      default: {
-        return undefined
-      }
-    }
+  function decoderFor(coding: string): Duplex {
+    if (coding === 'br') return zlib.createBrotliDecompress()
+    if (coding === 'deflate') return zlib.createInflate()
+    return zlib.createGunzip()
   }
 
   /** Check and rewrite one request; the outgoing request options and body. */
@@ -208,7 +247,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     ])
     const refused = [...present].filter((stand) => !options.allows(stand, hostname))
     if (refused.length > 0) {
-      options.onDenied({code: 'PLACEHOLDER_HOST_NOT_ALLOWED', host: url.host, stands: refused})
+      options.onDenied({
+        code: 'PLACEHOLDER_HOST_NOT_ALLOWED',
+        host: url.host,
+        refused: 'request',
+        stands: refused,
+        status: 403,
+      })
       const names = refused.map((stand) => `${stand.name} (${stand.reference})`).join(', ')
       throw new Refusal(
         403,
@@ -217,6 +262,21 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     }
 
     const used = [...present]
+    if (used.length > 0 && url.protocol === 'http:' && !options.allowsPlainHttp && !loopback(hostname)) {
+      options.onDenied({
+        code: 'PLACEHOLDER_PLAIN_HTTP',
+        host: url.host,
+        refused: 'request',
+        stands: used,
+        status: 403,
+      })
+      const names = used.map((stand) => `${stand.name} (${stand.reference})`).join(', ')
+      throw new Refusal(
+        403,
+        `agentvault refused this request: it would send the value of ${names} over plain http:// to ${hostname}, where anyone on the way can read it. Nothing was sent. Use https://, or start agentvault with AGENTVAULT_PLACEHOLDERS_ALLOW_HTTP=1 to allow plain HTTP to the hosts the secrets allow.`,
+      )
+    }
+
     const outHeaders: Array<[string, string]> = []
     for (const [name, value] of kept) {
       const inHeader = standsIn(value, used)
@@ -252,7 +312,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       return client.pinnedLookup(addresses)
     } catch (error) {
       if (!(error instanceof AgentVaultError)) throw error
-      if (error.category === 'denied') options.onDenied({code: error.code, host: url.host, stands: used})
+      if (error.category === 'denied')
+        options.onDenied({code: error.code, host: url.host, refused: 'request', stands: used, status: 403})
       throw new Refusal(
         error.category === 'denied' ? 403 : 502,
         `agentvault: ${error.message}. ${error.suggestion ?? ''}`,
@@ -260,42 +321,208 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     }
   }
 
-  /** The upstream's response to the child: headers and body with every value back to its placeholder. */
-  async function relay(upstream: IncomingMessage, response: ServerResponse): Promise<void> {
+  /**
+   * The upstream's response to the child: header names and values, and the body, with every value
+   * back to its placeholder; the reason phrase is always the standard one. When values may be at
+   * stake (`concern`: a value went out, or the host is one some value may go to), a body that
+   * cannot be scanned (a coding agentvault cannot decode, gzip nested too deep or not declared and
+   * holding a value) is refused with a 502 rather than relayed.
+   */
+  async function relay(
+    upstream: IncomingMessage,
+    response: ServerResponse,
+    concern?: Concern,
+  ): Promise<void> {
     // Building a rewriter costs more than relaying a small response: finished ones are reused.
     const rewriter = rewriters.pop() ?? responseRewriter(stands)
-    await relayWith(rewriter, upstream, response)
+    await relayWith(rewriter, upstream, response, concern)
     // Only after a complete relay (its flush ended every masker): one that failed mid-stream is dropped.
     if (rewriter && rewriters.length < 64) rewriters.push(rewriter)
+  }
+
+  function refusedResponse(concern: Concern, code: string, what: string): Refusal {
+    options.onDenied({code, host: concern.host, refused: 'response', stands: concern.stands, status: 502})
+    return new Refusal(
+      502,
+      `agentvault refused the response from ${concern.host}: ${what}, so agentvault cannot check it for the values it sent. Nothing of it was passed on. Ask for an uncompressed response (Accept-Encoding: identity) or one agentvault decodes (gzip, deflate, br).`,
+    )
+  }
+
+  /**
+   * At least `bytes` bytes of `stream` (all of it when it ends sooner), read and held; the stream is
+   * left paused with the rest in it. Most responses end within it and go out in one write.
+   */
+  function gather(stream: Readable, bytes: number): Promise<{ended: boolean; head: Buffer}> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = []
+      let total = 0
+      const cleanup = (): void => {
+        stream.off('data', onData)
+        stream.off('end', onEnd)
+        stream.off('error', onError)
+      }
+
+      const finish = (ended: boolean): void => {
+        cleanup()
+        resolve({ended, head: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)})
+      }
+
+      function onData(chunk: Buffer): void {
+        chunks.push(chunk)
+        total += chunk.length
+        if (total >= bytes) {
+          stream.pause()
+          finish(false)
+        }
+      }
+
+      function onEnd(): void {
+        finish(true)
+      }
+
+      function onError(error: Error): void {
+        cleanup()
+        reject(error)
+      }
+
+      stream.on('data', onData)
+      stream.once('end', onEnd)
+      stream.once('error', onError)
+    })
+  }
+
+  /** An undeclared gzip body: read whole, looked into layer by layer; refused when it holds a value. */
+  async function sniffed(
+    rewriter: Rewriter,
+    source: Readable | undefined,
+    head: Buffer,
+    concern: Concern,
+  ): Promise<Buffer> {
+    const chunks = [head]
+    let total = head.length
+    for await (const chunk of source ?? []) {
+      total += (chunk as Buffer).length
+      if (total > options.maxBodyBytes)
+        throw refusedResponse(
+          concern,
+          'UNSCANNABLE_RESPONSE',
+          `its compressed body exceeds ${options.maxBodyBytes} bytes`,
+        )
+      chunks.push(chunk as Buffer)
+    }
+
+    const whole = Buffer.concat(chunks)
+    let inner = whole
+    for (let layer = 0; looksGzipped(inner); layer++) {
+      if (layer === MAX_SNIFFED_LAYERS)
+        throw refusedResponse(
+          concern,
+          'UNSCANNABLE_RESPONSE',
+          `its body is gzip-compressed more than ${MAX_SNIFFED_LAYERS} times`,
+        )
+      try {
+        inner = zlib.gunzipSync(inner, {maxOutputLength: options.maxBodyBytes})
+      } catch {
+        throw refusedResponse(
+          concern,
+          'UNSCANNABLE_RESPONSE',
+          'its body looks gzip-compressed but does not decode',
+        )
+      }
+    }
+
+    if (!Buffer.concat([rewriter.push(inner), rewriter.end()]).equals(inner))
+      throw refusedResponse(
+        concern,
+        'SECRET_IN_COMPRESSED_BODY',
+        'its body holds a value inside compression it did not declare',
+      )
+    return whole
+  }
+
+  /**
+   * The upstream's headers to relay: hop-by-hop ones dropped, names and values rewritten; the
+   * upstream's Content-Length kept (`'keep'`), replaced by `length`, or dropped (`'chunked'`); Content-Encoding dropped when the body was `decoded`.
+   */
+  function relayedHeaders(
+    upstream: IncomingMessage,
+    rewriter: Rewriter | undefined,
+    decoded: boolean,
+    length: 'chunked' | 'keep' | number,
+  ): string[] {
+    const upstreamHeaders = pairs(upstream.rawHeaders)
+    const hop = hopNames(upstreamHeaders)
+    const outHeaders: string[] = []
+    for (const [name, value] of upstreamHeaders) {
+      const lower = name.toLowerCase()
+      if (
+        hop.has(lower) ||
+        (lower === 'content-length' && length !== 'keep') ||
+        (decoded && lower === 'content-encoding')
+      )
+        continue
+      outHeaders.push(rewriter ? renameHeader(name) : name, rewriteText(value, rewriter))
+    }
+
+    if (typeof length === 'number') outHeaders.push('Content-Length', String(length))
+    return outHeaders
   }
 
   async function relayWith(
     rewriter: Rewriter | undefined,
     upstream: IncomingMessage,
     response: ServerResponse,
+    concern: Concern | undefined,
   ): Promise<void> {
-    const decoder = rewriter ? decoderFor(upstream.headers['content-encoding']) : undefined
-    const upstreamHeaders = pairs(upstream.rawHeaders)
-    const hop = hopNames(upstreamHeaders)
-    const outHeaders: string[] = []
-    for (const [name, value] of upstreamHeaders) {
-      const lower = name.toLowerCase()
-      // A rewritten body changes length; a decoded one loses its encoding.
-      if (
-        hop.has(lower) ||
-        (rewriter && lower === 'content-length') ||
-        (decoder && lower === 'content-encoding')
-      )
-        continue
-      outHeaders.push(name, rewriteText(value, rewriter))
-    }
-
-    response.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, outHeaders)
+    const status = upstream.statusCode ?? 502
+    // A reason phrase is free text an upstream may echo a value in: the standard one goes instead.
+    const reason = http.STATUS_CODES[status]
     if (!rewriter) {
+      response.writeHead(status, reason, relayedHeaders(upstream, undefined, false, 'keep'))
       await pipeline(upstream, response)
       return
     }
 
+    const codings = contentCodings(upstream.headers['content-encoding'])
+    const unknown = codings.find((coding) => !DECODABLE_CODINGS.has(coding))
+    if (unknown !== undefined && concern) {
+      upstream.destroy()
+      throw refusedResponse(concern, 'UNSCANNABLE_RESPONSE', `its body is ${unknown}-encoded`)
+    }
+
+    const decode = unknown === undefined && codings.length > 0
+    // Errors of the source are handled by the pipelines below; this keeps one between them unhandled-free.
+    const source: Readable = decode
+      ? ((pipeline_ as (...streams: unknown[]) => Readable)(
+          upstream,
+          ...[...codings].reverse().map((coding) => decoderFor(coding)),
+          () => {},
+        ) as Readable)
+      : upstream
+    source.on('error', () => {})
+    const {ended, head} = await gather(source, WHOLE_BODY_BYTES)
+    const whole =
+      concern && looksGzipped(head)
+        ? await sniffed(rewriter, ended ? undefined : source, head, concern)
+        : undefined
+    if (whole) {
+      response.writeHead(status, reason, relayedHeaders(upstream, rewriter, decode, whole.length))
+      response.end(whole)
+      return
+    }
+
+    if (ended) {
+      // The whole body is here: rewritten, it goes out with its length in one write.
+      const out = Buffer.concat([rewriter.push(head), rewriter.end()])
+      // No body (HEAD, 204, 304, or none): the upstream's Content-Length stands, unless decoded.
+      const length = out.length === 0 && !decode ? 'keep' : out.length
+      response.writeHead(status, reason, relayedHeaders(upstream, rewriter, decode, length))
+      response.end(out)
+      return
+    }
+
+    response.writeHead(status, reason, relayedHeaders(upstream, rewriter, decode, 'chunked'))
+    response.write(rewriter.push(head))
     const rewrite = new Transform({
       flush(done) {
         done(null, rewriter.end())
@@ -304,7 +531,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         done(null, rewriter.push(chunk))
       },
     })
-    await (decoder ? pipeline(upstream, decoder, rewrite, response) : pipeline(upstream, rewrite, response))
+    await pipeline(source, rewrite, response)
   }
 
   async function handle(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
@@ -348,7 +575,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       })
       outgoing.end(prepared.body)
     })
-    await relay(upstream, response)
+    const hostname = urlHost(url)
+    const concerned =
+      prepared.used.length > 0 ? prepared.used : stands.filter((stand) => options.allows(stand, hostname))
+    await relay(upstream, response, concerned.length > 0 ? {host: url.host, stands: concerned} : undefined)
   }
 
   const onRequest = (url: () => URL) => (request: IncomingMessage, response: ServerResponse) => {

@@ -144,6 +144,37 @@ export function responseRewriter(stands: readonly Stand[]): Rewriter | undefined
   }
 }
 
+/** The bytes with letters lower-cased, as latin1 (header names compare without regard to case). */
+function lower(bytes: Buffer): Buffer {
+  return Buffer.from(bytes.toString('latin1').toLowerCase(), 'latin1')
+}
+
+/**
+ * A rewriter of response header names: every form of every value, compared without regard to
+ * ASCII case (names arrive in any case), becomes its placeholder; a name that holds none is
+ * returned as it came. A placeholder is a header-name token, so the result still is one.
+ */
+export function headerNameRewriter(stands: readonly Stand[]): (name: string) => string {
+  const maskers = stands
+    .filter((stand) => stand.value.length >= MIN_REWRITE_LENGTH)
+    .map(
+      (stand) =>
+        new Masker(
+          [...maskPatterns([stand.value], {minLength: MIN_REWRITE_LENGTH}), ...formForm(stand.value)].map(
+            (pattern) => lower(pattern),
+          ),
+          Buffer.from(stand.placeholder, 'latin1'),
+        ),
+    )
+  return (name) => {
+    if (maskers.length === 0) return name
+    const bytes = lower(Buffer.from(name, 'latin1'))
+    let data = bytes
+    for (const masker of maskers) data = Buffer.concat([...masker.push(data), ...masker.end()])
+    return data.equals(bytes) ? name : data.toString('latin1')
+  }
+}
+
 /**
  * One header value (latin1) rewritten whole with `rewriter`, which is left ready for the next
  * input (ending a masker resets it): one rewriter serves a response's headers and then its body.

@@ -8,11 +8,12 @@
  * | `/echo` | 200 JSON of the request (method, path, headers, body as text), plus the bearer token in an `X-Echo-Token` header and its base64 and URL-encoded forms in the body |
  * | `/gzip?layers=1&declare=gzip` | `/echo`'s body, gzip-compressed `layers` times, with `Content-Encoding: <declare>` (`none`: no such header); `plain=1` compresses a fixed text instead |
  * | `/header-name` | the bearer token, URL-encoded, inside two response header *names* |
+ * | `/reason` | 200 with the bearer token in the status line's reason phrase (`200 OK <token>`) |
  * | `/redirect?to=URL&status=302&keep_query=1` | a redirect to URL (with keep_query, carrying the other query parameters along) |
  * | `/loop` | a redirect to itself, forever |
  * | `/status?code=N` | status N with a short text body |
  * | `/binary` | the 256 byte values 0..255 |
- * | `/big?bytes=N` | N bytes of `x` |
+ * | `/big?bytes=N&echo=1` | N bytes of `x` (with echo=1 the bearer token at the start, across 64 KiB and at the end) |
  * | `/slow?ms=N` | answers after N ms |
  * | anything else | 200 `ok` |
  *
@@ -79,12 +80,25 @@ function gzipped(request: RecordedRequest, url: URL, response: ServerResponse): 
   response.end(body)
 }
 
+/** `/big?bytes=N`: N bytes of `x`; echo=1 puts the bearer token at the start, across 64 KiB and at the end. */
+function big(request: RecordedRequest, url: URL, response: ServerResponse): void {
+  const body = Buffer.alloc(Number(url.searchParams.get('bytes')), 'x')
+  if (url.searchParams.get('echo') === '1') {
+    const token = Buffer.from(String(request.headers.authorization ?? '').replace(/^Bearer /, ''))
+    for (const at of [0, 65_536 - 3, body.length - token.length]) token.copy(body, at)
+    // Declared, so that a HEAD answer carries it too.
+    response.setHeader('content-length', body.length)
+  }
+
+  response.end(body)
+}
+
 function respond(request: RecordedRequest, response: ServerResponse): void {
   const url = new URL(request.path, 'http://upstream')
   const query = (name: string): string => url.searchParams.get(name) ?? ''
   switch (url.pathname) {
     case '/big': {
-      response.end(Buffer.alloc(Number(query('bytes')), 'x'))
+      big(request, url, response)
       break
     }
 
@@ -112,6 +126,13 @@ function respond(request: RecordedRequest, response: ServerResponse): void {
       const token = String(request.headers.authorization ?? '').replace(/^Bearer /, '')
       response.setHeader(`x-session-${encodeURIComponent(token)}`, 'active')
       response.setHeader(`x-other-${encodeURIComponent(token)}`, 'also')
+      response.end('ok')
+      break
+    }
+
+    case '/reason': {
+      const token = String(request.headers.authorization ?? '').replace(/^Bearer /, '')
+      response.writeHead(200, `OK ${token}`)
       response.end('ok')
       break
     }

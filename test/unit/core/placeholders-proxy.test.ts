@@ -39,6 +39,7 @@ describe('core/placeholders/proxy', () => {
     stand = {name: 'K', placeholder: makePlaceholder('K'), reference: 'local://K', value: Buffer.from(CANARY)}
     proxy = await startProxy({
       allows: (_stand, hostname) => hostname === '127.0.0.1',
+      allowsPlainHttp: false,
       allowsPrivate: () => true,
       ca,
       maxBodyBytes: 1024,
@@ -84,6 +85,38 @@ describe('core/placeholders/proxy', () => {
     const received = upstream.last('/binary-body')
     assert.equal(received.body.toString(), `raw ${stand.placeholder}`)
     assert.equal(received.headers['x-k'], CANARY)
+  })
+
+  it('rewrites echoes in a body too big to hold (streamed), and keeps Content-Length where there is no body', async () => {
+    const bytes = 300_000
+    const big = await send(
+      `${upstream.url('/big')}?bytes=${bytes}&echo=1`,
+      {authorization: `Bearer ${stand.placeholder}`},
+      '',
+    )
+    assert.equal(big.status, 200)
+    assert.equal(big.body.length, bytes - 3 * CANARY.length + 3 * stand.placeholder.length)
+    assert.equal(big.body.split(stand.placeholder).length, 4, 'three echoes, each turned back')
+    assert.ok(!big.body.includes(CANARY))
+    const head = await new Promise<{length?: string; status?: number}>((resolve, reject) => {
+      request(
+        {
+          host: '127.0.0.1',
+          method: 'HEAD',
+          path: `${upstream.url('/big')}?bytes=5000&echo=1`,
+          port: proxy.port,
+        },
+        (response) => {
+          response.resume()
+          response.on('end', () =>
+            resolve({length: response.headers['content-length'], status: response.statusCode}),
+          )
+        },
+      )
+        .on('error', reject)
+        .end()
+    })
+    assert.deepEqual(head, {length: '5000', status: 200})
   })
 
   /** A raw request line inside TLS intercepted for the upstream's HTTPS port; the status line back. */

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import {
   bodyContext,
   encodeFor,
+  headerNameRewriter,
   makePlaceholder,
   responseRewriter,
   rewriteText,
@@ -123,6 +124,28 @@ describe('core/placeholders/tokens', () => {
       'a rewriter is reusable after end()',
     )
     assert.equal(responseRewriter([stand('T', 'abc')]), undefined, 'values under 4 bytes are not rewritten')
+  })
+
+  it('rewrites a value in a header name whatever its case, and leaves other names alone (property)', () => {
+    const k = stand('K', 'Tok3n-Value_9')
+    const rename = headerNameRewriter([k])
+    assert.equal(rename('X-Session-tok3n-value_9'), `x-session-${k.placeholder}`)
+    assert.equal(rename('X-TOK3N-VALUE_9'), `x-${k.placeholder}`)
+    assert.equal(rename('Content-Type'), 'Content-Type')
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[\w!#$%&'*+.^`|~-]{0,30}$/),
+        fc.stringMatching(/^[\w-]{0,30}$/),
+        (a, b) => {
+          const name = `${a}${k.value.toString('latin1').toUpperCase()}${b}`
+          const out = rename(name)
+          assert.ok(!out.toLowerCase().includes('tok3n-value_9'), out)
+          assert.match(out, /^[\w!#$%&'*+.^`|~-]+$/, 'still a header-name token')
+          assert.equal(rename(`${a}${b}`).toLowerCase().includes('tok3n'), false)
+        },
+      ),
+    )
+    assert.equal(headerNameRewriter([stand('S', 'abc')])('x-abc'), 'x-abc', 'short values are not rewritten')
   })
 
   it('treats JSON, form, text and XML bodies as text, and others (or odd types) not', () => {
