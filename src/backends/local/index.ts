@@ -11,6 +11,7 @@ import type {
   LoginResult,
   ProfileStatus,
   SecretMetadata,
+  SecretVersions,
   SetSecretOptions,
 } from '../../core/backend.js'
 import type {Keychain} from '../../core/keychain.js'
@@ -19,7 +20,7 @@ import type {SecretReference} from '../../core/references.js'
 import {ENGINE_USE_OPERATIONS} from '../../core/backend.js'
 import {AgentVaultError, SecretNotFoundError, UsageError} from '../../core/errors.js'
 import {type KeySourceContext, type KeySourceKind} from '../../core/key-source.js'
-import {type VaultEntries, type VaultEntry, VaultStore} from './vault-store.js'
+import {DEFAULT_KEEP_VERSIONS, type VaultEntry, type VaultMetadata, VaultStore} from './vault-store.js'
 
 export type {KeySourceKind} from '../../core/key-source.js'
 
@@ -32,6 +33,7 @@ export const LOCAL_CAPABILITIES: Readonly<Capabilities> = Object.freeze({
   runInjection: true,
   set: true,
   useOperations: ENGINE_USE_OPERATIONS,
+  versionHistory: true,
 })
 
 export interface LocalBackendOptions {
@@ -58,6 +60,20 @@ function keySourceContext(context: BackendContext, options: LocalBackendOptions)
 
 const MAX_NAME_LENGTH = 512
 
+/** The name a write (set, delete, rollback) targets: a `?version=N` would be ambiguous there. */
+function writableName(reference: SecretReference): string {
+  const name = secretName(reference)
+  if (reference.version !== undefined)
+    throw new UsageError(
+      'VERSION_READ_ONLY',
+      `${reference.canonical}: ?version=N only reads an older value`,
+      {
+        suggestion: `Drop ?version=${reference.version}; to make it current again: agentvault secrets rollback local://${name} --version ${reference.version}`,
+      },
+    )
+  return name
+}
+
 function secretName(reference: SecretReference): string {
   const name = reference.path
   if (reference.kind !== 'local')
@@ -77,7 +93,7 @@ function secretName(reference: SecretReference): string {
   return name
 }
 
-function metadataOf(name: string, entry: VaultEntry): SecretMetadata {
+function metadataOf(name: string, entry: Omit<VaultEntry, 'value'>): SecretMetadata {
   return {
     name,
     created: entry.created,
@@ -94,8 +110,12 @@ class LocalBackend implements Backend {
   readonly kind = 'local' as const
   private readonly store: VaultStore
 
+  private readonly keepVersions: number
+
   constructor(context: BackendContext, options: LocalBackendOptions) {
-    this.store = new VaultStore(keySourceContext(context, options))
+    const keep = context.profile.settings.keepVersions
+    this.keepVersions = typeof keep === 'number' ? keep : DEFAULT_KEEP_VERSIONS
+    this.store = new VaultStore(keySourceContext(context, options), {keepVersions: this.keepVersions})
   }
 
   async close(): Promise<void> {
@@ -103,7 +123,7 @@ class LocalBackend implements Backend {
   }
 
   async delete(reference: SecretReference): Promise<void> {
-    const name = secretName(reference)
+    const name = writableName(reference)
     await this.store.update(
       (entries) => {
         if (!entries.delete(name)) throw new SecretNotFoundError(reference.canonical)
@@ -115,21 +135,19 @@ class LocalBackend implements Backend {
   /** Metadata (including allowedDomains) of one secret, without its value. */
   async describe(reference: SecretReference): Promise<SecretMetadata> {
     const name = secretName(reference)
-    const entry = (await this.store.read())?.entries.get(name)
+    const entry = (await this.store.readMetadata())?.get(name)
     if (!entry) throw new SecretNotFoundError(reference.canonical)
     return metadataOf(name, entry)
   }
 
   async get(reference: SecretReference): Promise<Buffer> {
-    const name = secretName(reference)
-    const snapshot = await this.store.read()
-    return valueOf(snapshot?.entries, name, reference)
+    return (await this.resolveMany([reference])).get(reference.canonical) as Buffer
   }
 
   async list(prefix = ''): Promise<SecretMetadata[]> {
-    const snapshot = await this.store.read()
-    if (!snapshot) return []
-    return [...snapshot.entries]
+    const metadata = await this.store.readMetadata()
+    if (!metadata) return []
+    return [...metadata]
       .filter(([name]) => name.startsWith(prefix))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([name, entry]) => metadataOf(name, entry))
@@ -155,12 +173,52 @@ class LocalBackend implements Backend {
     const names = references.map((reference) => secretName(reference))
     const resolved = new Map<string, Buffer>()
     if (references.length === 0) return resolved
-    const snapshot = await this.store.read()
+    // Only the boxes of the names asked for are opened, whatever the vault holds.
+    const values = await this.store.readValues(
+      references.map((reference, index) => ({name: names[index] as string, version: reference.version})),
+    )
     for (const [index, reference] of references.entries()) {
-      resolved.set(reference.canonical, valueOf(snapshot?.entries, names[index] as string, reference))
+      const value = values?.[index]
+      if (!value) throw notFound(reference)
+      resolved.set(reference.canonical, value)
     }
 
     return resolved
+  }
+
+  /**
+   * `secrets rollback local://K --version N`: the value of version N becomes a new version (the
+   * current value is kept as a previous version, as any set keeps it).
+   */
+  async rollback(reference: SecretReference, version: number): Promise<SecretMetadata> {
+    const name = writableName(reference)
+    return this.store.update(
+      (entries, tools) => {
+        const current = entries.get(name)
+        if (!current) throw new SecretNotFoundError(reference.canonical)
+        const value = tools.valueAt(name, version)
+        if (value === undefined || version === current.version)
+          throw new UsageError(
+            'VERSION_NOT_KEPT',
+            version === current.version
+              ? `Version ${version} of ${reference.canonical} is already the current one`
+              : `Version ${version} of ${reference.canonical} is not kept`,
+            {
+              suggestion: `See the versions kept with \`agentvault secrets versions ${reference.canonical}\`.`,
+            },
+          )
+        const {value: _old, ...metadata} = current
+        const entry: VaultEntry = {
+          ...metadata,
+          updated: new Date().toISOString(),
+          value,
+          version: current.version + 1,
+        }
+        entries.set(name, entry)
+        return metadataOf(name, entry)
+      },
+      {createIfMissing: false},
+    )
   }
 
   /**
@@ -168,7 +226,7 @@ class LocalBackend implements Backend {
    * and keeps description/tags/allowedDomains unless new ones are given (as `op item edit` does).
    */
   async set(reference: SecretReference, value: Buffer, options: SetSecretOptions): Promise<SecretMetadata> {
-    const name = secretName(reference)
+    const name = writableName(reference)
     return this.store.update(
       (entries) => {
         const previous = entries.get(name)
@@ -192,6 +250,14 @@ class LocalBackend implements Backend {
     )
   }
 
+  /** The versions kept of one secret (metadata only; no value is opened). */
+  async versions(reference: SecretReference): Promise<SecretVersions> {
+    const name = secretName(reference)
+    const entry = (await this.store.readMetadata())?.get(name)
+    if (!entry) throw new SecretNotFoundError(reference.canonical)
+    return versionsOf(reference, entry, this.keepVersions)
+  }
+
   async status(): Promise<ProfileStatus> {
     const path = this.store.paths.file
     let keySource: KeySourceKind | undefined
@@ -204,9 +270,9 @@ class LocalBackend implements Backend {
           reachable: true,
           signedIn: false,
         }
-      const snapshot = await this.store.read()
+      const metadata = await this.store.readMetadata()
       return {
-        details: {keySource, path, secrets: snapshot?.entries.size ?? 0},
+        details: {keySource, path, secrets: metadata?.size ?? 0},
         reachable: true,
         signedIn: true,
       }
@@ -222,8 +288,26 @@ class LocalBackend implements Backend {
   }
 }
 
-function valueOf(entries: undefined | VaultEntries, name: string, reference: SecretReference): Buffer {
-  const entry = entries?.get(name)
-  if (!entry) throw new SecretNotFoundError(reference.canonical)
-  return Buffer.from(entry.value, 'base64')
+function notFound(reference: SecretReference): SecretNotFoundError {
+  return new SecretNotFoundError(reference.canonical)
+}
+
+/** `secrets versions local://K`, in the shape openbao's KV v2 metadata has. */
+function versionsOf(reference: SecretReference, entry: VaultMetadata, keep: number): SecretVersions {
+  const versions = [
+    ...entry.history.map((item) => ({version: item.version, created_time: item.updated})),
+    {version: entry.version, created_time: entry.updated},
+  ].map((item) => ({...item, deletion_time: '', destroyed: false, state: 'active' as const}))
+  return {
+    cas_required: false,
+    created_time: entry.created,
+    current_version: entry.version,
+    custom_metadata: null,
+    delete_version_after: '0s',
+    max_versions: keep + 1,
+    oldest_version: versions[0]?.version ?? entry.version,
+    reference: reference.canonical,
+    updated_time: entry.updated,
+    versions,
+  }
 }
