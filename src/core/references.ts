@@ -66,7 +66,8 @@ const SCHEME_LIST =
 const FORMS: Readonly<Record<BackendKind, string>> = {
   agentauth: 'agentauth://access-token (optionally ?profile=NAME)',
   agentsecrets: 'agentsecrets://KEY, e.g. agentsecrets://OPENAI_API_KEY (optionally ?profile=NAME)',
-  local: 'local://NAME, e.g. local://OPENAI_KEY or local://team/openai_key (optionally ?profile=NAME)',
+  local:
+    'local://NAME, e.g. local://OPENAI_KEY or local://team/openai_key (optionally ?version=N to read a kept previous value, ?profile=NAME)',
   openbao:
     'openbao+kv2://MOUNT/PATH/TO/SECRET#FIELD?version=N&profile=NAME, e.g. openbao+kv2://secret/myapp/api#token',
   sanctum: 'sanctum://path/to/cred, e.g. sanctum://openai/api_key (optionally ?profile=NAME)',
