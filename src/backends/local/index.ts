@@ -124,9 +124,11 @@ class LocalBackend implements Backend {
 
   async delete(reference: SecretReference): Promise<void> {
     const name = writableName(reference)
-    await this.store.update(
-      (entries) => {
-        if (!entries.delete(name)) throw new SecretNotFoundError(reference.canonical)
+    await this.store.updateEntry(
+      name,
+      (entry) => {
+        if (!entry) throw new SecretNotFoundError(reference.canonical)
+        return {entry: undefined, result: undefined}
       },
       {createIfMissing: false},
     )
@@ -192,9 +194,9 @@ class LocalBackend implements Backend {
    */
   async rollback(reference: SecretReference, version: number): Promise<SecretMetadata> {
     const name = writableName(reference)
-    return this.store.update(
-      (entries, tools) => {
-        const current = entries.get(name)
+    return this.store.updateEntry(
+      name,
+      (current, tools) => {
         if (!current) throw new SecretNotFoundError(reference.canonical)
         const value = tools.valueAt(name, version)
         if (value === undefined || version === current.version)
@@ -214,8 +216,7 @@ class LocalBackend implements Backend {
           value,
           version: current.version + 1,
         }
-        entries.set(name, entry)
-        return metadataOf(name, entry)
+        return {entry, result: metadataOf(name, entry)}
       },
       {createIfMissing: false},
     )
@@ -227,9 +228,10 @@ class LocalBackend implements Backend {
    */
   async set(reference: SecretReference, value: Buffer, options: SetSecretOptions): Promise<SecretMetadata> {
     const name = writableName(reference)
-    return this.store.update(
-      (entries) => {
-        const previous = entries.get(name)
+    // One entry opened and sealed, whatever the vault holds.
+    return this.store.updateEntry(
+      name,
+      (previous) => {
         const now = new Date().toISOString()
         const description = options.description ?? previous?.description
         const tags = options.tags ?? previous?.tags
@@ -243,8 +245,7 @@ class LocalBackend implements Backend {
           ...(tags === undefined ? {} : {tags: [...tags]}),
           ...(allowedDomains === undefined ? {} : {allowedDomains: [...allowedDomains]}),
         }
-        entries.set(name, entry)
-        return metadataOf(name, entry)
+        return {entry, result: metadataOf(name, entry)}
       },
       {createIfMissing: true},
     )

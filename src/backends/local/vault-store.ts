@@ -286,28 +286,82 @@ export class VaultStore {
     const none: VaultUpdateTools = {valueAt: () => undefined}
     if (!options.createIfMissing && this.readHeader() === undefined) return change(new Map(), none)
     await ensureHome(this.paths.home)
+    return withFileLock(this.paths.lock, async () => this.changeLocked(await this.load(), change))
+  }
+
+  /**
+   * Change one entry under the vault lock: `change` gets the entry (undefined when absent) and
+   * returns the new one (undefined deletes it). Only that entry's boxes are opened and sealed;
+   * every other entry is kept as written. Same semantics as `update` otherwise.
+   */
+  async updateEntry<T>(
+    name: string,
+    change: (
+      entry: undefined | VaultEntry,
+      tools: VaultUpdateTools,
+    ) => {entry: undefined | VaultEntry; result: T},
+    options: {createIfMissing: boolean},
+  ): Promise<T> {
+    const viaMap = (entries: VaultEntries, tools: VaultUpdateTools): T => {
+      const {entry, result} = change(entries.get(name), tools)
+      if (entry) entries.set(name, entry)
+      else entries.delete(name)
+      return result
+    }
+
+    if (!options.createIfMissing && this.readHeader() === undefined)
+      return viaMap(new Map(), {valueAt: () => undefined})
+    await ensureHome(this.paths.home)
     return withFileLock(this.paths.lock, async () => {
       const loaded = await this.load()
-      if (!loaded) {
-        const entries: VaultEntries = new Map()
-        const result = change(entries, none)
-        await this.create(entries)
-        return result
+      if (loaded?.kind !== 2) return this.changeLocked(loaded, viaMap)
+      const slot = slotOf(loaded.keys, name)
+      const record = loaded.records.get(slot)
+      const originals = new Map<string, Original>()
+      let current: undefined | VaultEntry
+      if (record) {
+        const [found, original] = originalOf(loaded, slot, record)
+        if (found !== name)
+          throw tamperedError(VAULT_FILE_KIND, loaded.path, 'an entry belongs to another name')
+        originals.set(name, original)
+        current = lazyEntry(name, original)
       }
 
-      const originals = await this.originals(loaded)
+      const {entry, result} = change(current, {
+        valueAt: (wanted, version) => (wanted === name ? originals.get(name)?.valueAt(version) : undefined),
+      })
+      const rest = new Map(loaded.records)
+      rest.delete(slot)
       const entries: VaultEntries = new Map()
-      const untouched = new WeakSet<VaultEntry>()
-      for (const [name, original] of originals) {
-        const entry = lazyEntry(name, original)
-        untouched.add(entry)
-        entries.set(name, entry)
-      }
-
-      const result = change(entries, {valueAt: (name, version) => originals.get(name)?.valueAt(version)})
-      await this.write(loaded.header, entries, originals, (entry) => untouched.has(entry) && !isDirty(entry))
+      if (entry) entries.set(name, entry)
+      await this.write(loaded.header, entries, originals, (e) => e === current && !isDirty(e), rest)
       return result
     })
+  }
+
+  private async changeLocked<T>(
+    loaded: Loaded | undefined,
+    change: (entries: VaultEntries, tools: VaultUpdateTools) => T,
+  ): Promise<T> {
+    if (!loaded) {
+      const entries: VaultEntries = new Map()
+      const result = change(entries, {valueAt: () => undefined})
+      await this.create(entries)
+      return result
+    }
+
+    const originals = await this.originals(loaded)
+    const entries: VaultEntries = new Map()
+    const untouched = new WeakSet<VaultEntry>()
+    for (const [name, original] of originals) {
+      const entry = lazyEntry(name, original)
+      untouched.add(entry)
+      entries.set(name, entry)
+    }
+
+    const result = change(entries, {valueAt: (name, version) => originals.get(name)?.valueAt(version)})
+    await this.write(loaded.header, entries, originals, (entry) => untouched.has(entry) && !isDirty(entry))
+    return result
   }
 
   private async create(entries: VaultEntries, required?: KeySourceKind): Promise<VaultHeader> {
@@ -411,29 +465,9 @@ export class VaultStore {
       return originals
     }
 
-    const {path} = loaded
     for (const [slot, record] of loaded.records) {
-      const plain = openBoxSync(loaded, record.meta)
-      if (!isMetaPlain(plain, loaded.header.id) || slotOf(loaded.keys, plain.name) !== slot)
-        throw tamperedError(VAULT_FILE_KIND, path, 'an entry belongs to another vault or name')
-      const {id: _id, kind: _kind, name, ...meta} = plain
-      if (meta.version !== record.version)
-        throw tamperedError(VAULT_FILE_KIND, path, 'an entry version differs')
-      let value: string | undefined
-      originals.set(name, {
-        history: record.history,
-        meta,
-        record,
-        value() {
-          value ??= openValueSync(loaded, name, {...record.value, version: record.version})
-          return value
-        },
-        valueAt(version) {
-          if (version === record.version) return this.value()
-          const box = record.history.find((item) => item.version === version)
-          return box ? openValueSync(loaded, name, box) : undefined
-        },
-      })
+      const [name, original] = originalOf(loaded, slot, record)
+      originals.set(name, original)
     }
 
     return originals
@@ -455,11 +489,13 @@ export class VaultStore {
     entries: VaultEntries,
     originals: Map<string, Original>,
     unchanged: (entry: VaultEntry) => boolean,
+    rest: Map<string, StoredRecord> = new Map(),
   ): Promise<void> {
     const key = await this.keyFor(header)
     const keys = deriveKeys(key)
     const path = this.paths.file
-    const table: Record<string, StoredRecord> = {}
+    // Entries outside this change, as written (updateEntry).
+    const table: Record<string, StoredRecord> = Object.fromEntries(rest)
     for (const [name, entry] of entries) {
       const originName = (entry as {[ORIGIN]?: string})[ORIGIN] ?? name
       const original = originals.get(originName) ?? (originName === name ? undefined : originals.get(name))
@@ -586,11 +622,14 @@ async function sealJson(key: Buffer, data: unknown): Promise<BoxText> {
 function openBoxSync(loaded: Extract<Loaded, {kind: 2}>, text: BoxText): unknown {
   const {path} = loaded
   const nacl = naclRef as Awaited<ReturnType<typeof loadNacl>>
-  const opened = nacl.secretbox.open(
-    decodeBase64(text.box) as Buffer,
-    decodeBase64(text.nonce) as Buffer,
-    loaded.keys.key,
-  )
+  // Decoded (strictly) only here: checking every box of a large vault on each read costs more than
+  // the one box a read opens. The MAC already vouched for the text.
+  const box = decodeBase64(text.box)
+  const nonce = decodeBase64(text.nonce)
+  const opened =
+    box && nonce?.length === NONCE_BYTES && box.length >= TAG_BYTES
+      ? nacl.secretbox.open(box, nonce, loaded.keys.key)
+      : null
   if (!opened) throw tamperedError(VAULT_FILE_KIND, path, 'a sealed entry fails authentication')
   const plaintext = Buffer.from(opened.buffer, opened.byteOffset, opened.byteLength)
   try {
@@ -622,6 +661,38 @@ function openValueSync(
       'a sealed value belongs to another vault, name or version',
     )
   return plain.value as string
+}
+
+/** Open an entry's metadata box (checked against the vault, its slot and its version). */
+function originalOf(
+  loaded: Extract<Loaded, {kind: 2}>,
+  slot: string,
+  record: StoredRecord,
+): [string, Original] {
+  const {path} = loaded
+  const plain = openBoxSync(loaded, record.meta)
+  if (!isMetaPlain(plain, loaded.header.id) || slotOf(loaded.keys, plain.name) !== slot)
+    throw tamperedError(VAULT_FILE_KIND, path, 'an entry belongs to another vault or name')
+  const {id: _id, kind: _kind, name, ...meta} = plain
+  if (meta.version !== record.version) throw tamperedError(VAULT_FILE_KIND, path, 'an entry version differs')
+  let value: string | undefined
+  return [
+    name,
+    {
+      history: record.history,
+      meta,
+      record,
+      value() {
+        value ??= openValueSync(loaded, name, {...record.value, version: record.version})
+        return value
+      },
+      valueAt(version) {
+        if (version === record.version) return this.value()
+        const box = record.history.find((item) => item.version === version)
+        return box ? openValueSync(loaded, name, box) : undefined
+      },
+    },
+  ]
 }
 
 /** tweetnacl, once a version-2 vault was loaded (so opening a box needs no await). */
@@ -716,12 +787,19 @@ function isVersion(value: unknown): boolean {
   return Number.isSafeInteger(value) && (value as number) >= 1
 }
 
+/** Shape only (cheap): the base64 is decoded strictly when the box is opened. */
 function isBox(value: unknown): value is BoxText {
-  if (!isRecord(value)) return false
-  const nonce = decodeBase64(value.nonce)
-  const box = decodeBase64(value.box)
-  return nonce?.length === NONCE_BYTES && box !== undefined && box.length >= TAG_BYTES
+  return (
+    isRecord(value) &&
+    typeof value.nonce === 'string' &&
+    value.nonce.length === NONCE_TEXT_LENGTH &&
+    typeof value.box === 'string' &&
+    value.box.length >= TAG_TEXT_LENGTH
+  )
 }
+
+const NONCE_TEXT_LENGTH = Math.ceil(NONCE_BYTES / 3) * 4
+const TAG_TEXT_LENGTH = Math.ceil(TAG_BYTES / 3) * 4
 
 function parseEntries(data: unknown, path: string): VaultEntries {
   const invalid = (what: string) =>

@@ -24,6 +24,7 @@ import type {Backend, BackendContext} from '../../../src/core/backend.js'
 import type {SecretReference} from '../../../src/core/references.js'
 
 import {createBackend, type LocalBackendOptions} from '../../../src/backends/local/index.js'
+import {VaultStore} from '../../../src/backends/local/vault-store.js'
 import {
   AgentVaultError,
   AuthError,
@@ -370,6 +371,48 @@ describe('backends/local', () => {
       )
       assert.equal(changed.length, 1)
       assert.deepEqual(Object.keys(after.entries).sort(), Object.keys(before.entries).sort())
+    })
+
+    it('update (the whole-map API) re-seals only what changed: metadata edits and renames keep values and history', async () => {
+      const backend = h.backend()
+      for (const value of ['one', 'two']) await backend.set!(ref('OLD'), Buffer.from(value), {})
+      await backend.set!(ref('OTHER'), Buffer.from('other'), {})
+      const store = new VaultStore({env: NO_KEYCHAIN, home: h.home, keychain: null, warn() {}})
+      type File = {entries: Record<string, {value: unknown}>}
+      const before = JSON.parse(await readFile(h.vaultPath, 'utf8')) as File
+      // A metadata-only edit: one entry's metadata box changes, its value box does not.
+      const {sealed} = await counting(() =>
+        store.update(
+          (entries) => {
+            const entry = entries.get('OLD')!
+            entries.set('OLD', {...entry, description: 'edited'})
+          },
+          {createIfMissing: false},
+        ),
+      )
+      assert.equal(sealed, 1, 'only the metadata box')
+      const after = JSON.parse(await readFile(h.vaultPath, 'utf8')) as File
+      assert.deepEqual(
+        Object.values(after.entries).map((record) => record.value),
+        Object.values(before.entries).map((record) => record.value),
+      )
+      assert.equal((await backend.describe!(ref('OLD'))).description, 'edited')
+      // A rename: the entry and its kept versions move to the new name.
+      await store.update(
+        (entries) => {
+          const entry = entries.get('OLD')!
+          entries.delete('OLD')
+          entries.set('NEW', {...entry})
+        },
+        {createIfMissing: false},
+      )
+      store.close()
+      const reopened = h.backend()
+      assert.deepEqual(await reopened.get!(ref('NEW')), Buffer.from('two'))
+      const v1 = {...ref('NEW'), canonical: 'local://NEW?version=1', version: 1}
+      assert.deepEqual(await reopened.get!(v1), Buffer.from('one'))
+      await assert.rejects(reopened.get!(ref('OLD')), isError(SecretNotFoundError))
+      assert.deepEqual(await reopened.get!(ref('OTHER')), Buffer.from('other'))
     })
 
     it('keeps previous values: versions, ?version=N, rollback', async () => {
