@@ -109,7 +109,6 @@ class LocalBackend implements Backend {
   readonly capabilities = LOCAL_CAPABILITIES
   readonly kind = 'local' as const
   private readonly store: VaultStore
-
   private readonly keepVersions: number
 
   constructor(context: BackendContext, options: LocalBackendOptions) {
@@ -209,9 +208,8 @@ class LocalBackend implements Backend {
               suggestion: `See the versions kept with \`agentvault secrets versions ${reference.canonical}\`.`,
             },
           )
-        const {value: _old, ...metadata} = current
         const entry: VaultEntry = {
-          ...metadata,
+          ...plainCopy(current),
           updated: new Date().toISOString(),
           value,
           version: current.version + 1,
@@ -286,6 +284,18 @@ class LocalBackend implements Backend {
         signedIn: false,
       }
     }
+  }
+}
+
+/** An entry's metadata fields as a plain object (the value is replaced by the caller). */
+function plainCopy(entry: VaultEntry): Omit<VaultEntry, 'value'> {
+  return {
+    created: entry.created,
+    updated: entry.updated,
+    version: entry.version,
+    ...(entry.description === undefined ? {} : {description: entry.description}),
+    ...(entry.tags === undefined ? {} : {tags: [...entry.tags]}),
+    ...(entry.allowedDomains === undefined ? {} : {allowedDomains: [...entry.allowedDomains]}),
   }
 }
 

@@ -169,6 +169,12 @@ interface Original {
   valueAt(version: number): string | undefined
 }
 
+/** The tools of a change made while there is no vault: nothing is kept. */
+const NO_TOOLS: VaultUpdateTools = {
+  // eslint-disable-next-line unicorn/no-useless-undefined -- "not kept" is undefined by contract
+  valueAt: () => undefined,
+}
+
 /** Marks an entry object (and its spread copies) with the name it was read under. */
 const ORIGIN = Symbol('agentvault vault entry origin')
 
@@ -263,12 +269,12 @@ export class VaultStore {
       })
     return wanted.map(({name, version}) => {
       const record = loaded.records.get(slotOf(loaded.keys, name))
-      if (!record) return undefined
+      if (!record) return
       const box =
         version === undefined || version === record.version
           ? {...record.value, version: record.version}
           : record.history.find((item) => item.version === version)
-      if (!box) return undefined
+      if (!box) return
       return Buffer.from(openValueSync(loaded, name, box), 'base64')
     })
   }
@@ -283,8 +289,7 @@ export class VaultStore {
     change: (entries: VaultEntries, tools: VaultUpdateTools) => T,
     options: {createIfMissing: boolean},
   ): Promise<T> {
-    const none: VaultUpdateTools = {valueAt: () => undefined}
-    if (!options.createIfMissing && this.readHeader() === undefined) return change(new Map(), none)
+    if (!options.createIfMissing && this.readHeader() === undefined) return change(new Map(), NO_TOOLS)
     await ensureHome(this.paths.home)
     return withFileLock(this.paths.lock, async () => this.changeLocked(await this.load(), change))
   }
@@ -309,8 +314,7 @@ export class VaultStore {
       return result
     }
 
-    if (!options.createIfMissing && this.readHeader() === undefined)
-      return viaMap(new Map(), {valueAt: () => undefined})
+    if (!options.createIfMissing && this.readHeader() === undefined) return viaMap(new Map(), NO_TOOLS)
     await ensureHome(this.paths.home)
     return withFileLock(this.paths.lock, async () => {
       const loaded = await this.load()
@@ -345,7 +349,7 @@ export class VaultStore {
   ): Promise<T> {
     if (!loaded) {
       const entries: VaultEntries = new Map()
-      const result = change(entries, {valueAt: () => undefined})
+      const result = change(entries, NO_TOOLS)
       await this.create(entries)
       return result
     }
@@ -532,7 +536,7 @@ export class VaultStore {
       kept = kept.slice(Math.max(0, kept.length - this.keepVersions))
       const history: StoredRecord['history'] = []
       for (const item of kept) {
-        let box = item.box
+        let {box} = item
         if (!box) {
           // Renamed, or migrated from version 1: seal the old value again under the new name.
           const old = original?.valueAt(item.version) as string
@@ -673,7 +677,8 @@ function originalOf(
   const plain = openBoxSync(loaded, record.meta)
   if (!isMetaPlain(plain, loaded.header.id) || slotOf(loaded.keys, plain.name) !== slot)
     throw tamperedError(VAULT_FILE_KIND, path, 'an entry belongs to another vault or name')
-  const {id: _id, kind: _kind, name, ...meta} = plain
+  const {name} = plain
+  const meta: VaultMetadata = {...plainMetadata(plain), history: plain.history}
   if (meta.version !== record.version) throw tamperedError(VAULT_FILE_KIND, path, 'an entry version differs')
   let value: string | undefined
   return [
@@ -705,7 +710,10 @@ function lazyEntry(name: string, original: Original): VaultEntry {
   Object.defineProperty(entry, 'value', {
     configurable: true,
     enumerable: true,
-    get: () => (value ??= original.value()),
+    get() {
+      value ??= original.value()
+      return value
+    },
     set(next: string) {
       value = next
       dirty.add(entry)
@@ -729,8 +737,7 @@ function isDirty(entry: VaultEntry): boolean {
 }
 
 function withoutHistory(meta: VaultMetadata): Omit<VaultEntry, 'value'> {
-  const {history: _history, ...rest} = meta
-  return plainMetadata(rest)
+  return plainMetadata(meta)
 }
 
 /** The metadata fields in one fixed order (so comparisons and sealed text are stable). */

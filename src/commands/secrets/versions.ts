@@ -10,7 +10,10 @@ export type SecretsVersionsResult = SecretVersions
 
 export default class SecretsVersions extends AgentVaultCommand<typeof SecretsVersions> {
   static args = {
-    ref: Args.string({description: 'openbao reference (openbao://MOUNT/PATH) or local secret (local://NAME).', required: true}),
+    ref: Args.string({
+      description: 'openbao reference (openbao://MOUNT/PATH) or local secret (local://NAME).',
+      required: true,
+    }),
   }
   static description = `local: lists the versions the vault keeps of a secret (the current one and up to keepVersions previous values, default 10); read one with local://NAME?version=N, restore one with secrets rollback. openbao: reads the KV v2 metadata of one secret: its current and oldest version, max_versions, cas_required, delete_version_after and, per version, when it was created, deleted or destroyed. The state shown is destroyed › deleted › scheduled (deletion in the future) › active. Values are never read.`
   static examples = [

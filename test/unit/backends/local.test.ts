@@ -14,9 +14,9 @@ import {
   unlink,
   writeFile,
 } from 'node:fs/promises'
+import {createRequire} from 'node:module'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {createRequire} from 'node:module'
 import {createInterface} from 'node:readline'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
@@ -339,7 +339,8 @@ describe('backends/local', () => {
       }
     }
 
-    async function fill(count: number): Promise<void> {
+    // eslint-disable-next-line unicorn/consistent-function-scoping -- uses this suite's harness `h`
+    const fill = async (count: number): Promise<void> => {
       const backend = h.backend()
       for (let index = 0; index < count; index++)
         await backend.set!(ref(`S${index}`), Buffer.from(`value-${index}-${'x'.repeat(40)}`), {
@@ -350,7 +351,7 @@ describe('backends/local', () => {
 
     it('reading one reference in a 200-secret vault opens that secret only', async () => {
       await fill(200)
-      const size = (await stat(h.vaultPath)).size
+      const {size} = await stat(h.vaultPath)
       const {opened, openedBytes, result} = await counting(() => h.backend().get!(ref('S123')))
       assert.equal(result.toString(), `value-123-${'x'.repeat(40)}`)
       assert.equal(opened, 1, 'one box opened')
