@@ -10,9 +10,10 @@
 //       test server (test/servers/openbao, its own process) with 20 ms injected read latency;
 //   (e) `agentvault mcp` (bench/mcp.js): start → `initialize` response, `list_secrets` latency;
 //   (f) `agentvault proxy` under load next to direct requests (bench/proxy.js);
-//   (g) `run --placeholders`: added latency per HTTPS request (bench/placeholders.js).
+//   (g) `run --placeholders`: added latency per HTTPS request (bench/placeholders.js);
+//   (h) the local vault: one reference in a 200- vs a 1-secret vault, `secrets set` (bench/vault.js).
 // `--quick` takes fewer samples; `--only NAME` (startup, masking, rss, openbao, mcp, proxy,
-// placeholders) runs one section.
+// placeholders, vault) runs one section.
 // agentvault runs as users run it: bin/run.js executed as a program (its launcher execs the `node`
 // first on PATH, here this Node). Runs are interleaved so that machine noise hits every variant
 // alike. Not a test: nothing is asserted.
@@ -28,6 +29,7 @@ import {fileURLToPath, pathToFileURL} from 'node:url'
 import {benchMcp} from './mcp.js'
 import {benchPlaceholders} from './placeholders.js'
 import {benchProxy} from './proxy.js'
+import {benchVault} from './vault.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const bin = join(root, 'bin', 'run.js')
@@ -302,6 +304,7 @@ try {
   if (wants('mcp')) await benchMcp({bin, env, quick, startupRuns})
   if (wants('proxy')) await benchProxy({bin, cli, env})
   if (wants('placeholders')) await benchPlaceholders({bin, cli, env, quick, root, work})
+  if (wants('vault')) await benchVault({bin, env, quick, root, work})
 } finally {
   await rm(work, {force: true, recursive: true})
 }

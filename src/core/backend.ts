@@ -38,6 +38,11 @@ export interface Capabilities {
   set: boolean
   useOperations: readonly string[]
   /**
+   * Keeps previous values of a secret (local): `secrets versions`, `secrets rollback` and
+   * `?version=N` in references; none of KV v2's check-and-set, soft delete or wrapping.
+   */
+  versionHistory?: boolean
+  /**
    * Versioned secrets (openbao KV v2): `set --cas`, `set --json-stdin`, `delete --versions |
    * --destroy | --all-versions` (plain delete is a reversible soft delete), `secrets versions`,
    * `get --wrap-ttl` and `secrets unwrap`.
@@ -295,7 +300,12 @@ export interface Backend {
    * values used by agentvault's own engine (core/use-engine.ts) under its guards.
    */
   use?(reference: SecretReference, request: UseRequest): Promise<UseResult>
-  /** Versioned backends: the version history of a secret, without values. */
+  /**
+   * Backends that keep previous values (local): make version `version` of a secret its value
+   * again, as a new version. Returns the new version's metadata.
+   */
+  rollback?(reference: SecretReference, version: number): Promise<SecretMetadata>
+  /** Versioned backends (and local's kept versions): the version history of a secret, without values. */
   versions?(reference: SecretReference): Promise<SecretVersions>
   /** Versioned backends: a single-use wrapping token for one read, valid for `ttl` (`30s`, `5m`, `1h`, seconds). */
   wrap?(reference: SecretReference, ttl: string): Promise<WrapResult>

@@ -123,6 +123,13 @@ function validateSetting(file: string, key: string, name: string, value: unknown
       return
     }
 
+    case 'keepVersions': {
+      // local: how many previous values of each secret the vault keeps.
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 1000)
+        throw invalid(file, key, 'must be a whole number from 0 to 1000')
+      return
+    }
+
     case 'maxFrameBytes':
     case 'timeoutMs': {
       if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)

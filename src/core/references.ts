@@ -29,7 +29,7 @@ export interface SecretReference {
   scheme: string
   /** openbao only: the secret path inside the mount (`path` without the leading `mount/`). */
   secretPath?: string
-  /** openbao only: `?version=N`. */
+  /** openbao and local: `?version=N`. */
   version?: number
 }
 
@@ -66,7 +66,8 @@ const SCHEME_LIST =
 const FORMS: Readonly<Record<BackendKind, string>> = {
   agentauth: 'agentauth://access-token (optionally ?profile=NAME)',
   agentsecrets: 'agentsecrets://KEY, e.g. agentsecrets://OPENAI_API_KEY (optionally ?profile=NAME)',
-  local: 'local://NAME, e.g. local://OPENAI_KEY or local://team/openai_key (optionally ?profile=NAME)',
+  local:
+    'local://NAME, e.g. local://OPENAI_KEY or local://team/openai_key (optionally ?version=N to read a kept previous value, ?profile=NAME)',
   openbao:
     'openbao+kv2://MOUNT/PATH/TO/SECRET#FIELD?version=N&profile=NAME, e.g. openbao+kv2://secret/myapp/api#token',
   sanctum: 'sanctum://path/to/cred, e.g. sanctum://openai/api_key (optionally ?profile=NAME)',
@@ -171,10 +172,10 @@ interface QueryParams {
   version?: number
 }
 
-/** Steps 7–8: only `profile` (every kind) and `version` (openbao) are known; each at most once. */
+/** Steps 7–8: only `profile` (every kind) and `version` (openbao, local) are known; each at most once. */
 function parseQuery(query: string, kind: BackendKind): QueryParams {
   if (query === '') fail('URI_QUERY', kind, 'the query after "?" is empty')
-  const allowed = kind === 'openbao' ? ['profile', 'version'] : ['profile']
+  const allowed = kind === 'openbao' || kind === 'local' ? ['profile', 'version'] : ['profile']
   const seen = new Map<string, string>()
   for (const [index, param] of query.split('&').entries()) {
     const where = `query parameter ${index + 1}`

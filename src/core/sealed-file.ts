@@ -41,6 +41,19 @@ export interface SealedFileKind {
   format: string
   /** What to call the file in messages: "vault", "credential file". */
   label: string
+  /**
+   * The envelope versions this build reads for this kind (default: [SEALED_FILE_VERSION]). Only
+   * version 1 has the single sealed `body`; later versions are parsed by the kind's own code.
+   */
+  versions?: readonly number[]
+}
+
+/** A checked envelope: the checksum, format marker, version and header fields are valid. */
+export interface SealedEnvelope {
+  header: SealedFileHeader
+  /** The parsed JSON object, for the fields a later version adds. */
+  parsed: Record<string, unknown>
+  version: number
 }
 
 export interface SealedFileHeader {
@@ -115,8 +128,30 @@ export function encodeEnvelope(envelope: Record<string, unknown>): Buffer {
   return bytes
 }
 
-/** Check and parse a file's bytes. Throws ConfigError (CORRUPT / FOREIGN) naming `path`. */
+/** Check and parse a version-1 file's bytes. Throws ConfigError (CORRUPT / FOREIGN) naming `path`. */
 export function decodeSealedFile(kind: SealedFileKind, bytes: Buffer, path: string): SealedFile {
+  const envelope = decodeSealedEnvelope(kind, bytes, path)
+  return decodeSealedBody(kind, envelope, path)
+}
+
+/** The single sealed body of a version-1 envelope. */
+export function decodeSealedBody(kind: SealedFileKind, envelope: SealedEnvelope, path: string): SealedFile {
+  const errors = fileErrors(kind, path)
+  if (envelope.version !== 1) throw errors.corrupt('its format version is invalid')
+  const {body} = envelope.parsed
+  if (!isRecord(body)) throw errors.corrupt('it has no sealed body')
+  const nonce = decodeBase64(body.nonce)
+  const box = decodeBase64(body.box)
+  if (nonce?.length !== NONCE_BYTES || !box || box.length < TAG_BYTES)
+    throw errors.corrupt('its sealed body is invalid')
+  return {...envelope.header, body: {box, nonce}}
+}
+
+/**
+ * Check a file's checksum, format marker, version (one of `kind.versions`) and header fields.
+ * Throws ConfigError (CORRUPT / FOREIGN) naming `path`.
+ */
+export function decodeSealedEnvelope(kind: SealedFileKind, bytes: Buffer, path: string): SealedEnvelope {
   const errors = fileErrors(kind, path)
   verifyChecksum(kind, bytes, errors)
 
@@ -134,17 +169,55 @@ export function decodeSealedFile(kind: SealedFileKind, bytes: Buffer, path: stri
         ? `its format marker is not "${kind.format}"`
         : 'it has no format marker',
     )
-  if (parsed.version !== SEALED_FILE_VERSION) {
-    if (typeof parsed.version === 'number' && parsed.version > SEALED_FILE_VERSION)
+  const versions = kind.versions ?? [SEALED_FILE_VERSION]
+  const newest = Math.max(...versions)
+  const {version} = parsed
+  if (typeof version !== 'number' || !versions.includes(version)) {
+    if (typeof version === 'number' && version > newest)
       throw new ConfigError(
         `${kind.codePrefix}_FOREIGN`,
-        `The ${kind.label} ${path} has format version ${parsed.version}; this agentvault reads version ${SEALED_FILE_VERSION}. agentvault has not modified it`,
+        `The ${kind.label} ${path} has format version ${version}; this agentvault reads version ${newest}. agentvault has not modified it`,
         {details: {path}, suggestion: 'Upgrade agentvault to open it.'},
       )
     throw errors.corrupt('its format version is invalid')
   }
 
-  return parseHeaderAndBody(parsed, errors)
+  return {header: parseHeader(parsed, errors), parsed, version}
+}
+
+/** The ConfigError for a file whose checksum is right but whose sealed content is not ours. */
+export function tamperedError(kind: SealedFileKind, path: string, what: string): ConfigError {
+  return new ConfigError(
+    `${kind.codePrefix}_TAMPERED`,
+    `The ${kind.label} ${path} was altered outside agentvault: ${what}. agentvault has not modified it`,
+    {details: {path}, suggestion: `Restore ${path} from a backup.`},
+  )
+}
+
+/** The ConfigError for a well-formed file whose content makes no sense (CORRUPT). */
+export function corruptError(kind: SealedFileKind, path: string, what: string): ConfigError {
+  return fileErrors(kind, path).corrupt(what)
+}
+
+/** Throw AuthError `*_WRONG_KEY` unless `key` is the key the file header names. */
+export function checkKeyFingerprint(
+  kind: SealedFileKind,
+  header: SealedFileHeader,
+  key: Buffer,
+  path: string,
+): void {
+  if (keyFingerprint(key) !== header.keyFingerprint)
+    throw new AuthError(
+      `${kind.codePrefix}_WRONG_KEY`,
+      `The key agentvault found for the ${kind.label} ${path} is not the key it was sealed with`,
+      {
+        details: {path, keySource: header.key.source},
+        suggestion:
+          header.key.source === 'file'
+            ? `Restore the key file that belongs to ${path} from your backup.`
+            : 'Restore the OS keychain entry that belongs to this vault from a backup.',
+      },
+    )
 }
 
 interface FileErrors {
@@ -197,19 +270,14 @@ function verifyChecksum(kind: SealedFileKind, bytes: Buffer, errors: FileErrors)
     throw errors.corrupt('its checksum does not match its content')
 }
 
-function parseHeaderAndBody(parsed: Record<string, unknown>, errors: FileErrors): SealedFile {
+function parseHeader(parsed: Record<string, unknown>, errors: FileErrors): SealedFileHeader {
   const key = parseKeyDescriptor(parsed.key)
-  const {body, id, keyFingerprint: fingerprint} = parsed
+  const {id, keyFingerprint: fingerprint} = parsed
   if (typeof id !== 'string' || !HEX_ID.test(id)) throw errors.corrupt('its id is invalid')
   if (typeof fingerprint !== 'string' || !HEX_ID.test(fingerprint))
     throw errors.corrupt('its key fingerprint is invalid')
   if (!key) throw errors.corrupt('its key description is invalid')
-  if (!isRecord(body)) throw errors.corrupt('it has no sealed body')
-  const nonce = decodeBase64(body.nonce)
-  const box = decodeBase64(body.box)
-  if (nonce?.length !== NONCE_BYTES || !box || box.length < TAG_BYTES)
-    throw errors.corrupt('its sealed body is invalid')
-  return {body: {box, nonce}, id, key, keyFingerprint: fingerprint}
+  return {id, key, keyFingerprint: fingerprint}
 }
 
 /**
@@ -223,28 +291,8 @@ export async function openSealedFile(
   key: Buffer,
   path: string,
 ): Promise<unknown> {
-  if (keyFingerprint(key) !== file.keyFingerprint)
-    throw new AuthError(
-      `${kind.codePrefix}_WRONG_KEY`,
-      `The key agentvault found for the ${kind.label} ${path} is not the key it was sealed with`,
-      {
-        details: {path, keySource: file.key.source},
-        suggestion:
-          file.key.source === 'file'
-            ? `Restore the key file that belongs to ${path} from your backup.`
-            : 'Restore the OS keychain entry that belongs to this vault from a backup.',
-      },
-    )
-
-  const tampered = (what: string) =>
-    new ConfigError(
-      `${kind.codePrefix}_TAMPERED`,
-      `The ${kind.label} ${path} was altered outside agentvault: ${what}. agentvault has not modified it`,
-      {
-        details: {path},
-        suggestion: `Restore ${path} from a backup.`,
-      },
-    )
+  checkKeyFingerprint(kind, file, key, path)
+  const tampered = (what: string) => tamperedError(kind, path, what)
 
   const plaintext = await unseal(key, file.body)
   if (!plaintext) throw tampered('its sealed body fails authentication')

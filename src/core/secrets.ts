@@ -221,8 +221,37 @@ export async function secretVersions(session: Session, target: string): Promise<
   const ref = await session.parseTarget(target)
   session.audit.operation = 'versions'
   const {backend} = await session.open(ref)
-  requireVersioned(backend, 'Version history')
+  if (!backend.capabilities.versionHistory) requireVersioned(backend, 'Version history')
   return (backend.versions as NonNullable<Backend['versions']>).call(backend, ref)
+}
+
+/** `secrets rollback REF --version N`: version N's value becomes the current value (a new version). */
+export async function rollbackSecret(
+  session: Session,
+  target: string,
+  version: number,
+): Promise<SecretMetadata & {reference: string; rolledBackTo: number}> {
+  const ref = await session.parseTarget(target)
+  session.audit.operation = 'rollback'
+  const {backend} = await session.open(ref)
+  if (!backend.capabilities.versionHistory || !backend.rollback)
+    throw new NotSupportedError(
+      backend.kind,
+      'Rollback',
+      backend.capabilities.versioned
+        ? 'On openbao, read the old version with ?version=N and set it again.'
+        : 'The local backend keeps previous values; other backends do not.',
+    )
+  if (ref.version !== undefined)
+    throw new UsageError(
+      'ROLLBACK_VERSION',
+      'Give the version with --version, not as ?version= in the reference',
+      {
+        suggestion: `agentvault secrets rollback ${ref.canonical.replace(/[?&]version=\d+/, '')} --version ${ref.version}`,
+      },
+    )
+  const metadata = await backend.rollback(ref, version)
+  return {reference: ref.canonical, rolledBackTo: version, ...metadata}
 }
 
 /** `secrets get REF --wrap-ttl D`: a single-use wrapping token instead of the value. */

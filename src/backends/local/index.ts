@@ -14,6 +14,7 @@ import type {
   ProfileStatus,
   RenameOptions,
   SecretMetadata,
+  SecretVersions,
   SetManyItem,
   SetManyOptions,
   SetManyResult,
@@ -25,7 +26,13 @@ import type {SecretReference} from '../../core/references.js'
 import {ENGINE_USE_OPERATIONS} from '../../core/backend.js'
 import {AgentVaultError, SecretNotFoundError, UsageError} from '../../core/errors.js'
 import {type KeySourceContext, type KeySourceKind} from '../../core/key-source.js'
-import {type VaultEntries, type VaultEntry, VaultStore} from './vault-store.js'
+import {
+  DEFAULT_KEEP_VERSIONS,
+  type VaultEntries,
+  type VaultEntry,
+  type VaultMetadata,
+  VaultStore,
+} from './vault-store.js'
 
 export type {KeySourceKind} from '../../core/key-source.js'
 
@@ -38,6 +45,7 @@ export const LOCAL_CAPABILITIES: Readonly<Capabilities> = Object.freeze({
   runInjection: true,
   set: true,
   useOperations: ENGINE_USE_OPERATIONS,
+  versionHistory: true,
 })
 
 export interface LocalBackendOptions {
@@ -64,6 +72,20 @@ function keySourceContext(context: BackendContext, options: LocalBackendOptions)
 
 const MAX_NAME_LENGTH = 512
 
+/** The name a write (set, delete, rollback) targets: a `?version=N` would be ambiguous there. */
+function writableName(reference: SecretReference): string {
+  const name = secretName(reference)
+  if (reference.version !== undefined)
+    throw new UsageError(
+      'VERSION_READ_ONLY',
+      `${reference.canonical}: ?version=N only reads an older value`,
+      {
+        suggestion: `Drop ?version=${reference.version}; to make it current again: agentvault secrets rollback local://${name} --version ${reference.version}`,
+      },
+    )
+  return name
+}
+
 function secretName(reference: SecretReference): string {
   const name = reference.path
   if (reference.kind !== 'local')
@@ -83,7 +105,7 @@ function secretName(reference: SecretReference): string {
   return name
 }
 
-function metadataOf(name: string, entry: VaultEntry): SecretMetadata {
+function metadataOf(name: string, entry: Omit<VaultEntry, 'value'>): SecretMetadata {
   return {
     name,
     created: entry.created,
@@ -99,9 +121,12 @@ class LocalBackend implements Backend {
   readonly capabilities = LOCAL_CAPABILITIES
   readonly kind = 'local' as const
   private readonly store: VaultStore
+  private readonly keepVersions: number
 
   constructor(context: BackendContext, options: LocalBackendOptions) {
-    this.store = new VaultStore(keySourceContext(context, options))
+    const keep = context.profile.settings.keepVersions
+    this.keepVersions = typeof keep === 'number' ? keep : DEFAULT_KEEP_VERSIONS
+    this.store = new VaultStore(keySourceContext(context, options), {keepVersions: this.keepVersions})
   }
 
   async close(): Promise<void> {
@@ -109,10 +134,12 @@ class LocalBackend implements Backend {
   }
 
   async delete(reference: SecretReference): Promise<void> {
-    const name = secretName(reference)
-    await this.store.update(
-      (entries) => {
-        if (!entries.delete(name)) throw new SecretNotFoundError(reference.canonical)
+    const name = writableName(reference)
+    await this.store.updateEntry(
+      name,
+      (entry) => {
+        if (!entry) throw new SecretNotFoundError(reference.canonical)
+        return {entry: undefined, result: undefined}
       },
       {createIfMissing: false},
     )
@@ -121,21 +148,19 @@ class LocalBackend implements Backend {
   /** Metadata (including allowedDomains) of one secret, without its value. */
   async describe(reference: SecretReference): Promise<SecretMetadata> {
     const name = secretName(reference)
-    const entry = (await this.store.read())?.entries.get(name)
+    const entry = (await this.store.readMetadata())?.get(name)
     if (!entry) throw new SecretNotFoundError(reference.canonical)
     return metadataOf(name, entry)
   }
 
   async get(reference: SecretReference): Promise<Buffer> {
-    const name = secretName(reference)
-    const snapshot = await this.store.read()
-    return valueOf(snapshot?.entries, name, reference)
+    return (await this.resolveMany([reference])).get(reference.canonical) as Buffer
   }
 
   async list(prefix = ''): Promise<SecretMetadata[]> {
-    const snapshot = await this.store.read()
-    if (!snapshot) return []
-    return [...snapshot.entries]
+    const metadata = await this.store.readMetadata()
+    if (!metadata) return []
+    return [...metadata]
       .filter(([name]) => name.startsWith(prefix))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([name, entry]) => metadataOf(name, entry))
@@ -161,12 +186,50 @@ class LocalBackend implements Backend {
     const names = references.map((reference) => secretName(reference))
     const resolved = new Map<string, Buffer>()
     if (references.length === 0) return resolved
-    const snapshot = await this.store.read()
+    // Only the boxes of the names asked for are opened, whatever the vault holds.
+    const values = await this.store.readValues(
+      references.map((reference, index) => ({name: names[index] as string, version: reference.version})),
+    )
     for (const [index, reference] of references.entries()) {
-      resolved.set(reference.canonical, valueOf(snapshot?.entries, names[index] as string, reference))
+      const value = values?.[index]
+      if (!value) throw notFound(reference)
+      resolved.set(reference.canonical, value)
     }
 
     return resolved
+  }
+
+  /**
+   * `secrets rollback local://K --version N`: the value of version N becomes a new version (the
+   * current value is kept as a previous version, as any set keeps it).
+   */
+  async rollback(reference: SecretReference, version: number): Promise<SecretMetadata> {
+    const name = writableName(reference)
+    return this.store.updateEntry(
+      name,
+      (current, tools) => {
+        if (!current) throw new SecretNotFoundError(reference.canonical)
+        const value = tools.valueAt(name, version)
+        if (value === undefined || version === current.version)
+          throw new UsageError(
+            'VERSION_NOT_KEPT',
+            version === current.version
+              ? `Version ${version} of ${reference.canonical} is already the current one`
+              : `Version ${version} of ${reference.canonical} is not kept`,
+            {
+              suggestion: `See the versions kept with \`agentvault secrets versions ${reference.canonical}\`.`,
+            },
+          )
+        const entry: VaultEntry = {
+          ...plainCopy(current),
+          updated: new Date().toISOString(),
+          value,
+          version: current.version + 1,
+        }
+        return {entry, result: metadataOf(name, entry)}
+      },
+      {createIfMissing: false},
+    )
   }
 
   /**
@@ -174,13 +237,33 @@ class LocalBackend implements Backend {
    * and keeps description/tags/allowedDomains unless new ones are given (as `op item edit` does).
    */
   async set(reference: SecretReference, value: Buffer, options: SetSecretOptions): Promise<SecretMetadata> {
-    const name = secretName(reference)
-    return this.store.update((entries) => storeValue(entries, name, value, options), {createIfMissing: true})
+    const name = writableName(reference)
+    // One entry opened and sealed, whatever the vault holds.
+    return this.store.updateEntry(
+      name,
+      (previous) => {
+        const now = new Date().toISOString()
+        const description = options.description ?? previous?.description
+        const tags = options.tags ?? previous?.tags
+        const allowedDomains = options.allowedDomains ?? previous?.allowedDomains
+        const entry: VaultEntry = {
+          value: value.toString('base64'),
+          created: previous?.created ?? now,
+          updated: now,
+          version: (previous?.version ?? 0) + 1,
+          ...(description === undefined ? {} : {description}),
+          ...(tags === undefined ? {} : {tags: [...tags]}),
+          ...(allowedDomains === undefined ? {} : {allowedDomains: [...allowedDomains]}),
+        }
+        return {entry, result: metadataOf(name, entry)}
+      },
+      {createIfMissing: true},
+    )
   }
 
   /** `secrets import`: every value in one locked write; existing names skipped unless `overwrite`. */
   async setMany(items: SetManyItem[], options: SetManyOptions): Promise<SetManyResult> {
-    const named = items.map((item) => ({...item, name: secretName(item.reference)}))
+    const named = items.map((item) => ({...item, name: writableName(item.reference)}))
     const result: SetManyResult = {created: [], replaced: [], skipped: []}
     if (named.length === 0) return result
     return this.store.update(
@@ -214,7 +297,7 @@ class LocalBackend implements Backend {
 
   /** `secrets edit`: new metadata, same value and version. */
   async updateMetadata(reference: SecretReference, changes: MetadataChanges): Promise<SecretMetadata> {
-    const name = secretName(reference)
+    const name = writableName(reference)
     return this.store.update(
       (entries) => {
         const previous = entries.get(name)
@@ -235,8 +318,8 @@ class LocalBackend implements Backend {
 
   /** `secrets rename`: the entry moves as it is (value, version, metadata) in one write. */
   async rename(from: SecretReference, to: SecretReference, options: RenameOptions): Promise<SecretMetadata> {
-    const oldName = secretName(from)
-    const newName = secretName(to)
+    const oldName = writableName(from)
+    const newName = writableName(to)
     return this.store.update(
       (entries) => {
         const entry = entries.get(oldName)
@@ -256,6 +339,14 @@ class LocalBackend implements Backend {
     )
   }
 
+  /** The versions kept of one secret (metadata only; no value is opened). */
+  async versions(reference: SecretReference): Promise<SecretVersions> {
+    const name = secretName(reference)
+    const entry = (await this.store.readMetadata())?.get(name)
+    if (!entry) throw new SecretNotFoundError(reference.canonical)
+    return versionsOf(reference, entry, this.keepVersions)
+  }
+
   async status(): Promise<ProfileStatus> {
     const path = this.store.paths.file
     let keySource: KeySourceKind | undefined
@@ -268,9 +359,9 @@ class LocalBackend implements Backend {
           reachable: true,
           signedIn: false,
         }
-      const snapshot = await this.store.read()
+      const metadata = await this.store.readMetadata()
       return {
-        details: {keySource, path, secrets: snapshot?.entries.size ?? 0},
+        details: {keySource, path, secrets: metadata?.size ?? 0},
         reachable: true,
         signedIn: true,
       }
@@ -315,8 +406,38 @@ function storeValue(
   return metadataOf(name, entry)
 }
 
-function valueOf(entries: undefined | VaultEntries, name: string, reference: SecretReference): Buffer {
-  const entry = entries?.get(name)
-  if (!entry) throw new SecretNotFoundError(reference.canonical)
-  return Buffer.from(entry.value, 'base64')
+/** An entry's metadata fields as a plain object (the value is replaced by the caller). */
+function plainCopy(entry: VaultEntry): Omit<VaultEntry, 'value'> {
+  return {
+    created: entry.created,
+    updated: entry.updated,
+    version: entry.version,
+    ...(entry.description === undefined ? {} : {description: entry.description}),
+    ...(entry.tags === undefined ? {} : {tags: [...entry.tags]}),
+    ...(entry.allowedDomains === undefined ? {} : {allowedDomains: [...entry.allowedDomains]}),
+  }
+}
+
+function notFound(reference: SecretReference): SecretNotFoundError {
+  return new SecretNotFoundError(reference.canonical)
+}
+
+/** `secrets versions local://K`, in the shape openbao's KV v2 metadata has. */
+function versionsOf(reference: SecretReference, entry: VaultMetadata, keep: number): SecretVersions {
+  const versions = [
+    ...entry.history.map((item) => ({version: item.version, created_time: item.updated})),
+    {version: entry.version, created_time: entry.updated},
+  ].map((item) => ({...item, deletion_time: '', destroyed: false, state: 'active' as const}))
+  return {
+    cas_required: false,
+    created_time: entry.created,
+    current_version: entry.version,
+    custom_metadata: null,
+    delete_version_after: '0s',
+    max_versions: keep + 1,
+    oldest_version: versions[0]?.version ?? entry.version,
+    reference: reference.canonical,
+    updated_time: entry.updated,
+    versions,
+  }
 }

@@ -1,9 +1,34 @@
 /**
- * The vault file `$AGENTVAULT_HOME/vault.json`: read it, and change it safely. Reads take no lock
+ * The vault file `$AGENTVAULT_HOME/vault.json`: read it, and change it safely.
+ *
+ * Format version 2 (written by this build) seals each secret on its own, so reading one secret
+ * decrypts one small box and a write re-seals only the entries it changed:
+ *
+ * ```json
+ * {"format": "agentvault-vault", "version": 2, "id": …, "keyFingerprint": …, "key": {…},
+ *  "entries": {"<slot>": {"version": 3, "meta": {nonce, box}, "value": {nonce, box},
+ *                         "history": [{"version": 2, "nonce": …, "box": …}]}},
+ *  "mac": "hmac-sha256:<64 hex>", "checksum": "sha256:<64 hex>"}
+ * ```
+ *
+ * - `<slot>` is HMAC-SHA256(slot key, name): names never appear in the clear, and a reader finds
+ *   an entry without opening the others.
+ * - `meta` seals {kind: "meta", id, name, created, updated, version, description, tags,
+ *   allowedDomains, history: [{version, updated}]}; `value` and each `history` item seal
+ *   {kind: "value", id, name, version, value}. Every box repeats the vault id and the entry name
+ *   (secretbox has no associated data), so a box moved to another entry or vault is refused.
+ * - `mac` is HMAC-SHA256 (mac key) over the id, fingerprint, key descriptor and the `entries`
+ *   table: removing, adding, swapping or replaying any box is detected before anything is opened.
+ *   Both keys are derived from the vault key with HMAC-SHA256 (Node's native crypto: cheap).
+ *
+ * Version 1 (one sealed body with every entry) is still read; the next write rewrites it as
+ * version 2 (reads never write).
+ * Reads take no lock
  * (writes replace the file atomically, so a reader sees the old or the new vault, never half of
  * one) and create nothing. Writes take `vault.lock`, re-read the file under the lock, apply the
  * change and replace the file atomically, so concurrent writers in many processes lose nothing.
  */
+import {createHmac, timingSafeEqual} from 'node:crypto'
 import {chmod} from 'node:fs/promises'
 import {join} from 'node:path'
 
@@ -12,28 +37,48 @@ import {ensureHome, withFileLock, writeFileAtomic} from '../../core/file-lock.js
 import {
   createKey,
   KEY_SOURCE_ORDER,
+  type KeyDescriptor,
   type KeySourceContext,
   type KeySourceKind,
   reassertKeyFileMode,
   unlockKey,
 } from '../../core/key-source.js'
 import {
-  decodeSealedFile,
-  encodeSealedFile,
+  checkKeyFingerprint,
+  corruptError,
+  decodeSealedBody,
+  decodeSealedEnvelope,
+  encodeEnvelope,
   newFileId,
   openSealedFile,
   readSealedBytes,
-  type SealedFile,
+  type SealedEnvelope,
   type SealedFileHeader,
   type SealedFileKind,
+  tamperedError,
 } from '../../core/sealed-file.js'
-import {decodeBase64, keyFingerprint, wipe} from '../../core/sealing.js'
+import {
+  decodeBase64,
+  keyFingerprint,
+  loadNacl,
+  NONCE_BYTES,
+  seal,
+  TAG_BYTES,
+  wipe,
+} from '../../core/sealing.js'
 
 export const VAULT_FILE_KIND: SealedFileKind = {
   codePrefix: 'VAULT',
   format: 'agentvault-vault',
   label: 'vault',
+  versions: [1, 2],
 }
+
+/** The vault format version this build writes. */
+export const VAULT_FORMAT_VERSION = 2
+
+/** How many previous values of each secret a vault keeps unless the profile says otherwise. */
+export const DEFAULT_KEEP_VERSIONS = 10
 
 /** One secret as stored inside the sealed body. `value` is base64 so any bytes survive JSON. */
 export interface VaultEntry {
@@ -51,7 +96,27 @@ export type VaultEntries = Map<string, VaultEntry>
 
 export interface VaultSnapshot {
   entries: VaultEntries
-  header: SealedFileHeader
+  header: VaultHeader
+}
+
+/** A vault file's header: who it is, how its key is found, and its format version. */
+export interface VaultHeader extends SealedFileHeader {
+  formatVersion: number
+}
+
+/** One kept previous value of a secret (its value is not opened). */
+export interface VaultVersionInfo {
+  updated: string
+  version: number
+}
+
+/** A secret's metadata and the versions kept of it, without any value. */
+export type VaultMetadata = Omit<VaultEntry, 'value'> & {history: VaultVersionInfo[]}
+
+/** Helpers `update`'s change function may use while the vault is open (synchronously). */
+export interface VaultUpdateTools {
+  /** The value (base64) of version `version` of `name` as it was before this change, if kept. */
+  valueAt(name: string, version: number): string | undefined
 }
 
 export interface VaultPaths {
@@ -64,6 +129,55 @@ export function vaultPaths(home: string): VaultPaths {
   return {file: join(home, 'vault.json'), home, lock: join(home, 'vault.lock')}
 }
 
+interface BoxText {
+  box: string
+  nonce: string
+}
+
+/** One entry of a version-2 file as stored (boxes still sealed). */
+interface StoredRecord {
+  history: Array<BoxText & {version: number}>
+  meta: BoxText
+  value: BoxText
+  version: number
+}
+
+interface MetaPlain extends VaultMetadata {
+  id: string
+  kind: 'meta'
+  name: string
+}
+
+/** An opened file: version 1 holds every entry opened; version 2 its sealed records by slot. */
+type Loaded =
+  | {entries: VaultEntries; header: VaultHeader; kind: 1}
+  | {header: VaultHeader; keys: DerivedKeys; kind: 2; path: string; records: Map<string, StoredRecord>}
+
+interface DerivedKeys {
+  key: Buffer
+  mac: Buffer
+  slot: Buffer
+}
+
+/** What `update` knows of an entry before the change: its metadata and how to get its value. */
+interface Original {
+  history: Array<BoxText & {version: number}>
+  meta: VaultMetadata
+  record?: StoredRecord
+  value(): string
+  /** A kept previous value (base64), opened on demand. */
+  valueAt(version: number): string | undefined
+}
+
+/** The tools of a change made while there is no vault: nothing is kept. */
+const NO_TOOLS: VaultUpdateTools = {
+  // eslint-disable-next-line unicorn/no-useless-undefined -- "not kept" is undefined by contract
+  valueAt: () => undefined,
+}
+
+/** Marks an entry object (and its spread copies) with the name it was read under. */
+const ORIGIN = Symbol('agentvault vault entry origin')
+
 /**
  * One process's view of a vault. It caches the unlocked data key (keyed by file id and key
  * fingerprint) so a run derives a passphrase or asks the keychain once, not once per secret.
@@ -71,11 +185,16 @@ export function vaultPaths(home: string): VaultPaths {
 export class VaultStore {
   readonly paths: VaultPaths
   private cached: undefined | {fingerprint: string; id: string; key: Buffer}
+  private readonly keepVersions: number
   /** An unlock in progress, shared by every read that needs the same key meanwhile. */
   private unlocking: undefined | {fingerprint: string; id: string; key: Promise<Buffer>}
 
-  constructor(private readonly context: KeySourceContext) {
+  constructor(
+    private readonly context: KeySourceContext,
+    options: {keepVersions?: number} = {},
+  ) {
     this.paths = vaultPaths(context.home)
+    this.keepVersions = options.keepVersions ?? DEFAULT_KEEP_VERSIONS
   }
 
   /** Forget the cached key. */
@@ -98,53 +217,172 @@ export class VaultStore {
     })
   }
 
-  /** The decoded file (header and sealed body, not yet opened), or undefined when there is no vault. */
-  readHeader(): SealedFile | undefined {
-    const bytes = readSealedBytes(this.paths.file, VAULT_FILE_KIND.label)
-    return bytes === undefined ? undefined : decodeSealedFile(VAULT_FILE_KIND, bytes, this.paths.file)
+  /**
+   * The checked header, or undefined when there is no vault. The whole file's structure is checked
+   * too (nothing is opened: that needs the key).
+   */
+  readHeader(): undefined | VaultHeader {
+    const envelope = this.readEnvelope()
+    if (!envelope) return undefined
+    if (envelope.version === 1) decodeSealedBody(VAULT_FILE_KIND, envelope, this.paths.file)
+    else parseRecords(envelope, this.paths.file)
+    return {...envelope.header, formatVersion: envelope.version}
   }
 
-  /** Decrypt the whole vault once; undefined when there is none. */
+  /** The names and metadata of every secret (values stay sealed); undefined when there is no vault. */
+  async readMetadata(): Promise<Map<string, VaultMetadata> | undefined> {
+    const loaded = await this.load()
+    if (!loaded) return undefined
+    const result = new Map<string, VaultMetadata>()
+    for (const [name, original] of await this.originals(loaded)) result.set(name, original.meta)
+    return result
+  }
+
+  /**
+   * Decrypt every entry; undefined when there is no vault. Prefer readMetadata / readValues,
+   * which open only what they need.
+   */
   async read(): Promise<undefined | VaultSnapshot> {
-    const file = this.readHeader()
-    if (!file) return undefined
-    return {entries: await this.open(file), header: file}
+    const loaded = await this.load()
+    if (!loaded) return undefined
+    const entries: VaultEntries = new Map()
+    for (const [name, original] of await this.originals(loaded))
+      entries.set(name, {...withoutHistory(original.meta), value: original.value()})
+    return {entries, header: loaded.header}
+  }
+
+  /**
+   * The values of `wanted` (name, optional version), opening only their boxes. A missing name or
+   * version is undefined in the result; undefined (no map) when there is no vault.
+   */
+  async readValues(
+    wanted: Array<{name: string; version?: number}>,
+  ): Promise<Array<Buffer | undefined> | undefined> {
+    const loaded = await this.load()
+    if (!loaded) return undefined
+    if (loaded.kind === 1)
+      return wanted.map(({name, version}) => {
+        const entry = loaded.entries.get(name)
+        return entry && (version === undefined || version === entry.version)
+          ? Buffer.from(entry.value, 'base64')
+          : undefined
+      })
+    return wanted.map(({name, version}) => {
+      const record = loaded.records.get(slotOf(loaded.keys, name))
+      if (!record) return
+      const box =
+        version === undefined || version === record.version
+          ? {...record.value, version: record.version}
+          : record.history.find((item) => item.version === version)
+      if (!box) return
+      return Buffer.from(openValueSync(loaded, name, box), 'base64')
+    })
   }
 
   /**
    * Apply `change` to the entries under the vault lock and write the result. When `change`
    * throws, nothing is written. Without `createIfMissing`, a missing vault is handed to `change`
-   * as an empty map and never created.
+   * as an empty map and never created. Entries `change` leaves alone keep their sealed boxes as
+   * they are; a value given a new version keeps the previous one (up to keepVersions).
    */
-  async update<T>(change: (entries: VaultEntries) => T, options: {createIfMissing: boolean}): Promise<T> {
-    if (!options.createIfMissing && this.readHeader() === undefined) return change(new Map())
+  async update<T>(
+    change: (entries: VaultEntries, tools: VaultUpdateTools) => T,
+    options: {createIfMissing: boolean},
+  ): Promise<T> {
+    if (!options.createIfMissing && this.readHeader() === undefined) return change(new Map(), NO_TOOLS)
+    await ensureHome(this.paths.home)
+    return withFileLock(this.paths.lock, async () => this.changeLocked(await this.load(), change))
+  }
+
+  /**
+   * Change one entry under the vault lock: `change` gets the entry (undefined when absent) and
+   * returns the new one (undefined deletes it). Only that entry's boxes are opened and sealed;
+   * every other entry is kept as written. Same semantics as `update` otherwise.
+   */
+  async updateEntry<T>(
+    name: string,
+    change: (
+      entry: undefined | VaultEntry,
+      tools: VaultUpdateTools,
+    ) => {entry: undefined | VaultEntry; result: T},
+    options: {createIfMissing: boolean},
+  ): Promise<T> {
+    const viaMap = (entries: VaultEntries, tools: VaultUpdateTools): T => {
+      const {entry, result} = change(entries.get(name), tools)
+      if (entry) entries.set(name, entry)
+      else entries.delete(name)
+      return result
+    }
+
+    if (!options.createIfMissing && this.readHeader() === undefined) return viaMap(new Map(), NO_TOOLS)
     await ensureHome(this.paths.home)
     return withFileLock(this.paths.lock, async () => {
-      const file = this.readHeader()
-      if (!file) {
-        const entries: VaultEntries = new Map()
-        const result = change(entries)
-        await this.create(entries)
-        return result
+      const loaded = await this.load()
+      if (loaded?.kind !== 2) return this.changeLocked(loaded, viaMap)
+      const slot = slotOf(loaded.keys, name)
+      const record = loaded.records.get(slot)
+      const originals = new Map<string, Original>()
+      let current: undefined | VaultEntry
+      if (record) {
+        const [found, original] = originalOf(loaded, slot, record)
+        if (found !== name)
+          throw tamperedError(VAULT_FILE_KIND, loaded.path, 'an entry belongs to another name')
+        originals.set(name, original)
+        current = lazyEntry(name, original)
       }
 
-      const entries = await this.open(file)
-      const result = change(entries)
-      await this.write(file, entries)
+      const {entry, result} = change(current, {
+        valueAt: (wanted, version) => (wanted === name ? originals.get(name)?.valueAt(version) : undefined),
+      })
+      const rest = new Map(loaded.records)
+      rest.delete(slot)
+      const entries: VaultEntries = new Map()
+      if (entry) entries.set(name, entry)
+      await this.write(loaded.header, entries, originals, (e) => e === current && !isDirty(e), rest)
       return result
     })
   }
 
-  private async create(entries: VaultEntries, required?: KeySourceKind): Promise<SealedFileHeader> {
+  private async changeLocked<T>(
+    loaded: Loaded | undefined,
+    change: (entries: VaultEntries, tools: VaultUpdateTools) => T,
+  ): Promise<T> {
+    if (!loaded) {
+      const entries: VaultEntries = new Map()
+      const result = change(entries, NO_TOOLS)
+      await this.create(entries)
+      return result
+    }
+
+    const originals = await this.originals(loaded)
+    const entries: VaultEntries = new Map()
+    const untouched = new WeakSet<VaultEntry>()
+    for (const [name, original] of originals) {
+      const entry = lazyEntry(name, original)
+      untouched.add(entry)
+      entries.set(name, entry)
+    }
+
+    const result = change(entries, {valueAt: (name, version) => originals.get(name)?.valueAt(version)})
+    await this.write(loaded.header, entries, originals, (entry) => untouched.has(entry) && !isDirty(entry))
+    return result
+  }
+
+  private async create(entries: VaultEntries, required?: KeySourceKind): Promise<VaultHeader> {
     const id = newFileId()
     const {descriptor, key} = await createKey(this.context, {
       candidates: KEY_SOURCE_ORDER,
       keychainAccount: `vault-key:${id}`,
       required,
     })
-    const header: SealedFileHeader = {id, key: descriptor, keyFingerprint: keyFingerprint(key)}
+    const header: VaultHeader = {
+      formatVersion: VAULT_FORMAT_VERSION,
+      id,
+      key: descriptor,
+      keyFingerprint: keyFingerprint(key),
+    }
     this.remember(header, key)
-    await this.write(header, entries)
+    await this.write(header, entries, new Map(), () => false)
     return header
   }
 
@@ -174,15 +412,74 @@ export class VaultStore {
     return (this.unlocking as {key: Promise<Buffer>}).key
   }
 
-  private async open(file: SealedFile): Promise<VaultEntries> {
-    const key = await this.keyFor(file)
+  /** Read, check and (for version 2) authenticate the file; version 1 is opened whole. */
+  private async load(): Promise<Loaded | undefined> {
+    const envelope = this.readEnvelope()
+    if (!envelope) return undefined
+    const header: VaultHeader = {...envelope.header, formatVersion: envelope.version}
+    if (envelope.version === 1) {
+      const file = decodeSealedBody(VAULT_FILE_KIND, envelope, this.paths.file)
+      const key = await this.keyFor(file)
+      try {
+        const data = await openSealedFile(VAULT_FILE_KIND, file, key, this.paths.file)
+        return {entries: parseEntries(data, this.paths.file), header, kind: 1}
+      } catch (error) {
+        // A key that does not fit must not stay cached as if it did.
+        this.close()
+        throw error
+      }
+    }
+
+    const records = parseRecords(envelope, this.paths.file)
+    const key = await this.keyFor(header)
     try {
-      return parseEntries(await openSealedFile(VAULT_FILE_KIND, file, key, this.paths.file), this.paths.file)
+      checkKeyFingerprint(VAULT_FILE_KIND, header, key, this.paths.file)
+      const keys = deriveKeys(key)
+      // Over the key descriptor exactly as written (parsing may order its fields differently).
+      const expected = macOf(
+        keys,
+        {...header, key: envelope.parsed.key as KeyDescriptor},
+        envelope.parsed.entries,
+      )
+      const given = Buffer.from(String(envelope.parsed.mac).slice(MAC_PREFIX.length), 'hex')
+      if (given.length !== expected.length || !timingSafeEqual(given, expected))
+        throw tamperedError(VAULT_FILE_KIND, this.paths.file, 'its entry table fails authentication')
+      naclRef ??= await loadNacl()
+      return {header, keys, kind: 2, path: this.paths.file, records}
     } catch (error) {
-      // A key that does not fit must not stay cached as if it did.
       this.close()
       throw error
     }
+  }
+
+  /** Every entry's metadata (opening the meta boxes of version 2), by name. */
+  private async originals(loaded: Loaded): Promise<Map<string, Original>> {
+    const originals = new Map<string, Original>()
+    if (loaded.kind === 1) {
+      for (const [name, entry] of loaded.entries) {
+        const {value, ...meta} = entry
+        originals.set(name, {
+          history: [],
+          meta: {...meta, history: []},
+          value: () => value,
+          valueAt: (version) => (version === entry.version ? value : undefined),
+        })
+      }
+
+      return originals
+    }
+
+    for (const [slot, record] of loaded.records) {
+      const [name, original] = originalOf(loaded, slot, record)
+      originals.set(name, original)
+    }
+
+    return originals
+  }
+
+  private readEnvelope(): SealedEnvelope | undefined {
+    const bytes = readSealedBytes(this.paths.file, VAULT_FILE_KIND.label)
+    return bytes === undefined ? undefined : decodeSealedEnvelope(VAULT_FILE_KIND, bytes, this.paths.file)
   }
 
   private remember(header: SealedFileHeader, key: Buffer): void {
@@ -190,16 +487,326 @@ export class VaultStore {
     this.cached = {fingerprint: header.keyFingerprint, id: header.id, key}
   }
 
-  private async write(header: SealedFileHeader, entries: VaultEntries): Promise<void> {
+  /** Seal what changed, keep what did not, and replace the file atomically (under the lock). */
+  private async write(
+    header: SealedFileHeader,
+    entries: VaultEntries,
+    originals: Map<string, Original>,
+    unchanged: (entry: VaultEntry) => boolean,
+    rest: Map<string, StoredRecord> = new Map(),
+  ): Promise<void> {
     const key = await this.keyFor(header)
-    const data = {entries: Object.fromEntries(entries)}
-    await writeFileAtomic(this.paths.file, await encodeSealedFile(VAULT_FILE_KIND, header, key, data), 0o600)
+    const keys = deriveKeys(key)
+    const path = this.paths.file
+    // Entries outside this change, as written (updateEntry).
+    const table: Record<string, StoredRecord> = Object.fromEntries(rest)
+    for (const [name, entry] of entries) {
+      const originName = (entry as {[ORIGIN]?: string})[ORIGIN] ?? name
+      const original = originals.get(originName) ?? (originName === name ? undefined : originals.get(name))
+      const sameName = originName === name
+      const slot = slotOf(keys, name)
+      if (original?.record && sameName && unchanged(entry)) {
+        table[slot] = original.record
+        continue
+      }
+
+      if (!isVaultEntry(entry))
+        throw corruptError(VAULT_FILE_KIND, path, `an invalid entry would be written (${name.slice(0, 80)})`)
+      const originalValue = original?.value()
+      const valueChanged = originalValue !== entry.value
+      const versionChanged = original?.meta.version !== entry.version
+      // Versions kept: the original's, plus the value it replaces when the version moves on.
+      let kept: Array<{box?: BoxText; updated: string; version: number}> = []
+      if (original) {
+        const times = new Map(original.meta.history.map((item) => [item.version, item.updated]))
+        kept = original.history.map((item) => ({
+          box: sameName ? item : undefined,
+          updated: times.get(item.version) ?? '',
+          version: item.version,
+        }))
+        if (versionChanged && original.meta.version < entry.version)
+          kept.push({
+            box: sameName && original.record ? original.record.value : undefined,
+            updated: original.meta.updated,
+            version: original.meta.version,
+          })
+      }
+
+      kept = kept.filter((item) => item.version < entry.version)
+      kept = kept.slice(Math.max(0, kept.length - this.keepVersions))
+      const history: StoredRecord['history'] = []
+      for (const item of kept) {
+        let {box} = item
+        if (!box) {
+          // Renamed, or migrated from version 1: seal the old value again under the new name.
+          const old = original?.valueAt(item.version) as string
+          box = await sealJson(key, {id: header.id, kind: 'value', name, value: old, version: item.version})
+        }
+
+        history.push({...box, version: item.version})
+      }
+
+      const reuseValue = original?.record && sameName && !valueChanged && !versionChanged
+      const {value, ...metadata} = entry
+      const meta: MetaPlain = {
+        ...plainMetadata(metadata),
+        history: kept.map(({updated, version}) => ({updated, version})),
+        id: header.id,
+        kind: 'meta',
+        name,
+      }
+      table[slot] = {
+        history,
+        meta: await sealJson(key, meta),
+        value: reuseValue
+          ? (original.record as StoredRecord).value
+          : await sealJson(key, {id: header.id, kind: 'value', name, value, version: entry.version}),
+        version: entry.version,
+      }
+    }
+
+    const envelope = {
+      format: VAULT_FILE_KIND.format,
+      version: VAULT_FORMAT_VERSION,
+      id: header.id,
+      keyFingerprint: header.keyFingerprint,
+      key: header.key,
+      entries: table,
+      mac: `${MAC_PREFIX}${macOf(keys, header, table).toString('hex')}`,
+    }
+    await writeFileAtomic(path, encodeEnvelope(envelope), 0o600)
     // The temp file was created 0600; an existing file's mode is not inherited, but say it anyway
     // (cheap) in case a tool replaced vault.json with a wider mode behind our back.
-    await chmod(this.paths.file, 0o600)
+    await chmod(path, 0o600)
     await reassertKeyFileMode(header.key, this.paths.home)
   }
 }
+
+const MAC_PREFIX = 'hmac-sha256:'
+
+function deriveKeys(key: Buffer): DerivedKeys {
+  return {
+    key,
+    mac: createHmac('sha256', key).update('agentvault vault v2 index mac').digest(),
+    slot: createHmac('sha256', key).update('agentvault vault v2 entry slot').digest(),
+  }
+}
+
+function slotOf(keys: DerivedKeys, name: string): string {
+  return createHmac('sha256', keys.slot).update(name, 'utf8').digest('hex')
+}
+
+function macOf(keys: DerivedKeys, header: SealedFileHeader, entries: unknown): Buffer {
+  return createHmac('sha256', keys.mac)
+    .update(
+      JSON.stringify([
+        VAULT_FILE_KIND.format,
+        VAULT_FORMAT_VERSION,
+        header.id,
+        header.keyFingerprint,
+        header.key,
+      ]),
+    )
+    .update('\0')
+    .update(JSON.stringify(entries))
+    .digest()
+}
+
+async function sealJson(key: Buffer, data: unknown): Promise<BoxText> {
+  const plaintext = Buffer.from(JSON.stringify(data), 'utf8')
+  try {
+    const sealed = await seal(key, plaintext)
+    return {nonce: sealed.nonce.toString('base64'), box: sealed.box.toString('base64')}
+  } finally {
+    plaintext.fill(0)
+  }
+}
+
+/** Open one box (nacl already loaded) and parse its JSON; a box that fails is tampering. */
+function openBoxSync(loaded: Extract<Loaded, {kind: 2}>, text: BoxText): unknown {
+  const {path} = loaded
+  const nacl = naclRef as Awaited<ReturnType<typeof loadNacl>>
+  // Decoded (strictly) only here: checking every box of a large vault on each read costs more than
+  // the one box a read opens. The MAC already vouched for the text.
+  const box = decodeBase64(text.box)
+  const nonce = decodeBase64(text.nonce)
+  const opened =
+    box && nonce?.length === NONCE_BYTES && box.length >= TAG_BYTES
+      ? nacl.secretbox.open(box, nonce, loaded.keys.key)
+      : null
+  if (!opened) throw tamperedError(VAULT_FILE_KIND, path, 'a sealed entry fails authentication')
+  const plaintext = Buffer.from(opened.buffer, opened.byteOffset, opened.byteLength)
+  try {
+    return JSON.parse(plaintext.toString('utf8'))
+  } catch {
+    throw tamperedError(VAULT_FILE_KIND, path, 'a sealed entry is not JSON')
+  } finally {
+    plaintext.fill(0)
+  }
+}
+
+function openValueSync(
+  loaded: Extract<Loaded, {kind: 2}>,
+  name: string,
+  box: BoxText & {version: number},
+): string {
+  const plain = openBoxSync(loaded, box)
+  if (
+    !isRecord(plain) ||
+    plain.kind !== 'value' ||
+    plain.id !== loaded.header.id ||
+    plain.name !== name ||
+    plain.version !== box.version ||
+    decodeBase64(plain.value) === undefined
+  )
+    throw tamperedError(
+      VAULT_FILE_KIND,
+      loaded.path,
+      'a sealed value belongs to another vault, name or version',
+    )
+  return plain.value as string
+}
+
+/** Open an entry's metadata box (checked against the vault, its slot and its version). */
+function originalOf(
+  loaded: Extract<Loaded, {kind: 2}>,
+  slot: string,
+  record: StoredRecord,
+): [string, Original] {
+  const {path} = loaded
+  const plain = openBoxSync(loaded, record.meta)
+  if (!isMetaPlain(plain, loaded.header.id) || slotOf(loaded.keys, plain.name) !== slot)
+    throw tamperedError(VAULT_FILE_KIND, path, 'an entry belongs to another vault or name')
+  const {name} = plain
+  const meta: VaultMetadata = {...plainMetadata(plain), history: plain.history}
+  if (meta.version !== record.version) throw tamperedError(VAULT_FILE_KIND, path, 'an entry version differs')
+  let value: string | undefined
+  return [
+    name,
+    {
+      history: record.history,
+      meta,
+      record,
+      value() {
+        value ??= openValueSync(loaded, name, {...record.value, version: record.version})
+        return value
+      },
+      valueAt(version) {
+        if (version === record.version) return this.value()
+        const box = record.history.find((item) => item.version === version)
+        return box ? openValueSync(loaded, name, box) : undefined
+      },
+    },
+  ]
+}
+
+/** tweetnacl, once a version-2 vault was loaded (so opening a box needs no await). */
+let naclRef: Awaited<ReturnType<typeof loadNacl>> | undefined
+
+/** An entry as `update` hands it out: its value opens only when read; assigning it marks it dirty. */
+function lazyEntry(name: string, original: Original): VaultEntry {
+  const entry = {...structuredClone(withoutHistory(original.meta))} as VaultEntry & {[ORIGIN]: string}
+  let value: string | undefined
+  Object.defineProperty(entry, 'value', {
+    configurable: true,
+    enumerable: true,
+    get() {
+      value ??= original.value()
+      return value
+    },
+    set(next: string) {
+      value = next
+      dirty.add(entry)
+    },
+  })
+  Object.defineProperty(entry, ORIGIN, {enumerable: true, value: name, writable: true})
+  snapshots.set(entry, JSON.stringify(withoutHistory(original.meta)))
+  return entry
+}
+
+const dirty = new WeakSet<object>()
+const snapshots = new WeakMap<object, string>()
+
+function isDirty(entry: VaultEntry): boolean {
+  const current: Record<string, unknown> = {}
+  for (const [key, item] of Object.entries(entry)) if (key !== 'value') current[key] = item
+  return (
+    dirty.has(entry) ||
+    snapshots.get(entry) !== JSON.stringify(plainMetadata(current as Omit<VaultEntry, 'value'>))
+  )
+}
+
+function withoutHistory(meta: VaultMetadata): Omit<VaultEntry, 'value'> {
+  return plainMetadata(meta)
+}
+
+/** The metadata fields in one fixed order (so comparisons and sealed text are stable). */
+function plainMetadata(meta: Omit<VaultEntry, 'value'>): Omit<VaultEntry, 'value'> {
+  return {
+    created: meta.created,
+    updated: meta.updated,
+    version: meta.version,
+    ...(meta.description === undefined ? {} : {description: meta.description}),
+    ...(meta.tags === undefined ? {} : {tags: [...meta.tags]}),
+    ...(meta.allowedDomains === undefined ? {} : {allowedDomains: [...meta.allowedDomains]}),
+  }
+}
+
+function isMetaPlain(value: unknown, id: string): value is MetaPlain {
+  if (!isRecord(value) || value.kind !== 'meta' || value.id !== id || typeof value.name !== 'string')
+    return false
+  const {history} = value
+  return (
+    isVaultEntry({...value, value: ''}) &&
+    Array.isArray(history) &&
+    history.every(
+      (item) => isRecord(item) && Number.isInteger(item.version) && typeof item.updated === 'string',
+    )
+  )
+}
+
+/** The `entries` table of a version-2 file, shape-checked (the MAC is checked once the key is known). */
+function parseRecords(envelope: SealedEnvelope, path: string): Map<string, StoredRecord> {
+  const corrupt = (what: string) => corruptError(VAULT_FILE_KIND, path, what)
+  const {entries, mac} = envelope.parsed
+  if (typeof mac !== 'string' || !new RegExp(`^${MAC_PREFIX}[\\da-f]{64}$`).test(mac))
+    throw corrupt('its entry table has no valid MAC')
+  if (!isRecord(entries)) throw corrupt('it has no entry table')
+  const records = new Map<string, StoredRecord>()
+  for (const [slot, record] of Object.entries(entries)) {
+    if (!/^[\da-f]{64}$/.test(slot) || !isRecord(record)) throw corrupt('its entry table is invalid')
+    const {history, meta, value, version} = record
+    if (
+      !isBox(meta) ||
+      !isBox(value) ||
+      !isVersion(version) ||
+      !Array.isArray(history) ||
+      !history.every((item) => isBox(item) && isVersion((item as {version?: unknown}).version))
+    )
+      throw corrupt('an entry is invalid')
+    records.set(slot, {history: history as StoredRecord['history'], meta, value, version: version as number})
+  }
+
+  return records
+}
+
+function isVersion(value: unknown): boolean {
+  return Number.isSafeInteger(value) && (value as number) >= 1
+}
+
+/** Shape only (cheap): the base64 is decoded strictly when the box is opened. */
+function isBox(value: unknown): value is BoxText {
+  return (
+    isRecord(value) &&
+    typeof value.nonce === 'string' &&
+    value.nonce.length === NONCE_TEXT_LENGTH &&
+    typeof value.box === 'string' &&
+    value.box.length >= TAG_TEXT_LENGTH
+  )
+}
+
+const NONCE_TEXT_LENGTH = Math.ceil(NONCE_BYTES / 3) * 4
+const TAG_TEXT_LENGTH = Math.ceil(TAG_BYTES / 3) * 4
 
 function parseEntries(data: unknown, path: string): VaultEntries {
   const invalid = (what: string) =>

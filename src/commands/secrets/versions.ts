@@ -10,14 +10,18 @@ export type SecretsVersionsResult = SecretVersions
 
 export default class SecretsVersions extends AgentVaultCommand<typeof SecretsVersions> {
   static args = {
-    ref: Args.string({description: 'openbao reference (openbao://MOUNT/PATH).', required: true}),
+    ref: Args.string({
+      description: 'openbao reference (openbao://MOUNT/PATH) or local secret (local://NAME).',
+      required: true,
+    }),
   }
-  static description = `Reads the KV v2 metadata of one secret: its current and oldest version, max_versions, cas_required, delete_version_after and, per version, when it was created, deleted or destroyed. The state shown is destroyed › deleted › scheduled (deletion in the future) › active. Values are never read.`
+  static description = `local: lists the versions the vault keeps of a secret (the current one and up to keepVersions previous values, default 10); read one with local://NAME?version=N, restore one with secrets rollback. openbao: reads the KV v2 metadata of one secret: its current and oldest version, max_versions, cas_required, delete_version_after and, per version, when it was created, deleted or destroyed. The state shown is destroyed › deleted › scheduled (deletion in the future) › active. Values are never read.`
   static examples = [
+    '<%= config.bin %> <%= command.id %> local://DB_PASSWORD',
     '<%= config.bin %> <%= command.id %> openbao://secret/myapp/api',
     '<%= config.bin %> <%= command.id %> "vault://kv/team-a/db?profile=prod-bao" --json',
   ]
-  static summary = 'Show the version history of a versioned secret (openbao), never values.'
+  static summary = 'Show the version history of a secret (local, openbao), never values.'
 
   async run(): Promise<SecretsVersionsResult> {
     const result = await secretVersions(this.vault, this.args.ref)

@@ -14,6 +14,7 @@ import {
   unlink,
   writeFile,
 } from 'node:fs/promises'
+import {createRequire} from 'node:module'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
@@ -23,6 +24,7 @@ import type {Backend, BackendContext} from '../../../src/core/backend.js'
 import type {SecretReference} from '../../../src/core/references.js'
 
 import {createBackend, type LocalBackendOptions} from '../../../src/backends/local/index.js'
+import {VaultStore} from '../../../src/backends/local/vault-store.js'
 import {
   AgentVaultError,
   AuthError,
@@ -112,6 +114,7 @@ describe('backends/local', () => {
           runInjection: true,
           set: true,
           useOperations: ['http_request', 'http_header', 'sign', 'verify', 'encrypt', 'decrypt'],
+          versionHistory: true,
         },
       )
     })
@@ -303,6 +306,235 @@ describe('backends/local', () => {
     })
   })
 
+  describe('per-secret sealing and kept versions', () => {
+    const nacl = createRequire(import.meta.url)('tweetnacl') as typeof import('tweetnacl')
+
+    /** Count the boxes opened and sealed (and the bytes opened) while `action` runs. */
+    async function counting<T>(
+      action: () => Promise<T>,
+    ): Promise<{opened: number; openedBytes: number; result: T; sealed: number}> {
+      const realSeal = nacl.secretbox
+      const realOpen = realSeal.open
+      const counts = {opened: 0, openedBytes: 0, sealed: 0}
+      const wrapped = Object.assign(
+        (message: Uint8Array, nonce: Uint8Array, key: Uint8Array) => {
+          counts.sealed++
+          return realSeal(message, nonce, key)
+        },
+        realSeal,
+        {
+          open(box: Uint8Array, nonce: Uint8Array, key: Uint8Array) {
+            counts.opened++
+            counts.openedBytes += box.length
+            return realOpen(box, nonce, key)
+          },
+        },
+      )
+      nacl.secretbox = wrapped
+      try {
+        const result = await action()
+        return {...counts, result}
+      } finally {
+        nacl.secretbox = realSeal
+      }
+    }
+
+    // eslint-disable-next-line unicorn/consistent-function-scoping -- uses this suite's harness `h`
+    const fill = async (count: number): Promise<void> => {
+      const backend = h.backend()
+      for (let index = 0; index < count; index++)
+        await backend.set!(ref(`S${index}`), Buffer.from(`value-${index}-${'x'.repeat(40)}`), {
+          description: `d${index}`,
+        })
+      await backend.close()
+    }
+
+    it('reading one reference in a 200-secret vault opens that secret only', async () => {
+      await fill(200)
+      const {size} = await stat(h.vaultPath)
+      const {opened, openedBytes, result} = await counting(() => h.backend().get!(ref('S123')))
+      assert.equal(result.toString(), `value-123-${'x'.repeat(40)}`)
+      assert.equal(opened, 1, 'one box opened')
+      assert.ok(openedBytes < 400, `${openedBytes} bytes opened of a ${size}-byte vault`)
+      const many = await counting(() => h.backend().resolveMany!([ref('S1'), ref('S2')]))
+      assert.equal(many.opened, 2)
+    })
+
+    it('a write re-seals only the entry it changes; the others stay byte-identical', async () => {
+      await fill(30)
+      type File = {entries: Record<string, unknown>}
+      const before = JSON.parse(await readFile(h.vaultPath, 'utf8')) as File
+      const {sealed} = await counting(() => h.backend().set!(ref('S7'), Buffer.from('new'), {}))
+      assert.equal(sealed, 2, 'the metadata and the value of S7')
+      const after = JSON.parse(await readFile(h.vaultPath, 'utf8')) as File
+      const changed = Object.keys(after.entries).filter(
+        (slot) => JSON.stringify(after.entries[slot]) !== JSON.stringify(before.entries[slot]),
+      )
+      assert.equal(changed.length, 1)
+      assert.deepEqual(Object.keys(after.entries).sort(), Object.keys(before.entries).sort())
+    })
+
+    it('update (the whole-map API) re-seals only what changed: metadata edits and renames keep values and history', async () => {
+      const backend = h.backend()
+      for (const value of ['one', 'two']) await backend.set!(ref('OLD'), Buffer.from(value), {})
+      await backend.set!(ref('OTHER'), Buffer.from('other'), {})
+      const store = new VaultStore({env: NO_KEYCHAIN, home: h.home, keychain: null, warn() {}})
+      type File = {entries: Record<string, {value: unknown}>}
+      const before = JSON.parse(await readFile(h.vaultPath, 'utf8')) as File
+      // A metadata-only edit: one entry's metadata box changes, its value box does not.
+      const {sealed} = await counting(() =>
+        store.update(
+          (entries) => {
+            const entry = entries.get('OLD')!
+            entries.set('OLD', {...entry, description: 'edited'})
+          },
+          {createIfMissing: false},
+        ),
+      )
+      assert.equal(sealed, 1, 'only the metadata box')
+      const after = JSON.parse(await readFile(h.vaultPath, 'utf8')) as File
+      assert.deepEqual(
+        Object.values(after.entries).map((record) => record.value),
+        Object.values(before.entries).map((record) => record.value),
+      )
+      assert.equal((await backend.describe!(ref('OLD'))).description, 'edited')
+      // A rename: the entry and its kept versions move to the new name.
+      await store.update(
+        (entries) => {
+          const entry = entries.get('OLD')!
+          entries.delete('OLD')
+          entries.set('NEW', {...entry})
+        },
+        {createIfMissing: false},
+      )
+      store.close()
+      const reopened = h.backend()
+      assert.deepEqual(await reopened.get!(ref('NEW')), Buffer.from('two'))
+      const v1 = {...ref('NEW'), canonical: 'local://NEW?version=1', version: 1}
+      assert.deepEqual(await reopened.get!(v1), Buffer.from('one'))
+      await assert.rejects(reopened.get!(ref('OLD')), isError(SecretNotFoundError))
+      assert.deepEqual(await reopened.get!(ref('OTHER')), Buffer.from('other'))
+    })
+
+    it('keeps previous values: versions, ?version=N, rollback', async () => {
+      const backend = h.backend()
+      for (const value of ['one', 'two', 'three']) await backend.set!(ref('K'), Buffer.from(value), {})
+      const versions = await backend.versions!(ref('K'))
+      assert.equal(versions.current_version, 3)
+      assert.equal(versions.oldest_version, 1)
+      assert.deepEqual(
+        versions.versions.map((v) => v.version),
+        [1, 2, 3],
+      )
+      const at = (version: number): SecretReference => ({
+        ...ref('K'),
+        canonical: `local://K?version=${version}`,
+        version,
+      })
+      assert.deepEqual(await backend.get!(at(1)), Buffer.from('one'))
+      assert.deepEqual(await backend.get!(at(3)), Buffer.from('three'))
+      await assert.rejects(backend.get!(at(4)), isError(SecretNotFoundError))
+      const many = await backend.resolveMany!([at(2), ref('K')])
+      assert.deepEqual(many.get('local://K?version=2'), Buffer.from('two'))
+      assert.deepEqual(many.get('local://K'), Buffer.from('three'))
+      // Writes never take ?version: it would be ambiguous.
+      await assert.rejects(
+        backend.set!(at(1), Buffer.from('x'), {}),
+        isError(UsageError, 'VERSION_READ_ONLY', 2),
+      )
+      await assert.rejects(backend.delete!(at(1)), isError(UsageError, 'VERSION_READ_ONLY', 2))
+
+      const rolled = await backend.rollback!(ref('K'), 1)
+      assert.equal(rolled.version, 4)
+      assert.deepEqual(await backend.get!(ref('K')), Buffer.from('one'))
+      assert.deepEqual(await backend.get!(at(3)), Buffer.from('three'), 'the replaced value is kept')
+      await assert.rejects(backend.rollback!(ref('K'), 4), isError(UsageError, 'VERSION_NOT_KEPT', 2))
+      await assert.rejects(backend.rollback!(ref('K'), 9), isError(UsageError, 'VERSION_NOT_KEPT', 2))
+      await assert.rejects(backend.rollback!(ref('NOPE'), 1), isError(SecretNotFoundError))
+      assert.equal((await backend.describe!(ref('K'))).version, 4)
+    })
+
+    it('keeps at most keepVersions previous values (default 10)', async () => {
+      const backend = h.backend()
+      for (let index = 1; index <= 13; index++) await backend.set!(ref('K'), Buffer.from(`v${index}`), {})
+      const kept = async (b: Backend) => (await b.versions!(ref('K'))).versions.map((v) => v.version)
+      assert.deepEqual(await kept(backend), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
+      const context = h.context()
+      const two = createBackend({...context, profile: {...context.profile, settings: {keepVersions: 2}}})
+      open.push(two)
+      await two.set!(ref('K'), Buffer.from('v14'), {})
+      assert.deepEqual(await kept(two), [12, 13, 14])
+      const none = createBackend({...context, profile: {...context.profile, settings: {keepVersions: 0}}})
+      open.push(none)
+      await none.set!(ref('K'), Buffer.from('v15'), {})
+      assert.deepEqual(await kept(none), [15])
+      const file = JSON.parse(await readFile(h.vaultPath, 'utf8')) as {entries: Record<string, {history: []}>}
+      assert.deepEqual(
+        Object.values(file.entries).map((record) => record.history.length),
+        [0],
+      )
+    })
+
+    it('opens a vault written in format version 1 and rewrites it as version 2 on the next write only', async () => {
+      const fixture = join(ROOT, 'test/fixtures/vault-v1')
+      await mkdir(h.home, {mode: 0o700})
+      for (const file of ['vault.json', 'vault.key']) {
+        await copyFile(join(fixture, file), join(h.home, file))
+        await chmod(join(h.home, file), 0o600)
+      }
+
+      const bytes = await readFile(h.vaultPath)
+      assert.equal((JSON.parse(bytes.toString('utf8')) as {version: number}).version, 1)
+      const backend = h.backend()
+      assert.deepEqual(await backend.get!(ref('FIXTURE_CANARY')), Buffer.from('v1-fixture-canary-7f3a9c1e'))
+      const listed = await backend.list!()
+      assert.deepEqual(
+        listed.map(({allowedDomains, description, name, tags, version}) => ({
+          allowedDomains,
+          description,
+          name,
+          tags,
+          version,
+        })),
+        [
+          {
+            allowedDomains: undefined,
+            description: 'test data: a dummy canary',
+            name: 'FIXTURE_CANARY',
+            tags: ['fixture'],
+            version: 2,
+          },
+          {
+            allowedDomains: ['api.example.com'],
+            description: undefined,
+            name: 'OTHER',
+            tags: undefined,
+            version: 1,
+          },
+        ],
+      )
+      assert.equal(
+        (await backend.versions!(ref('FIXTURE_CANARY'))).versions.length,
+        1,
+        'version 1 kept no history',
+      )
+      assert.deepEqual(await readFile(h.vaultPath), bytes, 'reads never rewrite the vault')
+
+      await backend.set!(ref('NEW'), Buffer.from('new-value'), {})
+      const rewritten = await readFile(h.vaultPath, 'utf8')
+      assert.equal((JSON.parse(rewritten) as {version: number}).version, 2)
+      for (const form of ['v1-fixture-canary-7f3a9c1e', 'FIXTURE_CANARY', 'dummy canary'])
+        assert.equal(rewritten.includes(form), false, `${form} is not in the clear`)
+      const reopened = h.backend()
+      assert.deepEqual(await reopened.get!(ref('FIXTURE_CANARY')), Buffer.from('v1-fixture-canary-7f3a9c1e'))
+      assert.deepEqual(await reopened.get!(ref('OTHER')), Buffer.from('other-dummy-value'))
+      assert.deepEqual(await reopened.describe!(ref('OTHER')), listed[1])
+      await reopened.set!(ref('FIXTURE_CANARY'), Buffer.from('after'), {})
+      const canaryV2 = {...ref('FIXTURE_CANARY'), canonical: 'local://FIXTURE_CANARY?version=2', version: 2}
+      assert.deepEqual(await reopened.get!(canaryV2), Buffer.from('v1-fixture-canary-7f3a9c1e'))
+    })
+  })
+
   describe('key sources', () => {
     it('creates a key file on first use with a one-time notice', async () => {
       const backend = h.backend()
@@ -459,7 +691,8 @@ describe('backends/local', () => {
 
     beforeEach(async () => {
       const backend = h.backend()
-      await backend.set!(ref('A'), Buffer.from('alpha'), {description: 'first'})
+      await backend.set!(ref('A'), Buffer.from('alpha-1'), {description: 'first'})
+      await backend.set!(ref('A'), Buffer.from('alpha'), {})
       await backend.set!(ref('B'), Buffer.from('beta'), {})
       original = await readFile(h.vaultPath)
     })
@@ -532,17 +765,40 @@ describe('backends/local', () => {
       assert.deepEqual(await h.backend().get!(ref('B')), Buffer.from('beta'))
     })
 
-    it('detects an altered body even when the checksum was recomputed', async () => {
-      const envelope = JSON.parse(original.toString('utf8')) as Record<string, unknown> & {
-        body: {box: string; nonce: string}
+    it('detects an altered, removed or replayed entry even when the checksum was recomputed', async () => {
+      type Envelope = Record<string, unknown> & {entries: Record<string, Record<string, {box: string}>>}
+      const fresh = (): Envelope => {
+        const envelope = JSON.parse(original.toString('utf8')) as Envelope
+        delete envelope.checksum
+        return envelope
       }
-      const box = Buffer.from(envelope.body.box, 'base64')
-      box[box.length - 1]! ^= 0x01 // eslint-disable-line unicorn/prefer-at -- .at() cannot be assigned
-      delete envelope.checksum
-      await expectRefused(
-        encodeEnvelope({...envelope, body: {...envelope.body, box: box.toString('base64')}}),
-        'VAULT_TAMPERED',
+
+      for (const part of ['meta', 'value'] as const) {
+        const envelope = fresh()
+        for (const record of Object.values(envelope.entries)) {
+          const box = Buffer.from(record[part]!.box, 'base64')
+          box[box.length - 1]! ^= 0x01 // eslint-disable-line unicorn/prefer-at -- .at() cannot be assigned
+          record[part]!.box = box.toString('base64')
+        }
+
+        await expectRefused(encodeEnvelope(envelope), 'VAULT_TAMPERED')
+      }
+
+      const removed = fresh()
+      const slots = Object.keys(removed.entries)
+      assert.equal(slots.length, 2)
+      delete removed.entries[slots[0]!]
+      await expectRefused(encodeEnvelope(removed), 'VAULT_TAMPERED')
+
+      // A's version 1, kept as history, put back in place of its current value.
+      const replayed = fresh()
+      const withHistory = Object.values(replayed.entries).find(
+        (record) => (record.history as unknown as unknown[]).length > 0,
       )
+      assert.ok(withHistory, 'A keeps its first value')
+      const [old] = withHistory.history as unknown as Array<{box: string; nonce: string; version: number}>
+      withHistory.value = {box: old!.box, nonce: old!.nonce} as never
+      await expectRefused(encodeEnvelope(replayed), 'VAULT_TAMPERED')
     })
 
     it('detects a body moved in from another vault sealed with the same key', async () => {
@@ -559,7 +815,17 @@ describe('backends/local', () => {
         unknown
       >
       delete ours.checksum
-      await expectRefused(encodeEnvelope({...ours, body: theirs.body}), 'VAULT_TAMPERED')
+      // The whole entry table with its MAC, and one entry of the same name (same key, same slot).
+      await expectRefused(
+        encodeEnvelope({...ours, entries: theirs.entries, mac: theirs.mac}),
+        'VAULT_TAMPERED',
+      )
+      const [slot, record] = Object.entries(theirs.entries as Record<string, unknown>)[0]!
+      assert.ok(slot in (ours.entries as Record<string, unknown>), 'both vaults hold A in the same slot')
+      await expectRefused(
+        encodeEnvelope({...ours, entries: {...(ours.entries as Record<string, unknown>), [slot]: record}}),
+        'VAULT_TAMPERED',
+      )
     })
 
     it('refuses foreign files: other JSON, not JSON, a newer format version', async () => {
@@ -569,8 +835,9 @@ describe('backends/local', () => {
       const envelope = JSON.parse(original.toString('utf8')) as Record<string, unknown>
       delete envelope.checksum
       await expectRefused(encodeEnvelope({...envelope, format: 'agentvault-credentials'}), 'VAULT_FOREIGN')
-      await expectRefused(encodeEnvelope({...envelope, version: 2}), 'VAULT_FOREIGN')
+      await expectRefused(encodeEnvelope({...envelope, version: 3}), 'VAULT_FOREIGN')
       await expectRefused(encodeEnvelope({...envelope, version: 0}), 'VAULT_CORRUPT')
+      await expectRefused(encodeEnvelope({...envelope, version: 1}), 'VAULT_CORRUPT')
       await expectRefused(
         encodeEnvelope({...envelope, key: {file: '../../etc/passwd', source: 'file'}}),
         'VAULT_CORRUPT',
@@ -580,7 +847,7 @@ describe('backends/local', () => {
     it('reports a future version with an upgrade hint', async () => {
       const envelope = JSON.parse(original.toString('utf8')) as Record<string, unknown>
       delete envelope.checksum
-      await writeFile(h.vaultPath, encodeEnvelope({...envelope, version: 2}))
+      await writeFile(h.vaultPath, encodeEnvelope({...envelope, version: 3}))
       await assert.rejects(
         h.backend().list!(),
         (error: unknown) => error instanceof ConfigError && /upgrade/i.test(error.suggestion ?? ''),

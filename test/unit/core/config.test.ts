@@ -73,6 +73,11 @@ describe('core/config', () => {
       /allowedDomains must be a list/,
     )
     assert.match(invalid({profiles: {x: {kind: 'local', auditPaths: 'all'}}}).message, /auditPaths/)
+    for (const keepVersions of [-1, 1.5, '10', 1001])
+      assert.match(
+        invalid({profiles: {x: {kind: 'local', keepVersions}}}).message,
+        /profiles\.x\.keepVersions must be a whole number from 0 to 1000/,
+      )
     assert.match(invalid({defaults: {openbao: 'missing'}}).message, /defaults\.openbao/)
     assert.match(invalid({active: 'missing'}).message, /active/)
   })

@@ -197,6 +197,11 @@ describe('core/references', () => {
       ['LOCAL://team/openai.key-2', 'local://team/openai.key-2', {kind: 'local', path: 'team/openai.key-2'}],
       ['local://db/password/', 'local://db/password', {kind: 'local', path: 'db/password'}],
       ['local://KEY?profile=work', 'local://KEY?profile=work', {kind: 'local', profile: 'work'}],
+      [
+        'local://KEY?version=2&profile=w',
+        'local://KEY?profile=w&version=2',
+        {kind: 'local', profile: 'w', version: 2},
+      ],
       ['sanctum://openai/api_key', 'sanctum://openai/api_key', {kind: 'sanctum', path: 'openai/api_key'}],
       ['Sanctum://a/b?profile=lab', 'sanctum://a/b?profile=lab', {kind: 'sanctum', profile: 'lab'}],
       ['agentsecrets://OPENAI_API_KEY', 'agentsecrets://OPENAI_API_KEY', {kind: 'agentsecrets'}],
@@ -214,7 +219,7 @@ describe('core/references', () => {
 
         assert.equal(ref.mount, undefined)
         assert.equal(ref.field, undefined)
-        assert.equal(ref.version, undefined)
+        if (!('version' in expected)) assert.equal(ref.version, undefined)
         assert.deepEqual(parseReference(formatReference(ref)), ref)
       })
     }
@@ -222,7 +227,8 @@ describe('core/references', () => {
     const rejected: Array<[input: string, code: string]> = [
       ['local://KEY#field', 'URI_SYNTAX'],
       ['local://', 'URI_SYNTAX'],
-      ['local://KEY?version=2', 'URI_QUERY'],
+      ['local://KEY?version=0', 'URI_VERSION'],
+      ['local://KEY?version=2&version=3', 'URI_QUERY'],
       ['local://KEY?profile=a/b', 'URI_QUERY'],
       ['local://KEY?profile=x&profile=y', 'URI_QUERY'],
       ['local://KEY?', 'URI_QUERY'],
