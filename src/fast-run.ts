@@ -4,7 +4,9 @@
  */
 import type {MaskedOutputs} from './core/output-pump.js'
 
+import {credentialVariables} from './core/child-env.js'
 import {toAgentVaultError} from './core/errors.js'
+import {scrubInitialEnvironment} from './core/initial-env.js'
 import {parseRunArgv} from './core/run-options.js'
 import {Session} from './core/session.js'
 import {reportError, warn} from './ui/errors.js'
@@ -13,6 +15,8 @@ import {reportError, warn} from './ui/errors.js'
 export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let session: Session | undefined
   let outputs: Promise<MaskedOutputs | undefined> | undefined
+  // Before any child starts: it could read them in /proc/$PPID/environ (initial-env.ts).
+  scrubInitialEnvironment(credentialVariables())
   try {
     const options = parseRunArgv(argv, env)
     session = new Session({command: 'run', env, interactive: false, profileName: options.profile, warn})

@@ -45,6 +45,13 @@ export async function main(argv: string[], binUrl: string): Promise<void> {
     return
   }
 
+  // Every other command may start children (mcp, proxy, wrappers): blank what they could read in
+  // /proc/$PPID/environ. (`run` does it itself, from its bundle.)
+  const [{scrubInitialEnvironment}, {credentialVariables}] = await Promise.all([
+    import('./core/initial-env.js'),
+    import('./core/child-env.js'),
+  ])
+  scrubInitialEnvironment(credentialVariables())
   const {execute} = await import('@oclif/core')
   await execute({args: argv, dir: binUrl})
 }
