@@ -139,9 +139,7 @@ describe('e2e: run and the launcher against the security probe', () => {
       const script = 'printf %s "$K" | xxd -p; printf %s "$K" | xxd -p -u; printf %s "$K" | xxd -p | tr a-f A-F'
       const result = await cli(['run', '--env', 'K=local://K', '--', 'sh', '-c', script])
       assert.equal(result.code, 0, result.stderr)
-      const hex = Buffer.from(SECRET).toString('hex')
-      assert.ok(!result.stdout.toLowerCase().includes(hex.slice(0, 40)), result.stdout)
-      assert.match(result.stdout, /<concealed by agentvault>/)
+      assert.equal(result.stdout, `${MASK}\n${MASK}\n${MASK}\n`)
     })
   })
 

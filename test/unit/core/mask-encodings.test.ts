@@ -241,6 +241,34 @@ describe('core/mask: encodings that programs print (property)', () => {
     }
   })
 
+  describe('hexadecimal (xxd -p, Python .hex(), od | tr -d)', () => {
+    /** Two digits per byte, as `printf %02x` writes them. */
+    const hex = (bytes: Uint8Array, upper: boolean): string =>
+      Array.from(bytes, (byte) => {
+        const digits = byte.toString(16).padStart(2, '0')
+        return upper ? digits.toUpperCase() : digits
+      }).join('')
+    for (const upper of [false, true]) {
+      it(`${upper ? 'upper' : 'lower'}-case digits of any bytes, inside other hex text`, () => {
+        fc.assert(
+          fc.property(
+            fc.uint8Array({minLength: 4, maxLength: 40}),
+            fc.uint8Array({maxLength: 20}),
+            surroundings,
+            fc.array(fc.nat(), {maxLength: 12}),
+            (value, hexAround, after, cuts) => {
+              const encoded = Buffer.from(hex(value, upper))
+              const data = Buffer.concat([Buffer.from(hex(hexAround, upper)), encoded, Buffer.from(after)])
+              const out = maskChunks(maskPatterns([Buffer.from(value)]), cut(data, cuts))
+              assert.ok(!out.includes(encoded), `${encoded.toString()} survived in ${out.toString()}`)
+            },
+          ),
+          {numRuns: 150},
+        )
+      })
+    }
+  })
+
   describe('trimmed and partial values', () => {
     it('a value stored with a trailing newline is masked without it', () => {
       fc.assert(
