@@ -51,7 +51,7 @@ export async function main(argv: string[], binUrl: string): Promise<void> {
     import('./core/initial-env.js'),
     import('./core/child-env.js'),
   ])
-  scrubInitialEnvironment(credentialVariables())
+  await scrubInitialEnvironment(credentialVariables())
   const {execute} = await import('@oclif/core')
   await execute({args: argv, dir: binUrl})
 }

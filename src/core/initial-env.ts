@@ -13,9 +13,11 @@
  * bytes: a value agentvault still needs is first copied out with `process.env[NAME] = value`
  * (setenv allocates a new `NAME=value` string), then its original is blanked.
  *
- * Best effort and cheap (a few system calls): any failure is ignored, and reported under DEBUG.
+ * Best effort and cheap (a few system calls, off the main thread): any failure is ignored, and
+ * reported under DEBUG.
  */
-import {closeSync, openSync, readFileSync, readSync, writeSync} from 'node:fs'
+
+import {open, readFile} from 'node:fs/promises'
 
 /** The launcher's argument variables (bin/run.js): gone from process.env, still in the region. */
 const LAUNCHER_VARIABLE = /^AGENTVAULT_(ARGV_\d+|ARGC)$/
@@ -25,50 +27,60 @@ const EQUALS = 0x3d
 
 /**
  * Blank, in the initial environment region, the value of every variable named in `credentials`
- * and of the launcher's argument variables. Credentials stay readable through process.env.
- * Returns the number of entries blanked (0 off Linux or when nothing could be done).
+ * and of the launcher's argument variables; credentials stay readable through process.env.
+ * Resolves to the number of entries blanked (0 off Linux or when nothing could be done); never
+ * rejects. The values in use are copied before this returns; the blanking itself is file I/O on
+ * libuv's threads, so a caller can overlap it with other work and await it before starting a child.
  */
-export function scrubInitialEnvironment(credentials: Iterable<string>): number {
+export async function scrubInitialEnvironment(credentials: Iterable<string>): Promise<number> {
   if (process.platform !== 'linux') return 0
   const names = new Set(credentials)
-  let fd: number | undefined
+  // Copy every credential out of the region now (setenv makes a new string), before any await.
+  for (const name of names) {
+    const value = process.env[name]
+    if (value !== undefined) process.env[name] = value
+  }
+
   try {
-    const stat = readFileSync('/proc/self/stat', 'latin1')
+    const stat = await readFile('/proc/self/stat', 'latin1')
     // After "pid (comm) ", field 3 (state) comes first: field N is at index N - 3.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     const start = Number(fields[50 - 3])
     const end = Number(fields[51 - 3])
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start <= 0 || end <= start) return 0
-    fd = openSync('/proc/self/mem', 'r+')
-    const region = Buffer.alloc(end - start)
-    const read = readSync(fd, region, 0, region.length, start)
-    let blanked = 0
-    let entry = 0
-    while (entry < read) {
-      let stop = region.indexOf(NUL, entry)
-      if (stop === -1 || stop > read) stop = read
-      const equals = region.indexOf(EQUALS, entry)
-      if (equals !== -1 && equals < stop) {
-        const name = region.toString('latin1', entry, equals)
-        const credential = names.has(name)
-        if ((credential || LAUNCHER_VARIABLE.test(name)) && stop > equals + 1) {
-          // Copy a value still in use out of the region (only the first entry of a name is live).
-          const value = credential ? process.env[name] : undefined
-          if (value !== undefined) process.env[name] = value
-          region.fill(NUL, equals + 1, stop)
-          blanked++
-        }
-      }
-
-      entry = stop + 1
+    const handle = await open('/proc/self/mem', 'r+')
+    try {
+      const region = Buffer.alloc(end - start)
+      const {bytesRead} = await handle.read(region, 0, region.length, start)
+      const blanked = blankEntries(region.subarray(0, bytesRead), names)
+      if (blanked > 0) await handle.write(region, 0, bytesRead, start)
+      return blanked
+    } finally {
+      await handle.close()
     }
-
-    if (blanked > 0) writeSync(fd, region, 0, read, start)
-    return blanked
   } catch (error) {
     if (process.env.DEBUG) process.stderr.write(`agentvault: initial environment not scrubbed: ${String(error)}\n`)
     return 0
-  } finally {
-    if (fd !== undefined) closeSync(fd)
   }
+}
+
+/** Overwrite with NULs, in `region` (NUL-separated NAME=value entries), the values to withhold. */
+function blankEntries(region: Buffer, credentials: ReadonlySet<string>): number {
+  let blanked = 0
+  for (let entry = 0; entry < region.length; ) {
+    let stop = region.indexOf(NUL, entry)
+    if (stop === -1) stop = region.length
+    const equals = region.indexOf(EQUALS, entry)
+    if (equals !== -1 && equals < stop - 1) {
+      const name = region.toString('latin1', entry, equals)
+      if (credentials.has(name) || LAUNCHER_VARIABLE.test(name)) {
+        region.fill(NUL, equals + 1, stop)
+        blanked++
+      }
+    }
+
+    entry = stop + 1
+  }
+
+  return blanked
 }
