@@ -33,7 +33,10 @@ export async function readEnvFile(file: string, maxBytes: number = MAX_ENV_FILE_
           throw new UsageError(
             'ENV_FILE_TOO_LARGE',
             `Env file ${file} is larger than the limit of ${describeBytes(maxBytes)}`,
-            {details: {maxBytes}, suggestion: 'Give --env-file a dotenv file of NAME=value lines, not a data file.'},
+            {
+              details: {maxBytes},
+              suggestion: 'Give --env-file a dotenv file of NAME=value lines, not a data file.',
+            },
           )
       }
     } finally {

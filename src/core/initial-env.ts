@@ -59,7 +59,8 @@ export async function scrubInitialEnvironment(credentials: Iterable<string>): Pr
       await handle.close()
     }
   } catch (error) {
-    if (process.env.DEBUG) process.stderr.write(`agentvault: initial environment not scrubbed: ${String(error)}\n`)
+    if (process.env.DEBUG)
+      process.stderr.write(`agentvault: initial environment not scrubbed: ${String(error)}\n`)
     return 0
   }
 }
@@ -67,7 +68,7 @@ export async function scrubInitialEnvironment(credentials: Iterable<string>): Pr
 /** Overwrite with NULs, in `region` (NUL-separated NAME=value entries), the values to withhold. */
 function blankEntries(region: Buffer, credentials: ReadonlySet<string>): number {
   let blanked = 0
-  for (let entry = 0; entry < region.length; ) {
+  for (let entry = 0; entry < region.length;) {
     let stop = region.indexOf(NUL, entry)
     if (stop === -1) stop = region.length
     const equals = region.indexOf(EQUALS, entry)

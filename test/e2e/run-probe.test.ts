@@ -53,7 +53,16 @@ describe('e2e: run and the launcher against the security probe', () => {
     const stored = await cli(['secrets', 'set', 'K'], {}, SECRET)
     assert.equal(stored.code, 0, stored.stderr)
     // `call` to the loopback test server below.
-    const profile = ['profiles', 'add', 'lp', '--kind', 'local', '--default', '--set', 'allowPrivateNetworks=true']
+    const profile = [
+      'profiles',
+      'add',
+      'lp',
+      '--kind',
+      'local',
+      '--default',
+      '--set',
+      'allowPrivateNetworks=true',
+    ]
     const added = await cli(profile)
     assert.equal(added.code, 0, added.stderr)
   })
@@ -65,7 +74,19 @@ describe('e2e: run and the launcher against the security probe', () => {
 
     it('neither credentials nor the launcher’s argument variables', async function () {
       if (process.platform !== 'linux') this.skip()
-      const result = await cli(['run', '--mask', 'never', '--env', 'K=local://K', '--', 'sh', '-c', readParent, 'sh', ARGUMENT])
+      const result = await cli([
+        'run',
+        '--mask',
+        'never',
+        '--env',
+        'K=local://K',
+        '--',
+        'sh',
+        '-c',
+        readParent,
+        'sh',
+        ARGUMENT,
+      ])
       assert.equal(result.code, 0, result.stderr)
       // The child did read agentvault's environment region, and the secret still reached it.
       assert.match(result.stdout, /^AGENTVAULT_HOME=/m)
@@ -76,7 +97,19 @@ describe('e2e: run and the launcher against the security probe', () => {
     it('--pass-env still hands the real credential to the child', async function () {
       if (process.platform !== 'linux') this.skip()
       const script = 'tr "\\0" "\\n" < /proc/$PPID/environ | grep -c PROBE; echo "token=$BAO_TOKEN"'
-      const result = await cli(['run', '--mask', 'never', '--pass-env', 'BAO_TOKEN', '--env', 'K=local://K', '--', 'sh', '-c', script])
+      const result = await cli([
+        'run',
+        '--mask',
+        'never',
+        '--pass-env',
+        'BAO_TOKEN',
+        '--env',
+        'K=local://K',
+        '--',
+        'sh',
+        '-c',
+        script,
+      ])
       assert.equal(result.code, 0, result.stderr)
       assert.match(result.stdout, new RegExp(`^token=${BAO_TOKEN}$`, 'm'))
       assert.match(result.stdout, /^0$/m, 'no canary left in the region')
@@ -95,7 +128,9 @@ describe('e2e: run and the launcher against the security probe', () => {
     })
 
     it('unset NODE_DEBUG stays unset for the child', async () => {
-      const result = await cli(['run', '--env', 'K=local://K', '--', 'sh', '-c', 'echo "debug=${NODE_DEBUG-unset}"'])
+      // eslint-disable-next-line no-template-curly-in-string -- shell parameter expansion
+      const script = 'echo "debug=${NODE_DEBUG-unset}"'
+      const result = await cli(['run', '--env', 'K=local://K', '--', 'sh', '-c', script])
       assert.equal(result.code, 0, result.stderr)
       assert.equal(result.stdout, 'debug=unset\n')
     })
@@ -106,18 +141,25 @@ describe('e2e: run and the launcher against the security probe', () => {
         received = request.headers.authorization
         response.end('ok')
       })
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      await new Promise<void>((resolve) => {
+        server.listen(0, '127.0.0.1', resolve)
+      })
       try {
         const {port} = server.address() as {port: number}
-        const result = await cli(['call', `http://127.0.0.1:${port}/x`, '--bearer', 'K', '--allow-host', '127.0.0.1'], {
-          NODE_DEBUG: 'http,net',
-        })
+        const result = await cli(
+          ['call', `http://127.0.0.1:${port}/x`, '--bearer', 'K', '--allow-host', '127.0.0.1'],
+          {
+            NODE_DEBUG: 'http,net',
+          },
+        )
         assert.equal(result.code, 0, result.stderr)
         assert.equal(received, `Bearer ${SECRET}`)
         assertNoCanary(result, [SECRET, PASSPHRASE])
         assert.doesNotMatch(result.stderr, /^HTTP \d+:/m, 'Node printed its http debug lines')
       } finally {
-        await new Promise((resolve) => server.close(resolve))
+        await new Promise((resolve) => {
+          server.close(resolve)
+        })
       }
     })
   })
@@ -136,7 +178,8 @@ describe('e2e: run and the launcher against the security probe', () => {
 
     it('hex (xxd -p, lower and upper case) is masked', async function () {
       if (!hasCommand('xxd')) this.skip()
-      const script = 'printf %s "$K" | xxd -p; printf %s "$K" | xxd -p -u; printf %s "$K" | xxd -p | tr a-f A-F'
+      const script =
+        'printf %s "$K" | xxd -p; printf %s "$K" | xxd -p -u; printf %s "$K" | xxd -p | tr a-f A-F'
       const result = await cli(['run', '--env', 'K=local://K', '--', 'sh', '-c', script])
       assert.equal(result.code, 0, result.stderr)
       assert.equal(result.stdout, `${MASK}\n${MASK}\n${MASK}\n`)
@@ -171,7 +214,11 @@ describe('e2e: run and the launcher against the security probe', () => {
   })
 
   describe('inherited values that look like references but are not', () => {
-    const bad = ['vault://admin:canary-pw-REF1@db:5432/app', 'openbao://canary-REF2', 'local://u:canary-REF3@h']
+    const bad = [
+      'vault://admin:canary-pw-REF1@db:5432/app',
+      'openbao://canary-REF2',
+      'local://u:canary-REF3@h',
+    ]
 
     it('pass through unchanged, with a warning naming the variable but not the value', async () => {
       const extra = {X1: bad[0], X2: bad[1], X3: bad[2]}

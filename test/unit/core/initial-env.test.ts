@@ -26,14 +26,20 @@ process.stdout.write(JSON.stringify({
 }))
 `
 
-async function scrubIn(env: NodeJS.ProcessEnv): Promise<{argv: null | string; blanked: number; credential?: string; region: string}> {
-  const {stdout} = await execFileP(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', SCRIPT], {
-    env: {PATH: process.env.PATH, ...env},
-  })
+async function scrubIn(
+  env: NodeJS.ProcessEnv,
+): Promise<{argv: null | string; blanked: number; credential?: string; region: string}> {
+  const {stdout} = await execFileP(
+    process.execPath,
+    ['--import', 'tsx', '--input-type=module', '-e', SCRIPT],
+    {
+      env: {PATH: process.env.PATH, ...env},
+    },
+  )
   return JSON.parse(stdout) as {argv: null | string; blanked: number; credential?: string; region: string}
 }
 
-describe('core/initial-env: scrubInitialEnvironment', function () {
+describe('core/initial-env: scrubInitialEnvironment', () => {
   before(function () {
     if (process.platform !== 'linux') this.skip()
   })

@@ -135,6 +135,14 @@ const surroundings = fc
   .string({maxLength: 40, unit: 'grapheme-ascii'})
   .map((text) => text.replaceAll('\0', ''))
 
+/** Two hex digits per byte, as `printf %02x` (or `%02X`) writes them. */
+function hex(bytes: Uint8Array, upper: boolean): string {
+  return Array.from(bytes, (byte) => {
+    const digits = byte.toString(16).padStart(2, '0')
+    return upper ? digits.toUpperCase() : digits
+  }).join('')
+}
+
 /** Property: `encode(value)` between random text, in random chunks, never survives. */
 function neverSurvives(encode: (value: string) => string, values = textValue): void {
   fc.assert(
@@ -242,12 +250,6 @@ describe('core/mask: encodings that programs print (property)', () => {
   })
 
   describe('hexadecimal (xxd -p, Python .hex(), od | tr -d)', () => {
-    /** Two digits per byte, as `printf %02x` writes them. */
-    const hex = (bytes: Uint8Array, upper: boolean): string =>
-      Array.from(bytes, (byte) => {
-        const digits = byte.toString(16).padStart(2, '0')
-        return upper ? digits.toUpperCase() : digits
-      }).join('')
     for (const upper of [false, true]) {
       it(`${upper ? 'upper' : 'lower'}-case digits of any bytes, inside other hex text`, () => {
         fc.assert(
