@@ -51,7 +51,9 @@ export async function main(argv: string[], binUrl: string): Promise<void> {
     import('./core/initial-env.js'),
     import('./core/child-env.js'),
   ])
-  await scrubInitialEnvironment(credentialVariables())
-  const {execute} = await import('@oclif/core')
+  const [, {execute}] = await Promise.all([
+    scrubInitialEnvironment(credentialVariables()),
+    import('@oclif/core'),
+  ])
   await execute({args: argv, dir: binUrl})
 }
