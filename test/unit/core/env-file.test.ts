@@ -244,6 +244,7 @@ describe('core/env-file', () => {
 
   describe('readEnvFile', () => {
     let dir: string
+
     before(async () => {
       dir = await mkdtemp(join(tmpdir(), 'agentvault-envfile-'))
     })
