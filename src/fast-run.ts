@@ -4,7 +4,9 @@
  */
 import type {MaskedOutputs} from './core/output-pump.js'
 
+import {credentialVariables} from './core/child-env.js'
 import {toAgentVaultError} from './core/errors.js'
+import {scrubInitialEnvironment} from './core/initial-env.js'
 import {parseRunArgv} from './core/run-options.js'
 import {Session} from './core/session.js'
 import {reportError, warn} from './ui/errors.js'
@@ -13,6 +15,8 @@ import {reportError, warn} from './ui/errors.js'
 export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let session: Session | undefined
   let outputs: Promise<MaskedOutputs | undefined> | undefined
+  // Awaited before any child starts: it could read them in /proc/$PPID/environ (initial-env.ts).
+  const scrubbed = scrubInitialEnvironment(credentialVariables())
   try {
     const options = parseRunArgv(argv, env)
     session = new Session({command: 'run', env, interactive: false, profileName: options.profile, warn})
@@ -21,6 +25,7 @@ export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = proce
     outputs = openOutputs(options.mask)
     outputs.catch(() => {}) // awaited by spawnAndWait; marked handled should resolving fail first
     const prepared = await prepareRun(session, options, env)
+    await scrubbed
     // Load the audit writer while the child runs rather than after it exits.
     import('./core/audit.js').catch(() => {})
     const placeholders = options.placeholders

@@ -45,6 +45,15 @@ export async function main(argv: string[], binUrl: string): Promise<void> {
     return
   }
 
-  const {execute} = await import('@oclif/core')
+  // Every other command may start children (mcp, proxy, wrappers): blank what they could read in
+  // /proc/$PPID/environ. (`run` does it itself, from its bundle.)
+  const [{scrubInitialEnvironment}, {credentialVariables}] = await Promise.all([
+    import('./core/initial-env.js'),
+    import('./core/child-env.js'),
+  ])
+  const [, {execute}] = await Promise.all([
+    scrubInitialEnvironment(credentialVariables()),
+    import('@oclif/core'),
+  ])
   await execute({args: argv, dir: binUrl})
 }

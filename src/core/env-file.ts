@@ -1,9 +1,63 @@
 /**
- * Dotenv-style env files for `run --env-file` (product.md §4). Pure and synchronous: the caller
- * reads the file and decides precedence. Values may be secrets (or references), so errors name
- * only the file, the line and the variable, never any text from a value position.
+ * Dotenv-style env files for `run --env-file` (product.md §4). The parser is pure and synchronous:
+ * the caller reads the file (readEnvFile, bounded) and decides precedence. Values may be secrets
+ * (or references), so errors name only the file, the line and the variable, never any text from a
+ * value position.
  */
 import {UsageError} from './errors.js'
+import {describeBytes} from './value-size.js'
+
+/** The largest env file `run` reads: a dotenv file is a few KiB; /dev/zero would never end. */
+export const MAX_ENV_FILE_BYTES = 4 * 1024 * 1024
+
+/**
+ * Read an env file (a regular file, a FIFO or `<(…)`, a device) as UTF-8, never more than
+ * `maxBytes` (one byte past tells "exactly the limit" from "over it").
+ *
+ * @throws UsageError ENV_FILE_TOO_LARGE past the limit, ENV_FILE_UNREADABLE when it cannot be read.
+ */
+export async function readEnvFile(file: string, maxBytes: number = MAX_ENV_FILE_BYTES): Promise<string> {
+  const {open} = await import('node:fs/promises')
+  const chunks: Buffer[] = []
+  let total = 0
+  try {
+    const handle = await open(file, 'r')
+    try {
+      for (;;) {
+        const chunk = Buffer.alloc(Math.min(64 * 1024, maxBytes + 1 - total))
+        const {bytesRead} = await handle.read(chunk, 0, chunk.length, null)
+        if (bytesRead === 0) break
+        chunks.push(chunk.subarray(0, bytesRead))
+        total += bytesRead
+        if (total > maxBytes)
+          throw new UsageError(
+            'ENV_FILE_TOO_LARGE',
+            `Env file ${file} is larger than the limit of ${describeBytes(maxBytes)}`,
+            {
+              details: {maxBytes},
+              suggestion: 'Give --env-file a dotenv file of NAME=value lines, not a data file.',
+            },
+          )
+      }
+    } finally {
+      await handle.close()
+    }
+  } catch (error) {
+    if (error instanceof UsageError) throw error
+    const {code} = error as NodeJS.ErrnoException
+    throw new UsageError(
+      'ENV_FILE_UNREADABLE',
+      `Cannot read env file ${file} (${code ?? 'it could not be read'})`,
+      {suggestion: 'Check the path given to --env-file.'},
+    )
+  }
+
+  const text = Buffer.concat(chunks)
+  const decoded = text.toString('utf8')
+  text.fill(0)
+  for (const chunk of chunks) chunk.fill(0)
+  return decoded
+}
 
 /** One `NAME=value` assignment, in file order. */
 export interface EnvFileEntry {

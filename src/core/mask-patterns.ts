@@ -17,13 +17,16 @@
  *   characters as surrogate pairs), PHP `json_encode` (also `\/`), Go `encoding/json` (`\u003c
  *   \u003e \u0026 \u2028 \u2029`) and .NET `System.Text.Json` write them, each with upper- and
  *   lower-case hex;
+ * - hexadecimal (values of 4 bytes or more), lower and upper case, as one run of digits (`xxd -p` of a value up to 30 bytes,
+ *   `od -An -tx1 -v | tr -d ' \n'`, Python `.hex()`, `hexdump -ve '1/1 "%02x"'`, `printf %X`);
  * - for a multi-line value (a PEM key), each line of at least {@link MIN_LINE_LENGTH} bytes (its
  *   first {@link MAX_LINES} such lines), raw and in the URL and JSON forms (not base64: a line is
  *   rarely encoded on its own).
  *
  * Not covered (the honest limits): values under `minLength` bytes, other transformations (hashes,
  * encryption, compression, case changes, reversed or interleaved text), nested encodings (the
- * base64 of a URL-encoded value, …), base64 wrapped across lines, and a value printed partially.
+ * base64 of a URL-encoded value, …), base64 or hex wrapped across lines (`xxd -p` of a value over 30 bytes) or spaced
+ * (`od -tx1`, `xxd` without -p), and a value printed partially.
  */
 import {isUtf8} from 'node:buffer'
 
@@ -36,6 +39,9 @@ export const MIN_LINE_LENGTH = 8
  * 5 bytes or more yields at least this many at every alignment.
  */
 const MIN_BASE64_INNER = 6
+
+/** Shortest value whose hexadecimal is masked (8 digits: once in ~4·10⁹ positions of random hex). */
+const MIN_HEX_BYTES = 4
 
 /** Lines of one value masked on their own, at most (a bound on the patterns a huge value makes). */
 export const MAX_LINES = 1000
@@ -61,7 +67,7 @@ export function maskPatterns(values: readonly Buffer[], options: MaskPatternOpti
     if (value.length < minLength) continue
     const wholes = unique([value, trimEnd(value, NEWLINE), trim(value)]).filter((v) => v.length >= minLength)
     for (const whole of wholes) {
-      patterns.push(whole, ...base64Forms(whole), ...textForms(whole))
+      patterns.push(whole, ...base64Forms(whole), ...textForms(whole), ...hexForms(whole))
       if (whole.at(-1) !== 0x0a) patterns.push(...base64Whole(Buffer.concat([whole, NEWLINE_BYTE])))
     }
 
@@ -160,6 +166,16 @@ function base64Forms(value: Buffer): Buffer[] {
 }
 
 /** URL and JSON forms (JSON only for valid UTF-8: decoding anything else would invent characters). */
+/**
+ * The value in hexadecimal, lower and upper case (ASCII); none under {@link MIN_HEX_BYTES} bytes,
+ * whatever `minLength` says (six hex digits turn up in any hex dump).
+ */
+function hexForms(value: Buffer): Buffer[] {
+  if (value.length < MIN_HEX_BYTES) return []
+  const hex = value.toString('hex')
+  return [Buffer.from(hex, 'latin1'), Buffer.from(hex.toUpperCase(), 'latin1')]
+}
+
 function textForms(value: Buffer): Buffer[] {
   const forms = URL_STYLES.flatMap((style) => [
     percentEncode(value, style, false),

@@ -29,7 +29,8 @@ export const RUN_FLAGS = {
     type: 'string',
   },
   'env-file': {
-    description: 'Read NAME=REF or NAME=value lines from a dotenv file (repeatable; later files win).',
+    description:
+      'Read NAME=REF or NAME=value lines from a dotenv file (repeatable; later files win; at most 4 MiB each).',
     env: 'AGENTVAULT_ENV_FILE',
     helpValue: 'FILE',
     multiple: true,
@@ -162,6 +163,12 @@ export function parseRunArgv(argv: string[], env: NodeJS.ProcessEnv): RunOptions
   if (command.length === 0)
     throw new UsageError('MISSING_COMMAND', 'No command to run', {
       suggestion: 'agentvault run --env API_KEY=local://API_KEY -- ./deploy.sh',
+    })
+
+  if (command[0] === '')
+    throw new UsageError('MISSING_COMMAND', 'The command name is empty', {
+      suggestion:
+        'Name the program to start after `--`: agentvault run --env API_KEY=local://API_KEY -- ./deploy.sh',
     })
 
   const pick = (name: keyof typeof RUN_FLAGS): string[] => {

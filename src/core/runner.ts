@@ -5,6 +5,8 @@
  */
 import type {ChildProcess} from 'node:child_process'
 
+import {isUtf8} from 'node:buffer'
+
 import type {Backend, RunInjection} from './backend.js'
 import type {MaskedOutputs} from './output-pump.js'
 import type {RunOptions} from './run-options.js'
@@ -68,36 +70,31 @@ async function collectMappings(
 ): Promise<Map<string, Mapping>> {
   const mappings = new Map<string, Mapping>()
   for (const [name, value] of Object.entries(baseEnv)) {
-    if (value !== undefined && looksLikeReference(value))
+    if (value === undefined || !looksLikeReference(value)) continue
+    try {
       mappings.set(name, {name, ref: parseReference(value)})
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error
+      // Not ours to refuse (a connection string such as vault://user:pw@db:5432/app): the
+      // command gets it as it is. Never quoted: it may well hold a password.
+      warn(
+        `${name} in the environment looks like a secret reference but is not a valid one; it is passed to the command unchanged.`,
+      )
+    }
   }
 
   if (options.envFiles.length > 0) {
-    const [{readFile}, {parseEnvFile}] = await Promise.all([
-      import('node:fs/promises'),
-      import('./env-file.js'),
-    ])
+    const {parseEnvFile, readEnvFile} = await import('./env-file.js')
     for (const file of options.envFiles) {
-      let text: string
-      try {
-        text = await readFile(file, 'utf8')
-      } catch (error) {
-        throw new UsageError(
-          'ENV_FILE_UNREADABLE',
-          `Cannot read env file ${file} (${(error as NodeJS.ErrnoException).code})`,
-          {
-            suggestion: 'Check the path given to --env-file.',
-          },
-        )
-      }
-
+      const text = await readEnvFile(file)
       for (const entry of parseEnvFile(text, file)) {
+        const where = `${file}:${entry.line}: ${entry.name}`
         const isReference = looksLikeReference(entry.value)
-        if (!isReference) warnMisspeltScheme(entry.value, `${file}:${entry.line}: ${entry.name}`, warn)
+        if (!isReference) warnMisspeltScheme(entry.value, where, warn)
         mappings.set(
           entry.name,
           isReference
-            ? {name: entry.name, ref: parseReference(entry.value)}
+            ? {name: entry.name, ref: parseNamedReference(entry.value, where)}
             : {name: entry.name, value: entry.value},
         )
       }
@@ -120,10 +117,23 @@ async function collectMappings(
       throw new UsageError('BAD_ENV_MAPPING', `--env ${name}= must be a secret reference`, {
         suggestion: `Use a reference such as ${name}=local://${name}; plain values belong in an --env-file.`,
       })
-    mappings.set(name, {name, ref: parseReference(ref)})
+    mappings.set(name, {name, ref: parseNamedReference(ref, `--env ${name}`)})
   }
 
   return mappings
+}
+
+/** parseReference, its error prefixed with where the reference came from (`--env NAME`, `FILE:LINE: NAME`). */
+function parseNamedReference(text: string, where: string): SecretReference {
+  try {
+    return parseReference(text)
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error
+    throw new UsageError(error.code, `${where}: ${error.message}`, {
+      details: error.details,
+      suggestion: error.suggestion,
+    })
+  }
 }
 
 /**
@@ -208,8 +218,17 @@ export async function prepareRun(
           suggestion: 'Environment variables cannot hold NUL bytes; store the value base64-encoded.',
         },
       )
-    env[mapping.name] = value.toString('utf8')
+    const text = value.toString('utf8')
+    env[mapping.name] = text
     secrets.push(value)
+    if (!isUtf8(value)) {
+      // The environment takes strings: each invalid byte becomes U+FFFD. Mask that form too.
+      secrets.push(Buffer.from(text, 'utf8'))
+      session.options.warn(
+        `The value of ${mapping.name} is not valid UTF-8: the command gets it with each invalid byte replaced by U+FFFD.`,
+      )
+    }
+
     resolved.push({name: mapping.name, ref: mapping.ref, value})
     if (value.length > 0 && value.length < MIN_MASK_LENGTH)
       session.options.warn(

@@ -5,16 +5,17 @@ import {UsageError} from '../core/errors.js'
 import {checkValueSize, valueTooLarge} from '../core/value-size.js'
 
 /**
- * Read all of stdin as bytes. With `maxBytes`, stop reading (and fail with VALUE_TOO_LARGE) as
- * soon as more than that has arrived, whatever the writer still has to send.
+ * Read all of stdin as bytes. With `maxBytes`, stop reading (and fail with VALUE_TOO_LARGE, which
+ * names `maxBytes`) as soon as more than `maxBytes + slack` has arrived, whatever the writer still
+ * has to send. `slack`: bytes the caller strips before checking the cap itself (a final newline).
  */
-export async function readStdin(maxBytes?: number): Promise<Buffer> {
+export async function readStdin(maxBytes?: number, slack = 0): Promise<Buffer> {
   const chunks: Buffer[] = []
   let total = 0
   for await (const chunk of process.stdin) {
     chunks.push(chunk as Buffer)
     total += (chunk as Buffer).length
-    if (maxBytes !== undefined && total > maxBytes) {
+    if (maxBytes !== undefined && total > maxBytes + slack) {
       for (const read of chunks) read.fill(0)
       // Leaving the loop early destroys stdin: nothing more is read, the writer gets EPIPE.
       throw valueTooLarge(maxBytes)
@@ -25,10 +26,11 @@ export async function readStdin(maxBytes?: number): Promise<Buffer> {
 }
 
 /**
- * Read a file (or a FIFO, or a device) up to `maxBytes`; more than that fails with VALUE_TOO_LARGE.
+ * Read a file (or a FIFO, or a device) up to `maxBytes + slack` bytes; more than that fails with
+ * VALUE_TOO_LARGE naming `maxBytes`.
  * Memory grows with what the file holds, never with the cap (which a user may raise a lot).
  */
-export async function readFileCapped(path: string, maxBytes: number): Promise<Buffer> {
+export async function readFileCapped(path: string, maxBytes: number, slack = 0): Promise<Buffer> {
   const {open} = await import('node:fs/promises')
   const handle = await open(path, 'r')
   const chunks: Buffer[] = []
@@ -36,12 +38,12 @@ export async function readFileCapped(path: string, maxBytes: number): Promise<Bu
     let total = 0
     for (;;) {
       // At most one byte past the cap: that byte tells "exactly the cap" from "over it".
-      const chunk = Buffer.alloc(Math.min(64 * 1024, maxBytes + 1 - total))
+      const chunk = Buffer.alloc(Math.min(64 * 1024, maxBytes + slack + 1 - total))
       const {bytesRead} = await handle.read(chunk, 0, chunk.length, null)
       if (bytesRead === 0) break
       chunks.push(chunk.subarray(0, bytesRead))
       total += bytesRead
-      if (total > maxBytes) throw valueTooLarge(maxBytes)
+      if (total > maxBytes + slack) throw valueTooLarge(maxBytes)
     }
 
     return Buffer.concat(chunks)
@@ -120,7 +122,7 @@ export async function readSecretInput(options: SecretInputOptions): Promise<Buff
     let bytes: Buffer
     try {
       // The newline may be the byte past the cap: read one more, strip, then check.
-      bytes = stripOneNewline(await readFileCapped(options.fromFile, maxBytes + 2))
+      bytes = stripOneNewline(await readFileCapped(options.fromFile, maxBytes, 2))
     } catch (error) {
       if (!(error as NodeJS.ErrnoException).code || error instanceof UsageError) throw error
       throw new UsageError(
@@ -147,7 +149,7 @@ export async function readSecretInput(options: SecretInputOptions): Promise<Buff
   }
 
   if (!process.stdin.isTTY) {
-    const piped = stripOneNewline(await readStdin(maxBytes + 2))
+    const piped = stripOneNewline(await readStdin(maxBytes, 2))
     if (piped.length > 0) return capped(piped, maxBytes, 'stdin')
     throw new UsageError('VALUE_REQUIRED', 'stdin was empty: no value to store', {
       suggestion:

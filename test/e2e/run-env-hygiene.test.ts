@@ -203,9 +203,16 @@ describe('e2e: run refuses an environment the OS would refuse, naming the variab
   it('an environment bigger in total than ARG_MAX: exit 2 naming the biggest variables', async function () {
     if (process.platform !== 'linux') this.skip()
     // 80 × 120 KiB: every string fits; the total (9.6 MiB) exceeds ARG_MAX even with an unlimited
-    // stack (Linux then allows at most 6 MiB).
+    // stack (Linux then allows at most 6 MiB). Four files: each stays under the 4 MiB env-file cap.
     const lines = Array.from({length: 80}, (_, i) => `V${i}=${CANARY}${'y'.repeat(120 * 1024)}`)
-    const result = await runWithFile(`${lines.join('\n')}\n`)
+    const files: string[] = []
+    for (let part = 0; part < 4; part++) {
+      const file = join(t.home, `part${part}.env`)
+      await writeFile(file, `${lines.slice(part * 20, part * 20 + 20).join('\n')}\n`)
+      files.push('--env-file', file)
+    }
+
+    const result = await runWithFile('', files)
     assert.equal(result.code, 2, result.stderr)
     assert.equal(result.stdout, '')
     assert.match(result.stderr, /^Error: .*exceed.*ARG_MAX.*V\d+/m)

@@ -2,8 +2,17 @@
 
 import fc from 'fast-check'
 import assert from 'node:assert/strict'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 
-import {type EnvFileEntry, formatEnvValue, parseEnvFile} from '../../../src/core/env-file.js'
+import {
+  type EnvFileEntry,
+  formatEnvValue,
+  MAX_ENV_FILE_BYTES,
+  parseEnvFile,
+  readEnvFile,
+} from '../../../src/core/env-file.js'
 import {UsageError} from '../../../src/core/errors.js'
 
 function entries(text: string): Array<[string, string]> {
@@ -230,6 +239,51 @@ describe('core/env-file', () => {
         assert.ok(!error.message.includes('sk-canary123'), error.message)
         assert.ok(!(error.suggestion ?? '').includes('sk-canary123'))
       }
+    })
+  })
+
+  describe('readEnvFile', () => {
+    let dir: string
+
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'agentvault-envfile-'))
+    })
+
+    after(() => rm(dir, {force: true, recursive: true}))
+
+    it('reads a file of exactly the limit, refuses one byte more naming the file and the limit', async () => {
+      const file = join(dir, 'edge.env')
+      await writeFile(file, `A=${'x'.repeat(62)}\n`)
+      assert.equal(await readEnvFile(file, 65), `A=${'x'.repeat(62)}\n`)
+      await assert.rejects(readEnvFile(file, 64), (error: unknown) => {
+        assert.ok(error instanceof UsageError)
+        assert.equal(error.code, 'ENV_FILE_TOO_LARGE')
+        assert.match(error.message, /edge\.env.*64 bytes/)
+        return true
+      })
+    })
+
+    it('stops reading an endless device at the limit', async function () {
+      if (process.platform === 'win32') this.skip()
+      await assert.rejects(readEnvFile('/dev/zero'), (error: unknown) => {
+        assert.ok(error instanceof UsageError)
+        assert.equal(error.code, 'ENV_FILE_TOO_LARGE')
+        assert.equal(error.details?.maxBytes, MAX_ENV_FILE_BYTES)
+        return true
+      })
+    })
+
+    it('a missing file or a directory: ENV_FILE_UNREADABLE with the errno code', async () => {
+      for (const [path, code] of [
+        [join(dir, 'missing.env'), 'ENOENT'],
+        [dir, 'EISDIR'],
+      ] as const)
+        await assert.rejects(readEnvFile(path), (error: unknown) => {
+          assert.ok(error instanceof UsageError)
+          assert.equal(error.code, 'ENV_FILE_UNREADABLE')
+          assert.ok(error.message.includes(`(${code})`), error.message)
+          return true
+        })
     })
   })
 

@@ -135,6 +135,14 @@ const surroundings = fc
   .string({maxLength: 40, unit: 'grapheme-ascii'})
   .map((text) => text.replaceAll('\0', ''))
 
+/** Two hex digits per byte, as `printf %02x` (or `%02X`) writes them. */
+function hex(bytes: Uint8Array, upper: boolean): string {
+  return Array.from(bytes, (byte) => {
+    const digits = byte.toString(16).padStart(2, '0')
+    return upper ? digits.toUpperCase() : digits
+  }).join('')
+}
+
 /** Property: `encode(value)` between random text, in random chunks, never survives. */
 function neverSurvives(encode: (value: string) => string, values = textValue): void {
   fc.assert(
@@ -237,6 +245,28 @@ describe('core/mask: encodings that programs print (property)', () => {
     for (const [name, encode] of Object.entries(flavours)) {
       it(name, () => {
         neverSurvives(encode)
+      })
+    }
+  })
+
+  describe('hexadecimal (xxd -p, Python .hex(), od | tr -d)', () => {
+    for (const upper of [false, true]) {
+      it(`${upper ? 'upper' : 'lower'}-case digits of any bytes, inside other hex text`, () => {
+        fc.assert(
+          fc.property(
+            fc.uint8Array({minLength: 4, maxLength: 40}),
+            fc.uint8Array({maxLength: 20}),
+            surroundings,
+            fc.array(fc.nat(), {maxLength: 12}),
+            (value, hexAround, after, cuts) => {
+              const encoded = Buffer.from(hex(value, upper))
+              const data = Buffer.concat([Buffer.from(hex(hexAround, upper)), encoded, Buffer.from(after)])
+              const out = maskChunks(maskPatterns([Buffer.from(value)]), cut(data, cuts))
+              assert.ok(!out.includes(encoded), `${encoded.toString()} survived in ${out.toString()}`)
+            },
+          ),
+          {numRuns: 150},
+        )
       })
     }
   })
