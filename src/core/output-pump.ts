@@ -4,7 +4,7 @@
  * (product.md §4; issue 2 sets a throughput target).
  *
  * - The child writes into one end of a Unix socket pair made for it ({@link openOutputChannel});
- *   we read the other end into one reused buffer (net's `onread`), so no Buffer is allocated per
+ *   we read the other end into two reused buffers (net's `onread`), so no Buffer is allocated per
  *   read and reads may be larger than a stream's 64 KiB. Where no such socket can be made (no
  *   writable temp dir), the child gets an ordinary pipe and its stream's chunks are fed instead
  *   ({@link pumpStream}).
@@ -280,10 +280,24 @@ export async function openOutputChannel(target: PumpTarget): Promise<OutputChann
       server.listen(address, resolve)
     })
     let pump: Pump | undefined
-    const buffer = Buffer.allocUnsafe(READ_BUFFER)
+    // Two read buffers: while the stream still holds (views of) one chunk, the next is read and
+    // masked into the other, so the descriptor has output waiting when the reader drains it.
+    // Reading pauses only when both are held, and goes on once everything is written.
+    const buffers = [Buffer.allocUnsafe(READ_BUFFER), Buffer.allocUnsafe(READ_BUFFER)] as const
+    let current = 0
+    let spareInUse = false
+    const read = (size: number): boolean => {
+      if (!pump) return false
+      if (pump.chunk(buffers[current]!.subarray(0, size))) return true
+      if (spareInUse) return false
+      spareInUse = true
+      current = 1 - current
+      return true
+    }
+
     const ours = net.connect({
       // Paused until `start` gives the pump: nothing is read before.
-      onread: {buffer, callback: (size) => pump?.chunk(buffer.subarray(0, size)) ?? false},
+      onread: {buffer: () => buffers[current]!, callback: read},
       path: address,
     })
     ours.pause()
@@ -313,7 +327,14 @@ export async function openOutputChannel(target: PumpTarget): Promise<OutputChann
       },
       start(filter, onBrokenPipe) {
         childEnd.destroy()
-        const started = new Pump(target, filter, onBrokenPipe).from(ours)
+        const started = new Pump(target, filter, onBrokenPipe).from({
+          pause: () => ours.pause(),
+          resume() {
+            // Everything written: neither buffer is held.
+            spareInUse = false
+            ours.resume()
+          },
+        })
         pump = started
         ours.once('end', () => started.end())
         ours.once('error', () => started.end())
