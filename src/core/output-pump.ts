@@ -4,15 +4,18 @@
  * (product.md §4; issue 2 sets a throughput target).
  *
  * - The child writes into one end of a Unix socket pair made for it ({@link openOutputChannel});
- *   we read the other end into one reused buffer (net's `onread`), so no Buffer is allocated per
+ *   we read the other end into two reused buffers (net's `onread`), so no Buffer is allocated per
  *   read and reads may be larger than a stream's 64 KiB. Where no such socket can be made (no
  *   writable temp dir), the child gets an ordinary pipe and its stream's chunks are fed instead
  *   ({@link pumpStream}).
  * - Each chunk is masked and written with one `writev` straight to the descriptor: no Transform or
  *   Writable stream in between (their bookkeeping cost more than the masking itself).
- * - The descriptors are made non-blocking: one that is full (EAGAIN) gets the rest of the chunk
- *   through its Node stream, with reading paused until that is flushed. Output order is kept,
- *   memory stays bounded, and a stalled reader never blocks the process (signals still forwarded).
+ * - The descriptors are made non-blocking. Once one is full (EAGAIN: its reader is slower than the
+ *   child), every later write goes through its Node stream, which writes what fits at once and the
+ *   rest when the descriptor is writable again, without copying the chunk (and without the cost of
+ *   an exception per full pipe); reading pauses while the stream still holds part of a chunk, whose
+ *   buffer the next read would reuse. Output order is kept, memory stays bounded, and a stalled
+ *   reader never blocks the process (signals still forwarded).
  * - A reader that went away (EPIPE) is reported once; the rest of the child's output is drained
  *   unread, so the child is never blocked on us.
  * - Bytes the masker holds back (they might begin a value) are written after {@link IDLE_FLUSH_MS}
@@ -81,11 +84,26 @@ class Pump {
   private closed = false
   private ended = false
   private flow: Flow | undefined
+  /** The descriptor was full once (EAGAIN): writes go through the stream from then on. */
+  private full = false
   /** Chunks that left bytes held back: tells the idle timer whether output came meanwhile. */
   private chunks = 0
   private idle: NodeJS.Timeout | undefined
   private inFlight = 0
   private resolve!: () => void
+  /** Reading is paused until the stream has written everything it holds. */
+  private waiting = false
+  /** A write through the stream is done: reading resumes once nothing it holds is pending. */
+  private readonly afterWrite = (error?: Error | null): void => {
+    this.inFlight--
+    if (error) this.stop(error)
+    else if (this.inFlight === 0 && this.waiting) {
+      this.waiting = false
+      this.flow?.resume()
+    }
+
+    this.finish()
+  }
 
   constructor(
     private readonly target: PumpTarget,
@@ -143,27 +161,36 @@ class Pump {
 
   private flushHeld(): void {
     if (this.closed || this.ended || this.filter.heldBack === 0) return
-    const pieces = this.filter.flush()
-    // Behind a write still pending on the stream: queue there, so output keeps its order.
-    if (this.inFlight > 0) this.later(pieces)
-    else if (!this.write(pieces)) this.flow?.pause()
+    // Behind a write still pending on the stream, this queues there (see write): order is kept.
+    if (!this.write(this.filter.flush())) this.flow?.pause()
   }
 
   private finish(): void {
     if (this.ended && this.inFlight === 0) this.resolve()
   }
 
-  private later(pieces: Buffer[]): void {
+  /**
+   * Write `pieces` through the target's Node stream, without copying: libuv writes what the
+   * descriptor takes now and the rest when it is writable again. Returns false when the stream
+   * still holds some of them; they may be views of a buffer the caller reuses for its next read,
+   * so reading pauses until they are written.
+   */
+  private viaStream(pieces: Buffer[]): boolean {
     const stream = this.target.stream()
     if (stream.listenerCount('error') === 0) stream.on('error', (error) => this.stop(error))
     this.inFlight++
-    // A copy: the pieces may point into a buffer that is reused for the next read.
-    stream.write(Buffer.concat(pieces), (error) => {
-      this.inFlight--
-      if (error) this.stop(error)
-      else if (this.inFlight === 0) this.flow?.resume()
-      this.finish()
-    })
+    if (pieces.length === 1) stream.write(pieces[0], this.afterWrite)
+    else {
+      // One writev for the whole chunk.
+      stream.cork()
+      for (const [index, piece] of pieces.entries())
+        stream.write(piece, index === pieces.length - 1 ? this.afterWrite : undefined)
+      stream.uncork()
+    }
+
+    if (stream.writableLength === 0 || this.closed) return true
+    this.waiting = true
+    return false
   }
 
   private stop(error: unknown): void {
@@ -175,7 +202,9 @@ class Pump {
 
   private write(output: Buffer[]): boolean {
     let pieces = output.filter((piece) => piece.length > 0)
-    while (!this.closed && pieces.length > 0) {
+    if (this.closed || pieces.length === 0) return true
+    if (this.full) return this.viaStream(pieces)
+    while (pieces.length > 0) {
       let written: number
       try {
         written =
@@ -186,8 +215,10 @@ class Pump {
           return true
         }
 
-        this.later(pieces)
-        return false
+        // The reader is slower than the child: from now on every write goes through the stream,
+        // which waits for the descriptor without an exception per full pipe or a copy.
+        this.full = true
+        return this.viaStream(pieces)
       }
 
       pieces = advance(pieces, written)
@@ -249,10 +280,24 @@ export async function openOutputChannel(target: PumpTarget): Promise<OutputChann
       server.listen(address, resolve)
     })
     let pump: Pump | undefined
-    const buffer = Buffer.allocUnsafe(READ_BUFFER)
+    // Two read buffers: while the stream still holds (views of) one chunk, the next is read and
+    // masked into the other, so the descriptor has output waiting when the reader drains it.
+    // Reading pauses only when both are held, and goes on once everything is written.
+    const buffers = [Buffer.allocUnsafe(READ_BUFFER), Buffer.allocUnsafe(READ_BUFFER)] as const
+    let current = 0
+    let spareInUse = false
+    const read = (size: number): boolean => {
+      if (!pump) return false
+      if (pump.chunk(buffers[current]!.subarray(0, size))) return true
+      if (spareInUse) return false
+      spareInUse = true
+      current = 1 - current
+      return true
+    }
+
     const ours = net.connect({
       // Paused until `start` gives the pump: nothing is read before.
-      onread: {buffer, callback: (size) => pump?.chunk(buffer.subarray(0, size)) ?? false},
+      onread: {buffer: () => buffers[current]!, callback: read},
       path: address,
     })
     ours.pause()
@@ -282,7 +327,14 @@ export async function openOutputChannel(target: PumpTarget): Promise<OutputChann
       },
       start(filter, onBrokenPipe) {
         childEnd.destroy()
-        const started = new Pump(target, filter, onBrokenPipe).from(ours)
+        const started = new Pump(target, filter, onBrokenPipe).from({
+          pause: () => ours.pause(),
+          resume() {
+            // Everything written: neither buffer is held.
+            spareInUse = false
+            ours.resume()
+          },
+        })
         pump = started
         ours.once('end', () => started.end())
         ours.once('error', () => started.end())

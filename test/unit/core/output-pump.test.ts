@@ -267,6 +267,49 @@ describe('core/output-pump', () => {
       assert.equal(read().toString(), `x ${DEFAULT_REPLACEMENT} y`)
     })
 
+    it('a reader slower than the child gets every byte intact although the read buffer is reused', async () => {
+      const {accepted, client} = await socketPair(dir)
+      let full!: () => void
+      const fellBack = new Promise<void>((resolve) => {
+        full = resolve
+      })
+      const channel = await openOutputChannel({
+        fd: (client as unknown as {_handle: {fd: number}})._handle.fd,
+        stream() {
+          full()
+          return client
+        },
+      })
+      // 16 MiB of distinct lines, values among them: a read that overwrote bytes the stream still
+      // holds would show as lines out of place.
+      const lines: string[] = []
+      for (let i = 0, length = 0; length < 16 * 1024 * 1024; i++) {
+        const value = i % 7 === 0 ? VALUES[0]!.toString() : randomBytes(30).toString('base64')
+        lines.push(`${i} ${value} ${i % 11 === 0 ? VALUES[1]!.toString('base64') : ''}\n`)
+        length += lines.at(-1)!.length
+      }
+
+      const data = Buffer.from(lines.join(''))
+      const child = spawn(process.execPath, ['-e', 'process.stdin.pipe(process.stdout)'], {
+        stdio: ['pipe', channel.childEnd, 'inherit'],
+      })
+      child.stdin.end(data)
+      const done = channel.start(new Masker(PATTERNS), () => {})
+      // Nobody reads until the descriptor has been full: then it is read in small bites.
+      await fellBack
+      const chunks: Buffer[] = []
+      const received = new Promise<Buffer>((resolve) => {
+        accepted.on('readable', () => {
+          let chunk: Buffer | null
+          while ((chunk = accepted.read(4096) as Buffer | null) !== null) chunks.push(chunk)
+        })
+        accepted.once('end', () => resolve(Buffer.concat(chunks)))
+      })
+      await done
+      client.end()
+      assert.ok((await received).equals(maskedWhole(data)))
+    })
+
     it('close() releases both ends when nothing is spawned', async () => {
       const {read, target} = fileTarget()
       const channel = await openOutputChannel(target)
