@@ -11,6 +11,8 @@
  */
 import type {IncomingMessage, Server, ServerResponse} from 'node:http'
 
+import type {AuditEvent} from '../audit.js'
+
 import type {Session} from '../session.js'
 import type {UseLimits} from '../use.js'
 import type {Redactor} from '../use/redaction.js'
@@ -174,6 +176,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
   const {createServer, STATUS_CODES} = await import('node:http')
   const {timingSafeEqual} = await import('node:crypto')
   const {callWithSecrets} = await import('../use.js')
+  const {appendAuditBatch} = await import('../audit.js')
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   const expectedToken = options.token === undefined ? undefined : await sha256(options.token)
   const limits: UseLimits = {...options.limits, redactionMarker: REDACTION_MARKER}
@@ -187,7 +190,28 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
     return timingSafeEqual(await sha256(given), expectedToken)
   }
 
-  /** Audit after answering (the caller never waits for the fsync); events stay in order. */
+  /**
+   * Audit after answering (the caller never waits for the fsync). Events wait in a queue and are
+   * appended in order, all that gathered meanwhile in one locked, fsynced write; each request's
+   * log line follows its event. `close()` waits for the queue to drain.
+   */
+  const pending: Array<{event?: AuditEvent; line: string}> = []
+  const flush = async (): Promise<void> => {
+    while (pending.length > 0) {
+      const batch = pending.splice(0)
+      const events = batch.flatMap((item) => (item.event ? [item.event] : []))
+      try {
+        await appendAuditBatch(options.session.home, events)
+      } catch (error) {
+        options.log(
+          `Warning: Could not write the audit log: ${error instanceof Error ? error.message : String(error)}`,
+        )
+      }
+
+      for (const item of batch) options.log(item.line)
+    }
+  }
+
   const record = (
     work: Session,
     method: string,
@@ -196,13 +220,12 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
     error?: AgentVaultError,
   ): void => {
     work.audit.status = status
-    auditQueue = auditQueue.then(async () => {
-      await work.finish(outcome, outcome === 'ok' ? 0 : (error?.exitCode ?? 1), error?.code)
-      const references = [...work.audit.references].join(',') || '-'
-      options.log(
-        `${new Date().toISOString()} ${status} ${outcome} ${printable(method, 16)} ${work.audit.targetHost ?? '-'} ${references} agent=${work.audit.agentId ?? '-'}${error ? ` ${error.code}` : ''}`,
-      )
-    })
+    const event = work.auditEvent(outcome, outcome === 'ok' ? 0 : (error?.exitCode ?? 1), error?.code)
+    const references = [...work.audit.references].join(',') || '-'
+    const line = `${new Date().toISOString()} ${status} ${outcome} ${printable(method, 16)} ${work.audit.targetHost ?? '-'} ${references} agent=${work.audit.agentId ?? '-'}${error ? ` ${error.code}` : ''}`
+    pending.push({...(event && {event}), line})
+    // One flush at a time: requests answered while it writes join the next batch.
+    if (pending.length === 1) auditQueue = auditQueue.then(flush)
   }
 
   const serveProxy = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
