@@ -12,7 +12,6 @@
 import type {IncomingMessage, Server, ServerResponse} from 'node:http'
 
 import type {AuditEvent} from '../audit.js'
-
 import type {Session} from '../session.js'
 import type {UseLimits} from '../use.js'
 import type {Redactor} from '../use/redaction.js'
