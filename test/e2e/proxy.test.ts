@@ -203,6 +203,23 @@ describe('e2e: proxy', function () {
       assertNoCanary(raw, 'the raw response')
     })
 
+    it('keeps connections to the upstream alive between requests (the address guard still runs each time)', async () => {
+      for (const path of ['/reuse-1', '/reuse-2', '/reuse-3']) {
+        const reply = await send({...target(path), 'X-AS-Inject-Bearer': 'K'})
+        assert.equal(reply.status, 200, reply.text)
+      }
+
+      const ports = ['/reuse-1', '/reuse-2', '/reuse-3'].map((path) => world.upstream.last(path).remotePort)
+      assert.equal(new Set(ports).size, 1, `one connection, got client ports ${ports.join(', ')}`)
+      // The same origin, a kept-alive socket to it in the pool: still refused for a profile without
+      // private networks.
+      const before = world.upstream.requests.length
+      const blocked = await send({...target('/reuse-4'), 'X-AS-Inject-Bearer': 'local://K?profile=noprivate'})
+      assert.equal(blocked.status, 403, blocked.text)
+      assert.equal((JSON.parse(blocked.text) as Record<string, string>).error, 'ssrf_protection_blocked')
+      assert.equal(world.upstream.requests.length, before, 'nothing sent')
+    })
+
     it('400 shape A: no target, no injection, unknown style', async () => {
       const noTarget = await send({'X-AS-Inject-Bearer': 'K'})
       assert.equal(noTarget.status, 400)

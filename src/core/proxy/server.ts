@@ -176,6 +176,8 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
   const {timingSafeEqual} = await import('node:crypto')
   const {callWithSecrets} = await import('../use.js')
   const {appendAuditBatch} = await import('../audit.js')
+  const connections = await import('../use/http-client.js')
+  connections.reuseConnections()
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   const expectedToken = options.token === undefined ? undefined : await sha256(options.token)
   const limits: UseLimits = {...options.limits, redactionMarker: REDACTION_MARKER}
@@ -373,6 +375,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
       server.closeAllConnections()
       await closed
       await auditQueue
+      connections.closeConnections()
     },
     port,
   }
