@@ -178,6 +178,9 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
   const {appendAuditBatch} = await import('../audit.js')
   const connections = await import('../use/http-client.js')
   connections.reuseConnections()
+  // The same secrets serve request after request: their maskers are built once.
+  const redaction = await import('../use/redaction.js')
+  redaction.shareMaskers(true)
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   const expectedToken = options.token === undefined ? undefined : await sha256(options.token)
   const limits: UseLimits = {...options.limits, redactionMarker: REDACTION_MARKER}
@@ -376,6 +379,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
       await closed
       await auditQueue
       connections.closeConnections()
+      redaction.shareMaskers(false)
     },
     port,
   }
