@@ -490,6 +490,13 @@ describe('e2e: proxy lifecycle', function () {
 
   after(() => world.dispose())
 
+  it("--allow-host '*' is refused at start with 2, as profiles add and mcp refuse it", async () => {
+    const result = await runCli(['proxy', 'start', '--port', '0', '--allow-host', '*'], {env: env()})
+    assert.equal(result.code, 2, result.stderr)
+    assert.match(result.stderr, /^Error: Not a host or \*\.suffix pattern.*\nTry this: /m)
+    await assert.rejects(stat(join(world.home, 'proxy.pid')), /ENOENT/)
+  })
+
   it('status and stop with no proxy running', async () => {
     const status = await runCli(['proxy', 'status', '--json'], {env: env()})
     assert.deepEqual(JSON.parse(status.stdout), {running: false})
