@@ -134,7 +134,7 @@ export class Session {
   }
 
   /**
-   * The audit event {@link finish} would append, or undefined when no secret was touched (for a
+   * The audit event `finish` would append, or undefined when no secret was touched (for a
    * caller that appends many at once: `proxy`).
    */
   auditEvent(outcome: AuditEvent['outcome'], exitCode: number, errorCode?: string): AuditEvent | undefined {
