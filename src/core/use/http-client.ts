@@ -246,9 +246,11 @@ async function pooledAgent(
   url: URL,
   addresses: readonly ResolvedAddress[],
   ca: readonly string[] | undefined,
+  extraCa: readonly string[] | undefined,
 ): Promise<false | import('node:http').Agent> {
   if (!pool) return false
-  const key = JSON.stringify([url.origin, addresses.map((a) => a.address), ca ?? []])
+  // The extra CAs (not the whole trust list they were added to) tell one agent from another.
+  const key = JSON.stringify([url.origin, addresses.map((a) => a.address), extraCa ?? []])
   let agent = pool.get(key)
   if (!agent) {
     const options = {keepAlive: true, lookup: pinnedLookup([...addresses]), timeout: IDLE_SOCKET_MS}
@@ -287,7 +289,7 @@ async function sendOnce(request: OutgoingRequest, exchange: Exchange): Promise<I
       : undefined
   const headers = headerObject(request.headers)
   if (request.body) headers['content-length'] = String(request.body.length)
-  const agent = await pooledAgent(url, addresses, ca)
+  const agent = await pooledAgent(url, addresses, ca, guards.ca)
   return new Promise((resolve, reject) => {
     const outgoing = send({
       agent,
