@@ -126,11 +126,22 @@ interface ChainPoint {
  * the object (a careless spread of a resolved secret, say) never reaches the disk.
  */
 export async function appendAudit(home: string, event: AuditEvent): Promise<AuditRecord> {
-  const fields = pickEventFields(event)
+  const [record] = await appendAuditBatch(home, [event])
+  return record as AuditRecord
+}
+
+/**
+ * Append several events in order under one lock, with one write, one fsync and one head update
+ * (a long-lived `proxy` under load): the same chain as appending them one by one. Returns the
+ * stored records; an empty list writes nothing.
+ */
+export async function appendAuditBatch(home: string, events: readonly AuditEvent[]): Promise<AuditRecord[]> {
+  if (events.length === 0) return []
+  const fields = events.map((event) => pickEventFields(event))
   await ensureHome(home)
   return withFileLock(join(home, AUDIT_LOCK_FILE), async () => {
     const handle = await openLogForAppend(join(home, AUDIT_LOG_FILE))
-    let record: AuditRecord
+    const records: AuditRecord[] = []
     try {
       const info = await handle.stat()
       if (!info.isFile()) throw notRegular(join(home, AUDIT_LOG_FILE))
@@ -140,25 +151,33 @@ export async function appendAudit(home: string, event: AuditEvent): Promise<Audi
       const head = readHead(home)
       // A head ahead of the log means lines were cut from the end: chain on from the head so the
       // gap stays visible to verify instead of being papered over by a fresh head.
-      const previous: ChainPoint =
+      let previous: ChainPoint =
         head && (!tail.last || head.seq > tail.last.seq) ? head : (tail.last ?? {hash: GENESIS_HASH, seq: 0})
-      const unhashed = {...fields, prev: previous.hash, seq: previous.seq + 1}
-      record = {...unhashed, hash: sha256Hex(canonicalJson(unhashed))}
+      const lines: string[] = []
+      for (const one of fields) {
+        const unhashed = {...one, prev: previous.hash, seq: previous.seq + 1}
+        const record: AuditRecord = {...unhashed, hash: sha256Hex(canonicalJson(unhashed))}
+        records.push(record)
+        lines.push(`${canonicalJson(record)}\n`)
+        previous = record
+      }
+
       // After an interrupted write the log may end mid-line; never glue our record onto it.
       const prefix = tail.endsWithNewline ? '' : '\n'
-      await handle.write(`${prefix}${canonicalJson(record)}\n`)
+      await handle.write(`${prefix}${lines.join('')}`)
       await handle.sync()
     } finally {
       await handle.close()
     }
 
-    // Written after the line: a crash in between leaves the head one record behind, which verify
-    // accepts and the next append repairs; the reverse order would fake a truncation.
+    // Written after the lines: a crash in between leaves the head behind, which verify accepts
+    // and the next append repairs; the reverse order would fake a truncation.
+    const last = records.at(-1) as AuditRecord
     await writeFileAtomic(
       join(home, AUDIT_HEAD_FILE),
-      `${JSON.stringify({seq: record.seq, hash: record.hash})}\n`,
+      `${JSON.stringify({seq: last.seq, hash: last.hash})}\n`,
     )
-    return record
+    return records
   })
 }
 

@@ -121,7 +121,24 @@ export class Session {
 
   /** Append the command's audit record if it touched a secret. Never throws. */
   async finish(outcome: AuditEvent['outcome'], exitCode: number, errorCode?: string): Promise<void> {
-    if (!this.audit.touched) return
+    const event = this.auditEvent(outcome, exitCode, errorCode)
+    if (!event) return
+    try {
+      const {appendAudit} = await import('./audit.js')
+      await appendAudit(this.home, event)
+    } catch (error) {
+      this.options.warn(
+        `Could not write the audit log: ${error instanceof Error ? error.message : String(error)}`,
+      )
+    }
+  }
+
+  /**
+   * The audit event `finish` would append, or undefined when no secret was touched (for a
+   * caller that appends many at once: `proxy`).
+   */
+  auditEvent(outcome: AuditEvent['outcome'], exitCode: number, errorCode?: string): AuditEvent | undefined {
+    if (!this.audit.touched) return undefined
     const profiles = [...this.profilesUsed.values()]
     const event: AuditEvent = {
       time: new Date(this.started).toISOString(),
@@ -146,14 +163,7 @@ export class Session {
     const plain = names.filter((name) => !name.startsWith('ref:'))
     if (plain.length > 0) event.references = plain
     if (hashed.length > 0) event.resource_refs = hashed
-    try {
-      const {appendAudit} = await import('./audit.js')
-      await appendAudit(this.home, event)
-    } catch (error) {
-      this.options.warn(
-        `Could not write the audit log: ${error instanceof Error ? error.message : String(error)}`,
-      )
-    }
+    return event
   }
 
   /** Parse a reference, or a bare NAME meaning a secret of the active profile's backend. */

@@ -10,6 +10,7 @@ import type {SecretReference} from './references.js'
 import type {Session} from './session.js'
 import type {EngineOptions, HttpPlan, SecretPolicy} from './use-engine.js'
 import type {HttpOutcome} from './use/http-result.js'
+import type {Redactor} from './use/redaction.js'
 import type {InjectionFlags} from './use/specs.js'
 
 import {NotSupportedError, UsageError} from './errors.js'
@@ -25,6 +26,14 @@ export interface UseLimits {
   redactionMarker?: string
   /** Seconds. */
   timeout?: number
+}
+
+export interface CallOptions extends UseLimits {
+  /**
+   * Called (before the values are wiped) with a redactor of the values this call read, so that the
+   * caller can conceal them in text of its own (`proxy`: a client-supplied agent id in its logs).
+   */
+  concealWith?(redactor: Redactor): void
 }
 
 export interface UseOptions extends UseLimits {
@@ -216,7 +225,7 @@ export async function useSecret(
 export async function callWithSecrets(
   session: Session,
   call: CallRequest,
-  limits: UseLimits = {},
+  limits: CallOptions = {},
 ): Promise<HttpOutcome> {
   const engine = await import('./use-engine.js')
   const {parseHeaderSpec, parseInjections} = await import('./use/specs.js')
@@ -263,6 +272,11 @@ export async function callWithSecrets(
     session.audit.status = outcome.status
     return outcome
   } finally {
+    if (limits.concealWith && values.size > 0) {
+      const {createRedactor} = await import('./use/redaction.js')
+      limits.concealWith(createRedactor([...values.values()], limits.redactionMarker))
+    }
+
     for (const value of values.values()) value.fill(0)
   }
 }

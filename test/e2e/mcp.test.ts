@@ -11,6 +11,7 @@ import {createHmac} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import {ROOT, runCli} from '../helpers/cli.js'
 import {CLIENT_INFO, type McpSession, RawMcp, startMcp, type Transcript} from '../helpers/mcp.js'
 import {
   BASIC_USER,
@@ -339,6 +340,26 @@ describe('e2e: mcp', function () {
       assert.deepEqual(list.secrets, [])
       const transcript = await stop(session)
       assert.match(transcript.stderr, /No --allow pattern/)
+    })
+
+    it("--allow-host '*' (or any non-host) is refused at start with 2, as profiles add refuses it", async () => {
+      for (const host of ['*', 'https://api.example.com/']) {
+        const result = await runCli(['mcp', '--allow', 'local://K', '--allow-host', host], {env: env()})
+        assert.equal(result.code, 2, result.stderr)
+        assert.match(result.stderr, /^Error: Not a host or \*\.suffix pattern.*\nTry this: /m)
+        assert.equal(result.stdout, '', 'no protocol output')
+      }
+    })
+
+    it('--help says plainly that --allow-run gives the agent your shell (use a sandbox)', async () => {
+      const help = await runCli(['mcp', '--help'], {env: env()})
+      const flat = help.stdout.replaceAll(/\s+/g, ' ')
+      assert.match(flat, /--allow-run .*gives the agent your shell/)
+      assert.match(flat, /--allow is then only advisory/)
+      assert.match(flat, /only inside a sandbox/)
+      const readme = (await readFile(join(ROOT, 'README.md'), 'utf8')).replaceAll(/\s+/g, ' ')
+      assert.match(readme, /`--allow-run` gives the agent your shell/)
+      assert.match(readme, /secrets get .*--reveal/)
     })
 
     it('a pattern admits only what it matches, in one call as in another', async () => {

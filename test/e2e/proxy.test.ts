@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {readFile, stat} from 'node:fs/promises'
+import {readFile, stat, writeFile} from 'node:fs/promises'
 import {networkInterfaces} from 'node:os'
 import {join} from 'node:path'
 
@@ -182,6 +182,42 @@ describe('e2e: proxy', function () {
       assert.ok(reply.text.includes(MARKER))
       assertNoCanary(reply.text, 'the echo body')
       assert.equal(Number(reply.headers['content-length']), reply.body.length)
+    })
+
+    it('a header *name* echoing a secret: 200 with a valid concealed name, never "502 OK"', async () => {
+      const reply = await send({...target('/header-name'), 'X-AS-Inject-Bearer': 'K'})
+      assert.equal(reply.status, 200, reply.text)
+      assert.equal(reply.text, 'ok')
+      const names = Object.keys(reply.headers)
+      assertNoCanary(names.join('\n'), 'the response header names')
+      assert.ok(
+        names.some((name) => name.includes('redacted_by_agentsecrets')),
+        `a concealed name in ${names.join(', ')}`,
+      )
+      // The raw status line: a 2xx reason phrase only with a 2xx status.
+      const raw = await rawExchange(
+        proxy.port,
+        `GET /proxy HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\nX-AS-Session-Token: ${proxy.token}\r\nX-AS-Target-URL: ${world.upstream.url('/header-name')}\r\nX-AS-Inject-Bearer: K\r\nConnection: close\r\n\r\n`,
+      )
+      assert.match(raw, /^HTTP\/1\.1 200 OK\r\n/)
+      assertNoCanary(raw, 'the raw response')
+    })
+
+    it('keeps connections to the upstream alive between requests (the address guard still runs each time)', async () => {
+      for (const path of ['/reuse-1', '/reuse-2', '/reuse-3']) {
+        const reply = await send({...target(path), 'X-AS-Inject-Bearer': 'K'})
+        assert.equal(reply.status, 200, reply.text)
+      }
+
+      const ports = ['/reuse-1', '/reuse-2', '/reuse-3'].map((path) => world.upstream.last(path).remotePort)
+      assert.equal(new Set(ports).size, 1, `one connection, got client ports ${ports.join(', ')}`)
+      // The same origin, a kept-alive socket to it in the pool: still refused for a profile without
+      // private networks.
+      const before = world.upstream.requests.length
+      const blocked = await send({...target('/reuse-4'), 'X-AS-Inject-Bearer': 'local://K?profile=noprivate'})
+      assert.equal(blocked.status, 403, blocked.text)
+      assert.equal((JSON.parse(blocked.text) as Record<string, string>).error, 'ssrf_protection_blocked')
+      assert.equal(world.upstream.requests.length, before, 'nothing sent')
     })
 
     it('400 shape A: no target, no injection, unknown style', async () => {
@@ -400,6 +436,31 @@ describe('e2e: proxy', function () {
       assert.equal(verify.code, 0, verify.stdout)
     })
 
+    it('an agent id holding an injected value is concealed in the log line and the audit event', async () => {
+      const before = (await proxy.untilRequestLines(0)).length
+      for (const form of [CANARY, encodeURIComponent(CANARY)]) {
+        const reply = await send({
+          ...target('/agent-echo'),
+          'X-AS-Agent-ID': `agent-${form}`,
+          'X-AS-Inject-Bearer': 'K',
+        })
+        assert.equal(reply.status, 200, reply.text)
+      }
+
+      const lines = await proxy.untilRequestLines(before + 2)
+      assertNoCanary(lines.join('\n'), 'the proxy request lines')
+      assert.match(lines.at(-1) ?? '', / agent=agent-\[REDACTED_BY_AGENTSECRETS\]/)
+      const logs = await runCli(['proxy', 'logs', '--json', '--limit', '2'], {env: env()})
+      assertNoCanary(logs.stdout, 'proxy logs')
+      const events = logs.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+      for (const event of events) assert.equal(event.agent_id, `agent-${MARKER}`)
+      const verify = await runCli(['audit', 'verify'], {env: env()})
+      assert.equal(verify.code, 0, verify.stdout)
+    })
+
     it('canary: in no log line, audit line, error body or file under the home', async () => {
       await proxy.untilRequestLines(1)
       assertNoCanary(proxy.stderr(), 'the proxy stderr')
@@ -429,12 +490,55 @@ describe('e2e: proxy lifecycle', function () {
 
   after(() => world.dispose())
 
+  it("--allow-host '*' is refused at start with 2, as profiles add and mcp refuse it", async () => {
+    const result = await runCli(['proxy', 'start', '--port', '0', '--allow-host', '*'], {env: env()})
+    assert.equal(result.code, 2, result.stderr)
+    assert.match(result.stderr, /^Error: Not a host or \*\.suffix pattern.*\nTry this: /m)
+    await assert.rejects(stat(join(world.home, 'proxy.pid')), /ENOENT/)
+  })
+
   it('status and stop with no proxy running', async () => {
     const status = await runCli(['proxy', 'status', '--json'], {env: env()})
     assert.deepEqual(JSON.parse(status.stdout), {running: false})
     const stop = await runCli(['proxy', 'stop'], {env: env()})
     assert.equal(stop.code, 0)
     assert.match(stop.stdout, /No proxy is running/)
+  })
+
+  it("stop never signals a process that is not this home's proxy (pid reuse): stale pid file removed, 3", async () => {
+    const {spawn} = await import('node:child_process')
+    const bystander = spawn('sleep', ['300'], {stdio: 'ignore'})
+    const gone = new Promise((resolve) => {
+      bystander.once('exit', resolve)
+    })
+    try {
+      const pid = bystander.pid as number
+      const record = {
+        pid,
+        port: 1,
+        profile: 'local',
+        started: '2026-12-07T00:00:00Z',
+        token: `as_sess_${'0'.repeat(32)}`,
+      }
+      await writeFile(join(world.home, 'proxy.pid'), JSON.stringify(record), {mode: 0o600})
+      const status = JSON.parse((await runCli(['proxy', 'status', '--json'], {env: env()})).stdout) as {
+        healthy: boolean
+      }
+      assert.equal(status.healthy, false)
+      const stop = await runCli(['proxy', 'stop'], {env: env()})
+      assert.equal(stop.code, 3, stop.stdout + stop.stderr)
+      assert.match(stop.stderr, new RegExp(`^Error: .*pid ${pid}.*not this home.s proxy.*\\nTry this: `, 'm'))
+      assert.doesNotMatch(stop.stdout, /Proxy stopped/)
+      assert.equal(bystander.exitCode, null, 'the unrelated process still runs')
+      assert.equal(bystander.signalCode, null)
+      process.kill(pid, 0)
+      await assert.rejects(stat(join(world.home, 'proxy.pid')), /ENOENT/)
+      const json = await runCli(['proxy', 'stop', '--json'], {env: env()})
+      assert.equal(json.code, 0, 'the stale file is gone: nothing runs')
+    } finally {
+      bystander.kill('SIGKILL')
+      await gone
+    }
   })
 
   it('--no-session-token warns and serves clients that send no token; SIGTERM stops cleanly', async () => {
@@ -473,6 +577,34 @@ describe('e2e: proxy lifecycle', function () {
     const result = await proxy.exited
     assert.equal(result.code, 0, result.stderr)
     await assert.rejects(stat(join(world.home, 'proxy.pid')), /ENOENT/)
+  })
+
+  it('SIGTERM right after a burst: every answered request is in the audit log, the chain verifies', async () => {
+    const count = async (): Promise<number> => {
+      const audit = await runCli(['audit', '--command', 'proxy', '--json'], {env: env()})
+      return audit.stdout.trim() === '' ? 0 : audit.stdout.trim().split('\n').length
+    }
+
+    const before = await count()
+    const proxy = await startProxy(env())
+    const replies = await Promise.all(
+      Array.from({length: 40}, (_, i) =>
+        proxyCall(proxy.port, {
+          headers: {
+            'X-AS-Inject-Bearer': 'K',
+            'X-AS-Session-Token': proxy.token ?? '',
+            'X-AS-Target-URL': world.upstream.url(`/burst-${i}`),
+          },
+        }),
+      ),
+    )
+    assert.deepEqual(new Set(replies.map((reply) => reply.status)), new Set([200]))
+    proxy.child.kill('SIGTERM')
+    const result = await proxy.exited
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(await count(), before + 40)
+    const verify = await runCli(['audit', 'verify'], {env: env()})
+    assert.equal(verify.code, 0, verify.stdout)
   })
 
   it('--detach starts it in the background; status finds it; stop ends it', async () => {

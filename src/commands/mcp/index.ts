@@ -16,7 +16,9 @@ Least privilege is decided here, by whoever starts the server, not by the agent:
 
 Every tool call is appended to the audit log as command "mcp" with the tool, the references, the target host, the outcome and the client's name/version. Nothing is ever prompted for (stdin carries the protocol): sign in beforehand, or give credentials through the environment. \`agentvault mcp install --client …\` prints (or writes) the client configuration.
 
---allow-run gives the agent a command line as you: agentvault conceals the values it injects, but a command can read whatever your user can. The command gets no stdin and a minimal environment (PATH, HOME, locale) plus the mapped secrets.`
+--allow-run gives the agent your shell, and --allow is then only advisory: a command runs as you and can read whatever your user can — run \`agentvault secrets get NAME --reveal\`, read the vault key, or print a mapped value transformed (\`echo $P | xxd -p\`, \`| rev\`), which no masking recognises. Use it only inside a sandbox (a container or VM holding nothing else of yours). The command gets no stdin and a minimal environment (PATH, HOME, locale) plus the mapped secrets.
+
+--allow-host takes hosts as \`profiles add\` does (exact, or *.suffix): anything else, '*' included, is refused at start (exit 2).`
   static enableJsonFlag = false
   static examples = [
     "<%= config.bin %> <%= command.id %> --allow 'local://OPENAI_*'",
@@ -34,7 +36,8 @@ Every tool call is appended to the audit log as command "mcp" with the tool, the
       multipleNonGreedy: true,
     }),
     'allow-run': Flags.boolean({
-      description: 'Offer the run_command tool (the agent may then run any command as you).',
+      description:
+        'Offer the run_command tool. This gives the agent your shell: --allow is then only advisory (a command can run `agentvault secrets get … --reveal`, read the vault key, or print a value transformed). Use it only inside a sandbox.',
       env: 'AGENTVAULT_MCP_ALLOW_RUN',
     }),
     ...useLimitFlags,
@@ -43,6 +46,9 @@ Every tool call is appended to the audit log as command "mcp" with the tool, the
 
   async run(): Promise<void> {
     const {serveMcp} = await import('../../core/mcp/server.js')
+    // A host list that could never match (`*`, a URL) would only show up as refusals later.
+    const {normaliseHostPattern} = await import('../../core/use/hosts.js')
+    for (const host of this.flags['allow-host'] ?? []) normaliseHostPattern(host)
     if ((this.flags.allow ?? []).length === 0)
       this.warnUser(
         'No --allow pattern: every tool call will be refused until the server is started with --allow REF-PATTERN.',

@@ -47,6 +47,9 @@ The proxy listens on 127.0.0.1 only and answers only requests whose Host is 127.
     const {flags} = this
     const service = await import('../../core/proxy/service.js')
     const port = service.proxyPort(flags.port, process.env)
+    // A host list that could never match (`*`, a URL) would only show up as refusals later.
+    const {normaliseHostPattern} = await import('../../core/use/hosts.js')
+    for (const host of flags['allow-host'] ?? []) normaliseHostPattern(host)
     if (flags.detach) {
       const started = await service.startDetached(this.vault.home, ['proxy', 'start', ...this.argv])
       this.log(

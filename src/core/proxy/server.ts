@@ -11,8 +11,10 @@
  */
 import type {IncomingMessage, Server, ServerResponse} from 'node:http'
 
+import type {AuditEvent} from '../audit.js'
 import type {Session} from '../session.js'
 import type {UseLimits} from '../use.js'
+import type {Redactor} from '../use/redaction.js'
 
 import {AgentVaultError, toAgentVaultError} from '../errors.js'
 import {
@@ -28,6 +30,7 @@ export const DEFAULT_PROXY_PORT = 8765
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 /** A client that has not sent its headers by then is cut off (slowloris). */
 export const HEADERS_TIMEOUT_MS = 10_000
+export const INSTANCE_HEADER = 'X-AgentVault-Instance'
 
 export interface ProxyServerOptions {
   /** `/health`'s `project`. */
@@ -41,6 +44,11 @@ export interface ProxyServerOptions {
   session: Session
   /** `as_sess_…`, or undefined when `--no-session-token`. */
   token?: string
+  /**
+   * This process's identity, sent by `/health` as `X-AgentVault-Instance` and kept in the pid file:
+   * `proxy stop` signals a pid only when its port answers with it (not a reused pid).
+   */
+  instance?: string
 }
 
 export interface RunningProxy {
@@ -65,6 +73,48 @@ function droppedResponseHeader(name: string): boolean {
   )
 }
 
+/** Reason phrases of the statuses the proxy answers with itself. */
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  200: 'OK',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  413: 'Payload Too Large',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+}
+
+/** An RFC 9110 token: what a header name may be. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~\dA-Za-z]+$/
+/** A header value Node sends: no control characters but tab. */
+const FIELD_VALUE = /^[\t\u0020-\u007E\u0080-\u00FF]*$/
+
+/**
+ * The upstream's headers to pass on. A name that echoed a secret holds the marker, whose brackets
+ * are not allowed in a name: it becomes `…-REDACTED_BY_AGENTSECRETS` (a valid token). A name or
+ * value Node would refuse anyway (a backend's JSON answer) is dropped, and counted in
+ * `X-AgentVault-Dropped-Headers` so that the client knows.
+ */
+export function forwardableHeaders(
+  headers: Readonly<Record<string, string | readonly string[] | undefined>>,
+): Array<[string, string]> {
+  const out: Array<[string, string]> = []
+  let dropped = 0
+  for (const [raw, value] of Object.entries(headers)) {
+    if (value === undefined || droppedResponseHeader(raw.toLowerCase())) continue
+    const name = raw.replaceAll(REDACTION_MARKER, REDACTION_MARKER.slice(1, -1))
+    for (const item of typeof value === 'string' ? [value] : value) {
+      if (TOKEN.test(name) && FIELD_VALUE.test(item)) out.push([name, item])
+      else dropped++
+    }
+  }
+
+  if (dropped > 0) out.push(['X-AgentVault-Dropped-Headers', String(dropped)])
+  return out
+}
+
 /** Answer with a body of ours; `close` when the rest of the request will not be read. */
 function send(response: ServerResponse, answer: ProxyAnswer, close = false): void {
   if (response.headersSent) {
@@ -72,6 +122,8 @@ function send(response: ServerResponse, answer: ProxyAnswer, close = false): voi
     return
   }
 
+  // The reason phrase of this status: a failed writeHead before may have left another one set.
+  response.statusMessage = STATUS_TEXT[answer.status] ?? 'Unknown'
   response.writeHead(answer.status, {
     'Content-Length': String(answer.body.length),
     'Content-Type': answer.contentType,
@@ -123,6 +175,12 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
   const {createServer, STATUS_CODES} = await import('node:http')
   const {timingSafeEqual} = await import('node:crypto')
   const {callWithSecrets} = await import('../use.js')
+  const {appendAuditBatch} = await import('../audit.js')
+  const connections = await import('../use/http-client.js')
+  connections.reuseConnections()
+  // The same secrets serve request after request: their maskers are built once.
+  const redaction = await import('../use/redaction.js')
+  redaction.shareMaskers(true)
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   const expectedToken = options.token === undefined ? undefined : await sha256(options.token)
   const limits: UseLimits = {...options.limits, redactionMarker: REDACTION_MARKER}
@@ -136,7 +194,28 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
     return timingSafeEqual(await sha256(given), expectedToken)
   }
 
-  /** Audit after answering (the caller never waits for the fsync); events stay in order. */
+  /**
+   * Audit after answering (the caller never waits for the fsync). Events wait in a queue and are
+   * appended in order, all that gathered meanwhile in one locked, fsynced write; each request's
+   * log line follows its event. `close()` waits for the queue to drain.
+   */
+  const pending: Array<{event?: AuditEvent; line: string}> = []
+  const flush = async (): Promise<void> => {
+    while (pending.length > 0) {
+      const batch = pending.splice(0)
+      const events = batch.flatMap((item) => (item.event ? [item.event] : []))
+      try {
+        await appendAuditBatch(options.session.home, events)
+      } catch (error) {
+        options.log(
+          `Warning: Could not write the audit log: ${error instanceof Error ? error.message : String(error)}`,
+        )
+      }
+
+      for (const item of batch) options.log(item.line)
+    }
+  }
+
   const record = (
     work: Session,
     method: string,
@@ -145,22 +224,29 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
     error?: AgentVaultError,
   ): void => {
     work.audit.status = status
-    auditQueue = auditQueue.then(async () => {
-      await work.finish(outcome, outcome === 'ok' ? 0 : (error?.exitCode ?? 1), error?.code)
-      const references = [...work.audit.references].join(',') || '-'
-      options.log(
-        `${new Date().toISOString()} ${status} ${outcome} ${printable(method, 16)} ${work.audit.targetHost ?? '-'} ${references} agent=${work.audit.agentId ?? '-'}${error ? ` ${error.code}` : ''}`,
-      )
-    })
+    const event = work.auditEvent(outcome, outcome === 'ok' ? 0 : (error?.exitCode ?? 1), error?.code)
+    const references = [...work.audit.references].join(',') || '-'
+    const line = `${new Date().toISOString()} ${status} ${outcome} ${printable(method, 16)} ${work.audit.targetHost ?? '-'} ${references} agent=${work.audit.agentId ?? '-'}${error ? ` ${error.code}` : ''}`
+    pending.push({...(event && {event}), line})
+    // One flush at a time: requests answered while it writes join the next batch.
+    if (pending.length === 1) auditQueue = auditQueue.then(flush)
   }
 
   const serveProxy = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const work = options.session.derive('proxy')
     work.audit.touched = true
     work.audit.operation = 'http_request'
+    // Client-supplied text that reaches the log line and the audit event (agent id, target host,
+    // method) is scanned for the values this request injected, which are concealed there too.
     const agent = request.headersDistinct['x-as-agent-id']?.[0]?.trim()
     if (agent) work.audit.agentId = printable(agent, 128)
-    const method = request.method ?? 'GET'
+    let method = request.method ?? 'GET'
+    const conceal = (redactor: Redactor): void => {
+      if (agent) work.audit.agentId = printable(redactor.text(agent), 128)
+      if (work.audit.targetHost) work.audit.targetHost = redactor.text(work.audit.targetHost)
+      method = redactor.text(method)
+    }
+
     if (!(await tokenValid(request.headersDistinct['x-as-session-token']?.[0]))) {
       send(response, shapeA(401, 'Invalid or missing session token'))
       record(work, method, 401, 'denied')
@@ -172,6 +258,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
     try {
       const spec = parseProxyHeaders(request.headersDistinct, method)
       injections = spec.injections
+      method = spec.method
       const flags = injectionFlags(spec.injections)
       const body = await readBody(request, maxBody)
       const outcome = await callWithSecrets(
@@ -180,30 +267,25 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
           ...(body && {body}),
           headers: spec.headers.map(([name, value]) => `${name}: ${value}`),
           injections: flags,
-          method: spec.method,
+          method,
           url: spec.target,
         },
-        limits,
+        {...limits, concealWith: conceal},
       )
       const status = outcome.status >= 100 && outcome.status <= 999 ? outcome.status : 502
-      const headers: Array<[string, string]> = []
-      for (const [name, value] of Object.entries(outcome.headers)) {
-        if (droppedResponseHeader(name.toLowerCase())) continue
-        for (const item of Array.isArray(value) ? value : [value]) headers.push([name, item])
-      }
-
+      const headers = forwardableHeaders(outcome.headers)
       headers.push(['Content-Length', String(outcome.body.length)])
       try {
         response.writeHead(status, STATUS_CODES[status] ?? 'Unknown', headers.flat())
       } catch {
         // A header Node refuses to send (from a backend's JSON answer): never pass it on half-made.
         send(response, shapeA(502, 'failed to reach upstream: the response has an invalid header'))
-        record(work, spec.method, 502, 'error')
+        record(work, method, 502, 'error')
         return
       }
 
       response.end(request.method === 'HEAD' ? undefined : outcome.body)
-      record(work, spec.method, status, 'ok')
+      record(work, method, status, 'ok')
     } catch (error_) {
       request.resume()
       if (error_ instanceof ProxyRequestError) {
@@ -236,6 +318,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
     const path = (request.url ?? '').split('?')[0]
     if (path === '/health') {
       request.resume()
+      if (options.instance) response.setHeader(INSTANCE_HEADER, options.instance)
       send(response, {
         body: Buffer.from(JSON.stringify({project: options.project, status: 'ok'}), 'utf8'),
         contentType: 'application/json',
@@ -295,6 +378,8 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
       server.closeAllConnections()
       await closed
       await auditQueue
+      connections.closeConnections()
+      redaction.shareMaskers(false)
     },
     port,
   }

@@ -66,10 +66,12 @@ export async function runProxy(
   if (running) throw alreadyRunning(running)
   const profile = await session.profileFor()
   const token = options.sessionToken ? await state.newSessionToken() : undefined
+  const instance = await state.newInstanceId()
   const {startProxyServer} = await import('./server.js')
   let server
   try {
     server = await startProxyServer({
+      instance,
       limits: options.limits,
       log: io.log,
       ...(options.maxBodyBytes !== undefined && {maxBodyBytes: options.maxBodyBytes}),
@@ -84,6 +86,7 @@ export async function runProxy(
   }
 
   const record: ProxyRecord = {
+    instance,
     pid: process.pid,
     port: server.port,
     profile: profile.name,
@@ -174,13 +177,25 @@ export interface ProxyStatus {
   url?: string
 }
 
-async function healthy(port: number): Promise<boolean> {
+/**
+ * Whether this home's proxy answers on the recorded port: `/health` with 200 and the instance id of
+ * the pid file (another proxy there, or none, is not ours).
+ */
+async function healthy(record: ProxyRecord): Promise<boolean> {
   const {request} = await import('node:http')
+  const {INSTANCE_HEADER} = await import('./server.js')
   return new Promise((resolve) => {
-    const probe = request({host: '127.0.0.1', path: '/health', port, timeout: 2000}, (response) => {
-      response.resume()
-      resolve(response.statusCode === 200)
-    })
+    const probe = request(
+      {host: '127.0.0.1', path: '/health', port: record.port, timeout: 2000},
+      (response) => {
+        response.resume()
+        resolve(
+          response.statusCode === 200 &&
+            record.instance !== undefined &&
+            response.headers[INSTANCE_HEADER.toLowerCase()] === record.instance,
+        )
+      },
+    )
     probe.once('timeout', () => probe.destroy())
     probe.once('error', () => resolve(false))
     probe.end()
@@ -192,7 +207,7 @@ export async function proxyStatus(home: string, showToken: boolean): Promise<Pro
   const record = await readProxyRecord(home)
   if (!record) return {running: false}
   return {
-    healthy: await healthy(record.port),
+    healthy: await healthy(record),
     pid: record.pid,
     port: record.port,
     profile: record.profile,
@@ -209,6 +224,19 @@ export async function stopProxy(home: string): Promise<{pid?: number; stopped: b
   const state = await import('./state.js')
   const record = await state.readProxyRecord(home)
   if (!record) return {stopped: false}
+  // A pid file outliving its proxy (a crash) may name a pid the system gave to another process
+  // since: signal it only once it proves to be this home's proxy.
+  if (!(await healthy(record))) {
+    await state.removeStaleProxyRecord(home)
+    throw new ConfigError(
+      'PROXY_PID_STALE',
+      `proxy.pid names pid ${record.pid}, but that is not this home's proxy (nothing answers as it on port ${record.port}): the stale pid file was removed and nothing was signalled`,
+      {
+        suggestion: `If a proxy of this home still runs but does not answer, stop it by hand (check \`ps -p ${record.pid}\` first).`,
+      },
+    )
+  }
+
   process.kill(record.pid, 'SIGTERM')
   const {setTimeout: delay} = await import('node:timers/promises')
   const deadline = Date.now() + 20_000

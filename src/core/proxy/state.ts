@@ -12,6 +12,8 @@ export const PID_FILE = 'proxy.pid'
 export const LOG_FILE = 'proxy.log'
 
 export interface ProxyRecord {
+  /** Random hex, answered by this proxy's `/health` (absent in records of older versions). */
+  instance?: string
   pid: number
   port: number
   profile: string
@@ -28,6 +30,12 @@ export function pidFile(home: string): string {
 export async function newSessionToken(): Promise<string> {
   const {randomBytes} = await import('node:crypto')
   return `as_sess_${randomBytes(16).toString('hex')}`
+}
+
+/** This proxy process's identity in its pid file and on `/health`: 32 hex characters. */
+export async function newInstanceId(): Promise<string> {
+  const {randomBytes} = await import('node:crypto')
+  return randomBytes(16).toString('hex')
 }
 
 export function isAlive(pid: number): boolean {
@@ -49,7 +57,8 @@ function isRecord(data: unknown): data is ProxyRecord {
     Number.isInteger(value.port) &&
     typeof value.profile === 'string' &&
     typeof value.started === 'string' &&
-    (value.token === null || typeof value.token === 'string')
+    (value.token === null || typeof value.token === 'string') &&
+    (value.instance === undefined || typeof value.instance === 'string')
   )
 }
 
@@ -72,6 +81,12 @@ export async function writeProxyRecord(home: string, record: ProxyRecord): Promi
   const {ensureHome, writeFileAtomic} = await import('../file-lock.js')
   await ensureHome(home)
   await writeFileAtomic(pidFile(home), `${JSON.stringify(record)}\n`, 0o600)
+}
+
+/** Remove the record whatever it says (a stale one whose pid now belongs to another process). */
+export async function removeStaleProxyRecord(home: string): Promise<void> {
+  const {rm} = await import('node:fs/promises')
+  await rm(pidFile(home), {force: true})
 }
 
 /** Remove the record if it is still this process's (a newer proxy's record is left alone). */

@@ -218,6 +218,60 @@ function headerObject(headers: ReadonlyArray<readonly [string, string]>): Record
   return result
 }
 
+/**
+ * Kept-alive connections, for a long-lived process (`proxy`) only: off by default, so a one-shot
+ * `call` leaves no socket behind. One agent per origin *and* set of checked addresses (and extra
+ * CAs): a socket is only ever reused for a request whose host resolved — and passed the address
+ * guard — to the very addresses it was connected to, so reuse skips no check.
+ */
+let pool: Map<string, import('node:http').Agent> | undefined
+
+/** Keep connections to upstreams alive between requests (see {@link pool}); for `proxy`. */
+export function reuseConnections(): void {
+  pool ??= new Map()
+}
+
+/** Close every kept-alive connection (the `proxy` stopping). */
+export function closeConnections(): void {
+  for (const agent of pool?.values() ?? []) agent.destroy()
+  pool?.clear()
+}
+
+/** Kept-alive agents per origin: idle sockets close after this (below Node's 5 s server default). */
+const IDLE_SOCKET_MS = 4000
+/** Distinct pooled agents at most; beyond it the oldest is closed (many origins, rotating DNS). */
+const MAX_AGENTS = 256
+
+async function pooledAgent(
+  url: URL,
+  addresses: readonly ResolvedAddress[],
+  ca: readonly string[] | undefined,
+  extraCa: readonly string[] | undefined,
+): Promise<false | import('node:http').Agent> {
+  if (!pool) return false
+  // The extra CAs (not the whole trust list they were added to) tell one agent from another.
+  const key = JSON.stringify([url.origin, addresses.map((a) => a.address), extraCa ?? []])
+  let agent = pool.get(key)
+  if (!agent) {
+    const options = {keepAlive: true, lookup: pinnedLookup([...addresses]), timeout: IDLE_SOCKET_MS}
+    agent =
+      url.protocol === 'https:'
+        ? new (await import('node:https')).Agent({...options, ...(ca && {ca: [...ca]})})
+        : new (await import('node:http')).Agent(options)
+    if (pool.size >= MAX_AGENTS) {
+      const [oldest] = pool
+      if (oldest) {
+        oldest[1].destroy()
+        pool.delete(oldest[0])
+      }
+    }
+
+    pool.set(key, agent)
+  }
+
+  return agent
+}
+
 interface Exchange {
   deadline: AbortSignal
   guards: RequestGuards
@@ -235,9 +289,10 @@ async function sendOnce(request: OutgoingRequest, exchange: Exchange): Promise<I
       : undefined
   const headers = headerObject(request.headers)
   if (request.body) headers['content-length'] = String(request.body.length)
+  const agent = await pooledAgent(url, addresses, ca, guards.ca)
   return new Promise((resolve, reject) => {
     const outgoing = send({
-      agent: false,
+      agent,
       ...(ca && {ca}),
       headers,
       hostname: bareHostname(url),

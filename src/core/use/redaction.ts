@@ -4,6 +4,8 @@
  * forms of {@link maskPatterns}) becomes `<concealed by agentvault>`.
  * Built on the streaming masker of `run`, fed one whole buffer at a time.
  */
+import {createHash} from 'node:crypto'
+
 import {Masker, maskPatterns} from '../mask.js'
 
 export interface Redactor {
@@ -33,12 +35,57 @@ function asciiLowerCase(bytes: Buffer): Buffer {
   return lower
 }
 
+/** The maskers of one value set (and marker): built once, then reused while sharing is on. */
+interface Maskers {
+  masker: Masker
+  names?: Masker
+  patterns: Buffer[]
+}
+
+/** Value sets whose maskers a long-lived process (`proxy`) keeps, most recently used last. */
+let shared: Map<string, Maskers> | undefined
+const MAX_SHARED = 64
+
+/**
+ * Keep the maskers of each value set for later redactors of the same values (building them is
+ * most of a small request's redaction cost): for `proxy`, which serves the same secrets again
+ * and again. The kept maskers hold the values' forms for the process's lifetime (at most
+ * {@link MAX_SHARED} sets). `false` drops them. Returns whether sharing is on.
+ */
+export function shareMaskers(on: boolean): boolean {
+  shared = on ? (shared ?? new Map()) : undefined
+  return on
+}
+
+function maskersFor(values: readonly Buffer[], replacement: string | undefined): Maskers {
+  const build = (): Maskers => {
+    // Copies: the caller wipes its values after use, and a kept masker must not change with them.
+    const patterns = maskPatterns(shared ? values.map((value) => Buffer.from(value)) : values)
+    const marker = replacement === undefined ? [] : [Buffer.from(replacement, 'utf8')]
+    return {masker: new Masker(patterns, ...marker), patterns}
+  }
+
+  if (!shared) return build()
+  const hash = createHash('sha256').update(replacement ?? '\u0000')
+  for (const value of values) hash.update(`${value.length}:`).update(value)
+  const key = hash.digest('hex')
+  let entry = shared.get(key)
+  if (entry) {
+    shared.delete(key)
+  } else {
+    entry = build()
+    if (shared.size >= MAX_SHARED) shared.delete(shared.keys().next().value as string)
+  }
+
+  shared.set(key, entry)
+  return entry
+}
+
 /** `replacement` defaults to the masker's `<concealed by agentvault>` (`proxy` uses AgentSecrets' marker). */
 export function createRedactor(values: readonly Buffer[], replacement?: string): Redactor {
-  const patterns = maskPatterns(values)
+  const maskers = maskersFor(values, replacement)
+  const {masker, patterns} = maskers
   const marker = replacement === undefined ? [] : [Buffer.from(replacement, 'utf8')]
-  const masker = new Masker(patterns, ...marker)
-  let names: Masker | undefined
   let redacted = false
   const mask = (data: Buffer): Buffer => {
     const out = Buffer.concat([...masker.push(data), ...masker.end()])
@@ -52,10 +99,11 @@ export function createRedactor(values: readonly Buffer[], replacement?: string):
       return out
     },
     headerName(name) {
-      names ??= new Masker(
+      maskers.names ??= new Masker(
         patterns.map((p) => asciiLowerCase(p)),
         ...marker,
       )
+      const {names} = maskers
       const bytes = asciiLowerCase(Buffer.from(name, 'latin1'))
       const out = Buffer.concat([...names.push(bytes), ...names.end()])
       if (out.equals(bytes)) return name

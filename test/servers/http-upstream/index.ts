@@ -41,6 +41,8 @@ export interface RecordedRequest {
   method: string
   /** Path and query exactly as sent. */
   path: string
+  /** The client's port: two requests with the same one came over one (kept-alive) connection. */
+  remotePort: number
   secure: boolean
 }
 
@@ -198,6 +200,7 @@ export async function startUpstream(options: {tls?: boolean} = {}): Promise<Upst
         host: incoming.socket.localAddress?.replace(/^::ffff:/, '') ?? '',
         method: incoming.method ?? '',
         path: incoming.url ?? '',
+        remotePort: incoming.socket.remotePort ?? 0,
         secure,
       }
       requests.push(request)

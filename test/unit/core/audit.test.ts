@@ -11,6 +11,7 @@ import {fileURLToPath, pathToFileURL} from 'node:url'
 
 import {
   appendAudit,
+  appendAuditBatch,
   AUDIT_HEAD_FILE,
   AUDIT_LOG_FILE,
   AUDIT_SALT_FILE,
@@ -160,6 +161,33 @@ describe('core/audit', () => {
       assert.equal(await modeOf(home), 0o700)
       assert.equal(await modeOf(join(home, AUDIT_LOG_FILE)), 0o600)
       assert.equal(await modeOf(join(home, AUDIT_HEAD_FILE)), 0o600)
+    })
+
+    it('appendAuditBatch: one write of N events is the same chain as N appends, interleaving safely', async () => {
+      const other = join(root, 'other')
+      const events = Array.from({length: 5}, (_, i) => event({command: `proxy`, status: 200 + i}))
+      await appendAudit(home, event({command: 'before'}))
+      await appendAudit(other, event({command: 'before'}))
+      const batch = await appendAuditBatch(home, events)
+      const single = []
+      for (const item of events) single.push(await appendAudit(other, item))
+      assert.deepEqual(batch, single, 'same records, same hashes')
+      assert.deepEqual(await appendAuditBatch(home, []), [], 'an empty batch writes nothing')
+      assert.deepEqual(
+        await readFile(join(home, AUDIT_LOG_FILE), 'utf8'),
+        await readFile(join(other, AUDIT_LOG_FILE), 'utf8'),
+      )
+      assert.deepEqual(JSON.parse(await readFile(join(home, AUDIT_HEAD_FILE), 'utf8')), {
+        hash: batch.at(-1)?.hash,
+        seq: 6,
+      })
+      // Batches and single appends racing each other keep one chain, nothing lost.
+      await Promise.all([
+        appendAuditBatch(home, events),
+        appendAudit(home, event({command: 'racing'})),
+        appendAuditBatch(home, events.slice(0, 2)),
+      ])
+      assert.deepEqual(await verifyAudit(home), {count: 14, ok: true})
     })
 
     it('returns the stored record', async () => {

@@ -134,3 +134,33 @@ describe('proxy: error answers', () => {
     )
   })
 })
+
+describe('proxy: upstream headers passed on', () => {
+  it('a concealed name becomes a valid token; names and values Node refuses are dropped and counted', async () => {
+    const {validateHeaderName, validateHeaderValue} = await import('node:http')
+    const {forwardableHeaders} = await import('../../../src/core/proxy/server.js')
+    assert.deepEqual(
+      forwardableHeaders({
+        'content-length': '3',
+        'x-ok': ['a', 'b'],
+        'x-session-[REDACTED_BY_AGENTSECRETS]': 'active',
+        'x bad': 'v',
+        'x-nl': 'a\r\nb',
+      }),
+      [
+        ['x-ok', 'a'],
+        ['x-ok', 'b'],
+        ['x-session-REDACTED_BY_AGENTSECRETS', 'active'],
+        ['X-AgentVault-Dropped-Headers', '2'],
+      ],
+    )
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.array(fc.string()))), (headers) => {
+        for (const [name, value] of forwardableHeaders(headers)) {
+          validateHeaderName(name)
+          validateHeaderValue(name, value)
+        }
+      }),
+    )
+  })
+})

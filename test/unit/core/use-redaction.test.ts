@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 
-import {createRedactor} from '../../../src/core/use/redaction.js'
+import {createRedactor, shareMaskers} from '../../../src/core/use/redaction.js'
 
 const SECRET = 'can ary/+=&!secret'
 const MASK = '<concealed by agentvault>'
@@ -56,5 +56,39 @@ describe('core/use/redaction', () => {
       b: {c: `x${MASK}`},
       d: true,
     })
+  })
+})
+
+describe('core/use/redaction: maskers shared by a long-lived process', () => {
+  afterEach(() => {
+    shareMaskers(false)
+  })
+
+  it('the same results with sharing on, per value set; each redactor keeps its own `redacted`', () => {
+    const a = Buffer.from('alpha-secret-1234')
+    const b = Buffer.from('bravo-secret-5678')
+    const data = Buffer.from(`x ${a.toString()} y ${b.toString()} X-ALPHA-SECRET-1234`)
+    const expected = [[a], [b], [a, b]].map((values) => {
+      const plain = createRedactor(values, '[M]')
+      return [plain.bytes(data).toString(), plain.headerName('x-alpha-secret-1234')]
+    })
+    assert.equal(shareMaskers(true), true)
+    for (let round = 0; round < 3; round++) {
+      for (const [index, values] of [[a], [b], [a, b]].entries()) {
+        const copies = values.map((value) => Buffer.from(value))
+        const shared = createRedactor(copies, '[M]')
+        for (const copy of copies) copy.fill(0) // the caller wipes its values: the masker is its own
+        assert.equal(shared.redacted, false)
+        assert.deepEqual(
+          [shared.bytes(data).toString(), shared.headerName('x-alpha-secret-1234')],
+          expected[index],
+        )
+        assert.equal(shared.redacted, true)
+        assert.equal(createRedactor(values, '[M]').redacted, false, 'a fresh redactor starts clean')
+      }
+    }
+
+    // Another marker is another masker.
+    assert.ok(createRedactor([a], '[N]').bytes(data).toString().includes('[N]'))
   })
 })
