@@ -491,7 +491,7 @@ describe('e2e: sanctum', function () {
             'POST',
             '-d',
             'hi',
-            '--header',
+            '--secret-header',
             'X-Token: sanctum://canary/token',
             '--json',
           ]),

@@ -306,7 +306,7 @@ class SanctumBackend implements Backend {
 }
 
 /**
- * `call URL --bearer|--basic|--header 'Name: sanctum://…'` as the daemon's `http_request`: the
+ * `call URL --bearer|--basic|--secret-header 'Name: sanctum://…'` as the daemon's `http_request`: the
  * daemon injects one credential as a header; it has no query, body or form injection.
  */
 function daemonHttpParams(http: UseHttpRequest): Record<string, unknown> {
@@ -329,7 +329,7 @@ function daemonHttpParams(http: UseHttpRequest): Record<string, unknown> {
     throw new NotSupportedError(
       'sanctum',
       `Injecting a secret as --${injection.style === 'body' ? 'body-field' : injection.style === 'form' ? 'form-field' : 'query'}`,
-      'Sanctum injects credentials as headers: use --bearer, --basic or --header.',
+      'Sanctum injects credentials as headers: use --bearer, --basic or --secret-header.',
     )
   const body = http.body?.toString('utf8')
   return {
