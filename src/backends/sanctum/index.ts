@@ -24,6 +24,7 @@ import type {
 import type {SecretReference} from '../../core/references.js'
 import type {SanctumClient} from './client.js'
 
+import {statusProblem} from '../../core/backend.js'
 import {CONFIG_FILE} from '../../core/config.js'
 import {AgentVaultError, ConfigError, NotSupportedError, UsageError} from '../../core/errors.js'
 import {notOverAgentProtocol} from './errors.js'
@@ -167,7 +168,12 @@ class SanctumBackend implements Backend {
       settings = this.settings()
     } catch (error) {
       if (!(error instanceof AgentVaultError)) throw error
-      return {message: error.message, reachable: false, signedIn: false}
+      return {
+        message: error.message,
+        problem: statusProblem(error.category),
+        reachable: false,
+        signedIn: false,
+      }
     }
 
     const {describeEndpoint} = await import('./connection.js')
@@ -176,6 +182,7 @@ class SanctumBackend implements Backend {
       return {
         details: {endpoint},
         message: 'No agent configured: run `agentvault login sanctum --agent NAME`.',
+        problem: 'auth',
         reachable: false,
         signedIn: false,
       }
