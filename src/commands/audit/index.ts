@@ -25,6 +25,13 @@ export default class Audit extends AgentVaultCommand<typeof Audit> {
     '<%= config.bin %> <%= command.id %> --source all --status denied',
   ]
   static flags = {
+    // Not the base flag: no AGENTVAULT_PROFILE, which would silently narrow the whole trail.
+    profile: Flags.string({
+      char: 'p',
+      description:
+        'Only events of this profile; with --source KIND, read that profile’s audit source.',
+      helpGroup: 'GLOBAL',
+    }),
     command: Flags.string({description: 'Only this command (e.g. "run", "secrets get").'}),
     follow: Flags.boolean({char: 'f', description: 'Keep printing new events as they are appended.'}),
     limit: Flags.integer({description: 'Only the most recent N events.', min: 1}),
@@ -47,7 +54,9 @@ export default class Audit extends AgentVaultCommand<typeof Audit> {
     const follow = this.flags.follow ?? false
     const {source} = this.flags
     const shown = source === 'local' ? columns : [...columns, ...sourceColumns]
-    await showAuditTrail(this.vault.home, filter, {
+    // The local trail records each event's profile; backend sources are chosen by profile instead.
+    const local = this.flags.profile === undefined ? filter : {...filter, profile: this.flags.profile}
+    await showAuditTrail(this.vault.home, local, {
       ...(source === 'local' ? {} : {external: () => collectExternalEvents(this.vault, source, filter)}),
       follow,
       local: source === 'local' || source === 'all',
@@ -70,8 +79,10 @@ const columns: Array<Column<AuditViewEvent>> = [
     get: (r) => [...(r.references ?? []), ...(r.resource_refs ?? [])].join(','),
   },
   {header: 'operation', get: (r) => r.operation ?? ''},
+  {header: 'host', get: (r) => r.target_host ?? ''},
   {header: 'outcome', get: (r) => r.outcome},
   {header: 'exit', get: (r) => String(r.exit_code)},
+  {header: 'error', get: (r) => r.error_code ?? ''},
   {header: 'ms', get: (r) => String(r.duration_ms)},
 ]
 
