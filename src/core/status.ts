@@ -86,7 +86,11 @@ export function unusableProfiles(rows: readonly ProfileStatusRow[]): AgentVaultE
   const bad = rows.filter((row) => row.problem !== null)
   if (bad.length === 0) return undefined
   const worst = bad.reduce((a, b) => (PROBLEM_RANK[b.problem!] > PROBLEM_RANK[a.problem!] ? b : a))
-  const label = {auth: 'not signed in or key unavailable', config: 'misconfigured', unavailable: 'unreachable'} as const
+  const label = {
+    auth: 'not signed in or key unavailable',
+    config: 'misconfigured',
+    unavailable: 'unreachable',
+  } as const
   const list = bad.map((row) => `${row.name} (${label[row.problem!]})`).join(', ')
   const suggestion =
     worst.problem === 'auth'

@@ -165,7 +165,10 @@ describe('e2e: audit', () => {
         /^TIME\s+COMMAND\s+PROFILE\s+REFERENCES\s+OPERATION\s+HOST\s+OUTCOME\s+EXIT\s+ERROR\s+MS$/,
       )
       assert.equal(lines.length, 1 + all.length)
-      assert.match(lines[4] ?? '', /^\S+\s+secrets get\s+local\s+local:\/\/MISSING\s+get\s+error\s+6\s+SECRET_NOT_FOUND\s+\d+$/)
+      assert.match(
+        lines[4] ?? '',
+        /^\S+\s+secrets get\s+local\s+local:\/\/MISSING\s+get\s+error\s+6\s+SECRET_NOT_FOUND\s+\d+$/,
+      )
       assert.match(lines[5] ?? '', /^\S+\s+run\s+local\s+local:\/\/ALPHA,local:\/\/BETA\s+ok\s+3\s+\d+$/)
     })
   })

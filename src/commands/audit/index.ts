@@ -28,8 +28,7 @@ export default class Audit extends AgentVaultCommand<typeof Audit> {
     // Not the base flag: no AGENTVAULT_PROFILE, which would silently narrow the whole trail.
     profile: Flags.string({
       char: 'p',
-      description:
-        'Only events of this profile; with --source KIND, read that profile’s audit source.',
+      description: 'Only events of this profile; with --source KIND, read that profile’s audit source.',
       helpGroup: 'GLOBAL',
     }),
     command: Flags.string({description: 'Only this command (e.g. "run", "secrets get").'}),
