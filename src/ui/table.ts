@@ -97,6 +97,17 @@ export function wrapCell(text: string, width: number): string[] {
   return lines
 }
 
+/**
+ * One row of cells padded to fixed widths, for rows printed one at a time (`audit --follow`): a
+ * cell longer than its width pushes the rest of that row along rather than being cut.
+ */
+export function alignedLine(values: readonly string[], widths: readonly number[]): string {
+  return values
+    .map((value, i) => (i === values.length - 1 ? value : value.padEnd(widths[i] ?? 0)))
+    .join(GAP)
+    .trimEnd()
+}
+
 /** Without `options`, the table fits the terminal (see {@link terminalWidth}). */
 export function renderTable<Row>(rows: Row[], columns: Array<Column<Row>>, options?: TableOptions): string {
   const width = options === undefined ? terminalWidth() : options.width

@@ -363,6 +363,32 @@ describe('e2e: audit', () => {
       assert.ok(!result.stdout.includes('followed-value'))
     })
 
+    it('as a table: the header first, and a later event aligned under it', async () => {
+      const child = start(['audit', '--follow'], {env: t.env})
+      const output = watchOutput(child)
+      const done = collect(child)
+      await output.until((text) => text.startsWith('TIME') && text.includes('\n'), 'the header')
+      const set = await cli(['secrets', 'set', 'ALIGNED'], 'aligned-value')
+      assert.equal(set.code, 0, set.stderr)
+      await output.until((text) => text.includes('local://ALIGNED'), 'the new event')
+      child.kill('SIGINT')
+      const result: CliResult = await done
+      assert.equal(result.code, 0, result.stderr)
+      const lines = result.stdout.trimEnd().split('\n')
+      const header = lines[0] ?? ''
+      assert.match(
+        header,
+        /^TIME\s+COMMAND\s+PROFILE\s+REFERENCES\s+OPERATION\s+HOST\s+OUTCOME\s+EXIT\s+ERROR\s+MS$/,
+      )
+      const row = lines.find((line) => line.includes('local://ALIGNED')) ?? ''
+      for (const [column, value] of [
+        ['REFERENCES', 'local://ALIGNED'],
+        ['OUTCOME', 'ok'],
+      ] as const)
+        assert.equal(row.indexOf(` ${value} `) + 1, header.indexOf(column), `${column} in ${row}`)
+      assert.equal(lines.filter((line) => line.startsWith('TIME')).length, 1, 'one header')
+    })
+
     it('events appended while it starts are each printed exactly once (none lost between history and follow)', async () => {
       const before = await audit()
       const base = Math.max(...before.map((r) => r.seq))
