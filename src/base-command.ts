@@ -5,6 +5,7 @@
  */
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
+import {nearest} from './core/did-you-mean.js'
 import {AgentVaultError, toAgentVaultError, UsageError} from './core/errors.js'
 import {Session} from './core/session.js'
 import {reportError, warn} from './ui/errors.js'
@@ -68,9 +69,7 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
         ? thrown
         : thrown.oclif === undefined
           ? toAgentVaultError(thrown)
-          : new UsageError('USAGE', usageMessage(thrown.message), {
-              suggestion: `See \`agentvault ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`,
-            })
+          : this.usageError(thrown)
     const code = reportError(error, {json: this.jsonEnabled()})
     process.exitCode = code
     await this.session?.close()
@@ -117,6 +116,27 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
     this.refusal = error
     if (!this.jsonEnabled()) reportError(error, {json: false})
     process.exitCode = error.exitCode
+  }
+
+  /** oclif's parse errors in the house format; an unknown flag gets the nearest real one. */
+  private usageError(thrown: Error & {flags?: unknown}): UsageError {
+    const help = `See \`agentvault ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`
+    const unknown = Array.isArray(thrown.flags) ? (thrown.flags as string[]) : []
+    if (thrown.constructor.name !== 'NonExistentFlagsError' || unknown.length === 0)
+      return new UsageError('USAGE', usageMessage(thrown.message), {suggestion: help})
+    const known = Object.entries({...this.ctor.baseFlags, ...this.ctor.flags}).flatMap(([name, flag]) =>
+      flag.hidden ? [] : [`--${name}`, ...(flag.aliases ?? []).map((alias) => `--${alias}`)],
+    )
+    if (this.ctor.enableJsonFlag) known.push('--json')
+    const meant = unknown.map((flag) => nearest(flag.replace(/=.*/s, ''), known))
+    const first = meant.find((flag) => flag !== undefined)
+    return new UsageError(
+      'UNKNOWN_FLAG',
+      `Unknown flag${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')}`,
+      {
+        suggestion: first === undefined ? help : `Did you mean ${first}? ${help}`,
+      },
+    )
   }
 
   /** Warnings go to stderr, also in --json mode (stdout carries only the JSON). */

@@ -4,6 +4,7 @@ import type {HttpOutcome, HttpResult} from '../core/use/http-result.js'
 
 import {AgentVaultCommand} from '../base-command.js'
 import {UsageError} from '../core/errors.js'
+import {SUPPORTED_SCHEMES} from '../core/references.js'
 import {callWithSecrets} from '../core/use.js'
 import {readStdin} from '../ui/input.js'
 import {useLimitFlags} from './use.js'
@@ -16,6 +17,24 @@ function responseHead(outcome: HttpOutcome): string {
   for (const [name, value] of Object.entries(outcome.headers))
     for (const item of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${item}`)
   return lines.join('\r\n') + '\r\n\r\n'
+}
+
+/**
+ * `-H/--header` values that are the old secret-header spelling: the value after the colon is a
+ * whole reference of a known scheme (`X-Api-Key: local://API_KEY`), which no curl user means as text.
+ */
+function splitHeaders(specs: readonly string[]): {plain: string[]; secret: string[]} {
+  const plain: string[] = []
+  const secret: string[] = []
+  for (const spec of specs) {
+    const value = spec.slice(spec.indexOf(':') + 1).trim()
+    const scheme = /^([a-z][a-z0-9+.-]*):\/\/\S/i.exec(value)?.[1]?.toLowerCase()
+    const isReference =
+      spec.includes(':') && scheme !== undefined && (SUPPORTED_SCHEMES as readonly string[]).includes(scheme)
+    ;(isReference ? secret : plain).push(spec)
+  }
+
+  return {plain, secret}
 }
 
 export default class Call extends AgentVaultCommand<typeof Call> {
@@ -31,7 +50,7 @@ A secret goes only to hosts it allows (secrets set --allow-domain), else to the 
 agentsecrets:// secrets are injected by AgentSecrets itself (its CLI's \`call\`, or its proxy): its workspace allowlist and redaction apply instead of agentvault's (exit 7 names the \`agentsecrets workspace allowlist add\` command), and one call cannot mix them with other backends' secrets. Over its HTTP interface query, body and form names are canonicalised (\`key\` becomes \`Key\`), so such names are refused; -H headers and binary bodies need the proxy transport.`
   static examples = [
     '<%= config.bin %> <%= command.id %> https://api.openai.com/v1/models --bearer OPENAI_KEY',
-    '<%= config.bin %> <%= command.id %> https://api.example.com/v1/items -X POST --header "X-Api-Key: local://API_KEY" -H "Content-Type: application/json" -d \'{"name":"x"}\'',
+    '<%= config.bin %> <%= command.id %> https://api.example.com/v1/items -X POST --secret-header "X-Api-Key: local://API_KEY" -H "Content-Type: application/json" -d \'{"name":"x"}\'',
     '<%= config.bin %> <%= command.id %> https://maps.example.com/geocode --query key=MAPS_KEY --json',
     '<%= config.bin %> <%= command.id %> https://api.stripe.com/v1/charges --bearer agentsecrets://STRIPE_KEY --json',
     '<%= config.bin %> <%= command.id %> https://auth.example.com/token --form-field client_secret=CLIENT_SECRET -d grant_type=client_credentials',
@@ -48,7 +67,7 @@ agentsecrets:// secrets are injected by AgentSecrets itself (its CLI's \`call\`,
       description: 'Send Authorization: Basic <base64 of the secret, which is user:password>.',
       helpValue: 'REF',
     }),
-    header: Flags.string({
+    'secret-header': Flags.string({
       description: 'Send a header whose value is a secret (repeatable). For plain headers use -H.',
       helpValue: "'NAME: REF'",
       multiple: true,
@@ -68,9 +87,11 @@ agentsecrets:// secrets are injected by AgentSecrets itself (its CLI's \`call\`,
       helpValue: 'NAME=REF',
       multiple: true,
     }),
-    'plain-header': Flags.string({
+    header: Flags.string({
+      aliases: ['plain-header'],
       char: 'H',
-      description: 'A plain header, as in curl (repeatable).',
+      description:
+        'A plain header, as in curl (repeatable). A value that is a whole secret reference (scheme://…) is still sent as that secret, with a deprecation warning: use --secret-header.',
       helpValue: "'NAME: VALUE'",
       multiple: true,
     }),
@@ -94,12 +115,17 @@ agentsecrets:// secrets are injected by AgentSecrets itself (its CLI's \`call\`,
 
   async run(): Promise<CallResult> {
     const {flags} = this
+    const {plain, secret} = splitHeaders(flags.header ?? [])
+    for (const spec of secret)
+      this.warnUser(
+        `-H/--header sends plain headers, as in curl; a secret reference there is deprecated: use --secret-header '${spec.trim()}'.`,
+      )
     const outcome = await callWithSecrets(
       this.vault,
       {
         ...(await this.body()),
-        headers: flags['plain-header'],
-        injections: flags,
+        headers: plain,
+        injections: {...flags, header: [...(flags['secret-header'] ?? []), ...secret]},
         method: flags.request,
         url: this.args.url,
       },

@@ -22,7 +22,7 @@ export default class Login extends AgentVaultCommand<typeof Login> {
     '<%= config.bin %> <%= command.id %> sanctum --agent ci-bot --key-path ~/.sanctum/keys/ci-bot.key',
     '<%= config.bin %> <%= command.id %> sanctum --agent ci-bot --host 127.0.0.1 --port 7600 --generate-key',
     '<%= config.bin %> <%= command.id %> openbao --profile prod-bao --address https://bao-1.example.com:8200 --address https://bao-2.example.com:8200',
-    'printf %s "$BAO_TOKEN" | <%= config.bin %> <%= command.id %> openbao --token-stdin --address https://bao.example.com:8200 --ca-cert ./ca.pem',
+    'printf %s "$BAO_TOKEN" | <%= config.bin %> <%= command.id %> openbao --token-stdin --address https://bao.example.com:8200 --cacert ./ca.pem',
     'printf %s "$PASSWORD" | <%= config.bin %> <%= command.id %> openbao --method userpass --username alice --password-stdin',
     'AGENTVAULT_SECRET_ID=… <%= config.bin %> <%= command.id %> openbao --method approle --role-id "$ROLE_ID" --namespace team-a',
     '<%= config.bin %> <%= command.id %> agentsecrets --transport cli',
@@ -41,7 +41,9 @@ export default class Login extends AgentVaultCommand<typeof Login> {
       description: 'openbao: path of the auth method mount (default: the method name).',
       helpGroup: 'OPENBAO',
     }),
-    'ca-cert': Flags.string({
+    // One spelling with call, use, mcp and proxy (curl's); --ca-cert still works, unlisted.
+    cacert: Flags.string({
+      aliases: ['ca-cert'],
       description:
         'openbao: PEM file of the CA(s) that signed the server certificate (replaces the default roots).',
       helpGroup: 'OPENBAO',
@@ -160,7 +162,7 @@ export default class Login extends AgentVaultCommand<typeof Login> {
     const result = await login(this.vault, this.args.kind, {
       address: flags.address,
       authMount: flags['auth-mount'],
-      caCert: flags['ca-cert'],
+      caCert: flags.cacert,
       method: flags.method,
       namespace: flags.namespace,
       passwordStdin: flags['password-stdin'],

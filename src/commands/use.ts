@@ -17,6 +17,7 @@ export const useLimitFlags = {
     multiple: true,
   }),
   cacert: Flags.string({
+    aliases: ['ca-cert'],
     description: 'PEM file of a CA to trust for this request, in addition to the system roots.',
     env: 'AGENTVAULT_CACERT',
     helpValue: 'FILE',

@@ -14,12 +14,16 @@ import {
   readAudit,
   verifyAudit,
 } from './audit.js'
-import {BACKEND_KINDS, type BackendKind, type ExternalAuditEvent, isBackendKind} from './backend.js'
+import {type BackendKind, type ExternalAuditEvent, isBackendKind} from './backend.js'
 import {listProfiles, type Profile} from './config.js'
 import {AgentVaultError, NotSupportedError, UsageError} from './errors.js'
 
 /** `audit --source`: the local trail, one backend kind's sources, or everything. */
-export const AUDIT_SOURCES = ['local', ...BACKEND_KINDS.filter((kind) => kind !== 'local'), 'all'] as const
+/** The backend kinds with an audit source of their own (`auditEvents`). */
+export const AUDIT_SOURCE_KINDS = ['agentsecrets', 'agentauth'] as const satisfies readonly BackendKind[]
+
+/** What `audit --source` accepts: the local trail, a kind with an audit source, or all merged. */
+export const AUDIT_SOURCES = ['local', ...AUDIT_SOURCE_KINDS, 'all'] as const
 
 /** One line of the audit view: a local record or a backend source's event. */
 export type AuditViewEvent = AuditRecord | ExternalAuditEvent

@@ -135,12 +135,23 @@ export interface UnwrapOptions {
 
 export interface ProfileStatus {
   details?: Record<string, unknown>
+  /**
+   * Why the profile cannot be used now, as a product.md §9 category, when the backend knows better
+   * than "unreachable → unavailable, not signed in → auth" (e.g. a local vault whose key is
+   * missing); `null` when it works without being signed in (a local vault not created yet).
+   */
+  problem?: 'auth' | 'config' | 'unavailable' | null
   /** Who we are signed in as, when the backend has identities. */
   identity?: string
   message?: string
   reachable: boolean
   signedIn: boolean
   tokenExpiry?: string
+}
+
+/** The status problem an error stands for: auth and config as they are, anything else unavailable. */
+export function statusProblem(category: string): 'auth' | 'config' | 'unavailable' {
+  return category === 'auth' || category === 'config' ? category : 'unavailable'
 }
 
 /** Everything a backend instance gets from core; it reads no global state. */

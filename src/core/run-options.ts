@@ -3,6 +3,7 @@
  * from RUN_FLAGS; `parseRunArgv` parses them for the fast path that starts without oclif (loading
  * oclif alone costs more than Node's own startup).
  */
+import {nearest} from './did-you-mean.js'
 import {UsageError} from './errors.js'
 
 export type MaskMode = 'always' | 'auto' | 'never'
@@ -103,8 +104,15 @@ export interface RunOptions {
 }
 
 function unknownFlag(flag: string): UsageError {
-  return new UsageError('UNKNOWN_FLAG', `Unknown flag ${flag} for run`, {
-    suggestion: 'Put the command after `--`: agentvault run --env K=local://K -- mycmd --its-flags',
+  const afterDashes = 'Put the command after `--`: agentvault run --env K=local://K -- mycmd --its-flags'
+  const meant = flag.startsWith('--')
+    ? nearest(
+        flag.replace(/=.*/s, ''),
+        Object.keys(RUN_FLAGS).map((name) => `--${name}`),
+      )
+    : undefined
+  return new UsageError('UNKNOWN_FLAG', `Unknown flag ${flag.replace(/=.*/s, '')} for run`, {
+    suggestion: meant === undefined ? afterDashes : `Did you mean ${meant}? Or: ${afterDashes}`,
   })
 }
 

@@ -13,10 +13,48 @@ import {
 import {isValidProfileName, listProfiles, type Profile} from './config.js'
 import {AgentVaultError, NotSupportedError, UsageError} from './errors.js'
 
-export interface ProfileStatusRow extends ProfileStatus {
+/**
+ * One row of `status`: every key always present (`null` when unknown), so scripts can read
+ * `--json` without guarding for missing keys.
+ */
+export interface ProfileStatusRow {
   active: boolean
+  details: null | Record<string, unknown>
+  identity: null | string
   kind: string
+  message: null | string
   name: string
+  /** The §9 category of what makes the profile unusable, or null when it is usable. */
+  problem: 'auth' | 'config' | 'unavailable' | null
+  reachable: boolean
+  signedIn: boolean
+  tokenExpiry: null | string
+}
+
+function toRow(
+  profile: {active: boolean; kind: string; name: string},
+  status: ProfileStatus,
+): ProfileStatusRow {
+  const problem =
+    status.problem === undefined
+      ? status.reachable
+        ? status.signedIn
+          ? null
+          : 'auth'
+        : 'unavailable'
+      : status.problem
+  return {
+    active: profile.active,
+    details: status.details ?? null,
+    identity: status.identity ?? null,
+    kind: profile.kind,
+    message: status.message ?? null,
+    name: profile.name,
+    problem,
+    reachable: status.reachable,
+    signedIn: status.signedIn,
+    tokenExpiry: status.tokenExpiry ?? null,
+  }
 }
 
 /** Status of every profile, checked concurrently; a failing backend is reported, not thrown. */
@@ -24,15 +62,47 @@ export async function profileStatuses(session: Session): Promise<ProfileStatusRo
   const profiles = listProfiles(await session.config(), session.options.env)
   return Promise.all(
     profiles.map(async (profile): Promise<ProfileStatusRow> => {
-      const row = {active: profile.active, kind: profile.kind, name: profile.name}
       try {
         const backend = await session.backendFor(profile)
-        return {...row, ...(await backend.status())}
+        return toRow(profile, await backend.status())
       } catch (error) {
         if (!(error instanceof AgentVaultError)) throw error
-        return {...row, message: error.message, reachable: false, signedIn: false}
+        const problem =
+          error.category === 'auth' || error.category === 'config' ? error.category : 'unavailable'
+        return toRow(profile, {message: error.message, problem, reachable: false, signedIn: false})
       }
     }),
+  )
+}
+
+const PROBLEM_RANK = {auth: 4, config: 3, unavailable: 5} as const
+
+/**
+ * The failure `status` exits with when a profile it shows is unusable: the §9 category of the worst
+ * problem (unavailable 5 > auth 4 > config 3), naming every unusable profile; undefined when all
+ * are usable.
+ */
+export function unusableProfiles(rows: readonly ProfileStatusRow[]): AgentVaultError | undefined {
+  const bad = rows.filter((row) => row.problem !== null)
+  if (bad.length === 0) return undefined
+  const worst = bad.reduce((a, b) => (PROBLEM_RANK[b.problem!] > PROBLEM_RANK[a.problem!] ? b : a))
+  const label = {
+    auth: 'not signed in or key unavailable',
+    config: 'misconfigured',
+    unavailable: 'unreachable',
+  } as const
+  const list = bad.map((row) => `${row.name} (${label[row.problem!]})`).join(', ')
+  const suggestion =
+    worst.problem === 'auth'
+      ? `Sign in: agentvault login ${worst.kind} --profile ${worst.name}`
+      : worst.problem === 'config'
+        ? `Fix the profile's settings: agentvault profiles list (or remove it: agentvault profiles remove ${worst.name})`
+        : `Check that the ${worst.kind} backend of profile ${worst.name} is running and its address is right (agentvault profiles list)`
+  return new AgentVaultError(
+    worst.problem!,
+    'PROFILE_UNUSABLE',
+    `${bad.length === 1 ? 'Profile' : 'Profiles'} not usable: ${list}`,
+    {suggestion},
   )
 }
 

@@ -180,7 +180,7 @@ function parseUrl(text: string): URL {
     throw usage(
       'CREDENTIALS_IN_URL',
       'The URL carries a user name or password',
-      'Keep credentials out of URLs: store them as a secret and pass --basic REF (or --bearer/--header).',
+      'Keep credentials out of URLs: store them as a secret and pass --basic REF (or --bearer/--secret-header).',
     )
   return url
 }
@@ -240,7 +240,7 @@ export function planHttp(input: HttpPlanInput): HttpPlan {
     throw usage(
       'NO_CREDENTIAL',
       'Nothing to inject: give at least one secret',
-      'Add --bearer REF, --basic REF, --header "Name: REF", --query name=REF, --body-field path=REF or --form-field name=REF.',
+      'Add --bearer REF, --basic REF, --secret-header "Name: REF", --query name=REF, --body-field path=REF or --form-field name=REF.',
     )
   const headerTargets = injections
     .map((injection) => injectedHeaderName(injection))
@@ -501,7 +501,7 @@ function basicCredential(value: Buffer, reference: string): string {
     throw usage(
       'BASIC_NEEDS_USER_PASSWORD',
       `${reference} is not of the form user:password, as Basic authentication needs`,
-      'Store the secret as user:password, or send it with --bearer or --header instead.',
+      'Store the secret as user:password, or send it with --bearer or --secret-header instead.',
     )
   return `Basic ${value.toString('base64')}`
 }

@@ -231,7 +231,7 @@ export async function callWithSecrets(
   const {parseHeaderSpec, parseInjections} = await import('./use/specs.js')
   const injections = parseInjections(call.injections)
   const headers = (call.headers ?? []).map((spec): [string, string] => {
-    const {name, value} = parseHeaderSpec(spec, '-H')
+    const {name, value} = parseHeaderSpec(spec, '-H/--header')
     return [name, value]
   })
   const refs = new Map<string, SecretReference>()

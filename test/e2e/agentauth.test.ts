@@ -480,10 +480,11 @@ for (const generation of GENERATIONS) {
           code: 2,
           errorCode: 'FOLLOW_LOCAL_ONLY',
         })
+        // openbao has no audit source: --source does not offer it.
         await failure(['audit', '--source', 'openbao'], {
           code: 2,
-          errorCode: 'NOT_SUPPORTED',
-          message: /audit source/,
+          errorCode: 'USAGE',
+          message: /--source=openbao to be one of: local, agentsecrets, agentauth, all/,
         })
       })
     })

@@ -162,10 +162,13 @@ describe('e2e: audit', () => {
       const lines = result.stdout.trimEnd().split('\n')
       assert.match(
         lines[0] ?? '',
-        /^TIME\s+COMMAND\s+PROFILE\s+REFERENCES\s+OPERATION\s+OUTCOME\s+EXIT\s+MS$/,
+        /^TIME\s+COMMAND\s+PROFILE\s+REFERENCES\s+OPERATION\s+HOST\s+OUTCOME\s+EXIT\s+ERROR\s+MS$/,
       )
       assert.equal(lines.length, 1 + all.length)
-      assert.match(lines[4] ?? '', /^\S+\s+secrets get\s+local\s+local:\/\/MISSING\s+get\s+error\s+6\s+\d+$/)
+      assert.match(
+        lines[4] ?? '',
+        /^\S+\s+secrets get\s+local\s+local:\/\/MISSING\s+get\s+error\s+6\s+SECRET_NOT_FOUND\s+\d+$/,
+      )
       assert.match(lines[5] ?? '', /^\S+\s+run\s+local\s+local:\/\/ALPHA,local:\/\/BETA\s+ok\s+3\s+\d+$/)
     })
   })
@@ -358,6 +361,32 @@ describe('e2e: audit', () => {
       assert.deepEqual(last?.references, ['local://FOLLOWED'])
       assert.equal(last?.seq, Math.max(...history.map((r) => r.seq)) + 1)
       assert.ok(!result.stdout.includes('followed-value'))
+    })
+
+    it('as a table: the header first, and a later event aligned under it', async () => {
+      const child = start(['audit', '--follow'], {env: t.env})
+      const output = watchOutput(child)
+      const done = collect(child)
+      await output.until((text) => text.startsWith('TIME') && text.includes('\n'), 'the header')
+      const set = await cli(['secrets', 'set', 'ALIGNED'], 'aligned-value')
+      assert.equal(set.code, 0, set.stderr)
+      await output.until((text) => text.includes('local://ALIGNED'), 'the new event')
+      child.kill('SIGINT')
+      const result: CliResult = await done
+      assert.equal(result.code, 0, result.stderr)
+      const lines = result.stdout.trimEnd().split('\n')
+      const header = lines[0] ?? ''
+      assert.match(
+        header,
+        /^TIME\s+COMMAND\s+PROFILE\s+REFERENCES\s+OPERATION\s+HOST\s+OUTCOME\s+EXIT\s+ERROR\s+MS$/,
+      )
+      const row = lines.find((line) => line.includes('local://ALIGNED')) ?? ''
+      for (const [column, value] of [
+        ['REFERENCES', 'local://ALIGNED'],
+        ['OUTCOME', 'ok'],
+      ] as const)
+        assert.equal(row.indexOf(` ${value} `) + 1, header.indexOf(column), `${column} in ${row}`)
+      assert.equal(lines.filter((line) => line.startsWith('TIME')).length, 1, 'one header')
     })
 
     it('events appended while it starts are each printed exactly once (none lost between history and follow)', async () => {

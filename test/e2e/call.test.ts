@@ -54,10 +54,41 @@ describe('e2e: call', () => {
       assert.equal(world.upstream.last('/basic').headers.authorization, expected)
     })
 
-    it('--header Name: REF', async () => {
-      const result = await call([url('/header'), '--header', 'X-Api-Key: local://K'])
+    it('--secret-header Name: REF', async () => {
+      const result = await call([url('/header'), '--secret-header', 'X-Api-Key: local://K'])
       assert.equal(result.code, 0, result.stderr)
+      assert.equal(result.stderr, '')
       assert.equal(world.upstream.last('/header').headers['x-api-key'], CANARY)
+    })
+
+    it('-H/--header is a plain header, as in curl (and --plain-header still works)', async () => {
+      const result = await call([
+        url('/plain'),
+        '--bearer',
+        'K',
+        '--header',
+        'Content-Type: application/json',
+        '-H',
+        'X-Trace: t-2',
+        '--plain-header',
+        'X-Key: K',
+        '-d',
+        '{}',
+      ])
+      assert.equal(result.code, 0, result.stderr)
+      assert.equal(result.stderr, '')
+      const {headers} = world.upstream.last('/plain')
+      assert.equal(headers['content-type'], 'application/json')
+      assert.equal(headers['x-trace'], 't-2')
+      assert.equal(headers['x-key'], 'K', 'a bare name in a plain header is text, not a secret')
+    })
+
+    it('the old --header "Name: scheme://REF" still sends the secret, with a deprecation warning', async () => {
+      const result = await call([url('/old-header'), '--header', 'X-Api-Key: local://K'])
+      assert.equal(result.code, 0, result.stderr)
+      assert.match(result.stderr, /^Warning: .*deprecated.*--secret-header 'X-Api-Key: local:\/\/K'/m)
+      assert.equal(world.upstream.last('/old-header').headers['x-api-key'], CANARY)
+      for (const form of leakedForms(CANARY)) assert.ok(!result.stderr.includes(form))
     })
 
     it('--query name=REF (percent-encoded, other parameters kept)', async () => {
@@ -109,7 +140,7 @@ describe('e2e: call', () => {
           'K',
           '--query',
           'sig=local://B',
-          '--header',
+          '--secret-header',
           'X-Scoped: K',
           '-H',
           'X-Trace: t-1',
@@ -376,6 +407,7 @@ describe('e2e: call', () => {
       [url('/x')],
       [url('/x'), '--body-field', 'a=K', '--form-field', 'b=K'],
       [url('/x'), '--header', 'no colon'],
+      [url('/x'), '--secret-header', 'X-Key:'],
       [url('/x'), '--bearer', 'K', '--basic', 'B'],
       ['ftp://127.0.0.1/', '--bearer', 'K'],
     ]) {

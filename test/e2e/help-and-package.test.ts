@@ -154,12 +154,21 @@ describe('e2e: help, version, completion and the npm package', () => {
     it('the packed tarball installs globally and runs from another directory', async function () {
       this.timeout(300_000)
       const {files, tarball} = await pack(work)
-      for (const expected of ['bin/run.js', 'dist/main.js', 'oclif.manifest.json', 'package.json'])
+      for (const expected of ['bin/run.js', 'dist/main.js', 'oclif.manifest.json', 'package.json', 'LICENSE'])
         assert.ok(files.includes(expected), `the tarball holds ${expected}`)
       assert.ok(
         !files.some((file) => file.startsWith('src/') || file.startsWith('test/')),
         'no sources or tests',
       )
+      // bin/dev.js runs the TypeScript sources through tsx: it cannot work where the package is installed.
+      assert.ok(!files.includes('bin/dev.js'), 'no bin/dev.js')
+      const license = await readFile(join(ROOT, 'LICENSE'), 'utf8')
+      const {license: declared} = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
+        license: string
+      }
+      assert.equal(declared, 'MIT')
+      assert.match(license, /^MIT License\n\nCopyright \(c\) 2026 agentvault contributors\n/)
+      assert.match(license, /THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND/)
       await stat(tarball)
 
       // Prefer the npm cache (filled by `npm ci`), fall back to the registry.

@@ -38,6 +38,7 @@ interface StatusJson {
     identity?: string
     message?: string
     name: string
+    problem: null | string
     signedIn: boolean
     tokenExpiry?: string
   }>
@@ -365,9 +366,11 @@ describe('e2e: openbao', function () {
         },
       )
       assert.match(expired.plain.stderr, /Try this: Run `agentvault login openbao --profile short`/)
-      const status = parseJson<StatusJson>(await ok(['status', '--json'])).profiles.find(
-        (p) => p.name === 'short',
-      )
+      // An unusable profile makes status exit 4 (not signed in), with every row still printed.
+      const statusRun = await cli(['status', '--json'])
+      assert.equal(statusRun.code, 4, statusRun.stderr)
+      const status = (JSON.parse(statusRun.stdout) as StatusJson).profiles.find((p) => p.name === 'short')
+      assert.equal(status?.problem, 'auth')
       assert.equal(status?.signedIn, false)
       assert.match(status?.message ?? '', /invalid or expired/)
     })
@@ -681,13 +684,16 @@ describe('e2e: openbao', function () {
         }),
         await cli(['run', '--env', 'K=openbao://secret/myapp/api#token', '--', 'true'], {env: debug}),
         await cli(['secrets', 'set', 'openbao://secret/dbg#k'], {env: debug, input: `${CANARY}-dbg`}),
-        await cli(['status'], {env: debug}),
         await cli(['login', 'openbao', '--profile', 'dbg', '--address', server.url, '--token-stdin'], {
           env: debug,
           input: tokens.root,
         }),
       ]
       for (const result of runs) assert.equal(result.code, 0, result.stderr)
+      // status exits 4 here: an earlier test left the profile `short` with an expired token.
+      const status = await cli(['status'], {env: debug})
+      assert.equal(status.code, 4, status.stderr)
+      runs.push(status)
       assert.ok(
         runs.some((r) => r.stderr.includes('agentvault:openbao')),
         'debug output was on',

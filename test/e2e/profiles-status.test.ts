@@ -335,10 +335,14 @@ describe('e2e: profiles, config.json, status, login and logout', () => {
         {
           active: true,
           details: {keySource: 'file', path: join(home, 'vault.json'), secrets: 2},
+          identity: null,
           kind: 'local',
+          message: null,
           name: 'local',
+          problem: null,
           reachable: true,
           signedIn: true,
+          tokenExpiry: null,
         },
       ])
       const table = await cli(['status'])
@@ -348,7 +352,10 @@ describe('e2e: profiles, config.json, status, login and logout', () => {
     it('lists the implicit profile of a kind configured only by its native env vars (BAO_ADDR)', async () => {
       // Port 1 on loopback: nothing listens, so the connection is refused at once.
       const extra = {BAO_ADDR: 'http://127.0.0.1:1', BAO_TOKEN: ''}
-      const parsed = parseJson<{profiles: StatusRow[]}>(await cli(['status', '--json'], undefined, extra))
+      // The openbao profile is unusable (unreachable): status exits 5, its --json result still printed.
+      const unreachable = await cli(['status', '--json'], undefined, extra)
+      assert.equal(unreachable.code, 5, unreachable.stderr)
+      const parsed = JSON.parse(unreachable.stdout) as {profiles: StatusRow[]}
       assert.deepEqual(
         parsed.profiles.map((p) => [p.name, p.kind, p.active, p.reachable]),
         [

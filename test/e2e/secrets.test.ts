@@ -342,7 +342,7 @@ describe('e2e: secrets', () => {
       const result = await cli(['secrets', 'list'])
       assert.equal(result.code, 0, result.stderr)
       const lines = result.stdout.trimEnd().split('\n')
-      assert.match(lines[0] ?? '', /^NAME\s+VERSION\s+UPDATED\s+TAGS\s+DESCRIPTION$/)
+      assert.match(lines[0] ?? '', /^NAME\s+VERSION\s+UPDATED\s+TAGS\s+ALLOWED DOMAINS\s+DESCRIPTION$/)
       const row = lines.find((line) => line.startsWith('APP_TWO '))
       assert.match(row ?? '', /^APP_TWO\s+1\s+\S+\s+app\s+about APP_TWO$/)
       assert.ok(lines.some((line) => line.startsWith('OTHER_THING ')))

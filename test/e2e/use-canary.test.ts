@@ -71,7 +71,7 @@ describe('e2e: use/call never reveal the value (canary sweep)', () => {
       // call: every style, echoed back
       ['call', url('/echo'), '--bearer', 'K', '-i'],
       ['call', url('/echo'), '--basic', 'B'],
-      ['call', url('/echo'), '--header', 'X-K: K'],
+      ['call', url('/echo'), '--secret-header', 'X-K: K'],
       ['call', url('/echo'), '--query', 'k=K'],
       ['call', url('/echo'), '--body-field', 'a.b=K'],
       ['call', url('/echo'), '--form-field', 'f=K'],

@@ -235,10 +235,12 @@ describe('e2e: local vault integrity', () => {
 
         assert.equal(await digestOf(file), before, 'login local left vault.json unchanged')
 
-        // `status` reports the problem instead of failing: it describes every profile.
-        const status = parseJson<{profiles: Array<{message?: string; name: string; signedIn: boolean}>}>(
-          await runCli(['status', '--json'], {env}),
-        )
+        // `status` describes every profile, and exits 3 (the vault is unusable) after printing them.
+        const statusRun = await runCli(['status', '--json'], {env})
+        assert.equal(statusRun.code, 3, statusRun.stderr)
+        const status = JSON.parse(statusRun.stdout) as {
+          profiles: Array<{message?: string; name: string; signedIn: boolean}>
+        }
         const local = status.profiles.find((profile) => profile.name === 'local')
         assert.equal(local?.signedIn, false)
         assert.match(local?.message ?? '', message)

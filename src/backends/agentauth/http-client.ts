@@ -337,6 +337,7 @@ export class AgentAuthHttp {
         suggestion: failure.timeout
           ? 'Check that the server is up; a slow server may need a longer timeoutMs in the profile.'
           : 'Check the base URL (`agentvault status`) and that the server is running.',
+        details: {reason: failure.reason},
       },
     )
   }

@@ -250,7 +250,14 @@ class AgentAuthBackendImpl implements AgentAuthBackend {
       if (!(error instanceof AgentVaultError)) throw error
       return error.code === 'UNEXPECTED_RESPONSE'
         ? {reachable: true, summary: 'not an AgentAuth health answer', version: null}
-        : {reachable: false, summary: 'unreachable', version: null}
+        : {
+            reachable: false,
+            summary:
+              typeof error.details?.reason === 'string'
+                ? `unreachable (${error.details.reason})`
+                : 'unreachable',
+            version: null,
+          }
     }
   }
 }

@@ -32,6 +32,7 @@ import type {AgentSecretsCli, CliCache} from './cli.js'
 import type {AgentSecretsCall, KeyInjection} from './request.js'
 import type {AgentSecretsOverrides, AgentSecretsSettings} from './settings.js'
 
+import {statusProblem} from '../../core/backend.js'
 import {CONFIG_FILE} from '../../core/config.js'
 import {AgentVaultError, BackendUnavailableError, NotSupportedError, UsageError} from '../../core/errors.js'
 import {keyNotFound} from './errors.js'
@@ -206,7 +207,12 @@ class AgentSecretsBackend implements Backend {
       settings = this.settings()
     } catch (error) {
       if (!(error instanceof AgentVaultError)) throw error
-      return {message: error.message, reachable: false, signedIn: false}
+      return {
+        message: error.message,
+        problem: statusProblem(error.category),
+        reachable: false,
+        signedIn: false,
+      }
     }
 
     const {profileStatus} = await import('./login.js')

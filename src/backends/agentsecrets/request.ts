@@ -82,7 +82,7 @@ export function checkCall(call: AgentSecretsCall, viaHttp: boolean): void {
     throw usage(
       'NO_CREDENTIAL',
       'Nothing to inject: give at least one agentsecrets:// secret',
-      'Add --bearer agentsecrets://KEY (or --basic, --header, --query, --body-field, --form-field).',
+      'Add --bearer agentsecrets://KEY (or --basic, --secret-header, --query, --body-field, --form-field).',
     )
   if (!TOKEN.test(call.method))
     throw usage(

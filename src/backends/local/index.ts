@@ -23,7 +23,7 @@ import type {
 import type {Keychain} from '../../core/keychain.js'
 import type {SecretReference} from '../../core/references.js'
 
-import {ENGINE_USE_OPERATIONS} from '../../core/backend.js'
+import {ENGINE_USE_OPERATIONS, statusProblem} from '../../core/backend.js'
 import {AgentVaultError, SecretNotFoundError, UsageError} from '../../core/errors.js'
 import {type KeySourceContext, type KeySourceKind} from '../../core/key-source.js'
 import {
@@ -356,6 +356,8 @@ class LocalBackend implements Backend {
         return {
           details: {path, secrets: 0},
           message: 'No vault yet: `agentvault secrets set NAME` or `agentvault login local` creates one.',
+          // Usable as it is: the first `secrets set` creates the vault.
+          problem: null,
           reachable: true,
           signedIn: false,
         }
@@ -370,6 +372,7 @@ class LocalBackend implements Backend {
       return {
         details: {code: error.code, path, ...(keySource ? {keySource} : {})},
         message: error.message,
+        problem: statusProblem(error.category),
         reachable: true,
         signedIn: false,
       }

@@ -404,6 +404,22 @@ export function fieldValue(secret: KvSecret, field: string, context: OperationCo
   return Buffer.from(typeof value === 'string' ? value : (JSON.stringify(value) ?? 'null'), 'utf8')
 }
 
+/**
+ * What failed where, as a person reads it: `ENOTFOUND bao.example` (a name that did not resolve
+ * names the host), `ECONNREFUSED 10.0.0.5:8200`, `HTTP 503 bao.example:8200`.
+ */
+function failureCause({address, reason}: {address: string; reason: string}): string {
+  let host = address
+  try {
+    const url = new URL(address)
+    host = /^(ENOTFOUND|EAI_AGAIN|EAI_FAIL|EAI_NONAME)$/.test(reason) ? url.hostname : url.host
+  } catch {
+    // Not a URL: name it as configured.
+  }
+
+  return `${reason} ${host}`
+}
+
 /** A transport failure after every address was tried, or one that must not be retried. */
 export function unavailable(
   addresses: readonly string[],
@@ -415,7 +431,7 @@ export function unavailable(
     'BACKEND_UNAVAILABLE',
     inFlightWrite
       ? `The connection to OpenBao failed during a write (${failures.at(-1)?.reason ?? 'unknown'}); it may or may not have been applied`
-      : `No OpenBao server answered (tried ${list})`,
+      : `No OpenBao server answered (${failures.length > 0 ? failures.map(failureCause).join('; ') : `tried ${list}`})`,
     {
       details: {addresses: [...addresses], failures: failures.map((f) => ({...f}))},
       suggestion: inFlightWrite

@@ -24,6 +24,7 @@ import type {
 import type {SecretReference} from '../../core/references.js'
 import type {SanctumClient} from './client.js'
 
+import {statusProblem} from '../../core/backend.js'
 import {CONFIG_FILE} from '../../core/config.js'
 import {AgentVaultError, ConfigError, NotSupportedError, UsageError} from '../../core/errors.js'
 import {notOverAgentProtocol} from './errors.js'
@@ -167,7 +168,12 @@ class SanctumBackend implements Backend {
       settings = this.settings()
     } catch (error) {
       if (!(error instanceof AgentVaultError)) throw error
-      return {message: error.message, reachable: false, signedIn: false}
+      return {
+        message: error.message,
+        problem: statusProblem(error.category),
+        reachable: false,
+        signedIn: false,
+      }
     }
 
     const {describeEndpoint} = await import('./connection.js')
@@ -176,6 +182,7 @@ class SanctumBackend implements Backend {
       return {
         details: {endpoint},
         message: 'No agent configured: run `agentvault login sanctum --agent NAME`.',
+        problem: 'auth',
         reachable: false,
         signedIn: false,
       }
@@ -306,7 +313,7 @@ class SanctumBackend implements Backend {
 }
 
 /**
- * `call URL --bearer|--basic|--header 'Name: sanctum://…'` as the daemon's `http_request`: the
+ * `call URL --bearer|--basic|--secret-header 'Name: sanctum://…'` as the daemon's `http_request`: the
  * daemon injects one credential as a header; it has no query, body or form injection.
  */
 function daemonHttpParams(http: UseHttpRequest): Record<string, unknown> {
@@ -329,7 +336,7 @@ function daemonHttpParams(http: UseHttpRequest): Record<string, unknown> {
     throw new NotSupportedError(
       'sanctum',
       `Injecting a secret as --${injection.style === 'body' ? 'body-field' : injection.style === 'form' ? 'form-field' : 'query'}`,
-      'Sanctum injects credentials as headers: use --bearer, --basic or --header.',
+      'Sanctum injects credentials as headers: use --bearer, --basic or --secret-header.',
     )
   const body = http.body?.toString('utf8')
   return {

@@ -10,7 +10,7 @@ import {
   collectExternalEvents,
   showAuditTrail,
 } from '../../core/audit-view.js'
-import {type Column, renderTable} from '../../ui/table.js'
+import {alignedLine, type Column, renderTable} from '../../ui/table.js'
 
 export type AuditResult = AuditRecord[]
 
@@ -25,6 +25,12 @@ export default class Audit extends AgentVaultCommand<typeof Audit> {
     '<%= config.bin %> <%= command.id %> --source all --status denied',
   ]
   static flags = {
+    // Not the base flag: no AGENTVAULT_PROFILE, which would silently narrow the whole trail.
+    profile: Flags.string({
+      char: 'p',
+      description: 'Only events of this profile; with --source KIND, read that profile’s audit source.',
+      helpGroup: 'GLOBAL',
+    }),
     command: Flags.string({description: 'Only this command (e.g. "run", "secrets get").'}),
     follow: Flags.boolean({char: 'f', description: 'Keep printing new events as they are appended.'}),
     limit: Flags.integer({description: 'Only the most recent N events.', min: 1}),
@@ -47,16 +53,29 @@ export default class Audit extends AgentVaultCommand<typeof Audit> {
     const follow = this.flags.follow ?? false
     const {source} = this.flags
     const shown = source === 'local' ? columns : [...columns, ...sourceColumns]
-    await showAuditTrail(this.vault.home, filter, {
+    let widths: number[] = []
+    // The local trail records each event's profile; backend sources are chosen by profile instead.
+    const local = this.flags.profile === undefined ? filter : {...filter, profile: this.flags.profile}
+    await showAuditTrail(this.vault.home, local, {
       ...(source === 'local' ? {} : {external: () => collectExternalEvents(this.vault, source, filter)}),
       follow,
       local: source === 'local' || source === 'all',
       onHistory: (records) => {
-        if (json || follow) for (const record of records) printRecord(record, json, shown)
-        else if (records.length === 0) this.logToStderr('No audit events match.')
+        if (json) for (const record of records) printRecord(record, json, shown, widths)
+        else if (follow) {
+          // Rows come one at a time: the widths are fixed now, from the history and room to spare.
+          widths = followWidths(records, shown)
+          process.stdout.write(
+            alignedLine(
+              shown.map((c) => c.header.toUpperCase()),
+              widths,
+            ) + '\n',
+          )
+          for (const record of records) printRecord(record, json, shown, widths)
+        } else if (records.length === 0) this.logToStderr('No audit events match.')
         else this.log(renderTable(records, shown).trimEnd())
       },
-      onRecord: (record) => printRecord(record, json, shown),
+      onRecord: (record) => printRecord(record, json, shown, widths),
     })
   }
 }
@@ -70,8 +89,10 @@ const columns: Array<Column<AuditViewEvent>> = [
     get: (r) => [...(r.references ?? []), ...(r.resource_refs ?? [])].join(','),
   },
   {header: 'operation', get: (r) => r.operation ?? ''},
+  {header: 'host', get: (r) => r.target_host ?? ''},
   {header: 'outcome', get: (r) => r.outcome},
   {header: 'exit', get: (r) => String(r.exit_code)},
+  {header: 'error', get: (r) => r.error_code ?? ''},
   {header: 'ms', get: (r) => String(r.duration_ms)},
 ]
 
@@ -90,8 +111,42 @@ const sourceColumns: Array<Column<AuditViewEvent>> = [
   },
 ]
 
-function printRecord(record: AuditViewEvent, json: boolean, shown: Array<Column<AuditViewEvent>>): void {
+function printRecord(
+  record: AuditViewEvent,
+  json: boolean,
+  shown: Array<Column<AuditViewEvent>>,
+  widths: number[],
+): void {
   process.stdout.write(
-    json ? JSON.stringify(record) + '\n' : shown.map((c) => c.get(record)).join('  ') + '\n',
+    json
+      ? JSON.stringify(record) + '\n'
+      : alignedLine(
+          shown.map((c) => oneLine(c.get(record))),
+          widths,
+        ) + '\n',
   )
+}
+
+/** Room a followed column keeps for events not seen yet (an ISO time, a reference, a host, a code). */
+const FOLLOW_ROOM: Readonly<Record<string, number>> = {
+  command: 11,
+  error: 16,
+  host: 16,
+  ms: 5,
+  references: 16,
+  time: 24,
+}
+
+function followWidths(records: AuditViewEvent[], shown: Array<Column<AuditViewEvent>>): number[] {
+  return shown.map((column) =>
+    Math.max(
+      column.header.length,
+      FOLLOW_ROOM[column.header] ?? 0,
+      ...records.map((record) => oneLine(column.get(record)).length),
+    ),
+  )
+}
+
+function oneLine(text: string): string {
+  return text.replaceAll(/[\r\n\t]/g, ' ')
 }

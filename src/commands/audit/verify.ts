@@ -4,6 +4,11 @@ import {type AuditVerification, verifyAuditTrail} from '../../core/audit-view.js
 export type AuditVerifyResult = AuditVerification
 
 export default class AuditVerify extends AgentVaultCommand<typeof AuditVerify> {
+  // No -p/--profile: this command reads no profile's backend (it would be accepted and ignored).
+  // (The cast: the base class types its flags as always carrying --profile; here it is absent.)
+  static baseFlags = {
+    'no-prompt': AgentVaultCommand.baseFlags['no-prompt'],
+  } as unknown as typeof AgentVaultCommand.baseFlags
   static description =
     'Recomputes the SHA-256 chain of the local audit log. Any edited, deleted, inserted or reordered line breaks it: the command then exits 3 and names the first bad entry.'
   static examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']

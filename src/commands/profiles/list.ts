@@ -14,6 +14,11 @@ export interface ProfilesListResult {
 }
 
 export default class ProfilesList extends AgentVaultCommand<typeof ProfilesList> {
+  // No -p/--profile: this command reads no profile's backend (it would be accepted and ignored).
+  // (The cast: the base class types its flags as always carrying --profile; here it is absent.)
+  static baseFlags = {
+    'no-prompt': AgentVaultCommand.baseFlags['no-prompt'],
+  } as unknown as typeof AgentVaultCommand.baseFlags
   static description =
     'Configured profiles, plus the implicit `local` profile when none is configured and the implicit profile of each other kind whose native env vars are set (e.g. BAO_ADDR). `*` marks the active profile.'
   static examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']

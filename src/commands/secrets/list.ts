@@ -44,6 +44,7 @@ export default class SecretsList extends AgentVaultCommand<typeof SecretsList> {
           {header: 'version', get: (s) => (s.version === undefined ? '' : String(s.version))},
           {header: 'updated', get: (s) => s.updated ?? ''},
           {header: 'tags', get: (s) => (s.tags ?? []).join(',')},
+          {header: 'allowed domains', get: (s) => (s.allowedDomains ?? []).join(',')},
           {header: 'description', get: (s) => s.description ?? ''},
         ]).trimEnd(),
       )

@@ -351,7 +351,7 @@ function nextRequest(
         'REDIRECT_WITH_CREDENTIALS',
         `Refused to follow a redirect from ${current.url.host} to ${url.host}: the secret would go along`,
         {
-          suggestion: `Call ${url.host} directly if it should receive the secret (and allow it for the secret), or put the secret in a header (--bearer, --basic, --header), which is dropped on cross-host redirects.`,
+          suggestion: `Call ${url.host} directly if it should receive the secret (and allow it for the secret), or put the secret in a header (--bearer, --basic, --secret-header), which is dropped on cross-host redirects.`,
         },
       )
     const dropped = new Set([...ALWAYS_CREDENTIALS, ...credentialHeaders])

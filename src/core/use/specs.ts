@@ -1,6 +1,6 @@
 /**
  * Parsers for the command-line specs of `use` and `call`: `--param k=v`, `--params JSON`,
- * `--header 'Name: REF'`, `-H 'Name: value'`, `--query name=REF`, `--body-field a.b=REF` and
+ * `--secret-header 'Name: REF'`, `-H 'Name: value'`, `--query name=REF`, `--body-field a.b=REF` and
  * `--form-field name=REF`. Pure; every failure is a UsageError whose message names the flag and
  * never repeats the text given (it may be a mistyped secret).
  */
@@ -37,10 +37,13 @@ function splitAt(spec: string, separator: string): [string, string] | undefined 
   return at === -1 ? undefined : [spec.slice(0, at), spec.slice(at + separator.length)]
 }
 
-/** `Name: value` (for `-H`) or `Name: REF` (for `--header`): a token name, then the trimmed rest. */
+/**
+ * `Name: value` (for the plain `-H`/`--header`) or `Name: REF` (for `--secret-header`): a token
+ * name, then the trimmed rest. A flag label that starts with `-H` means a plain header.
+ */
 export function parseHeaderSpec(spec: string, flag: string): {name: string; value: string} {
-  const example =
-    flag === '--header' ? "--header 'X-Api-Key: local://API_KEY'" : "-H 'Accept: application/json'"
+  const secret = !flag.startsWith('-H')
+  const example = secret ? "--secret-header 'X-Api-Key: local://API_KEY'" : "-H 'Accept: application/json'"
   const parts = splitAt(spec, ':')
   if (!parts) throw bad(flag, 'expects "Name: value"', example)
   const name = parts[0].trim()
@@ -48,8 +51,7 @@ export function parseHeaderSpec(spec: string, flag: string): {name: string; valu
   if (!isToken(name)) throw bad(flag, 'has an invalid header name', example)
   if (/[\u0000-\u0008\u000A-\u001F\u007F]/.test(value))
     throw bad(flag, 'has a control character in its value', example)
-  if (flag === '--header' && value === '')
-    throw bad(flag, 'needs a secret reference after the colon', example)
+  if (secret && value === '') throw bad(flag, 'needs a secret reference after the colon', example)
   return {name, value}
 }
 
@@ -88,7 +90,7 @@ export function parseInjections(flags: InjectionFlags): Injection[] {
   if (flags.bearer !== undefined) injections.push({reference: flags.bearer, style: 'bearer'})
   if (flags.basic !== undefined) injections.push({reference: flags.basic, style: 'basic'})
   for (const spec of flags.header ?? []) {
-    const {name, value} = parseHeaderSpec(spec, '--header')
+    const {name, value} = parseHeaderSpec(spec, '--secret-header')
     injections.push({reference: value, style: 'header', target: name})
   }
 

@@ -50,7 +50,7 @@ const hostile = fc.oneof(
 
 describe('core/use specs', () => {
   it('parses header, assignment and body-path specs', () => {
-    assert.deepEqual(parseHeaderSpec('X-Api-Key:  local://K ', '--header'), {
+    assert.deepEqual(parseHeaderSpec('X-Api-Key:  local://K ', '--secret-header'), {
       name: 'X-Api-Key',
       value: 'local://K',
     })
@@ -64,7 +64,7 @@ describe('core/use specs', () => {
     for (const bad of ['a..b', '.a', '__proto__', 'a.constructor', 'prototype.x'])
       assert.throws(() => parseBodyPath(bad), UsageError, bad)
     assert.throws(() => parseHeaderSpec('Bad Name: x', '-H'), UsageError)
-    assert.throws(() => parseHeaderSpec('X-Api-Key:', '--header'), UsageError)
+    assert.throws(() => parseHeaderSpec('X-Api-Key:', '--secret-header'), UsageError)
     assert.throws(() => parseHeaderSpec('X: a\r\nInjected: 1', '-H'), UsageError)
     assert.throws(() => parseAssignment('=local://K', '--query', 'x'), UsageError)
   })
@@ -116,7 +116,7 @@ describe('core/use specs', () => {
   it('hostile input to every parser yields a result or a UsageError, nothing else (fast-check)', () => {
     fc.assert(
       fc.property(hostile, hostile, (a, b) => {
-        onlyUsageErrors(() => parseHeaderSpec(a, '--header'), a)
+        onlyUsageErrors(() => parseHeaderSpec(a, '--secret-header'), a)
         onlyUsageErrors(() => parseHeaderSpec(a, '-H'), a)
         onlyUsageErrors(() => parseAssignment(a, '--query', 'x'), a)
         onlyUsageErrors(() => parseBodyPath(a), a)

@@ -1,0 +1,42 @@
+/**
+ * An unknown command (`agentvault secrts list`) in agentvault's own format — `Error:` and
+ * `Try this:` with a "did you mean", exit 2, or the JSON error with `--json` — instead of oclif's
+ * `command secrts:list not found`, which shows its internal colon-separated id.
+ */
+import type {Hook} from '@oclif/core'
+
+import {nearestCommand} from '../core/did-you-mean.js'
+import {UsageError} from '../core/errors.js'
+import {reportError} from '../ui/errors.js'
+
+const hook: Hook<'command_not_found'> = async function ({argv = [], config, id}) {
+  const words = id.split(':')
+  const typed = words.join(' ')
+  const visible = config.commands.filter((command) => !command.hidden)
+  const ids = [...new Set(visible.flatMap((command) => [command.id, ...command.aliases]))].map((name) =>
+    name.replaceAll(':', ' '),
+  )
+  const end = argv.indexOf('--')
+  const json = (end === -1 ? argv : argv.slice(0, end)).includes('--json')
+  let error: UsageError
+  if (typed.startsWith('-')) {
+    error = new UsageError('UNKNOWN_FLAG', `Unknown flag ${typed}`, {
+      suggestion:
+        'See `agentvault --help` for the commands, and `agentvault COMMAND --help` for their flags.',
+    })
+  } else {
+    const meant = nearestCommand(words, ids)
+    const topic = words[0] !== undefined && config.findTopic(words[0]) ? words[0] : undefined
+    const help = topic ? `agentvault ${topic} --help` : 'agentvault --help'
+    error = new UsageError('UNKNOWN_COMMAND', `Unknown command "${typed}"`, {
+      suggestion:
+        meant === undefined
+          ? `See \`${help}\` for the commands.`
+          : `Did you mean \`agentvault ${meant}\`? See \`${help}\` for the commands.`,
+    })
+  }
+
+  process.exitCode = reportError(error, {json})
+}
+
+export default hook
