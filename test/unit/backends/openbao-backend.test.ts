@@ -444,7 +444,11 @@ describe('openbao backend', function () {
         5,
         'BACKEND_UNAVAILABLE',
       )
-      assert.match(error.message, new RegExp(`${sealed.url}, ${server.url}`))
+      // Each node by host:port with what it answered, in the order tried.
+      assert.match(
+        error.message,
+        new RegExp(`HTTP 503 ${new URL(sealed.url).host}; HTTP 503 ${new URL(server.url).host}`),
+      )
       assert.ok(!JSON.stringify(error.details).includes(tokens.writer))
     })
 
