@@ -242,19 +242,7 @@ class LocalBackend implements Backend {
     return this.store.updateEntry(
       name,
       (previous) => {
-        const now = new Date().toISOString()
-        const description = options.description ?? previous?.description
-        const tags = options.tags ?? previous?.tags
-        const allowedDomains = options.allowedDomains ?? previous?.allowedDomains
-        const entry: VaultEntry = {
-          value: value.toString('base64'),
-          created: previous?.created ?? now,
-          updated: now,
-          version: (previous?.version ?? 0) + 1,
-          ...(description === undefined ? {} : {description}),
-          ...(tags === undefined ? {} : {tags: [...tags]}),
-          ...(allowedDomains === undefined ? {} : {allowedDomains: [...allowedDomains]}),
-        }
+        const entry = nextEntry(previous, value, options)
         return {entry, result: metadataOf(name, entry)}
       },
       {createIfMissing: true},
@@ -381,22 +369,20 @@ class LocalBackend implements Backend {
 }
 
 /**
- * Store a value under `name`. A new secret gets version 1; an update increments the version, keeps
- * `created`, and keeps description/tags/allowedDomains unless new ones are given (as `op item
- * edit` does).
+ * The entry that stores `value` after `previous`: a new secret gets version 1; an update
+ * increments the version, keeps `created`, and keeps description/tags/allowedDomains unless new
+ * ones are given (as `op item edit` does).
  */
-function storeValue(
-  entries: VaultEntries,
-  name: string,
+function nextEntry(
+  previous: Omit<VaultEntry, 'value'> | undefined,
   value: Buffer,
   options: SetSecretOptions,
-): SecretMetadata {
-  const previous = entries.get(name)
+): VaultEntry {
   const now = new Date().toISOString()
   const description = options.description ?? previous?.description
   const tags = options.tags ?? previous?.tags
   const allowedDomains = options.allowedDomains ?? previous?.allowedDomains
-  const entry: VaultEntry = {
+  return {
     value: value.toString('base64'),
     created: previous?.created ?? now,
     updated: now,
@@ -405,6 +391,16 @@ function storeValue(
     ...(tags === undefined ? {} : {tags: [...tags]}),
     ...(allowedDomains === undefined ? {} : {allowedDomains: [...allowedDomains]}),
   }
+}
+
+/** Store a value under `name` in a whole-vault update (`secrets import`). */
+function storeValue(
+  entries: VaultEntries,
+  name: string,
+  value: Buffer,
+  options: SetSecretOptions,
+): SecretMetadata {
+  const entry = nextEntry(entries.get(name), value, options)
   entries.set(name, entry)
   return metadataOf(name, entry)
 }
