@@ -120,7 +120,9 @@ describe('e2e: run --placeholders', () => {
     const code = `
       const http = require('node:http'), https = require('node:https'), tls = require('node:tls')
       const proxy = new URL(process.env.HTTPS_PROXY)
-      http.request({host: proxy.hostname, port: proxy.port, method: 'CONNECT', path: ${JSON.stringify(target.host)}})
+      // A fresh agent: where Node honours the proxy variables itself (NODE_USE_ENV_PROXY, Node
+      // 22.21+/24.5+), the global one would send this CONNECT through the proxy to the proxy.
+      http.request({agent: new http.Agent(), host: proxy.hostname, port: proxy.port, method: 'CONNECT', path: ${JSON.stringify(target.host)}})
         .on('connect', (res, socket) => {
           const req = https.request({host: ${JSON.stringify(target.hostname)}, path: '/node', headers: {'x-token': process.env.K},
             createConnection: () => tls.connect({socket, servername: undefined, host: ${JSON.stringify(target.hostname)}})},
@@ -131,6 +133,18 @@ describe('e2e: run --placeholders', () => {
     assert.equal(result.code, 0, result.stderr)
     assert.equal(result.stdout.trim(), '200 ok')
     assert.equal(world.upstream.last('/node').headers['x-token'], CANARY)
+  })
+
+  it('Node that honours the proxy variables itself (NODE_USE_ENV_PROXY, 22.21+/24.5+): a plain https.get works', async function () {
+    const [major = 0, minor = 0] = process.versions.node.split('.').map(Number)
+    if (major < 22 || (major === 22 && minor < 21) || (major === 24 && minor < 5)) this.skip()
+    const target = world.upstream.url('/node-env', {secure: true})
+    const code = `require('node:https').get(${JSON.stringify(target)}, {headers: {'x-token': process.env.K}}, (response) => {
+      let text = ''; response.on('data', (c) => text += c); response.on('end', () => console.log(response.statusCode, text)) })`
+    const result = await run(['--env', K, '--', process.execPath, '-e', code])
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stdout.trim(), '200 ok')
+    assert.equal(world.upstream.last('/node-env').headers['x-token'], CANARY)
   })
 
   it('the child environment holds only placeholders, proxy and trust variables; the CA key never touches disk; all is gone after exit', async () => {
