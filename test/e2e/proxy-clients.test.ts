@@ -3,8 +3,9 @@
  * `requests` (what AgentSecrets' Python SDK uses) and curl.
  */
 import assert from 'node:assert/strict'
-import {execFile, spawnSync} from 'node:child_process'
+import {execFile} from 'node:child_process'
 
+import {ensureClients, pythonWithRequests} from '../helpers/clients.js'
 import {type StartedProxy, startProxy} from '../helpers/proxy.js'
 import {CANARY, createUseWorld, leakedForms, type UseWorld} from '../servers/http-upstream/fixture.js'
 
@@ -44,16 +45,15 @@ function runClient(
   })
 }
 
-function has(command: string): boolean {
-  return spawnSync(command, ['--version'], {stdio: 'ignore'}).status === 0
-}
-
 describe('e2e: proxy with real clients', function () {
   this.timeout(60_000)
   let world: UseWorld
   let proxy: StartedProxy
 
-  before(async () => {
+  before(async function () {
+    // Installs curl and python3-requests when missing (as root), else fails with what to install.
+    this.timeout(600_000)
+    ensureClients()
     world = await createUseWorld()
     proxy = await startProxy({AGENTVAULT_HOME: world.home, AGENTVAULT_NO_KEYCHAIN: '1', NO_COLOR: '1'})
   })
@@ -63,13 +63,8 @@ describe('e2e: proxy with real clients', function () {
     await world.dispose()
   })
 
-  it('Python requests: injection, 403 block and 401 as AgentSecrets clients expect', async function () {
-    if (!has('python3')) {
-      console.log('    python3 is not installed: skipping the Python requests client test')
-      this.skip()
-    }
-
-    const run = await runClient('python3', ['-c', PYTHON], {
+  it('Python requests: injection, 403 block and 401 as AgentSecrets clients expect', async () => {
+    const run = await runClient(pythonWithRequests(), ['-c', PYTHON], {
       ...process.env,
       PROXY_PORT: String(proxy.port),
       PROXY_TOKEN: proxy.token ?? '',
@@ -93,8 +88,7 @@ describe('e2e: proxy with real clients', function () {
     for (const form of leakedForms(CANARY)) assert.ok(!run.stdout.includes(form))
   })
 
-  it('curl: query injection and an upstream 500 passed through', async function () {
-    if (!has('curl')) this.skip()
+  it('curl: query injection and an upstream 500 passed through', async () => {
     const run = await runClient('curl', [
       '-s',
       '-w',

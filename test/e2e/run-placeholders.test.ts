@@ -5,13 +5,14 @@
  * nothing else: not the child's environment, its output, the temp files or the audit log.
  */
 import assert from 'node:assert/strict'
-import {execFileSync, spawnSync} from 'node:child_process'
+import {execFileSync} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {connect} from 'node:net'
 import {dirname, join} from 'node:path'
 
-import {collect, ROOT, startCli} from '../helpers/cli.js'
+import {collect, startCli} from '../helpers/cli.js'
+import {ensureClients, pythonWithRequests} from '../helpers/clients.js'
 import {filesUnder, watchOutput} from '../helpers/e2e.js'
 import {
   CANARY,
@@ -24,20 +25,6 @@ import {
 const PLACEHOLDER = /avph_K_[\da-f]{32}/
 const K = 'K=local://K?profile=tls'
 const S = 'S=local://SCOPED?profile=tls'
-
-/** A python3 that has `requests` (Debian: python3-requests); the suite fails, not skips, without one. */
-function pythonWithRequests(): string {
-  for (const candidate of ['python3', '/usr/bin/python3']) {
-    try {
-      execFileSync(candidate, ['-c', 'import requests'], {stdio: 'ignore'})
-      return candidate
-    } catch {
-      // try the next
-    }
-  }
-
-  throw new Error('No python3 with the requests module: install it (apt-get install -y python3-requests)')
-}
 
 function assertNoCanary(text: string, where: string): void {
   for (const form of [...leakedForms(CANARY), ...leakedForms(SCOPED_CANARY)])
@@ -65,8 +52,7 @@ describe('e2e: run --placeholders', () => {
     // Installs curl, python3-requests and bubblewrap when missing (as root with apt-get), else fails
     // with what to install: this suite never skips silently.
     this.timeout(600_000)
-    const install = spawnSync('sh', [join(ROOT, 'scripts', 'placeholder-clients.sh')], {encoding: 'utf8'})
-    if (install.status !== 0) throw new Error(install.stderr || 'scripts/placeholder-clients.sh failed')
+    ensureClients()
     execFileSync('openssl', ['version'], {stdio: 'ignore'})
     world = await createUseWorld()
     env = {AGENTVAULT_HOME: world.home, AGENTVAULT_NO_KEYCHAIN: '1', NO_COLOR: '1'}
