@@ -10,7 +10,7 @@ import {spawn, spawnSync} from 'node:child_process'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {BIN, collect, runCli, tempHome, waitForOutput} from '../helpers/cli.js'
+import {baseEnv, BIN, collect, runCli, tempHome, waitForOutput} from '../helpers/cli.js'
 import {expectFailure, parseJson} from '../helpers/e2e.js'
 
 interface Entry {
@@ -100,7 +100,8 @@ describe('e2e: mcp install', function () {
     const answer = async (key: string) => {
       const pty = spawn('script', ['-qec', command, '/dev/null'], {
         cwd: t.home,
-        env: {...process.env, ...env()},
+        // baseEnv drops CI (and agentvault's own variables): under CI=true nothing would prompt.
+        env: baseEnv(env()),
       })
       const done = collect(pty)
       await waitForOutput(pty, 'Write ')
