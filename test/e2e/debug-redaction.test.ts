@@ -7,6 +7,7 @@ import {createServer} from 'node:http'
 import {type AddressInfo} from 'node:net'
 
 import {type CliResult, runCli, tempHome} from '../helpers/cli.js'
+import {LOOPBACK_PROFILE} from '../helpers/e2e.js'
 
 const SECRET = 'canary-debug-stored-8c21'
 const ARGV_VALUE = 'canary-debug-argv-value-1f7e'
@@ -30,17 +31,7 @@ describe('e2e: DEBUG=* never prints a value from argv', () => {
     t = await tempHome()
     const stored = await runCli(['secrets', 'set', 'K'], {env: t.env, input: SECRET})
     assert.equal(stored.code, 0, stored.stderr)
-    const profile = [
-      'profiles',
-      'add',
-      'lp',
-      '--kind',
-      'local',
-      '--default',
-      '--set',
-      'allowPrivateNetworks=true',
-    ]
-    const added = await runCli(profile, {env: t.env})
+    const added = await runCli(LOOPBACK_PROFILE, {env: t.env})
     assert.equal(added.code, 0, added.stderr)
   })
 

@@ -10,6 +10,7 @@ import {createServer, type Server} from 'node:http'
 import {join} from 'node:path'
 
 import {type CliResult, runCli, tempHome} from '../helpers/cli.js'
+import {LOOPBACK_PROFILE} from '../helpers/e2e.js'
 
 const MASK = '<concealed by agentvault>'
 const SECRET = 'canary-probe-secret-7d41c9'
@@ -53,17 +54,7 @@ describe('e2e: run and the launcher against the security probe', () => {
     const stored = await cli(['secrets', 'set', 'K'], {}, SECRET)
     assert.equal(stored.code, 0, stored.stderr)
     // `call` to the loopback test server below.
-    const profile = [
-      'profiles',
-      'add',
-      'lp',
-      '--kind',
-      'local',
-      '--default',
-      '--set',
-      'allowPrivateNetworks=true',
-    ]
-    const added = await cli(profile)
+    const added = await cli(LOOPBACK_PROFILE)
     assert.equal(added.code, 0, added.stderr)
   })
 

@@ -170,3 +170,15 @@ export function watchOutput(child: ChildProcess): OutputWatch {
       }),
   }
 }
+
+/** `profiles add` of a default local profile that may call the loopback test servers (`call`, `use`). */
+export const LOOPBACK_PROFILE = [
+  'profiles',
+  'add',
+  'lp',
+  '--kind',
+  'local',
+  '--default',
+  '--set',
+  'allowPrivateNetworks=true',
+]
