@@ -1,7 +1,7 @@
 // The child of `npm run bench`'s placeholder section: HTTPS requests with K in a header, through
 // HTTPS_PROXY (CONNECT, kept alive) when it is set, else straight to the upstream. Prints JSON:
 // latencies in ms, {sequential: [...], concurrent: [...]} (the first request on each connection
-// excluded), and `cpu`, the CPU time per request (ms) of each phase spent by this client, by its
+// excluded; with WARMUP > 0 also `warm`: concurrent again after WARMUP more requests), and `cpu`, the CPU time per request (ms) of each phase spent by this client, by its
 // parent (agentvault, when proxied) and by the upstream's process (BENCH_UPSTREAM_PID), from
 // /proc (Linux; NaN elsewhere).
 import {readFileSync} from 'node:fs'
@@ -9,7 +9,7 @@ import http from 'node:http'
 import https from 'node:https'
 import tls from 'node:tls'
 
-const [target, caFile, count, concurrency] = process.argv.slice(2)
+const [target, caFile, count, concurrency, warmup = '0'] = process.argv.slice(2)
 const url = new URL(target)
 const proxy = process.env.HTTPS_PROXY ? new URL(process.env.HTTPS_PROXY) : undefined
 
@@ -92,17 +92,32 @@ try {
   // One request per connection first: opening the other connections (CONNECT, two TLS handshakes
   // through the proxy) is each connection's first request to the host, which the target excludes.
   await Promise.all(Array.from({length: Number(concurrency)}, () => once()))
-  const concurrent = []
-  let next = 0
+  /** `total` requests, `concurrency` at a time in a closed loop: their latencies. */
+  const closedLoop = async (total) => {
+    const latencies = []
+    let next = 0
+    await Promise.all(
+      Array.from({length: Number(concurrency)}, async () => {
+        while (next++ < total) latencies.push(await once())
+      }),
+    )
+    return latencies
+  }
+
   before = cpuNow()
-  await Promise.all(
-    Array.from({length: Number(concurrency)}, async () => {
-      while (next++ < Number(count)) concurrent.push(await once())
-    }),
-  )
+  const concurrent = await closedLoop(Number(count))
   cpu.concurrent = cpuSince(before, Number(count))
+  const result = {concurrent, cpu, sequential}
+  if (Number(warmup) > 0) {
+    // The same again once every process has run `warmup` more requests (its JIT warm).
+    await closedLoop(Number(warmup))
+    before = cpuNow()
+    result.warm = await closedLoop(Number(count))
+    cpu.warm = cpuSince(before, Number(count))
+  }
+
   agent.destroy()
-  process.stdout.write(JSON.stringify({concurrent, cpu, sequential}))
+  process.stdout.write(JSON.stringify(result))
 } catch (error) {
   console.error(error)
   process.exitCode = 1
