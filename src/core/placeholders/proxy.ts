@@ -283,10 +283,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       const value = raw[i + 1]!
       const lower = name.toLowerCase()
       if (hop.has(lower)) continue
-      // The first of each, as Node's request.headers gives them.
+      // As Node's request.headers gives them: codings joined, the first type.
       switch (lower) {
         case 'content-encoding': {
-          scanned.contentEncoding ??= value
+          scanned.contentEncoding =
+            scanned.contentEncoding === undefined ? value : `${scanned.contentEncoding}, ${value}`
           break
         }
 

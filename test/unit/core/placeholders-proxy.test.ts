@@ -12,10 +12,13 @@ import {startUpstream, type Upstream} from '../../servers/http-upstream/index.js
 
 const CANARY = 'proxy-canary-5d1e9a'
 
-/** Send raw bytes to the proxy; the first line of its answer ('' when it just closed). */
-function ask(port: number, text: string): Promise<string> {
+/**
+ * Send raw bytes to the proxy; the first line of its answer ('' when it just closed). `keepOpen`:
+ * the write side stays open until the answer (else it ends after the request).
+ */
+function ask(port: number, text: string, keepOpen = false): Promise<string> {
   return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1', () => socket.end(text))
+    const socket = connect(port, '127.0.0.1', () => (keepOpen ? socket.write(text) : socket.end(text)))
     let seen = ''
     socket.on('data', (chunk: Buffer) => {
       seen += chunk.toString('latin1')
@@ -123,6 +126,27 @@ describe('core/placeholders/proxy', () => {
     const received = upstream.last('/binary-body')
     assert.equal(received.body.toString(), `raw ${stand.placeholder}`)
     assert.equal(received.headers['x-k'], CANARY)
+  })
+
+  it('leaves a body alone whose repeated Content-Encoding headers declare any coding', async () => {
+    const body = `raw ${stand.placeholder}`
+    const url = upstream.url('/two-codings')
+    const line = await ask(
+      proxy.port,
+      [
+        `POST ${url} HTTP/1.1`,
+        `Host: ${new URL(url).host}`,
+        'Content-Type: text/plain',
+        'Content-Encoding: identity',
+        'Content-Encoding: gzip',
+        `Content-Length: ${body.length}`,
+        '',
+        body,
+      ].join('\r\n'),
+      true,
+    )
+    assert.equal(line, 'HTTP/1.1 200 OK')
+    assert.equal(upstream.last('/two-codings').body.toString(), body)
   })
 
   it('rewrites echoes in a body too big to hold (streamed), and keeps Content-Length where there is no body', async () => {
