@@ -154,6 +154,9 @@ interface ScannedHeaders {
   kept: string[]
 }
 
+/** The methods Node sends without a body unless told otherwise (the others it would send chunked). */
+const BODILESS_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'TRACE'])
+
 /** Bound on the per-host caches (a child may name any number of hosts): past it they start over. */
 const MAX_CACHED_HOSTS = 1024
 
@@ -315,20 +318,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     return scanned
   }
 
-  /** Check and rewrite one request; the outgoing headers (raw [name, value, …]), path and body. */
-  function prepare(request: IncomingMessage, url: URL, body: Buffer) {
-    const hostname = urlHost(url)
-    const raw = request.rawHeaders
-    const path = `${url.pathname}${url.search}`
-    const present = new Set<Stand>()
-    const {contentEncoding, contentType, hasHost, hasLength, kept} = scanHeaders(raw, present)
-    for (const stand of scanner.find(path)) present.add(stand)
-    for (const stand of standsIn(body, stands)) present.add(stand)
-    const context =
-      contentEncoding === undefined || contentEncoding.trim().toLowerCase() === 'identity'
-        ? bodyContext(contentType)
-        : undefined
-    const used = [...present]
+  /** Refuse (403, audited) a request carrying placeholders that may not go to its host, or over plain HTTP. */
+  function checkAllowed(url: URL, hostname: string, used: readonly Stand[]): void {
     const allowed = allowedAt(hostname)
     const refused = used.filter((stand) => !allowed.includes(stand))
     if (refused.length > 0) {
@@ -360,7 +351,23 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         `agentvault refused this request: it would send the value of ${names} over plain http:// to ${hostname}, where anyone on the way can read it. Nothing was sent. Use https://, or start agentvault with AGENTVAULT_PLACEHOLDERS_ALLOW_HTTP=1 to allow plain HTTP to the hosts the secrets allow.`,
       )
     }
+  }
 
+  /** Check and rewrite one request; the outgoing headers (raw [name, value, …]), path and body. */
+  function prepare(request: IncomingMessage, url: URL, body: Buffer) {
+    const hostname = urlHost(url)
+    const raw = request.rawHeaders
+    const path = `${url.pathname}${url.search}`
+    const present = new Set<Stand>()
+    const {contentEncoding, contentType, hasHost, hasLength, kept} = scanHeaders(raw, present)
+    for (const stand of scanner.find(path)) present.add(stand)
+    for (const stand of standsIn(body, stands)) present.add(stand)
+    const context =
+      contentEncoding === undefined || contentEncoding.trim().toLowerCase() === 'identity'
+        ? bodyContext(contentType)
+        : undefined
+    const used = [...present]
+    checkAllowed(url, hostname, used)
     if (used.length > 0)
       for (let i = 1; i < kept.length; i += 2) {
         const value = kept[i]!
@@ -378,7 +385,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       context && used.length > 0
         ? Buffer.from(scanner.substitute(body.toString('latin1'), context), 'latin1')
         : body
-    if (outBody.length > 0 || hasLength) kept.push('Content-Length', String(outBody.length))
+    // Node frames a request given its headers as a list as they say: a method it would send
+    // chunked (POST, PUT, …) gets a length even when it has no body, as Node would give it.
+    if (outBody.length > 0 || hasLength || !BODILESS_METHODS.has(request.method ?? 'GET'))
+      kept.push('Content-Length', String(outBody.length))
     // Node adds none to a request given its headers as a list; HTTP/1.0 clients may send none.
     if (!hasHost) kept.push('Host', url.host)
     return {

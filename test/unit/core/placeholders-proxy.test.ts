@@ -149,6 +149,19 @@ describe('core/placeholders/proxy', () => {
     assert.equal(upstream.last('/two-codings').body.toString(), body)
   })
 
+  it('sends a bodiless POST with Content-Length: 0, as Node would, not as an empty chunked body', async () => {
+    const url = upstream.url('/no-body')
+    const line = await ask(
+      proxy.port,
+      `POST ${url}?k=${stand.placeholder} HTTP/1.1\r\nHost: ${new URL(url).host}\r\n\r\n`,
+      true,
+    )
+    assert.equal(line, 'HTTP/1.1 200 OK')
+    const received = upstream.last('/no-body')
+    assert.equal(received.headers['content-length'], '0')
+    assert.equal(received.headers['transfer-encoding'], undefined)
+  })
+
   it('rewrites echoes in a body too big to hold (streamed), and keeps Content-Length where there is no body', async () => {
     const bytes = 300_000
     const big = await send(
