@@ -81,9 +81,12 @@ export function substitute(text: string, stands: readonly Stand[], context: Cont
   return out
 }
 
-/** Finds and swaps the placeholders of one run: one precompiled scan, whatever the number of stands. */
+/**
+ * Finds and swaps the placeholders of one run without allocating: texts without the placeholder
+ * prefix (nearly all) are passed over at once; swapping is one precompiled scan for all stands.
+ */
 export interface PlaceholderScanner {
-  /** The stands whose placeholder occurs in `text` (latin1), each once. */
+  /** The stands whose placeholder occurs in `text` (latin1), as {@link standsIn} finds them. */
   find(text: string): Stand[]
   /**
    * `text` (latin1) with every placeholder replaced by its value encoded for `context`, in one
@@ -112,10 +115,10 @@ export function placeholderScanner(stands: readonly Stand[]): PlaceholderScanner
 
   return {
     find(text) {
-      if (!pattern || !text.includes(PLACEHOLDER_PREFIX)) return []
-      const found = new Set<Stand>()
-      for (const [match] of text.matchAll(pattern)) found.add(byPlaceholder.get(match)!)
-      return [...found]
+      // Each placeholder looked for on its own: overlapping ones (one's last hex digit the `a` of
+      // the next one's prefix) are all found, as a single leftmost scan would not.
+      if (!text.includes(PLACEHOLDER_PREFIX)) return []
+      return stands.filter((stand) => text.includes(stand.placeholder))
     },
     substitute(text, context) {
       if (!pattern || !text.includes(PLACEHOLDER_PREFIX)) return text
@@ -198,9 +201,13 @@ function literal(text: string): string {
   return source
 }
 
-/** One regular expression matching any of `texts` (latin1), each once. */
+/** Forms of values past which {@link echoTest} stops testing (each secret has ten or more). */
+const MAX_ECHO_FORMS = 200
+
+/** One regular expression matching any of `texts` (latin1), each once; none for an empty list. */
 function alternation(texts: readonly string[]): RegExp {
-  return new RegExp([...new Set(texts)].map((text) => literal(text)).join('|'))
+  // `(?!)` never matches: an empty alternation would match everywhere.
+  return new RegExp(texts.length === 0 ? '(?!)' : [...new Set(texts)].map((text) => literal(text)).join('|'))
 }
 
 /**
@@ -215,20 +222,37 @@ export interface EchoTest {
   inValue(value: string): boolean
 }
 
+interface CompiledEchoes {
+  names: RegExp
+  values: RegExp
+}
+
 export function echoTest(stands: readonly Stand[]): EchoTest {
-  const forms = stands
-    .filter((stand) => stand.value.length >= MIN_REWRITE_LENGTH)
-    .flatMap((stand) => [
-      ...maskPatterns([stand.value], {minLength: MIN_REWRITE_LENGTH}),
-      ...formForm(stand.value),
-    ])
-    .map((form) => form.toString('latin1'))
-  if (forms.length === 0) return {inName: () => false, inValue: () => false}
-  const values = alternation(forms)
-  const names = alternation(forms.map((form) => form.toLowerCase()))
+  // Compiled on first use (not while the child waits to start); undefined: not yet, null: no test.
+  let compiled: CompiledEchoes | null | undefined
+  const compile = (): CompiledEchoes | null => {
+    const forms = stands
+      .filter((stand) => stand.value.length >= MIN_REWRITE_LENGTH)
+      .flatMap((stand) => [
+        ...maskPatterns([stand.value], {minLength: MIN_REWRITE_LENGTH}),
+        ...formForm(stand.value),
+      ])
+      .map((form) => form.toString('latin1'))
+    // A regular expression tries the alternatives one by one: past a few secrets' worth of forms it
+    // costs more than the rewriters it saves, so every text goes to them (as without the test).
+    if (forms.length > MAX_ECHO_FORMS) return null
+    return {names: alternation(forms.map((form) => form.toLowerCase())), values: alternation(forms)}
+  }
+
   return {
-    inName: (name) => names.test(name.toLowerCase()),
-    inValue: (value) => values.test(value),
+    inName(name) {
+      compiled ??= compile()
+      return compiled === null || compiled.names.test(name.toLowerCase())
+    },
+    inValue(value) {
+      compiled ??= compile()
+      return compiled === null || compiled.values.test(value)
+    },
   }
 }
 

@@ -170,16 +170,27 @@ describe('core/placeholders/tokens', () => {
         fc.array(piece, {maxLength: 8}),
         fc.constantFrom('form', 'header', 'json', 'raw', 'url'),
         (pieces, context) => {
-          const text = pieces.join('')
-          const found = scanner.find(text)
+          const glued = pieces.join('')
+          const found = scanner.find(glued)
           assert.deepEqual(
             new Set(found.map((x) => x.name)),
-            new Set(standsIn(text, [k, s, t]).map((x) => x.name)),
+            new Set(standsIn(glued, [k, s, t]).map((x) => x.name)),
           )
           assert.equal(found.length, new Set(found).size, 'each stand once')
-          assert.equal(scanner.substitute(text, context), substitute(text, [k, s, t], context))
+          // Apart (no placeholder overlapping another), one pass swaps what one pass per stand does.
+          const apart = pieces.join(' ')
+          assert.equal(scanner.substitute(apart, context), substitute(apart, [k, s, t], context))
         },
       ),
+    )
+    // Overlapping: K's placeholder ending in `a`, glued to the next one's `avph_`.
+    const ka = {...k, placeholder: `${k.placeholder.slice(0, -1)}a`}
+    assert.deepEqual(
+      placeholderScanner([ka, t])
+        .find(`${ka.placeholder}${t.placeholder.slice(1)}`)
+        .map((x) => x.name),
+      ['K', 'K_2'],
+      'both found',
     )
     assert.deepEqual(placeholderScanner([]).find(k.placeholder), [])
     assert.equal(placeholderScanner([]).substitute(k.placeholder, 'raw'), k.placeholder)
@@ -222,6 +233,8 @@ describe('core/placeholders/tokens', () => {
     for (const text of ['Mon, 07 Dec 2026 05:40:37 GMT', 'application/json', 'keep-alive', 'abc', 'x-abc'])
       assert.equal(test.inValue(text) || test.inName(text), false, text)
     assert.equal(echoTest([stand('T', 'abc')]).inValue('abc'), false, 'short values are not rewritten')
+    const many = echoTest(Array.from({length: 30}, (_, i) => stand(`M${i}`, `many-secret-value-${i}`)))
+    assert.ok(many.inValue('plain') && many.inName('plain'), 'past the cap every text goes to the rewriters')
   })
 
   it('treats JSON, form, text and XML bodies as text, and others (or odd types) not', () => {
