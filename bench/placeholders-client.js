@@ -1,12 +1,15 @@
 // The child of `npm run bench`'s placeholder section: HTTPS requests with K in a header, through
-// HTTPS_PROXY (CONNECT, kept alive) when it is set, else straight to the upstream. Prints JSON
-// latencies in ms: {sequential: [...], concurrent: [...]} (the first request on each connection excluded).
+// HTTPS_PROXY (CONNECT, kept alive) when it is set, else straight to the upstream. Prints JSON:
+// latencies in ms, {sequential: [...], concurrent: [...]} (the first request on each connection
+// excluded; with WARMUP > 0 also `warm`: concurrent again after WARMUP more requests), and `cpu`, the CPU time per request (ms) of each phase spent by this client, by its
+// parent (agentvault, when proxied) and by the upstream's process (BENCH_UPSTREAM_PID), from
+// /proc (Linux; NaN elsewhere).
 import {readFileSync} from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import tls from 'node:tls'
 
-const [target, caFile, count, concurrency] = process.argv.slice(2)
+const [target, caFile, count, concurrency, warmup = '0'] = process.argv.slice(2)
 const url = new URL(target)
 const proxy = process.env.HTTPS_PROXY ? new URL(process.env.HTTPS_PROXY) : undefined
 
@@ -28,6 +31,34 @@ class ProxyAgent extends https.Agent {
 const agent = proxy
   ? new ProxyAgent({keepAlive: true, maxSockets: Number(concurrency)})
   : new https.Agent({ca: readFileSync(caFile), keepAlive: true, maxSockets: Number(concurrency)})
+
+/** A process's CPU time so far in ms, user and system; NaN when /proc cannot tell. */
+function cpuMs(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    // utime and stime are fields 14 and 15 of stat (11 and 12 after the command), in clock ticks.
+    return {sys: Number(fields[12]) * 10, user: Number(fields[11]) * 10}
+  } catch {
+    return {sys: Number.NaN, user: Number.NaN}
+  }
+}
+
+const pids = {
+  client: process.pid,
+  ...(proxy && {agentvault: process.ppid}),
+  upstream: Number(process.env.BENCH_UPSTREAM_PID),
+}
+const cpuNow = () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMs(pid)]))
+/** CPU per request (ms) of each process since `before`: user + system, and system alone. */
+const cpuSince = (before, requests) => {
+  const result = {}
+  for (const [name, {sys, user}] of Object.entries(cpuNow())) {
+    result[name] = (user + sys - before[name].user - before[name].sys) / requests
+    result[`${name}Sys`] = (sys - before[name].sys) / requests
+  }
+
+  return result
+}
 
 function once() {
   return new Promise((resolve, reject) => {
@@ -55,19 +86,38 @@ function once() {
 try {
   await once()
   const sequential = []
+  let before = cpuNow()
   for (let i = 0; i < Number(count); i++) sequential.push(await once())
+  const cpu = {sequential: cpuSince(before, Number(count))}
   // One request per connection first: opening the other connections (CONNECT, two TLS handshakes
   // through the proxy) is each connection's first request to the host, which the target excludes.
   await Promise.all(Array.from({length: Number(concurrency)}, () => once()))
-  const concurrent = []
-  let next = 0
-  await Promise.all(
-    Array.from({length: Number(concurrency)}, async () => {
-      while (next++ < Number(count)) concurrent.push(await once())
-    }),
-  )
+  /** `total` requests, `concurrency` at a time in a closed loop: their latencies. */
+  const closedLoop = async (total) => {
+    const latencies = []
+    let next = 0
+    await Promise.all(
+      Array.from({length: Number(concurrency)}, async () => {
+        while (next++ < total) latencies.push(await once())
+      }),
+    )
+    return latencies
+  }
+
+  before = cpuNow()
+  const concurrent = await closedLoop(Number(count))
+  cpu.concurrent = cpuSince(before, Number(count))
+  const result = {concurrent, cpu, sequential}
+  if (Number(warmup) > 0) {
+    // The same again once every process has run `warmup` more requests (its JIT warm).
+    await closedLoop(Number(warmup))
+    before = cpuNow()
+    result.warm = await closedLoop(Number(count))
+    cpu.warm = cpuSince(before, Number(count))
+  }
+
   agent.destroy()
-  process.stdout.write(JSON.stringify({concurrent, sequential}))
+  process.stdout.write(JSON.stringify(result))
 } catch (error) {
   console.error(error)
   process.exitCode = 1

@@ -11,7 +11,7 @@ const percentile = (values, p) =>
   [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]
 
 /** (g): an HTTPS upstream on loopback with its own CA, trusted by a profile through caCert. */
-export async function benchPlaceholders({bin, cli, env, quick, root, work}) {
+export async function benchPlaceholders({bin, cli, env, quick, requests, root, work}) {
   const openssl = (...args) => execFileSync('openssl', args, {cwd: work, stdio: 'ignore'})
   openssl(
     'req',
@@ -55,11 +55,11 @@ export async function benchPlaceholders({bin, cli, env, quick, root, work}) {
       `caCert=${join(work, 'up.pem')}`,
     ])
     const client = join(root, 'bench', 'placeholders-client.js')
-    const count = quick ? 100 : 500
+    const count = requests ?? (quick ? 100 : 500)
     // Not spawnSync: the upstream lives in this process and must keep answering.
-    const measure = (args) =>
+    const measure = ([command, ...args], childEnv) =>
       new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, args, {env, stdio: ['ignore', 'pipe', 'inherit']})
+        const child = spawn(command, args, {env: childEnv, stdio: ['ignore', 'pipe', 'inherit']})
         const chunks = []
         child.stdout.on('data', (chunk) => chunks.push(chunk))
         child.once('error', reject)
@@ -69,31 +69,57 @@ export async function benchPlaceholders({bin, cli, env, quick, root, work}) {
             : reject(new Error(`placeholder bench client exited ${code}`)),
         )
       })
-    const clientArgs = [client, target, join(work, 'up.pem'), String(count), '20']
-    const direct = await measure(clientArgs)
-    const proxied = await measure([
+    // After the rows the issue asks for, the 20-concurrent row again once every process has run
+    // `warmup` more requests: a fresh Node process runs its first few hundred requests mostly
+    // unoptimised (the JIT warms up), which the 500-request rows measure as much as the proxy.
+    const warmup = quick ? 0 : 3000
+    const clientArgs = [client, target, join(work, 'up.pem'), String(count), '20', String(warmup)]
+    const clientEnv = {...env, BENCH_UPSTREAM_PID: String(process.pid)}
+    // BENCH_AGENTVAULT_NODE_ARGS: Node options for the agentvault process only (e.g. `--cpu-prof`).
+    const nodeArgs = (process.env.BENCH_AGENTVAULT_NODE_ARGS ?? '').split(' ').filter(Boolean)
+    const agentvault = [
+      process.execPath,
+      ...nodeArgs,
       bin,
       'run',
       '--placeholders',
       '--env',
       'K=local://K?profile=benchtls',
       '--',
-      process.execPath,
-      ...clientArgs,
-    ])
+    ]
+    // Interleaved rounds (direct, proxied, direct, …): machine noise hits both alike; medians reported.
+    const rounds = quick || requests ? 1 : 3
+    const runs = {direct: [], proxied: []}
+    for (let i = 0; i < rounds; i++) {
+      runs.direct.push(await measure([process.execPath, ...clientArgs], clientEnv))
+      runs.proxied.push(await measure([...agentvault, process.execPath, ...clientArgs], clientEnv))
+    }
+
+    const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+    const ms = (value) => `${value.toFixed(2)} ms`.padStart(9)
     console.log(
-      `\nrun --placeholders, HTTPS request latency (${count} requests each, first request on each connection excluded)`,
+      `\nrun --placeholders, HTTPS request latency (${count} requests each, first request on each connection excluded; median of ${rounds} interleaved rounds)`,
     )
-    for (const kind of ['sequential', 'concurrent']) {
-      const label = kind === 'sequential' ? 'sequential        ' : '20 concurrent     '
+    if (warmup > 0)
+      console.log(`  ("warm": 20 concurrent again after ${warmup} more requests through the same processes)`)
+    const labels = {concurrent: '20 concurrent', sequential: 'sequential   ', warm: '20 conc. warm'}
+    for (const kind of warmup > 0 ? ['sequential', 'concurrent', 'warm'] : ['sequential', 'concurrent']) {
+      const label = labels[kind]
+      const of = (list, p) => median(list.map((run) => percentile(run[kind], p)))
       const [d50, d99, p50, p99] = [
-        percentile(direct[kind], 0.5),
-        percentile(direct[kind], 0.99),
-        percentile(proxied[kind], 0.5),
-        percentile(proxied[kind], 0.99),
+        of(runs.direct, 0.5),
+        of(runs.direct, 0.99),
+        of(runs.proxied, 0.5),
+        of(runs.proxied, 0.99),
       ]
       console.log(
-        `  ${label} direct p50 ${d50.toFixed(2)} ms p99 ${d99.toFixed(2)} ms   placeholders p50 ${p50.toFixed(2)} ms p99 ${p99.toFixed(2)} ms   added p50 ${(p50 - d50).toFixed(2)} ms  (target <= 3 ms)`,
+        `  ${label}  direct p50 ${ms(d50)} p99 ${ms(d99)}   placeholders p50 ${ms(p50)} p99 ${ms(p99)}   added p50 ${ms(p50 - d50)}  (target <= 3 ms)`,
+      )
+      // CPU time per request is what each process costs whatever else the machine runs (latency
+      // under load is not): with 20 clients in a closed loop, latency ≈ 20 × the bottleneck's share.
+      const cpu = (list, name) => median(list.map((run) => run.cpu[kind][name]))
+      console.log(
+        `  ${''.padEnd(label.length)}  CPU per request: direct client ${ms(cpu(runs.direct, 'client'))}, upstream ${ms(cpu(runs.direct, 'upstream'))};  placeholders client ${ms(cpu(runs.proxied, 'client'))}, upstream ${ms(cpu(runs.proxied, 'upstream'))}, agentvault ${ms(cpu(runs.proxied, 'agentvault'))} (system ${cpu(runs.proxied, 'agentvaultSys').toFixed(2)} ms)`,
       )
     }
   } finally {

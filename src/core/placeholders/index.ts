@@ -4,6 +4,7 @@
  * `close()` stops the proxy and removes the temp dir; a process `exit` hook removes it too, should
  * agentvault end some other way.
  */
+import type {AuditEvent} from '../audit.js'
 import type {Profile} from '../config.js'
 import type {RunOptions} from '../run-options.js'
 import type {PreparedRun} from '../runner.js'
@@ -115,7 +116,7 @@ export async function startPlaceholders(
   const {rmSync} = await import('node:fs')
   const removeDir = (): void => rmSync(dir, {force: true, recursive: true})
   process.once('exit', removeDir)
-  const audits: Array<Promise<void>> = []
+  const audit = deniedAuditQueue(session)
   let proxy: Awaited<ReturnType<typeof startProxy>> | undefined
   try {
     await fs.chmod(dir, 0o700)
@@ -144,8 +145,8 @@ export async function startPlaceholders(
             ? `Refused a request of the command to ${attempt.host}: it carried the placeholder of ${names} (${attempt.code}).`
             : `Refused the response of ${attempt.host} to the command: agentvault could not check it for the value of ${names} (${attempt.code}).`,
         )
-        audits.push(
-          auditDenied(
+        audit.add(
+          deniedEvent(
             session,
             attempt,
             attempt.stands.map((stand) => policies.get(stand)!),
@@ -174,49 +175,93 @@ export async function startPlaceholders(
       await proxy?.close()
       removeDir()
       process.off('exit', removeDir)
-      await Promise.all(audits)
+      await audit.settled()
     },
   }
 }
 
-/** One audit line per refused request or response: outcome `denied`, the references by name (or resource_ref). */
-async function auditDenied(
-  session: Session,
-  {code, host, status}: DeniedAttempt,
-  policies: readonly SecretPolicy[],
-): Promise<void> {
-  try {
-    const [{appendAudit, auditSalt}, {parseReference, resourceRef}] = await Promise.all([
-      import('../audit.js'),
-      import('../references.js'),
-    ])
-    const references: string[] = []
-    const hashed: string[] = []
-    for (const policy of policies) {
-      if (policy.profile.settings.auditPaths === 'ref')
-        hashed.push(resourceRef(await auditSalt(session.home), parseReference(policy.reference).canonical))
-      else references.push(policy.reference)
-    }
-
-    const profiles = [...new Set(policies.map((policy) => policy.profile))]
-    await appendAudit(session.home, {
-      time: new Date().toISOString(),
-      command: 'run',
-      outcome: 'denied',
-      exit_code: 7,
-      duration_ms: 0,
-      profile: profiles.map((profile) => profile.name).join(','),
-      backend: [...new Set(profiles.map((profile) => profile.kind))].join(','),
-      ...(references.length > 0 && {references}),
-      ...(hashed.length > 0 && {resource_refs: hashed}),
-      operation: 'placeholder',
-      target_host: host,
-      error_code: code,
-      status,
-    })
-  } catch (error) {
+/**
+ * The audit lines of refused requests, appended in order and in batches: while one batch is being
+ * written (lock, write, fsync), the next refusals queue up and go in the next one, so a child that
+ * hammers a refused host costs one append per batch, not per request. `settled()` (at close)
+ * returns once every line queued so far is written.
+ */
+function deniedAuditQueue(session: Session): {
+  add(event: Promise<AuditEvent>): void
+  settled(): Promise<void>
+} {
+  const queue: Array<Promise<AuditEvent>> = []
+  const warnAudit = (error: unknown): void =>
     session.options.warn(
       `Could not write the audit log: ${error instanceof Error ? error.message : String(error)}`,
     )
+  let running: Promise<void> | undefined
+  async function drain(): Promise<void> {
+    try {
+      while (queue.length > 0) {
+        const batch = await Promise.allSettled(queue.splice(0))
+        const events: AuditEvent[] = []
+        for (const result of batch)
+          if (result.status === 'fulfilled') events.push(result.value)
+          else warnAudit(result.reason)
+        try {
+          const {appendAuditBatch} = await import('../audit.js')
+          await appendAuditBatch(session.home, events)
+        } catch (error) {
+          warnAudit(error)
+        }
+      }
+    } finally {
+      // Cleared in the same turn as the last look at the queue: nothing added can be left behind.
+      running = undefined
+    }
+  }
+
+  return {
+    add(event) {
+      event.catch(() => {}) // its failure is reported by drain
+      queue.push(event)
+      running ??= drain()
+    },
+    async settled() {
+      // A drain empties the queue before it ends; nothing is added once the proxy is closed.
+      for (let current = running; current; current = running) await current
+    },
+  }
+}
+
+/** The audit line of a refused request or response: outcome `denied`, the references by name (or resource_ref). */
+async function deniedEvent(
+  session: Session,
+  {code, host, status}: DeniedAttempt,
+  policies: readonly SecretPolicy[],
+): Promise<AuditEvent> {
+  const [{auditSalt}, {parseReference, resourceRef}] = await Promise.all([
+    import('../audit.js'),
+    import('../references.js'),
+  ])
+  const references: string[] = []
+  const hashed: string[] = []
+  for (const policy of policies) {
+    if (policy.profile.settings.auditPaths === 'ref')
+      hashed.push(resourceRef(await auditSalt(session.home), parseReference(policy.reference).canonical))
+    else references.push(policy.reference)
+  }
+
+  const profiles = [...new Set(policies.map((policy) => policy.profile))]
+  return {
+    time: new Date().toISOString(),
+    command: 'run',
+    outcome: 'denied',
+    exit_code: 7,
+    duration_ms: 0,
+    profile: profiles.map((profile) => profile.name).join(','),
+    backend: [...new Set(profiles.map((profile) => profile.kind))].join(','),
+    ...(references.length > 0 && {references}),
+    ...(hashed.length > 0 && {resource_refs: hashed}),
+    operation: 'placeholder',
+    target_host: host,
+    error_code: code,
+    status,
   }
 }

@@ -13,21 +13,23 @@
  * Messages name hosts and variables, never values.
  */
 import type {IncomingMessage, ServerResponse} from 'node:http'
+import type {LookupFunction} from 'node:net'
 import type {Duplex, Readable} from 'node:stream'
 
+import type {AgentVaultError} from '../errors.js'
 import type {RunCa} from './ca.js'
 
-import {AgentVaultError} from '../errors.js'
 import {
   bodyContext,
+  echoTest,
   headerNameRewriter,
   headerSafe,
+  placeholderScanner,
   responseRewriter,
   type Rewriter,
   rewriteText,
   type Stand,
   standsIn,
-  substitute,
 } from './tokens.js'
 
 export interface DeniedAttempt {
@@ -120,20 +122,43 @@ function bare(hostname: string): string {
   return hostname.startsWith('[') ? hostname.slice(1, -1) : hostname
 }
 
-function pairs(raw: readonly string[]): Array<[string, string]> {
-  const result: Array<[string, string]> = []
-  for (let i = 0; i + 1 < raw.length; i += 2) result.push([raw[i] as string, raw[i + 1] as string])
-  return result
+/**
+ * The hop-by-hop header names of a message given as raw [name, value, …]: the fixed ones, plus
+ * those its Connection headers list (a new set only when there are such).
+ */
+function hopNames(raw: readonly string[]): ReadonlySet<string> {
+  let names: Set<string> | undefined
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue
+    names ??= new Set(HOP_HEADERS)
+    for (const item of raw[i + 1]!.split(',')) names.add(item.trim().toLowerCase())
+  }
+
+  return names ?? HOP_HEADERS
 }
 
-/** Names listed in a Connection header are hop-by-hop too. */
-function hopNames(headers: ReadonlyArray<[string, string]>): Set<string> {
-  const names = new Set(HOP_HEADERS)
-  for (const [name, value] of headers)
-    if (name.toLowerCase() === 'connection')
-      for (const item of value.split(',')) names.add(item.trim().toLowerCase())
-  return names
+/** The connection pools of one scheme: for requests without values, and per verdict of the SSRF guard. */
+type Pool = 'guarded' | 'guardedPrivate' | 'open'
+function makeAgents<A>(make: () => A): Record<Pool, A> {
+  return {guarded: make(), guardedPrivate: make(), open: make()}
 }
+
+/** What the proxy needs of a request's headers, read in one pass over the raw list. */
+interface ScannedHeaders {
+  contentEncoding?: string
+  contentType?: string
+  hasHost: boolean
+  hasLength: boolean
+  /** The end-to-end headers, raw [name, value, …], without Content-Length (set for the body that goes out). */
+  kept: string[]
+}
+
+/** The methods Node sends without a body unless told otherwise (the others it would send chunked). */
+const BODILESS_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'TRACE'])
+
+/** Bound on the per-host caches (a child may name any number of hosts): past it they start over. */
+const MAX_CACHED_HOSTS = 1024
 
 function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -189,6 +214,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     {urlHost},
     tlsCodes,
     {classifyAddress},
+    // With the client's module graph: its errors are instances of this very class.
+    {AgentVaultError},
   ] = await Promise.all([
     import('node:http'),
     import('node:https'),
@@ -201,6 +228,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     import('../use/hosts.js'),
     import('../tls.js'),
     import('../use/addresses.js'),
+    import('../errors.js'),
   ])
   const {stands} = options
   // One context for every upstream connection: an Agent given `ca` would rebuild a context per
@@ -209,18 +237,39 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     options.trustedCas.length > 0
       ? tls.createSecureContext({ca: [...tls.rootCertificates, ...options.trustedCas]})
       : undefined
-  const secureAgent = new https.Agent({keepAlive: true, ...(secureContext && {secureContext})})
-  const plainAgent = new http.Agent({keepAlive: true})
+  // Three pools per scheme. A kept-alive connection skips the checks made when it was opened, so
+  // requests that carry values only reuse connections whose addresses passed the SSRF guard with
+  // the same verdict on private networks; requests without values use a pool of their own.
+  const agentOptions = {keepAlive: true}
+  const secureAgents = makeAgents(
+    () => new https.Agent({...agentOptions, ...(secureContext && {secureContext})}),
+  )
+  const plainAgents = makeAgents(() => new http.Agent(agentOptions))
   const sockets = new Set<Duplex>()
   const targets = new WeakMap<object, string>()
   const rewriters: Rewriter[] = []
   const renameHeader = headerNameRewriter(stands)
+  const scanner = placeholderScanner(stands)
+  const echoes = echoTest(stands)
   // Values over plain HTTP stay on this machine unless opted in: loopback names and addresses only.
   const loopback = (hostname: string): boolean =>
     hostname === 'localhost' ||
     hostname.endsWith('.localhost') ||
     (net.isIP(bare(hostname)) !== 0 && classifyAddress(bare(hostname)) === 'loopback')
-  const intercepts = (hostname: string): boolean => stands.some((stand) => options.allows(stand, hostname))
+  /** The stands whose secrets may go to a host (decided once per host). */
+  const allowedFor = new Map<string, readonly Stand[]>()
+  function allowedAt(hostname: string): readonly Stand[] {
+    let allowed = allowedFor.get(hostname)
+    if (allowed === undefined) {
+      if (allowedFor.size >= MAX_CACHED_HOSTS) allowedFor.clear()
+      allowed = stands.filter((stand) => options.allows(stand, hostname))
+      allowedFor.set(hostname, allowed)
+    }
+
+    return allowed
+  }
+
+  const intercepts = (hostname: string): boolean => allowedAt(hostname).length > 0
 
   function decoderFor(coding: string): Duplex {
     if (coding === 'br') return zlib.createBrotliDecompress()
@@ -228,24 +277,51 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     return zlib.createGunzip()
   }
 
-  /** Check and rewrite one request; the outgoing request options and body. */
-  function prepare(request: IncomingMessage, url: URL, body: Buffer) {
-    const hostname = urlHost(url)
-    const headers = pairs(request.rawHeaders)
-    const hop = hopNames(headers)
-    const kept = headers.filter(([name]) => !hop.has(name.toLowerCase()))
-    const path = `${url.pathname}${url.search}`
-    const encoding = request.headers['content-encoding']
-    const context =
-      encoding === undefined || encoding.trim().toLowerCase() === 'identity'
-        ? bodyContext(request.headers['content-type'])
-        : undefined
-    const present = new Set([
-      ...kept.flatMap(([name, value]) => standsIn(`${name}:${value}`, stands)),
-      ...standsIn(body, stands),
-      ...standsIn(path, stands),
-    ])
-    const refused = [...present].filter((stand) => !options.allows(stand, hostname))
+  /** A request's headers read in one pass; the stands whose placeholders they carry go into `present`. */
+  function scanHeaders(raw: readonly string[], present: Set<Stand>): ScannedHeaders {
+    const hop = hopNames(raw)
+    const scanned: ScannedHeaders = {hasHost: false, hasLength: false, kept: []}
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!
+      const value = raw[i + 1]!
+      const lower = name.toLowerCase()
+      if (hop.has(lower)) continue
+      // As Node's request.headers gives them: codings joined, the first type.
+      switch (lower) {
+        case 'content-encoding': {
+          scanned.contentEncoding =
+            scanned.contentEncoding === undefined ? value : `${scanned.contentEncoding}, ${value}`
+          break
+        }
+
+        case 'content-length': {
+          scanned.hasLength = true
+          continue
+        }
+
+        case 'content-type': {
+          scanned.contentType ??= value
+          break
+        }
+
+        case 'host': {
+          scanned.hasHost = true
+          break
+        }
+      }
+
+      for (const stand of scanner.find(name)) present.add(stand)
+      for (const stand of scanner.find(value)) present.add(stand)
+      scanned.kept.push(name, value)
+    }
+
+    return scanned
+  }
+
+  /** Refuse (403, audited) a request carrying placeholders that may not go to its host, or over plain HTTP. */
+  function checkAllowed(url: URL, hostname: string, used: readonly Stand[]): void {
+    const allowed = allowedAt(hostname)
+    const refused = used.filter((stand) => !allowed.includes(stand))
     if (refused.length > 0) {
       options.onDenied({
         code: 'PLACEHOLDER_HOST_NOT_ALLOWED',
@@ -261,7 +337,6 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       )
     }
 
-    const used = [...present]
     if (used.length > 0 && url.protocol === 'http:' && !options.allowsPlainHttp && !loopback(hostname)) {
       options.onDenied({
         code: 'PLACEHOLDER_PLAIN_HTTP',
@@ -276,49 +351,105 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         `agentvault refused this request: it would send the value of ${names} over plain http:// to ${hostname}, where anyone on the way can read it. Nothing was sent. Use https://, or start agentvault with AGENTVAULT_PLACEHOLDERS_ALLOW_HTTP=1 to allow plain HTTP to the hosts the secrets allow.`,
       )
     }
+  }
 
-    const outHeaders: Array<[string, string]> = []
-    for (const [name, value] of kept) {
-      const inHeader = standsIn(value, used)
-      if (inHeader.some((stand) => !headerSafe(stand.value)))
-        throw new Refusal(
-          400,
-          `agentvault refused this request: the value of ${inHeader.map((stand) => stand.name).join(', ')} holds a line break or NUL and cannot go in the ${name} header.`,
-        )
-      outHeaders.push([name, inHeader.length > 0 ? substitute(value, inHeader, 'header') : value])
-    }
+  /** Check and rewrite one request; the outgoing headers (raw [name, value, …]), path and body. */
+  function prepare(request: IncomingMessage, url: URL, body: Buffer) {
+    const hostname = urlHost(url)
+    const raw = request.rawHeaders
+    const path = `${url.pathname}${url.search}`
+    const present = new Set<Stand>()
+    const {contentEncoding, contentType, hasHost, hasLength, kept} = scanHeaders(raw, present)
+    for (const stand of scanner.find(path)) present.add(stand)
+    for (const stand of standsIn(body, stands)) present.add(stand)
+    const context =
+      contentEncoding === undefined || contentEncoding.trim().toLowerCase() === 'identity'
+        ? bodyContext(contentType)
+        : undefined
+    const used = [...present]
+    checkAllowed(url, hostname, used)
+    if (used.length > 0)
+      for (let i = 1; i < kept.length; i += 2) {
+        const value = kept[i]!
+        const inHeader = scanner.find(value)
+        if (inHeader.length === 0) continue
+        if (inHeader.some((stand) => !headerSafe(stand.value)))
+          throw new Refusal(
+            400,
+            `agentvault refused this request: the value of ${inHeader.map((stand) => stand.name).join(', ')} holds a line break or NUL and cannot go in the ${kept[i - 1]} header.`,
+          )
+        kept[i] = scanner.substitute(value, 'header')
+      }
 
     const outBody =
       context && used.length > 0
-        ? Buffer.from(substitute(body.toString('latin1'), used, context), 'latin1')
+        ? Buffer.from(scanner.substitute(body.toString('latin1'), context), 'latin1')
         : body
-    const hasBody = outBody.length > 0 || request.headers['content-length'] !== undefined
-    const finalHeaders = outHeaders.filter(([name]) => name.toLowerCase() !== 'content-length')
-    if (hasBody) finalHeaders.push(['Content-Length', String(outBody.length)])
+    // Node frames a request given its headers as a list as they say: a method it would send
+    // chunked (POST, PUT, …) gets a length even when it has no body, as Node would give it.
+    if (outBody.length > 0 || hasLength || !BODILESS_METHODS.has(request.method ?? 'GET'))
+      kept.push('Content-Length', String(outBody.length))
+    // Node adds none to a request given its headers as a list; HTTP/1.0 clients may send none.
+    if (!hasHost) kept.push('Host', url.host)
     return {
       body: outBody,
-      headers: finalHeaders,
-      path: used.length > 0 ? substitute(path, used, 'url') : path,
+      headers: kept,
+      path: used.length > 0 ? scanner.substitute(path, 'url') : path,
       used,
     }
   }
 
-  /** The SSRF guard of `call` for a request that carries real values: a lookup of checked addresses. */
-  async function guardedLookup(url: URL, used: readonly Stand[]) {
-    try {
-      const addresses = await client.checkedAddresses(url, {
-        allowPrivateNetworks: options.allowsPrivate(used),
-      })
-      return client.pinnedLookup(addresses)
-    } catch (error) {
-      if (!(error instanceof AgentVaultError)) throw error
-      if (error.category === 'denied')
-        options.onDenied({code: error.code, host: url.host, refused: 'request', stands: used, status: 403})
-      throw new Refusal(
-        error.category === 'denied' ? 403 : 502,
-        `agentvault: ${error.message}. ${error.suggestion ?? ''}`,
-      )
+  /** The SSRF guard's refusal of an upstream for a request that carries values: audited when denied. */
+  function guardRefusal(error: AgentVaultError, url: URL, used: readonly Stand[]): Refusal {
+    if (error.category === 'denied')
+      options.onDenied({code: error.code, host: url.host, refused: 'request', stands: used, status: 403})
+    return new Refusal(
+      error.category === 'denied' ? 403 : 502,
+      `agentvault: ${error.message}. ${error.suggestion ?? ''}`,
+    )
+  }
+
+  /** The guard's verdict on an IP-literal host, per host and verdict on private networks (it never changes). */
+  const literalVerdicts = new Map<string, AgentVaultError | null>()
+
+  /**
+   * The SSRF guard of `call` for a request that carries real values. An IP literal is checked here
+   * (Node connects to one without a lookup); a name is resolved and checked by the `lookup` this
+   * returns, which runs only when a new connection is opened: one the pool keeps was checked then.
+   */
+  async function guard(
+    url: URL,
+    allowPrivate: boolean,
+    used: readonly Stand[],
+  ): Promise<LookupFunction | void> {
+    const guards = {allowPrivateNetworks: allowPrivate}
+    if (net.isIP(bare(url.hostname)) === 0) {
+      const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
+        client.checkedAddresses(url, guards).then(
+          (addresses) => client.pinnedLookup(addresses)(hostname, lookupOptions, callback),
+          (error: unknown) => (callback as (error: unknown) => void)(error),
+        )
+      }
+
+      return lookup
     }
+
+    const key = `${allowPrivate}|${url.hostname}`
+    let verdict = literalVerdicts.get(key)
+    if (verdict === undefined) {
+      try {
+        await client.checkedAddresses(url, guards)
+        verdict = null
+      } catch (error) {
+        if (!(error instanceof AgentVaultError)) throw error
+        verdict = error
+      }
+
+      if (literalVerdicts.size >= MAX_CACHED_HOSTS) literalVerdicts.clear()
+      literalVerdicts.set(key, verdict)
+    }
+
+    if (verdict) throw guardRefusal(verdict, url, used)
   }
 
   /**
@@ -450,10 +581,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     decoded: boolean,
     length: 'chunked' | 'keep' | number,
   ): string[] {
-    const upstreamHeaders = pairs(upstream.rawHeaders)
-    const hop = hopNames(upstreamHeaders)
+    const raw = upstream.rawHeaders
+    const hop = hopNames(raw)
     const outHeaders: string[] = []
-    for (const [name, value] of upstreamHeaders) {
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!
+      const value = raw[i + 1]!
       const lower = name.toLowerCase()
       if (
         hop.has(lower) ||
@@ -461,7 +594,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         (decoded && lower === 'content-encoding')
       )
         continue
-      outHeaders.push(rewriter ? renameHeader(name) : name, rewriteText(value, rewriter))
+      // The rewriters run only on the rare name or value that may hold a value's form.
+      outHeaders.push(
+        rewriter && echoes.inName(name) ? renameHeader(name) : name,
+        rewriter && echoes.inValue(value) ? rewriteText(value, rewriter) : value,
+      )
     }
 
     if (typeof length === 'number') outHeaders.push('Content-Length', String(length))
@@ -537,22 +674,17 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   async function handle(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
     const body = await readBody(request, options.maxBodyBytes)
     const prepared = prepare(request, url, body)
+    const {used} = prepared
     const secure = url.protocol === 'https:'
     // Real values go out: the SSRF guard applies (the child's own traffic is its own business).
-    const lookup = prepared.used.length > 0 ? await guardedLookup(url, prepared.used) : undefined
-    const headerObject: Record<string, string | string[]> = {}
-    for (const [name, value] of prepared.headers) {
-      const key = name.toLowerCase()
-      const existing = headerObject[key]
-      headerObject[key] =
-        existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value]
-    }
-
+    const pool: Pool = used.length === 0 ? 'open' : options.allowsPrivate(used) ? 'guardedPrivate' : 'guarded'
+    const lookup = pool === 'open' ? undefined : await guard(url, pool === 'guardedPrivate', used)
     const send = secure ? https.request : http.request
     const upstream = await new Promise<IncomingMessage>((resolve, reject) => {
       const outgoing = send({
-        agent: secure ? secureAgent : plainAgent,
-        headers: headerObject,
+        agent: secure ? secureAgents[pool] : plainAgents[pool],
+        // A list: sent as they are, in their order (after Node's checks of names and values).
+        headers: prepared.headers,
         hostname: bare(url.hostname),
         ...(lookup && {lookup}),
         method: request.method,
@@ -563,6 +695,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       })
       outgoing.once('response', resolve)
       outgoing.once('error', (error: NodeJS.ErrnoException) => {
+        // The guard's refusal, from the lookup of a new connection.
+        if (error instanceof AgentVaultError) {
+          reject(guardRefusal(error, url, used))
+          return
+        }
+
         const code = error.code ?? 'UNKNOWN'
         reject(
           new Refusal(
@@ -575,9 +713,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       })
       outgoing.end(prepared.body)
     })
-    const hostname = urlHost(url)
-    const concerned =
-      prepared.used.length > 0 ? prepared.used : stands.filter((stand) => options.allows(stand, hostname))
+    const concerned = used.length > 0 ? used : allowedAt(urlHost(url))
     await relay(upstream, response, concerned.length > 0 ? {host: url.host, stands: concerned} : undefined)
   }
 
@@ -693,8 +829,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   return {
     async close() {
       for (const socket of sockets) socket.destroy()
-      secureAgent.destroy()
-      plainAgent.destroy()
+      for (const agent of [...Object.values(secureAgents), ...Object.values(plainAgents)]) agent.destroy()
       inner.close()
       await new Promise<void>((resolve) => {
         server.close(() => resolve())

@@ -81,6 +81,52 @@ export function substitute(text: string, stands: readonly Stand[], context: Cont
   return out
 }
 
+/**
+ * Finds and swaps the placeholders of one run without allocating: texts without the placeholder
+ * prefix (nearly all) are passed over at once; swapping is one precompiled scan for all stands.
+ */
+export interface PlaceholderScanner {
+  /** The stands whose placeholder occurs in `text` (latin1), as {@link standsIn} finds them. */
+  find(text: string): Stand[]
+  /**
+   * `text` (latin1) with every placeholder replaced by its value encoded for `context`, in one
+   * pass: a value is never scanned again, so a value that holds another placeholder stays as it is.
+   */
+  substitute(text: string, context: Context): string
+}
+
+/** A scanner for the placeholders of `stands` (one alternation of the exact placeholders; encoded values cached). */
+export function placeholderScanner(stands: readonly Stand[]): PlaceholderScanner {
+  const byPlaceholder = new Map(stands.map((stand) => [stand.placeholder, stand]))
+  // Placeholders are word characters only: no escaping. Longest first, should one prefix another.
+  const alternation = [...byPlaceholder.keys()].sort((a, b) => b.length - a.length).join('|')
+  const pattern = stands.length === 0 ? undefined : new RegExp(alternation, 'g')
+  const encoded = new Map<string, string>()
+  const encode = (placeholder: string, context: Context): string => {
+    const key = `${context}:${placeholder}`
+    let value = encoded.get(key)
+    if (value === undefined) {
+      value = encodeFor(byPlaceholder.get(placeholder)!.value, context)
+      encoded.set(key, value)
+    }
+
+    return value
+  }
+
+  return {
+    find(text) {
+      // Each placeholder looked for on its own: overlapping ones (one's last hex digit the `a` of
+      // the next one's prefix) are all found, as a single leftmost scan would not.
+      if (!text.includes(PLACEHOLDER_PREFIX)) return []
+      return stands.filter((stand) => text.includes(stand.placeholder))
+    },
+    substitute(text, context) {
+      if (!pattern || !text.includes(PLACEHOLDER_PREFIX)) return text
+      return text.replace(pattern, (match) => encode(match, context))
+    },
+  }
+}
+
 /** The body context a content type calls for, or undefined when the body is not text we rewrite. */
 export function bodyContext(contentType?: string): Context | undefined {
   if (contentType === undefined || contentType.trim() === '') return 'raw'
@@ -141,6 +187,72 @@ export function responseRewriter(stands: readonly Stand[]): Rewriter | undefined
   return {
     end: () => run(Buffer.alloc(0), true),
     push: (chunk) => run(chunk, false),
+  }
+}
+
+/** A latin1 string as a regular-expression source that matches exactly it (non-alphanumerics as \\xHH). */
+function literal(text: string): string {
+  let source = ''
+  for (let i = 0; i < text.length; i++) {
+    const code = text.codePointAt(i)!
+    source += /[\dA-Za-z]/.test(text[i]!) ? text[i] : `\\x${code.toString(16).padStart(2, '0')}`
+  }
+
+  return source
+}
+
+/** Forms of values past which {@link echoTest} stops testing (each secret has ten or more). */
+const MAX_ECHO_FORMS = 200
+
+/** One regular expression matching any of `texts` (latin1), each once; none for an empty list. */
+function alternation(texts: readonly string[]): RegExp {
+  // `(?!)` never matches: an empty alternation would match everywhere.
+  return new RegExp(texts.length === 0 ? '(?!)' : [...new Set(texts)].map((text) => literal(text)).join('|'))
+}
+
+/**
+ * Quick tests of whether a response header name or value may hold some form of some value: one
+ * precompiled scan, so the rewriters (which allocate) run only on the rare text that does. Never
+ * false where {@link headerNameRewriter} or a {@link responseRewriter} would change the text.
+ */
+export interface EchoTest {
+  /** Whether a header name (any case) may hold a value's form. */
+  inName(name: string): boolean
+  /** Whether a header value (latin1) may hold a value's form. */
+  inValue(value: string): boolean
+}
+
+interface CompiledEchoes {
+  names: RegExp
+  values: RegExp
+}
+
+export function echoTest(stands: readonly Stand[]): EchoTest {
+  // Compiled on first use (not while the child waits to start); undefined: not yet, null: no test.
+  let compiled: CompiledEchoes | null | undefined
+  const compile = (): CompiledEchoes | null => {
+    const forms = stands
+      .filter((stand) => stand.value.length >= MIN_REWRITE_LENGTH)
+      .flatMap((stand) => [
+        ...maskPatterns([stand.value], {minLength: MIN_REWRITE_LENGTH}),
+        ...formForm(stand.value),
+      ])
+      .map((form) => form.toString('latin1'))
+    // A regular expression tries the alternatives one by one: past a few secrets' worth of forms it
+    // costs more than the rewriters it saves, so every text goes to them (as without the test).
+    if (forms.length > MAX_ECHO_FORMS) return null
+    return {names: alternation(forms.map((form) => form.toLowerCase())), values: alternation(forms)}
+  }
+
+  return {
+    inName(name) {
+      compiled ??= compile()
+      return compiled === null || compiled.names.test(name.toLowerCase())
+    },
+    inValue(value) {
+      compiled ??= compile()
+      return compiled === null || compiled.values.test(value)
+    },
   }
 }
 

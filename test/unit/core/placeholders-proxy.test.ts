@@ -2,20 +2,23 @@ import fc from 'fast-check'
 import assert from 'node:assert/strict'
 import {readFileSync} from 'node:fs'
 import {request} from 'node:http'
-import {connect} from 'node:net'
+import {connect, isIP} from 'node:net'
 import {connect as tlsConnect} from 'node:tls'
 
 import {createRunCa, type RunCa} from '../../../src/core/placeholders/ca.js'
-import {type RunningProxy, startProxy} from '../../../src/core/placeholders/proxy.js'
+import {type ProxyOptions, type RunningProxy, startProxy} from '../../../src/core/placeholders/proxy.js'
 import {makePlaceholder, type Stand} from '../../../src/core/placeholders/tokens.js'
 import {startUpstream, type Upstream} from '../../servers/http-upstream/index.js'
 
 const CANARY = 'proxy-canary-5d1e9a'
 
-/** Send raw bytes to the proxy; the first line of its answer ('' when it just closed). */
-function ask(port: number, text: string): Promise<string> {
+/**
+ * Send raw bytes to the proxy; the first line of its answer ('' when it just closed). `keepOpen`:
+ * the write side stays open until the answer (else it ends after the request).
+ */
+function ask(port: number, text: string, keepOpen = false): Promise<string> {
   return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1', () => socket.end(text))
+    const socket = connect(port, '127.0.0.1', () => (keepOpen ? socket.write(text) : socket.end(text)))
     let seen = ''
     socket.on('data', (chunk: Buffer) => {
       seen += chunk.toString('latin1')
@@ -23,6 +26,40 @@ function ask(port: number, text: string): Promise<string> {
     })
     socket.on('error', () => {})
     socket.on('close', () => resolve(seen.split('\r\n')[0] ?? ''))
+  })
+}
+
+/**
+ * One request `line` inside TLS intercepted by the proxy at `port` for `target` (host:port), trusting the
+ * run's CA: its status line and the certificate the proxy presented.
+ */
+function throughTunnel(
+  port: number,
+  ca: RunCa,
+  target: string,
+  line: string,
+): Promise<{fingerprint: string; status: string}> {
+  const hostname = target.slice(0, target.lastIndexOf(':'))
+  return new Promise((resolve, reject) => {
+    request({host: '127.0.0.1', method: 'CONNECT', path: target, port})
+      .on('connect', (_response, socket) => {
+        const secure = tlsConnect(
+          {ca: ca.certificatePem, host: hostname, servername: isIP(hostname) === 0 ? hostname : '', socket},
+          () => secure.write(`${line}\r\nHost: ${target}\r\nConnection: close\r\n\r\n`),
+        )
+        let seen = ''
+        let fingerprint = ''
+        secure.on('secureConnect', () => {
+          fingerprint = secure.getPeerCertificate().fingerprint256
+        })
+        secure.on('data', (chunk: Buffer) => {
+          seen += chunk.toString('latin1')
+        })
+        secure.on('error', reject)
+        secure.on('close', () => resolve({fingerprint, status: seen.split('\r\n')[0] ?? ''}))
+      })
+      .on('error', reject)
+      .end()
   })
 }
 
@@ -37,7 +74,11 @@ describe('core/placeholders/proxy', () => {
     upstream = await startUpstream({tls: true})
     ca = await createRunCa()
     stand = {name: 'K', placeholder: makePlaceholder('K'), reference: 'local://K', value: Buffer.from(CANARY)}
-    proxy = await startProxy({
+    proxy = await startProxy(proxyOptions())
+  })
+
+  function proxyOptions(): ProxyOptions {
+    return {
       allows: (_stand, hostname) => hostname === '127.0.0.1',
       allowsPlainHttp: false,
       allowsPrivate: () => true,
@@ -46,8 +87,8 @@ describe('core/placeholders/proxy', () => {
       onDenied: (attempt) => denied.push(attempt.host),
       stands: [stand],
       trustedCas: [readFileSync(upstream.caFile!, 'utf8')],
-    })
-  })
+    }
+  }
 
   after(async () => {
     await proxy?.close()
@@ -85,6 +126,40 @@ describe('core/placeholders/proxy', () => {
     const received = upstream.last('/binary-body')
     assert.equal(received.body.toString(), `raw ${stand.placeholder}`)
     assert.equal(received.headers['x-k'], CANARY)
+  })
+
+  it('leaves a body alone whose repeated Content-Encoding headers declare any coding', async () => {
+    const body = `raw ${stand.placeholder}`
+    const url = upstream.url('/two-codings')
+    const line = await ask(
+      proxy.port,
+      [
+        `POST ${url} HTTP/1.1`,
+        `Host: ${new URL(url).host}`,
+        'Content-Type: text/plain',
+        'Content-Encoding: identity',
+        'Content-Encoding: gzip',
+        `Content-Length: ${body.length}`,
+        '',
+        body,
+      ].join('\r\n'),
+      true,
+    )
+    assert.equal(line, 'HTTP/1.1 200 OK')
+    assert.equal(upstream.last('/two-codings').body.toString(), body)
+  })
+
+  it('sends a bodiless POST with Content-Length: 0, as Node would, not as an empty chunked body', async () => {
+    const url = upstream.url('/no-body')
+    const line = await ask(
+      proxy.port,
+      `POST ${url}?k=${stand.placeholder} HTTP/1.1\r\nHost: ${new URL(url).host}\r\n\r\n`,
+      true,
+    )
+    assert.equal(line, 'HTTP/1.1 200 OK')
+    const received = upstream.last('/no-body')
+    assert.equal(received.headers['content-length'], '0')
+    assert.equal(received.headers['transfer-encoding'], undefined)
   })
 
   it('rewrites echoes in a body too big to hold (streamed), and keeps Content-Length where there is no body', async () => {
@@ -150,6 +225,81 @@ describe('core/placeholders/proxy', () => {
       'HTTP/1.1 400 Bad Request',
     )
     assert.equal(upstream.requests.length, before)
+  })
+
+  it('concurrent first requests to one host share one leaf certificate, made once', async () => {
+    const target = new URL(upstream.url('/', {secure: true})).host
+    const answers = await Promise.all(
+      Array.from({length: 4}, (_, i) => throughTunnel(proxy.port, ca, target, `GET /leaf-${i} HTTP/1.1`)),
+    )
+    for (const answer of answers) assert.equal(answer.status, 'HTTP/1.1 200 OK')
+    assert.equal(new Set(answers.map((answer) => answer.fingerprint)).size, 1, 'one leaf')
+    assert.notEqual(answers[0]!.fingerprint, '')
+  })
+
+  it('reuses a verified upstream connection for requests that carry values; an unverified server gets none', async () => {
+    const target = new URL(upstream.url('/', {secure: true})).host
+    for (const path of ['/reuse-1', '/reuse-2'])
+      assert.equal(
+        (await throughTunnel(proxy.port, ca, target, `GET ${path}?k=${stand.placeholder} HTTP/1.1`)).status,
+        'HTTP/1.1 200 OK',
+      )
+    assert.equal(new URL(upstream.last('/reuse-2').path, 'https://x').searchParams.get('k'), CANARY)
+    assert.equal(upstream.last('/reuse-1').remotePort, upstream.last('/reuse-2').remotePort, 'one connection')
+    // A proxy that does not trust the upstream's CA: every request is refused, none reaches it.
+    const untrusting = await startProxy({...proxyOptions(), trustedCas: []})
+    try {
+      const before = upstream.requests.length
+      for (let i = 0; i < 2; i++) {
+        const answer = await throughTunnel(
+          untrusting.port,
+          ca,
+          target,
+          `GET /unverified?k=${stand.placeholder} HTTP/1.1`,
+        )
+        assert.equal(answer.status, 'HTTP/1.1 502 Bad Gateway')
+      }
+
+      assert.equal(upstream.requests.length, before)
+    } finally {
+      await untrusting.close()
+    }
+  })
+
+  it('a connection opened for a request without values is not reused to carry one past the SSRF guard', async () => {
+    const refused: string[] = []
+    const guarded = await startProxy({
+      ...proxyOptions(),
+      allows: (_stand, hostname) => hostname === 'localhost' || hostname === '127.0.0.1',
+      allowsPrivate: () => false,
+      onDenied: (attempt) => refused.push(attempt.code),
+    })
+    try {
+      for (const host of ['localhost', '127.0.0.1']) {
+        const target = new URL(upstream.url('/', {host, secure: true})).host
+        // No value: the child's own business, no guard; the connection stays open in its pool.
+        assert.equal(
+          (await throughTunnel(guarded.port, ca, target, 'GET /plain HTTP/1.1')).status,
+          'HTTP/1.1 200 OK',
+        )
+        const before = upstream.requests.length
+        for (let i = 0; i < 2; i++) {
+          const answer = await throughTunnel(
+            guarded.port,
+            ca,
+            target,
+            `GET /guarded?k=${stand.placeholder} HTTP/1.1`,
+          )
+          assert.equal(answer.status, 'HTTP/1.1 403 Forbidden', host)
+        }
+
+        assert.equal(upstream.requests.length, before, `nothing with the value reached ${host}`)
+      }
+
+      assert.deepEqual(refused, ['PRIVATE_ADDRESS', 'PRIVATE_ADDRESS', 'PRIVATE_ADDRESS', 'PRIVATE_ADDRESS'])
+    } finally {
+      await guarded.close()
+    }
   })
 
   it('refuses bodies over the cap with 413 and sends nothing', async () => {

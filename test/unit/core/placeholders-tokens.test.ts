@@ -3,9 +3,11 @@ import assert from 'node:assert/strict'
 
 import {
   bodyContext,
+  echoTest,
   encodeFor,
   headerNameRewriter,
   makePlaceholder,
+  placeholderScanner,
   responseRewriter,
   rewriteText,
   type Stand,
@@ -146,6 +148,93 @@ describe('core/placeholders/tokens', () => {
       ),
     )
     assert.equal(headerNameRewriter([stand('S', 'abc')])('x-abc'), 'x-abc', 'short values are not rewritten')
+  })
+
+  it('one scanner finds and swaps every stand’s placeholder as standsIn and substitute do (property)', () => {
+    const k = stand('K', SECRET)
+    const s = stand('S', 'another-secret')
+    const t = stand('K_2', 'third')
+    const scanner = placeholderScanner([k, s, t])
+    const piece = fc.oneof(
+      fc.string({maxLength: 20, unit: 'binary-ascii'}),
+      fc.constantFrom(
+        k.placeholder,
+        s.placeholder,
+        t.placeholder,
+        'avph_K_',
+        `${k.placeholder.slice(0, -1)}`,
+      ),
+    )
+    fc.assert(
+      fc.property(
+        fc.array(piece, {maxLength: 8}),
+        fc.constantFrom('form', 'header', 'json', 'raw', 'url'),
+        (pieces, context) => {
+          const glued = pieces.join('')
+          const found = scanner.find(glued)
+          assert.deepEqual(
+            new Set(found.map((x) => x.name)),
+            new Set(standsIn(glued, [k, s, t]).map((x) => x.name)),
+          )
+          assert.equal(found.length, new Set(found).size, 'each stand once')
+          // Apart (no placeholder overlapping another), one pass swaps what one pass per stand does.
+          const apart = pieces.join(' ')
+          assert.equal(scanner.substitute(apart, context), substitute(apart, [k, s, t], context))
+        },
+      ),
+    )
+    // Overlapping: K's placeholder ending in `a`, glued to the next one's `avph_`.
+    const ka = {...k, placeholder: `${k.placeholder.slice(0, -1)}a`}
+    assert.deepEqual(
+      placeholderScanner([ka, t])
+        .find(`${ka.placeholder}${t.placeholder.slice(1)}`)
+        .map((x) => x.name),
+      ['K', 'K_2'],
+      'both found',
+    )
+    assert.deepEqual(placeholderScanner([]).find(k.placeholder), [])
+    assert.equal(placeholderScanner([]).substitute(k.placeholder, 'raw'), k.placeholder)
+    // One pass: a value that happens to hold another placeholder is sent as it is.
+    const holder = stand('H', `x${t.placeholder}x`)
+    assert.equal(
+      placeholderScanner([holder, t]).substitute(`${holder.placeholder}|${t.placeholder}`, 'raw'),
+      `x${t.placeholder}x|third`,
+    )
+  })
+
+  it('the echo test is true wherever a rewriter would change a header value or name (property)', () => {
+    const k = stand('K', SECRET)
+    const s = stand('S', 'Tok3n-Value_9')
+    const test = echoTest([k, s, stand('T', 'abc')])
+    const body = responseRewriter([k, s])!
+    const rename = headerNameRewriter([k, s])
+    const forms = [SECRET, 'Tok3n-Value_9', 'TOK3N-VALUE_9'].flatMap((value) => [
+      Buffer.from(value).toString('latin1'),
+      Buffer.from(value).toString('base64'),
+      encodeURIComponent(value),
+      JSON.stringify(value).slice(1, -1),
+    ])
+    fc.assert(
+      fc.property(
+        fc
+          .string({maxLength: 30, unit: 'binary'})
+          .map((text) => Buffer.from(text, 'utf8').toString('latin1')),
+        fc.option(fc.constantFrom(...forms)),
+        fc.string({maxLength: 30, unit: 'binary-ascii'}),
+        (before, form, after) => {
+          const text = `${before}${form ?? ''}${after}`
+          if (rewriteText(text, body) !== text) assert.ok(test.inValue(text), text)
+          if (rename(text) !== text) assert.ok(test.inName(text), text)
+        },
+      ),
+    )
+    assert.ok(test.inValue(`Bearer ${Buffer.from(SECRET).toString('latin1')}`))
+    assert.ok(test.inName('X-Session-TOK3N-value_9'))
+    for (const text of ['Mon, 07 Dec 2026 05:40:37 GMT', 'application/json', 'keep-alive', 'abc', 'x-abc'])
+      assert.equal(test.inValue(text) || test.inName(text), false, text)
+    assert.equal(echoTest([stand('T', 'abc')]).inValue('abc'), false, 'short values are not rewritten')
+    const many = echoTest(Array.from({length: 30}, (_, i) => stand(`M${i}`, `many-secret-value-${i}`)))
+    assert.ok(many.inValue('plain') && many.inName('plain'), 'past the cap every text goes to the rewriters')
   })
 
   it('treats JSON, form, text and XML bodies as text, and others (or odd types) not', () => {
