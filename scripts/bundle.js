@@ -53,7 +53,10 @@ for (const id of ids) {
 const lite = path(new URL('dispatch/oclif-lite.js', dist))
 await build({
   ...common,
-  entryPoints: [path(new URL('dispatch/dispatcher.js', dist)), ...[...modules.values()].map((p) => path(new URL(p, dist)))],
+  entryPoints: [
+    path(new URL('dispatch/dispatcher.js', dist)),
+    ...[...modules.values()].map((p) => path(new URL(p, dist))),
+  ],
   plugins: [
     {
       name: 'oclif-lite',
@@ -66,7 +69,17 @@ await build({
 
 // What the lite runtime sees of each command must be what oclif put in the manifest.
 const {unsupportedFeature} = await import(new URL('dispatch/parse.js', dist).href)
-const FLAG_KEYS = ['aliases', 'allowNo', 'char', 'charAliases', 'default', 'dependsOn', 'env', 'exclusive', 'hidden']
+const FLAG_KEYS = [
+  'aliases',
+  'allowNo',
+  'char',
+  'charAliases',
+  'default',
+  'dependsOn',
+  'env',
+  'exclusive',
+  'hidden',
+]
 const FLAG_KEYS_OPTION = ['multiple', 'options', 'required']
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b)
 const commands = {}
@@ -74,7 +87,10 @@ const skipped = []
 for (const id of ids) {
   const command = config.findCommand(id)
   const canonical = command.aliases.includes(id) ? (await command.load()).id : id
-  const entry = {id: canonical, takesArgs: command.strict === false || Object.keys(command.args ?? {}).length > 0}
+  const entry = {
+    id: canonical,
+    takesArgs: command.strict === false || Object.keys(command.args ?? {}).length > 0,
+  }
   const module = modules.get(canonical)
   if (module) {
     const {default: Lite} = await import(new URL(`fast/${module}`, dist).href)

@@ -30,7 +30,9 @@ async function loadFastRun(): Promise<typeof import('./fast-run.js')> {
 /** The bundled dispatcher (dist/fast/), or undefined in a build without it. */
 async function loadDispatcher(): Promise<typeof import('./dispatch/dispatcher.js') | undefined> {
   try {
-    return (await import(new URL('fast/dispatch/dispatcher.js', import.meta.url).href)) as typeof import('./dispatch/dispatcher.js')
+    return (await import(
+      new URL('fast/dispatch/dispatcher.js', import.meta.url).href
+    )) as typeof import('./dispatch/dispatcher.js')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error
     return undefined

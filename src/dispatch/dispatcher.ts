@@ -45,7 +45,9 @@ function readJson<T>(name: string): T {
 export function commandIdFromArgv(argv: string[], table: Pick<DispatchTable, 'commands'>): string[] {
   if (argv.length === 1) return argv
   const usable = new Set(
-    Object.keys(table.commands).flatMap((id) => id.split(':').map((_, i, parts) => parts.slice(0, i + 1).join(':'))),
+    Object.keys(table.commands).flatMap((id) =>
+      id.split(':').map((_, i, parts) => parts.slice(0, i + 1).join(':')),
+    ),
   )
   const words: string[] = []
   const join = (next?: string): string => (next ? [...words, next] : words).filter(Boolean).join(':')
@@ -104,7 +106,10 @@ function storedHelp(argv: string[], table: DispatchTable): string | undefined {
   const text = Object.hasOwn(help, subject) ? help[subject] : undefined
   if (text === undefined || subject !== '') return text
   // The root help's VERSION section names this platform and Node: oclif calls WSL `wsl`.
-  if (process.platform === 'linux' && (release().toLowerCase().includes('microsoft') || existsSync('/run/WSL')))
+  if (
+    process.platform === 'linux' &&
+    (release().toLowerCase().includes('microsoft') || existsSync('/run/WSL'))
+  )
     return undefined
   const arch = process.arch === 'ia32' ? 'x86' : process.arch
   const userAgent = `${table.pjson.name}/${table.pjson.version} ${process.platform}-${arch} node-${process.version}`
@@ -113,7 +118,9 @@ function storedHelp(argv: string[], table: DispatchTable): string | undefined {
 
 /** oclif's handling of an error that escaped a command: print it its way, exit with its code. */
 async function oclifHandle(error: unknown): Promise<void> {
-  const {handle} = createRequire(import.meta.url)('@oclif/core/handle') as {handle(error: unknown): Promise<void>}
+  const {handle} = createRequire(import.meta.url)('@oclif/core/handle') as {
+    handle(error: unknown): Promise<void>
+  }
   await handle(error)
 }
 
@@ -122,7 +129,7 @@ async function oclifHandle(error: unknown): Promise<void> {
  * nothing has been printed or done then.
  */
 export async function dispatch(argv: string[], binUrl: string): Promise<boolean> {
-  const env = process.env
+  const {env} = process
   if (env.DEBUG || env.AGENTVAULT_DISPATCH === 'oclif' || argv[0]?.includes(':')) return false
   const table = readJson<DispatchTable>('dispatch.json')
   if (table.commandHooks) return false
@@ -149,7 +156,9 @@ export async function dispatch(argv: string[], binUrl: string): Promise<boolean>
     import('../core/child-env.js'),
     import('../core/initial-env.js'),
     import('./oclif-lite.js'),
-    import(new URL(entry.module, fastDir).href) as Promise<{default: typeof import('./oclif-lite.js').Command}>,
+    import(new URL(entry.module, fastDir).href) as Promise<{
+      default: typeof import('./oclif-lite.js').Command
+    }>,
   ])
   // Commands may start children (mcp, proxy, wrappers): blank what they could read in /proc/$PPID/environ.
   await scrubInitialEnvironment(credentialVariables())

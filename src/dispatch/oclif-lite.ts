@@ -11,7 +11,13 @@
 import {createRequire} from 'node:module'
 import {format, inspect} from 'node:util'
 
-import {type ArgDefinition, type FlagDefinition, NeedsOclif, parseCommandLine, type ParseInput} from './parse.js'
+import {
+  type ArgDefinition,
+  type FlagDefinition,
+  NeedsOclif,
+  parseCommandLine,
+  type ParseInput,
+} from './parse.js'
 
 export {NeedsOclif} from './parse.js'
 
@@ -45,10 +51,17 @@ function customFlag(defaults: Options = {}) {
   return (options: Options = {}): FlagDefinition => makeFlag('option', defaults, options)
 }
 
-async function parseInteger(input: string, _context: unknown, options: {max?: number; min?: number}): Promise<number> {
+async function parseInteger(
+  input: string,
+  _context: unknown,
+  options: {max?: number; min?: number},
+): Promise<number> {
   if (!/^-?\d+$/.test(input)) throw new NeedsOclif(`not an integer: ${input.length} characters`)
   const value = Number.parseInt(input, 10)
-  if ((options.min !== undefined && value < options.min) || (options.max !== undefined && value > options.max))
+  if (
+    (options.min !== undefined && value < options.min) ||
+    (options.max !== undefined && value > options.max)
+  )
     throw new NeedsOclif('integer out of range')
   return value
 }
@@ -63,12 +76,19 @@ export const Flags = {
 
 function makeArg(defaults: Options) {
   return (options: Options = {}): ArgDefinition =>
-    ({parse: async (input: string) => input, ...defaults, ...options, input: [], type: 'option'}) as ArgDefinition
+    ({
+      parse: async (input: string) => input,
+      ...defaults,
+      ...options,
+      input: [],
+      type: 'option',
+    }) as ArgDefinition
 }
 
 export const Args = {
   boolean: makeArg({
-    parse: async (input: string) => Boolean(input) && !['0', 'false', 'n', 'no'].includes(input.toLowerCase()),
+    parse: async (input: string) =>
+      Boolean(input) && !['0', 'false', 'n', 'no'].includes(input.toLowerCase()),
   }),
   custom: makeArg,
   integer: makeArg({parse: parseInteger}),
@@ -98,7 +118,8 @@ export interface LiteConfig {
 
 export function liteConfig(root: string, pjson: LiteConfig['pjson']): LiteConfig {
   const bin = String(pjson.oclif.bin ?? pjson.name)
-  const envKey = (key: string): string => `${bin.replaceAll('@', '').replaceAll(/[/-]/g, '_')}_${key}`.toUpperCase()
+  const envKey = (key: string): string =>
+    `${bin.replaceAll('@', '').replaceAll(/[/-]/g, '_')}_${key}`.toUpperCase()
   const config: LiteConfig = {
     arch: process.arch === 'ia32' ? 'x86' : process.arch,
     bin,
@@ -227,7 +248,8 @@ export abstract class Command {
   }
 
   log(message: unknown = '', ...args: unknown[]): void {
-    if (!this.jsonEnabled()) writeLine('stdout', typeof message === 'string' ? message : inspect(message), args)
+    if (!this.jsonEnabled())
+      writeLine('stdout', typeof message === 'string' ? message : inspect(message), args)
   }
 
   logJson(json: unknown): void {
@@ -235,7 +257,8 @@ export abstract class Command {
   }
 
   logToStderr(message: unknown = '', ...args: unknown[]): void {
-    if (!this.jsonEnabled()) writeLine('stderr', typeof message === 'string' ? message : inspect(message), args)
+    if (!this.jsonEnabled())
+      writeLine('stderr', typeof message === 'string' ? message : inspect(message), args)
   }
 
   async parse(
@@ -253,7 +276,11 @@ export abstract class Command {
     this.argv = [...argv]
     if (this.ctor.constraints !== undefined || this.ctor.state === 'deprecated' || this.ctor.deprecateAliases)
       throw new NeedsOclif('command features')
-    const parsed = await parseCommandLine(argv, {args: source.args ?? {}, flags, strict: source.strict !== false}, this)
+    const parsed = await parseCommandLine(
+      argv,
+      {args: source.args ?? {}, flags, strict: source.strict !== false},
+      this,
+    )
     this.parsed = true
     return parsed
   }

@@ -195,7 +195,8 @@ export async function parseCommandLine(
 
     const flag = flags[name] as FlagDefinition
     if (flag.type === 'option') {
-      if (!flag.multiple && tokens.some((token) => token.flag === name)) throw new NeedsOclif('flag given twice')
+      if (!flag.multiple && tokens.some((token) => token.flag === name))
+        throw new NeedsOclif('flag given twice')
       current = flag
       const value = isLong || word.length < 3 ? queue.shift() : word.slice(word[2] === '=' ? 3 : 2)
       if (value === undefined || find(value).name !== undefined) throw new NeedsOclif('flag without a value')
@@ -257,7 +258,8 @@ export async function parseCommandLine(
   }
 
   const checkOption = (definition: ArgDefinition | FlagDefinition, value: string): string => {
-    if (definition.options && !definition.options.includes(value)) throw new NeedsOclif('not one of the options')
+    if (definition.options && !definition.options.includes(value))
+      throw new NeedsOclif('not one of the options')
     return value
   }
 
@@ -289,7 +291,8 @@ export async function parseCommandLine(
     }
   }
 
-  for (const token of argTokens) if (token.arg === undefined || args[token.arg] === undefined) values.push(token.input)
+  for (const token of argTokens)
+    if (token.arg === undefined || args[token.arg] === undefined) values.push(token.input)
 
   // Flags, as oclif's _flags: tokens, else a non-empty env var, else the default.
   const result: Record<string, unknown> = {}
@@ -340,5 +343,9 @@ export async function parseCommandLine(
       if (!fromDefault.has(other) && result[other] !== undefined) throw new NeedsOclif('exclusive flags')
   }
 
-  return {args, argv: values.sort((a, b) => argv.indexOf(a as string) - argv.indexOf(b as string)), flags: result}
+  return {
+    args,
+    argv: values.sort((a, b) => argv.indexOf(a as string) - argv.indexOf(b as string)),
+    flags: result,
+  }
 }
