@@ -41,10 +41,11 @@ await build({...common, entryPoints: [path(new URL('fast-run.js', dist))]})
 const config = await Config.load(root)
 const rootPlugin = config.pjson.name
 const ids = config.commandIDs
+const isAlias = (command, id) => [...(command.aliases ?? []), ...(command.hiddenAliases ?? [])].includes(id)
 const modules = new Map()
 for (const id of ids) {
   const command = config.findCommand(id)
-  if (command.pluginName !== rootPlugin || command.aliases.includes(id)) continue
+  if (command.pluginName !== rootPlugin || isAlias(command, id)) continue
   // `run` never gets here: main.ts runs it from the fast path above.
   if (id === 'run') continue
   modules.set(id, command.relativePath.slice(1).join('/'))
@@ -86,7 +87,7 @@ const commands = {}
 const skipped = []
 for (const id of ids) {
   const command = config.findCommand(id)
-  const canonical = command.aliases.includes(id) ? (await command.load()).id : id
+  const canonical = isAlias(command, id) ? (await command.load()).id : id
   const entry = {
     id: canonical,
     takesArgs: command.strict === false || Object.keys(command.args ?? {}).length > 0,

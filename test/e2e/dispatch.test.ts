@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import {readFile, rm} from 'node:fs/promises'
 import {join} from 'node:path'
+import {pathToFileURL} from 'node:url'
 
 import {type CliResult, ROOT, runCli, tempHome} from '../helpers/cli.js'
 
@@ -14,7 +15,7 @@ interface DispatchTable {
   topics: string[]
 }
 
-const TRACE = join(ROOT, 'test', 'fixtures', 'oclif-trace.cjs')
+const TRACE = join(ROOT, 'test', 'fixtures', 'oclif-trace.mjs')
 
 describe('e2e: commands dispatched without oclif behave as under oclif', () => {
   let t: Awaited<ReturnType<typeof tempHome>>
@@ -30,7 +31,7 @@ describe('e2e: commands dispatched without oclif behave as under oclif', () => {
     const result = await runCli(args, {
       env: {
         ...t.env,
-        NODE_OPTIONS: `--require=${TRACE}`,
+        NODE_OPTIONS: `--import=${pathToFileURL(TRACE).href}`,
         OCLIF_TRACE_FILE: traceFile,
         ...(options.oclif ? {AGENTVAULT_DISPATCH: 'oclif'} : {}),
         ...options.env,
