@@ -17,7 +17,9 @@ interface DispatchTable {
 
 const TRACE = join(ROOT, 'test', 'fixtures', 'oclif-trace.mjs')
 
-describe('e2e: commands dispatched without oclif behave as under oclif', () => {
+describe('e2e: commands dispatched without oclif behave as under oclif', function () {
+  // About 200 runs of the binary
+  this.timeout(600_000)
   let t: Awaited<ReturnType<typeof tempHome>>
   let table: DispatchTable
   let traceFile: string
@@ -75,6 +77,7 @@ describe('e2e: commands dispatched without oclif behave as under oclif', () => {
       const result = await same(args)
       assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`)
       assert.ok(!result.loadedOclif, `agentvault ${args.join(' ')} loaded oclif`)
+      assert.ok(result.stdout.length > 0, `agentvault ${args.join(' ')} printed no help`)
     }
 
     // No arguments, -h, help flags after other words, `help` itself
