@@ -1,6 +1,8 @@
 /**
- * The binary's entry. Two hot paths skip oclif entirely — `--version` and `run` — because
- * importing oclif costs more than Node's own startup; everything else is an oclif command.
+ * The binary's entry. oclif stays off the execution path, because importing it costs more than
+ * Node's own startup: `--version` and `run` have paths of their own, every other command runs
+ * from the dispatch table the build writes (src/dispatch/dispatcher.ts), and oclif takes only what
+ * that does not reproduce exactly (unknown commands, parse errors, help on a terminal, …).
  */
 import {readFileSync} from 'node:fs'
 
@@ -25,6 +27,18 @@ async function loadFastRun(): Promise<typeof import('./fast-run.js')> {
   }
 }
 
+/** The bundled dispatcher (dist/fast/), or undefined in a build without it. */
+async function loadDispatcher(): Promise<typeof import('./dispatch/dispatcher.js') | undefined> {
+  try {
+    return (await import(
+      new URL('fast/dispatch/dispatcher.js', import.meta.url).href
+    )) as typeof import('./dispatch/dispatcher.js')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error
+    return undefined
+  }
+}
+
 export async function main(argv: string[], binUrl: string): Promise<void> {
   if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v' || argv[0] === 'version')) {
     const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -44,6 +58,8 @@ export async function main(argv: string[], binUrl: string): Promise<void> {
     process.exitCode = await (await loadFastRun()).runFromArgv(argv.slice(1))
     return
   }
+
+  if (await (await loadDispatcher())?.dispatch(argv, binUrl)) return
 
   // Every other command may start children (mcp, proxy, wrappers): blank what they could read in
   // /proc/$PPID/environ. (`run` does it itself, from its bundle.)

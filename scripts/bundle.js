@@ -1,0 +1,161 @@
+#!/usr/bin/env node
+// Bundles what runs on every call into dist/fast/ (run after tsc and scripts/manifest.js):
+//  - the fast `run` path (dist/fast-run.js and what it imports, lazily loaded parts as chunks);
+//  - every other command with `@oclif/core` resolved to src/dispatch/oclif-lite.ts, plus the
+//    dispatcher that runs them (src/dispatch/dispatcher.ts), shared code in chunks;
+//  - dist/fast/dispatch.json: command ids (aliases and plugins' commands too) → bundled module;
+//  - dist/fast/help.json: oclif's own help for the root, every topic and every command, as it
+//    prints it when stdout is not a terminal (80 columns, no colour).
+// Dependencies stay external, so tweetnacl & co. are still loaded only when needed. A command whose
+// flags the lite runtime does not define exactly as oclif does fails the build.
+import {build} from 'esbuild'
+import {writeFileSync} from 'node:fs'
+import {fileURLToPath} from 'node:url'
+import {format} from 'node:util'
+
+// Rendered as oclif renders for a pipe: before oclif loads (it reads these when imported).
+process.env.FORCE_COLOR = '0'
+process.env.OCLIF_COLUMNS = '80'
+process.env.AGENTVAULT_DISABLE_THEME = 'true'
+const {Config, Help} = await import('@oclif/core')
+const {getHelpFlagAdditions} = await import('@oclif/core/help')
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const dist = new URL('../dist/', import.meta.url)
+const fast = new URL('fast/', dist)
+const path = (url) => fileURLToPath(url)
+const common = {
+  bundle: true,
+  format: 'esm',
+  logLevel: 'warning',
+  outbase: path(dist),
+  outdir: path(fast),
+  packages: 'external',
+  platform: 'node',
+  splitting: true,
+  target: 'node20',
+}
+
+await build({...common, entryPoints: [path(new URL('fast-run.js', dist))]})
+
+const config = await Config.load(root)
+const rootPlugin = config.pjson.name
+const ids = config.commandIDs
+const isAlias = (command, id) => [...(command.aliases ?? []), ...(command.hiddenAliases ?? [])].includes(id)
+const modules = new Map()
+for (const id of ids) {
+  const command = config.findCommand(id)
+  if (command.pluginName !== rootPlugin || isAlias(command, id)) continue
+  // `run` never gets here: main.ts runs it from the fast path above.
+  if (id === 'run') continue
+  modules.set(id, command.relativePath.slice(1).join('/'))
+}
+
+const lite = path(new URL('dispatch/oclif-lite.js', dist))
+await build({
+  ...common,
+  entryPoints: [
+    path(new URL('dispatch/dispatcher.js', dist)),
+    ...[...modules.values()].map((p) => path(new URL(p, dist))),
+  ],
+  plugins: [
+    {
+      name: 'oclif-lite',
+      setup(bundler) {
+        bundler.onResolve({filter: /^@oclif\/core$/}, () => ({path: lite}))
+      },
+    },
+  ],
+})
+
+// What the lite runtime sees of each command must be what oclif put in the manifest.
+const {unsupportedFeature} = await import(new URL('dispatch/parse.js', dist).href)
+const FLAG_KEYS = [
+  'aliases',
+  'allowNo',
+  'char',
+  'charAliases',
+  'default',
+  'dependsOn',
+  'env',
+  'exclusive',
+  'hidden',
+]
+const FLAG_KEYS_OPTION = ['multiple', 'options', 'required']
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b)
+const commands = {}
+const skipped = []
+for (const id of ids) {
+  const command = config.findCommand(id)
+  const canonical = isAlias(command, id) ? (await command.load()).id : id
+  const entry = {
+    id: canonical,
+    takesArgs: command.strict === false || Object.keys(command.args ?? {}).length > 0,
+  }
+  const module = modules.get(canonical)
+  if (module) {
+    const {default: Lite} = await import(new URL(`fast/${module}`, dist).href)
+    const input = Lite.liteDefinitions()
+    const {flags} = input
+    const mismatch = []
+    if (!same(Object.keys(flags), Object.keys(command.flags))) mismatch.push('flag names')
+    if (!same(Object.keys(input.args), Object.keys(command.args))) mismatch.push('argument names')
+    for (const [name, flag] of Object.entries(command.flags)) {
+      const mine = flags[name]
+      if (!mine || mine.type !== flag.type) mismatch.push(`--${name} type`)
+      else
+        for (const key of [...FLAG_KEYS, ...(flag.type === 'option' ? FLAG_KEYS_OPTION : [])])
+          if (typeof mine[key] !== 'function' && !same(mine[key] ?? undefined, flag[key] ?? undefined))
+            mismatch.push(`--${name} ${key}`)
+    }
+
+    for (const [name, arg] of Object.entries(command.args))
+      for (const key of ['default', 'options', 'required'])
+        if (!same(input.args[name]?.[key], arg[key])) mismatch.push(`${name} ${key}`)
+    if (Lite.strict !== command.strict || Boolean(Lite.enableJsonFlag) !== Boolean(command.enableJsonFlag))
+      mismatch.push('strict or enableJsonFlag')
+    if (mismatch.length > 0)
+      throw new Error(`the lite runtime defines ${id} differently from oclif: ${mismatch.join(', ')}`)
+    const unsupported = unsupportedFeature(input)
+    if (unsupported) skipped.push(`${id} (${unsupported})`)
+    else entry.module = module
+  }
+
+  commands[id] = entry
+}
+
+const hooks = ['init', 'prerun', 'postrun', 'preparse', 'finally']
+const help = {}
+const subjects = ['', ...config.topics.map((topic) => topic.name), ...ids]
+for (const subject of new Set(subjects)) {
+  // A fresh Config per text: rendering help rewrites the ids of the commands it lists.
+  const fresh = subject === '' ? config : await Config.load(root)
+  const lines = []
+  const Capture = class extends Help {
+    log(...args) {
+      lines.push(format(...args) + '\n')
+    }
+  }
+  await new Capture(fresh, fresh.pjson.oclif.helpOptions ?? fresh.pjson.helpOptions).showHelp(
+    subject === '' ? [] : [subject],
+  )
+  help[subject] = lines.join('')
+}
+
+const table = {
+  commandHooks: [...config.plugins.values()].some((plugin) =>
+    hooks.some((hook) => (plugin.hooks?.[hook] ?? []).length > 0),
+  ),
+  commands,
+  helpFlags: getHelpFlagAdditions(config),
+  pjson: {name: config.pjson.name, oclif: config.pjson.oclif, version: config.pjson.version},
+  theme: Boolean(config.pjson.oclif.theme),
+  topics: config.topics.map((topic) => topic.name),
+  userAgent: config.userAgent,
+}
+writeFileSync(new URL('dispatch.json', fast), JSON.stringify(table) + '\n')
+writeFileSync(new URL('help.json', fast), JSON.stringify(help) + '\n')
+const routed = Object.values(commands).filter((entry) => entry.module).length
+console.log(
+  `dist/fast: ${routed} of ${ids.length} command ids run without oclif${skipped.length > 0 ? `; oclif runs ${skipped.join(', ')}` : ''}`,
+)
