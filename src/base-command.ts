@@ -49,11 +49,15 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
 
   /** The command's session: config, backends and the audit record. */
   protected get vault(): Session {
+    const {interactive} = this
     this.session ??= new Session({
       command: this.id?.replaceAll(':', ' ') ?? 'agentvault',
       env: process.env,
-      interactive: this.interactive,
+      interactive,
       profileName: this.flags?.profile,
+      ...(interactive && {
+        promptHidden: async (message: string) => (await import('./ui/input.js')).promptHidden(message),
+      }),
       warn: (message) => this.warnUser(message),
     })
     return this.session

@@ -211,13 +211,13 @@ describe('e2e: conventions', () => {
 
     it('--cacert everywhere; --ca-cert is a hidden alias of it', async () => {
       const offering = Object.entries(manifest.commands).filter(([, command]) => 'cacert' in command.flags)
-      assert.deepEqual(offering.map(([id]) => id).sort(), ['call', 'login', 'mcp', 'proxy:start', 'use'])
+      assert.deepEqual(offering.map(([id]) => id).sort(), ['call', 'login:openbao', 'mcp', 'proxy:start', 'use'])
       for (const [id, command] of Object.entries(manifest.commands)) {
         assert.ok(!('ca-cert' in command.flags), `${id} has no --ca-cert of its own`)
         if (command.flags.cacert) assert.deepEqual(command.flags.cacert.aliases, ['ca-cert'], id)
       }
 
-      const help = await runCli(['login', '--help'], {env: t.env})
+      const help = await runCli(['login', 'openbao', '--help'], {env: t.env})
       assert.match(help.stdout, /--cacert/)
       assert.doesNotMatch(help.stdout, /--ca-cert/)
       // Both spellings reach the same flag: the same error for a missing file.
