@@ -132,7 +132,13 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
       flag.hidden ? [] : [`--${name}`, ...(flag.aliases ?? []).map((alias) => `--${alias}`)],
     )
     if (this.ctor.enableJsonFlag) known.push('--json')
-    const meant = unknown.map((flag) => nearest(flag.replace(/=.*/s, ''), known))
+    // A secret's flag reads stdin (`--token-stdin`): `--token VALUE` means that one, not a near typo.
+    const meant = unknown.map((flag) => {
+      const name = flag.replace(/=.*/s, '')
+      return known.includes(`${name}-stdin`)
+        ? `${name}-stdin (secrets are read from stdin, never argv)`
+        : nearest(name, known)
+    })
     const first = meant.find((flag) => flag !== undefined)
     return new UsageError(
       'UNKNOWN_FLAG',
