@@ -33,6 +33,8 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
   static enableJsonFlag = true
   protected args!: CommandArgs<T>
   protected flags!: CommandFlags<T>
+  /** Every positional argument in order (named ones first): what a non-strict command takes. */
+  protected positionals: string[] = []
   /** Set by `refuseWithResult`: the command printed its result and still fails. */
   private refusal?: AgentVaultError
   private session?: Session
@@ -100,7 +102,7 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
 
   override async init(): Promise<void> {
     await super.init()
-    const {args, flags} = await this.parse({
+    const {args, argv, flags} = await this.parse({
       args: this.ctor.args,
       baseFlags: (super.ctor as typeof AgentVaultCommand).baseFlags,
       enableJsonFlag: this.ctor.enableJsonFlag,
@@ -109,6 +111,7 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
     })
     this.flags = flags as CommandFlags<T>
     this.args = args as CommandArgs<T>
+    this.positionals = argv as string[]
   }
 
   /**

@@ -24,7 +24,7 @@ async function sources(dir: string): Promise<string[]> {
 }
 
 /** Every module specifier a file imports: `from '…'`, `import('…')`, `import '…'`, `require('…')`. */
-export function importsOf(text: string): string[] {
+function importsOf(text: string): string[] {
   const pattern =
     /\bfrom\s*['"]([^'"]+)['"]|\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)|\bimport\s+['"]([^'"]+)['"]|\brequire\s*\(\s*['"]([^'"]+)['"]\s*\)/g
   return [...text.matchAll(pattern)].map((match) => match[1] ?? match[2] ?? match[3] ?? match[4] ?? '')
