@@ -152,6 +152,15 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
     )
   }
 
+  /**
+   * oclif's own warnings (a deprecated flag alias such as --allow-host) in the house format, on
+   * stderr also in --json mode, like every other warning.
+   */
+  override warn(input: Error | string): Error | string {
+    warn(typeof input === 'string' ? input : input.message)
+    return input
+  }
+
   /** Warnings go to stderr, also in --json mode (stdout carries only the JSON). */
   protected warnUser(message: string): void {
     warn(message)

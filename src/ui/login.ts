@@ -157,9 +157,13 @@ export async function readLoginInputs(
     .filter((input) => input.secret && context.flags[stdinFlag(input)] === true)
     .map((input) => `--${stdinFlag(input)}`)
   if (stdinFlags.length > 1)
-    throw new UsageError('ONE_STDIN', `Only one value can be read from stdin per login: ${stdinFlags.join(', ')}`, {
-      suggestion: `Give one on stdin and the others from their variables, or log in once per value.`,
-    })
+    throw new UsageError(
+      'ONE_STDIN',
+      `Only one value can be read from stdin per login: ${stdinFlags.join(', ')}`,
+      {
+        suggestion: `Give one on stdin and the others from their variables, or log in once per value.`,
+      },
+    )
 
   const options: LoginOptions = {}
   const resolved = new Map<string, unknown>()

@@ -325,6 +325,7 @@ describe('e2e: sanctum', function () {
             assert.ok(!result.stdout.includes(secret), `stdout of a command: ${result.stdout}`)
             assert.ok(!result.stderr.includes(secret), `stderr of a command: ${result.stderr.slice(0, 500)}`)
           }
+
         const seedBytes = Buffer.from(VECTOR.seedHex, 'hex')
         for (const file of await filesUnder(other.home)) {
           const bytes = await readFile(file)

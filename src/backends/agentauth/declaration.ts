@@ -40,7 +40,8 @@ export const LOGIN: LoginDeclaration = {
       secret: true,
       prompt: 'hidden',
       required: true,
-      description: 'Read the API key from stdin (else AGENTAUTH_API_KEY, else a hidden prompt). Never stored.',
+      description:
+        'Read the API key from stdin (else AGENTAUTH_API_KEY, else a hidden prompt). Never stored.',
     },
   ],
 }

@@ -26,5 +26,9 @@ export const LOGIN: LoginDeclaration = {
 }
 
 export const SETTINGS: readonly SettingDeclaration[] = [
-  {name: 'keepVersions', type: 'integer', description: 'Previous values kept per secret (0–1000, default 10).'},
+  {
+    name: 'keepVersions',
+    type: 'integer',
+    description: 'Previous values kept per secret (0–1000, default 10).',
+  },
 ]

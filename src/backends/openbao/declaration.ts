@@ -104,7 +104,8 @@ export const LOGIN: LoginDeclaration = {
       prompt: 'hidden',
       required: true,
       when: {input: 'method', is: ['approle']},
-      description: 'approle: read the secret ID from stdin (else AGENTVAULT_SECRET_ID, else a hidden prompt).',
+      description:
+        'approle: read the secret ID from stdin (else AGENTVAULT_SECRET_ID, else a hidden prompt).',
     },
   ],
 }

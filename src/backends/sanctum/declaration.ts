@@ -27,7 +27,8 @@ An encrypted ~/.sanctum/keys/<agent>.key.enc is opened with the passphrase from 
       flag: 'socket',
       label: 'socket',
       helpValue: 'PATH',
-      description: 'Daemon Unix socket (default: the profile’s, else SANCTUM_SOCKET, else ~/.sanctum/vault.sock).',
+      description:
+        'Daemon Unix socket (default: the profile’s, else SANCTUM_SOCKET, else ~/.sanctum/vault.sock).',
       exclusive: ['host'],
     },
     {

@@ -140,10 +140,14 @@ class SanctumBackend implements Backend {
         context: this.context,
         connect: async () => {
           await this.close()
-          const client = await this.newClient({...settings, agent}, passphrase, (seed, fingerprint, keyFile) => {
-            wipeProved(proved)
-            proved = {fingerprint, keyFile, seed: Buffer.from(seed)}
-          })
+          const client = await this.newClient(
+            {...settings, agent},
+            passphrase,
+            (seed, fingerprint, keyFile) => {
+              wipeProved(proved)
+              proved = {fingerprint, keyFile, seed: Buffer.from(seed)}
+            },
+          )
           this.client = client
           await client.connect()
           return client
