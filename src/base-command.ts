@@ -129,8 +129,17 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
   private usageError(thrown: Error & {flags?: unknown}): UsageError {
     const help = `See \`agentvault ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`
     const unknown = Array.isArray(thrown.flags) ? (thrown.flags as string[]) : []
-    if (thrown.constructor.name !== 'NonExistentFlagsError' || unknown.length === 0)
-      return new UsageError('USAGE', usageMessage(thrown.message), {suggestion: help})
+    if (thrown.constructor.name !== 'NonExistentFlagsError' || unknown.length === 0) {
+      const message = usageMessage(thrown.message)
+      // "Expected opnbao to be one of: local, …, openbao": name the option meant.
+      const choice = /Expected (.+) to be one of: (.+)$/.exec(message)
+      const typed = choice?.[1]?.replace(/^--[\w-]+=/, '')
+      const meant = typed === undefined ? undefined : nearest(typed, (choice?.[2] ?? '').split(/,\s*/))
+      return new UsageError('USAGE', message, {
+        suggestion: meant === undefined ? help : `Did you mean ${meant}? ${help}`,
+      })
+    }
+
     const known = Object.entries({...this.ctor.baseFlags, ...this.ctor.flags}).flatMap(([name, flag]) =>
       flag.hidden ? [] : [`--${name}`, ...(flag.aliases ?? []).map((alias) => `--${alias}`)],
     )

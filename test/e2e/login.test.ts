@@ -92,6 +92,8 @@ describe('e2e: login per backend', () => {
 
   it('an unknown kind, a secret in argv, or two values on stdin: usage errors (2)', async () => {
     await expectFailure(['login', 'mystery'], {env: t.env}, {code: 2})
+    const typo = await expectFailure(['login', 'opnbao'], {env: t.env}, {code: 2})
+    assert.match(typo.error.suggestion, /^Did you mean openbao\?/)
     const argv = await expectFailure(
       ['login', 'openbao', '--token', 's.canary'],
       {env: t.env},
