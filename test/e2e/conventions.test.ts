@@ -258,14 +258,22 @@ describe('e2e: conventions', () => {
       assert.equal(long?.stderr, short?.stderr)
     })
 
-    it('-p/--profile is not offered where it would be ignored (profiles list, audit verify)', async () => {
+    it('-p/--profile is not offered where it would be ignored (profiles list/add/set/remove/use, audit verify)', async () => {
       for (const args of [
         ['profiles', 'list'],
+        ['profiles', 'add', 'zz', '--kind', 'local'],
+        ['profiles', 'set', 'zz', 'keepVersions=3'],
+        ['profiles', 'remove', 'zz'],
+        ['profiles', 'use', 'zz'],
         ['audit', 'verify'],
       ]) {
-        const id = args.join(':')
+        const id = args
+          .filter((word) => /^[a-z]+$/.test(word) && word !== 'zz' && word !== 'local')
+          .slice(0, 2)
+          .join(':')
+        assert.ok(manifest.commands[id], id)
         assert.ok(!('profile' in (manifest.commands[id]?.flags ?? {})), `${id} offers no --profile`)
-        const help = await runCli([...args, '--help'], {env: t.env})
+        const help = await runCli([...args.slice(0, 2), '--help'], {env: t.env})
         assert.doesNotMatch(help.stdout, /--profile/)
         await expectFailure([...args, '-p', 'local'], {env: t.env}, {code: 2, errorCode: 'UNKNOWN_FLAG'})
       }

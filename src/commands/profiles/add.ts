@@ -12,6 +12,10 @@ export interface ProfilesAddResult {
 }
 
 export default class ProfilesAdd extends AgentVaultCommand<typeof ProfilesAdd> {
+  // No -p/--profile: the profile is the NAME argument (a --profile would be accepted and ignored).
+  static baseFlags = {
+    'no-prompt': AgentVaultCommand.baseFlags['no-prompt'],
+  } as unknown as typeof AgentVaultCommand.baseFlags
   static args = {name: Args.string({description: 'Profile name ([A-Za-z0-9._-]).', required: true})}
   static description = `Settings are checked against the kind's own (a typo is an error naming the nearest one): text as is, numbers, true/false, and lists as JSON or comma-separated. Credentials are never stored here: use \`agentvault login KIND\`. Change a profile later with \`agentvault profiles set\`.
 

@@ -11,6 +11,10 @@ export interface ProfilesSetResult {
 }
 
 export default class ProfilesSet extends AgentVaultCommand<typeof ProfilesSet> {
+  // No -p/--profile: the profile is the NAME argument (a --profile would be accepted and ignored).
+  static baseFlags = {
+    'no-prompt': AgentVaultCommand.baseFlags['no-prompt'],
+  } as unknown as typeof AgentVaultCommand.baseFlags
   static args = {
     name: Args.string({description: 'Profile name.', required: true}),
     setting: Args.string({description: 'key=value (as many as you like).'}),
