@@ -87,13 +87,15 @@ function applies(input: LoginInput, resolved: Map<string, unknown>): boolean {
   return typeof value === 'string' && input.when.is.includes(value)
 }
 
-function missing(input: LoginInput): UsageError {
+/** Nothing gave a required input: name the command, flag and variable that would (bare `login` has no flags). */
+function missing(input: LoginInput, kind: string): UsageError {
+  const variable = input.env ? ` or set ${input.env}` : ''
   if (input.secret)
     return new UsageError('VALUE_REQUIRED', `No ${input.label} given and prompting is off`, {
-      suggestion: `Pipe it with --${stdinFlag(input)}${input.env ? ` or set ${input.env}` : ''}; never put it in argv.`,
+      suggestion: `Pipe it to agentvault login ${kind} --${stdinFlag(input)}${variable}; never put it in argv.`,
     })
   return new UsageError('VALUE_REQUIRED', `No ${input.label} given and prompting is off`, {
-    suggestion: `Pass --${input.flag}${input.env ? ` or set ${input.env}` : ''}.`,
+    suggestion: `Pass it: agentvault login ${kind} --${input.flag} VALUE${variable}.`,
   })
 }
 
@@ -181,7 +183,7 @@ export async function readLoginInputs(
       if (value === undefined && input.prompt && !input.deferred && context.interactive)
         value = await prompted(input)
       if (value === undefined) {
-        if (input.required) throw missing(input)
+        if (input.required) throw missing(input, declaration.kind)
         if (input.default !== undefined) resolved.set(input.name, input.default)
         continue
       }

@@ -113,13 +113,16 @@ describe('e2e: login per backend', () => {
       {env: t.env},
       {code: 2, errorCode: 'VALUE_REQUIRED', message: /role ID/},
     )
-    assert.match(missing.plain.stderr, /--role-id or set AGENTVAULT_ROLE_ID/)
+    assert.match(missing.plain.stderr, /agentvault login openbao --role-id VALUE or set AGENTVAULT_ROLE_ID/)
     // The role ID from its variable: the next missing input is the secret ID.
     const secret = await expectFailure(
       ['login', 'openbao', '--method', 'approle', '--address', 'http://127.0.0.1:9'],
       {env: {...t.env, AGENTVAULT_ROLE_ID: 'r'}},
       {code: 2, errorCode: 'VALUE_REQUIRED', message: /secret ID/},
     )
-    assert.match(secret.plain.stderr, /--secret-id-stdin or set AGENTVAULT_SECRET_ID; never put it in argv/)
+    assert.match(
+      secret.plain.stderr,
+      /agentvault login openbao --secret-id-stdin or set AGENTVAULT_SECRET_ID; never put it in argv/,
+    )
   })
 })

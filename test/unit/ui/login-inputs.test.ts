@@ -60,7 +60,7 @@ describe('ui/login: inputs from a declaration', () => {
       'VALUE_REQUIRED',
     )
     assert.match(error.message, /OpenBao token/)
-    assert.match(error.suggestion ?? '', /--token-stdin; never put it in argv/)
+    assert.match(error.suggestion ?? '', /login openbao --token-stdin; never put it in argv/)
     // No method anywhere: the default (token).
     await usage(read(OPENBAO, {}), 'VALUE_REQUIRED')
   })
@@ -69,7 +69,7 @@ describe('ui/login: inputs from a declaration', () => {
     const options = await read(AGENTAUTH, {env: {AGENTAUTH_API_KEY: 'key'}, settings: {agentId: 'agt_1'}})
     assert.deepEqual(Object.keys(options), ['apiKey'])
     const missing = await usage(read(AGENTAUTH, {env: {AGENTAUTH_API_KEY: 'key'}}), 'VALUE_REQUIRED')
-    assert.match(missing.suggestion ?? '', /--agent-id or set AGENTAUTH_AGENT_ID/)
+    assert.match(missing.suggestion ?? '', /login agentauth --agent-id VALUE or set AGENTAUTH_AGENT_ID/)
     // An empty flag or variable counts as not given.
     await usage(
       read(AGENTAUTH, {env: {AGENTAUTH_API_KEY: ''}, flags: {'agent-id': 'agt_1'}}),
