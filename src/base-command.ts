@@ -33,6 +33,8 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
   static enableJsonFlag = true
   protected args!: CommandArgs<T>
   protected flags!: CommandFlags<T>
+  /** Every positional argument in order (named ones first): what a non-strict command takes. */
+  protected positionals: string[] = []
   /** Set by `refuseWithResult`: the command printed its result and still fails. */
   private refusal?: AgentVaultError
   private session?: Session
@@ -49,11 +51,15 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
 
   /** The command's session: config, backends and the audit record. */
   protected get vault(): Session {
+    const {interactive} = this
     this.session ??= new Session({
       command: this.id?.replaceAll(':', ' ') ?? 'agentvault',
       env: process.env,
-      interactive: this.interactive,
+      interactive,
       profileName: this.flags?.profile,
+      ...(interactive && {
+        promptHidden: async (message: string) => (await import('./ui/input.js')).promptHidden(message),
+      }),
       warn: (message) => this.warnUser(message),
     })
     return this.session
@@ -96,7 +102,7 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
 
   override async init(): Promise<void> {
     await super.init()
-    const {args, flags} = await this.parse({
+    const {args, argv, flags} = await this.parse({
       args: this.ctor.args,
       baseFlags: (super.ctor as typeof AgentVaultCommand).baseFlags,
       enableJsonFlag: this.ctor.enableJsonFlag,
@@ -105,6 +111,7 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
     })
     this.flags = flags as CommandFlags<T>
     this.args = args as CommandArgs<T>
+    this.positionals = argv as string[]
   }
 
   /**
@@ -122,13 +129,28 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
   private usageError(thrown: Error & {flags?: unknown}): UsageError {
     const help = `See \`agentvault ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`
     const unknown = Array.isArray(thrown.flags) ? (thrown.flags as string[]) : []
-    if (thrown.constructor.name !== 'NonExistentFlagsError' || unknown.length === 0)
-      return new UsageError('USAGE', usageMessage(thrown.message), {suggestion: help})
+    if (thrown.constructor.name !== 'NonExistentFlagsError' || unknown.length === 0) {
+      const message = usageMessage(thrown.message)
+      // "Expected opnbao to be one of: local, …, openbao": name the option meant.
+      const choice = /Expected (.+) to be one of: (.+)$/.exec(message)
+      const typed = choice?.[1]?.replace(/^--[\w-]+=/, '')
+      const meant = typed === undefined ? undefined : nearest(typed, (choice?.[2] ?? '').split(/,\s*/))
+      return new UsageError('USAGE', message, {
+        suggestion: meant === undefined ? help : `Did you mean ${meant}? ${help}`,
+      })
+    }
+
     const known = Object.entries({...this.ctor.baseFlags, ...this.ctor.flags}).flatMap(([name, flag]) =>
       flag.hidden ? [] : [`--${name}`, ...(flag.aliases ?? []).map((alias) => `--${alias}`)],
     )
     if (this.ctor.enableJsonFlag) known.push('--json')
-    const meant = unknown.map((flag) => nearest(flag.replace(/=.*/s, ''), known))
+    // A secret's flag reads stdin (`--token-stdin`): `--token VALUE` means that one, not a near typo.
+    const meant = unknown.map((flag) => {
+      const name = flag.replace(/=.*/s, '')
+      return known.includes(`${name}-stdin`)
+        ? `${name}-stdin (secrets are read from stdin, never argv)`
+        : nearest(name, known)
+    })
     const first = meant.find((flag) => flag !== undefined)
     return new UsageError(
       'UNKNOWN_FLAG',
@@ -137,6 +159,15 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
         suggestion: first === undefined ? help : `Did you mean ${first}? ${help}`,
       },
     )
+  }
+
+  /**
+   * oclif's own warnings (a deprecated flag alias such as --allow-host) in the house format, on
+   * stderr also in --json mode, like every other warning.
+   */
+  override warn(input: Error | string): Error | string {
+    warn(typeof input === 'string' ? input : input.message)
+    return input
   }
 
   /** Warnings go to stderr, also in --json mode (stdout carries only the JSON). */

@@ -19,6 +19,7 @@ export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = proce
   const scrubbed = scrubInitialEnvironment(credentialVariables())
   try {
     const options = parseRunArgv(argv, env)
+    for (const notice of options.warnings ?? []) warn(notice)
     session = new Session({command: 'run', env, interactive: false, profileName: options.profile, warn})
     const {openOutputs, prepareRun, spawnAndWait} = await import('./core/runner.js')
     // The masked outputs' sockets are made while the secrets resolve.

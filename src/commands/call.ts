@@ -45,7 +45,7 @@ export default class Call extends AgentVaultCommand<typeof Call> {
 
 Exit codes: 0 for 2xx/3xx, 22 for an HTTP status of 400 or more (unless --no-fail), 7 when a guard refuses (host not allowed for the secret, private or metadata address, redirect to another host that would carry the secret), 3 for TLS verification failures, 5 for network failures and timeouts.
 
-A secret goes only to hosts it allows (secrets set --allow-domain), else to the profile's allowedDomains or --allow-host. Redirects (at most 5) are followed only to allowed hosts; credential headers are dropped when the host changes.
+A secret goes only to hosts it allows (secrets set --allow-domain), else to the profile's allowedDomains or this command's --allow-domain. Redirects (at most 5) are followed only to allowed hosts; credential headers are dropped when the host changes.
 
 agentsecrets:// secrets are injected by AgentSecrets itself (its CLI's \`call\`, or its proxy): its workspace allowlist and redaction apply instead of agentvault's (exit 7 names the \`agentsecrets workspace allowlist add\` command), and one call cannot mix them with other backends' secrets. Over its HTTP interface query, body and form names are canonicalised (\`key\` becomes \`Key\`), so such names are refused; -H headers and binary bodies need the proxy transport.`
   static examples = [
@@ -54,7 +54,7 @@ agentsecrets:// secrets are injected by AgentSecrets itself (its CLI's \`call\`,
     '<%= config.bin %> <%= command.id %> https://maps.example.com/geocode --query key=MAPS_KEY --json',
     '<%= config.bin %> <%= command.id %> https://api.stripe.com/v1/charges --bearer agentsecrets://STRIPE_KEY --json',
     '<%= config.bin %> <%= command.id %> https://auth.example.com/token --form-field client_secret=CLIENT_SECRET -d grant_type=client_credentials',
-    '<%= config.bin %> <%= command.id %> https://internal.example.com/api --bearer TOKEN --cacert ./corp-ca.pem --allow-host internal.example.com',
+    '<%= config.bin %> <%= command.id %> https://internal.example.com/api --bearer TOKEN --cacert ./corp-ca.pem --allow-domain internal.example.com',
   ]
   static flags = {
     request: Flags.string({
@@ -130,7 +130,7 @@ agentsecrets:// secrets are injected by AgentSecrets itself (its CLI's \`call\`,
         url: this.args.url,
       },
       {
-        allowHosts: flags['allow-host'],
+        allowHosts: flags['allow-domain'],
         caCert: flags.cacert,
         maxResponseBytes: flags['max-response-bytes'],
         timeout: flags.timeout,

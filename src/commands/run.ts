@@ -4,7 +4,12 @@ import {RUN_FLAGS, type RunFlagSpec} from '../core/run-options.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- oclif's flag types cannot express a table-driven union
 function toOclifFlag(spec: RunFlagSpec): any {
-  const common = {char: spec.char as 'e' | undefined, description: spec.description, env: spec.env}
+  const common = {
+    ...(spec.aliases && {aliases: [...spec.aliases], deprecateAliases: true}),
+    char: spec.char as 'e' | undefined,
+    description: spec.description,
+    env: spec.env,
+  }
   if (spec.type === 'boolean') return Flags.boolean(common)
   const options = spec.options ? [...spec.options] : undefined
   return spec.multiple
@@ -27,7 +32,7 @@ Output that is not a terminal is masked: every secret value becomes <concealed b
 
 agentsecrets://KEY references are never resolved by agentvault: the command runs as \`agentsecrets env --only KEY,… -- COMMAND\`, so AgentSecrets injects (and masks) its values itself. Each must be mapped under its own name (KEY=agentsecrets://KEY), from one agentsecrets profile, with the AgentSecrets 3.x CLI installed. AgentSecrets' notice lines (e.g. \`Local Engine: Injecting 2 secrets: …\`) appear on the command's stdout unchanged.
 
---placeholders (AGENTVAULT_PLACEHOLDERS=1): each resolved variable holds a placeholder, avph_NAME_ followed by 32 hex digits (random, fixed for the run), instead of its value. A proxy on 127.0.0.1 (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and their lower-case forms; NODE_USE_ENV_PROXY=1; NO_PROXY removed) and a CA made for this run (key in memory only; trusted through NODE_EXTRA_CA_CERTS and SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, GIT_SSL_CAINFO = system roots + this CA, in a temp dir removed at exit) swap in the real values — in the request line, headers and textual bodies — only for hosts each secret allows (its --allow-domain list, else the profile's allowedDomains or --allow-host), verifying the real server (system roots + the profile's caCert), and turn echoed values in responses back into placeholders. A placeholder sent to a host its secret does not allow is refused with 403 (the command keeps running) and audited as denied; so is one sent over plain http:// to a host that is not loopback, unless agentvault runs with AGENTVAULT_PLACEHOLDERS_ALLOW_HTTP=1. In responses the values are rewritten in header names and values and in bodies (gzip, deflate and br decoded, stacked too); the reason phrase is always the standard one; a response that cannot be checked (a coding agentvault cannot decode, gzip nested too deep, or gzip it did not declare holding a value) is refused with 502 and audited. HTTPS to hosts no secret allows is tunnelled untouched.
+--placeholders (AGENTVAULT_PLACEHOLDERS=1): each resolved variable holds a placeholder, avph_NAME_ followed by 32 hex digits (random, fixed for the run), instead of its value. A proxy on 127.0.0.1 (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and their lower-case forms; NODE_USE_ENV_PROXY=1; NO_PROXY removed) and a CA made for this run (key in memory only; trusted through NODE_EXTRA_CA_CERTS and SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, GIT_SSL_CAINFO = system roots + this CA, in a temp dir removed at exit) swap in the real values — in the request line, headers and textual bodies — only for hosts each secret allows (its --allow-domain list, else the profile's allowedDomains or --allow-domain), verifying the real server (system roots + the profile's caCert), and turn echoed values in responses back into placeholders. A placeholder sent to a host its secret does not allow is refused with 403 (the command keeps running) and audited as denied; so is one sent over plain http:// to a host that is not loopback, unless agentvault runs with AGENTVAULT_PLACEHOLDERS_ALLOW_HTTP=1. In responses the values are rewritten in header names and values and in bodies (gzip, deflate and br decoded, stacked too); the reason phrase is always the standard one; a response that cannot be checked (a coding agentvault cannot decode, gzip nested too deep, or gzip it did not declare holding a value) is refused with 502 and audited. HTTPS to hosts no secret allows is tunnelled untouched.
 
 Limits: clients that ignore the proxy variables (Node before 22.21/24.5 without an agent of its own, some Go and Java programs) or pin certificates get placeholders only; the interception speaks HTTP/1.1 (ALPN), so HTTP/2-only servers fail there; WebSockets and other upgrades are refused (501); non-textual or compressed request bodies are passed on without substitution, and bodies over 50 MiB are refused (413); a placeholder sent over HTTPS to a host no secret allows is tunnelled, not seen (it is worthless without the proxy). Echo rewriting finds the forms masking knows, not transformations: a host a value is allowed for can be made to hand it back changed (an echo service that reverses it, an LLM asked to spell it backwards or in UTF-16), so allow each secret only the hosts that need it (secrets set --allow-domain). The child runs as your OS user and can still read the agentvault home: --isolate (Linux with bubblewrap) runs it with the home and the keychain's session-bus socket hidden, in its own PID namespace with its own /proc and /dev (no other process can be seen or read), and without a controlling terminal (so it cannot type into your shell; the price is job control: Ctrl-Z stops agentvault, not the command, and Ctrl-C ends it with 130); it fails clearly elsewhere.`
   static examples = [
@@ -44,7 +49,7 @@ Limits: clients that ignore the proxy variables (Node before 22.21/24.5 without 
   static strict = false
   static summary = 'Run a command with secrets in its environment, masked in its output.'
   static usage =
-    '<%= command.id %> [--env NAME=REF]... [--env-file FILE]... [--mask auto|always|never] [--pass-env NAME]... [--placeholders [--allow-host HOST]...] [--isolate] -- COMMAND [ARGS]...'
+    '<%= command.id %> [--env NAME=REF]... [--env-file FILE]... [--mask auto|always|never] [--pass-env NAME]... [--placeholders [--allow-domain HOST]...] [--isolate] -- COMMAND [ARGS]...'
 
   async run(): Promise<void> {
     const {runFromArgv} = await import('../fast-run.js')

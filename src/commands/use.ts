@@ -10,7 +10,11 @@ export type UseCommandResult = UseResult
 
 /** Limits and trust shared by `use` and `call`. */
 export const useLimitFlags = {
-  'allow-host': Flags.string({
+  // One spelling with `secrets set --allow-domain` and the `allowedDomains` setting; --allow-host
+  // (its old name) still works, with a deprecation warning.
+  'allow-domain': Flags.string({
+    aliases: ['allow-host'],
+    deprecateAliases: true,
     description:
       'Also allow this host (exact, or *.suffix) for secrets that have no allowed domains of their own (repeatable).',
     helpValue: 'HOST',
@@ -59,7 +63,7 @@ Operations and their parameters:
   encrypt       plaintext (or data), encoding → base64 ciphertext (XSalsa20-Poly1305, key from HKDF-SHA256)
   decrypt       ciphertext (or data) → plaintext
 
-HTTP requests go only to hosts the secret allows (its --allow-domain list; else the profile's allowedDomains or --allow-host), never to loopback, private or link-local addresses unless the profile sets allowPrivateNetworks, and never to cloud metadata addresses. Echoes of the value in the response are concealed (redacted: true).`
+HTTP requests go only to hosts the secret allows (its --allow-domain list; else the profile's allowedDomains or this command's --allow-domain), never to loopback, private or link-local addresses unless the profile sets allowPrivateNetworks, and never to cloud metadata addresses. Echoes of the value in the response are concealed (redacted: true).`
   static examples = [
     '<%= config.bin %> <%= command.id %> OPENAI_KEY http_request --param url=https://api.openai.com/v1/models --json',
     '<%= config.bin %> <%= command.id %> WEBHOOK_KEY sign --param algorithm=hmac-sha256 --param data="$PAYLOAD"',
@@ -91,7 +95,7 @@ HTTP requests go only to hosts the secret allows (its --allow-domain list; else 
       this.args.ref,
       {operation: this.args.operation, params: parseParams(text, this.flags.param ?? [])},
       {
-        allowHosts: this.flags['allow-host'],
+        allowHosts: this.flags['allow-domain'],
         caCert: this.flags.cacert,
         maxResponseBytes: this.flags['max-response-bytes'],
         reveal: this.flags.reveal,

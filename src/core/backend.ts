@@ -162,12 +162,21 @@ export interface BackendContext {
   /** Whether the user may be prompted (TTY, no --no-prompt, no CI). */
   interactive: boolean
   profile: Profile
+  /**
+   * A hidden prompt supplied by the command layer when the user may be prompted (else absent), for
+   * a secret a backend finds it needs only late (sanctum: the passphrase of a `.key.enc`).
+   */
+  promptHidden?(message: string): Promise<Buffer>
   /** Print a warning on stderr (commands decide how). */
   warn(message: string): void
 }
 
-/** Flag values given to `login`; each backend reads the ones it knows. */
-export type LoginOptions = Record<string, boolean | string | string[] | undefined>
+/**
+ * The inputs of `login`, already read by the command layer from the backend's declaration (flags,
+ * stdin, variables, prompts), by the input's `name`. Secrets arrive as Buffers, which the command
+ * wipes once login returns; a backend never reads the terminal itself.
+ */
+export type LoginOptions = Record<string, boolean | Buffer | string | string[] | undefined>
 
 /** Flag values given to `logout`. */
 export interface LogoutOptions {

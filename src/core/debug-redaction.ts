@@ -19,6 +19,7 @@ const MIN_LENGTH = 4
 /** Flags whose value is never a secret: keeping it makes debug output useful. */
 const HARMLESS_VALUE_FLAGS = new Set([
   '--address',
+  '--allow-domain',
   '--allow-host',
   '--auth-mount',
   '--ca-cert',

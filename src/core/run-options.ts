@@ -9,10 +9,14 @@ import {UsageError} from './errors.js'
 export type MaskMode = 'always' | 'auto' | 'never'
 
 export interface RunFlagSpec {
+  /** Old names still accepted, with a deprecation warning (hidden from help). */
+  aliases?: readonly string[]
   char?: string
   default?: string
   description: string
   env?: string
+  /** An old name of `env`, still read when `env` is unset, with a deprecation warning. */
+  deprecatedEnv?: string
   /** How the env var splits into several values (multiple flags; default: commas). */
   envSeparator?: RegExp
   helpValue?: string
@@ -65,10 +69,14 @@ export const RUN_FLAGS = {
     env: 'AGENTVAULT_PLACEHOLDERS',
     type: 'boolean',
   },
-  'allow-host': {
+  // One spelling with `secrets set --allow-domain` and `allowedDomains`; --allow-host and
+  // AGENTVAULT_ALLOW_HOST (the old names) still work, with a warning.
+  'allow-domain': {
+    aliases: ['allow-host'],
+    deprecatedEnv: 'AGENTVAULT_ALLOW_HOST',
     description:
       'With --placeholders: a host (or *.suffix) for secrets without an allowlist of their own (repeatable).',
-    env: 'AGENTVAULT_ALLOW_HOST',
+    env: 'AGENTVAULT_ALLOW_DOMAIN',
     helpValue: 'HOST',
     multiple: true,
     type: 'string',
@@ -88,7 +96,7 @@ export const RUN_FLAGS = {
 } as const satisfies Record<string, RunFlagSpec>
 
 export interface RunOptions {
-  /** `--allow-host` patterns (as given; normalised where used). */
+  /** `--allow-domain` patterns (as given; normalised where used). */
   allowHosts: string[]
   cleanEnv: boolean
   /** The command and its arguments. */
@@ -101,6 +109,8 @@ export interface RunOptions {
   passEnv: string[]
   placeholders: boolean
   profile?: string
+  /** Deprecation notices (an old flag or variable name was used), for stderr. */
+  warnings?: string[]
 }
 
 function unknownFlag(flag: string): UsageError {
@@ -122,6 +132,12 @@ export function parseRunArgv(argv: string[], env: NodeJS.ProcessEnv): RunOptions
   const byChar = new Map(
     Object.entries(specs).flatMap(([name, spec]) => (spec.char ? [[spec.char, name]] : [])),
   )
+  const byAlias = new Map(
+    Object.entries(specs).flatMap(([name, spec]) =>
+      (spec.aliases ?? []).map((alias) => [alias, name] as const),
+    ),
+  )
+  const warnings: string[] = []
   const values = new Map<string, string[]>()
   let index = 0
   for (; index < argv.length; index++) {
@@ -141,6 +157,13 @@ export function parseRunArgv(argv: string[], env: NodeJS.ProcessEnv): RunOptions
     } else {
       name = byChar.get(word.slice(1, 2))
       if (word.length > 2) inline = word.slice(2).replace(/^=/, '')
+    }
+
+    const canonical = name === undefined ? undefined : byAlias.get(name)
+    if (canonical !== undefined) {
+      const notice = `The "--${name}" flag has been deprecated. Use "--${canonical}" instead.`
+      if (!warnings.includes(notice)) warnings.push(notice)
+      name = canonical
     }
 
     const spec = name === undefined ? undefined : specs[name]
@@ -183,7 +206,12 @@ export function parseRunArgv(argv: string[], env: NodeJS.ProcessEnv): RunOptions
     const given = values.get(name)
     if (given) return given
     const spec = RUN_FLAGS[name] as RunFlagSpec
-    const fromEnv = spec.env ? env[spec.env] : undefined
+    let fromEnv = spec.env ? env[spec.env] : undefined
+    if ((fromEnv === undefined || fromEnv === '') && spec.deprecatedEnv && env[spec.deprecatedEnv]) {
+      fromEnv = env[spec.deprecatedEnv]
+      warnings.push(`${spec.deprecatedEnv} has been deprecated. Use ${spec.env} instead.`)
+    }
+
     if (fromEnv !== undefined && fromEnv !== '')
       return spec.multiple ? fromEnv.split(spec.envSeparator ?? ',').filter((item) => item !== '') : [fromEnv]
     return spec.default === undefined ? [] : [spec.default]
@@ -203,7 +231,7 @@ export function parseRunArgv(argv: string[], env: NodeJS.ProcessEnv): RunOptions
   const on = (name: 'isolate' | 'placeholders'): boolean =>
     values.has(name) || /^(1|true)$/i.test(env[RUN_FLAGS[name].env] ?? '')
   return {
-    allowHosts: pick('allow-host'),
+    allowHosts: pick('allow-domain'),
     cleanEnv: values.has('clean-env'),
     command,
     env: pick('env'),
@@ -213,5 +241,6 @@ export function parseRunArgv(argv: string[], env: NodeJS.ProcessEnv): RunOptions
     passEnv,
     placeholders: on('placeholders'),
     profile: pick('profile')[0],
+    ...(warnings.length > 0 && {warnings}),
   }
 }

@@ -24,6 +24,8 @@ export interface SessionOptions {
   interactive: boolean
   /** `--profile` or `AGENTVAULT_PROFILE`. */
   profileName?: string
+  /** The command layer's hidden prompt, when `interactive` (backends get it in their context). */
+  promptHidden?(message: string): Promise<Buffer>
   warn(message: string): void
 }
 
@@ -110,6 +112,7 @@ export class Session {
           home: this.home,
           interactive: this.options.interactive,
           profile,
+          ...(this.options.promptHidden && {promptHidden: this.options.promptHidden}),
           warn: this.options.warn,
         }),
       )

@@ -139,15 +139,25 @@ async function loginProfile(session: Session, kind: string | undefined): Promise
   }
 }
 
+/**
+ * `login [KIND]`: the profile to sign in to, then its inputs — read by the command layer from the
+ * kind's declaration (`readInputs`), given the profile so that its stored settings count — then
+ * the backend's login. Secrets read for it are wiped once it returns.
+ */
 export async function login(
   session: Session,
   kind: string | undefined,
-  options: LoginOptions,
+  readInputs: (profile: Profile) => Promise<LoginOptions>,
 ): Promise<LoginResult & {kind: string; profile: string}> {
   const profile = await loginProfile(session, kind)
   const backend = await session.backendFor(profile)
   if (!backend.login) throw new NotSupportedError(profile.kind, 'login')
-  return {kind: profile.kind, profile: profile.name, ...(await backend.login(options))}
+  const options = await readInputs(profile)
+  try {
+    return {kind: profile.kind, profile: profile.name, ...(await backend.login(options))}
+  } finally {
+    for (const value of Object.values(options)) if (Buffer.isBuffer(value)) value.fill(0)
+  }
 }
 
 export async function logout(

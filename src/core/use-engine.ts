@@ -125,10 +125,10 @@ export function assertHostAllowed(
     const own = policy.allowedDomains && policy.allowedDomains.length > 0 ? policy.allowedDomains : undefined
     const why = own
       ? `${policy.reference} may only be used with ${own.join(', ')}`
-      : `${policy.reference} has no allowed hosts of its own and ${host} is neither in profile ${policy.profile.name}’s allowedDomains nor given with --allow-host`
+      : `${policy.reference} has no allowed hosts of its own and ${host} is neither in profile ${policy.profile.name}’s allowedDomains nor given with --allow-domain`
     const suggestion = own
       ? `Call one of those hosts; if ${host} should receive this secret, store it again with --allow-domain ${host} (plus its other hosts).`
-      : `If ${host} should receive this secret, pass --allow-host ${host}, add it to the profile’s "allowedDomains", or store the secret with --allow-domain ${host}.`
+      : `If ${host} should receive this secret, pass --allow-domain ${host}, add it to the profile’s "allowedDomains", or store the secret with --allow-domain ${host}.`
     if (from)
       throw new DeniedError(
         'REDIRECT_NOT_ALLOWED',

@@ -81,6 +81,12 @@ export async function promptHidden(message: string, options: {maxBytes?: number}
   return Buffer.from(answer, 'utf8')
 }
 
+/** A visible one-line prompt (a name, an id); only call when interactive. */
+export async function promptText(message: string): Promise<string> {
+  const {input} = await import('@inquirer/prompts')
+  return input({message}, {output: process.stderr})
+}
+
 export async function confirm(message: string): Promise<boolean> {
   const {confirm: ask} = await import('@inquirer/prompts')
   return ask({default: false, message}, {output: process.stderr})

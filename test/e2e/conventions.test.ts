@@ -5,6 +5,21 @@ import {join} from 'node:path'
 import {ROOT, runCli, tempHome} from '../helpers/cli.js'
 import {EXIT_BY_CATEGORY, expectFailure} from '../helpers/e2e.js'
 
+interface NamedFlag {
+  aliases?: string[]
+  env?: string
+}
+
+/** A command's flag by name or by one of its aliases. */
+function flagNamed(
+  manifest: {commands: Record<string, {flags: Record<string, NamedFlag>}>},
+  id: string,
+  name: string,
+): NamedFlag | undefined {
+  const {flags} = manifest.commands[id] ?? {flags: {}}
+  return flags[name] ?? Object.values(flags).find((flag) => flag.aliases?.includes(name))
+}
+
 /** Issue 16 §2: the conventions terminal users expect from a CLI. */
 describe('e2e: conventions', () => {
   let t: Awaited<ReturnType<typeof tempHome>>
@@ -199,9 +214,13 @@ describe('e2e: conventions', () => {
     interface ManifestFlag {
       aliases?: string[]
       char?: string
+      deprecateAliases?: boolean
+      description?: string
       env?: string
       hidden?: boolean
       options?: string[]
+      summary?: string
+      type: string
     }
     let manifest: {commands: Record<string, {flags: Record<string, ManifestFlag>}>}
 
@@ -211,13 +230,19 @@ describe('e2e: conventions', () => {
 
     it('--cacert everywhere; --ca-cert is a hidden alias of it', async () => {
       const offering = Object.entries(manifest.commands).filter(([, command]) => 'cacert' in command.flags)
-      assert.deepEqual(offering.map(([id]) => id).sort(), ['call', 'login', 'mcp', 'proxy:start', 'use'])
+      assert.deepEqual(offering.map(([id]) => id).sort(), [
+        'call',
+        'login:openbao',
+        'mcp',
+        'proxy:start',
+        'use',
+      ])
       for (const [id, command] of Object.entries(manifest.commands)) {
         assert.ok(!('ca-cert' in command.flags), `${id} has no --ca-cert of its own`)
         if (command.flags.cacert) assert.deepEqual(command.flags.cacert.aliases, ['ca-cert'], id)
       }
 
-      const help = await runCli(['login', '--help'], {env: t.env})
+      const help = await runCli(['login', 'openbao', '--help'], {env: t.env})
       assert.match(help.stdout, /--cacert/)
       assert.doesNotMatch(help.stdout, /--ca-cert/)
       // Both spellings reach the same flag: the same error for a missing file.
@@ -233,14 +258,22 @@ describe('e2e: conventions', () => {
       assert.equal(long?.stderr, short?.stderr)
     })
 
-    it('-p/--profile is not offered where it would be ignored (profiles list, audit verify)', async () => {
+    it('-p/--profile is not offered where it would be ignored (profiles list/add/set/remove/use, audit verify)', async () => {
       for (const args of [
         ['profiles', 'list'],
+        ['profiles', 'add', 'zz', '--kind', 'local'],
+        ['profiles', 'set', 'zz', 'keepVersions=3'],
+        ['profiles', 'remove', 'zz'],
+        ['profiles', 'use', 'zz'],
         ['audit', 'verify'],
       ]) {
-        const id = args.join(':')
+        const id = args
+          .filter((word) => /^[a-z]+$/.test(word) && word !== 'zz' && word !== 'local')
+          .slice(0, 2)
+          .join(':')
+        assert.ok(manifest.commands[id], id)
         assert.ok(!('profile' in (manifest.commands[id]?.flags ?? {})), `${id} offers no --profile`)
-        const help = await runCli([...args, '--help'], {env: t.env})
+        const help = await runCli([...args.slice(0, 2), '--help'], {env: t.env})
         assert.doesNotMatch(help.stdout, /--profile/)
         await expectFailure([...args, '-p', 'local'], {env: t.env}, {code: 2, errorCode: 'UNKNOWN_FLAG'})
       }
@@ -315,6 +348,124 @@ describe('e2e: conventions', () => {
       }
 
       assert.doesNotMatch(readme, /every flag has an `AGENTVAULT_\*` env var/)
+    })
+
+    it('hosts a secret may go to: --allow-domain everywhere; --allow-host and AGENTVAULT_ALLOW_HOST still work, with a warning', async () => {
+      const offering = Object.entries(manifest.commands).filter(
+        ([, command]) => 'allow-domain' in command.flags,
+      )
+      assert.deepEqual(offering.map(([id]) => id).sort(), [
+        'call',
+        'mcp',
+        'mcp:install',
+        'proxy:start',
+        'run',
+        'secrets:edit',
+        'secrets:generate',
+        'secrets:set',
+        'use',
+      ])
+      for (const [id, command] of Object.entries(manifest.commands)) {
+        assert.ok(!('allow-host' in command.flags), `${id} has no --allow-host of its own`)
+        const flag = command.flags['allow-domain']
+        if (flag?.aliases) assert.deepEqual([flag.aliases, flag.deprecateAliases], [['allow-host'], true], id)
+      }
+
+      const help = await runCli(['call', '--help'], {env: t.env})
+      assert.match(help.stdout, /--allow-domain/)
+      assert.doesNotMatch(help.stdout, /--allow-host/)
+      const home = await tempHome()
+      try {
+        const deprecated =
+          /^Warning: The "--allow-host" flag has been deprecated\. Use "--allow-domain" instead\.$/m
+        // The old flag reaches the same option: 127.0.0.1 is allowed, so the refusal is the private-address guard's.
+        assert.equal((await runCli(['secrets', 'set', 'K'], {env: home.env, input: 'v'})).code, 0)
+        const [old, current] = await Promise.all(
+          ['--allow-host', '--allow-domain'].map((flag) =>
+            runCli(['call', 'http://127.0.0.1:9/x', '--bearer', 'K', flag, '127.0.0.1', '--json'], {
+              env: home.env,
+            }),
+          ),
+        )
+        assert.equal(old?.code, 7)
+        assert.equal(old?.stdout, current?.stdout)
+        assert.match(old?.stdout ?? '', /private|loopback/i)
+        assert.match(old?.stderr ?? '', deprecated)
+        assert.doesNotMatch(current?.stderr ?? '', /deprecated/)
+        // run (its own fast parser): the flag and the variable.
+        const run = await runCli(['run', '--allow-host', 'a.example', '--', process.execPath, '-e', ''], {
+          env: home.env,
+        })
+        assert.equal(run.code, 0, run.stderr)
+        assert.match(run.stderr, deprecated)
+        const fromEnv = await runCli(['run', '--', process.execPath, '-e', ''], {
+          env: {...home.env, AGENTVAULT_ALLOW_HOST: 'a.example'},
+        })
+        assert.equal(fromEnv.code, 0, fromEnv.stderr)
+        assert.match(
+          fromEnv.stderr,
+          /AGENTVAULT_ALLOW_HOST has been deprecated\. Use AGENTVAULT_ALLOW_DOMAIN instead/,
+        )
+        const bad = await runCli(['run', '--placeholders', '--', process.execPath, '-e', ''], {
+          env: {...home.env, AGENTVAULT_ALLOW_DOMAIN: 'https://not-a-host/'},
+        })
+        assert.equal(bad.code, 2, 'AGENTVAULT_ALLOW_DOMAIN is read (a URL is not a host pattern)')
+      } finally {
+        await home.dispose()
+      }
+    })
+
+    it('stdin: a flag that reads stdin is a --X-stdin switch, and every --X-stdin switch reads stdin', () => {
+      for (const [id, command] of Object.entries(manifest.commands))
+        for (const [name, flag] of Object.entries(command.flags)) {
+          const text = `${flag.summary ?? ''} ${flag.description ?? ''}`
+          if (name.endsWith('-stdin')) {
+            assert.equal(flag.type, 'boolean', `${id} --${name} is a switch`)
+            assert.match(text, /from stdin/, `${id} --${name} says it reads stdin`)
+          } else if (flag.type === 'boolean') {
+            assert.doesNotMatch(
+              text,
+              /\bfrom stdin\b/,
+              `${id} --${name} reads stdin but is not named --${name}-stdin`,
+            )
+          }
+
+          assert.doesNotMatch(name, /^(stdin|read)-|-from-stdin$/, `${id} --${name}: one naming pattern`)
+        }
+    })
+
+    it('every flag the README pairs with an AGENTVAULT_* variable reads exactly that variable', async () => {
+      const readme = await readFile(join(ROOT, 'README.md'), 'utf8')
+      // The command reference: each FLAGS line of a command names only its own variable (a
+      // --X-stdin switch may name the variable that is the secret's other source).
+      let checked = 0
+      for (const section of readme.split(/^## `agentvault /m).slice(1)) {
+        const id = (section.slice(0, section.indexOf('`')) ?? '').replaceAll(' ', ':')
+        const block = /\nFLAGS\n([\s\S]*?)\n\n/.exec(section)?.[1] ?? ''
+        for (const line of block.split('\n')) {
+          const name = /^\s+(?:-\w, )?--([\w-]+)/.exec(line)?.[1]
+          if (name === undefined || name.endsWith('-stdin')) continue
+          for (const [variable] of line.matchAll(/AGENTVAULT_[A-Z0-9_]+/g)) {
+            checked++
+            assert.equal(flagNamed(manifest, id, name)?.env, variable, `${id} --${name} reads ${variable}`)
+          }
+        }
+      }
+
+      assert.ok(checked > 50, `${checked} flag/variable pairs checked`)
+      // Prose: "`--flag …` (or `AGENTVAULT_X`" and "`--flag`, `AGENTVAULT_X`".
+      const prose = readme.slice(0, readme.indexOf('<!-- commands -->'))
+      const pairs = [
+        ...prose.matchAll(/`--([\w-]+)[^`]*`\s*(?:\((?:repeatable;\s*)?or\s+|,\s*)`(AGENTVAULT_\w+)`/g),
+      ]
+      assert.ok(pairs.length >= 2, 'the prose pairs flags with variables')
+      for (const [, name, variable] of pairs)
+        assert.ok(
+          Object.keys(manifest.commands).some(
+            (id) => flagNamed(manifest, id, name as string)?.env === variable,
+          ),
+          `--${name} reads ${variable}`,
+        )
     })
   })
 

@@ -49,7 +49,7 @@ describe('e2e: mcp install', function () {
         client,
         '--allow',
         'local://OPENAI_*',
-        '--allow-host',
+        '--allow-domain',
         'api.example.com',
         '--allow-run',
       ]
@@ -64,7 +64,7 @@ describe('e2e: mcp install', function () {
         'mcp',
         '--allow',
         'local://OPENAI_*',
-        '--allow-host',
+        '--allow-domain',
         'api.example.com',
         '--allow-run',
       ])

@@ -4,8 +4,9 @@
  * output, the audit log, config.json and DEBUG=* output are checked for the canary at the end.
  */
 import assert from 'node:assert/strict'
-import {createHash} from 'node:crypto'
+import {createHash, pbkdf2Sync, randomBytes} from 'node:crypto'
 import {mkdir, readFile, stat, writeFile} from 'node:fs/promises'
+import {createRequire} from 'node:module'
 import {join} from 'node:path'
 
 import {
@@ -18,7 +19,7 @@ import {
   tempHome,
   waitForOutput,
 } from '../helpers/cli.js'
-import {type ExpectedFailure, expectFailure, parseJson} from '../helpers/e2e.js'
+import {type ExpectedFailure, expectFailure, filesUnder, parseJson} from '../helpers/e2e.js'
 import {OTHER_SEED_HEX, VECTOR} from '../servers/sanctum/fixtures.js'
 import {
   AGENT,
@@ -34,6 +35,17 @@ import {
 import {type SanctumTestServer, type ServerDialect} from '../servers/sanctum/server.js'
 
 const MASK = '<concealed by agentvault>'
+const PASSPHRASE_CANARY = 'canary-passphrase-4f2d8b1e6a'
+
+/** A `.key.enc` (protocols/sanctum.md §9): salt ‖ nonce ‖ secretbox(seed) under PBKDF2-HMAC-SHA256(passphrase). */
+function encryptSeedFile(seedHex: string, passphrase: string): string {
+  const nacl = createRequire(import.meta.url)('tweetnacl') as typeof import('tweetnacl')
+  const salt = randomBytes(16)
+  const nonce = randomBytes(24)
+  const key = pbkdf2Sync(passphrase, salt, 100_000, 32, 'sha256')
+  const box = nacl.secretbox(Buffer.from(seedHex, 'hex'), nonce, key)
+  return Buffer.concat([salt, nonce, Buffer.from(box)]).toString('hex')
+}
 
 interface LoginJson {
   details: Record<string, unknown>
@@ -229,58 +241,113 @@ describe('e2e: sanctum', function () {
       }
     })
 
-    it('a .key.enc opened with --key-passphrase-stdin (login) and SANCTUM_KEY_PASSPHRASE (later commands)', async () => {
+    it('login --key-passphrase-stdin with a .key.enc keeps the decrypted key: later get/run/status need no passphrase; logout removes it; the passphrase leaks nowhere', async () => {
       const other = await tempHome()
       try {
         const keys = join(other.home, '.sanctum', 'keys')
         await mkdir(keys, {recursive: true, mode: 0o700})
-        await writeFile(join(keys, 'enc-agent.key.enc'), `${VECTOR.keyEncText}\n`, {mode: 0o600})
+        const encFile = join(keys, 'enc-agent.key.enc')
+        await writeFile(encFile, `${encryptSeedFile(VECTOR.seedHex, PASSPHRASE_CANARY)}\n`, {mode: 0o600})
         server.registerAgent('enc-agent', VECTOR.publicKeyHex)
         server.config.policies.push({agent: 'enc-agent', paths: ['openai/*']})
-        const options = {env: {...other.env, HOME: other.home}}
-        const wrong = await runCli(
-          [
-            'login',
-            'sanctum',
-            '--agent',
-            'enc-agent',
-            '--socket',
-            server.socketPath,
-            '--key-passphrase-stdin',
-          ],
-          {
+        const runs: CliResult[] = []
+        const av = async (args: string[], options: CliOptions = {}) => {
+          const result = await runCli(args, {
             ...options,
-            input: 'wrong horse\n',
-          },
-        )
+            env: {...other.env, HOME: other.home, ...options.env},
+          })
+          runs.push(result)
+          return result
+        }
+
+        const loginArgs = ['login', 'sanctum', '--agent', 'enc-agent', '--socket', server.socketPath]
+        const wrong = await av([...loginArgs, '--key-passphrase-stdin'], {input: 'wrong horse\n'})
         assert.equal(wrong.code, 4)
         assert.match(wrong.stderr, /cannot decrypt .*enc-agent\.key\.enc: wrong passphrase or damaged file/)
-        const login = await runCli(
-          [
-            'login',
-            'sanctum',
-            '--agent',
-            'enc-agent',
-            '--socket',
-            server.socketPath,
-            '--key-passphrase-stdin',
-          ],
-          {
-            ...options,
-            input: `${VECTOR.passphrase}\n`,
-          },
+        const login = parseJson<LoginJson>(
+          await av([...loginArgs, '--key-passphrase-stdin', '--json'], {input: `${PASSPHRASE_CANARY}\n`}),
         )
-        assert.equal(login.code, 0, login.stderr)
-        const noPassphrase = await runCli(['secrets', 'get', 'sanctum://openai/api_key', '--reveal'], options)
-        assert.equal(noPassphrase.code, 4)
-        assert.match(noPassphrase.stderr, /SANCTUM_KEY_PASSPHRASE/)
-        const reveal = await runCli(['secrets', 'get', 'sanctum://openai/api_key', '--reveal'], {
-          env: {...options.env, SANCTUM_KEY_PASSPHRASE: VECTOR.passphrase},
-        })
+        assert.equal(login.details.keptKey, true)
+        assert.match(login.message, /Kept the decrypted agent key in the credential store/)
+
+        // No SANCTUM_KEY_PASSPHRASE from here on (tempHome's env has none; baseEnv drops SANCTUM_*).
+        const reveal = await av(['secrets', 'get', 'sanctum://openai/api_key', '--reveal'])
+        assert.equal(reveal.code, 0, reveal.stderr)
         assert.equal(reveal.stdout, VECTOR.valueText)
+        const run = await av([
+          'run',
+          '--env',
+          'K=sanctum://openai/api_key',
+          '--',
+          process.execPath,
+          '-e',
+          'process.stdout.write(String(process.env.K.length))',
+        ])
+        assert.equal(run.code, 0, run.stderr)
+        assert.equal(run.stdout, String(VECTOR.valueText.length))
+        const traced = await av(['secrets', 'get', 'sanctum://openai/api_key', '--reveal'], {
+          env: {DEBUG: '*'},
+        })
+        assert.equal(traced.code, 0, traced.stderr)
+        const status = parseJson<StatusJson>(await av(['status', '--json']))
+        assert.equal(status.profiles.find((p) => p.name === 'sanctum')?.signedIn, true)
+
+        // A changed .key.enc (a new salt and nonce: the same seed, another file) does not use the kept key.
+        const original = await readFile(encFile, 'utf8')
+        await writeFile(encFile, `${encryptSeedFile(VECTOR.seedHex, PASSPHRASE_CANARY)}\n`, {mode: 0o600})
+        const changed = await av(['secrets', 'get', 'sanctum://openai/api_key', '--reveal'])
+        assert.equal(changed.code, 4)
+        assert.match(changed.stderr, /needs a passphrase/)
+        await writeFile(encFile, original, {mode: 0o600})
+        assert.equal((await av(['secrets', 'get', 'sanctum://openai/api_key', '--reveal'])).code, 0)
+
+        const logout = await av(['logout', 'sanctum', '--json'])
+        assert.equal(logout.code, 0, logout.stderr)
+        assert.equal((JSON.parse(logout.stdout) as {cleared: boolean}).cleared, true)
+        const after = await av(['secrets', 'get', 'sanctum://openai/api_key', '--reveal'])
+        assert.equal(after.code, 4)
+        assert.match(after.stderr, /needs a passphrase/)
+        assert.match(after.stderr, /login sanctum --key-passphrase-stdin/)
+        // SANCTUM_KEY_PASSPHRASE still works on its own.
+        const fromEnv = await av(['secrets', 'get', 'sanctum://openai/api_key', '--reveal'], {
+          env: {SANCTUM_KEY_PASSPHRASE: PASSPHRASE_CANARY},
+        })
+        assert.equal(fromEnv.stdout, VECTOR.valueText)
+
+        // The passphrase (and the seed) in clear: in no output and no file under either home.
+        const secrets = [
+          PASSPHRASE_CANARY,
+          VECTOR.seedHex,
+          Buffer.from(VECTOR.seedHex, 'hex').toString('base64'),
+        ]
+        for (const result of runs)
+          for (const secret of secrets) {
+            assert.ok(!result.stdout.includes(secret), `stdout of a command: ${result.stdout}`)
+            assert.ok(!result.stderr.includes(secret), `stderr of a command: ${result.stderr.slice(0, 500)}`)
+          }
+
+        const seedBytes = Buffer.from(VECTOR.seedHex, 'hex')
+        for (const file of await filesUnder(other.home)) {
+          const bytes = await readFile(file)
+          for (const secret of secrets)
+            assert.ok(!bytes.includes(secret), `${secret.slice(0, 6)}… in ${file}`)
+          assert.ok(!bytes.includes(seedBytes), `the raw seed in ${file}`)
+        }
       } finally {
         await other.dispose()
       }
+    })
+
+    it('login sanctum --help says the decrypted key is kept in the credential store and logout removes it', async () => {
+      const help = await cli(['login', 'sanctum', '--help'])
+      assert.equal(help.code, 0, help.stderr)
+      assert.match(help.stdout, /--key-passphrase-stdin/)
+      assert.match(
+        help.stdout.replaceAll(/\s+/g, ' '),
+        /keeps the decrypted key \(never the passphrase\) in the credential store/,
+      )
+      assert.match(help.stdout.replaceAll(/\s+/g, ' '), /`agentvault logout` removes it/)
+      assert.doesNotMatch(help.stdout, /--token-stdin|--base-url|--address|--transport|--key-source/)
     })
 
     it('profiles for the fault tests: another key, another agent, a short timeout, TCP, nowhere', async () => {

@@ -1,8 +1,9 @@
 /**
  * `agentvault login agentauth` (protocols/agentauth.md §10.1): verify the agent's id and API key,
  * store the token pair in the credential store and the profile's non-secret settings (`baseUrl`,
- * `agentId`, `generation`) in config.json. The API key comes from `--api-key-stdin`, else
- * `AGENTAUTH_API_KEY`, else a hidden prompt — never argv — and is discarded after the verify.
+ * `agentId`, `generation`) in config.json. The API key, read by the command layer from
+ * `--api-key-stdin`, else `AGENTAUTH_API_KEY`, else a hidden prompt — never argv — is discarded
+ * after the verify.
  */
 import type {BackendContext, LoginOptions, LoginResult} from '../../core/backend.js'
 
@@ -21,46 +22,21 @@ function text(options: LoginOptions, name: string): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined
 }
 
-/** Flag, then AGENTAUTH_AGENT_ID, then the profile's, then a prompt (§10.1). */
-async function agentIdInput(context: BackendContext, given?: string): Promise<string> {
+/** The flag (or AGENTAUTH_AGENT_ID, or a prompt: read by the command layer), then the profile's (§10.1). */
+function agentIdInput(context: BackendContext, given?: string): string {
   const stored = context.profile.settings.agentId
-  const candidate = given ?? context.env[ENV_AGENT_ID] ?? (typeof stored === 'string' ? stored : undefined)
+  const candidate = given ?? (typeof stored === 'string' ? stored : undefined)
   if (candidate !== undefined && candidate.trim() !== '') return candidate.trim()
-  if (context.interactive) {
-    const {input} = await import('@inquirer/prompts')
-    const answer = (await input({message: 'AgentAuth agent id (agt_…)'}, {output: process.stderr})).trim()
-    if (answer !== '') return answer
-  }
-
   throw new UsageError('VALUE_REQUIRED', 'No AgentAuth agent id given and prompting is off', {
     suggestion: `Pass --agent-id agt_… or set ${ENV_AGENT_ID}.`,
   })
 }
 
-/** `--api-key-stdin` (one trailing newline stripped), then AGENTAUTH_API_KEY, then a hidden prompt. */
-async function apiKeyInput(context: BackendContext, fromStdin: boolean): Promise<string> {
-  const input = await import('../../ui/input.js')
-  if (fromStdin) {
-    const bytes = input.stripOneNewline(await input.readStdin())
-    const value = bytes.toString('utf8').trim()
-    bytes.fill(0)
-    if (value === '')
-      throw new UsageError('VALUE_REQUIRED', '--api-key-stdin read nothing from stdin', {
-        suggestion:
-          'Pipe the key: printf %s "$AGENTAUTH_API_KEY" | agentvault login agentauth --api-key-stdin',
-      })
-    return value
-  }
-
-  const fromEnv = context.env[ENV_API_KEY]
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv
-  if (context.interactive) {
-    const answer = await input.promptHidden('AgentAuth API key')
-    const value = answer.toString('utf8').trim()
-    answer.fill(0)
-    if (value !== '') return value
-  }
-
+/** The API key, already read by the command layer (`--api-key-stdin`, AGENTAUTH_API_KEY or a hidden prompt). */
+function apiKeyInput(options: LoginOptions): string {
+  const value = options.apiKey
+  const key = Buffer.isBuffer(value) ? value.toString('utf8').trim() : ''
+  if (key !== '') return key
   throw new UsageError('VALUE_REQUIRED', 'No AgentAuth API key given and prompting is off', {
     suggestion: `Pipe it with --api-key-stdin or set ${ENV_API_KEY}; never put it in argv.`,
   })
@@ -79,10 +55,10 @@ export async function loginAgentAuth(
     baseUrlFlag === undefined ? {} : {baseUrl: baseUrlFlag},
   )
   const baseUrl = connection.baseUrl()
-  const agentId = await agentIdInput(context, text(options, 'agentId'))
+  const agentId = agentIdInput(context, text(options, 'agentId'))
   // Generation is re-detected on every login (§2.1).
   const http = await connection.http('unknown')
-  let apiKey: string | undefined = await apiKeyInput(context, options.apiKeyStdin === true)
+  let apiKey: string | undefined = apiKeyInput(options)
   const answer = await http.call(verifyOperation(agentId, apiKey))
   apiKey = undefined
   connection.check(answer, 'verify the agent', 'verify')

@@ -165,11 +165,11 @@ class AgentSecretsBackend implements Backend {
     const settings = this.settings(overrides)
     const {login} = await import('./login.js')
     return login({
-      agentTokenStdin: options.agentTokenStdin === true,
+      ...(Buffer.isBuffer(options.agentToken) && {agentToken: options.agentToken}),
       context: this.context,
       log: await this.debug(),
       overrides,
-      sessionTokenStdin: options.sessionTokenStdin === true,
+      ...(Buffer.isBuffer(options.sessionToken) && {sessionToken: options.sessionToken}),
       settings,
     })
   }

@@ -17,11 +17,13 @@ import {AgentVaultError, UsageError} from '../../core/errors.js'
 import {AgentSecretsProtocolError} from './errors.js'
 
 export interface AgentSecretsLoginInput {
-  agentTokenStdin: boolean
+  /** An agent token read from stdin by the command layer (`--agent-token-stdin`). */
+  agentToken?: Buffer
   context: BackendContext
   log?: Debugger
   overrides: AgentSecretsOverrides
-  sessionTokenStdin: boolean
+  /** A proxy session token read from stdin by the command layer (`--session-token-stdin`). */
+  sessionToken?: Buffer
   settings: AgentSecretsSettings
 }
 
@@ -31,11 +33,9 @@ interface Checked {
   transport: 'cli' | 'proxy'
 }
 
-async function tokenFromStdin(flag: string): Promise<string> {
-  const {readStdin, stripOneNewline} = await import('../../ui/input.js')
-  const bytes = stripOneNewline(await readStdin())
+/** A token given on stdin: visible ASCII only (it goes into HTTP headers). */
+function checkedToken(bytes: Buffer, flag: string): string {
   const token = bytes.toString('utf8').trim()
-  bytes.fill(0)
   if (token === '' || !/^[\u0021-\u007E]{1,512}$/.test(token))
     throw new UsageError(
       'AGENTSECRETS_BAD_TOKEN',
@@ -77,7 +77,9 @@ async function check(
 
 export async function login(input: AgentSecretsLoginInput): Promise<LoginResult> {
   const {context, overrides, settings} = input
-  if (input.sessionTokenStdin && input.agentTokenStdin)
+  const sessionTokenStdin = input.sessionToken !== undefined
+  const agentTokenStdin = input.agentToken !== undefined
+  if (sessionTokenStdin && agentTokenStdin)
     throw new UsageError('AGENTSECRETS_ONE_STDIN', 'Only one token can be read from stdin per login', {
       suggestion:
         'Run `agentvault login agentsecrets --session-token-stdin`, then again with --agent-token-stdin.',
@@ -95,22 +97,22 @@ export async function login(input: AgentSecretsLoginInput): Promise<LoginResult>
     config.defaults.agentsecrets ??= profile
   })
   let savedToken: string | undefined
-  if (input.sessionTokenStdin || input.agentTokenStdin) {
-    const flag = input.sessionTokenStdin ? '--session-token-stdin' : '--agent-token-stdin'
-    const token = await tokenFromStdin(flag)
+  if (sessionTokenStdin || agentTokenStdin) {
+    const flag = sessionTokenStdin ? '--session-token-stdin' : '--agent-token-stdin'
+    const token = checkedToken((input.sessionToken ?? input.agentToken) as Buffer, flag)
     const {SESSION_TOKEN, openTokenStore, readStoredTokens, saveStoredTokens} = await import('./tokens.js')
-    if (input.sessionTokenStdin && !SESSION_TOKEN.test(token))
+    if (sessionTokenStdin && !SESSION_TOKEN.test(token))
       context.warn('The session token does not look like as_sess_ + 32 hex characters; saving it anyway.')
     const store = await openTokenStore(context)
     const stored = await readStoredTokens(store, profile)
     await saveStoredTokens(
       store,
       profile,
-      input.sessionTokenStdin
+      sessionTokenStdin
         ? {...stored, port: settings.port, sessionToken: token}
         : {...stored, agentToken: token},
     )
-    savedToken = input.sessionTokenStdin ? `a session token for port ${settings.port}` : 'an agent token'
+    savedToken = sessionTokenStdin ? `a session token for port ${settings.port}` : 'an agent token'
   }
 
   const where = checked.cli

@@ -33,56 +33,23 @@ function list(options: LoginOptions, name: string): string[] | undefined {
   return Array.isArray(value) && value.length > 0 ? value : undefined
 }
 
-/** A secret from stdin (flag), then env, then a hidden prompt; else an error naming the ways. */
-async function secretInput(
-  context: BackendContext,
-  what: string,
-  source: {envVar?: string; flag: string; fromStdin: boolean},
-): Promise<string> {
-  const input = await import('../../ui/input.js')
-  if (source.fromStdin) {
-    const bytes = input.stripOneNewline(await input.readStdin())
-    const value = bytes.toString('utf8').trim()
-    bytes.fill(0)
-    if (value === '')
-      throw new UsageError('VALUE_REQUIRED', `--${source.flag} read nothing from stdin`, {
-        suggestion: `Pipe the ${what}: printf %s "$VALUE" | agentvault login openbao --${source.flag} …`,
-      })
-    return value
-  }
-
-  const fromEnv = source.envVar === undefined ? undefined : context.env[source.envVar]
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv
-  if (context.interactive) {
-    const answer = await input.promptHidden(`OpenBao ${what}`)
-    const value = answer.toString('utf8').trim()
-    answer.fill(0)
-    if (value !== '') return value
-  }
-
+/**
+ * A secret input, already read by the command layer (stdin, variable or hidden prompt); its absence
+ * here is a caller's mistake reported as the usage error the command layer would give.
+ */
+function secret(options: LoginOptions, name: string, what: string, flag: string): string {
+  const value = options[name]
+  if (Buffer.isBuffer(value) && value.length > 0) return value.toString('utf8')
   throw new UsageError('VALUE_REQUIRED', `No ${what} given and prompting is off`, {
-    suggestion: `Pipe it with --${source.flag}${source.envVar ? ` or set ${source.envVar}` : ''}; never put it in argv.`,
+    suggestion: `Pipe it with --${flag}; never put it in argv.`,
   })
 }
 
-/** A non-secret input: the flag, then env, then a prompt; else an error naming both. */
-async function plainInput(
-  context: BackendContext,
-  what: string,
-  source: {envVar: string; flag: string; given?: string},
-): Promise<string> {
-  if (source.given !== undefined) return source.given
-  const fromEnv = context.env[source.envVar]
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv
-  if (context.interactive) {
-    const {input} = await import('@inquirer/prompts')
-    const answer = (await input({message: `OpenBao ${what}`}, {output: process.stderr})).trim()
-    if (answer !== '') return answer
-  }
-
-  throw new UsageError('VALUE_REQUIRED', `No ${what} given`, {
-    suggestion: `Pass --${source.flag} or set ${source.envVar}.`,
-  })
+/** A non-secret input the method needs, already read by the command layer. */
+function required(options: LoginOptions, name: string, what: string, flag: string): string {
+  const value = text(options, name)
+  if (value !== undefined) return value
+  throw new UsageError('VALUE_REQUIRED', `No ${what} given`, {suggestion: `Pass --${flag}.`})
 }
 
 /** Sign in and save; see the module comment. */
@@ -103,7 +70,7 @@ export async function loginOpenBao(input: OpenBaoLoginInput): Promise<LoginResul
         'CA_CERT_UNREADABLE',
         `Cannot read the CA certificate file ${settings.caCertFile}`,
         {
-          suggestion: 'Give a readable PEM file with --ca-cert.',
+          suggestion: 'Give a readable PEM file with --cacert.',
         },
       )
     })
@@ -114,29 +81,14 @@ export async function loginOpenBao(input: OpenBaoLoginInput): Promise<LoginResul
   let token: string
   let username: string | undefined
   if (method === 'token') {
-    token = await secretInput(context, 'token', {flag: 'token-stdin', fromStdin: options.tokenStdin === true})
+    token = secret(options, 'token', 'OpenBao token', 'token-stdin')
   } else if (method === 'userpass') {
-    username = await plainInput(context, 'username', {
-      envVar: 'AGENTVAULT_USERNAME',
-      flag: 'username',
-      given: text(options, 'username'),
-    })
-    const password = await secretInput(context, 'password', {
-      flag: 'password-stdin',
-      fromStdin: options.passwordStdin === true,
-    })
+    username = required(options, 'username', 'OpenBao username', 'username')
+    const password = secret(options, 'password', 'OpenBao password', 'password-stdin')
     token = (await client.loginUserpass(settings.authMount, username, password)).client_token
   } else {
-    const roleId = await plainInput(context, 'role ID', {
-      envVar: 'AGENTVAULT_ROLE_ID',
-      flag: 'role-id',
-      given: text(options, 'roleId'),
-    })
-    const secretId = await secretInput(context, 'secret ID', {
-      envVar: 'AGENTVAULT_SECRET_ID',
-      flag: 'secret-id-stdin',
-      fromStdin: options.secretIdStdin === true,
-    })
+    const roleId = required(options, 'roleId', 'OpenBao role ID', 'role-id')
+    const secretId = secret(options, 'secretId', 'OpenBao secret ID', 'secret-id-stdin')
     token = (await client.loginAppRole(settings.authMount, roleId, secretId)).client_token
   }
 

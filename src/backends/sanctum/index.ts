@@ -23,6 +23,7 @@ import type {
 } from '../../core/backend.js'
 import type {SecretReference} from '../../core/references.js'
 import type {SanctumClient} from './client.js'
+import type {RememberedSeed} from './key-file.js'
 
 import {statusProblem} from '../../core/backend.js'
 import {CONFIG_FILE} from '../../core/config.js'
@@ -49,6 +50,10 @@ export const SANCTUM_CAPABILITIES: Readonly<Capabilities> = Object.freeze({
   set: false,
   useOperations: SANCTUM_USE_OPERATIONS,
 })
+
+function wipeProved(proved: RememberedSeed | undefined): void {
+  proved?.seed.fill(0)
+}
 
 /** Create the sanctum backend for a profile. Nothing is read or sent until the first call. */
 export function createBackend(context: BackendContext): Backend {
@@ -112,6 +117,7 @@ class SanctumBackend implements Backend {
    * when asked; the handshake must succeed before the profile is saved.
    */
   async login(options: LoginOptions): Promise<LoginResult> {
+    const passphrase = Buffer.isBuffer(options.keyPassphrase) ? options.keyPassphrase : undefined
     const overrides: SanctumOverrides = {
       agent: stringOption(options, 'agent'),
       dialect: stringOption(options, 'dialect'),
@@ -127,26 +133,48 @@ class SanctumBackend implements Backend {
       })
     const {agent} = settings
     const {login} = await import('./login.js')
-    return login({
-      agent,
-      context: this.context,
-      connect: async (passphrase) => {
-        await this.close()
-        const client = await this.newClient({...settings, agent}, passphrase)
-        this.client = client
-        await client.connect()
-        return client
-      },
-      generateKey: options.generateKey === true,
-      overrides,
-      readPassphrase: options.keyPassphraseStdin === true,
-      settings: {...settings, agent},
-    })
+    let proved: (RememberedSeed & {keyFile: string}) | undefined
+    try {
+      return await login({
+        agent,
+        context: this.context,
+        connect: async () => {
+          await this.close()
+          const client = await this.newClient(
+            {...settings, agent},
+            passphrase,
+            (seed, fingerprint, keyFile) => {
+              wipeProved(proved)
+              proved = {fingerprint, keyFile, seed: Buffer.from(seed)}
+            },
+          )
+          this.client = client
+          await client.connect()
+          return client
+        },
+        generateKey: options.generateKey === true,
+        // What the handshake proved: a key decrypted from a .key.enc is kept for later commands;
+        // signing in with a plain key drops one kept before.
+        keepKey: async () => {
+          const {openSeedStore, saveSeed, seedAccount} = await import('./seed-store.js')
+          const store = await openSeedStore(this.context)
+          await (proved
+            ? saveSeed(store, this.context.profile.name, proved)
+            : store.delete(seedAccount(this.context.profile.name)))
+          return proved !== undefined
+        },
+        overrides,
+        settings: {...settings, agent},
+      })
+    } finally {
+      wipeProved(proved)
+    }
   }
 
+  /** Forget the agent key `login` kept from a `.key.enc` (the key files themselves stay). */
   async logout(): Promise<boolean> {
-    // Nothing is stored: the key is a file the user owns, and sessions end with each command.
-    return false
+    const {openSeedStore, seedAccount} = await import('./seed-store.js')
+    return (await openSeedStore(this.context)).delete(seedAccount(this.context.profile.name))
   }
 
   /** All references over the one connection, pipelined. */
@@ -256,26 +284,36 @@ class SanctumBackend implements Backend {
     return this.log
   }
 
+  /**
+   * A client whose key comes from the key file: with the passphrase given (login's stdin, else
+   * SANCTUM_KEY_PASSPHRASE), else the key `login` kept for that `.key.enc`, else the command
+   * layer's hidden prompt. `proved` hears of every `.key.enc` decrypted.
+   */
   private async newClient(
     settings: SanctumSettings & {agent: string},
     passphrase?: Buffer,
+    proved?: (seed: Buffer, fingerprint: string, keyFile: string) => void,
   ): Promise<SanctumClient> {
-    const [{SanctumClient}, {loadAgentKey}, log] = await Promise.all([
+    const [{SanctumClient}, {defaultKeyPath, loadAgentKey}, log] = await Promise.all([
       import('./client.js'),
       import('./key-file.js'),
       this.logger(),
     ])
-    const {env, interactive} = this.context
+    const {context} = this
+    const encrypted = `${defaultKeyPath({agent: settings.agent, keyDir: settings.keyDir})}.enc`
     return new SanctumClient({
       async loadKey() {
-        const fromEnv = env.SANCTUM_KEY_PASSPHRASE
+        const fromEnv = context.env.SANCTUM_KEY_PASSPHRASE
         const {key, path} = await loadAgentKey(
           {agent: settings.agent, keyDir: settings.keyDir, keyPath: settings.keyPath},
           {
-            given: passphrase ?? (fromEnv ? Buffer.from(fromEnv, 'utf8') : undefined),
-            prompt: interactive
-              ? async (message) => (await import('../../ui/input.js')).promptHidden(message)
-              : undefined,
+            given: passphrase ? Buffer.from(passphrase) : fromEnv ? Buffer.from(fromEnv, 'utf8') : undefined,
+            onDecrypted: (seed, fingerprint) => proved?.(seed, fingerprint, encrypted),
+            prompt: context.promptHidden,
+            async remembered() {
+              const {openSeedStore, readSeed} = await import('./seed-store.js')
+              return readSeed(await openSeedStore(context), context.profile.name, encrypted)
+            },
           },
         )
         log('key loaded from %s', path)

@@ -155,11 +155,28 @@ export interface KeyLocation {
   keyPath?: string
 }
 
+/** The seed an earlier `login sanctum` decrypted from a `.key.enc`, kept in the credential store. */
+export interface RememberedSeed {
+  /** {@link keyFileFingerprint} of the `.key.enc` it came from: a changed file makes it unused. */
+  fingerprint: string
+  seed: Buffer
+}
+
 export interface PassphraseSources {
   /** Given up front (SANCTUM_KEY_PASSPHRASE, --key-passphrase-stdin). */
   given?: Buffer
+  /** Told the seed whenever a `.key.enc` was decrypted (login keeps it); the callee copies it. */
+  onDecrypted?: (seed: Buffer, fingerprint: string) => void
   /** Ask for one (a hidden prompt on a terminal); absent when prompting is not allowed. */
   prompt?: (message: string) => Promise<Buffer>
+  /** The seed `login` kept for this key, looked up only when no passphrase was given. */
+  remembered?: () => Promise<RememberedSeed | undefined>
+}
+
+/** SHA-256 (hex) of a `.key.enc` file's text: which file a remembered seed belongs to. */
+export async function keyFileFingerprint(text: string): Promise<string> {
+  const {createHash} = await import('node:crypto')
+  return createHash('sha256').update(text, 'utf8').digest('hex')
 }
 
 /** The plain key file used when no keyPath is set: `~/.sanctum/keys/<agent>.key`. */
@@ -177,7 +194,8 @@ async function exists(path: string): Promise<boolean> {
 
 /**
  * Load the agent key (§9 resolution): keyPath as a plain key; else `<agent>.key.enc` when a
- * passphrase is given; else `<agent>.key`; else `<agent>.key.enc` with a prompted passphrase.
+ * passphrase is given; else `<agent>.key`; else `<agent>.key.enc` through the seed `login` kept
+ * for exactly that file; else with a prompted passphrase.
  * Returns the key and the file it came from.
  */
 export async function loadAgentKey(
@@ -201,10 +219,10 @@ export async function loadAgentKey(
   const encrypted = `${plain}.enc`
   const decrypt = async (secret: Buffer): Promise<{key: AgentKey; path: string}> => {
     try {
-      return await fromSeed(
-        await decryptKeyFile(await readPrivateFile(encrypted), secret, encrypted),
-        encrypted,
-      )
+      const text = await readPrivateFile(encrypted)
+      const seed = await decryptKeyFile(text, secret, encrypted)
+      passphrase.onDecrypted?.(seed, await keyFileFingerprint(text))
+      return await fromSeed(seed, encrypted)
     } finally {
       wipe(secret)
     }
@@ -213,10 +231,18 @@ export async function loadAgentKey(
   if (passphrase.given && (await exists(encrypted))) return decrypt(Buffer.from(passphrase.given))
   if ((await exists(plain)) || !(await exists(encrypted)))
     return fromSeed(decodeSeedFile(await readPrivateFile(plain), plain), plain)
+  const remembered = await passphrase.remembered?.()
+  if (remembered) {
+    const fingerprint = await keyFileFingerprint(await readPrivateFile(encrypted))
+    if (fingerprint === remembered.fingerprint && remembered.seed.length === SEED_BYTES)
+      return fromSeed(remembered.seed, encrypted)
+    wipe(remembered.seed)
+  }
+
   if (passphrase.prompt) return decrypt(await passphrase.prompt(`Passphrase for ${encrypted}`))
   throw new AuthError('SANCTUM_KEY_PASSPHRASE_REQUIRED', `${encrypted} needs a passphrase`, {
     suggestion:
-      'Set SANCTUM_KEY_PASSPHRASE (or, with `agentvault login sanctum`, pipe it to --key-passphrase-stdin).',
+      'Sign in once with `agentvault login sanctum --key-passphrase-stdin` (it keeps the decrypted key in the credential store), or set SANCTUM_KEY_PASSPHRASE.',
   })
 }
 

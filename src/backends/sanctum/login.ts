@@ -1,39 +1,30 @@
 /**
  * `agentvault login sanctum` (protocols/sanctum.md §9, §12): optionally generate a key, sign in
- * once to prove the settings work, and only then save them in the profile. Nothing secret is
- * stored: the key stays a file the user owns.
+ * once to prove the settings work, and only then save them in the profile. The key stays a file
+ * the user owns; a key decrypted from a `.key.enc` is kept in the credential store (seed-store.ts).
  */
 import type {BackendContext, LoginResult} from '../../core/backend.js'
 import type {SanctumClient} from './client.js'
 import type {SanctumOverrides, SanctumSettings} from './settings.js'
 
 import {type StoredProfile, updateConfig} from '../../core/config.js'
-import {AgentVaultError, UsageError} from '../../core/errors.js'
-import {wipe} from '../../core/sealing.js'
+import {AgentVaultError} from '../../core/errors.js'
 import {describeEndpoint} from './connection.js'
 import {defaultKeyPath, generateKeyFile} from './key-file.js'
 
 export interface SanctumLoginInput {
   agent: string
-  /** Connect and authenticate with these settings (the passphrase, when read from stdin). */
-  connect(passphrase?: Buffer): Promise<SanctumClient>
+  /** Connect and authenticate with these settings (and the passphrase login was given). */
+  connect(): Promise<SanctumClient>
   context: BackendContext
   generateKey: boolean
+  /**
+   * Once the profile is saved: keep the key decrypted from a `.key.enc` in the credential store
+   * (or drop a stale one); resolves to whether one was kept.
+   */
+  keepKey(): Promise<boolean>
   overrides: SanctumOverrides
-  /** `--key-passphrase-stdin`: read the `.key.enc` passphrase from stdin. */
-  readPassphrase: boolean
   settings: SanctumSettings & {agent: string}
-}
-
-async function passphraseFromStdin(): Promise<Buffer> {
-  const {readStdin, stripOneNewline} = await import('../../ui/input.js')
-  const passphrase = stripOneNewline(await readStdin())
-  if (passphrase.length === 0)
-    throw new UsageError('SANCTUM_PASSPHRASE_EMPTY', '--key-passphrase-stdin read an empty passphrase', {
-      suggestion:
-        'Pipe the passphrase: printf %s "$PASSPHRASE" | agentvault login sanctum --key-passphrase-stdin …',
-    })
-  return passphrase
 }
 
 export async function login(input: SanctumLoginInput): Promise<LoginResult> {
@@ -59,10 +50,9 @@ export async function login(input: SanctumLoginInput): Promise<LoginResult> {
         publicKeyBase64: generated.publicKey.toString('base64'),
       }
     : {}
-  const passphrase = input.readPassphrase ? await passphraseFromStdin() : undefined
   let client: SanctumClient
   try {
-    client = await input.connect(passphrase)
+    client = await input.connect()
   } catch (error) {
     // A brand-new key is not registered yet: report it and its next step, save nothing.
     if (!generated || !(error instanceof AgentVaultError)) throw error
@@ -72,8 +62,6 @@ export async function login(input: SanctumLoginInput): Promise<LoginResult> {
       identity: agent,
       message: lines.join('\n'),
     }
-  } finally {
-    wipe(passphrase)
   }
 
   const profile = context.profile.name
@@ -97,11 +85,24 @@ export async function login(input: SanctumLoginInput): Promise<LoginResult> {
     config.profiles[profile] = next
     config.defaults.sanctum ??= profile
   })
+  const keptKey = await input.keepKey()
   lines.push(
     `Signed in to Sanctum at ${endpoint} as agent ${agent} (dialect ${client.dialect}); saved profile ${profile}.`,
   )
+  if (keptKey)
+    lines.push(
+      'Kept the decrypted agent key in the credential store: later commands need no passphrase (`agentvault logout` removes it).',
+    )
   return {
-    details: {agent, dialect: client.dialect, endpoint, profile, saved: true, ...keyDetails},
+    details: {
+      agent,
+      dialect: client.dialect,
+      endpoint,
+      profile,
+      saved: true,
+      ...(keptKey && {keptKey: true}),
+      ...keyDetails,
+    },
     identity: agent,
     message: lines.join('\n'),
   }

@@ -12,17 +12,17 @@ Tools:
   use_secret    sign, verify, encrypt, decrypt or http_request with one secret, as \`use\` (never http_header)
   run_command   only with --allow-run: an argv (no shell unless it names one) with env mapping names to references; returns the exit code and stdout/stderr with every value concealed, each cut to its last 64 KiB
 
-Least privilege is decided here, by whoever starts the server, not by the agent: --allow REF-PATTERN (repeatable; * matches any run of characters) is the set of references the server may use — none by default. A pattern without ?profile= means the profile its kind resolves to; ?profile=* any profile. Hosts follow the rules of \`call\`: a secret's own allowed domains, else its profile's allowedDomains or --allow-host. A refused call is a tool error (isError) with the code, category and the flag to add.
+Least privilege is decided here, by whoever starts the server, not by the agent: --allow REF-PATTERN (repeatable; * matches any run of characters) is the set of references the server may use — none by default. A pattern without ?profile= means the profile its kind resolves to; ?profile=* any profile. Hosts follow the rules of \`call\`: a secret's own allowed domains, else its profile's allowedDomains or --allow-domain. A refused call is a tool error (isError) with the code, category and the flag to add.
 
 Every tool call is appended to the audit log as command "mcp" with the tool, the references, the target host, the outcome and the client's name/version. Nothing is ever prompted for (stdin carries the protocol): sign in beforehand, or give credentials through the environment. \`agentvault mcp install --client …\` prints (or writes) the client configuration.
 
 --allow-run gives the agent your shell, and --allow is then only advisory: a command runs as you and can read whatever your user can — run \`agentvault secrets get NAME --reveal\`, read the vault key, or print a mapped value transformed (\`echo $P | xxd -p\`, \`| rev\`), which no masking recognises. Use it only inside a sandbox (a container or VM holding nothing else of yours). The command gets no stdin and a minimal environment (PATH, HOME, locale) plus the mapped secrets.
 
---allow-host takes hosts as \`profiles add\` does (exact, or *.suffix): anything else, '*' included, is refused at start (exit 2).`
+--allow-domain takes hosts as \`profiles add\` does (exact, or *.suffix): anything else, '*' included, is refused at start (exit 2).`
   static enableJsonFlag = false
   static examples = [
     "<%= config.bin %> <%= command.id %> --allow 'local://OPENAI_*'",
-    "<%= config.bin %> <%= command.id %> --allow 'openbao+kv2://secret/app/*' --allow 'sanctum://ci/*' --allow-host api.example.com",
+    "<%= config.bin %> <%= command.id %> --allow 'openbao+kv2://secret/app/*' --allow 'sanctum://ci/*' --allow-domain api.example.com",
     "<%= config.bin %> <%= command.id %> --allow 'local://*' --allow-run",
     "<%= config.bin %> <%= command.id %> install --client claude-code --allow 'local://OPENAI_*'",
   ]
@@ -48,14 +48,14 @@ Every tool call is appended to the audit log as command "mcp" with the tool, the
     const {serveMcp} = await import('../../core/mcp/server.js')
     // A host list that could never match (`*`, a URL) would only show up as refusals later.
     const {normaliseHostPattern} = await import('../../core/use/hosts.js')
-    for (const host of this.flags['allow-host'] ?? []) normaliseHostPattern(host)
+    for (const host of this.flags['allow-domain'] ?? []) normaliseHostPattern(host)
     if ((this.flags.allow ?? []).length === 0)
       this.warnUser(
         'No --allow pattern: every tool call will be refused until the server is started with --allow REF-PATTERN.',
       )
     await serveMcp(this.vault, {
       allow: this.flags.allow ?? [],
-      allowHosts: this.flags['allow-host'],
+      allowHosts: this.flags['allow-domain'],
       allowRun: this.flags['allow-run'],
       caCert: this.flags.cacert,
       maxResponseBytes: this.flags['max-response-bytes'],

@@ -24,7 +24,7 @@ With --write the entry is merged into the client's configuration file (other ser
 Files: claude-code .mcp.json (this project), cursor ~/.cursor/mcp.json, claude-desktop its claude_desktop_config.json (macOS ~/Library/Application Support/Claude, Windows %APPDATA%\\Claude, Linux ~/.config/Claude), vscode .vscode/mcp.json (this workspace). --config-file picks another (e.g. .cursor/mcp.json for one project).`
   static examples = [
     "<%= config.bin %> <%= command.id %> --client claude-code --allow 'local://OPENAI_*'",
-    "<%= config.bin %> <%= command.id %> --client cursor --allow 'openbao+kv2://secret/app/*' --allow-host api.example.com --write",
+    "<%= config.bin %> <%= command.id %> --client cursor --allow 'openbao+kv2://secret/app/*' --allow-domain api.example.com --write",
     "<%= config.bin %> <%= command.id %> --client claude-desktop --allow 'sanctum://ci/*' --write --yes",
     "<%= config.bin %> <%= command.id %> --client vscode --allow 'local://*' --allow-run --json",
   ]
@@ -39,8 +39,10 @@ Files: claude-code .mcp.json (this project), cursor ~/.cursor/mcp.json, claude-d
       helpValue: 'REF-PATTERN',
       multiple: true,
     }),
-    'allow-host': Flags.string({
-      description: 'Passed on as --allow-host (repeatable).',
+    'allow-domain': Flags.string({
+      aliases: ['allow-host'],
+      deprecateAliases: true,
+      description: 'Passed on as --allow-domain (repeatable).',
       helpValue: 'HOST',
       multiple: true,
     }),
@@ -61,7 +63,7 @@ Files: claude-code .mcp.json (this project), cursor ~/.cursor/mcp.json, claude-d
     const {join, resolve} = await import('node:path')
     const args = [
       ...(flags.allow ?? []).flatMap((pattern) => ['--allow', pattern]),
-      ...(flags['allow-host'] ?? []).flatMap((host) => ['--allow-host', host]),
+      ...(flags['allow-domain'] ?? []).flatMap((host) => ['--allow-domain', host]),
       ...(flags['allow-run'] ? ['--allow-run'] : []),
       ...(flags.profile ? ['--profile', flags.profile] : []),
     ]

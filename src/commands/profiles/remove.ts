@@ -8,6 +8,10 @@ export interface ProfilesRemoveResult {
 }
 
 export default class ProfilesRemove extends AgentVaultCommand<typeof ProfilesRemove> {
+  // No -p/--profile: the profile is the NAME argument (a --profile would be accepted and ignored).
+  static baseFlags = {
+    'no-prompt': AgentVaultCommand.baseFlags['no-prompt'],
+  } as unknown as typeof AgentVaultCommand.baseFlags
   static args = {name: Args.string({description: 'Profile name.', required: true})}
   static description =
     'Removes the profile from config.json. Stored credentials are cleared with `agentvault logout`.'

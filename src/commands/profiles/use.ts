@@ -8,6 +8,10 @@ export interface ProfilesUseResult {
 }
 
 export default class ProfilesUse extends AgentVaultCommand<typeof ProfilesUse> {
+  // No -p/--profile: the profile is the NAME argument (a --profile would be accepted and ignored).
+  static baseFlags = {
+    'no-prompt': AgentVaultCommand.baseFlags['no-prompt'],
+  } as unknown as typeof AgentVaultCommand.baseFlags
   static args = {
     name: Args.string({description: 'Profile name (or a kind, for its implicit profile).', required: true}),
   }

@@ -12,19 +12,19 @@ export default class ProxyStart extends AgentVaultCommand<typeof ProxyStart> {
 
 A key is a bare name of the proxy's profile (as in AgentSecrets) or a full reference (local://K, openbao+kv2://secret/app#token, sanctum://path, agentsecrets://KEY). Header names are read the way AgentSecrets' Go server reads them: X-AS-Inject-Query-api_key injects the query parameter Api_key.
 
-Every guard of \`call\` applies: a secret goes only to hosts it allows (its allowedDomains, else the profile's, else --allow-host), private and metadata addresses are refused after DNS resolution unless the profile allows private networks, redirects carry no secret to another host, responses are capped. Refusals come back as AgentSecrets does: 403 domain_not_in_allowlist, empty_allowlist or ssrf_protection_blocked, 502 "secret 'KEY' not found", 401 without the session token.
+Every guard of \`call\` applies: a secret goes only to hosts it allows (its allowedDomains, else the profile's, else --allow-domain), private and metadata addresses are refused after DNS resolution unless the profile allows private networks, redirects carry no secret to another host, responses are capped. Refusals come back as AgentSecrets does: 403 domain_not_in_allowlist, empty_allowlist or ssrf_protection_blocked, 502 "secret 'KEY' not found", 401 without the session token.
 
 The proxy listens on 127.0.0.1 only and answers only requests whose Host is 127.0.0.1, localhost or [::1] with its port, and never sends CORS headers. /proxy requires X-AS-Session-Token (printed by \`proxy status --show-token\`); --no-session-token serves clients that send none (AgentSecrets' Python SDK 1.x and 2.0) — then any local process can use your secrets through it. Each request is one audit event (command proxy; see \`proxy logs\`) and, in the foreground, one line on stderr. Ctrl-C (or \`proxy stop\`) stops it cleanly.`
   static examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --port 9000 --profile prod-bao --detach',
-    '<%= config.bin %> <%= command.id %> --no-session-token --allow-host api.openai.com',
+    '<%= config.bin %> <%= command.id %> --no-session-token --allow-domain api.openai.com',
     `curl -s http://127.0.0.1:8765/proxy -H "X-AS-Session-Token: $(agentvault proxy status --show-token --json | jq -r .sessionToken)" -H 'X-AS-Target-URL: https://api.openai.com/v1/models' -H 'X-AS-Inject-Bearer: OPENAI_KEY'`,
   ]
   static flags = {
     port: Flags.integer({
-      description:
-        'Port on 127.0.0.1 (default: AGENTVAULT_PROXY_PORT, else AGENTSECRETS_PORT, else 8765; 0 picks a free one).',
+      description: 'Port on 127.0.0.1 (default: AGENTSECRETS_PORT, else 8765; 0 picks a free one).',
+      env: 'AGENTVAULT_PROXY_PORT',
       max: 65_535,
       min: 0,
     }),
@@ -49,7 +49,7 @@ The proxy listens on 127.0.0.1 only and answers only requests whose Host is 127.
     const port = service.proxyPort(flags.port, process.env)
     // A host list that could never match (`*`, a URL) would only show up as refusals later.
     const {normaliseHostPattern} = await import('../../core/use/hosts.js')
-    for (const host of flags['allow-host'] ?? []) normaliseHostPattern(host)
+    for (const host of flags['allow-domain'] ?? []) normaliseHostPattern(host)
     if (flags.detach) {
       const started = await service.startDetached(this.vault.home, ['proxy', 'start', ...this.argv])
       this.log(
@@ -66,7 +66,7 @@ The proxy listens on 127.0.0.1 only and answers only requests whose Host is 127.
       this.vault,
       {
         limits: {
-          allowHosts: flags['allow-host'],
+          allowHosts: flags['allow-domain'],
           caCert: flags.cacert,
           maxResponseBytes: flags['max-response-bytes'],
           timeout: flags.timeout,

@@ -39,7 +39,7 @@ export interface InstallPlan {
 }
 
 export interface InstallOptions {
-  /** `agentvault mcp` flags to put in the entry (--allow …, --allow-host …, --allow-run, --profile …). */
+  /** `agentvault mcp` flags to put in the entry (--allow …, --allow-domain …, --allow-run, --profile …). */
   args: string[]
   /** agentvault's bin/run.js, absolute. */
   bin: string

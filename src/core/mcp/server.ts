@@ -30,7 +30,7 @@ import {McpPolicy, type ResolvedPattern} from './policy.js'
 export interface McpServerOptions {
   /** `--allow`: reference patterns the server may use. */
   allow: readonly string[]
-  /** `--allow-host`, `--cacert`, `--max-response-bytes`, `--timeout`, as for `call`. */
+  /** `--allow-domain`, `--cacert`, `--max-response-bytes`, `--timeout`, as for `call`. */
   allowHosts?: readonly string[]
   /** `--allow-run`: offer run_command. */
   allowRun: boolean
@@ -54,7 +54,7 @@ interface ListSecretsResult {
   unavailable?: Array<{error: {code: string; message: string}; pattern: string}>
 }
 
-const INSTRUCTIONS = `agentvault lets you use secrets (API keys, tokens, signing keys) without ever seeing them. Call list_secrets first to learn the references you may use, then pass references — never values — to http_request, use_secret or run_command. A refusal names the --allow or --allow-host flag the human who runs this server must add.`
+const INSTRUCTIONS = `agentvault lets you use secrets (API keys, tokens, signing keys) without ever seeing them. Call list_secrets first to learn the references you may use, then pass references — never values — to http_request, use_secret or run_command. A refusal names the --allow or --allow-domain flag the human who runs this server must add.`
 
 /** A client-supplied name or version as it may go into the audit log: no control characters, bounded. */
 function cleanLabel(text: unknown): string {

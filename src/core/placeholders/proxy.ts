@@ -333,7 +333,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       const names = refused.map((stand) => `${stand.name} (${stand.reference})`).join(', ')
       throw new Refusal(
         403,
-        `agentvault refused this request: it carries the placeholder of ${names}, which may not be sent to ${hostname}. Nothing was sent. If ${hostname} should receive it, allow the host for that secret (secrets set --allow-domain, the profile's allowedDomains, or run --allow-host).`,
+        `agentvault refused this request: it carries the placeholder of ${names}, which may not be sent to ${hostname}. Nothing was sent. If ${hostname} should receive it, allow the host for that secret (secrets set --allow-domain, the profile's allowedDomains, or run --allow-domain).`,
       )
     }
 

@@ -64,7 +64,7 @@ describe('agentauth backend', () => {
     const login = createBackend(t.context({}, {AGENTAUTH_API_KEY: apiKey}), {
       clock: clientClock(options.backendClock ?? clock),
     })
-    await login.login({agentId, baseUrl: server.url})
+    await login.login({agentId, apiKey: Buffer.from(apiKey), baseUrl: server.url})
     const context = t.context({settings: {agentId, baseUrl: server.url, generation}})
     const backend = createBackend(context, {clock: clientClock(options.backendClock ?? clock)})
     return {agentId, apiKey, backend, clock, context, server}
@@ -79,7 +79,11 @@ describe('agentauth backend', () => {
         servers.push(server)
         const {agentId, apiKey} = server.seedAgent({tier: 'pro'})
         const backend = createBackend(t.context({}, {AGENTAUTH_API_KEY: apiKey}), {clock: clientClock(clock)})
-        const result = await backend.login({agentId, baseUrl: `${server.url}/v1/`})
+        const result = await backend.login({
+          agentId,
+          apiKey: Buffer.from(apiKey),
+          baseUrl: `${server.url}/v1/`,
+        })
         assert.equal(result.identity, agentId)
         assert.equal(result.details?.tier, 'pro')
         assert.equal(result.details?.generation, generation)
@@ -106,7 +110,11 @@ describe('agentauth backend', () => {
     it('fails typed: no base URL (3), no API key without prompting (2), a wrong key (4)', async () => {
       const {server} = await startServer('v1')
       servers.push(server)
-      await fails(createBackend(t.context()).login({agentId: 'agt_x'}), 3, 'AGENTAUTH_BASE_URL_MISSING')
+      await fails(
+        createBackend(t.context()).login({agentId: 'agt_x', apiKey: Buffer.from('k')}),
+        3,
+        'AGENTAUTH_BASE_URL_MISSING',
+      )
       const noKey = await fails(
         createBackend(t.context()).login({agentId: 'agt_x', baseUrl: server.url}),
         2,
@@ -114,7 +122,11 @@ describe('agentauth backend', () => {
       )
       assert.match(noKey.suggestion!, /--api-key-stdin or set AGENTAUTH_API_KEY/)
       const wrong = createBackend(t.context({}, {AGENTAUTH_API_KEY: 'sk_wrong'}))
-      await fails(wrong.login({agentId: 'agt_x', baseUrl: server.url}), 4, 'AGENTAUTH_INVALID_CREDENTIALS')
+      await fails(
+        wrong.login({agentId: 'agt_x', apiKey: Buffer.from('sk_wrong'), baseUrl: server.url}),
+        4,
+        'AGENTAUTH_INVALID_CREDENTIALS',
+      )
       await fails(createBackend(t.context()).login({agentId: 'agt_x', baseUrl: 'ftp://x'}), 2, 'BAD_BASE_URL')
     })
   })

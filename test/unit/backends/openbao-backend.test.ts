@@ -323,8 +323,9 @@ describe('openbao backend', function () {
     })
 
     it('approle login (secret ID from env) stores the token with metadata; status shows the TTL; logout --revoke', async () => {
-      const backend = open(undefined, {authMethod: 'approle'}, {env: {AGENTVAULT_SECRET_ID: SECRET_ID}})
-      const result = await backend.login!({roleId: ROLE_ID})
+      // The command layer read the secret ID (here: from AGENTVAULT_SECRET_ID) and hands it over.
+      const backend = open(undefined, {authMethod: 'approle'})
+      const result = await backend.login!({roleId: ROLE_ID, secretId: Buffer.from(SECRET_ID)})
       assert.match(result.message, /as approle-ci .*ttl 1200s/)
       assert.ok(!JSON.stringify(result).includes(SECRET_ID))
       const config = await readFile(join(home, 'av', 'config.json'), 'utf8')
@@ -350,10 +351,11 @@ describe('openbao backend', function () {
     })
 
     it('bad approle credentials → AUTH_FAILED; a stored token is never sent to other addresses', async () => {
-      const bad = open(undefined, {authMethod: 'approle'}, {env: {AGENTVAULT_SECRET_ID: 'wrong'}})
-      await fails(bad.login!({roleId: ROLE_ID}), 4, 'AUTH_FAILED')
-      await open(undefined, {authMethod: 'approle'}, {env: {AGENTVAULT_SECRET_ID: SECRET_ID}}).login!({
+      const bad = open(undefined, {authMethod: 'approle'})
+      await fails(bad.login!({roleId: ROLE_ID, secretId: Buffer.from('wrong')}), 4, 'AUTH_FAILED')
+      await open(undefined, {authMethod: 'approle'}).login!({
         roleId: ROLE_ID,
+        secretId: Buffer.from(SECRET_ID),
       })
       const elsewhere = await startSeededServer({name: 'elsewhere'})
       extraServers.push(elsewhere.server)
@@ -376,8 +378,9 @@ describe('openbao backend', function () {
       assert.ok(server.log.some((e) => e.path === 'auth/token/renew-self'))
       assert.equal(server.state.ttlOf(aging), 1000)
       // Stored metadata: a token stored by login, then aged on the local clock.
-      await open(undefined, {authMethod: 'approle'}, {env: {AGENTVAULT_SECRET_ID: SECRET_ID}}).login!({
+      await open(undefined, {authMethod: 'approle'}).login!({
         roleId: ROLE_ID,
+        secretId: Buffer.from(SECRET_ID),
       })
       server.resetLog()
       const later = Date.now() + 1150 * 1000
@@ -529,7 +532,7 @@ describe('openbao backend', function () {
       )
       server.state.setPolicy('reader', [{path: 'secret/*', capabilities: ['read', 'list']}], 'team-a')
       const settings = {authMethod: 'approle', namespace: 'team-a'}
-      await open(undefined, settings, {env: {AGENTVAULT_SECRET_ID: SECRET_ID}}).login!({roleId: ROLE_ID})
+      await open(undefined, settings).login!({roleId: ROLE_ID, secretId: Buffer.from(SECRET_ID)})
       const backend = open(undefined, settings)
       assert.equal((await backend.get!(ref('openbao://secret/app#k'))).toString(), CANARY)
       await backend.list!('openbao://secret')

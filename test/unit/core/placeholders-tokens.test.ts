@@ -255,7 +255,7 @@ describe('core/placeholders/tokens', () => {
   })
 })
 
-describe('core/run-options: --placeholders, --allow-host, --isolate', () => {
+describe('core/run-options: --placeholders, --allow-domain, --isolate', () => {
   it('reads the flags and their variables', () => {
     const flags = parseRunArgv(
       ['--placeholders', '--allow-host', 'a.example', '--allow-host=*.b.example', '--isolate', '--', 'x'],
@@ -278,5 +278,23 @@ describe('core/run-options: --placeholders, --allow-host, --isolate', () => {
     assert.deepEqual(fromEnv.allowHosts, ['a', 'b'])
     assert.equal(parseRunArgv(['x'], {AGENTVAULT_PLACEHOLDERS: '0'}).placeholders, false)
     assert.throws(() => parseRunArgv(['--placeholders=yes', 'x'], {}), /takes no value/)
+  })
+
+  it('--allow-domain is the name; --allow-host and AGENTVAULT_ALLOW_HOST still work, each with one warning', () => {
+    const current = parseRunArgv(['--allow-domain', 'a.example', 'x'], {AGENTVAULT_ALLOW_DOMAIN: 'ignored'})
+    assert.deepEqual([current.allowHosts, current.warnings], [['a.example'], undefined])
+    assert.deepEqual(parseRunArgv(['x'], {AGENTVAULT_ALLOW_DOMAIN: 'a,b'}).allowHosts, ['a', 'b'])
+    const old = parseRunArgv(['--allow-host', 'a', '--allow-host=b', '--allow-domain', 'c', 'x'], {})
+    assert.deepEqual(old.allowHosts, ['a', 'b', 'c'])
+    assert.deepEqual(old.warnings, [
+      'The "--allow-host" flag has been deprecated. Use "--allow-domain" instead.',
+    ])
+    const oldEnv = parseRunArgv(['x'], {AGENTVAULT_ALLOW_HOST: 'a'})
+    assert.deepEqual(oldEnv.warnings, [
+      'AGENTVAULT_ALLOW_HOST has been deprecated. Use AGENTVAULT_ALLOW_DOMAIN instead.',
+    ])
+    // The new variable wins over the old one, silently.
+    const both = parseRunArgv(['x'], {AGENTVAULT_ALLOW_DOMAIN: 'new', AGENTVAULT_ALLOW_HOST: 'old'})
+    assert.deepEqual([both.allowHosts, both.warnings], [['new'], undefined])
   })
 })

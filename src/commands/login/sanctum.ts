@@ -1,0 +1,11 @@
+import {LOGIN} from '../../backends/sanctum/declaration.js'
+import {LoginCommand} from '../../login-command.js'
+import {loginFlags} from '../../ui/login.js'
+
+export default class LoginSanctum extends LoginCommand {
+  static description = LOGIN.description
+  static examples = [...LOGIN.examples]
+  static flags = loginFlags(LOGIN)
+  static summary = LOGIN.summary
+  protected readonly kind = LOGIN.kind
+}
