@@ -112,7 +112,10 @@ for (const id of ids) {
     for (const [name, arg] of Object.entries(command.args))
       for (const key of ['default', 'options', 'required'])
         if (!same(input.args[name]?.[key], arg[key])) mismatch.push(`${name} ${key}`)
-    if (Lite.strict !== command.strict || Boolean(Lite.enableJsonFlag) !== Boolean(command.enableJsonFlag))
+    if (
+      Lite.strict !== command.strict ||
+      Boolean(Lite.enableJsonFlag) !== Boolean(command.enableJsonFlag ?? command.flags.json)
+    )
       mismatch.push('strict or enableJsonFlag')
     if (mismatch.length > 0)
       throw new Error(`the lite runtime defines ${id} differently from oclif: ${mismatch.join(', ')}`)

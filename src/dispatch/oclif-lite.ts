@@ -281,6 +281,7 @@ export abstract class Command {
       {args: source.args ?? {}, flags, strict: source.strict !== false},
       this,
     )
+    this.warnIfAliasDeprecated(flags, parsed.flags)
     this.parsed = true
     return parsed
   }
@@ -293,6 +294,20 @@ export abstract class Command {
 
   toSuccessJson(result: unknown): unknown {
     return result
+  }
+
+  /** As oclif's warnIfFlagDeprecated for `deprecateAliases` (an alias counts only as a whole word). */
+  warnIfAliasDeprecated(definitions: Record<string, FlagDefinition>, given: Record<string, unknown>): void {
+    for (const name of Object.keys(given)) {
+      const flag = definitions[name]
+      if (!flag?.deprecateAliases) continue
+      const aliases = [...new Set([...(flag.aliases ?? []), ...(flag.charAliases ?? [])])].map((alias) =>
+        alias.length === 1 ? `-${alias}` : `--${alias}`,
+      )
+      const preferred = `--${name}${flag.char ? ` | -${flag.char}` : ''}`
+      for (const alias of aliases.filter((word) => this.argv.includes(word)))
+        this.warn(`The "${alias}" flag has been deprecated. Use "${preferred}" instead.`)
+    }
   }
 
   warn(input: Error | string): Error | string {

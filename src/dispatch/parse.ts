@@ -65,7 +65,6 @@ const UNSUPPORTED_FLAG_KEYS = [
   'combinable',
   'defaultHelp',
   'delimiter',
-  'deprecateAliases',
   'deprecated',
   'exactlyOne',
   'relationships',

@@ -113,6 +113,9 @@ describe('e2e: commands dispatched without oclif behave as under oclif', functio
       ['profiles', 'list', '--json'],
       ['secrets', 'get', 'MISSING', '--reveal'],
       ['secrets', 'get', 'MISSING', '--reveal', '--json'],
+      // A deprecated alias warns as oclif does (a whole word only, as oclif checks it).
+      ['use', 'SIGN', 'sign', '--param', 'algorithm=hmac-sha256', '--allow-host', 'example.com'],
+      ['use', 'SIGN', 'sign', '--param', 'algorithm=hmac-sha256', '--allow-host=example.com'],
     ]) {
       const result = await same(args)
       assert.ok(!result.loadedOclif, `agentvault ${args.join(' ')} loaded oclif`)
