@@ -359,7 +359,7 @@ export async function spawnAndWait(
   running.child = child
   // Attached before yielding: Node discards the output of a child that exits while its pipes have
   // no reader.
-  const piping = masking && masked ? masked.attach(child, () => new masking.Masker(patterns), brokenPipe) : []
+  const piping = masking && masked ? masked.attach(child, masking.maskers(patterns), brokenPipe) : []
   const stopForwarding = forwardSignals(child)
   try {
     const started = await new Promise<Error | null>((resolve) => {

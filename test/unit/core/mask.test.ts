@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 // The project imports fast-check's default export (`fc.uint8Array()`, …) as its docs do.
 import {randomBytes} from 'node:crypto'
 
-import {DEFAULT_REPLACEMENT, Masker, maskPatterns} from '../../../src/core/mask.js'
+import {DEFAULT_REPLACEMENT, Masker, maskers, maskPatterns, MaskTables} from '../../../src/core/mask.js'
 
 const R = Buffer.from(DEFAULT_REPLACEMENT)
 const KiB = 1024
@@ -413,6 +413,21 @@ describe('core/mask', () => {
       }
 
       assert.equal(emitted + masker.heldBack, 64 * 16 * KiB)
+    })
+
+    it('maskers made from one set of tables (one per stream) each keep their own held bytes', () => {
+      const patterns = maskPatterns([secret, Buffer.from('another-v4lue')])
+      const make = maskers(patterns)
+      const [out, err] = [make(), make()]
+      // Both streams stop in the middle of a different value, then go on in turns.
+      const outFirst = out.push(Buffer.from('o: s3cr'))
+      const errFirst = err.push(Buffer.from('e: another-'))
+      assert.ok(out.heldBack > 0 && err.heldBack > 0)
+      const outText = Buffer.concat([...outFirst, ...out.push(Buffer.from('3t-V4LUE.')), ...out.end()])
+      const errText = Buffer.concat([...errFirst, ...err.push(Buffer.from('v4lue!')), ...err.end()])
+      assert.equal(outText.toString(), `o: ${DEFAULT_REPLACEMENT}.`)
+      assert.equal(errText.toString(), `e: ${DEFAULT_REPLACEMENT}!`)
+      assert.deepEqual(new MaskTables(patterns).patterns, patterns)
     })
 
     it('with no patterns passes chunks through without copying', () => {
