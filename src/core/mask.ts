@@ -24,6 +24,7 @@ const HASH_MASK = (1 << HASH_BITS) - 1
 const SLICE = 65_536
 /** Ranges shorter than this are scanned with one lane; four lanes only pay off on longer ones. */
 const LANES_MIN = 4096
+const EMPTY = Buffer.alloc(0)
 
 /**
  * Incremental masker: feed it chunks with {@link Masker.push}, then call {@link Masker.end}. Every
@@ -49,7 +50,7 @@ export class Masker {
   private readonly replacement: Buffer
   /** Window ends found by `collect`, reused across rounds; grows up to SLICE entries. */
   private candidates = new Int32Array(0)
-  private held: Buffer = Buffer.alloc(0)
+  private held: Buffer = EMPTY
 
   /**
    * @param patterns byte patterns to conceal (e.g. from `maskPatterns`), or the tables another
@@ -100,6 +101,25 @@ export class Masker {
     return out
   }
 
+  /**
+   * Feed `buffer[start, end)`, using the `start` bytes before it as free room: the held-back bytes
+   * are copied there, just before the new ones, so that output with no match is one view of
+   * `buffer` (one write for the caller) rather than the held bytes and the chunk apart. With less
+   * room than is held back this is `push(buffer.subarray(start, end))`. The output is the same as
+   * push's; `buffer[0, start)` may be overwritten.
+   */
+  pushAfter(buffer: Buffer, start: number, end: number): Buffer[] {
+    const {held} = this
+    if (held.length === 0 || held.length > start || this.tables.longest === 0)
+      return this.push(buffer.subarray(start, end))
+    const from = start - held.length
+    held.copy(buffer, from)
+    const out: Buffer[] = []
+    const data = buffer.subarray(from, end)
+    this.held = this.settle(data, 0, data.length - (this.tables.longest - 1), out)
+    return out
+  }
+
   /** The input ended: everything held back is final (a prefix of a pattern at the very end is not a match). */
   end(): Buffer[] {
     return this.flush()
@@ -113,7 +133,7 @@ export class Masker {
    */
   flush(): Buffer[] {
     const {held} = this
-    this.held = Buffer.alloc(0)
+    this.held = EMPTY
     if (held.length === 0) return []
     const out: Buffer[] = []
     this.settle(held, 0, held.length, out)
@@ -131,7 +151,7 @@ export class Masker {
     let decided = Math.max(cursor, limit)
     while (decided < data.length && !this.mightStartAt(data, decided)) decided++
     if (decided > cursor) out.push(data.subarray(cursor, decided))
-    return decided < data.length ? Buffer.from(data.subarray(decided)) : Buffer.alloc(0)
+    return decided < data.length ? Buffer.from(data.subarray(decided)) : EMPTY
   }
 
   /** Whether a pattern matches at `start`, or would if `data` went on. */

@@ -357,6 +357,44 @@ describe('core/mask', () => {
       )
     })
 
+    it('pushAfter: the held bytes go into the room before the chunk; same output as push (property)', () => {
+      const letters = fc.uint8Array({min: 97, max: 99, minLength: 1, maxLength: 8}).map((v) => Buffer.from(v))
+      fc.assert(
+        fc.property(
+          fc.array(letters, {minLength: 1, maxLength: 6}),
+          fc.uint8Array({min: 97, max: 100, maxLength: 400}),
+          fc.array(fc.nat(), {maxLength: 40}),
+          fc.array(fc.nat({max: 10}), {minLength: 1, maxLength: 8}),
+          (patterns, base, cuts, rooms) => {
+            const data = Buffer.from(base)
+            const masker = new Masker(patterns, Buffer.from('#'))
+            const out: Buffer[] = []
+            for (const [index, chunk] of cut(data, cuts).entries()) {
+              // A fresh buffer per chunk (the output holds views of it), room filled with a marker.
+              const room = rooms[index % rooms.length]!
+              const buffer = Buffer.concat([Buffer.alloc(room, 0xee), chunk])
+              const held = masker.heldBack
+              const pieces = masker.pushAfter(buffer, room, buffer.length)
+              const untouched = held <= room ? room - held : room
+              assert.ok(buffer.subarray(0, untouched).every((byte) => byte === 0xee), 'wrote outside the room it needs')
+              const first = pieces[0]
+              if (held > 0 && held <= room && first && first.length > 1) {
+                // Not the replacement: a view of the buffer from the held bytes on, not a copy.
+                assert.equal(first.buffer, buffer.buffer)
+                assert.equal(first.byteOffset, buffer.byteOffset + room - held)
+              }
+
+              out.push(...pieces)
+            }
+
+            out.push(...masker.end())
+            assert.ok(Buffer.concat(out).equals(reference(data, patterns, Buffer.from('#'))))
+          },
+        ),
+        {numRuns: 300},
+      )
+    })
+
     it('outputs its input unchanged when the input contains no pattern (property)', () => {
       fc.assert(
         fc.property(
