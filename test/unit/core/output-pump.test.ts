@@ -326,9 +326,10 @@ describe('core/output-pump', () => {
           else this.callbacks.push(callback)
         }
 
-        override write(...args: Parameters<Writable['write']>): boolean {
+        override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
           this.writes++
-          const result = super.write(...args)
+          // Passed on as given: Writable sorts out write(chunk, callback) itself.
+          const result = super.write(chunk, encoding as BufferEncoding, callback as () => void)
           this.onWrite()
           return result
         }
