@@ -50,6 +50,8 @@ export class Masker {
   private readonly replacement: Buffer
   /** Window ends found by `collect`, reused across rounds; grows up to SLICE entries. */
   private candidates = new Int32Array(0)
+  /** Scratch space of the four-lane scan (collectPairs). */
+  private readonly lanes = new Int32Array(8)
   private held: Buffer = EMPTY
 
   /**
@@ -199,7 +201,7 @@ export class Masker {
       return count
     }
 
-    return collectPairs(data, shift, lo, hi, found)
+    return collectPairs(data, shift, lo, hi, found, this.lanes)
   }
 
   /** Check the collected candidates in order, emitting as `scan` describes; returns the new cursor. */
@@ -234,9 +236,17 @@ export class Masker {
 /**
  * Wu–Manber candidates over [lo, hi) with byte-pair blocks, in four interleaved lanes (see
  * {@link Masker}); writes them to `found` in ascending order and returns how many there are.
+ * `lanes` is scratch space for {@link fourLanes} (8 entries).
  */
 // eslint-disable-next-line max-params -- hot path: plain arguments, no options object to unpack
-function collectPairs(data: Buffer, shift: Uint8Array, lo: number, hi: number, found: Int32Array): number {
+function collectPairs(
+  data: Buffer,
+  shift: Uint8Array,
+  lo: number,
+  hi: number,
+  found: Int32Array,
+  lanes: Int32Array,
+): number {
   if (hi - lo < LANES_MIN) return slide(data, shift, lo, hi, found, 0)
   // Four lanes over the quarters of the range. Lane k writes its candidates from offset k ×
   // quarter, which lane k − 1 (at most one candidate per position) cannot reach.
@@ -244,14 +254,47 @@ function collectPairs(data: Buffer, shift: Uint8Array, lo: number, hi: number, f
   const q1 = lo + quarter
   const q2 = q1 + quarter
   const q3 = q2 + quarter
-  let a = lo
-  let b = q1
-  let c = q2
-  let d = q3
-  let na = 0
-  let nb = quarter
-  let nc = 2 * quarter
-  let nd = 3 * quarter
+  lanes[0] = lo
+  lanes[1] = q1
+  lanes[2] = q2
+  lanes[3] = q3
+  lanes[4] = 0
+  lanes[5] = quarter
+  lanes[6] = 2 * quarter
+  lanes[7] = 3 * quarter
+  fourLanes(data, shift, found, lanes, hi)
+  let na = slide(data, shift, lanes[0]!, q1, found, lanes[4]!)
+  const nb = slide(data, shift, lanes[1]!, q2, found, lanes[5]!)
+  const nc = slide(data, shift, lanes[2]!, q3, found, lanes[6]!)
+  const nd = slide(data, shift, lanes[3]!, hi, found, lanes[7]!)
+  found.copyWithin(na, quarter, nb)
+  na += nb - quarter
+  found.copyWithin(na, 2 * quarter, nc)
+  na += nc - 2 * quarter
+  found.copyWithin(na, 3 * quarter, nd)
+  return na + nd - 3 * quarter
+}
+
+/**
+ * The interleaved part of {@link collectPairs}: the four lanes advance together until one reaches
+ * the end of its quarter. Positions and candidate counts come in and go back through `lanes`
+ * (a, b, c, d, then na, nb, nc, nd). A function of its own, and a small one, so that V8 optimizes
+ * it after the first chunk: inside collectPairs (with four copies of `slide` inlined) it ran
+ * unoptimized for the first ~10 MiB of output while the optimizing compiler worked on the whole.
+ */
+// eslint-disable-next-line max-params -- hot path: plain arguments, no options object to unpack
+function fourLanes(data: Buffer, shift: Uint8Array, found: Int32Array, lanes: Int32Array, hi: number): void {
+  let a = lanes[0]!
+  let b = lanes[1]!
+  let c = lanes[2]!
+  let d = lanes[3]!
+  let na = lanes[4]!
+  let nb = lanes[5]!
+  let nc = lanes[6]!
+  let nd = lanes[7]!
+  const q1 = b
+  const q2 = c
+  const q3 = d
   while (a < q1 && b < q2 && c < q3 && d < hi) {
     const sa = shift[((data[a - 1]! << 7) ^ data[a]!) & HASH_MASK]!
     const sb = shift[((data[b - 1]! << 7) ^ data[b]!) & HASH_MASK]!
@@ -267,16 +310,14 @@ function collectPairs(data: Buffer, shift: Uint8Array, lo: number, hi: number, f
     else d += sd
   }
 
-  na = slide(data, shift, a, q1, found, na)
-  nb = slide(data, shift, b, q2, found, nb)
-  nc = slide(data, shift, c, q3, found, nc)
-  nd = slide(data, shift, d, hi, found, nd)
-  found.copyWithin(na, quarter, nb)
-  na += nb - quarter
-  found.copyWithin(na, 2 * quarter, nc)
-  na += nc - 2 * quarter
-  found.copyWithin(na, 3 * quarter, nd)
-  return na + nd - 3 * quarter
+  lanes[0] = a
+  lanes[1] = b
+  lanes[2] = c
+  lanes[3] = d
+  lanes[4] = na
+  lanes[5] = nb
+  lanes[6] = nc
+  lanes[7] = nd
 }
 
 /**
