@@ -76,6 +76,14 @@ function mask(data: string, patterns: Buffer[]): string {
   return maskWhole(Buffer.from(data), patterns, Buffer.from('#')).toString()
 }
 
+/** Prefixes (2 bytes or longer) of patterns picked by `picks`. */
+function prefixesOf(patterns: readonly Buffer[], picks: readonly number[]): Buffer[] {
+  return picks.map((k) => {
+    const pattern = patterns[k % patterns.length]!
+    return pattern.subarray(0, 2 + (k % (pattern.length - 1)))
+  })
+}
+
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes)
 }
@@ -395,6 +403,54 @@ describe('core/mask', () => {
           },
         ),
         {numRuns: 300},
+      )
+    })
+
+    it('finds what a naive search finds through the four-lane scan: overlaps, prefixes, long inputs (property)', () => {
+      // Inputs of 4–20 KiB over 4 letters: the four-lane scan runs, and candidates are dense.
+      const letters = fc
+        .uint8Array({min: 97, max: 100, minLength: 2, maxLength: 12})
+        .map((v) => Buffer.from(v))
+      fc.assert(
+        fc.property(
+          fc.array(letters, {minLength: 1, maxLength: 8}),
+          fc.array(fc.nat(), {maxLength: 4}),
+          fc.uint8Array({min: 97, max: 100, minLength: 4096, maxLength: 20_000}),
+          fc.array(fc.nat(), {maxLength: 6}),
+          (base, prefixes, bytes, cuts) => {
+            // Some patterns are prefixes of others.
+            const patterns = [...base, ...prefixesOf(base, prefixes)]
+            const data = Buffer.from(bytes)
+            const make = maskers(patterns, Buffer.from('#'))
+            assert.ok(maskChunks(make(), cut(data, cuts)).equals(reference(data, patterns, Buffer.from('#'))))
+          },
+        ),
+        {numRuns: 60},
+      )
+    })
+
+    it('gives the same output for a value split at every offset, with tables shared by two maskers (property)', () => {
+      fc.assert(
+        fc.property(
+          fc.array(fc.uint8Array({minLength: 4, maxLength: 20}), {minLength: 1, maxLength: 4}),
+          fc.uint8Array({maxLength: 24}),
+          fc.uint8Array({maxLength: 24}),
+          fc.nat(),
+          (rawValues, before, after, which) => {
+            const patterns = maskPatterns(rawValues.map(toBuffer))
+            const data = Buffer.concat([before, patterns[which % patterns.length]!, after])
+            const expected = reference(data, patterns)
+            const make = maskers(patterns)
+            for (let at = 0; at <= data.length; at++) {
+              const out = make()
+              assert.ok(
+                maskChunks(out, [data.subarray(0, at), data.subarray(at)]).equals(expected),
+                `split at ${at}`,
+              )
+            }
+          },
+        ),
+        {numRuns: 100},
       )
     })
 
