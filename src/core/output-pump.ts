@@ -8,14 +8,16 @@
  *   read and reads may be larger than a stream's 64 KiB. Where no such socket can be made (no
  *   writable temp dir), the child gets an ordinary pipe and its stream's chunks are fed instead
  *   ({@link pumpStream}).
- * - Each chunk is masked and written with one `writev` straight to the descriptor: no Transform or
- *   Writable stream in between (their bookkeeping cost more than the masking itself).
+ * - Each chunk is masked and written with one `write` (or `writev`) straight to the descriptor: no
+ *   Transform or Writable stream in between (their bookkeeping cost more than the masking itself).
+ *   Reads land after room for the bytes the masker held back, which it copies there, so a chunk
+ *   with no match is one piece: one write of a view, no copy.
  * - The descriptors are made non-blocking. Once one is full (EAGAIN: its reader is slower than the
  *   child), every later write goes through its Node stream, which writes what fits at once and the
  *   rest when the descriptor is writable again, without copying the chunk (and without the cost of
- *   an exception per full pipe); reading pauses while the stream still holds part of a chunk, whose
- *   buffer the next read would reuse. Output order is kept, memory stays bounded, and a stalled
- *   reader never blocks the process (signals still forwarded).
+ *   an exception per full pipe); a buffer is not read into again while the stream still holds part
+ *   of its chunk, and reading pauses when both are held. Output order is kept, memory stays
+ *   bounded, and a stalled reader never blocks the process (signals still forwarded).
  * - A reader that went away (EPIPE) is reported once; the rest of the child's output is drained
  *   unread, so the child is never blocked on us.
  * - Bytes the masker holds back (they might begin a value) are written after {@link IDLE_FLUSH_MS}
