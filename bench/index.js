@@ -3,7 +3,7 @@
 //   (a) startup: median wall time of `agentvault --version`, `run --env K=local://K -- true` (≤ 1.3×),
 //       `secrets list`, `status`, `use … sign` and `--help` (≤ 1.6×) divided by `node -e 0`;
 //   (b) masking: 256 MB through `agentvault run` with 10 masked values vs `--mask never` (target ≥ 0.85×),
-//       and the masker alone (in this process) with today's pattern set vs the smaller set it had
+//       with the CPU time of each (under /usr/bin/time: less disturbed by load), and the masker alone (in this process) with today's pattern set vs the smaller set it had
 //       before issue 11 (raw, base64 ×3, encodeURIComponent, JSON.stringify), interleaved, medians;
 //   (c) peak RSS of `agentvault run` for 64 MB vs 512 MB of output (target ≤ 1.1×);
 //   (d) openbao fan-out: `run` with 50 references over 10 paths vs 1 reference, against the OpenBao
@@ -19,7 +19,7 @@
 // alike. Not a test: nothing is asserted.
 import {spawn, spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {createWriteStream, existsSync, mkdirSync, symlinkSync} from 'node:fs'
+import {createWriteStream, existsSync, mkdirSync, readFileSync, symlinkSync} from 'node:fs'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {delimiter, join} from 'node:path'
@@ -50,7 +50,7 @@ const only = onlyAt === -1 ? undefined : process.argv[onlyAt + 1]
 /** Whether section NAME runs in this invocation. */
 const wants = (name) => only === undefined || only === name
 const startupRuns = quick ? 7 : 21
-const maskRuns = quick ? 1 : 3
+const maskRuns = quick ? 1 : 5
 
 function cli(args, input) {
   const result = spawnSync(bin, args, {env, input})
@@ -72,6 +72,32 @@ function timeOnce(command, args) {
 }
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+
+/**
+ * Like timeOnce, under /usr/bin/time when there is one: also the CPU time (user + system, ms) of
+ * the process and the children it waited for, which load on the machine disturbs less than wall time.
+ */
+async function timeWithCpu(command, args) {
+  const time = '/usr/bin/time'
+  if (!existsSync(time)) return {cpu: undefined, ms: await timeOnce(command, args)}
+  const report = join(work, 'cpu-time')
+  const ms = await timeOnce(time, ['-f', '%U %S', '-o', report, command, ...args])
+  const [user, system] = readFileSync(report, 'utf8').trim().split('\n').at(-1).split(' ').map(Number)
+  return {cpu: (user + system) * 1000, ms}
+}
+
+/** As interleaved, with the median CPU time too (undefined without /usr/bin/time): [[ms, cpu], …]. */
+async function interleavedWithCpu(variants, runs) {
+  const samples = variants.map(() => [])
+  for (let i = 0; i < runs; i++) {
+    for (const [index, variant] of variants.entries()) samples[index].push(await timeWithCpu(...variant))
+  }
+
+  return samples.map((all) => [
+    median(all.map((sample) => sample.ms)),
+    all[0].cpu === undefined ? undefined : median(all.map((sample) => sample.cpu)),
+  ])
+}
 
 async function interleaved(variants, runs) {
   const times = variants.map(() => [])
@@ -248,7 +274,7 @@ try {
 
   if (wants('masking')) {
     const big = await payload(256 * MB)
-    const [masked, unmasked] = await interleaved(
+    const [[masked, maskedCpu], [unmasked, unmaskedCpu]] = await interleavedWithCpu(
       [
         [bin, ['run', ...mappings, '--mask', 'always', '--', 'cat', big]],
         [bin, ['run', ...mappings, '--mask', 'never', '--', 'cat', big]],
@@ -256,11 +282,16 @@ try {
       maskRuns,
     )
     const mbps = (ms) => (256 / (ms / 1000)).toFixed(0)
+    const cpu = (ms) => (ms === undefined ? '' : `   CPU ${ms.toFixed(0)} ms (with cat's)`)
     console.log(`\nmasking 256 MB with 10 values, full pattern set (median of ${maskRuns})`)
-    console.log(`  --mask never    ${unmasked.toFixed(0)} ms   ${mbps(unmasked)} MB/s`)
+    console.log(`  --mask never    ${unmasked.toFixed(0)} ms   ${mbps(unmasked)} MB/s${cpu(unmaskedCpu)}`)
     console.log(
-      `  --mask always   ${masked.toFixed(0)} ms   ${mbps(masked)} MB/s   throughput ratio ${(unmasked / masked).toFixed(2)}x  (target >= 0.85x)`,
+      `  --mask always   ${masked.toFixed(0)} ms   ${mbps(masked)} MB/s${cpu(maskedCpu)}   throughput ratio ${(unmasked / masked).toFixed(2)}x  (target >= 0.85x)`,
     )
+    if (maskedCpu !== undefined)
+      console.log(
+        `  masking costs ${((maskedCpu - unmaskedCpu) / 256).toFixed(2)} ms of CPU per MiB (start-up included)`,
+      )
 
     await maskerAlone(names.length, maskRuns)
   }

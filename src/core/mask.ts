@@ -24,6 +24,7 @@ const HASH_MASK = (1 << HASH_BITS) - 1
 const SLICE = 65_536
 /** Ranges shorter than this are scanned with one lane; four lanes only pay off on longer ones. */
 const LANES_MIN = 4096
+const EMPTY = Buffer.alloc(0)
 
 /**
  * Incremental masker: feed it chunks with {@link Masker.push}, then call {@link Masker.end}. Every
@@ -45,55 +46,26 @@ const LANES_MIN = 4096
  * are used as given, not copied: do not modify them while the masker is in use.
  */
 export class Masker {
-  /** Patterns, deduplicated and sorted longest first. */
-  private readonly patterns: Buffer[]
+  private readonly tables: MaskTables
   private readonly replacement: Buffer
-  /** Length of the longest pattern: at most this − 1 bytes are ever held back. */
-  private readonly longest: number
-  /** Wu–Manber window: how many leading bytes of every pattern the shift table covers. */
-  private readonly window: number
-  /** Blocks are byte pairs, unless some pattern is a single byte (window 1). */
-  private readonly pairs: boolean
-  /** How far the window may slide when its last block has a given hash; 0 = candidate. */
-  private readonly shift: Uint8Array
-  /** Patterns whose window ends with a given block hash: items[starts[h] .. starts[h + 1]). */
-  private readonly bucketStarts: Uint32Array
-  private readonly bucketItems: Uint32Array
-  /** Patterns by first byte, for deciding the last few positions of a chunk. */
-  private readonly firstStarts: Uint32Array
-  private readonly firstItems: Uint32Array
   /** Window ends found by `collect`, reused across rounds; grows up to SLICE entries. */
   private candidates = new Int32Array(0)
-  private held: Buffer = Buffer.alloc(0)
+  /** Scratch space of the four-lane scan (collectPairs). */
+  private readonly lanes = new Int32Array(8)
+  private held: Buffer = EMPTY
 
   /**
-   * @param patterns byte patterns to conceal (e.g. from `maskPatterns`); empty patterns are
-   *   ignored since they would conceal nothing. Order does not matter.
+   * @param patterns byte patterns to conceal (e.g. from `maskPatterns`), or the tables another
+   *   masker was built with (see {@link MaskTables}); empty patterns are ignored since they would
+   *   conceal nothing. Order does not matter.
    * @param replacement what each occurrence becomes.
    */
-  constructor(patterns: readonly Buffer[], replacement: Buffer = Buffer.from(DEFAULT_REPLACEMENT)) {
-    this.patterns = uniqueLongestFirst(patterns)
+  constructor(
+    patterns: MaskTables | readonly Buffer[],
+    replacement: Buffer = Buffer.from(DEFAULT_REPLACEMENT),
+  ) {
+    this.tables = patterns instanceof MaskTables ? patterns : new MaskTables(patterns)
     this.replacement = replacement
-    this.longest = this.patterns[0]?.length ?? 0
-    // Capped so that shifts fit a byte.
-    this.window = Math.min(this.patterns.at(-1)?.length ?? 1, 255)
-    this.pairs = this.window >= 2
-    this.shift = new Uint8Array(HASH_MASK + 1).fill(this.window - (this.pairs ? 1 : 0))
-    for (const p of this.patterns) {
-      for (let j = this.pairs ? 1 : 0; j < this.window; j++) {
-        const h = this.hashOf(p, j)
-        this.shift[h] = Math.min(this.shift[h]!, this.window - 1 - j)
-      }
-    }
-
-    // Filling in pattern order keeps each bucket longest first, which makes the first pattern that
-    // matches at a position the longest match there.
-    const byWindowEnd = buckets(this.patterns, HASH_MASK + 1, (p) => this.hashOf(p, this.window - 1))
-    this.bucketStarts = byWindowEnd.starts
-    this.bucketItems = byWindowEnd.items
-    const byFirstByte = buckets(this.patterns, 256, (p) => p[0]!)
-    this.firstStarts = byFirstByte.starts
-    this.firstItems = byFirstByte.items
   }
 
   /** Bytes currently held back because they might be the start of a value split across chunks. */
@@ -103,10 +75,11 @@ export class Masker {
 
   /** Feed the next chunk; returns the output that is final (possibly none). */
   push(chunk: Buffer): Buffer[] {
-    if (this.longest === 0) return chunk.length > 0 ? [chunk] : []
+    const {longest} = this.tables
+    if (longest === 0) return chunk.length > 0 ? [chunk] : []
     if (chunk.length === 0) return []
     const out: Buffer[] = []
-    const reach = this.longest - 1 // bytes after a start position needed to decide it
+    const reach = longest - 1 // bytes after a start position needed to decide it
     const {held} = this
     let from = 0 // first undecided position in `chunk`
 
@@ -130,6 +103,25 @@ export class Masker {
     return out
   }
 
+  /**
+   * Feed `buffer[start, end)`, using the `start` bytes before it as free room: the held-back bytes
+   * are copied there, just before the new ones, so that output with no match is one view of
+   * `buffer` (one write for the caller) rather than the held bytes and the chunk apart. With less
+   * room than is held back this is `push(buffer.subarray(start, end))`. The output is the same as
+   * push's; `buffer[0, start)` may be overwritten.
+   */
+  pushAfter(buffer: Buffer, start: number, end: number): Buffer[] {
+    const {held} = this
+    if (held.length === 0 || held.length > start || this.tables.longest === 0)
+      return this.push(buffer.subarray(start, end))
+    const from = start - held.length
+    held.copy(buffer, from)
+    const out: Buffer[] = []
+    const data = buffer.subarray(from, end)
+    this.held = this.settle(data, 0, data.length - (this.tables.longest - 1), out)
+    return out
+  }
+
   /** The input ended: everything held back is final (a prefix of a pattern at the very end is not a match). */
   end(): Buffer[] {
     return this.flush()
@@ -143,7 +135,7 @@ export class Masker {
    */
   flush(): Buffer[] {
     const {held} = this
-    this.held = Buffer.alloc(0)
+    this.held = EMPTY
     if (held.length === 0) return []
     const out: Buffer[] = []
     this.settle(held, 0, held.length, out)
@@ -161,15 +153,15 @@ export class Masker {
     let decided = Math.max(cursor, limit)
     while (decided < data.length && !this.mightStartAt(data, decided)) decided++
     if (decided > cursor) out.push(data.subarray(cursor, decided))
-    return decided < data.length ? Buffer.from(data.subarray(decided)) : Buffer.alloc(0)
+    return decided < data.length ? Buffer.from(data.subarray(decided)) : EMPTY
   }
 
   /** Whether a pattern matches at `start`, or would if `data` went on. */
   private mightStartAt(data: Buffer, start: number): boolean {
-    const first = data[start]!
+    const {byFirstByte, next, patterns} = this.tables
     const available = data.length - start
-    for (let k = this.firstStarts[first]!, last = this.firstStarts[first + 1]!; k < last; k++) {
-      const p = this.patterns[this.firstItems[k]!]!
+    for (let k = byFirstByte[data[start]!]!; k !== -1; k = next.firstByte[k]!) {
+      const p = patterns[k]!
       const length = Math.min(p.length, available)
       let i = 1
       while (i < length && data[start + i] === p[i]) i++
@@ -185,9 +177,10 @@ export class Masker {
    * A pattern only matches if it lies entirely inside `data`.
    */
   private scan(data: Buffer, from: number, limit: number, out: Buffer[]): number {
-    const stop = Math.min(limit + this.window - 1, data.length) // window ends < stop
+    const {window} = this.tables
+    const stop = Math.min(limit + window - 1, data.length) // window ends < stop
     let cursor = from
-    for (let lo = from + this.window - 1; lo < stop; lo += SLICE) {
+    for (let lo = from + window - 1; lo < stop; lo += SLICE) {
       const count = this.collect(data, lo, Math.min(lo + SLICE, stop))
       cursor = this.verify(data, cursor, count, out)
     }
@@ -197,32 +190,32 @@ export class Masker {
 
   /** Record in `candidates`, ascending, the window ends in [lo, hi) whose block has shift 0. */
   private collect(data: Buffer, lo: number, hi: number): number {
-    const {shift} = this
+    const {pairs, shift} = this.tables
     // One entry per window end at most; small pushes (e.g. byte by byte) keep this small.
     if (this.candidates.length < hi - lo)
       this.candidates = new Int32Array(Math.min(SLICE, Math.max(hi - lo, 4096)))
     const found = this.candidates
-    if (!this.pairs) {
+    if (!pairs) {
       let count = 0
       for (let end = lo; end < hi; end++) if (shift[data[end]!] === 0) found[count++] = end
       return count
     }
 
-    return collectPairs(data, shift, lo, hi, found)
+    return collectPairs(data, shift, lo, hi, found, this.lanes)
   }
 
   /** Check the collected candidates in order, emitting as `scan` describes; returns the new cursor. */
   private verify(data: Buffer, cursor: number, count: number, out: Buffer[]): number {
-    const {bucketItems, bucketStarts, patterns, window} = this
+    const {byWindowEnd, next, pairs, patterns, window} = this.tables
     const found = this.candidates
     const n = data.length
     for (let c = 0; c < count; c++) {
       const end = found[c]!
       const start = end - window + 1
       if (start < cursor) continue // inside a match already replaced
-      const h = this.hashOf(data, end)
-      for (let k = bucketStarts[h]!, last = bucketStarts[h + 1]!; k < last; k++) {
-        const p = patterns[bucketItems[k]!]!
+      const h = blockHash(data, end, pairs)
+      for (let k = byWindowEnd[h]!; k !== -1; k = next.windowEnd[k]!) {
+        const p = patterns[k]!
         const {length} = p
         if (start + length > n) continue
         let i = 0
@@ -238,19 +231,22 @@ export class Masker {
 
     return cursor
   }
-
-  /** Hash of the block that ends at `data[end]`. */
-  private hashOf(data: Buffer, end: number): number {
-    return this.pairs ? ((data[end - 1]! << 7) ^ data[end]!) & HASH_MASK : data[end]!
-  }
 }
 
 /**
  * Wu–Manber candidates over [lo, hi) with byte-pair blocks, in four interleaved lanes (see
  * {@link Masker}); writes them to `found` in ascending order and returns how many there are.
+ * `lanes` is scratch space for {@link fourLanes} (8 entries).
  */
 // eslint-disable-next-line max-params -- hot path: plain arguments, no options object to unpack
-function collectPairs(data: Buffer, shift: Uint8Array, lo: number, hi: number, found: Int32Array): number {
+function collectPairs(
+  data: Buffer,
+  shift: Uint8Array,
+  lo: number,
+  hi: number,
+  found: Int32Array,
+  lanes: Int32Array,
+): number {
   if (hi - lo < LANES_MIN) return slide(data, shift, lo, hi, found, 0)
   // Four lanes over the quarters of the range. Lane k writes its candidates from offset k ×
   // quarter, which lane k − 1 (at most one candidate per position) cannot reach.
@@ -258,14 +254,47 @@ function collectPairs(data: Buffer, shift: Uint8Array, lo: number, hi: number, f
   const q1 = lo + quarter
   const q2 = q1 + quarter
   const q3 = q2 + quarter
-  let a = lo
-  let b = q1
-  let c = q2
-  let d = q3
-  let na = 0
-  let nb = quarter
-  let nc = 2 * quarter
-  let nd = 3 * quarter
+  lanes[0] = lo
+  lanes[1] = q1
+  lanes[2] = q2
+  lanes[3] = q3
+  lanes[4] = 0
+  lanes[5] = quarter
+  lanes[6] = 2 * quarter
+  lanes[7] = 3 * quarter
+  fourLanes(data, shift, found, lanes, hi)
+  let na = slide(data, shift, lanes[0]!, q1, found, lanes[4]!)
+  const nb = slide(data, shift, lanes[1]!, q2, found, lanes[5]!)
+  const nc = slide(data, shift, lanes[2]!, q3, found, lanes[6]!)
+  const nd = slide(data, shift, lanes[3]!, hi, found, lanes[7]!)
+  found.copyWithin(na, quarter, nb)
+  na += nb - quarter
+  found.copyWithin(na, 2 * quarter, nc)
+  na += nc - 2 * quarter
+  found.copyWithin(na, 3 * quarter, nd)
+  return na + nd - 3 * quarter
+}
+
+/**
+ * The interleaved part of {@link collectPairs}: the four lanes advance together until one reaches
+ * the end of its quarter. Positions and candidate counts come in and go back through `lanes`
+ * (a, b, c, d, then na, nb, nc, nd). A function of its own, and a small one, so that V8 optimizes
+ * it after the first chunk: inside collectPairs (with four copies of `slide` inlined) it ran
+ * unoptimized for the first ~10 MiB of output while the optimizing compiler worked on the whole.
+ */
+// eslint-disable-next-line max-params -- hot path: plain arguments, no options object to unpack
+function fourLanes(data: Buffer, shift: Uint8Array, found: Int32Array, lanes: Int32Array, hi: number): void {
+  let a = lanes[0]!
+  let b = lanes[1]!
+  let c = lanes[2]!
+  let d = lanes[3]!
+  let na = lanes[4]!
+  let nb = lanes[5]!
+  let nc = lanes[6]!
+  let nd = lanes[7]!
+  const q1 = b
+  const q2 = c
+  const q3 = d
   while (a < q1 && b < q2 && c < q3 && d < hi) {
     const sa = shift[((data[a - 1]! << 7) ^ data[a]!) & HASH_MASK]!
     const sb = shift[((data[b - 1]! << 7) ^ data[b]!) & HASH_MASK]!
@@ -281,16 +310,14 @@ function collectPairs(data: Buffer, shift: Uint8Array, lo: number, hi: number, f
     else d += sd
   }
 
-  na = slide(data, shift, a, q1, found, na)
-  nb = slide(data, shift, b, q2, found, nb)
-  nc = slide(data, shift, c, q3, found, nc)
-  nd = slide(data, shift, d, hi, found, nd)
-  found.copyWithin(na, quarter, nb)
-  na += nb - quarter
-  found.copyWithin(na, 2 * quarter, nc)
-  na += nc - 2 * quarter
-  found.copyWithin(na, 3 * quarter, nd)
-  return na + nd - 3 * quarter
+  lanes[0] = a
+  lanes[1] = b
+  lanes[2] = c
+  lanes[3] = d
+  lanes[4] = na
+  lanes[5] = nb
+  lanes[6] = nc
+  lanes[7] = nd
 }
 
 /**
@@ -315,17 +342,74 @@ function slide(
   return count
 }
 
-/** Group pattern indices by key: items[starts[key] .. starts[key + 1]), in pattern order. */
-function buckets(
-  patterns: Buffer[],
-  size: number,
-  keyOf: (p: Buffer) => number,
-): {starts: Uint32Array; items: Uint32Array} {
-  const next = new Uint32Array(size + 1)
-  for (const p of patterns) next[keyOf(p) + 1]!++
-  for (let key = 0; key < size; key++) next[key + 1]! += next[key]!
-  const starts = new Uint32Array(next)
-  const items = new Uint32Array(patterns.length)
-  for (const [index, p] of patterns.entries()) items[next[keyOf(p)]!++] = index
-  return {starts, items}
+/** Maskers for `patterns`, one per call (e.g. per output stream), sharing one set of tables. */
+export function maskers(patterns: readonly Buffer[], replacement?: Buffer): () => Masker {
+  const tables = new MaskTables(patterns)
+  return () => new Masker(tables, replacement)
+}
+
+/** Hash of the block of a Wu–Manber window that ends at `data[end]` (byte pairs, or single bytes). */
+function blockHash(data: Uint8Array, end: number, pairs: boolean): number {
+  return pairs ? ((data[end - 1]! << 7) ^ data[end]!) & HASH_MASK : data[end]!
+}
+
+/**
+ * The search tables of a {@link Masker}, built once from a pattern set: a masker per output stream
+ * can share them (`new Masker(tables)`), so a run with both streams masked builds them once.
+ * Immutable once built; the patterns are used as given, not copied.
+ */
+export class MaskTables {
+  /** Patterns with a given first byte: `patterns[byFirstByte[b]]`, then along `next.firstByte`. */
+  readonly byFirstByte: Int32Array
+  /**
+   * Patterns whose window ends with a given block hash, in pattern order (longest first, so the
+   * first one that matches at a position is the longest match there): `byWindowEnd[h]`, then
+   * along `next.windowEnd`; −1 ends a list.
+   */
+  readonly byWindowEnd: Int32Array
+  /** Length of the longest pattern: at most this − 1 bytes are ever held back. */
+  readonly longest: number
+  readonly next: {readonly firstByte: Int32Array; readonly windowEnd: Int32Array}
+  /** Blocks are byte pairs, unless some pattern is a single byte (window 1). */
+  readonly pairs: boolean
+  /** Patterns, deduplicated and sorted longest first. */
+  readonly patterns: readonly Buffer[]
+  /** How far the window may slide when its last block has a given hash; 0 = candidate. */
+  readonly shift: Uint8Array
+  /** Wu–Manber window: how many leading bytes of every pattern the shift table covers. */
+  readonly window: number
+
+  constructor(patterns: readonly Buffer[]) {
+    const sorted = uniqueLongestFirst(patterns)
+    this.patterns = sorted
+    this.longest = sorted[0]?.length ?? 0
+    // Capped so that shifts fit a byte.
+    const window = Math.min(sorted.at(-1)?.length ?? 1, 255)
+    const pairs = window >= 2
+    this.window = window
+    this.pairs = pairs
+    const shift = new Uint8Array(HASH_MASK + 1).fill(window - (pairs ? 1 : 0))
+    for (const p of sorted) {
+      for (let j = pairs ? 1 : 0; j < window; j++) {
+        const h = blockHash(p, j, pairs)
+        if (shift[h]! > window - 1 - j) shift[h] = window - 1 - j
+      }
+    }
+
+    this.shift = shift
+    // Linked lists rather than prefix sums over the whole table: no pass over its 16 Ki entries,
+    // which costs more than everything else here while the code is not yet compiled.
+    this.byWindowEnd = new Int32Array(HASH_MASK + 1).fill(-1)
+    this.byFirstByte = new Int32Array(256).fill(-1)
+    this.next = {firstByte: new Int32Array(sorted.length), windowEnd: new Int32Array(sorted.length)}
+    // Prepending in reverse keeps each list in pattern order.
+    for (let k = sorted.length - 1; k >= 0; k--) {
+      const p = sorted[k]!
+      const h = blockHash(p, window - 1, pairs)
+      this.next.windowEnd[k] = this.byWindowEnd[h]!
+      this.byWindowEnd[h] = k
+      this.next.firstByte[k] = this.byFirstByte[p[0]!]!
+      this.byFirstByte[p[0]!] = k
+    }
+  }
 }

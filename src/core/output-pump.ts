@@ -8,14 +8,16 @@
  *   read and reads may be larger than a stream's 64 KiB. Where no such socket can be made (no
  *   writable temp dir), the child gets an ordinary pipe and its stream's chunks are fed instead
  *   ({@link pumpStream}).
- * - Each chunk is masked and written with one `writev` straight to the descriptor: no Transform or
- *   Writable stream in between (their bookkeeping cost more than the masking itself).
+ * - Each chunk is masked and written with one `write` (or `writev`) straight to the descriptor: no
+ *   Transform or Writable stream in between (their bookkeeping cost more than the masking itself).
+ *   Reads land after room for the bytes the masker held back, which it copies there, so a chunk
+ *   with no match is one piece: one write of a view, no copy.
  * - The descriptors are made non-blocking. Once one is full (EAGAIN: its reader is slower than the
  *   child), every later write goes through its Node stream, which writes what fits at once and the
  *   rest when the descriptor is writable again, without copying the chunk (and without the cost of
- *   an exception per full pipe); reading pauses while the stream still holds part of a chunk, whose
- *   buffer the next read would reuse. Output order is kept, memory stays bounded, and a stalled
- *   reader never blocks the process (signals still forwarded).
+ *   an exception per full pipe); a buffer is not read into again while the stream still holds part
+ *   of its chunk, and reading pauses when both are held. Output order is kept, memory stays
+ *   bounded, and a stalled reader never blocks the process (signals still forwarded).
  * - A reader that went away (EPIPE) is reported once; the rest of the child's output is drained
  *   unread, so the child is never blocked on us.
  * - Bytes the masker holds back (they might begin a value) are written after {@link IDLE_FLUSH_MS}
@@ -37,6 +39,11 @@ export interface OutputFilter {
   readonly heldBack: number
   /** Output for this chunk; some bytes may be held back (as a copy) until the next call. */
   push(chunk: Buffer): Buffer[]
+  /**
+   * Optional: as `push(buffer.subarray(start, end))`, but the held-back bytes may be copied into
+   * the free room `buffer[0, start)` just before the chunk, so the output is one piece.
+   */
+  pushAfter?(buffer: Buffer, start: number, end: number): Buffer[]
 }
 
 /**
@@ -126,6 +133,23 @@ class Pump {
     return flowing
   }
 
+  /**
+   * Mask and write `buffer[start, end)`, with `buffer[0, start)` free for the held-back bytes (see
+   * OutputFilter.pushAfter). Returns true when all of it is written; otherwise false, and
+   * `written` is called once the stream has written the rest: until then `buffer` must not be
+   * reused. Reading is not paused here: the caller decides (it may have another buffer).
+   */
+  chunkIn(buffer: Buffer, start: number, end: number, written: () => void): boolean {
+    if (this.closed) return true
+    const {filter} = this
+    const output = filter.pushAfter
+      ? filter.pushAfter(buffer, start, end)
+      : filter.push(buffer.subarray(start, end))
+    const flowing = this.write(output, written)
+    if (filter.heldBack > 0) this.flushWhenIdle()
+    return flowing
+  }
+
   /** The input ended (or failed): flush what the masker holds. */
   end(): void {
     if (this.ended) return
@@ -175,21 +199,32 @@ class Pump {
    * still holds some of them; they may be views of a buffer the caller reuses for its next read,
    * so reading pauses until they are written.
    */
-  private viaStream(pieces: Buffer[]): boolean {
+  private viaStream(pieces: Buffer[], written?: () => void): boolean {
     const stream = this.target.stream()
     if (stream.listenerCount('error') === 0) stream.on('error', (error) => this.stop(error))
     this.inFlight++
-    if (pieces.length === 1) stream.write(pieces[0], this.afterWrite)
+    // `written` is for a chunk the stream still holds when we return; the stream calls back
+    // asynchronously, by which time that is known.
+    let holding = false
+    const done = written
+      ? (error?: Error | null) => {
+          if (holding) written()
+          this.afterWrite(error)
+        }
+      : this.afterWrite
+    if (pieces.length === 1) stream.write(pieces[0], done)
     else {
       // One writev for the whole chunk.
       stream.cork()
       for (const [index, piece] of pieces.entries())
-        stream.write(piece, index === pieces.length - 1 ? this.afterWrite : undefined)
+        stream.write(piece, index === pieces.length - 1 ? done : undefined)
       stream.uncork()
     }
 
     if (stream.writableLength === 0 || this.closed) return true
-    this.waiting = true
+    // A caller that gave `written` pauses (or not) itself; otherwise pause until all is written.
+    if (written) holding = true
+    else this.waiting = true
     return false
   }
 
@@ -200,10 +235,10 @@ class Pump {
     if ((error as NodeJS.ErrnoException | null)?.code === 'EPIPE') this.onBrokenPipe()
   }
 
-  private write(output: Buffer[]): boolean {
-    let pieces = output.filter((piece) => piece.length > 0)
-    if (this.closed || pieces.length === 0) return true
-    if (this.full) return this.viaStream(pieces)
+  private write(output: Buffer[], whenWritten?: () => void): boolean {
+    let pieces = output.length === 1 ? output : output.filter((piece) => piece.length > 0)
+    if (this.closed || pieces.length === 0 || pieces[0]!.length === 0) return true
+    if (this.full) return this.viaStream(pieces, whenWritten)
     while (pieces.length > 0) {
       let written: number
       try {
@@ -218,7 +253,7 @@ class Pump {
         // The reader is slower than the child: from now on every write goes through the stream,
         // which waits for the descriptor without an exception per full pipe or a copy.
         this.full = true
-        return this.viaStream(pieces)
+        return this.viaStream(pieces, whenWritten)
       }
 
       pieces = advance(pieces, written)
@@ -258,6 +293,11 @@ export interface OutputChannel {
 }
 
 const READ_BUFFER = 1024 * 1024
+/**
+ * Room before each read for the bytes the masker holds back (see OutputFilter.pushAfter); a
+ * masker holding more (a pattern over 16 KiB) falls back to two pieces per chunk.
+ */
+const HELD_ROOM = 16 * 1024
 
 /**
  * A connected Unix socket pair for one output stream of the child, made through a listening socket
@@ -282,22 +322,37 @@ export async function openOutputChannel(target: PumpTarget): Promise<OutputChann
     let pump: Pump | undefined
     // Two read buffers: while the stream still holds (views of) one chunk, the next is read and
     // masked into the other, so the descriptor has output waiting when the reader drains it.
-    // Reading pauses only when both are held, and goes on once everything is written.
-    const buffers = [Buffer.allocUnsafe(READ_BUFFER), Buffer.allocUnsafe(READ_BUFFER)] as const
+    // Reading pauses only when both are held, and goes on as soon as one is written. Each has
+    // room before the read for the bytes the masker held back, so that a chunk's output is
+    // usually one piece: one write, no copy.
+    const buffers = [Buffer.allocUnsafe(HELD_ROOM + READ_BUFFER), Buffer.allocUnsafe(HELD_ROOM + READ_BUFFER)]
+    const reads = buffers.map((buffer) => buffer.subarray(HELD_ROOM))
+    const held = [false, false]
     let current = 0
-    let spareInUse = false
+    let paused = false
+    // Node asks for the next read's buffer right after each read: when both are held, it is the
+    // older one, which the stream finishes first (in order), and reading resumes once it is free.
+    const release = (index: number): void => {
+      held[index] = false
+      if (!paused || held[current]!) return
+      paused = false
+      ours.resume()
+    }
+
     const read = (size: number): boolean => {
       if (!pump) return false
-      if (pump.chunk(buffers[current]!.subarray(0, size))) return true
-      if (spareInUse) return false
-      spareInUse = true
-      current = 1 - current
-      return true
+      const index = current
+      if (pump.chunkIn(buffers[index]!, HELD_ROOM, HELD_ROOM + size, () => release(index))) return true
+      held[index] = true
+      current = 1 - index
+      if (!held[current]) return true
+      paused = true
+      return false
     }
 
     const ours = net.connect({
       // Paused until `start` gives the pump: nothing is read before.
-      onread: {buffer: () => buffers[current]!, callback: read},
+      onread: {buffer: () => reads[current]!, callback: read},
       path: address,
     })
     ours.pause()
@@ -330,8 +385,9 @@ export async function openOutputChannel(target: PumpTarget): Promise<OutputChann
         const started = new Pump(target, filter, onBrokenPipe).from({
           pause: () => ours.pause(),
           resume() {
-            // Everything written: neither buffer is held.
-            spareInUse = false
+            // Everything written (or the rest is drained unread): neither buffer is held.
+            held.fill(false)
+            paused = false
             ours.resume()
           },
         })

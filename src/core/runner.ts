@@ -334,8 +334,8 @@ export async function spawnAndWait(
     outputs ?? (prepared.secrets.length > 0 ? openOutputs(mask) : undefined),
   ])
   // Values too short to mask leave nothing to mask: the child then writes to our descriptors itself.
-  const patterns = masking?.maskPatterns(prepared.secrets, {minLength: MIN_MASK_LENGTH}) ?? []
-  const masked = masking && patterns.length > 0 ? opened : undefined
+  // (Any value of MIN_MASK_LENGTH bytes or more is a pattern; the rest are made once it started.)
+  const masked = prepared.secrets.some((secret) => secret.length >= MIN_MASK_LENGTH) ? opened : undefined
   if (opened && !masked) opened.close()
   // A closed reader downstream: the child gets SIGPIPE, as it would writing to a shell pipeline.
   const running: {child?: ChildProcess} = {}
@@ -359,7 +359,14 @@ export async function spawnAndWait(
   running.child = child
   // Attached before yielding: Node discards the output of a child that exits while its pipes have
   // no reader.
-  const piping = masking && masked ? masked.attach(child, () => new masking.Masker(patterns), brokenPipe) : []
+  const piping =
+    masking && masked
+      ? masked.attach(
+          child,
+          masking.maskers(masking.maskPatterns(prepared.secrets, {minLength: MIN_MASK_LENGTH})),
+          brokenPipe,
+        )
+      : []
   const stopForwarding = forwardSignals(child)
   try {
     const started = await new Promise<Error | null>((resolve) => {

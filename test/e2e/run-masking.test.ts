@@ -5,6 +5,7 @@
 import fc from 'fast-check'
 import assert from 'node:assert/strict'
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
+import {closeSync, openSync, readFileSync} from 'node:fs'
 import {writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
@@ -16,6 +17,8 @@ const MASK = '<concealed by agentvault>'
 const TRICKY = `Pä/ss"w\\<rd>&'(x)*!~ é😀-canary-91c4`
 const PLAIN = 'canary-plain-5be02d17aa'
 const PROMPT = 'hunter2-canary-0e7f'
+/** Too short to mask (under 4 bytes). */
+const SHORT = 'q7z'
 
 function has(command: string, ...args: string[]): boolean {
   const probe = spawnSync(command, args, {stdio: 'ignore'})
@@ -82,6 +85,7 @@ describe('e2e: run masking', () => {
       ['TRICKY', TRICKY],
       ['PLAIN', PLAIN],
       ['PROMPT', PROMPT],
+      ['SHORT', SHORT],
     ]) {
       const stored = await runCli(['secrets', 'set', name!], {env: t.env, input: value})
       assert.equal(stored.code, 0, stored.stderr)
@@ -227,6 +231,39 @@ describe('e2e: run masking', () => {
       ),
       {numRuns: 6},
     )
+  })
+
+  it('masks through its own socket only when some value is long enough to mask', function () {
+    if (!has('readlink', '/proc/self/fd/1')) this.skip()
+    // stdout is a file: the child writes to it directly when nothing is masked, else to our socket.
+    const script = 'link=$(readlink /proc/$$/fd/1); echo "$link" >&2; printf "%s" "$S"'
+    const runTo = (file: string, ...args: string[]) => {
+      const fd = openSync(file, 'w')
+      try {
+        const result = spawnSync(
+          process.execPath,
+          [BIN, 'run', '--mask', 'always', ...args, '--', 'sh', '-c', script],
+          {
+            env: baseEnv(t.env),
+            stdio: ['ignore', fd, 'pipe'],
+          },
+        )
+        return {code: result.status, stderr: result.stderr.toString(), stdout: readFileSync(file, 'utf8')}
+      } finally {
+        closeSync(fd)
+      }
+    }
+
+    const shortFile = join(t.home, 'short.out')
+    const short = runTo(shortFile, '--env', 'S=local://SHORT')
+    assert.equal(short.code, 0, short.stderr)
+    assert.equal(short.stdout, SHORT, 'a value under 4 bytes is not masked')
+    assert.ok(short.stderr.includes(`${shortFile}\n`), short.stderr)
+    assert.match(short.stderr, /shorter than 4 bytes/)
+    const both = runTo(join(t.home, 'both.out'), '--env', 'S=local://SHORT', '--env', `P=local://PLAIN`)
+    assert.equal(both.code, 0, both.stderr)
+    assert.match(both.stderr, /^socket:/m, both.stderr)
+    assert.equal(both.stdout, SHORT)
   })
 
   describe('held-back bytes are written after a short idle time', () => {

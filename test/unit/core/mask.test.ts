@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 // The project imports fast-check's default export (`fc.uint8Array()`, …) as its docs do.
 import {randomBytes} from 'node:crypto'
 
-import {DEFAULT_REPLACEMENT, Masker, maskPatterns} from '../../../src/core/mask.js'
+import {DEFAULT_REPLACEMENT, Masker, maskers, maskPatterns, MaskTables} from '../../../src/core/mask.js'
 
 const R = Buffer.from(DEFAULT_REPLACEMENT)
 const KiB = 1024
@@ -74,6 +74,14 @@ function p(...spellings: string[]): Buffer[] {
 /** Mask a whole string with `#` as the replacement. */
 function mask(data: string, patterns: Buffer[]): string {
   return maskWhole(Buffer.from(data), patterns, Buffer.from('#')).toString()
+}
+
+/** Prefixes (2 bytes or longer) of patterns picked by `picks`. */
+function prefixesOf(patterns: readonly Buffer[], picks: readonly number[]): Buffer[] {
+  return picks.map((k) => {
+    const pattern = patterns[k % patterns.length]!
+    return pattern.subarray(0, 2 + (k % (pattern.length - 1)))
+  })
 }
 
 function toBuffer(bytes: Uint8Array): Buffer {
@@ -357,6 +365,95 @@ describe('core/mask', () => {
       )
     })
 
+    it('pushAfter: the held bytes go into the room before the chunk; same output as push (property)', () => {
+      const letters = fc.uint8Array({min: 97, max: 99, minLength: 1, maxLength: 8}).map((v) => Buffer.from(v))
+      fc.assert(
+        fc.property(
+          fc.array(letters, {minLength: 1, maxLength: 6}),
+          fc.uint8Array({min: 97, max: 100, maxLength: 400}),
+          fc.array(fc.nat(), {maxLength: 40}),
+          fc.array(fc.nat({max: 10}), {minLength: 1, maxLength: 8}),
+          (patterns, base, cuts, rooms) => {
+            const data = Buffer.from(base)
+            const masker = new Masker(patterns, Buffer.from('#'))
+            const out: Buffer[] = []
+            for (const [index, chunk] of cut(data, cuts).entries()) {
+              // A fresh buffer per chunk (the output holds views of it), room filled with a marker.
+              const room = rooms[index % rooms.length]!
+              const buffer = Buffer.concat([Buffer.alloc(room, 0xee), chunk])
+              const held = masker.heldBack
+              const pieces = masker.pushAfter(buffer, room, buffer.length)
+              const untouched = held <= room ? room - held : room
+              assert.ok(
+                buffer.subarray(0, untouched).equals(Buffer.alloc(untouched, 0xee)),
+                'wrote outside the room it needs',
+              )
+              const first = pieces[0]
+              if (held > 0 && held <= room && first && first.length > 1) {
+                // Not the replacement: a view of the buffer from the held bytes on, not a copy.
+                assert.equal(first.buffer, buffer.buffer)
+                assert.equal(first.byteOffset, buffer.byteOffset + room - held)
+              }
+
+              out.push(...pieces)
+            }
+
+            out.push(...masker.end())
+            assert.ok(Buffer.concat(out).equals(reference(data, patterns, Buffer.from('#'))))
+          },
+        ),
+        {numRuns: 300},
+      )
+    })
+
+    it('finds what a naive search finds through the four-lane scan: overlaps, prefixes, long inputs (property)', () => {
+      // Inputs of 4–20 KiB over 4 letters: the four-lane scan runs, and candidates are dense.
+      const letters = fc
+        .uint8Array({min: 97, max: 100, minLength: 2, maxLength: 12})
+        .map((v) => Buffer.from(v))
+      fc.assert(
+        fc.property(
+          fc.array(letters, {minLength: 1, maxLength: 8}),
+          fc.array(fc.nat(), {maxLength: 4}),
+          fc.uint8Array({min: 97, max: 100, minLength: 4096, maxLength: 20_000}),
+          fc.array(fc.nat(), {maxLength: 6}),
+          (base, prefixes, bytes, cuts) => {
+            // Some patterns are prefixes of others.
+            const patterns = [...base, ...prefixesOf(base, prefixes)]
+            const data = Buffer.from(bytes)
+            const make = maskers(patterns, Buffer.from('#'))
+            assert.ok(maskChunks(make(), cut(data, cuts)).equals(reference(data, patterns, Buffer.from('#'))))
+          },
+        ),
+        {numRuns: 60},
+      )
+    })
+
+    it('gives the same output for a value split at every offset, with tables shared by two maskers (property)', () => {
+      fc.assert(
+        fc.property(
+          fc.array(fc.uint8Array({minLength: 4, maxLength: 20}), {minLength: 1, maxLength: 4}),
+          fc.uint8Array({maxLength: 24}),
+          fc.uint8Array({maxLength: 24}),
+          fc.nat(),
+          (rawValues, before, after, which) => {
+            const patterns = maskPatterns(rawValues.map(toBuffer))
+            const data = Buffer.concat([before, patterns[which % patterns.length]!, after])
+            const expected = reference(data, patterns)
+            const make = maskers(patterns)
+            for (let at = 0; at <= data.length; at++) {
+              const out = make()
+              assert.ok(
+                maskChunks(out, [data.subarray(0, at), data.subarray(at)]).equals(expected),
+                `split at ${at}`,
+              )
+            }
+          },
+        ),
+        {numRuns: 100},
+      )
+    })
+
     it('outputs its input unchanged when the input contains no pattern (property)', () => {
       fc.assert(
         fc.property(
@@ -413,6 +510,21 @@ describe('core/mask', () => {
       }
 
       assert.equal(emitted + masker.heldBack, 64 * 16 * KiB)
+    })
+
+    it('maskers made from one set of tables (one per stream) each keep their own held bytes', () => {
+      const patterns = maskPatterns([secret, Buffer.from('another-v4lue')])
+      const make = maskers(patterns)
+      const [out, err] = [make(), make()]
+      // Both streams stop in the middle of a different value, then go on in turns.
+      const outFirst = out.push(Buffer.from('o: s3cr'))
+      const errFirst = err.push(Buffer.from('e: another-'))
+      assert.ok(out.heldBack > 0 && err.heldBack > 0)
+      const outText = Buffer.concat([...outFirst, ...out.push(Buffer.from('3t-V4LUE.')), ...out.end()])
+      const errText = Buffer.concat([...errFirst, ...err.push(Buffer.from('v4lue!')), ...err.end()])
+      assert.equal(outText.toString(), `o: ${DEFAULT_REPLACEMENT}.`)
+      assert.equal(errText.toString(), `e: ${DEFAULT_REPLACEMENT}!`)
+      assert.deepEqual(new MaskTables(patterns).patterns, patterns)
     })
 
     it('with no patterns passes chunks through without copying', () => {

@@ -6,7 +6,7 @@ import {mkdir, mkdtemp, rm} from 'node:fs/promises'
 import {connect, createServer, type Socket} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {PassThrough, Readable} from 'node:stream'
+import {PassThrough, Readable, Writable} from 'node:stream'
 
 import {DEFAULT_REPLACEMENT, Masker, maskPatterns} from '../../../src/core/mask.js'
 import {IDLE_FLUSH_MS, openOutputChannel, pumpStream, type PumpTarget} from '../../../src/core/output-pump.js'
@@ -57,6 +57,8 @@ async function socketPair(dir: string): Promise<{accepted: Socket; client: Socke
   server.close()
   return {accepted, client}
 }
+
+function noop(): void {}
 
 function collect(socket: Socket): Promise<Buffer> {
   const chunks: Buffer[] = []
@@ -308,6 +310,77 @@ describe('core/output-pump', () => {
       await done
       client.end()
       assert.ok((await received).equals(maskedWhole(data)))
+    })
+
+    it('reads into a buffer again as soon as the stream has written it, while it still holds the other', async () => {
+      const {accepted, client} = await socketPair(dir)
+      /** A stream that completes each write only when the test says so. */
+      class HeldWrites extends Writable {
+        auto = false
+        callbacks: Array<() => void> = []
+        writes = 0
+        onWrite: () => void = noop
+
+        override _write(_chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+          if (this.auto) callback()
+          else this.callbacks.push(callback)
+        }
+
+        override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+          this.writes++
+          // Passed on as given: Writable sorts out write(chunk, callback) itself.
+          const result = super.write(chunk, encoding as BufferEncoding, callback as () => void)
+          this.onWrite()
+          return result
+        }
+      }
+      const held = new HeldWrites()
+      let pushes = 0
+      let onPush: () => void = noop
+      class Counting extends Masker {
+        override pushAfter(buffer: Buffer, start: number, end: number): Buffer[] {
+          pushes++
+          onPush()
+          return super.pushAfter(buffer, start, end)
+        }
+      }
+      // Nobody reads `accepted`: the socket fills, and from then on the pump writes through `held`.
+      const channel = await openOutputChannel({
+        fd: (client as unknown as {_handle: {fd: number}})._handle.fd,
+        stream: () => held,
+      })
+      const child = spawn(
+        process.execPath,
+        ['-e', `process.stdout.write(Buffer.alloc(${32 * 1024 * 1024}, 'x'))`],
+        {
+          stdio: ['ignore', channel.childEnd, 'inherit'],
+        },
+      )
+      const done = channel.start(new Counting(PATTERNS), () => {})
+      // Two chunks held by the stream (one written by it, one queued): both buffers are in use.
+      await new Promise<void>((resolve) => {
+        held.onWrite = () => {
+          if (held.writes >= 2) resolve()
+        }
+      })
+      const before = pushes
+      const next = new Promise<void>((resolve) => {
+        onPush = resolve
+      })
+      held.callbacks.shift()!() // the first chunk is written: its buffer is free again
+      await next
+      assert.equal(pushes, before + 1)
+      assert.equal(held.writableLength > 0, true, 'the second chunk is still held by the stream')
+      held.auto = true
+      for (const callback of held.callbacks.splice(0)) callback()
+      await Promise.all([
+        done,
+        new Promise((resolve) => {
+          child.once('exit', resolve)
+        }),
+      ])
+      accepted.destroy()
+      client.destroy()
     })
 
     it('close() releases both ends when nothing is spawned', async () => {
