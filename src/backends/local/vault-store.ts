@@ -32,6 +32,7 @@ import {createHmac, timingSafeEqual} from 'node:crypto'
 import {chmod} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import {changeSecretNames, recordSecretNames} from '../../core/completion/names-cache.js'
 import {ConfigError} from '../../core/errors.js'
 import {ensureHome, withFileLock, writeFileAtomic} from '../../core/file-lock.js'
 import {
@@ -235,6 +236,7 @@ export class VaultStore {
     if (!loaded) return undefined
     const result = new Map<string, VaultMetadata>()
     for (const [name, original] of await this.originals(loaded)) result.set(name, original.meta)
+    await recordSecretNames(this.paths.home, result.keys())
     return result
   }
 
@@ -248,6 +250,7 @@ export class VaultStore {
     const entries: VaultEntries = new Map()
     for (const [name, original] of await this.originals(loaded))
       entries.set(name, {...withoutHistory(original.meta), value: original.value()})
+    await recordSecretNames(this.paths.home, entries.keys())
     return {entries, header: loaded.header}
   }
 
@@ -339,6 +342,7 @@ export class VaultStore {
       const entries: VaultEntries = new Map()
       if (entry) entries.set(name, entry)
       await this.write(loaded.header, entries, originals, (e) => e === current && !isDirty(e), rest)
+      await changeSecretNames(this.paths.home, entry ? {added: [name]} : {removed: [name]})
       return result
     })
   }
@@ -351,6 +355,7 @@ export class VaultStore {
       const entries: VaultEntries = new Map()
       const result = change(entries, NO_TOOLS)
       await this.create(entries)
+      await recordSecretNames(this.paths.home, entries.keys())
       return result
     }
 
@@ -365,6 +370,7 @@ export class VaultStore {
 
     const result = change(entries, {valueAt: (name, version) => originals.get(name)?.valueAt(version)})
     await this.write(loaded.header, entries, originals, (entry) => untouched.has(entry) && !isDirty(entry))
+    await recordSecretNames(this.paths.home, entries.keys())
     return result
   }
 
