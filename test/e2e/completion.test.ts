@@ -257,7 +257,9 @@ _agentvault`
           assert.deepEqual(await complete(['agentvault', 'run', '--mask', 'never', '--', 'cat', 'no']), [
             '<normal 2 cat|no>',
           ])
-          assert.deepEqual(await complete(['agentvault', 'run', '--env-file', 'x', 'ech']), ['<normal 1 ech>'])
+          assert.deepEqual(await complete(['agentvault', 'run', '--env-file', 'x', 'ech']), [
+            '<normal 1 ech>',
+          ])
         }
 
         // After `--` nothing is an agentvault flag any more.

@@ -25,7 +25,6 @@ export default class AutocompleteScript extends AgentVaultCommand<typeof Autocom
     '<%= config.bin %> <%= command.id %> bash >> ~/.bashrc',
     '<%= config.bin %> <%= command.id %> zsh >> ~/.zshrc',
   ]
-  static hidden = true
   static summary = 'Print the shell startup line that loads completion.'
 
   async run(): Promise<AutocompleteScriptResult> {
