@@ -242,22 +242,29 @@ __agentvault_reply() {
     "$__av_full"*) ;;
     *) return 0 ;;
   esac
-  local av_reply=\${1#"$__av_strip"}
-  if [ -n "$2" ]; then
-    case $av_reply in
-      *[!A-Za-z0-9._/:@%+=,-]*) printf -v av_reply '%q' "$av_reply" ;;
-    esac
-  fi
-  COMPREPLY+=("$av_reply")
+  COMPREPLY+=("\${1#"$__av_strip"}")
 }
 
-# Each line of a names file, as a reply.
+# Each line of a names file that extends the word, as a reply (shell-quoted when it needs it).
 __agentvault_names() {
-  local av_name
+  local av_name av_reply
+  local -a av_list
   [ -r "$1" ] || return 0
-  while IFS= read -r av_name || [ -n "$av_name" ]; do
-    [ -n "$av_name" ] && __agentvault_reply "$__av_prefix$av_name" quote
-  done <"$1"
+  mapfile -t av_list <"$1"
+  # Inline (no call per name): a vault may hold hundreds.
+  for av_name in "\${av_list[@]}"; do
+    case $__av_prefix$av_name in
+      "$__av_full"*) ;;
+      *) continue ;;
+    esac
+    av_reply=$__av_prefix$av_name
+    av_reply=\${av_reply#"$__av_strip"}
+    case $av_reply in
+      '') continue ;;
+      *[!A-Za-z0-9._/:@%+=,-]*) printf -v av_reply '%q' "$av_reply" ;;
+    esac
+    COMPREPLY+=("$av_reply")
+  done
 }
 
 _${bin}() {
