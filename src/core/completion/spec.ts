@@ -104,7 +104,7 @@ const PATH_ARGS = new Set(['file', 'path'])
 /** Arguments of `secrets …` (and `use`) that name an existing secret. */
 const SECRET_ARGS = new Set(['name', 'old', 'prefix', 'ref'])
 
-/** Flags naming a secret of the local vault. */
+/** Flags naming a secret of the local vault (and those whose help value is REF: a reference). */
 const SECRET_FLAGS = new Set(['secret'])
 
 function text(value: string | undefined): string {
@@ -131,7 +131,7 @@ function flagValue(flag: DeclaredFlag): ValueSpec | undefined {
   const words = [...(flag.options ?? [])]
   if (isPathFlag(flag)) return {dynamic: 'files', words}
   if (flag.name === 'profile') return {dynamic: 'profiles', words: [...BACKEND_KINDS]}
-  if (SECRET_FLAGS.has(flag.name)) return {dynamic: 'secrets', words}
+  if (SECRET_FLAGS.has(flag.name) || helpValues(flag).includes('REF')) return {dynamic: 'secrets', words}
   if (flag.name === 'from-env' || flag.name === 'pass-env') return {dynamic: 'envvars', words}
   if (flag.name === 'kind' && words.length === 0) return {dynamic: 'none', words: [...BACKEND_KINDS]}
   return {dynamic: 'none', words}

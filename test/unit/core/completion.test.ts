@@ -80,6 +80,8 @@ describe('core/completion: spec', () => {
     assert.equal(flag('run', 'profile').value?.dynamic, 'profiles')
     assert.equal(flag('secrets list', 'profile').char, 'p')
     assert.equal(flag('run', 'clean-env').value, undefined)
+    assert.equal(flag('call', 'bearer').value?.dynamic, 'secrets')
+    assert.equal(flag('audit', 'secret').value?.dynamic, 'secrets')
     assert.deepEqual(command('login').args[0]?.words, [...BACKEND_KINDS])
     for (const path of ['secrets get', 'secrets delete', 'secrets rm', 'secrets rename', 'use'])
       assert.equal(command(path).args[0]?.dynamic, 'secrets', path)
