@@ -155,6 +155,30 @@ _agentvault`
         assert.equal((await stat(join(parsed.namesCache, file))).mode & 0o777, 0o600, file)
     })
 
+    it('writes no file or folder others could change, whatever the umask (compinit would refuse it)', async () => {
+      await inShell(
+        'bash',
+        'umask 000; XDG_CACHE_HOME=$HOME/cache-umask agentvault autocomplete zsh --refresh-cache',
+      )
+      const dir = join(t.home, 'cache-umask', 'agentvault', 'autocomplete')
+      for (const path of [
+        dir,
+        join(dir, 'functions', 'zsh'),
+        join(dir, 'functions', 'zsh', '_agentvault'),
+        join(dir, 'functions', 'bash', 'agentvault.bash'),
+        join(dir, 'zsh_setup'),
+      ])
+        assert.equal((await stat(path)).mode & 0o022, 0, path)
+      // zsh's own check finds nothing insecure (it prints what is, and fails).
+      assert.equal(
+        await inShell(
+          'zsh',
+          `fpath=(${join(dir, 'functions', 'zsh')} $fpath); autoload -Uz compaudit; compaudit`,
+        ),
+        '',
+      )
+    })
+
     it('an unknown shell is a usage error (exit 2)', async () => {
       const result = await runCli(['autocomplete', 'fish'], {env})
       assert.equal(result.code, 2, result.stderr)

@@ -4,7 +4,7 @@
  * used (`<cache>/autocomplete/bash_setup`, `functions/bash/agentvault.bash`, `zsh_setup`,
  * `functions/zsh/_agentvault`), so a line appended by an earlier version keeps working.
  */
-import {mkdir, writeFile} from 'node:fs/promises'
+import {chmod, mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {CompletionSpec} from './spec.js'
@@ -39,17 +39,28 @@ export async function writeCompletionFiles(
   const dir = autocompleteDir(cacheDir)
   const bashDir = join(dir, 'functions', 'bash')
   const zshDir = join(dir, 'functions', 'zsh')
-  await Promise.all([mkdir(bashDir, {recursive: true}), mkdir(zshDir, {recursive: true})])
+  // Never group- or world-writable, whatever the umask: zsh's compinit refuses (and asks about)
+  // completion files that others could change.
+  await Promise.all([
+    mkdir(bashDir, {mode: 0o755, recursive: true}),
+    mkdir(zshDir, {mode: 0o755, recursive: true}),
+  ])
   const bashFunction = join(bashDir, `${bin}.bash`)
   const zshFunction = join(zshDir, `_${bin}`)
   const bashSetup = join(dir, 'bash_setup')
   const zshSetup = join(dir, 'zsh_setup')
-  await Promise.all([
-    writeFile(bashFunction, bashScript(spec, bin)),
-    writeFile(zshFunction, zshScript(spec, bin)),
-    writeFile(bashSetup, `[ -f ${quoted(bashFunction)} ] && . ${quoted(bashFunction)}\n`),
-    writeFile(zshSetup, `fpath=(${quoted(zshDir)} $fpath)\nautoload -Uz compinit\ncompinit\n`),
-  ])
+  const files: Array<[string, string]> = [
+    [bashFunction, bashScript(spec, bin)],
+    [zshFunction, zshScript(spec, bin)],
+    [bashSetup, `[ -f ${quoted(bashFunction)} ] && . ${quoted(bashFunction)}\n`],
+    [zshSetup, `fpath=(${quoted(zshDir)} $fpath)\nautoload -Uz compinit\ncompinit\n`],
+  ]
+  await Promise.all(
+    files.map(async ([file, text]) => {
+      await writeFile(file, text, {mode: 0o644})
+      await chmod(file, 0o644) // an existing file keeps its mode through writeFile
+    }),
+  )
   return {functions: [bashFunction, zshFunction], setup: [bashSetup, zshSetup]}
 }
 
