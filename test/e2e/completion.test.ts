@@ -179,10 +179,19 @@ _agentvault`
       )
     })
 
-    it('an unknown shell is a usage error (exit 2)', async () => {
+    it('an unknown shell is a usage error (exit 2); without one, $SHELL says which', async () => {
       const result = await runCli(['autocomplete', 'fish'], {env})
       assert.equal(result.code, 2, result.stderr)
       assert.match(result.stderr, /Error: /)
+      const fromEnv = await runCli(['autocomplete'], {env: {...env, SHELL: '/usr/bin/zsh'}})
+      assert.equal(fromEnv.code, 0, fromEnv.stderr)
+      assert.ok(fromEnv.stdout.includes('agentvault autocomplete script zsh >> ~/.zshrc'), fromEnv.stdout)
+      const unknown = await runCli(['autocomplete'], {env: {...env, SHELL: '/usr/bin/fish'}})
+      assert.equal(unknown.code, 2, unknown.stderr)
+      assert.match(
+        unknown.stderr,
+        /^Error: Cannot tell which shell to set up \(SHELL is fish\)\nTry this: .*autocomplete bash/m,
+      )
     })
   })
 
