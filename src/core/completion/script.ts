@@ -213,7 +213,18 @@ __agentvault_analyse() {
   else
     __av_vk=none __av_out=
   fi
-  if [ -n "$av_subs" ]; then __av_out=$av_subs\${__av_out:+$av_nl$__av_out}; fi
+  if [ -n "$av_subs" ]; then
+    # Subcommands first; an argument value that is also a subcommand (\`login local\`) once.
+    local av_line av_extra=
+    while IFS= read -r av_line; do
+      [ -z "$av_line" ] && continue
+      case "$av_nl$av_subs$av_nl" in
+        *"$av_nl$av_line$av_tab"* | *"$av_nl$av_line$av_nl"*) ;;
+        *) av_extra=$av_extra$av_nl$av_line ;;
+      esac
+    done <<<"$__av_out"
+    __av_out=$av_subs$av_extra
+  fi
   if [ "$__av_vk" = secrets ]; then
     case $__av_cur in
       local://*)

@@ -322,6 +322,47 @@ describe('core/completion: scripts under hostile input', function () {
     )
   })
 
+  it('login kinds complete once each, from `login KIND` subcommands and the kind argument alike', async () => {
+    const perKind = buildCompletionSpec([
+      {args: {kind: {name: 'kind', options: [...BACKEND_KINDS]}}, flags: {}, id: 'login'},
+      ...BACKEND_KINDS.map((kind) => ({
+        args: {},
+        flags: {},
+        id: `login:${kind}`,
+        summary: `Sign in to ${kind}.`,
+      })),
+    ])
+    const file = join(root, 'per-kind.bash')
+    await writeFile(file, bashScript(perKind))
+    const bash = spawnSync(
+      'bash',
+      [
+        '-c',
+        // eslint-disable-next-line no-template-curly-in-string -- shell syntax, not a template
+        'source "$0"; COMP_WORDS=(agentvault login ""); COMP_CWORD=2; COMP_LINE="agentvault login "; COMP_POINT=17; _agentvault; printf "%s\\n" "${COMPREPLY[@]}"',
+        file,
+      ],
+      {encoding: 'utf8'},
+    )
+    assert.equal(bash.status, 0, bash.stderr)
+    assert.deepEqual(bash.stdout.split('\n').filter(Boolean).sort(), [...BACKEND_KINDS].sort())
+    const zshFilePerKind = join(root, '_per_kind')
+    await writeFile(zshFilePerKind, zshScript(perKind))
+    const zsh = spawnSync(
+      'zsh',
+      [
+        '-f',
+        '-c',
+        // eslint-disable-next-line no-template-curly-in-string -- shell syntax, not a template
+        'compdef() { :; }; compadd() { local -a a; a=("$@"); print -rl -- "${(@)a[${a[(i)--]}+1,-1]}"; }; source "$0"; words=(agentvault login ""); CURRENT=3; _agentvault',
+        zshFilePerKind,
+      ],
+      {encoding: 'utf8'},
+    )
+    assert.equal(zsh.status, 0, zsh.stderr)
+    assert.deepEqual(zsh.stdout.split('\n').filter(Boolean).sort(), [...BACKEND_KINDS].sort())
+  })
+
   it('the startup line ends with a newline, and quotes the cache path', () => {
     for (const shell of ['bash', 'zsh'] as const) {
       const line = setupLine(shell, '/tmp/a dir/$HOME/`x`')
