@@ -27,6 +27,9 @@
  * (writes replace the file atomically, so a reader sees the old or the new vault, never half of
  * one) and create nothing. Writes take `vault.lock`, re-read the file under the lock, apply the
  * change and replace the file atomically, so concurrent writers in many processes lose nothing.
+ *
+ * Where shell completion was set up (`agentvault autocomplete`), every read of the names and every
+ * write also leaves the names (never a value) in the completion cache (core/completion/names-cache).
  */
 import {createHmac, timingSafeEqual} from 'node:crypto'
 import {chmod} from 'node:fs/promises'
