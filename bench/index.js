@@ -11,9 +11,10 @@
 //   (e) `agentvault mcp` (bench/mcp.js): start → `initialize` response, `list_secrets` latency;
 //   (f) `agentvault proxy` under load next to direct requests (bench/proxy.js);
 //   (g) `run --placeholders`: added latency per HTTPS request (bench/placeholders.js);
-//   (h) the local vault: one reference in a 200- vs a 1-secret vault, `secrets set` (bench/vault.js).
+//   (h) the local vault: one reference in a 200- vs a 1-secret vault, `secrets set` (bench/vault.js);
+//   (i) shell completion: one TAB in bash and zsh, sourcing the script, next to `node -e 0` (bench/completion.js).
 // `--quick` takes fewer samples; `--only NAME` (startup, masking, rss, openbao, mcp, proxy,
-// placeholders, vault) runs one section.
+// placeholders, vault, completion) runs one section.
 // agentvault runs as users run it: bin/run.js executed as a program (its launcher execs the `node`
 // first on PATH, here this Node). Runs are interleaved so that machine noise hits every variant
 // alike. Not a test: nothing is asserted.
@@ -26,6 +27,7 @@ import {delimiter, join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
+import {benchCompletion} from './completion.js'
 import {benchMcp} from './mcp.js'
 import {benchPlaceholders} from './placeholders.js'
 import {benchProxy} from './proxy.js'
@@ -344,6 +346,7 @@ try {
   if (wants('proxy')) await benchProxy({bin, cli, env})
   if (wants('placeholders')) await benchPlaceholders({bin, cli, env, quick, root, work})
   if (wants('vault')) await benchVault({bin, env, quick, root, work})
+  if (wants('completion')) await benchCompletion({bin, env, quick, work})
 } finally {
   await rm(work, {force: true, recursive: true})
 }

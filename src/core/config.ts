@@ -7,6 +7,7 @@ import {homedir} from 'node:os'
 import {join} from 'node:path'
 
 import {BACKEND_KINDS, type BackendKind, isBackendKind} from './backend.js'
+import {recordProfileNames} from './completion/names-cache.js'
 import {ConfigError, UsageError} from './errors.js'
 import {ensureHome, readFileIfExists, withFileLock, writeFileAtomic} from './file-lock.js'
 import {normaliseHostPattern} from './use/hosts.js'
@@ -390,6 +391,7 @@ export async function updateConfig(
     const file = join(home, CONFIG_FILE)
     const checked = validateConfig(structuredClone(config), file)
     await writeFileAtomic(file, JSON.stringify(checked, null, 2) + '\n')
+    await recordProfileNames(home, Object.keys(checked.profiles))
     return checked
   })
 }

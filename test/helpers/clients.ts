@@ -27,3 +27,9 @@ export function pythonWithRequests(): string {
 
   throw new Error('No python3 with the requests module: install it (apt-get install -y python3-requests)')
 }
+
+/** Install (or demand) bash and zsh, for the completion suite; throws with what is missing. */
+export function ensureShells(): void {
+  const install = spawnSync('sh', [join(ROOT, 'scripts', 'completion-shells.sh')], {encoding: 'utf8'})
+  if (install.status !== 0) throw new Error(install.stderr || 'scripts/completion-shells.sh failed')
+}

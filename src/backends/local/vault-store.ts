@@ -27,11 +27,15 @@
  * (writes replace the file atomically, so a reader sees the old or the new vault, never half of
  * one) and create nothing. Writes take `vault.lock`, re-read the file under the lock, apply the
  * change and replace the file atomically, so concurrent writers in many processes lose nothing.
+ *
+ * Where shell completion was set up (`agentvault autocomplete`), every read of the names and every
+ * write also leaves the names (never a value) in the completion cache (core/completion/names-cache).
  */
 import {createHmac, timingSafeEqual} from 'node:crypto'
 import {chmod} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import {changeSecretNames, recordSecretNames} from '../../core/completion/names-cache.js'
 import {ConfigError} from '../../core/errors.js'
 import {ensureHome, withFileLock, writeFileAtomic} from '../../core/file-lock.js'
 import {
@@ -235,6 +239,7 @@ export class VaultStore {
     if (!loaded) return undefined
     const result = new Map<string, VaultMetadata>()
     for (const [name, original] of await this.originals(loaded)) result.set(name, original.meta)
+    await recordSecretNames(this.paths.home, result.keys())
     return result
   }
 
@@ -248,6 +253,7 @@ export class VaultStore {
     const entries: VaultEntries = new Map()
     for (const [name, original] of await this.originals(loaded))
       entries.set(name, {...withoutHistory(original.meta), value: original.value()})
+    await recordSecretNames(this.paths.home, entries.keys())
     return {entries, header: loaded.header}
   }
 
@@ -339,6 +345,7 @@ export class VaultStore {
       const entries: VaultEntries = new Map()
       if (entry) entries.set(name, entry)
       await this.write(loaded.header, entries, originals, (e) => e === current && !isDirty(e), rest)
+      await changeSecretNames(this.paths.home, entry ? {added: [name]} : {removed: [name]})
       return result
     })
   }
@@ -351,6 +358,7 @@ export class VaultStore {
       const entries: VaultEntries = new Map()
       const result = change(entries, NO_TOOLS)
       await this.create(entries)
+      await recordSecretNames(this.paths.home, entries.keys())
       return result
     }
 
@@ -365,6 +373,7 @@ export class VaultStore {
 
     const result = change(entries, {valueAt: (name, version) => originals.get(name)?.valueAt(version)})
     await this.write(loaded.header, entries, originals, (entry) => untouched.has(entry) && !isDirty(entry))
+    await recordSecretNames(this.paths.home, entries.keys())
     return result
   }
 
