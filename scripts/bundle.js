@@ -119,7 +119,7 @@ for (const id of ids) {
       mismatch.push('strict or enableJsonFlag')
     if (mismatch.length > 0)
       throw new Error(`the lite runtime defines ${id} differently from oclif: ${mismatch.join(', ')}`)
-    const unsupported = unsupportedFeature(input)
+    const unsupported = Lite.usesOclifConfig ? "oclif's Config" : unsupportedFeature(input)
     if (unsupported) skipped.push(`${id} (${unsupported})`)
     else entry.module = module
   }

@@ -49,6 +49,8 @@ After upgrading agentvault, run \`agentvault autocomplete --refresh-cache\` so n
     }),
   }
   static summary = 'Set up shell completion for bash, zsh or PowerShell.'
+  /** Uses oclif's Config (commands, topics, cacheDir, plugins): the dispatcher leaves it to oclif. */
+  static usesOclifConfig = true
 
   async run(): Promise<AutocompleteResult> {
     const shell = this.args.shell === undefined ? shellFromEnvironment() : (this.args.shell as Shell)

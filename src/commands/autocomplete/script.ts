@@ -26,6 +26,8 @@ export default class AutocompleteScript extends AgentVaultCommand<typeof Autocom
     '<%= config.bin %> <%= command.id %> zsh >> ~/.zshrc',
   ]
   static summary = 'Print the shell startup line that loads completion.'
+  /** Uses oclif's Config (commands, topics, cacheDir, plugins): the dispatcher leaves it to oclif. */
+  static usesOclifConfig = true
 
   async run(): Promise<AutocompleteScriptResult> {
     const shell = this.args.shell as Shell
