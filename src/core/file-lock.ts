@@ -298,6 +298,10 @@ export async function withFileLock<T>(
   } finally {
     clearInterval(refresh)
     held.delete(owned)
+    // With no lock held anywhere in the process, no context needs its store: disabling it turns
+    // Node's promise hooks off again (on Node 20 an enabled AsyncLocalStorage taxes every promise
+    // of a long-lived `proxy` after its first audit append). The next lock enables it again.
+    if (held.size === 0) contextLocks?.disable()
     const stillOurs = await unlink(owned.tokenPath).then(
       () => true,
       () => false,

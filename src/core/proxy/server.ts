@@ -132,10 +132,6 @@ function send(response: ServerResponse, answer: ProxyAnswer, close = false): voi
   response.end(answer.body)
 }
 
-async function sha256(text: string): Promise<Buffer> {
-  const {createHash} = await import('node:crypto')
-  return createHash('sha256').update(text, 'utf8').digest()
-}
 
 /** Read the body under a cap; undefined for an empty body. */
 function readBody(request: IncomingMessage, max: number): Promise<Buffer | undefined> {
@@ -173,7 +169,8 @@ class BodyTooLarge extends Error {
 
 export async function startProxyServer(options: ProxyServerOptions): Promise<RunningProxy> {
   const {createServer, STATUS_CODES} = await import('node:http')
-  const {timingSafeEqual} = await import('node:crypto')
+  const {createHash, timingSafeEqual} = await import('node:crypto')
+  const sha256 = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest()
   const {callWithSecrets} = await import('../use.js')
   const {appendAuditBatch} = await import('../audit.js')
   const connections = await import('../use/http-client.js')
@@ -182,16 +179,16 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
   const redaction = await import('../use/redaction.js')
   redaction.shareMaskers(true)
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
-  const expectedToken = options.token === undefined ? undefined : await sha256(options.token)
+  const expectedToken = options.token === undefined ? undefined : sha256(options.token)
   const limits: UseLimits = {...options.limits, redactionMarker: REDACTION_MARKER}
   let allowedHosts = new Set<string>()
   let auditQueue: Promise<void> = Promise.resolve()
   const inFlight = new Set<Promise<void>>()
 
-  const tokenValid = async (given: string | undefined): Promise<boolean> => {
+  const tokenValid = (given: string | undefined): boolean => {
     if (!expectedToken) return true
     if (given === undefined) return false
-    return timingSafeEqual(await sha256(given), expectedToken)
+    return timingSafeEqual(sha256(given), expectedToken)
   }
 
   /**
@@ -247,7 +244,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
       method = redactor.text(method)
     }
 
-    if (!(await tokenValid(request.headersDistinct['x-as-session-token']?.[0]))) {
+    if (!tokenValid(request.headersDistinct['x-as-session-token']?.[0])) {
       send(response, shapeA(401, 'Invalid or missing session token'))
       record(work, method, 401, 'denied')
       request.resume()
