@@ -65,6 +65,17 @@ import {BackendUnavailableError, ConfigError} from './errors.js'
 export interface LockOptions {
   /** Give up after this long (default {@link LOCK_TIMEOUT_MS}). */
   timeoutMs?: number
+  /**
+   * Do not make the lock part of the async context (no AsyncLocalStorage: on Node 20 an enabled
+   * one runs a hook on every promise of the process while the lock is held). `fn` then passes the
+   * lock it is given to {@link writeFileAtomic} itself. For a hot caller: the `proxy`'s audit.
+   */
+  untracked?: boolean
+}
+
+/** A lock `withFileLock` holds, as `fn` gets it (for {@link writeFileAtomic}'s `locks`). */
+export interface HeldFileLock {
+  readonly lockPath: string
 }
 
 /** A holder refreshes its token's mtime this often. */
@@ -262,7 +273,7 @@ function compromisedError(lockPath: string): BackendUnavailableError {
  */
 export async function withFileLock<T>(
   lockPath: string,
-  fn: () => Promise<T>,
+  fn: (lock: HeldFileLock) => Promise<T>,
   options: LockOptions = {},
 ): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? LOCK_TIMEOUT_MS)
@@ -294,7 +305,9 @@ export async function withFileLock<T>(
   await removeDeadTemporaries(dirname(lockPath), basename(lockPath))
   let result: T
   try {
-    result = await currentLocks().run([...(currentLocks().getStore() ?? []), owned], fn)
+    result = options.untracked
+      ? await fn(owned)
+      : await currentLocks().run([...(currentLocks().getStore() ?? []), owned], () => fn(owned))
   } finally {
     clearInterval(refresh)
     held.delete(owned)
@@ -324,9 +337,9 @@ async function lockTimeout(lockPath: string): Promise<BackendUnavailableError> {
   })
 }
 
-/** Throw LOCK_COMPROMISED when a lock this async context holds is no longer ours. */
-async function assertLocksHeld(): Promise<void> {
-  for (const lock of contextLocks?.getStore() ?? []) {
+/** Throw LOCK_COMPROMISED when a lock this async context holds (or one of `given`) is no longer ours. */
+async function assertLocksHeld(given: readonly HeldFileLock[]): Promise<void> {
+  for (const lock of [...(contextLocks?.getStore() ?? []), ...(given as readonly HeldLock[])]) {
     if (lock.compromised) throw compromisedError(lock.lockPath)
     try {
       await stat(lock.tokenPath)
@@ -342,7 +355,15 @@ async function assertLocksHeld(): Promise<void> {
  * `path` must not be a symbolic link (see {@link refuseSymlink}). Temp files left by writers that
  * crashed (their pid is gone) are removed first; never one of a live writer.
  */
-export async function writeFileAtomic(path: string, data: Buffer | string, mode = 0o600): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: Buffer | string,
+  mode = 0o600,
+  options: {
+    /** Locks held outside the async context (`untracked`) that must still be ours at the rename. */
+    locks?: readonly HeldFileLock[]
+  } = {},
+): Promise<void> {
   await refuseSymlink(path)
   await removeDeadTemporaries(dirname(path), basename(path))
   const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
@@ -358,7 +379,7 @@ export async function writeFileAtomic(path: string, data: Buffer | string, mode 
 
   await handle.close()
   try {
-    await assertLocksHeld()
+    await assertLocksHeld(options.locks ?? [])
     await rename(temporary, path)
   } catch (error) {
     await unlink(temporary).catch(() => {})
