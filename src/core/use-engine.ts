@@ -673,11 +673,14 @@ export async function performHttp(
   plan: HttpPlan,
   values: ReadonlyMap<string, Buffer>,
   policies: readonly SecretPolicy[],
-  options: EngineOptions,
+  options: EngineOptions & {
+    /** A redactor of exactly `values` with `redactionMarker`, when the caller built one already. */
+    redactor?: Redactor
+  },
 ): Promise<HttpOutcome> {
   assertHostAllowed(plan.url, policies, options.allowHosts)
   const request = buildRequest(plan, values)
-  const redactor = createRedactor([...values.values()], options.redactionMarker)
+  const redactor = options.redactor ?? createRedactor([...values.values()], options.redactionMarker)
   const ca = await readCaFiles(options.caCertFiles)
   httpClient ??= import('./use/http-client.js')
   const {sendRequest} = await httpClient

@@ -291,19 +291,21 @@ export async function callWithSecrets(
   )
   engine.assertHostAllowed(plan.url, policies, settings.allowHosts)
   const values = new Map<string, Buffer>()
+  let redactor: Redactor | undefined
   try {
     await Promise.all(
       opened.map(async (secret) => {
         values.set(secret.ref.canonical, await readValue(secret))
       }),
     )
-    const outcome = await engine.performHttp(plan, values, policies, settings)
+    redactor = createRedactor([...values.values()], settings.redactionMarker)
+    const outcome = await engine.performHttp(plan, values, policies, {...settings, redactor})
     session.audit.status = outcome.status
     return outcome
   } finally {
-    if (limits.concealWith && values.size > 0) {
-      limits.concealWith(createRedactor([...values.values()], limits.redactionMarker))
-    }
+    // The response's redactor conceals the caller's text too (one set of maskers per request).
+    if (limits.concealWith && values.size > 0)
+      limits.concealWith(redactor ?? createRedactor([...values.values()], limits.redactionMarker))
 
     for (const value of values.values()) value.fill(0)
   }

@@ -36,7 +36,7 @@ export interface ProxyServerOptions {
   /** `/health`'s `project`. */
   project: string
   limits: UseLimits
-  /** One line per `/proxy` request (no values). */
+  /** One line per `/proxy` request (no values); several lines of a batch come in one call. */
   log(line: string): void
   maxBodyBytes?: number
   port: number
@@ -209,7 +209,8 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
         )
       }
 
-      for (const item of batch) options.log(item.line)
+      // The batch's lines in one write (one syscall, not one per request).
+      options.log(batch.map((item) => item.line).join('\n'))
     }
   }
 

@@ -462,7 +462,9 @@ function plainBody(response: IncomingMessage, host: string, limit: number): Prom
     })
     response.once('error', (error) => fail(networkError(error, host)))
     // Closed before its end (the connection dropped, or the deadline destroyed it).
-    response.once('close', () => fail(networkError({code: 'ECONNRESET'}, host)))
+    response.once('close', () => {
+      if (!settled) fail(networkError({code: 'ECONNRESET'}, host))
+    })
   })
 }
 
