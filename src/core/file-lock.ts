@@ -34,7 +34,6 @@ import {
   closeSync,
   constants,
   fstatSync,
-  fsyncSync,
   openSync,
   readFileSync,
   readlinkSync,
@@ -386,16 +385,21 @@ export async function writeFileAtomic(
     throw error
   }
 
-  syncDirectory(dirname(path))
+  await syncDirectory(dirname(path))
 }
 
-function syncDirectory(directory: string): void {
+/**
+ * Make the rename durable. Off the event loop: a directory fsync takes milliseconds, which a
+ * long-lived process (`proxy`, writing the audit head per batch) would otherwise stall every
+ * request for.
+ */
+async function syncDirectory(directory: string): Promise<void> {
   try {
-    const fd = openSync(directory, 'r')
+    const handle = await open(directory, 'r')
     try {
-      fsyncSync(fd)
+      await handle.sync()
     } finally {
-      closeSync(fd)
+      await handle.close()
     }
   } catch {
     // Some filesystems refuse fsync on a directory; the rename is still atomic.

@@ -31,6 +31,8 @@ export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 /** A client that has not sent its headers by then is cut off (slowloris). */
 export const HEADERS_TIMEOUT_MS = 10_000
 export const INSTANCE_HEADER = 'X-AgentVault-Instance'
+/** How long audit events gather before they are appended together (see `record`). */
+export const AUDIT_BATCH_MS = 10
 
 export interface ProxyServerOptions {
   /** `/health`'s `project`. */
@@ -132,7 +134,6 @@ function send(response: ServerResponse, answer: ProxyAnswer, close = false): voi
   response.end(answer.body)
 }
 
-
 /** Read the body under a cap; undefined for an empty body. */
 function readBody(request: IncomingMessage, max: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
@@ -193,12 +194,15 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
 
   /**
    * Audit after answering (the caller never waits for the fsync). Events wait in a queue and are
-   * appended in order, all that gathered meanwhile in one locked, fsynced write; each request's
-   * log line follows its event. `close()` waits for the queue to drain.
+   * appended in order: a batch starts {@link AUDIT_BATCH_MS} after the first event that found no
+   * batch scheduled, and takes all that gathered by then in one locked, fsynced write (each
+   * append's lock, reads and fsyncs cost far more than its events under load). Each request's log
+   * line follows its event. `close()` appends what is left at once and waits for the queue.
    */
   const pending: Array<{event?: AuditEvent; line: string}> = []
+  let batchTimer: NodeJS.Timeout | undefined
   const flush = async (): Promise<void> => {
-    while (pending.length > 0) {
+    if (pending.length > 0) {
       const batch = pending.splice(0)
       const events = batch.flatMap((item) => (item.event ? [item.event] : []))
       try {
@@ -226,8 +230,11 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
     const references = [...work.audit.references].join(',') || '-'
     const line = `${new Date().toISOString()} ${status} ${outcome} ${printable(method, 16)} ${work.audit.targetHost ?? '-'} ${references} agent=${work.audit.agentId ?? '-'}${error ? ` ${error.code}` : ''}`
     pending.push({...(event && {event}), line})
-    // One flush at a time: requests answered while it writes join the next batch.
-    if (pending.length === 1) auditQueue = auditQueue.then(flush)
+    // One batch at a time: requests answered while one is scheduled or written join the next.
+    batchTimer ??= setTimeout(() => {
+      batchTimer = undefined
+      auditQueue = auditQueue.then(flush)
+    }, AUDIT_BATCH_MS)
   }
 
   const serveProxy = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
@@ -375,6 +382,10 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
       await Promise.race([Promise.allSettled(inFlight), delay(10_000, undefined, {ref: false})])
       server.closeAllConnections()
       await closed
+      // What the last requests recorded, without waiting for its timer.
+      clearTimeout(batchTimer)
+      batchTimer = undefined
+      auditQueue = auditQueue.then(flush)
       await auditQueue
       connections.closeConnections()
       redaction.shareMaskers(false)
