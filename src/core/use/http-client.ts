@@ -458,7 +458,7 @@ function plainBody(response: IncomingMessage, host: string, limit: number): Prom
     })
     response.once('end', () => {
       settled = true
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total))
+      resolve(Buffer.concat(chunks, total))
     })
     response.once('error', (error) => fail(networkError(error, host)))
     // Closed before its end (the connection dropped, or the deadline destroyed it).
