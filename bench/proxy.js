@@ -4,13 +4,18 @@
 // request or one answered with another's response is counted. Reports requests/s, p50 and p99,
 // the proxy's overhead at p50 (target ≤ 2 ms on local), the proxy's CPU time per request (Linux;
 // steadier than latency on a busy machine), and its RSS after each round (it should stay flat).
+// Each round also sends the requests through a bare node:http forwarder (bench/proxy-floor.js, its
+// own process, none of agentvault's checks): what this machine charges any Node proxy, so that
+// what agentvault adds can be told from what is physically reachable here.
 // Measured, never asserted.
 import {spawn} from 'node:child_process'
 import {readFileSync} from 'node:fs'
 import {Agent, createServer, request} from 'node:http'
+import {fileURLToPath} from 'node:url'
 
 const TOTAL = 2000
 const CLIENTS = 20
+const ROUNDS = 3
 
 function startUpstream() {
   const server = createServer((incoming, response) => {
@@ -117,6 +122,18 @@ async function startProxy(bin, env) {
   return {child, port}
 }
 
+/** bench/proxy-floor.js started; resolves with its process and port. */
+async function startFloor() {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('proxy-floor.js', import.meta.url))], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  })
+  const port = await new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`bench/proxy-floor.js exited (${code})`)))
+    child.stdout.once('data', (chunk) => resolve(Number(String(chunk).trim())))
+  })
+  return {child, port}
+}
+
 /** Section (e); `cli` runs an agentvault command synchronously (throws on failure). */
 export async function benchProxy({bin, cli, env}) {
   cli([
@@ -133,6 +150,7 @@ export async function benchProxy({bin, cli, env}) {
   const upstream = await startUpstream()
   const {port: upstreamPort} = upstream.address()
   const proxy = await startProxy(bin, env)
+  const floor = await startFloor()
   const {token} = JSON.parse(readFileSync(`${env.AGENTVAULT_HOME}/proxy.pid`, 'utf8'))
   try {
     const direct = (i) => [upstreamPort, {authorization: 'Bearer not-a-secret'}, `/item/${i}`]
@@ -145,32 +163,56 @@ export async function benchProxy({bin, cli, env}) {
       },
       '/proxy',
     ]
+    const floored = (i) => [
+      floor.port,
+      {'x-as-target-url': `http://127.0.0.1:${upstreamPort}/item/${i}`},
+      '/proxy',
+    ]
+    /** A round through `pid`'s process, with the CPU time it spent per request. */
+    const measured = async (build, pid) => {
+      const cpu = cpuMs(pid)
+      const r = await round(build)
+      r.cpuPerRequest = (cpuMs(pid) - cpu) / TOTAL
+      return r
+    }
+
     // Warm-up: JIT, the vault opened, the first audit appends.
     await round(proxied)
+    await round(floored)
     const rss = [rssMb(proxy.child.pid)]
     const rounds = []
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < ROUNDS; i++) {
       const d = await round(direct)
-      const cpu = cpuMs(proxy.child.pid)
-      const p = await round(proxied)
-      p.cpuPerRequest = (cpuMs(proxy.child.pid) - cpu) / TOTAL
-      rounds.push({direct: d, proxied: p})
+      const f = await measured(floored, floor.child.pid)
+      const p = await measured(proxied, proxy.child.pid)
+      rounds.push({direct: d, floor: f, proxied: p})
       rss.push(rssMb(proxy.child.pid))
     }
 
     const line = (name, r) =>
       `  ${name.padEnd(9)} ${r.rps.toFixed(0).padStart(6)} req/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(7)} ms   lost ${r.lost}   mismatched ${r.mismatched}`
     console.log(
-      `\nproxy: ${TOTAL} requests, ${CLIENTS} concurrent clients, local secret as bearer (2 rounds)`,
+      `\nproxy: ${TOTAL} requests, ${CLIENTS} concurrent clients, local secret as bearer (${ROUNDS} rounds; floor = a bare node:http forwarder, no agentvault)`,
     )
-    for (const [index, {direct: d, proxied: p}] of rounds.entries()) {
+    for (const [index, {direct: d, floor: f, proxied: p}] of rounds.entries()) {
       console.log(` round ${index + 1}`)
       console.log(line('direct', d))
+      console.log(line('floor', f))
       console.log(line('proxied', p))
-      console.log(`  overhead p50 ${(p.p50 - d.p50).toFixed(2)} ms (target ≤ 2 ms)`)
+      console.log(
+        `  overhead p50 ${(p.p50 - d.p50).toFixed(2)} ms (target ≤ 2 ms); the floor's ${(f.p50 - d.p50).toFixed(2)} ms`,
+      )
       // CPU time is what the proxy costs whatever else the machine runs (latency under load is not).
-      console.log(`  proxy CPU per request ${p.cpuPerRequest.toFixed(3)} ms`)
+      console.log(
+        `  CPU per request: proxy ${p.cpuPerRequest.toFixed(3)} ms, floor ${f.cpuPerRequest.toFixed(3)} ms`,
+      )
     }
+
+    const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+    const overheads = rounds.map(({direct: d, proxied: p}) => p.p50 - d.p50)
+    console.log(
+      ` median of the rounds: overhead p50 ${median(overheads).toFixed(2)} ms (target ≤ 2 ms), floor ${median(rounds.map(({direct: d, floor: f}) => f.p50 - d.p50)).toFixed(2)} ms, proxy CPU per request ${median(rounds.map(({proxied: p}) => p.cpuPerRequest)).toFixed(3)} ms`,
+    )
 
     // One client at a time: the proxy's own cost per request, without queueing behind 19 others.
     const single = {direct: await round(direct, 1, 300), proxied: await round(proxied, 1, 300)}
@@ -179,7 +221,7 @@ export async function benchProxy({bin, cli, env}) {
     console.log(line('proxied', single.proxied))
     console.log(`  overhead p50 ${(single.proxied.p50 - single.direct.p50).toFixed(2)} ms (target ≤ 2 ms)`)
     console.log(
-      `  proxy RSS after warm-up / round 1 / round 2: ${rss.map((mb) => mb.toFixed(1)).join(' / ')} MB`,
+      `  proxy RSS after warm-up / ${rounds.map((_, i) => `round ${i + 1}`).join(' / ')}: ${rss.map((mb) => mb.toFixed(1)).join(' / ')} MB`,
     )
   } finally {
     const exited = new Promise((resolve) => {
@@ -187,6 +229,7 @@ export async function benchProxy({bin, cli, env}) {
     })
     proxy.child.kill('SIGTERM')
     await exited
+    floor.child.kill()
     await new Promise((resolve) => {
       upstream.closeAllConnections()
       upstream.close(resolve)

@@ -139,46 +139,56 @@ export async function appendAuditBatch(home: string, events: readonly AuditEvent
   if (events.length === 0) return []
   const fields = events.map((event) => pickEventFields(event))
   await ensureHome(home)
-  return withFileLock(join(home, AUDIT_LOCK_FILE), async () => {
-    const handle = await openLogForAppend(join(home, AUDIT_LOG_FILE))
-    const records: AuditRecord[] = []
-    try {
-      const info = await handle.stat()
-      if (!info.isFile()) throw notRegular(join(home, AUDIT_LOG_FILE))
+  // Untracked: a busy `proxy` appends batch after batch, and a tracked lock would keep Node 20's
+  // promise hooks on for all of its requests; the lock goes to writeFileAtomic explicitly.
+  return withFileLock(
+    join(home, AUDIT_LOCK_FILE),
+    async (lock) => {
+      const handle = await openLogForAppend(join(home, AUDIT_LOG_FILE))
+      const records: AuditRecord[] = []
+      try {
+        const info = await handle.stat()
+        if (!info.isFile()) throw notRegular(join(home, AUDIT_LOG_FILE))
 
-      if ((info.mode & 0o777) !== 0o600) await handle.chmod(0o600)
-      const tail = await readTail(handle, info.size)
-      const head = readHead(home)
-      // A head ahead of the log means lines were cut from the end: chain on from the head so the
-      // gap stays visible to verify instead of being papered over by a fresh head.
-      let previous: ChainPoint =
-        head && (!tail.last || head.seq > tail.last.seq) ? head : (tail.last ?? {hash: GENESIS_HASH, seq: 0})
-      const lines: string[] = []
-      for (const one of fields) {
-        const unhashed = {...one, prev: previous.hash, seq: previous.seq + 1}
-        const record: AuditRecord = {...unhashed, hash: sha256Hex(canonicalJson(unhashed))}
-        records.push(record)
-        lines.push(`${canonicalJson(record)}\n`)
-        previous = record
+        if ((info.mode & 0o777) !== 0o600) await handle.chmod(0o600)
+        const tail = await readTail(handle, info.size)
+        const head = readHead(home)
+        // A head ahead of the log means lines were cut from the end: chain on from the head so the
+        // gap stays visible to verify instead of being papered over by a fresh head.
+        let previous: ChainPoint =
+          head && (!tail.last || head.seq > tail.last.seq)
+            ? head
+            : (tail.last ?? {hash: GENESIS_HASH, seq: 0})
+        const lines: string[] = []
+        for (const one of fields) {
+          const unhashed = {...one, prev: previous.hash, seq: previous.seq + 1}
+          const record: AuditRecord = {...unhashed, hash: sha256Hex(canonicalJson(unhashed))}
+          records.push(record)
+          lines.push(`${canonicalJson(record)}\n`)
+          previous = record
+        }
+
+        // After an interrupted write the log may end mid-line; never glue our record onto it.
+        const prefix = tail.endsWithNewline ? '' : '\n'
+        await handle.write(`${prefix}${lines.join('')}`)
+        await handle.sync()
+      } finally {
+        await handle.close()
       }
 
-      // After an interrupted write the log may end mid-line; never glue our record onto it.
-      const prefix = tail.endsWithNewline ? '' : '\n'
-      await handle.write(`${prefix}${lines.join('')}`)
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-
-    // Written after the lines: a crash in between leaves the head behind, which verify accepts
-    // and the next append repairs; the reverse order would fake a truncation.
-    const last = records.at(-1) as AuditRecord
-    await writeFileAtomic(
-      join(home, AUDIT_HEAD_FILE),
-      `${JSON.stringify({seq: last.seq, hash: last.hash})}\n`,
-    )
-    return records
-  })
+      // Written after the lines: a crash in between leaves the head behind, which verify accepts
+      // and the next append repairs; the reverse order would fake a truncation.
+      const last = records.at(-1) as AuditRecord
+      await writeFileAtomic(
+        join(home, AUDIT_HEAD_FILE),
+        `${JSON.stringify({seq: last.seq, hash: last.hash})}\n`,
+        0o600,
+        {locks: [lock]},
+      )
+      return records
+    },
+    {untracked: true},
+  )
 }
 
 /** 'a+' without following a link and without blocking on a FIFO (product: odd files fail fast). */

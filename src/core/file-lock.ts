@@ -34,7 +34,6 @@ import {
   closeSync,
   constants,
   fstatSync,
-  fsyncSync,
   openSync,
   readFileSync,
   readlinkSync,
@@ -65,6 +64,17 @@ import {BackendUnavailableError, ConfigError} from './errors.js'
 export interface LockOptions {
   /** Give up after this long (default {@link LOCK_TIMEOUT_MS}). */
   timeoutMs?: number
+  /**
+   * Do not make the lock part of the async context (no AsyncLocalStorage: on Node 20 an enabled
+   * one runs a hook on every promise of the process while the lock is held). `fn` then passes the
+   * lock it is given to {@link writeFileAtomic} itself. For a hot caller: the `proxy`'s audit.
+   */
+  untracked?: boolean
+}
+
+/** A lock `withFileLock` holds, as `fn` gets it (for {@link writeFileAtomic}'s `locks`). */
+export interface HeldFileLock {
+  readonly lockPath: string
 }
 
 /** A holder refreshes its token's mtime this often. */
@@ -262,7 +272,7 @@ function compromisedError(lockPath: string): BackendUnavailableError {
  */
 export async function withFileLock<T>(
   lockPath: string,
-  fn: () => Promise<T>,
+  fn: (lock: HeldFileLock) => Promise<T>,
   options: LockOptions = {},
 ): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? LOCK_TIMEOUT_MS)
@@ -294,10 +304,16 @@ export async function withFileLock<T>(
   await removeDeadTemporaries(dirname(lockPath), basename(lockPath))
   let result: T
   try {
-    result = await currentLocks().run([...(currentLocks().getStore() ?? []), owned], fn)
+    result = options.untracked
+      ? await fn(owned)
+      : await currentLocks().run([...(currentLocks().getStore() ?? []), owned], () => fn(owned))
   } finally {
     clearInterval(refresh)
     held.delete(owned)
+    // With no lock held anywhere in the process, no context needs its store: disabling it turns
+    // Node's promise hooks off again (on Node 20 an enabled AsyncLocalStorage taxes every promise
+    // of a long-lived `proxy` after its first audit append). The next lock enables it again.
+    if (held.size === 0) contextLocks?.disable()
     const stillOurs = await unlink(owned.tokenPath).then(
       () => true,
       () => false,
@@ -320,9 +336,9 @@ async function lockTimeout(lockPath: string): Promise<BackendUnavailableError> {
   })
 }
 
-/** Throw LOCK_COMPROMISED when a lock this async context holds is no longer ours. */
-async function assertLocksHeld(): Promise<void> {
-  for (const lock of contextLocks?.getStore() ?? []) {
+/** Throw LOCK_COMPROMISED when a lock this async context holds (or one of `given`) is no longer ours. */
+async function assertLocksHeld(given: readonly HeldFileLock[]): Promise<void> {
+  for (const lock of [...(contextLocks?.getStore() ?? []), ...(given as readonly HeldLock[])]) {
     if (lock.compromised) throw compromisedError(lock.lockPath)
     try {
       await stat(lock.tokenPath)
@@ -338,7 +354,15 @@ async function assertLocksHeld(): Promise<void> {
  * `path` must not be a symbolic link (see {@link refuseSymlink}). Temp files left by writers that
  * crashed (their pid is gone) are removed first; never one of a live writer.
  */
-export async function writeFileAtomic(path: string, data: Buffer | string, mode = 0o600): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: Buffer | string,
+  mode = 0o600,
+  options: {
+    /** Locks held outside the async context (`untracked`) that must still be ours at the rename. */
+    locks?: readonly HeldFileLock[]
+  } = {},
+): Promise<void> {
   await refuseSymlink(path)
   await removeDeadTemporaries(dirname(path), basename(path))
   const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
@@ -354,23 +378,28 @@ export async function writeFileAtomic(path: string, data: Buffer | string, mode 
 
   await handle.close()
   try {
-    await assertLocksHeld()
+    await assertLocksHeld(options.locks ?? [])
     await rename(temporary, path)
   } catch (error) {
     await unlink(temporary).catch(() => {})
     throw error
   }
 
-  syncDirectory(dirname(path))
+  await syncDirectory(dirname(path))
 }
 
-function syncDirectory(directory: string): void {
+/**
+ * Make the rename durable. Off the event loop: a directory fsync takes milliseconds, which a
+ * long-lived process (`proxy`, writing the audit head per batch) would otherwise stall every
+ * request for.
+ */
+async function syncDirectory(directory: string): Promise<void> {
   try {
-    const fd = openSync(directory, 'r')
+    const handle = await open(directory, 'r')
     try {
-      fsyncSync(fd)
+      await handle.sync()
     } finally {
-      closeSync(fd)
+      await handle.close()
     }
   } catch {
     // Some filesystems refuse fsync on a directory; the rename is still atomic.

@@ -614,6 +614,7 @@ function buildRequest(plan: HttpPlan, values: ReadonlyMap<string, Buffer>): Outg
 }
 
 export async function readCaFiles(files: readonly string[]): Promise<string[]> {
+  if (files.length === 0) return []
   const {readFile} = await import('node:fs/promises')
   return Promise.all(
     files.map(async (file) => {
@@ -660,6 +661,9 @@ function redactHeaders(
   return result
 }
 
+/** The HTTP client, imported on the first request (sign/verify/… never load it), then kept. */
+let httpClient: Promise<typeof import('./use/http-client.js')> | undefined
+
 /**
  * Send a planned request with the secrets' values under every guard, and redact the response.
  * The caller has already checked the hosts (so a refused call never read a value); this checks
@@ -669,13 +673,17 @@ export async function performHttp(
   plan: HttpPlan,
   values: ReadonlyMap<string, Buffer>,
   policies: readonly SecretPolicy[],
-  options: EngineOptions,
+  options: EngineOptions & {
+    /** A redactor of exactly `values` with `redactionMarker`, when the caller built one already. */
+    redactor?: Redactor
+  },
 ): Promise<HttpOutcome> {
   assertHostAllowed(plan.url, policies, options.allowHosts)
   const request = buildRequest(plan, values)
-  const redactor = createRedactor([...values.values()], options.redactionMarker)
+  const redactor = options.redactor ?? createRedactor([...values.values()], options.redactionMarker)
   const ca = await readCaFiles(options.caCertFiles)
-  const {sendRequest} = await import('./use/http-client.js')
+  httpClient ??= import('./use/http-client.js')
+  const {sendRequest} = await httpClient
   const response = await sendRequest(request, {
     allowPrivateNetworks: allowsPrivateNetworks(policies),
     ca,

@@ -4,6 +4,8 @@
  * own engine (use-engine.ts) — checking host allowlists before any value is read, wiping values
  * afterwards, and filling the audit record (operation, references, target host, status).
  */
+import {resolve} from 'node:path'
+
 import type {Backend, UseHttpRequest, UseRequest, UseResult} from './backend.js'
 import type {Profile} from './config.js'
 import type {SecretReference} from './references.js'
@@ -56,13 +58,38 @@ interface OpenedSecret {
   ref: SecretReference
 }
 
+interface EngineModules {
+  engine: typeof import('./use-engine.js')
+  hosts: typeof import('./use/hosts.js')
+  redaction: typeof import('./use/redaction.js')
+  specs: typeof import('./use/specs.js')
+}
+
+let engineModules: Promise<EngineModules> | undefined
+
+/**
+ * The engine's modules, imported on first use (never at startup) and then kept: a long-lived
+ * `proxy` calls the engine per request, and each `await import()` costs it microseconds.
+ */
+function modules(): Promise<EngineModules> {
+  engineModules ??= Promise.all([
+    import('./use-engine.js'),
+    import('./use/hosts.js'),
+    import('./use/redaction.js'),
+    import('./use/specs.js'),
+  ]).then(([engine, hosts, redaction, specs]) => ({engine, hosts, redaction, specs}))
+  return engineModules
+}
+
 async function engineOptions(
   session: Session,
   limits: UseLimits,
   profiles: readonly Profile[],
 ): Promise<EngineOptions> {
-  const {DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_MS} = await import('./use-engine.js')
-  const {resolve} = await import('node:path')
+  const {
+    engine: {DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_MS},
+    hosts: {normaliseHostPattern},
+  } = await modules()
   const caCertFiles = limits.caCert === undefined ? [] : [resolve(limits.caCert)]
   for (const profile of new Set(profiles)) {
     const {caCert} = profile.settings
@@ -70,7 +97,6 @@ async function engineOptions(
     if (typeof caCert === 'string' && caCert !== '') caCertFiles.push(resolve(session.home, caCert))
   }
 
-  const {normaliseHostPattern} = await import('./use/hosts.js')
   return {
     // Checked here so that a mistyped --allow-host is an error, not a silent non-match.
     allowHosts: (limits.allowHosts ?? []).map((pattern) => normaliseHostPattern(pattern)),
@@ -179,7 +205,7 @@ export async function useSecret(
   request: UseRequest,
   options: UseOptions = {},
 ): Promise<UseResult> {
-  const engine = await import('./use-engine.js')
+  const {engine} = await modules()
   const ref = await session.parseTarget(target)
   const use = engine.validateUseRequest(request, ref.canonical)
   if (use.operation === 'http_header' && !options.reveal)
@@ -227,8 +253,11 @@ export async function callWithSecrets(
   call: CallRequest,
   limits: CallOptions = {},
 ): Promise<HttpOutcome> {
-  const engine = await import('./use-engine.js')
-  const {parseHeaderSpec, parseInjections} = await import('./use/specs.js')
+  const {
+    engine,
+    redaction: {createRedactor},
+    specs: {parseHeaderSpec, parseInjections},
+  } = await modules()
   const injections = parseInjections(call.injections)
   const headers = (call.headers ?? []).map((spec): [string, string] => {
     const {name, value} = parseHeaderSpec(spec, '-H/--header')
@@ -262,20 +291,21 @@ export async function callWithSecrets(
   )
   engine.assertHostAllowed(plan.url, policies, settings.allowHosts)
   const values = new Map<string, Buffer>()
+  let redactor: Redactor | undefined
   try {
     await Promise.all(
       opened.map(async (secret) => {
         values.set(secret.ref.canonical, await readValue(secret))
       }),
     )
-    const outcome = await engine.performHttp(plan, values, policies, settings)
+    redactor = createRedactor([...values.values()], settings.redactionMarker)
+    const outcome = await engine.performHttp(plan, values, policies, {...settings, redactor})
     session.audit.status = outcome.status
     return outcome
   } finally {
-    if (limits.concealWith && values.size > 0) {
-      const {createRedactor} = await import('./use/redaction.js')
-      limits.concealWith(createRedactor([...values.values()], limits.redactionMarker))
-    }
+    // The response's redactor conceals the caller's text too (one set of maskers per request).
+    if (limits.concealWith && values.size > 0)
+      limits.concealWith(redactor ?? createRedactor([...values.values()], limits.redactionMarker))
 
     for (const value of values.values()) value.fill(0)
   }

@@ -148,7 +148,7 @@ class LocalBackend implements Backend {
   /** Metadata (including allowedDomains) of one secret, without its value. */
   async describe(reference: SecretReference): Promise<SecretMetadata> {
     const name = secretName(reference)
-    const entry = (await this.store.readMetadata())?.get(name)
+    const entry = await this.store.readEntryMetadata(name)
     if (!entry) throw new SecretNotFoundError(reference.canonical)
     return metadataOf(name, entry)
   }
@@ -330,7 +330,7 @@ class LocalBackend implements Backend {
   /** The versions kept of one secret (metadata only; no value is opened). */
   async versions(reference: SecretReference): Promise<SecretVersions> {
     const name = secretName(reference)
-    const entry = (await this.store.readMetadata())?.get(name)
+    const entry = await this.store.readEntryMetadata(name)
     if (!entry) throw new SecretNotFoundError(reference.canonical)
     return versionsOf(reference, entry, this.keepVersions)
   }

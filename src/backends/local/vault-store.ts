@@ -32,6 +32,7 @@
  * write also leaves the names (never a value) in the completion cache (core/completion/names-cache).
  */
 import {createHmac, timingSafeEqual} from 'node:crypto'
+import {lstatSync} from 'node:fs'
 import {chmod} from 'node:fs/promises'
 import {join} from 'node:path'
 
@@ -157,6 +158,20 @@ type Loaded =
   | {entries: VaultEntries; header: VaultHeader; kind: 1}
   | {header: VaultHeader; keys: DerivedKeys; kind: 2; path: string; records: Map<string, StoredRecord>}
 
+/**
+ * A version-2 file as last read, kept while the file on disk is that same file (see `loadForReading`):
+ * its checked, authenticated records (still sealed), the derived keys, and what reads learnt since
+ * — the slots of names found and their opened metadata. Never a value.
+ */
+interface ReadCache {
+  loaded: Extract<Loaded, {kind: 2}>
+  /** Slot → the entry's name and metadata (frozen), once opened. */
+  meta: Map<string, readonly [string, VaultMetadata]>
+  /** Name → slot, for names that have an entry. */
+  slots: Map<string, string>
+  stamp: string
+}
+
 interface DerivedKeys {
   key: Buffer
   mac: Buffer
@@ -189,6 +204,9 @@ const ORIGIN = Symbol('agentvault vault entry origin')
 export class VaultStore {
   readonly paths: VaultPaths
   private cached: undefined | {fingerprint: string; id: string; key: Buffer}
+  /** The file read last, while it is unchanged; and a read of it in progress. */
+  private readCache: ReadCache | undefined
+  private reading: undefined | {loaded: Promise<Loaded | undefined>; stamp: string}
   private readonly keepVersions: number
   /** An unlock in progress, shared by every read that needs the same key meanwhile. */
   private unlocking: undefined | {fingerprint: string; id: string; key: Promise<Buffer>}
@@ -201,10 +219,17 @@ export class VaultStore {
     this.keepVersions = options.keepVersions ?? DEFAULT_KEEP_VERSIONS
   }
 
-  /** Forget the cached key. */
+  /** Forget the cached key and the file read last. */
   close(): void {
     wipe(this.cached?.key)
     this.cached = undefined
+    if (this.readCache) {
+      wipe(this.readCache.loaded.keys.mac)
+      wipe(this.readCache.loaded.keys.slot)
+    }
+
+    this.readCache = undefined
+    this.reading = undefined
   }
 
   /**
@@ -235,12 +260,40 @@ export class VaultStore {
 
   /** The names and metadata of every secret (values stay sealed); undefined when there is no vault. */
   async readMetadata(): Promise<Map<string, VaultMetadata> | undefined> {
-    const loaded = await this.load()
+    const loaded = await this.loadForReading()
     if (!loaded) return undefined
     const result = new Map<string, VaultMetadata>()
     for (const [name, original] of await this.originals(loaded)) result.set(name, original.meta)
     await recordSecretNames(this.paths.home, result.keys())
     return result
+  }
+
+  /**
+   * One secret's metadata (its value stays sealed): undefined when the vault or the name is absent.
+   * The object is shared with later reads: do not change it.
+   */
+  async readEntryMetadata(name: string): Promise<undefined | VaultMetadata> {
+    const loaded = await this.loadForReading()
+    if (!loaded) return undefined
+    if (loaded.kind === 1) {
+      const entry = loaded.entries.get(name)
+      return entry && {...plainMetadata(entry), history: []}
+    }
+
+    const slot = this.slotFor(loaded, name)
+    const cache = this.readCache?.loaded === loaded ? this.readCache : undefined
+    let opened = cache?.meta.get(slot)
+    if (!opened) {
+      const record = loaded.records.get(slot)
+      if (!record) return undefined
+      opened = metaOf(loaded, slot, record)
+      deepFreeze(opened[1])
+      cache?.meta.set(slot, opened)
+    }
+
+    if (opened[0] !== name)
+      throw tamperedError(VAULT_FILE_KIND, loaded.path, 'an entry belongs to another name')
+    return opened[1]
   }
 
   /**
@@ -264,7 +317,7 @@ export class VaultStore {
   async readValues(
     wanted: Array<{name: string; version?: number}>,
   ): Promise<Array<Buffer | undefined> | undefined> {
-    const loaded = await this.load()
+    const loaded = await this.loadForReading()
     if (!loaded) return undefined
     if (loaded.kind === 1)
       return wanted.map(({name, version}) => {
@@ -274,7 +327,7 @@ export class VaultStore {
           : undefined
       })
     return wanted.map(({name, version}) => {
-      const record = loaded.records.get(slotOf(loaded.keys, name))
+      const record = loaded.records.get(this.slotFor(loaded, name))
       if (!record) return
       const box =
         version === undefined || version === record.version
@@ -419,6 +472,54 @@ export class VaultStore {
     }
 
     return (this.unlocking as {key: Promise<Buffer>}).key
+  }
+
+  /**
+   * `load` for reads: a version-2 file is read, checked and authenticated once, then kept while
+   * lstat says it is the same file (device, inode, size, modification and change times to the
+   * nanosecond; every write replaces the file, so a new inode and ctime). A long-lived process
+   * (`proxy`) thus pays one lstat per read, and still sees at once what another process wrote.
+   * Only the sealed records and metadata are kept; each value is opened when read. Writes always
+   * read the file again, under the lock.
+   */
+  private async loadForReading(): Promise<Loaded | undefined> {
+    const stamp = fileStamp(this.paths.file)
+    if (stamp === undefined) {
+      this.readCache = undefined
+      return this.load()
+    }
+
+    if (this.readCache?.stamp === stamp) return this.readCache.loaded
+    // Concurrent reads of a file just changed (or first read) share one load.
+    if (this.reading?.stamp !== stamp) {
+      const reading = {
+        loaded: this.load().then((loaded) => {
+          if (this.reading === reading && loaded?.kind === 2)
+            this.readCache = {loaded, meta: new Map(), slots: new Map(), stamp}
+          return loaded
+        }),
+        stamp,
+      }
+      this.reading = reading
+      const forget = (): void => {
+        if (this.reading === reading) this.reading = undefined
+      }
+
+      reading.loaded.then(forget, forget)
+    }
+
+    return (this.reading as {loaded: Promise<Loaded | undefined>}).loaded
+  }
+
+  /** The slot of `name` (HMAC), remembered for names that have an entry while the file is kept. */
+  private slotFor(loaded: Extract<Loaded, {kind: 2}>, name: string): string {
+    const cache = this.readCache?.loaded === loaded ? this.readCache : undefined
+    const known = cache?.slots.get(name)
+    if (known !== undefined) return known
+    const slot = slotOf(loaded.keys, name)
+    // Only names of the vault: a client asking for ever new names cannot grow the map.
+    if (cache && loaded.records.has(slot)) cache.slots.set(name, slot)
+    return slot
   }
 
   /** Read, check and (for version 2) authenticate the file; version 1 is opened whole. */
@@ -677,18 +778,48 @@ function openValueSync(
 }
 
 /** Open an entry's metadata box (checked against the vault, its slot and its version). */
+function metaOf(
+  loaded: Extract<Loaded, {kind: 2}>,
+  slot: string,
+  record: StoredRecord,
+): [string, VaultMetadata] {
+  const {path} = loaded
+  const plain = openBoxSync(loaded, record.meta)
+  if (!isMetaPlain(plain, loaded.header.id) || slotOf(loaded.keys, plain.name) !== slot)
+    throw tamperedError(VAULT_FILE_KIND, path, 'an entry belongs to another vault or name')
+  const meta: VaultMetadata = {...plainMetadata(plain), history: plain.history}
+  if (meta.version !== record.version) throw tamperedError(VAULT_FILE_KIND, path, 'an entry version differs')
+  return [plain.name, meta]
+}
+
+/** Metadata kept across reads: frozen, so that no reader changes what the next one gets. */
+function deepFreeze(meta: VaultMetadata): void {
+  for (const list of [meta.tags, meta.allowedDomains, meta.history]) if (list) Object.freeze(list)
+  for (const item of meta.history) Object.freeze(item)
+  Object.freeze(meta)
+}
+
+/**
+ * What identifies the file at `path` now: device, inode, size, and modification and change times
+ * in nanoseconds; undefined when it is absent or not a regular file (the read then says why).
+ */
+function fileStamp(path: string): string | undefined {
+  try {
+    const info = lstatSync(path, {bigint: true})
+    if (!info.isFile()) return undefined
+    return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`
+  } catch {
+    return undefined
+  }
+}
+
+/** Open an entry's metadata box and make it an Original (value opened on demand). */
 function originalOf(
   loaded: Extract<Loaded, {kind: 2}>,
   slot: string,
   record: StoredRecord,
 ): [string, Original] {
-  const {path} = loaded
-  const plain = openBoxSync(loaded, record.meta)
-  if (!isMetaPlain(plain, loaded.header.id) || slotOf(loaded.keys, plain.name) !== slot)
-    throw tamperedError(VAULT_FILE_KIND, path, 'an entry belongs to another vault or name')
-  const {name} = plain
-  const meta: VaultMetadata = {...plainMetadata(plain), history: plain.history}
-  if (meta.version !== record.version) throw tamperedError(VAULT_FILE_KIND, path, 'an entry version differs')
+  const [name, meta] = metaOf(loaded, slot, record)
   let value: string | undefined
   return [
     name,

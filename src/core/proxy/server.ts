@@ -31,12 +31,14 @@ export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 /** A client that has not sent its headers by then is cut off (slowloris). */
 export const HEADERS_TIMEOUT_MS = 10_000
 export const INSTANCE_HEADER = 'X-AgentVault-Instance'
+/** How long audit events gather before they are appended together (see `record`). */
+export const AUDIT_BATCH_MS = 10
 
 export interface ProxyServerOptions {
   /** `/health`'s `project`. */
   project: string
   limits: UseLimits
-  /** One line per `/proxy` request (no values). */
+  /** One line per `/proxy` request (no values); several lines of a batch come in one call. */
   log(line: string): void
   maxBodyBytes?: number
   port: number
@@ -132,11 +134,6 @@ function send(response: ServerResponse, answer: ProxyAnswer, close = false): voi
   response.end(answer.body)
 }
 
-async function sha256(text: string): Promise<Buffer> {
-  const {createHash} = await import('node:crypto')
-  return createHash('sha256').update(text, 'utf8').digest()
-}
-
 /** Read the body under a cap; undefined for an empty body. */
 function readBody(request: IncomingMessage, max: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
@@ -173,7 +170,8 @@ class BodyTooLarge extends Error {
 
 export async function startProxyServer(options: ProxyServerOptions): Promise<RunningProxy> {
   const {createServer, STATUS_CODES} = await import('node:http')
-  const {timingSafeEqual} = await import('node:crypto')
+  const {createHash, timingSafeEqual} = await import('node:crypto')
+  const sha256 = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest()
   const {callWithSecrets} = await import('../use.js')
   const {appendAuditBatch} = await import('../audit.js')
   const connections = await import('../use/http-client.js')
@@ -182,26 +180,29 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
   const redaction = await import('../use/redaction.js')
   redaction.shareMaskers(true)
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
-  const expectedToken = options.token === undefined ? undefined : await sha256(options.token)
+  const expectedToken = options.token === undefined ? undefined : sha256(options.token)
   const limits: UseLimits = {...options.limits, redactionMarker: REDACTION_MARKER}
   let allowedHosts = new Set<string>()
   let auditQueue: Promise<void> = Promise.resolve()
   const inFlight = new Set<Promise<void>>()
 
-  const tokenValid = async (given: string | undefined): Promise<boolean> => {
+  const tokenValid = (given: string | undefined): boolean => {
     if (!expectedToken) return true
     if (given === undefined) return false
-    return timingSafeEqual(await sha256(given), expectedToken)
+    return timingSafeEqual(sha256(given), expectedToken)
   }
 
   /**
    * Audit after answering (the caller never waits for the fsync). Events wait in a queue and are
-   * appended in order, all that gathered meanwhile in one locked, fsynced write; each request's
-   * log line follows its event. `close()` waits for the queue to drain.
+   * appended in order: a batch starts {@link AUDIT_BATCH_MS} after the first event that found no
+   * batch scheduled, and takes all that gathered by then in one locked, fsynced write (each
+   * append's lock, reads and fsyncs cost far more than its events under load). Each request's log
+   * line follows its event. `close()` appends what is left at once and waits for the queue.
    */
   const pending: Array<{event?: AuditEvent; line: string}> = []
+  let batchTimer: NodeJS.Timeout | undefined
   const flush = async (): Promise<void> => {
-    while (pending.length > 0) {
+    if (pending.length > 0) {
       const batch = pending.splice(0)
       const events = batch.flatMap((item) => (item.event ? [item.event] : []))
       try {
@@ -212,7 +213,8 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
         )
       }
 
-      for (const item of batch) options.log(item.line)
+      // The batch's lines in one write (one syscall, not one per request).
+      options.log(batch.map((item) => item.line).join('\n'))
     }
   }
 
@@ -228,8 +230,11 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
     const references = [...work.audit.references].join(',') || '-'
     const line = `${new Date().toISOString()} ${status} ${outcome} ${printable(method, 16)} ${work.audit.targetHost ?? '-'} ${references} agent=${work.audit.agentId ?? '-'}${error ? ` ${error.code}` : ''}`
     pending.push({...(event && {event}), line})
-    // One flush at a time: requests answered while it writes join the next batch.
-    if (pending.length === 1) auditQueue = auditQueue.then(flush)
+    // One batch at a time: requests answered while one is scheduled or written join the next.
+    batchTimer ??= setTimeout(() => {
+      batchTimer = undefined
+      auditQueue = auditQueue.then(flush)
+    }, AUDIT_BATCH_MS)
   }
 
   const serveProxy = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
@@ -247,7 +252,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
       method = redactor.text(method)
     }
 
-    if (!(await tokenValid(request.headersDistinct['x-as-session-token']?.[0]))) {
+    if (!tokenValid(request.headersDistinct['x-as-session-token']?.[0])) {
       send(response, shapeA(401, 'Invalid or missing session token'))
       record(work, method, 401, 'denied')
       request.resume()
@@ -377,6 +382,10 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
       await Promise.race([Promise.allSettled(inFlight), delay(10_000, undefined, {ref: false})])
       server.closeAllConnections()
       await closed
+      // What the last requests recorded, without waiting for its timer.
+      clearTimeout(batchTimer)
+      batchTimer = undefined
+      auditQueue = auditQueue.then(flush)
       await auditQueue
       connections.closeConnections()
       redaction.shareMaskers(false)

@@ -15,6 +15,8 @@ import type {IncomingHttpHeaders, IncomingMessage} from 'node:http'
 import type {LookupFunction} from 'node:net'
 import type {Readable} from 'node:stream'
 
+import {isIP} from 'node:net'
+
 import {
   type AgentVaultError,
   BackendUnavailableError,
@@ -174,7 +176,6 @@ export async function checkedAddresses(
   url: URL,
   guards: Pick<RequestGuards, 'allowPrivateNetworks' | 'resolve'>,
 ): Promise<ResolvedAddress[]> {
-  const {isIP} = await import('node:net')
   const hostname = bareHostname(url)
   const family = isIP(hostname)
   let addresses: ResolvedAddress[]
@@ -218,6 +219,10 @@ function headerObject(headers: ReadonlyArray<readonly [string, string]>): Record
   return result
 }
 
+/** node:http and node:https, imported on first use (https loads TLS), then kept. */
+let http: Promise<typeof import('node:http')> | undefined
+let https: Promise<typeof import('node:https')> | undefined
+
 /**
  * Kept-alive connections, for a long-lived process (`proxy`) only: off by default, so a one-shot
  * `call` leaves no socket behind. One agent per origin *and* set of checked addresses (and extra
@@ -256,8 +261,8 @@ async function pooledAgent(
     const options = {keepAlive: true, lookup: pinnedLookup([...addresses]), timeout: IDLE_SOCKET_MS}
     agent =
       url.protocol === 'https:'
-        ? new (await import('node:https')).Agent({...options, ...(ca && {ca: [...ca]})})
-        : new (await import('node:http')).Agent(options)
+        ? new (await (https ??= import('node:https'))).Agent({...options, ...(ca && {ca: [...ca]})})
+        : new (await (http ??= import('node:http'))).Agent(options)
     if (pool.size >= MAX_AGENTS) {
       const [oldest] = pool
       if (oldest) {
@@ -273,8 +278,11 @@ async function pooledAgent(
 }
 
 interface Exchange {
-  deadline: AbortSignal
+  /** Set once the deadline passed: every failure from then on is the timeout. */
+  expired: boolean
   guards: RequestGuards
+  /** Ends the request in flight (called when the deadline passes). */
+  stop?: () => void
 }
 
 async function sendOnce(request: OutgoingRequest, exchange: Exchange): Promise<IncomingMessage> {
@@ -282,7 +290,9 @@ async function sendOnce(request: OutgoingRequest, exchange: Exchange): Promise<I
   const {url} = request
   const addresses = await checkedAddresses(url, guards)
   const secure = url.protocol === 'https:'
-  const {request: send} = secure ? await import('node:https') : await import('node:http')
+  const {request: send} = secure
+    ? await (https ??= import('node:https'))
+    : await (http ??= import('node:http'))
   const ca =
     secure && guards.ca && guards.ca.length > 0
       ? [...(await import('node:tls')).rootCertificates, ...guards.ca]
@@ -300,13 +310,13 @@ async function sendOnce(request: OutgoingRequest, exchange: Exchange): Promise<I
       method: request.method,
       path: `${url.pathname}${url.search}`,
       port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
-      signal: exchange.deadline,
     })
+    // The deadline destroys the request (and so its response) rather than an AbortSignal, whose
+    // listeners cost a kept-alive proxy more than the request itself.
+    exchange.stop = () => outgoing.destroy()
     outgoing.once('response', resolve)
     outgoing.on('error', (error) =>
-      reject(
-        exchange.deadline.aborted ? timeoutError(url.host, guards.timeoutMs) : networkError(error, url.host),
-      ),
+      reject(exchange.expired ? timeoutError(url.host, guards.timeoutMs) : networkError(error, url.host)),
     )
     outgoing.end(request.body)
   })
@@ -428,6 +438,36 @@ async function sniffGzip(body: Buffer, host: string, limit: number): Promise<Buf
   return inner
 }
 
+/** A body sent without content coding, read with plain listeners (no async iterator), under the cap. */
+function plainBody(response: IncomingMessage, host: string, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let total = 0
+    let settled = false
+    const fail = (error: AgentVaultError): void => {
+      if (settled) return
+      settled = true
+      response.destroy()
+      reject(error)
+    }
+
+    response.on('data', (chunk: Buffer) => {
+      total += chunk.length
+      if (total > limit) fail(tooLarge(host, limit))
+      else chunks.push(chunk)
+    })
+    response.once('end', () => {
+      settled = true
+      resolve(Buffer.concat(chunks, total))
+    })
+    response.once('error', (error) => fail(networkError(error, host)))
+    // Closed before its end (the connection dropped, or the deadline destroyed it).
+    response.once('close', () => {
+      if (!settled) fail(networkError({code: 'ECONNRESET'}, host))
+    })
+  })
+}
+
 /**
  * The body, decoded when the server compressed it anyway (redaction must see the plain bytes),
  * stopped as soon as it exceeds the cap. Stacked codings (`gzip, gzip`) are undone in reverse
@@ -450,6 +490,12 @@ async function readBody(
   if (codings.length === 0 && Number(response.headers['content-length']) > limit) {
     response.destroy()
     throw tooLarge(url.host, limit)
+  }
+
+  if (codings.length === 0) {
+    const body = await plainBody(response, url.host, limit)
+    const undeclared = await sniffGzip(body, url.host, limit)
+    return undeclared ? {body, undeclared} : {body}
   }
 
   let stream: Readable = response
@@ -503,19 +549,17 @@ export async function sendRequest(request: OutgoingRequest, guards: RequestGuard
       suggestion: 'Pass --timeout 30 (seconds).',
     })
   const started = Date.now()
-  const controller = new AbortController()
-  const timer = setTimeout(() => controller.abort(), guards.timeoutMs)
-  const exchange: Exchange = {deadline: controller.signal, guards}
+  const exchange: Exchange = {expired: false, guards}
+  let expire: ((error: Error) => void) | undefined
   const timedOut = new Promise<never>((_resolve, reject) => {
-    controller.signal.addEventListener(
-      'abort',
-      () => reject(timeoutError(request.url.host, guards.timeoutMs)),
-      {
-        once: true,
-      },
-    )
+    expire = reject
   })
   timedOut.catch(() => {})
+  const timer = setTimeout(() => {
+    exchange.expired = true
+    exchange.stop?.()
+    expire?.(timeoutError(request.url.host, guards.timeoutMs))
+  }, guards.timeoutMs)
   let current = request
   try {
     for (let redirects = 0; ; redirects++) {

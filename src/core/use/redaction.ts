@@ -40,6 +40,8 @@ interface Maskers {
   masker: Masker
   names?: Masker
   patterns: Buffer[]
+  /** The shortest pattern's length: shorter input holds no pattern (most header values). */
+  shortest: number
 }
 
 /** Value sets whose maskers a long-lived process (`proxy`) keeps, most recently used last. */
@@ -62,7 +64,8 @@ function maskersFor(values: readonly Buffer[], replacement: string | undefined):
     // Copies: the caller wipes its values after use, and a kept masker must not change with them.
     const patterns = maskPatterns(shared ? values.map((value) => Buffer.from(value)) : values)
     const marker = replacement === undefined ? [] : [Buffer.from(replacement, 'utf8')]
-    return {masker: new Masker(patterns, ...marker), patterns}
+    const shortest = Math.min(...patterns.filter((p) => p.length > 0).map((p) => p.length))
+    return {masker: new Masker(patterns, ...marker), patterns, shortest}
   }
 
   if (!shared) return build()
@@ -84,10 +87,11 @@ function maskersFor(values: readonly Buffer[], replacement: string | undefined):
 /** `replacement` defaults to the masker's `<concealed by agentvault>` (`proxy` uses AgentSecrets' marker). */
 export function createRedactor(values: readonly Buffer[], replacement?: string): Redactor {
   const maskers = maskersFor(values, replacement)
-  const {masker, patterns} = maskers
+  const {masker, patterns, shortest} = maskers
   const marker = replacement === undefined ? [] : [Buffer.from(replacement, 'utf8')]
   let redacted = false
   const mask = (data: Buffer): Buffer => {
+    if (data.length < shortest) return data
     const out = Buffer.concat([...masker.push(data), ...masker.end()])
     return out.equals(data) ? data : out
   }
@@ -99,6 +103,7 @@ export function createRedactor(values: readonly Buffer[], replacement?: string):
       return out
     },
     headerName(name) {
+      if (name.length < shortest) return name
       maskers.names ??= new Masker(
         patterns.map((p) => asciiLowerCase(p)),
         ...marker,
@@ -128,7 +133,9 @@ export function createRedactor(values: readonly Buffer[], replacement?: string):
       return redacted
     },
     text(value) {
-      // Header values are latin1 on the wire; UTF-8 text in JSON results is handled by `value`.
+      // Header values are latin1 on the wire (one byte per character); UTF-8 text in JSON results
+      // is handled by `value`.
+      if (value.length < shortest) return value
       const bytes = Buffer.from(value, 'latin1')
       const out = redactor.bytes(bytes)
       return out === bytes ? value : out.toString('latin1')

@@ -197,6 +197,40 @@ describe('backends/local', () => {
       })
     })
 
+    it('a long-lived reader (proxy) sees every write of another process at its next read', async () => {
+      const writer = h.backend()
+      await writer.set!(ref('A'), Buffer.from('alpha'), {})
+      const reader = h.backend()
+      // The reader has the file, A's slot and A's metadata in hand.
+      assert.equal((await reader.get!(ref('A'))).toString(), 'alpha')
+      assert.equal((await reader.describe!(ref('A'))).allowedDomains, undefined)
+      await assert.rejects(reader.describe!(ref('B')), isError(SecretNotFoundError))
+
+      await writer.set!(ref('A'), Buffer.from('alpha-2'), {})
+      assert.equal((await reader.get!(ref('A'))).toString(), 'alpha-2')
+      // Same value and version, new metadata only.
+      await writer.updateMetadata!(ref('A'), {allowedDomains: ['api.example.com']})
+      assert.deepEqual((await reader.describe!(ref('A'))).allowedDomains, ['api.example.com'])
+      assert.deepEqual(
+        (await reader.list!()).map((item) => [item.name, item.allowedDomains]),
+        [['A', ['api.example.com']]],
+      )
+      await writer.set!(ref('B'), Buffer.from('beta'), {})
+      assert.equal((await reader.get!(ref('B'))).toString(), 'beta')
+      assert.equal((await reader.describe!(ref('B'))).version, 1)
+      await writer.delete!(ref('A'))
+      await assert.rejects(reader.get!(ref('A')), isError(SecretNotFoundError))
+      await assert.rejects(reader.describe!(ref('A')), isError(SecretNotFoundError))
+      // A kept metadata object is not the caller's to change.
+      const described = await reader.describe!(ref('B'))
+      described.allowedDomains = ['evil.example']
+      assert.equal((await reader.describe!(ref('B'))).allowedDomains, undefined)
+      // The vault removed behind its back: nothing left to read, nothing created.
+      await unlink(h.vaultPath)
+      await assert.rejects(reader.get!(ref('B')), isError(SecretNotFoundError))
+      assert.deepEqual(await reader.list!(), [])
+    })
+
     it('serves concurrent reads of a fresh process with one key (none wipes the key another uses)', async () => {
       const writer = h.backend()
       await writer.set!(ref('A'), Buffer.from('alpha'), {})

@@ -181,6 +181,31 @@ describe('file lock', () => {
       assert.equal(await withFileLock(lock, async () => 'c', {timeoutMs: 3000}), 'c')
     })
 
+    it('an untracked lock (no async context) handed to writeFileAtomic still stops a write once taken over', async () => {
+      const lock = join(dir, 'audit.lock')
+      // Held and still ours: the write lands.
+      await withFileLock(
+        lock,
+        async (held) => {
+          await writeFileAtomic(join(dir, 'head'), 'one', 0o600, {locks: [held]})
+        },
+        {untracked: true},
+      )
+      assert.equal(await readFile(join(dir, 'head'), 'utf8'), 'one')
+      await assert.rejects(
+        withFileLock(
+          lock,
+          async (held) => {
+            await rm(lock, {force: true, recursive: true})
+            await writeFileAtomic(join(dir, 'head'), 'two', 0o600, {locks: [held]})
+          },
+          {untracked: true},
+        ),
+        {code: 'LOCK_COMPROMISED'},
+      )
+      assert.equal(await readFile(join(dir, 'head'), 'utf8'), 'one', 'the second write never landed')
+    })
+
     it('a holder refreshes its token, so a long critical section is never judged stale', async () => {
       const lock = join(dir, 'vault.lock')
       await withFileLock(lock, async () => {
