@@ -9,6 +9,7 @@
 // Dependencies stay external, so tweetnacl & co. are still loaded only when needed. A command whose
 // flags the lite runtime does not define exactly as oclif does fails the build.
 import {build} from 'esbuild'
+import {spawnSync} from 'node:child_process'
 import {writeFileSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
 import {format} from 'node:util'
@@ -37,6 +38,38 @@ const common = {
 }
 
 await build({...common, entryPoints: [path(new URL('fast-run.js', dist))]})
+await scriptBundle('fast-run.js', 'run')
+
+/**
+ * dist/fast/NAME.cjs: ENTRY and everything it imports in one CommonJS-style function, the form
+ * main.ts compiles with vm.Script from V8's code cache (scripts/warm-cache.js writes it). A vm
+ * script has no `import()`, so the bundle's own (all of them to dependencies or Node's modules)
+ * call the importer main.ts passes in; `import.meta.url` is the bundle's URL.
+ */
+async function scriptBundle(entry, name) {
+  const outfile = path(new URL(`${name}.cjs`, fast))
+  const {outputFiles} = await build({
+    ...common,
+    define: {'import.meta.url': '__agentvaultUrl'},
+    entryPoints: [path(new URL(entry, dist))],
+    format: 'cjs',
+    outdir: undefined,
+    outfile,
+    splitting: false,
+    write: false,
+  })
+  let imports = 0
+  const code = outputFiles[0].text.replaceAll(/\bimport\(("(?:node:)?[\w@][\w@/.-]*")\)/g, (_, specifier) => {
+    imports++
+    return `__agentvaultImport(${specifier})`
+  })
+  if (/\bimport\(/.test(code)) throw new Error(`${name}.cjs: an import() the build does not redirect`)
+  writeFileSync(
+    outfile,
+    `(function (exports, require, module, __filename, __dirname, __agentvaultImport, __agentvaultUrl) {${code}\n})`,
+  )
+  return imports
+}
 
 const config = await Config.load(root)
 const rootPlugin = config.pjson.name
@@ -155,6 +188,12 @@ const table = {
 }
 writeFileSync(new URL('dispatch.json', fast), JSON.stringify(table) + '\n')
 writeFileSync(new URL('help.json', fast), JSON.stringify(help) + '\n')
+
+// The code caches, once the binary works (the warm-up runs it).
+const warm = spawnSync(process.execPath, [path(new URL('../scripts/warm-cache.js', import.meta.url))], {
+  stdio: 'inherit',
+})
+if (warm.status !== 0) throw new Error(`scripts/warm-cache.js failed (${warm.status ?? warm.signal})`)
 const routed = Object.values(commands).filter((entry) => entry.module).length
 console.log(
   `dist/fast: ${routed} of ${ids.length} command ids run without oclif${skipped.length > 0 ? `; oclif runs ${skipped.join(', ')}` : ''}`,
