@@ -46,10 +46,11 @@ await scriptBundle('fast-run.js', 'run')
  * script has no `import()`, so the bundle's own (all of them to dependencies or Node's modules)
  * call the importer main.ts passes in; `import.meta.url` is the bundle's URL.
  */
-async function scriptBundle(entry, name) {
+async function scriptBundle(entry, name, plugins = []) {
   const outfile = path(new URL(`${name}.cjs`, fast))
   const {outputFiles} = await build({
     ...common,
+    plugins,
     define: {'import.meta.url': '__agentvaultUrl'},
     entryPoints: [path(new URL(entry, dist))],
     format: 'cjs',
@@ -59,10 +60,14 @@ async function scriptBundle(entry, name) {
     write: false,
   })
   let imports = 0
-  const code = outputFiles[0].text.replaceAll(/\bimport\(("(?:node:)?[\w@][\w@/.-]*")\)/g, (_, specifier) => {
-    imports++
-    return `__agentvaultImport(${specifier})`
-  })
+  // A module name, or a URL built in place (the dispatcher's default loader of unbundled builds).
+  const code = outputFiles[0].text.replaceAll(
+    /\bimport\(("(?:node:)?[\w@][\w@/.-]*"\)|new URL\()/g,
+    (_, rest) => {
+      imports++
+      return `__agentvaultImport(${rest}`
+    },
+  )
   if (/\bimport\(/.test(code)) throw new Error(`${name}.cjs: an import() the build does not redirect`)
   writeFileSync(
     outfile,
@@ -85,21 +90,31 @@ for (const id of ids) {
 }
 
 const lite = path(new URL('dispatch/oclif-lite.js', dist))
+const oclifLite = {
+  name: 'oclif-lite',
+  setup(bundler) {
+    bundler.onResolve({filter: /^@oclif\/core$/}, () => ({path: lite}))
+  },
+}
 await build({
   ...common,
   entryPoints: [
     path(new URL('dispatch/dispatcher.js', dist)),
     ...[...modules.values()].map((p) => path(new URL(p, dist))),
   ],
-  plugins: [
-    {
-      name: 'oclif-lite',
-      setup(bundler) {
-        bundler.onResolve({filter: /^@oclif\/core$/}, () => ({path: lite}))
-      },
-    },
-  ],
+  plugins: [oclifLite],
 })
+// The dispatcher and every command module in one script bundle (dist/fast/dispatch/all.cjs, its
+// `commands` loads a module by its DispatchEntry.module path); a command's top level runs only
+// when it is loaded.
+const scriptEntry = new URL('dispatch/script-entry.js', dist)
+writeFileSync(
+  scriptEntry,
+  `export {dispatch} from './dispatcher.js'\nexport const commands = {\n${[...new Set(modules.values())]
+    .map((module) => `  ${JSON.stringify(module)}: () => import(${JSON.stringify(`../${module}`)}),\n`)
+    .join('')}}\n`,
+)
+await scriptBundle('dispatch/script-entry.js', 'dispatch/all', [oclifLite])
 
 // What the lite runtime sees of each command must be what oclif put in the manifest.
 const {unsupportedFeature} = await import(new URL('dispatch/parse.js', dist).href)

@@ -91,8 +91,32 @@ async function loadFastRun(): Promise<typeof import('./fast-run.js')> {
   }
 }
 
-/** The bundled dispatcher (dist/fast/), or undefined in a build without it. */
-async function loadDispatcher(): Promise<typeof import('./dispatch/dispatcher.js') | undefined> {
+/** The dispatcher and every command module, as scripts/bundle.js writes dist/fast/dispatch/all.cjs. */
+interface DispatchBundle {
+  commands: Record<string, () => ReturnType<import('./dispatch/dispatcher.js').CommandLoader>>
+  dispatch: typeof import('./dispatch/dispatcher.js').dispatch
+}
+
+/**
+ * The bundled dispatcher (dist/fast/), or undefined in a build without it. Help needs no command
+ * module: the small ESM dispatcher prints it, rather than the script bundle holding all of them.
+ */
+async function loadDispatcher(
+  help: boolean,
+): Promise<Pick<typeof import('./dispatch/dispatcher.js'), 'dispatch'> | undefined> {
+  const script = help ? undefined : loadScriptBundle<DispatchBundle>('dispatch/all')
+  if (script) {
+    const {commands, dispatch} = script.exports
+    return {
+      dispatch: (argv, binUrl) =>
+        dispatch(argv, binUrl, async (module) => {
+          const load = Object.hasOwn(commands, module) ? commands[module] : undefined
+          if (!load) throw new Error(`no bundled command module ${module}`)
+          return load()
+        }),
+    }
+  }
+
   try {
     return (await import(
       new URL('fast/dispatch/dispatcher.js', import.meta.url).href
@@ -118,12 +142,13 @@ export async function main(argv: string[], binUrl: string): Promise<void> {
   // Before oclif loads: it dumps argv under DEBUG, and `secrets set NAME=VALUE` carries a value.
   if (process.env.DEBUG) await (await import('./core/debug-redaction.js')).redactDebugOutput(argv)
 
-  if (argv[0] === 'run' && !wantsHelp(argv)) {
+  const help = argv.length === 0 || wantsHelp(argv)
+  if (argv[0] === 'run' && !help) {
     process.exitCode = await (await loadFastRun()).runFromArgv(argv.slice(1))
     return
   }
 
-  if (await (await loadDispatcher())?.dispatch(argv, binUrl)) return
+  if (await (await loadDispatcher(help))?.dispatch(argv, binUrl)) return
 
   // Every other command may start children (mcp, proxy, wrappers): blank what they could read in
   // /proc/$PPID/environ. (`run` does it itself, from its bundle.)

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import {execFile, spawn} from 'node:child_process'
 import {cp, mkdtemp, readdir, readFile, rm, symlink, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {basename, dirname, join} from 'node:path'
 import {promisify} from 'node:util'
 
 import {baseEnv, collect, ROOT, runCli, tempHome, withNodeOnPath} from '../helpers/cli.js'
@@ -68,19 +68,59 @@ describe('e2e: run loads its bundle from the build’s V8 code cache', function 
     )
   }
 
-  it('the build leaves a cache for this Node’s V8, and V8 accepts it', async () => {
-    const caches = await cacheFiles(ROOT)
-    assert.deepEqual(caches, [`run.cjs.v8-${process.versions.v8}.cache`])
-    const {stdout} = await execFileP(
-      process.execPath,
-      [
-        '--input-type=module',
-        '-e',
-        `const {loadScriptBundle} = await import(${JSON.stringify(join(ROOT, 'dist', 'main.js'))}); const b = loadScriptBundle('run'); console.log(JSON.stringify({fromCache: b.fromCache, exports: typeof b.exports.runFromArgv}))`,
-      ],
-      {env: baseEnv()},
+  for (const [name, exported] of [
+    ['run', 'runFromArgv'],
+    ['dispatch/all', 'dispatch'],
+  ])
+    it(`the build leaves a cache of ${name}.cjs for this Node’s V8, and V8 accepts it`, async () => {
+      const dir = join(ROOT, 'dist', 'fast', dirname(name))
+      const caches = (await readdir(dir)).filter((file) => file.startsWith(`${basename(name)}.cjs.`))
+      assert.deepEqual(caches, [`${basename(name)}.cjs.v8-${process.versions.v8}.cache`])
+      const {stdout} = await execFileP(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const {loadScriptBundle} = await import(${JSON.stringify(join(ROOT, 'dist', 'main.js'))}); const b = loadScriptBundle(${JSON.stringify(name)}); console.log(JSON.stringify({fromCache: b.fromCache, exports: typeof b.exports.${exported}}))`,
+        ],
+        {env: baseEnv()},
+      )
+      assert.deepEqual(JSON.parse(stdout), {exports: 'function', fromCache: true})
+    })
+
+  it('commands behave as before with a damaged cache of the dispatcher’s bundle, and write none', async () => {
+    const dir = join(copy, 'dist', 'fast', 'dispatch')
+    for (const file of await readdir(dir))
+      if (file.startsWith('all.cjs.')) {
+        const {length} = await readFile(join(dir, file))
+        await writeFile(join(dir, file), Buffer.alloc(length, 0x5a))
+      }
+
+    const before = await filesUnder(copy)
+    const env = withNodeOnPath(baseEnv(t.env))
+    const listed = await collect(
+      spawn(join(copy, 'bin', 'run.js'), ['secrets', 'list', '--json'], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
     )
-    assert.deepEqual(JSON.parse(stdout), {exports: 'function', fromCache: true})
+    assert.equal(listed.code, 0, listed.stderr)
+    assert.deepEqual(
+      (JSON.parse(listed.stdout) as {secrets: {name: string}[]}).secrets.map((entry) => entry.name),
+      ['K'],
+    )
+    const missing = await collect(
+      spawn(join(copy, 'bin', 'run.js'), ['secrets', 'get', 'NOPE', '--reveal'], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    )
+    const reference = await runCli(['secrets', 'get', 'NOPE', '--reveal'], {env: t.env})
+    assert.deepEqual(
+      [missing.code, missing.stdout, missing.stderr],
+      [reference.code, reference.stdout, reference.stderr],
+    )
+    assert.deepEqual(await filesUnder(copy), before)
   })
 
   it('masks and exits as before with a damaged cache, and writes none', async () => {
