@@ -8,7 +8,7 @@ import type {ChildProcess} from 'node:child_process'
 import {isUtf8} from 'node:buffer'
 
 import type {Backend, RunInjection} from './backend.js'
-import type {MaskedOutputs} from './output-pump.js'
+import type {MaskedOutputs, OutputFilter} from './output-pump.js'
 import type {RunOptions} from './run-options.js'
 import type {Session} from './session.js'
 
@@ -319,6 +319,23 @@ export async function openOutputs(mask: RunOptions['mask']): Promise<MaskedOutpu
 }
 
 /**
+ * A stream's filter that builds its masker (tables over every pattern, a few ms) on the first
+ * output: after the child has started rather than before, and never for a stream that stays
+ * silent. Until then nothing is held back and there is nothing to flush.
+ */
+export function lazyFilter(make: () => OutputFilter): OutputFilter {
+  let filter: OutputFilter | undefined
+  return {
+    end: () => filter?.end() ?? [],
+    flush: () => filter?.flush() ?? [],
+    get heldBack() {
+      return filter?.heldBack ?? 0
+    },
+    push: (chunk) => (filter ??= make()).push(chunk),
+  }
+}
+
+/**
  * Start the command and wait for it. Returns the child's exit code, or 128+N after signal N.
  * `outputs` is what `openOutputs(mask)` gave, when the caller started it early.
  */
@@ -359,7 +376,10 @@ export async function spawnAndWait(
   running.child = child
   // Attached before yielding: Node discards the output of a child that exits while its pipes have
   // no reader.
-  const piping = masking && masked ? masked.attach(child, () => new masking.Masker(patterns), brokenPipe) : []
+  const piping =
+    masking && masked
+      ? masked.attach(child, () => lazyFilter(() => new masking.Masker(patterns)), brokenPipe)
+      : []
   const stopForwarding = forwardSignals(child)
   try {
     const started = await new Promise<Error | null>((resolve) => {
