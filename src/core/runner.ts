@@ -331,7 +331,10 @@ export function lazyFilter(make: () => OutputFilter): OutputFilter {
     get heldBack() {
       return filter?.heldBack ?? 0
     },
-    push: (chunk) => (filter ??= make()).push(chunk),
+    push(chunk) {
+      filter ??= make()
+      return filter.push(chunk)
+    },
   }
 }
 

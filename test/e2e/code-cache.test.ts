@@ -26,6 +26,13 @@ async function filesUnder(dir: string): Promise<string[]> {
     .sort()
 }
 
+/** The code caches of dist/fast/run.cjs under `dir`. */
+async function cacheFiles(dir: string): Promise<string[]> {
+  return (await readdir(join(dir, 'dist', 'fast'))).filter(
+    (name) => name.startsWith('run.cjs.') && name.endsWith('.cache'),
+  )
+}
+
 describe('e2e: run loads its bundle from the build’s V8 code cache', function () {
   this.timeout(120_000)
   let t: Awaited<ReturnType<typeof tempHome>>
@@ -62,16 +69,10 @@ describe('e2e: run loads its bundle from the build’s V8 code cache', function 
     assert.ok(!result.stderr.includes(CANARY), result.stderr)
   }
 
-  async function cacheFiles(dir: string): Promise<string[]> {
-    return (await readdir(join(dir, 'dist', 'fast'))).filter(
-      (name) => name.startsWith('run.cjs.') && name.endsWith('.cache'),
-    )
-  }
-
   for (const [name, exported] of [
     ['run', 'runFromArgv'],
     ['dispatch/all', 'dispatch'],
-  ])
+  ] as const)
     it(`the build leaves a cache of ${name}.cjs for this Node’s V8, and V8 accepts it`, async () => {
       const dir = join(ROOT, 'dist', 'fast', dirname(name))
       const caches = (await readdir(dir)).filter((file) => file.startsWith(`${basename(name)}.cjs.`))
@@ -125,6 +126,7 @@ describe('e2e: run loads its bundle from the build’s V8 code cache', function 
 
   it('masks and exits as before with a damaged cache, and writes none', async () => {
     const [name] = await cacheFiles(copy)
+    assert.ok(name, 'the copy has a code cache of run.cjs')
     const file = join(copy, 'dist', 'fast', name)
     const original = await readFile(file)
     // Same length, other bytes: V8 rejects it and compiles the bundle from its source.

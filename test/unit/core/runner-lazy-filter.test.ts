@@ -1,5 +1,5 @@
-import assert from 'node:assert/strict'
 import fc from 'fast-check'
+import assert from 'node:assert/strict'
 
 import {Masker, maskPatterns} from '../../../src/core/mask.js'
 import {lazyFilter} from '../../../src/core/runner.js'
