@@ -10,6 +10,8 @@
 // flags the lite runtime does not define exactly as oclif does fails the build.
 import {build} from 'esbuild'
 import {spawnSync} from 'node:child_process'
+import {readFile} from 'node:fs/promises'
+import {createRequire} from 'node:module'
 import {writeFileSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
 import {format} from 'node:util'
@@ -41,6 +43,26 @@ await build({...common, entryPoints: [path(new URL('fast-run.js', dist))]})
 await scriptBundle('fast-run.js', 'run')
 
 /**
+ * tweetnacl inside the script bundles (so under their code cache too) rather than loaded from
+ * node_modules: sealing.js's lazy createRequire(…)('tweetnacl') becomes the bundle's own require.
+ */
+function naclInside() {
+  return {
+    name: 'nacl-inside',
+    setup(bundler) {
+      const sealing = path(new URL('core/sealing.js', dist))
+      bundler.onResolve({filter: /^tweetnacl$/}, () => ({path: createRequire(sealing).resolve('tweetnacl')}))
+      bundler.onLoad({filter: /[/\\]core[/\\]sealing\.js$/}, async (args) => {
+        const source = await readFile(args.path, 'utf8')
+        const call = "createRequire(import.meta.url)('tweetnacl')"
+        if (!source.includes(call)) throw new Error(`${args.path} no longer loads tweetnacl with ${call}`)
+        return {contents: source.replace(call, "require('tweetnacl')"), loader: 'js'}
+      })
+    },
+  }
+}
+
+/**
  * dist/fast/NAME.cjs: ENTRY and everything it imports in one CommonJS-style function, the form
  * main.ts compiles with vm.Script from V8's code cache (scripts/warm-cache.js writes it). A vm
  * script has no `import()`, so the bundle's own (all of them to dependencies or Node's modules)
@@ -50,7 +72,7 @@ async function scriptBundle(entry, name, plugins = []) {
   const outfile = path(new URL(`${name}.cjs`, fast))
   const {outputFiles} = await build({
     ...common,
-    plugins,
+    plugins: [...plugins, naclInside()],
     define: {'import.meta.url': '__agentvaultUrl'},
     entryPoints: [path(new URL(entry, dist))],
     format: 'cjs',
