@@ -6,13 +6,16 @@
 //  - dist/fast/dispatch.json: command ids (aliases and plugins' commands too) → bundled module;
 //  - dist/fast/help.json: oclif's own help for the root, every topic and every command, as it
 //    prints it when stdout is not a terminal (80 columns, no colour).
-// Dependencies stay external, so tweetnacl & co. are still loaded only when needed. A command whose
+//  - dist/fast/run.cjs and dist/fast/dispatch/all.cjs: the same code (tweetnacl inside) as one
+//    CommonJS-shaped script each, which main.ts compiles from the V8 code cache that
+//    scripts/warm-cache.js writes beside them at the end of the build.
+// Dependencies stay external, so they are still loaded only when needed. A command whose
 // flags the lite runtime does not define exactly as oclif does fails the build.
 import {build} from 'esbuild'
 import {spawnSync} from 'node:child_process'
+import {writeFileSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import {createRequire} from 'node:module'
-import {writeFileSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
 import {format} from 'node:util'
 
