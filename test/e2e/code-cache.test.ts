@@ -69,24 +69,33 @@ describe('e2e: run loads its bundle from the build’s V8 code cache', function 
     assert.ok(!result.stderr.includes(CANARY), result.stderr)
   }
 
+  // scripts/test-on-nodes.js runs this suite on other Nodes against the build of this machine's.
+  const builtByThisNode = process.env.AGENTVAULT_TEST_NODE === undefined
+
   for (const [name, exported] of [
     ['run', 'runFromArgv'],
     ['dispatch/all', 'dispatch'],
   ] as const)
-    it(`the build leaves a cache of ${name}.cjs for this Node’s V8, and V8 accepts it`, async () => {
+    it(`the build leaves a cache of ${name}.cjs for its Node’s V8 (accepted); another Node takes the ESM chunks`, async () => {
       const dir = join(ROOT, 'dist', 'fast', dirname(name))
       const caches = (await readdir(dir)).filter((file) => file.startsWith(`${basename(name)}.cjs.`))
-      assert.deepEqual(caches, [`${basename(name)}.cjs.v8-${process.versions.v8}.cache`])
+      const mine = `${basename(name)}.cjs.v8-${process.versions.v8}.cache`
+      if (builtByThisNode) assert.deepEqual(caches, [mine])
+      else
+        assert.ok(
+          caches.length === 1 && caches[0] !== mine,
+          `one cache, of the building Node: ${caches.join(', ')}`,
+        )
       const {stdout} = await execFileP(
         process.execPath,
         [
           '--input-type=module',
           '-e',
-          `const {loadScriptBundle} = await import(${JSON.stringify(join(ROOT, 'dist', 'main.js'))}); const b = loadScriptBundle(${JSON.stringify(name)}); console.log(JSON.stringify({fromCache: b.fromCache, exports: typeof b.exports.${exported}}))`,
+          `const {loadScriptBundle} = await import(${JSON.stringify(join(ROOT, 'dist', 'main.js'))}); const b = loadScriptBundle(${JSON.stringify(name)}); console.log(JSON.stringify(b ? {fromCache: b.fromCache, exports: typeof b.exports.${exported}} : null))`,
         ],
         {env: baseEnv()},
       )
-      assert.deepEqual(JSON.parse(stdout), {exports: 'function', fromCache: true})
+      assert.deepEqual(JSON.parse(stdout), builtByThisNode ? {exports: 'function', fromCache: true} : null)
     })
 
   it('commands behave as before with a damaged cache of the dispatcher’s bundle, and write none', async () => {
