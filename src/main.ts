@@ -52,7 +52,7 @@ export function loadScriptBundle<T>(
   let source: string
   try {
     if (cache === 'require') cachedData = readFileSync(codeCacheFile(file))
-    source = readFileSync(file, 'utf8')
+    source = readFileSync(file, 'latin1') // ASCII (scripts/bundle.js checks)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw error
