@@ -101,7 +101,7 @@ async function scriptBundle(entry, name, plugins = []) {
   // the source as latin1, half the work of utf8, into a one-byte string.
   const ascii = code.replaceAll(
     /[^\0-\x7F]/g,
-    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    (char) => `\\u${char.codePointAt(0).toString(16).padStart(4, '0')}`,
   )
   for (const [raw] of code.matchAll(/String\.raw`[^`]*`/g))
     if (/[^\0-\x7F]/.test(raw))
