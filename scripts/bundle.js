@@ -6,10 +6,16 @@
 //  - dist/fast/dispatch.json: command ids (aliases and plugins' commands too) → bundled module;
 //  - dist/fast/help.json: oclif's own help for the root, every topic and every command, as it
 //    prints it when stdout is not a terminal (80 columns, no colour).
-// Dependencies stay external, so tweetnacl & co. are still loaded only when needed. A command whose
+//  - dist/fast/run.cjs and dist/fast/dispatch/all.cjs: the same code (tweetnacl inside) as one
+//    CommonJS-shaped script each, which main.ts compiles from the V8 code cache that
+//    scripts/warm-cache.js writes beside them at the end of the build.
+// Dependencies stay external, so they are still loaded only when needed. A command whose
 // flags the lite runtime does not define exactly as oclif does fails the build.
 import {build} from 'esbuild'
+import {spawnSync} from 'node:child_process'
 import {writeFileSync} from 'node:fs'
+import {readFile} from 'node:fs/promises'
+import {createRequire} from 'node:module'
 import {fileURLToPath} from 'node:url'
 import {format} from 'node:util'
 
@@ -37,6 +43,75 @@ const common = {
 }
 
 await build({...common, entryPoints: [path(new URL('fast-run.js', dist))]})
+await scriptBundle('fast-run.js', 'run')
+
+/**
+ * tweetnacl inside the script bundles (so under their code cache too) rather than loaded from
+ * node_modules: sealing.js's lazy createRequire(…)('tweetnacl') becomes the bundle's own require.
+ */
+function naclInside() {
+  return {
+    name: 'nacl-inside',
+    setup(bundler) {
+      const sealing = path(new URL('core/sealing.js', dist))
+      bundler.onResolve({filter: /^tweetnacl$/}, () => ({path: createRequire(sealing).resolve('tweetnacl')}))
+      bundler.onLoad({filter: /[/\\]core[/\\]sealing\.js$/}, async (args) => {
+        const source = await readFile(args.path, 'utf8')
+        const call = "createRequire(import.meta.url)('tweetnacl')"
+        if (!source.includes(call)) throw new Error(`${args.path} no longer loads tweetnacl with ${call}`)
+        return {contents: source.replace(call, "require('tweetnacl')"), loader: 'js'}
+      })
+    },
+  }
+}
+
+/**
+ * dist/fast/NAME.cjs: ENTRY and everything it imports in one CommonJS-style function, the form
+ * main.ts compiles with vm.Script from V8's code cache (scripts/warm-cache.js writes it). A vm
+ * script has no `import()`, so the bundle's own (all of them to dependencies or Node's modules)
+ * call the importer main.ts passes in; `import.meta.url` is the bundle's URL.
+ */
+async function scriptBundle(entry, name, plugins = []) {
+  const outfile = path(new URL(`${name}.cjs`, fast))
+  const {outputFiles} = await build({
+    ...common,
+    plugins: [...plugins, naclInside()],
+    define: {'import.meta.url': '__agentvaultUrl'},
+    entryPoints: [path(new URL(entry, dist))],
+    format: 'cjs',
+    // No comments, less to read; names are kept for stack traces.
+    minifyWhitespace: true,
+    outdir: undefined,
+    outfile,
+    splitting: false,
+    write: false,
+  })
+  let imports = 0
+  // A module name, or a URL built in place (the dispatcher's default loader of unbundled builds).
+  const code = outputFiles[0].text.replaceAll(
+    /\bimport\(("(?:node:)?[\w@][\w@/.-]*"\)|new URL\()/g,
+    (_, rest) => {
+      imports++
+      return `__agentvaultImport(${rest}`
+    },
+  )
+  if (/\bimport\(/.test(code)) throw new Error(`${name}.cjs: an import() the build does not redirect`)
+  // What is left outside ASCII is in regular expressions and strings (esbuild escapes the rest):
+  // \uXXXX means the same there, and not in String.raw (checked). ASCII lets main.ts read
+  // the source as latin1, half the work of utf8, into a one-byte string.
+  const ascii = code.replaceAll(
+    /[^\0-\x7F]/g,
+    (char) => `\\u${char.codePointAt(0).toString(16).padStart(4, '0')}`,
+  )
+  for (const [raw] of code.matchAll(/String\.raw`[^`]*`/g))
+    if (/[^\0-\x7F]/.test(raw))
+      throw new Error(`${name}.cjs: non-ASCII in String.raw, where \\u would change it`)
+  writeFileSync(
+    outfile,
+    `(function (exports, require, module, __filename, __dirname, __agentvaultImport, __agentvaultUrl) {${ascii}\n})`,
+  )
+  return imports
+}
 
 const config = await Config.load(root)
 const rootPlugin = config.pjson.name
@@ -52,21 +127,31 @@ for (const id of ids) {
 }
 
 const lite = path(new URL('dispatch/oclif-lite.js', dist))
+const oclifLite = {
+  name: 'oclif-lite',
+  setup(bundler) {
+    bundler.onResolve({filter: /^@oclif\/core$/}, () => ({path: lite}))
+  },
+}
 await build({
   ...common,
   entryPoints: [
     path(new URL('dispatch/dispatcher.js', dist)),
     ...[...modules.values()].map((p) => path(new URL(p, dist))),
   ],
-  plugins: [
-    {
-      name: 'oclif-lite',
-      setup(bundler) {
-        bundler.onResolve({filter: /^@oclif\/core$/}, () => ({path: lite}))
-      },
-    },
-  ],
+  plugins: [oclifLite],
 })
+// The dispatcher and every command module in one script bundle (dist/fast/dispatch/all.cjs, its
+// `commands` loads a module by its DispatchEntry.module path); a command's top level runs only
+// when it is loaded.
+const scriptEntry = new URL('dispatch/script-entry.js', dist)
+writeFileSync(
+  scriptEntry,
+  `export {dispatch} from './dispatcher.js'\nexport const commands = {\n${[...new Set(modules.values())]
+    .map((module) => `  ${JSON.stringify(module)}: () => import(${JSON.stringify(`../${module}`)}),\n`)
+    .join('')}}\n`,
+)
+await scriptBundle('dispatch/script-entry.js', 'dispatch/all', [oclifLite])
 
 // What the lite runtime sees of each command must be what oclif put in the manifest.
 const {unsupportedFeature} = await import(new URL('dispatch/parse.js', dist).href)
@@ -158,6 +243,12 @@ const table = {
 }
 writeFileSync(new URL('dispatch.json', fast), JSON.stringify(table) + '\n')
 writeFileSync(new URL('help.json', fast), JSON.stringify(help) + '\n')
+
+// The code caches, once the binary works (the warm-up runs it).
+const warm = spawnSync(process.execPath, [path(new URL('../scripts/warm-cache.js', import.meta.url))], {
+  stdio: 'inherit',
+})
+if (warm.status !== 0) throw new Error(`scripts/warm-cache.js failed (${warm.status ?? warm.signal})`)
 const routed = Object.values(commands).filter((entry) => entry.module).length
 console.log(
   `dist/fast: ${routed} of ${ids.length} command ids run without oclif${skipped.length > 0 ? `; oclif runs ${skipped.join(', ')}` : ''}`,

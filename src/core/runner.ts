@@ -8,7 +8,7 @@ import type {ChildProcess} from 'node:child_process'
 import {isUtf8} from 'node:buffer'
 
 import type {Backend, RunInjection} from './backend.js'
-import type {MaskedOutputs} from './output-pump.js'
+import type {MaskedOutputs, OutputFilter} from './output-pump.js'
 import type {RunOptions} from './run-options.js'
 import type {Session} from './session.js'
 
@@ -319,6 +319,38 @@ export async function openOutputs(mask: RunOptions['mask']): Promise<MaskedOutpu
 }
 
 /**
+ * A stream's filter that builds its masker (tables over every pattern, a few ms) on the first
+ * output: after the child has started rather than before, and never for a stream that stays
+ * silent. Until then nothing is held back and there is nothing to flush.
+ */
+export function lazyFilter(make: () => OutputFilter): OutputFilter {
+  let filter: OutputFilter | undefined
+  return {
+    end: () => filter?.end() ?? [],
+    flush: () => filter?.flush() ?? [],
+    get heldBack() {
+      return filter?.heldBack ?? 0
+    },
+    push(chunk) {
+      filter ??= make()
+      return filter.push(chunk)
+    },
+  }
+}
+
+/**
+ * Makes a masker per stream on demand; the pattern set and its search tables are built once, by
+ * the first stream that needs one (after the child has started), and shared with the other.
+ */
+function sharedMasker(masking: typeof import('./mask.js'), secrets: readonly Buffer[]): () => OutputFilter {
+  let make: (() => OutputFilter) | undefined
+  return () => {
+    make ??= masking.maskers(masking.maskPatterns(secrets, {minLength: MIN_MASK_LENGTH}))
+    return make()
+  }
+}
+
+/**
  * Start the command and wait for it. Returns the child's exit code, or 128+N after signal N.
  * `outputs` is what `openOutputs(mask)` gave, when the caller started it early.
  */
@@ -361,11 +393,7 @@ export async function spawnAndWait(
   // no reader.
   const piping =
     masking && masked
-      ? masked.attach(
-          child,
-          masking.maskers(masking.maskPatterns(prepared.secrets, {minLength: MIN_MASK_LENGTH})),
-          brokenPipe,
-        )
+      ? masked.attach(child, () => lazyFilter(sharedMasker(masking, prepared.secrets)), brokenPipe)
       : []
   const stopForwarding = forwardSignals(child)
   try {

@@ -124,11 +124,22 @@ async function oclifHandle(error: unknown): Promise<void> {
   await handle(error)
 }
 
+/** A bundled command module, by its path under dist/fast/ (DispatchEntry.module). */
+export type CommandLoader = (module: string) => Promise<{default: typeof import('./oclif-lite.js').Command}>
+
+const importBundled: CommandLoader = (module) =>
+  import(new URL(module, fastDir).href) as ReturnType<CommandLoader>
+
 /**
  * Run `argv` (the binary's arguments) without oclif. Resolves to false when oclif must take it:
- * nothing has been printed or done then.
+ * nothing has been printed or done then. `load` brings the command's module (the script bundle
+ * of main.ts has them all inside).
  */
-export async function dispatch(argv: string[], binUrl: string): Promise<boolean> {
+export async function dispatch(
+  argv: string[],
+  binUrl: string,
+  load: CommandLoader = importBundled,
+): Promise<boolean> {
   const {env} = process
   if (env.DEBUG || env.AGENTVAULT_DISPATCH === 'oclif' || argv[0]?.includes(':')) return false
   const table = readJson<DispatchTable>('dispatch.json')
@@ -156,9 +167,7 @@ export async function dispatch(argv: string[], binUrl: string): Promise<boolean>
     import('../core/child-env.js'),
     import('../core/initial-env.js'),
     import('./oclif-lite.js'),
-    import(new URL(entry.module, fastDir).href) as Promise<{
-      default: typeof import('./oclif-lite.js').Command
-    }>,
+    load(entry.module),
   ])
   // Commands may start children (mcp, proxy, wrappers): blank what they could read in /proc/$PPID/environ.
   await scrubInitialEnvironment(credentialVariables())
