@@ -44,7 +44,7 @@ t2=$EPOCHREALTIME; echo "$t0 $t1 $t2"`
 export async function benchCompletion({bin, env, quick, work}) {
   const missing = ['bash', 'zsh'].filter((shell) => spawnSync(shell, ['-c', 'exit 0']).status !== 0)
   if (missing.length > 0) {
-    console.log(`\ncompletion: skipped (needs ${missing.join(' and ')}: sh scripts/completion-shells.sh)`)
+    console.log(`\ncompletion: skipped (needs ${missing.join(' and ')}: sh scripts/test-tools.sh shells)`)
     return
   }
 

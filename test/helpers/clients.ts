@@ -1,17 +1,21 @@
 /**
- * The real HTTP clients e2e suites put in front of agentvault: curl and Python `requests` (Debian's
- * curl and python3-requests). scripts/placeholder-clients.sh installs the missing ones (as root,
- * with apt-get) or says what to install: suites that need them fail clearly, never skip silently.
+ * The real programs e2e suites run against agentvault: curl, Python `requests` and bubblewrap (the
+ * HTTP clients), bash and zsh (completion). scripts/test-tools.sh installs the missing ones (as
+ * root, with apt-get) or says what to install: suites that need them fail clearly, never skip.
  */
 import {execFileSync, spawnSync} from 'node:child_process'
 import {join} from 'node:path'
 
 import {ROOT} from './cli.js'
 
+function ensureTools(group: 'clients' | 'shells'): void {
+  const install = spawnSync('sh', [join(ROOT, 'scripts', 'test-tools.sh'), group], {encoding: 'utf8'})
+  if (install.status !== 0) throw new Error(install.stderr || `scripts/test-tools.sh ${group} failed`)
+}
+
 /** Install (or demand) curl, python3-requests and bubblewrap; throws with what is missing. */
 export function ensureClients(): void {
-  const install = spawnSync('sh', [join(ROOT, 'scripts', 'placeholder-clients.sh')], {encoding: 'utf8'})
-  if (install.status !== 0) throw new Error(install.stderr || 'scripts/placeholder-clients.sh failed')
+  ensureTools('clients')
 }
 
 /** A python3 that has `requests`: the one on PATH, else Debian's (what the script installs into). */
@@ -30,6 +34,5 @@ export function pythonWithRequests(): string {
 
 /** Install (or demand) bash and zsh, for the completion suite; throws with what is missing. */
 export function ensureShells(): void {
-  const install = spawnSync('sh', [join(ROOT, 'scripts', 'completion-shells.sh')], {encoding: 'utf8'})
-  if (install.status !== 0) throw new Error(install.stderr || 'scripts/completion-shells.sh failed')
+  ensureTools('shells')
 }
