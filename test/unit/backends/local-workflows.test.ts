@@ -3,15 +3,14 @@
  * one locked write, `exportAll`, `updateMetadata` (secrets edit) and `rename`.
  */
 import assert from 'node:assert/strict'
-import {mkdtemp, readFile, rm} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {Backend} from '../../../src/core/backend.js'
 import type {SecretReference} from '../../../src/core/references.js'
 
-import {createBackend} from '../../../src/backends/local/index.js'
 import {AgentVaultError} from '../../../src/core/errors.js'
+import {LocalBackends} from '../../helpers/local-backends.js'
 
 function ref(name: string): SecretReference {
   return {canonical: `local://${name}`, kind: 'local', path: name, scheme: 'local'}
@@ -20,30 +19,12 @@ function ref(name: string): SecretReference {
 const item = (name: string, value: string) => ({reference: ref(name), value: Buffer.from(value)})
 
 describe('backends/local: import, export, edit, rename', () => {
-  let root: string
-  let home: string
-  const open: Backend[] = []
-  const backend = (): Backend => {
-    const made = createBackend({
-      env: {AGENTVAULT_NO_KEYCHAIN: '1'},
-      home,
-      interactive: false,
-      profile: {implicit: true, kind: 'local', name: 'local', settings: {}},
-      warn() {},
-    })
-    open.push(made)
-    return made
-  }
+  const locals = new LocalBackends('agentvault-local-wf-')
+  const backend = (): Backend => locals.backend()
 
-  beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), 'agentvault-local-wf-'))
-    home = join(root, 'home')
-  })
+  beforeEach(() => locals.setUp())
 
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((made) => made.close()))
-    await rm(root, {force: true, recursive: true})
-  })
+  afterEach(() => locals.tearDown())
 
   it('setMany writes every value at once, skips existing names unless overwrite, and counts versions', async () => {
     const b = backend()
@@ -65,7 +46,7 @@ describe('backends/local: import, export, edit, rename', () => {
       b.setMany!([item('GOOD', 'g'), item('bad\u001B[31m', 'x')], {}),
       (error: AgentVaultError) => error.code === 'INVALID_SECRET_NAME',
     )
-    await assert.rejects(readFile(join(home, 'vault.json')), {code: 'ENOENT'})
+    await assert.rejects(readFile(join(locals.home, 'vault.json')), {code: 'ENOENT'})
   })
 
   it('concurrent setMany and set calls from separate backends lose nothing (one locked update each)', async () => {
@@ -79,7 +60,7 @@ describe('backends/local: import, export, edit, rename', () => {
     assert.deepEqual(names, ['M0a', 'M0b', 'M2a', 'M2b', 'M4a', 'M4b', 'S1', 'S3', 'S5'])
   })
 
-  it('exportAll returns every value under a prefix, sorted; an empty home exports nothing', async () => {
+  it('exportAll returns every value under a prefix, sorted; an empty locals.home exports nothing', async () => {
     const b = backend()
     assert.deepEqual(await b.exportAll!(), [])
     await b.setMany!([item('APP_B', 'b'), item('APP_A', 'a'), item('OTHER', 'o')], {})

@@ -14,7 +14,6 @@ import {join} from 'node:path'
 import type {Backend} from '../../../src/core/backend.js'
 import type {SecretReference} from '../../../src/core/references.js'
 
-import {createBackend} from '../../../src/backends/local/index.js'
 import {BACKEND_KINDS} from '../../../src/core/backend.js'
 import {setupLine} from '../../../src/core/completion/install.js'
 import {
@@ -28,6 +27,7 @@ import {buildCompletionSpec, type DeclaredCommand, isPathFlag} from '../../../sr
 import {updateConfig} from '../../../src/core/config.js'
 import {ROOT} from '../../helpers/cli.js'
 import {ensureShells} from '../../helpers/clients.js'
+import {LocalBackends} from '../../helpers/local-backends.js'
 
 const manifest = JSON.parse(readFileSync(join(ROOT, 'oclif.manifest.json'), 'utf8')) as {
   commands: Record<string, DeclaredCommand>
@@ -134,49 +134,31 @@ describe('core/completion: spec', () => {
 })
 
 describe('core/completion: names cache', () => {
-  let root: string
-  let home: string
-  const open: Backend[] = []
-  const backend = (): Backend => {
-    const made = createBackend({
-      env: {AGENTVAULT_NO_KEYCHAIN: '1'},
-      home,
-      interactive: false,
-      profile: {implicit: true, kind: 'local', name: 'local', settings: {}},
-      warn() {},
-    })
-    open.push(made)
-    return made
-  }
+  const locals = new LocalBackends('agentvault-names-')
+  const backend = (): Backend => locals.backend()
+
+  beforeEach(() => locals.setUp())
+
+  afterEach(() => locals.tearDown())
 
   const cached = async (file: string): Promise<string[] | undefined> =>
-    existsSync(join(home, 'completion', file))
-      ? (await readFile(join(home, 'completion', file), 'utf8')).split('\n').filter(Boolean)
+    existsSync(join(locals.home, 'completion', file))
+      ? (await readFile(join(locals.home, 'completion', file), 'utf8')).split('\n').filter(Boolean)
       : undefined
-
-  beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), 'agentvault-names-'))
-    home = join(root, 'home')
-  })
-
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((made) => made.close()))
-    await rm(root, {force: true, recursive: true})
-  })
 
   it('is not written until completion was set up: the vault keeps its names sealed', async () => {
     const b = backend()
     await b.set!(ref('OPENAI_KEY'), Buffer.from(CANARY), {})
     await b.list!()
-    await updateConfig(home, (config) => {
+    await updateConfig(locals.home, (config) => {
       config.profiles['prod-bao'] = {address: 'https://bao.example.com', kind: 'openbao'}
     })
-    assert.ok(!existsSync(join(home, 'completion')))
-    assert.ok(!(await readFile(join(home, 'vault.json'), 'utf8')).includes('OPENAI_KEY'))
+    assert.ok(!existsSync(join(locals.home, 'completion')))
+    assert.ok(!(await readFile(join(locals.home, 'vault.json'), 'utf8')).includes('OPENAI_KEY'))
   })
 
   it('follows every change of the local vault, with names only (0600)', async () => {
-    await enableNamesCache(home)
+    await enableNamesCache(locals.home)
     const b = backend()
     await b.set!(ref('OPENAI_KEY'), Buffer.from(CANARY), {description: `${CANARY} description`})
     await b.set!(ref('team/db'), Buffer.from(`${CANARY}-db`), {})
@@ -188,18 +170,18 @@ describe('core/completion: names cache', () => {
     await b.setMany!([{reference: ref('IMPORTED'), value: Buffer.from(CANARY)}], {})
     assert.deepEqual(await cached('local-secrets'), ['IMPORTED', 'team/database'])
     // A stale cache (written by hand, or by another version) is put right by the next read.
-    await writeFile(join(home, 'completion', 'local-secrets'), 'GONE\n')
+    await writeFile(join(locals.home, 'completion', 'local-secrets'), 'GONE\n')
     await backend().list!()
     assert.deepEqual(await cached('local-secrets'), ['IMPORTED', 'team/database'])
-    const file = join(home, 'completion', 'local-secrets')
+    const file = join(locals.home, 'completion', 'local-secrets')
     assert.equal((await stat(file)).mode & 0o777, 0o600)
-    for (const name of await readdir(join(home, 'completion')))
-      assert.ok(!(await readFile(join(home, 'completion', name), 'utf8')).includes('canary'), name)
+    for (const name of await readdir(join(locals.home, 'completion')))
+      assert.ok(!(await readFile(join(locals.home, 'completion', name), 'utf8')).includes('canary'), name)
   })
 
   it('lists the configured profiles after config.json changes', async () => {
-    await enableNamesCache(home)
-    await updateConfig(home, (config) => {
+    await enableNamesCache(locals.home)
+    await updateConfig(locals.home, (config) => {
       config.profiles['prod-bao'] = {address: 'https://bao.example.com', kind: 'openbao'}
       config.profiles.ci = {kind: 'local'}
     })
@@ -207,27 +189,27 @@ describe('core/completion: names cache', () => {
   })
 
   it('holds exactly the names given, one a line: never a control character, never a partial line', async () => {
-    await enableNamesCache(home)
+    await enableNamesCache(locals.home)
     await fc.assert(
       fc.asyncProperty(fc.array(fc.string({unit: 'binary'}), {maxLength: 12}), async (names) => {
-        await recordSecretNames(home, names)
+        await recordSecretNames(locals.home, names)
         const expected = [
           ...new Set(names.filter((name) => name !== '' && !/[\u0000-\u001F\u007F]/.test(name))),
         ].sort()
-        const text = await readFile(join(home, 'completion', 'local-secrets'), 'utf8')
+        const text = await readFile(join(locals.home, 'completion', 'local-secrets'), 'utf8')
         assert.equal(text, expected.map((name) => `${name}\n`).join(''))
-        await changeSecretNames(home, {added: ['x\ny'], removed: expected.slice(0, 1)})
+        await changeSecretNames(locals.home, {added: ['x\ny'], removed: expected.slice(0, 1)})
         assert.deepEqual(await cached('local-secrets'), expected.slice(1))
-        await recordProfileNames(home, names)
+        await recordProfileNames(locals.home, names)
       }),
       {numRuns: 60},
     )
   })
 
-  it('a home that cannot be written leaves the command working', async () => {
-    await enableNamesCache(home)
-    await rm(join(home, 'completion'), {recursive: true})
-    await writeFile(join(home, 'completion'), 'not a folder')
+  it('a locals.home that cannot be written leaves the command working', async () => {
+    await enableNamesCache(locals.home)
+    await rm(join(locals.home, 'completion'), {recursive: true})
+    await writeFile(join(locals.home, 'completion'), 'not a folder')
     const b = backend()
     await b.set!(ref('STILL_WORKS'), Buffer.from('v'), {})
     assert.equal((await b.get!(ref('STILL_WORKS'))).toString(), 'v')
