@@ -128,7 +128,20 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
   /** oclif's parse errors in the house format; an unknown flag gets the nearest real one. */
   private usageError(thrown: Error & {flags?: unknown}): UsageError {
     const help = `See \`agentvault ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`
-    const unknown = Array.isArray(thrown.flags) ? (thrown.flags as string[]) : []
+    // What was typed may be a secret (`--token=VALUE`, `-pVALUE`, `secrets set NAME VALUE`): errors
+    // name the flag, never its value, and count unexpected words rather than repeat them.
+    const unknown = Array.isArray(thrown.flags)
+      ? (thrown.flags as string[]).map((flag) =>
+          flag.startsWith('--') ? flag.replace(/=.*/s, '') : flag.slice(0, 2),
+        )
+      : []
+    const unexpected = (thrown as {args?: unknown}).args
+    if (thrown.constructor.name === 'UnexpectedArgsError' && Array.isArray(unexpected))
+      return new UsageError(
+        'USAGE',
+        `Unexpected argument${unexpected.length === 1 ? '' : 's'}: ${unexpected.length} more than the command takes (not shown: argv may hold a secret)`,
+        {suggestion: help},
+      )
     if (thrown.constructor.name !== 'NonExistentFlagsError' || unknown.length === 0) {
       const message = usageMessage(thrown.message)
       // "Expected opnbao to be one of: local, …, openbao": name the option meant.

@@ -160,5 +160,8 @@ export async function main(argv: string[], binUrl: string): Promise<void> {
     scrubInitialEnvironment(credentialVariables()),
     import('@oclif/core'),
   ])
-  await execute({args: argv, dir: binUrl})
+  // No user plugins: oclif would load the ones its data folder lists (~/.local/share/agentvault,
+  // AGENTVAULT_DATA_DIR), outside the agentvault home and writable by any command `run` starts,
+  // and run their hooks in here, next to the vault's key. agentvault installs none.
+  await execute({args: argv, loadOptions: {root: fileURLToPath(binUrl), userPlugins: false}})
 }

@@ -55,8 +55,16 @@ export function agentvaultHome(env: NodeJS.ProcessEnv): string {
   return fromEnv && fromEnv.length > 0 ? fromEnv : join(homedir(), '.agentvault')
 }
 
+/**
+ * Maps without a prototype: a profile named `constructor`, `toString` or `__proto__` is looked up
+ * as any other name, never found as what every object inherits.
+ */
 export function emptyConfig(): AgentVaultConfig {
-  return {version: 1, defaults: {}, profiles: {}}
+  return {
+    version: 1,
+    defaults: Object.create(null) as AgentVaultConfig['defaults'],
+    profiles: Object.create(null) as AgentVaultConfig['profiles'],
+  }
 }
 
 export function isValidProfileName(name: string): boolean {

@@ -4,7 +4,9 @@
  * every line the `debug` package prints goes through `redactDebugText` first, which conceals the
  * values argv carries — the part after `=` of any `NAME=VALUE` word (`secrets set NAME=VALUE`,
  * `--param data=…`, `--env K=REF`, `--flag=value`) and the word after any flag that is not known
- * to take a harmless value (`-d BODY`, `-H 'Name: value'`, `--params JSON`). Over-redacting a
+ * to take a harmless value (`-d BODY`, `-H 'Name: value'`, `--params JSON`), a short flag's attached
+ * value (`-vVALUE`), and every positional word after a command's first argument (`secrets set NAME
+ * VALUE`, a space typed for the `=`). Over-redacting a
  * positional is the price of not knowing every flag's type here.
  *
  * Installed by main.ts only when DEBUG is set, before oclif is imported.
@@ -41,9 +43,18 @@ const HARMLESS_VALUE_FLAGS = new Set([
 /** The values in `argv` that debug output must not show, longest first. */
 export function argvSecrets(argv: readonly string[]): string[] {
   const found = new Set<string>()
+  let positionals = 0
+  let ended = false
   for (const [index, word] of argv.entries()) {
     const eq = word.indexOf('=')
     if (eq !== -1) found.add(word.slice(eq + 1))
+    // `-vVALUE`: a short flag with its value attached
+    if (!ended && /^-[^-]./s.test(word)) found.add(word.slice(2))
+    if (word === '--') ended = true
+    // Beyond a two-word command and its first argument, a word is what a typo makes of a value:
+    // `secrets set NAME VALUE` (a space for the `=`).
+    const afterFlag = index > 0 && /^-[^=]*$/s.test(argv[index - 1] ?? '') && argv[index - 1] !== '--'
+    if (!ended && !word.startsWith('-') && !afterFlag && ++positionals > 3) found.add(word)
     const previous = index > 0 ? argv[index - 1] : undefined
     if (
       previous !== undefined &&

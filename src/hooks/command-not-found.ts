@@ -20,7 +20,9 @@ const hook: Hook<'command_not_found'> = async function ({argv = [], config, id})
   const json = (end === -1 ? argv : argv.slice(0, end)).includes('--json')
   let error: UsageError
   if (typed.startsWith('-')) {
-    error = new UsageError('UNKNOWN_FLAG', `Unknown flag ${typed}`, {
+    // Only the flag's name: `--token=VALUE` carries a secret.
+    const flag = typed.startsWith('--') ? typed.replace(/=.*/s, '') : typed.slice(0, 2)
+    error = new UsageError('UNKNOWN_FLAG', `Unknown flag ${flag}`, {
       suggestion:
         'See `agentvault --help` for the commands, and `agentvault COMMAND --help` for their flags.',
     })

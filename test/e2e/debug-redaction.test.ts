@@ -105,4 +105,16 @@ describe('e2e: DEBUG=* never prints a value from argv', () => {
       })
     }
   })
+  it('a mistyped secrets set (NAME VALUE, -vVALUE) and login --token=VALUE: the value is in no debug line', async () => {
+    for (const args of [
+      ['secrets', 'set', 'TYPO', ARGV_VALUE],
+      ['secrets', 'set', 'TYPO', `-v${ARGV_VALUE}`],
+      ['login', 'openbao', '--token-stdin', ARGV_VALUE],
+    ]) {
+      const result = await debug(args, '')
+      assert.equal(result.code, 2, result.stderr)
+      assert.match(result.stderr, /oclif/, 'debug output was on')
+      assertAbsent(result, [ARGV_VALUE])
+    }
+  })
 })

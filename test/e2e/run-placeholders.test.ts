@@ -262,6 +262,34 @@ describe('e2e: run --placeholders', () => {
     assert.equal(world.upstream.last('/scoped').headers['x-s'], SCOPED_CANARY)
   })
 
+  it('a Host header naming another host than the target: the value goes with the target’s own Host (no vhost fronting past the allowed host)', async () => {
+    // K may go to 127.0.0.1 only. On a shared front (CDN, reverse proxy) the Host header picks the
+    // site: a child must not send K to 127.0.0.1's address with `Host: elsewhere.example`.
+    const https = world.upstream.url('/fronted', {secure: true})
+    const plain = world.upstream.url('/fronted-plain')
+    const script = [
+      `curl -sS -o /dev/null -H 'Host: elsewhere.example' -H "X-K: $K" "${https}"`,
+      `curl -sS -o /dev/null -H 'Host: elsewhere.example' -H "X-K: $K" "${plain}"`,
+    ].join('; ')
+    const result = await run(['--env', K, '--', 'sh', '-c', script])
+    assert.equal(result.code, 0, result.stderr)
+    for (const [path, url] of [
+      ['/fronted', https],
+      ['/fronted-plain', plain],
+    ] as const) {
+      const seen = world.upstream.requests.filter((request) => request.path === path)
+      assert.ok(seen.length > 0, `${path} reached the upstream`)
+      for (const request of seen) {
+        if (request.headers['x-k'] !== CANARY) continue
+        assert.equal(
+          request.headers.host,
+          new URL(url).host,
+          `${path}: the value went with Host ${request.headers.host}`,
+        )
+      }
+    }
+  })
+
   it('a burst of refused requests is audited whole, in one chain, also when agentvault is stopped right after', async () => {
     const readDenied = async () =>
       (await readFile(join(world.home, 'audit.log'), 'utf8'))

@@ -148,7 +148,6 @@ function makeAgents<A>(make: () => A): Record<Pool, A> {
 interface ScannedHeaders {
   contentEncoding?: string
   contentType?: string
-  hasHost: boolean
   hasLength: boolean
   /** The end-to-end headers, raw [name, value, …], without Content-Length (set for the body that goes out). */
   kept: string[]
@@ -280,7 +279,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   /** A request's headers read in one pass; the stands whose placeholders they carry go into `present`. */
   function scanHeaders(raw: readonly string[], present: Set<Stand>): ScannedHeaders {
     const hop = hopNames(raw)
-    const scanned: ScannedHeaders = {hasHost: false, hasLength: false, kept: []}
+    const scanned: ScannedHeaders = {hasLength: false, kept: []}
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = raw[i]!
       const value = raw[i + 1]!
@@ -304,9 +303,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
           break
         }
 
+        // The target's own goes out instead (prepare): as RFC 9112 §3.2.2 has a proxy do for an
+        // absolute URL, and inside a tunnel too. Another name here would pick another site at the
+        // allowed host's address (a shared front: CDN, reverse proxy) and take the values there.
         case 'host': {
-          scanned.hasHost = true
-          break
+          continue
         }
       }
 
@@ -359,7 +360,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const raw = request.rawHeaders
     const path = `${url.pathname}${url.search}`
     const present = new Set<Stand>()
-    const {contentEncoding, contentType, hasHost, hasLength, kept} = scanHeaders(raw, present)
+    const {contentEncoding, contentType, hasLength, kept} = scanHeaders(raw, present)
     for (const stand of scanner.find(path)) present.add(stand)
     for (const stand of standsIn(body, stands)) present.add(stand)
     const context =
@@ -389,8 +390,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     // chunked (POST, PUT, …) gets a length even when it has no body, as Node would give it.
     if (outBody.length > 0 || hasLength || !BODILESS_METHODS.has(request.method ?? 'GET'))
       kept.push('Content-Length', String(outBody.length))
-    // Node adds none to a request given its headers as a list; HTTP/1.0 clients may send none.
-    if (!hasHost) kept.push('Host', url.host)
+    // Node adds none to a request given its headers as a list: the target's, always (scanHeaders).
+    kept.push('Host', url.host)
     return {
       body: outBody,
       headers: kept,

@@ -194,7 +194,11 @@ describe('core/config', () => {
     afterEach(() => rm(join(home, '..'), {force: true, recursive: true}))
 
     it('treats a missing file as empty and writes atomically with 0600 / 0700', async () => {
-      assert.deepEqual(await loadConfig(home), {version: 1, defaults: {}, profiles: {}})
+      assert.deepEqual(await loadConfig(home), {
+        version: 1,
+        defaults: Object.create(null),
+        profiles: Object.create(null),
+      })
       await updateConfig(home, (config) => {
         config.profiles.a = {kind: 'local'}
       })

@@ -34,4 +34,21 @@ describe('core/debug-redaction', () => {
     assert.ok(!secrets.includes('team'))
     assert.ok(!secrets.includes('https://h/x'))
   })
+  it('takes a short flag’s attached value and any word after a command’s first argument (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.string({minLength: 4}).filter((value) => !value.startsWith('-')),
+        fc.constantFrom<(value: string) => string[]>(
+          (value) => ['secrets', 'set', 'NAME', value],
+          (value) => ['secrets', 'set', 'NAME', '--json', value],
+          (value) => ['secrets', 'set', 'NAME', `-v${value}`],
+          (value) => ['login', 'openbao', `-t${value}`],
+        ),
+        (value, line) => {
+          assert.ok(argvSecrets(line(value)).includes(value), JSON.stringify(line(value)))
+        },
+      ),
+    )
+    assert.deepEqual(argvSecrets(['secrets', 'get', 'NAME']), [])
+  })
 })

@@ -1,0 +1,63 @@
+/**
+ * A mistyped command line must not print a secret back (product.md §10: error messages never
+ * carry a secret value). A value typed into argv is already exposed to shell history and `ps`, but
+ * stderr and `--json` errors also land in CI logs and agents' transcripts: `--token=VALUE` on a
+ * login that only has `--token-stdin`, `secrets set NAME VALUE` (a space for the `=`), `-xVALUE`.
+ */
+import assert from 'node:assert/strict'
+import {randomBytes} from 'node:crypto'
+
+import {runCli, tempHome} from '../helpers/cli.js'
+import {expectFailure} from '../helpers/e2e.js'
+
+const CANARY = `canary-${randomBytes(12).toString('hex')}`
+
+describe('e2e: usage errors never echo a value typed in argv', () => {
+  let t: Awaited<ReturnType<typeof tempHome>>
+
+  before(async () => {
+    t = await tempHome()
+  })
+
+  after(async () => {
+    await t.dispose()
+  })
+
+  const cases: Array<{args: string[]; code: string; message: RegExp}> = [
+    {
+      args: ['login', 'openbao', `--token=${CANARY}`],
+      code: 'UNKNOWN_FLAG',
+      message: /Unknown flag --token\b/,
+    },
+    {args: ['login', 'sanctum', `--passphrase=${CANARY}`], code: 'UNKNOWN_FLAG', message: /--passphrase\b/},
+    {args: ['login', 'openbao', `--secret-id=${CANARY}`], code: 'UNKNOWN_FLAG', message: /--secret-id\b/},
+    {args: ['secrets', 'set', 'API_KEY', `--value=${CANARY}`], code: 'UNKNOWN_FLAG', message: /--value\b/},
+    {args: ['secrets', 'set', 'API_KEY', `-v${CANARY}`], code: 'UNKNOWN_FLAG', message: /Unknown flag -v\b/},
+    {args: [`--token=${CANARY}`], code: 'UNKNOWN_FLAG', message: /Unknown flag --token\b/},
+    {args: ['secrets', 'set', 'API_KEY', CANARY], code: 'USAGE', message: /Unexpected argument/},
+    {args: ['login', 'openbao', '--token-stdin', CANARY], code: 'USAGE', message: /Unexpected argument/},
+  ]
+
+  for (const {args, code, message} of cases)
+    it(`${args.join(' ').replace(CANARY, 'CANARY')}: exit 2, the value in neither form`, async () => {
+      const {json, plain} = await expectFailure(
+        args,
+        {env: t.env, input: ''},
+        {code: 2, errorCode: code, message},
+      )
+      for (const [where, text] of [
+        ['stderr', plain.stderr],
+        ['stdout', plain.stdout],
+        ['--json stdout', json.stdout],
+        ['--json stderr', json.stderr],
+      ])
+        assert.ok(!text.includes(CANARY), `the value appears in ${where}: ${text}`)
+    })
+
+  it('an unexpected word is counted, not repeated', async () => {
+    const result = await runCli(['secrets', 'get', 'API_KEY', 'one', 'two'], {env: t.env})
+    assert.equal(result.code, 2, result.stderr)
+    assert.match(result.stderr, /^Error: Unexpected arguments: 2 more than the command takes/)
+    assert.doesNotMatch(result.stderr, /one|two/)
+  })
+})
