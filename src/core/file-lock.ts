@@ -34,6 +34,7 @@ import {
   chmodSync,
   closeSync,
   constants,
+  fchmodSync,
   fstatSync,
   fsync,
   mkdirSync,
@@ -411,6 +412,8 @@ export function writeTemporarySync(path: string, data: Buffer | string, mode = 0
   const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
   const fd = openSync(temporary, 'wx', mode)
   try {
+    // open's mode passes through the umask: say exactly what we mean (the rename carries it over).
+    fchmodSync(fd, mode)
     const bytes = typeof data === 'string' ? Buffer.from(data) : data
     for (let offset = 0; offset < bytes.length;) offset += writeSync(fd, bytes, offset)
   } catch (error) {

@@ -253,6 +253,18 @@ describe('file lock', () => {
     })
   })
 
+  it('writeFileAtomic gives the file exactly the mode asked for, whatever the umask', async () => {
+    const file = join(dir, 'vault.json')
+    const previous = process.umask(0o277)
+    try {
+      await writeFileAtomic(file, 'one', 0o600)
+    } finally {
+      process.umask(previous)
+    }
+
+    assert.equal((await stat(file)).mode & 0o777, 0o600)
+  })
+
   describe('dead temporaries, with the directory read once per process', () => {
     it("a dead owner's temporaries are removed once its lock is reclaimed, even in a process that already looked", async () => {
       const file = join(dir, 'vault.json')
