@@ -17,19 +17,37 @@
  */
 import {createHash, randomBytes} from 'node:crypto'
 import {
+  closeSync,
   createReadStream,
   existsSync,
+  fchmodSync,
+  fdatasync,
   constants as fsConstants,
+  fstatSync,
   type FSWatcher,
   mkdirSync,
+  openSync,
+  readSync,
   statSync,
   watch,
+  writeSync,
 } from 'node:fs'
-import {type FileHandle, open, stat} from 'node:fs/promises'
+import {open, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {ConfigError, InternalError, UsageError} from './errors.js'
-import {ensureHome, readFileIfExists, refuseSymlink, withFileLock, writeFileAtomic} from './file-lock.js'
+import {
+  commitTemporary,
+  discardTemporary,
+  ensureHome,
+  readFileIfExists,
+  refuseSymlinkSync,
+  syncTemporary,
+  type Temporary,
+  withFileLock,
+  writeFileAtomic,
+  writeTemporarySync,
+} from './file-lock.js'
 
 /** One audited command, as the command layer reports it. Never carries a secret value. */
 export interface AuditEvent {
@@ -141,17 +159,21 @@ export async function appendAuditBatch(home: string, events: readonly AuditEvent
   await ensureHome(home)
   // Untracked: a busy `proxy` appends batch after batch, and a tracked lock would keep Node 20's
   // promise hooks on for all of its requests; the lock goes to writeFileAtomic explicitly.
+  // The file operations are synchronous (microseconds each on a local file, cheaper than trips
+  // through the thread pool); only the fsyncs, which take milliseconds, run off the event loop.
   return withFileLock(
     join(home, AUDIT_LOCK_FILE),
     async (lock) => {
-      const handle = await openLogForAppend(join(home, AUDIT_LOG_FILE))
+      const logPath = join(home, AUDIT_LOG_FILE)
+      const fd = openLogForAppend(logPath)
       const records: AuditRecord[] = []
+      let headTemporary: Temporary | undefined
       try {
-        const info = await handle.stat()
-        if (!info.isFile()) throw notRegular(join(home, AUDIT_LOG_FILE))
+        const info = fstatSync(fd)
+        if (!info.isFile()) throw notRegular(logPath)
 
-        if ((info.mode & 0o777) !== 0o600) await handle.chmod(0o600)
-        const tail = await readTail(handle, info.size)
+        if ((info.mode & 0o777) !== 0o600) fchmodSync(fd, 0o600)
+        const tail = readTail(fd, info.size)
         const head = readHead(home)
         // A head ahead of the log means lines were cut from the end: chain on from the head so the
         // gap stays visible to verify instead of being papered over by a fresh head.
@@ -170,21 +192,34 @@ export async function appendAuditBatch(home: string, events: readonly AuditEvent
 
         // After an interrupted write the log may end mid-line; never glue our record onto it.
         const prefix = tail.endsWithNewline ? '' : '\n'
-        await handle.write(`${prefix}${lines.join('')}`)
-        await handle.sync()
+        const bytes = Buffer.from(`${prefix}${lines.join('')}`)
+        for (let offset = 0; offset < bytes.length;) offset += writeSync(fd, bytes, offset)
+        // The next head goes to its temp file now so that both fsyncs run at once; it is renamed
+        // into place only after the lines are durable (below).
+        const last = records.at(-1) as AuditRecord
+        headTemporary = writeTemporarySync(
+          join(home, AUDIT_HEAD_FILE),
+          `${JSON.stringify({seq: last.seq, hash: last.hash})}\n`,
+          0o600,
+        )
+        // An append to an existing file: fdatasync makes the lines and the new size durable.
+        const logSynced = new Promise<void>((resolve, reject) => {
+          fdatasync(fd, (error) => (error ? reject(error) : resolve()))
+        })
+        // Both settle before anything is closed or removed (a failure of one must not close the other's fd under it).
+        for (const outcome of await Promise.allSettled([logSynced, syncTemporary(headTemporary)]))
+          if (outcome.status === 'rejected') throw outcome.reason
+      } catch (error) {
+        if (headTemporary) discardTemporary(headTemporary)
+
+        throw error
       } finally {
-        await handle.close()
+        closeSync(fd)
       }
 
-      // Written after the lines: a crash in between leaves the head behind, which verify accepts
-      // and the next append repairs; the reverse order would fake a truncation.
-      const last = records.at(-1) as AuditRecord
-      await writeFileAtomic(
-        join(home, AUDIT_HEAD_FILE),
-        `${JSON.stringify({seq: last.seq, hash: last.hash})}\n`,
-        0o600,
-        {locks: [lock]},
-      )
+      // Renamed after the lines are durable: a crash in between leaves the head behind, which
+      // verify accepts and the next append repairs; the reverse order would fake a truncation.
+      await commitTemporary(headTemporary as Temporary, join(home, AUDIT_HEAD_FILE), [lock])
       return records
     },
     {untracked: true},
@@ -192,12 +227,12 @@ export async function appendAuditBatch(home: string, events: readonly AuditEvent
 }
 
 /** 'a+' without following a link and without blocking on a FIFO (product: odd files fail fast). */
-async function openLogForAppend(path: string): Promise<FileHandle> {
+function openLogForAppend(path: string): number {
   const {O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK, O_RDWR} = fsConstants
   try {
-    return await open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600)
+    return openSync(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600)
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ELOOP') await refuseSymlink(path)
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP') refuseSymlinkSync(path)
     throw error
   }
 }
@@ -656,10 +691,7 @@ function readHead(home: string): ChainPoint | undefined {
  * The last record of the log and whether the log ends with a newline, reading backwards from the
  * end in chunks so an append costs the same however long the log is.
  */
-async function readTail(
-  handle: FileHandle,
-  size: number,
-): Promise<{endsWithNewline: boolean; last?: ChainPoint}> {
+function readTail(fd: number, size: number): {endsWithNewline: boolean; last?: ChainPoint} {
   if (size === 0) return {endsWithNewline: true}
   let end = size
   let carry: Buffer = Buffer.alloc(0)
@@ -667,7 +699,12 @@ async function readTail(
   while (end > 0) {
     const start = Math.max(0, end - TAIL_CHUNK)
     const chunk = Buffer.alloc(end - start)
-    await handle.read(chunk, 0, chunk.length, start)
+    for (let filled = 0; filled < chunk.length;) {
+      const read = readSync(fd, chunk, filled, chunk.length - filled, start + filled)
+      if (read === 0) break
+      filled += read
+    }
+
     endsWithNewline ??= chunk.at(-1) === NEWLINE
     const data = carry.length > 0 ? Buffer.concat([chunk, carry]) : chunk
     let lineEnd = data.length

@@ -31,30 +31,25 @@
 import {AsyncLocalStorage} from 'node:async_hooks'
 import {createHash, randomBytes} from 'node:crypto'
 import {
+  chmodSync,
   closeSync,
   constants,
+  fchmodSync,
   fstatSync,
+  fsync,
+  mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
+  renameSync,
   rmdirSync,
   type Stats,
+  statSync,
   unlinkSync,
+  writeSync,
 } from 'node:fs'
-import {
-  chmod,
-  lstat,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  readlink,
-  rename,
-  rmdir,
-  stat,
-  unlink,
-  utimes,
-} from 'node:fs/promises'
+import {lstat, readdir, readFile, rmdir, stat, unlink, utimes} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import {basename, dirname, join} from 'node:path'
 import {setTimeout as delay} from 'node:timers/promises'
@@ -157,6 +152,8 @@ async function reclaimIfDead(lockPath: string): Promise<void> {
     if (!ownerIsGone(entry, info)) return
     // Only the token we judged is removed: if it is already gone, someone else reclaimed it.
     await unlink(tokenPath).catch(() => {})
+    // An owner died: it may have left temporaries too, so the next write looks at the directory again.
+    listings.delete(dirname(lockPath))
   }
 
   // Empty now (or replaced by a new owner's complete lock, in which case rmdir fails: fine).
@@ -184,16 +181,33 @@ async function reclaimLegacy(lockPath: string): Promise<void> {
   const age = Date.now() - info.mtimeMs
   const pid = Number.parseInt(text, 10)
   const gone = text.trim() === '' ? age > LEGACY_EMPTY_GRACE_MS : age > STALE_MS || !pidIsAlive(pid)
-  if (gone) await unlink(lockPath).catch(() => {})
+  if (gone) {
+    await unlink(lockPath).catch(() => {})
+    listings.delete(dirname(lockPath))
+  }
 }
 
+/**
+ * What each directory held when this process first looked (the names only), so that a process's
+ * many locks and writes in one directory (a `secrets set`: the vault lock and write, the audit lock
+ * and head) read it once. A dead writer's temporaries do not appear after it died, so a listing
+ * goes stale only by what this process removed itself or by a writer that died later: that writer
+ * held a lock, which the next acquirer reclaims — and a reclaim forgets the listing (see
+ * reclaimIfDead), so the next write looks again. Any later process looks afresh.
+ */
+const listings = new Map<string, string[]>()
+
 /** Remove `NAME.<pid>.<hex>.tmp` files and lock staging directories whose writer is dead. */
-async function removeDeadTemporaries(directory: string, prefix: string): Promise<void> {
-  let entries: string[]
-  try {
-    entries = await readdir(directory)
-  } catch {
-    return
+function removeDeadTemporaries(directory: string, prefix: string): void {
+  let entries = listings.get(directory)
+  if (entries === undefined) {
+    try {
+      entries = readdirSync(directory)
+    } catch {
+      return
+    }
+
+    listings.set(directory, entries)
   }
 
   for (const entry of entries) {
@@ -203,26 +217,45 @@ async function removeDeadTemporaries(directory: string, prefix: string): Promise
     if (pid === process.pid || pidIsAlive(pid)) continue
     const path = join(directory, entry)
     try {
-      for (const inner of await readdir(path)) await unlink(join(path, inner)).catch(() => {})
-      await rmdir(path).catch(() => {})
+      for (const inner of readdirSync(path)) ignoreError(() => unlinkSync(join(path, inner)))
+      ignoreError(() => rmdirSync(path))
     } catch {
-      await unlink(path).catch(() => {})
+      ignoreError(() => unlinkSync(path))
     }
   }
 }
 
-async function tryAcquire(lockPath: string): Promise<HeldLock | undefined> {
-  const token = `${process.pid}.${hostTag()}.${randomBytes(8).toString('hex')}`
-  const staging = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  await mkdir(staging, {mode: 0o700})
+function ignoreError(step: () => void): void {
   try {
-    const handle = await open(join(staging, token), 'wx', 0o600)
-    await handle.close()
-    await rename(staging, lockPath)
+    step()
+  } catch {
+    // gone already, or not ours to remove
+  }
+}
+
+/** fsync off the event loop (milliseconds on a real disk; a long-lived `proxy` keeps serving meanwhile). */
+function fsyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fsync(fd, (error) => (error ? reject(error) : resolve()))
+  })
+}
+
+/**
+ * Synchronous: three metadata calls on a local directory cost microseconds, far less than three
+ * trips through the thread pool and the event loop (and nothing here waits on another process).
+ */
+function tryAcquire(lockPath: string): HeldLock | undefined {
+  const random = randomBytes(12).toString('hex')
+  const token = `${process.pid}.${hostTag()}.${random.slice(8)}`
+  const staging = `${lockPath}.${process.pid}.${random.slice(0, 8)}.tmp`
+  mkdirSync(staging, {mode: 0o700})
+  try {
+    closeSync(openSync(join(staging, token), 'wx', 0o600))
+    renameSync(staging, lockPath)
     return {compromised: false, lockPath, tokenPath: join(lockPath, token)}
   } catch (error) {
-    await unlink(join(staging, token)).catch(() => {})
-    await rmdir(staging).catch(() => {})
+    ignoreError(() => unlinkSync(join(staging, token)))
+    ignoreError(() => rmdirSync(staging))
     // Held (a non-empty directory), or an old-format lock file in the way.
     if (['EEXIST', 'EISDIR', 'ENOTDIR', 'ENOTEMPTY', 'EPERM'].includes(code(error) ?? '')) return undefined
     throw error
@@ -279,10 +312,10 @@ export async function withFileLock<T>(
   let wait = 2
   let lock: HeldLock | undefined
   for (;;) {
-    lock = await tryAcquire(lockPath)
+    lock = tryAcquire(lockPath)
     if (lock) break
     await reclaimIfDead(lockPath)
-    lock = await tryAcquire(lockPath)
+    lock = tryAcquire(lockPath)
     if (lock) break
     if (Date.now() > deadline) throw await lockTimeout(lockPath)
     // Back off with jitter so concurrent writers do not retry in lock step.
@@ -301,7 +334,7 @@ export async function withFileLock<T>(
   }, UPDATE_MS)
   refresh.unref()
 
-  await removeDeadTemporaries(dirname(lockPath), basename(lockPath))
+  removeDeadTemporaries(dirname(lockPath), basename(lockPath))
   let result: T
   try {
     result = options.untracked
@@ -314,11 +347,14 @@ export async function withFileLock<T>(
     // Node's promise hooks off again (on Node 20 an enabled AsyncLocalStorage taxes every promise
     // of a long-lived `proxy` after its first audit append). The next lock enables it again.
     if (held.size === 0) contextLocks?.disable()
-    const stillOurs = await unlink(owned.tokenPath).then(
-      () => true,
-      () => false,
-    )
-    if (stillOurs) await rmdir(lockPath).catch(() => {})
+    let stillOurs = true
+    try {
+      unlinkSync(owned.tokenPath)
+    } catch {
+      stillOurs = false
+    }
+
+    if (stillOurs) ignoreError(() => rmdirSync(lockPath))
     else owned.compromised = true
   }
 
@@ -337,12 +373,10 @@ async function lockTimeout(lockPath: string): Promise<BackendUnavailableError> {
 }
 
 /** Throw LOCK_COMPROMISED when a lock this async context holds (or one of `given`) is no longer ours. */
-async function assertLocksHeld(given: readonly HeldFileLock[]): Promise<void> {
+function assertLocksHeld(given: readonly HeldFileLock[]): void {
   for (const lock of [...(contextLocks?.getStore() ?? []), ...(given as readonly HeldLock[])]) {
     if (lock.compromised) throw compromisedError(lock.lockPath)
-    try {
-      await stat(lock.tokenPath)
-    } catch {
+    if (statSync(lock.tokenPath, {throwIfNoEntry: false}) === undefined) {
       lock.compromised = true
       throw compromisedError(lock.lockPath)
     }
@@ -363,25 +397,74 @@ export async function writeFileAtomic(
     locks?: readonly HeldFileLock[]
   } = {},
 ): Promise<void> {
-  await refuseSymlink(path)
-  await removeDeadTemporaries(dirname(path), basename(path))
+  const temporary = writeTemporarySync(path, data, mode)
+  await commitTemporary(temporary, path, options.locks ?? [])
+}
+
+/**
+ * The first half of {@link writeFileAtomic}, split so a caller can overlap the slow fsync with its
+ * own: refuse a link at `path`, clear dead writers' temporaries, write `data` to a fresh temp file
+ * beside it (not yet synced). Pass the result to {@link commitTemporary}.
+ */
+export function writeTemporarySync(path: string, data: Buffer | string, mode = 0o600): Temporary {
+  refuseSymlinkSync(path)
+  removeDeadTemporaries(dirname(path), basename(path))
   const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  const handle = await open(temporary, 'wx', mode)
+  const fd = openSync(temporary, 'wx', mode)
   try {
-    await handle.writeFile(data)
-    await handle.sync()
+    // open's mode passes through the umask: say exactly what we mean (the rename carries it over).
+    fchmodSync(fd, mode)
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data
+    for (let offset = 0; offset < bytes.length;) offset += writeSync(fd, bytes, offset)
   } catch (error) {
-    await handle.close()
-    await unlink(temporary).catch(() => {})
+    closeSync(fd)
+    ignoreError(() => unlinkSync(temporary))
     throw error
   }
 
-  await handle.close()
+  return {fd, path: temporary, synced: false}
+}
+
+/** A temp file of {@link writeTemporarySync}: open, written, and synced once {@link syncTemporary} resolved. */
+export interface Temporary {
+  readonly fd: number
+  readonly path: string
+  synced: boolean
+}
+
+/** fsync a temp file ahead of {@link commitTemporary} (e.g. alongside another file's fsync). */
+export async function syncTemporary(temporary: Temporary): Promise<void> {
+  await fsyncAsync(temporary.fd)
+  temporary.synced = true
+}
+
+/** Close and remove a temp file of {@link writeTemporarySync} that will not be committed. */
+export function discardTemporary(temporary: Temporary): void {
+  ignoreError(() => closeSync(temporary.fd))
+  ignoreError(() => unlinkSync(temporary.path))
+}
+
+/**
+ * The second half of {@link writeFileAtomic}: fsync the temp file, check the locks are still ours,
+ * rename it onto `path` and fsync the directory (the rename is then durable). On failure the temp
+ * file is removed.
+ */
+export async function commitTemporary(
+  temporary: Temporary,
+  path: string,
+  locks: readonly HeldFileLock[] = [],
+): Promise<void> {
   try {
-    await assertLocksHeld(options.locks ?? [])
-    await rename(temporary, path)
+    try {
+      if (!temporary.synced) await syncTemporary(temporary)
+    } finally {
+      closeSync(temporary.fd)
+    }
+
+    assertLocksHeld(locks)
+    renameSync(temporary.path, path)
   } catch (error) {
-    await unlink(temporary).catch(() => {})
+    ignoreError(() => unlinkSync(temporary.path))
     throw error
   }
 
@@ -394,15 +477,19 @@ export async function writeFileAtomic(
  * request for.
  */
 async function syncDirectory(directory: string): Promise<void> {
+  let fd: number
   try {
-    const handle = await open(directory, 'r')
-    try {
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
+    fd = openSync(directory, 'r')
+  } catch {
+    return
+  }
+
+  try {
+    await fsyncAsync(fd)
   } catch {
     // Some filesystems refuse fsync on a directory; the rename is still atomic.
+  } finally {
+    closeSync(fd)
   }
 }
 
@@ -413,9 +500,14 @@ async function syncDirectory(directory: string): Promise<void> {
  * points. The home directory itself may be a link. Throws ConfigError (exit 3) naming both ends.
  */
 export async function refuseSymlink(path: string): Promise<void> {
+  refuseSymlinkSync(path)
+}
+
+/** {@link refuseSymlink}, synchronously (one readlink). */
+export function refuseSymlinkSync(path: string): void {
   let target: string
   try {
-    target = await readlink(path)
+    target = readlinkSync(path)
   } catch {
     return // missing, or not a link
   }
@@ -487,7 +579,7 @@ export function readFileIfExists(path: string): Buffer | undefined {
 
 /** Create agentvault's home directory (0700) when it is missing. Only writers call this. */
 export async function ensureHome(home: string): Promise<void> {
-  const created = await mkdir(home, {mode: 0o700, recursive: true})
+  const created = mkdirSync(home, {mode: 0o700, recursive: true})
   // mkdir's mode passes through the umask; say exactly what we mean on the directory we made.
-  if (created !== undefined) await chmod(home, 0o700)
+  if (created !== undefined) chmodSync(home, 0o700)
 }

@@ -8,6 +8,7 @@
  * This module knows nothing about vault entries or backends: the credential store reuses it.
  */
 import {randomBytes, scrypt} from 'node:crypto'
+import {chmodSync} from 'node:fs'
 import {chmod, link, open, unlink} from 'node:fs/promises'
 import {join} from 'node:path'
 
@@ -291,7 +292,12 @@ function parsePassphraseDescriptor(value: Record<string, unknown>): KeyDescripto
 
 /** Make sure a key file keeps mode 0600 (called on writes: "re-assert modes"). */
 export async function reassertKeyFileMode(descriptor: KeyDescriptor, home: string): Promise<void> {
-  if (descriptor.source === 'file') await chmod(join(home, descriptor.file), 0o600).catch(() => {})
+  if (descriptor.source !== 'file') return
+  try {
+    chmodSync(join(home, descriptor.file), 0o600) // one local metadata call: no thread-pool round trip
+  } catch {
+    // missing or not ours: reading it reports that
+  }
 }
 
 // Bounds keep a crafted header from making us allocate gigabytes or spin for minutes.

@@ -305,13 +305,15 @@ const HELD_ROOM = 16 * 1024
  * that is not possible; the caller then falls back to an ordinary pipe.
  */
 export async function openOutputChannel(target: PumpTarget): Promise<OutputChannel> {
-  const [net, {mkdtemp, rm}, {tmpdir}] = await Promise.all([
+  const [net, {mkdtempSync, rmSync}, {tmpdir}] = await Promise.all([
     import('node:net'),
-    import('node:fs/promises'),
+    import('node:fs'),
     import('node:os'),
   ])
   const {join} = await import('node:path')
-  const dir = await mkdtemp(join(tmpdir(), 'agentvault-'))
+  // Synchronous: making and removing a private directory are local metadata calls, cheaper than
+  // trips through the thread pool (two channels per `run`).
+  const dir = mkdtempSync(join(tmpdir(), 'agentvault-'))
   const server = net.createServer({pauseOnConnect: true})
   try {
     const address = join(dir, 'out')
@@ -400,7 +402,7 @@ export async function openOutputChannel(target: PumpTarget): Promise<OutputChann
     }
   } finally {
     server.close()
-    await rm(dir, {force: true, recursive: true})
+    rmSync(dir, {force: true, recursive: true})
   }
 }
 

@@ -33,7 +33,6 @@
  */
 import {createHmac, timingSafeEqual} from 'node:crypto'
 import {lstatSync} from 'node:fs'
-import {chmod} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {changeSecretNames, recordSecretNames} from '../../core/completion/names-cache.js'
@@ -684,10 +683,9 @@ export class VaultStore {
       entries: table,
       mac: `${MAC_PREFIX}${macOf(keys, header, table).toString('hex')}`,
     }
+    // The temp file that replaces vault.json gets exactly 0600 (writeFileAtomic fchmods it, whatever
+    // the umask or the mode of the file it replaces).
     await writeFileAtomic(path, encodeEnvelope(envelope), 0o600)
-    // The temp file was created 0600; an existing file's mode is not inherited, but say it anyway
-    // (cheap) in case a tool replaced vault.json with a wider mode behind our back.
-    await chmod(path, 0o600)
     await reassertKeyFileMode(header.key, this.paths.home)
   }
 }

@@ -253,6 +253,60 @@ describe('file lock', () => {
     })
   })
 
+  it('writeFileAtomic gives the file exactly the mode asked for, whatever the umask', async () => {
+    const file = join(dir, 'vault.json')
+    const previous = process.umask(0o277)
+    try {
+      await writeFileAtomic(file, 'one', 0o600)
+    } finally {
+      process.umask(previous)
+    }
+
+    assert.equal((await stat(file)).mode & 0o777, 0o600)
+  })
+
+  describe('dead temporaries, with the directory read once per process', () => {
+    it("a dead owner's temporaries are removed once its lock is reclaimed, even in a process that already looked", async () => {
+      const file = join(dir, 'vault.json')
+      const lock = join(dir, 'vault.lock')
+      await withFileLock(lock, () => writeFileAtomic(file, 'one'))
+      // After this process looked: a writer on another host took the lock, wrote half a temp file and died.
+      const leftover = join(dir, 'vault.json.999999999.abcd1234.tmp')
+      await writeFile(leftover, 'half')
+      await mkdir(lock)
+      await writeFile(join(lock, '1.00000000.abcd'), '')
+      const past = new Date(Date.now() - 60_000)
+      await utimes(join(lock, '1.00000000.abcd'), past, past)
+      await withFileLock(lock, () => writeFileAtomic(file, 'two'), {timeoutMs: 3000})
+      await assert.rejects(stat(leftover), {code: 'ENOENT'}, 'the reclaim made the next write look again')
+      assert.equal(await readFile(file, 'utf8'), 'two')
+      assert.deepEqual((await readdir(dir)).sort(), ['vault.json'])
+    })
+
+    it('without a reclaim a process does not read the directory again; the next process removes what appeared', async () => {
+      await stat(BUILT).catch(() => assert.fail(`${BUILT} is missing: run \`npm run build\` first`))
+      const file = join(dir, 'config.json')
+      await writeFileAtomic(file, 'one')
+      const leftover = join(dir, 'config.json.999999999.abcd1234.tmp')
+      await writeFile(leftover, 'half')
+      await writeFileAtomic(file, 'two')
+      assert.deepEqual((await stat(leftover)).size, 4, 'this process already listed the directory')
+      const child = spawn(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const {writeFileAtomic} = await import(${JSON.stringify(BUILT)}); await writeFileAtomic(${JSON.stringify(file)}, 'three')`,
+        ],
+        {stdio: 'inherit'},
+      )
+      const [exitCode] = (await once(child, 'close')) as [number]
+      assert.equal(exitCode, 0)
+      await assert.rejects(stat(leftover), {code: 'ENOENT'}, 'a new process looks afresh')
+      assert.equal(await readFile(file, 'utf8'), 'three')
+    })
+  })
+
   describe('stress: N processes × M locked read-modify-write cycles (built module)', () => {
     const WORKERS = 6
     const CYCLES = 20
