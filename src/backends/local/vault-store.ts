@@ -194,6 +194,9 @@ const NO_TOOLS: VaultUpdateTools = {
   valueAt: () => undefined,
 }
 
+/** Vault writes made by this process so far: a store's per-turn stamp is kept only while none was made. */
+let processWrites = 0
+
 /** Marks an entry object (and its spread copies) with the name it was read under. */
 const ORIGIN = Symbol('agentvault vault entry origin')
 
@@ -207,6 +210,8 @@ export class VaultStore {
   /** The file read last, while it is unchanged; and a read of it in progress. */
   private readCache: ReadCache | undefined
   private reading: undefined | {loaded: Promise<Loaded | undefined>; stamp: string}
+  /** The stamp lstat gave in this turn of the event loop, and the process's writes then (see `loadForReading`). */
+  private turn: undefined | {stamp: string; writes: number}
   private readonly keepVersions: number
   /** An unlock in progress, shared by every read that needs the same key meanwhile. */
   private unlocking: undefined | {fingerprint: string; id: string; key: Promise<Buffer>}
@@ -230,6 +235,7 @@ export class VaultStore {
 
     this.readCache = undefined
     this.reading = undefined
+    this.turn = undefined
   }
 
   /**
@@ -481,9 +487,26 @@ export class VaultStore {
    * (`proxy`) thus pays one lstat per read, and still sees at once what another process wrote.
    * Only the sealed records and metadata are kept; each value is opened when read. Writes always
    * read the file again, under the lock.
+   *
+   * The lstat is shared by the reads of one turn of the event loop (a request's metadata read and
+   * value read, requests handled together): until the loop's next check phase (setImmediate) they
+   * see the file as it was at that turn's first read, as if they had all read then. Anything that
+   * arrives later (a request sent after another process changed the vault) comes in a later turn
+   * and looks again. A write of this process (any store) makes every store look again at once.
    */
   private async loadForReading(): Promise<Loaded | undefined> {
-    const stamp = fileStamp(this.paths.file)
+    let stamp = this.turn?.writes === processWrites ? this.turn.stamp : undefined
+    if (stamp === undefined) {
+      stamp = fileStamp(this.paths.file)
+      if (stamp !== undefined) {
+        const turn = {stamp, writes: processWrites}
+        this.turn = turn
+        setImmediate(() => {
+          if (this.turn === turn) this.turn = undefined
+        })
+      }
+    }
+
     if (stamp === undefined) {
       this.readCache = undefined
       return this.load()
@@ -684,10 +707,12 @@ export class VaultStore {
       entries: table,
       mac: `${MAC_PREFIX}${macOf(keys, header, table).toString('hex')}`,
     }
+    processWrites++
     await writeFileAtomic(path, encodeEnvelope(envelope), 0o600)
     // The temp file was created 0600; an existing file's mode is not inherited, but say it anyway
     // (cheap) in case a tool replaced vault.json with a wider mode behind our back.
     await chmod(path, 0o600)
+    processWrites++
     await reassertKeyFileMode(header.key, this.paths.home)
   }
 }
