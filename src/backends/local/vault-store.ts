@@ -337,10 +337,10 @@ export class VaultStore {
       if (!record) return
       const box =
         version === undefined || version === record.version
-          ? {...record.value, version: record.version}
+          ? record.value
           : record.history.find((item) => item.version === version)
       if (!box) return
-      return Buffer.from(openValueSync(loaded, name, box), 'base64')
+      return Buffer.from(openValueSync(loaded, name, box, version ?? record.version), 'base64')
     })
   }
 
@@ -757,14 +757,26 @@ async function sealJson(key: Buffer, data: unknown): Promise<BoxText> {
   }
 }
 
+/**
+ * Sealed boxes decoded from their base64 text, per text object of a parsed file (kept while the
+ * file is kept, collected with it). Ciphertext and nonce only: opening still authenticates them.
+ */
+const decodedBoxes = new WeakMap<BoxText, {box: Buffer | undefined; nonce: Buffer | undefined}>()
+
 /** Open one box (nacl already loaded) and parse its JSON; a box that fails is tampering. */
 function openBoxSync(loaded: Extract<Loaded, {kind: 2}>, text: BoxText): unknown {
   const {path} = loaded
   const nacl = naclRef as Awaited<ReturnType<typeof loadNacl>>
   // Decoded (strictly) only here: checking every box of a large vault on each read costs more than
-  // the one box a read opens. The MAC already vouched for the text.
-  const box = decodeBase64(text.box)
-  const nonce = decodeBase64(text.nonce)
+  // the one box a read opens. The MAC already vouched for the text. A box read again (a long-lived
+  // reader keeps the file's records) is decoded once: the sealed bytes and nonce, never the plaintext.
+  let decoded = decodedBoxes.get(text)
+  if (!decoded) {
+    decoded = {box: decodeBase64(text.box), nonce: decodeBase64(text.nonce)}
+    decodedBoxes.set(text, decoded)
+  }
+
+  const {box, nonce} = decoded
   const opened =
     box && nonce?.length === NONCE_BYTES && box.length >= TAG_BYTES
       ? nacl.secretbox.open(box, nonce, loaded.keys.key)
@@ -783,7 +795,8 @@ function openBoxSync(loaded: Extract<Loaded, {kind: 2}>, text: BoxText): unknown
 function openValueSync(
   loaded: Extract<Loaded, {kind: 2}>,
   name: string,
-  box: BoxText & {version: number},
+  box: BoxText,
+  version: number,
 ): string {
   const plain = openBoxSync(loaded, box)
   if (
@@ -791,7 +804,7 @@ function openValueSync(
     plain.kind !== 'value' ||
     plain.id !== loaded.header.id ||
     plain.name !== name ||
-    plain.version !== box.version ||
+    plain.version !== version ||
     decodeBase64(plain.value) === undefined
   )
     throw tamperedError(
@@ -853,13 +866,13 @@ function originalOf(
       meta,
       record,
       value() {
-        value ??= openValueSync(loaded, name, {...record.value, version: record.version})
+        value ??= openValueSync(loaded, name, record.value, record.version)
         return value
       },
       valueAt(version) {
         if (version === record.version) return this.value()
         const box = record.history.find((item) => item.version === version)
-        return box ? openValueSync(loaded, name, box) : undefined
+        return box ? openValueSync(loaded, name, box, box.version) : undefined
       },
     },
   ]
