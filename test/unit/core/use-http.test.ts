@@ -54,6 +54,13 @@ function get(url: string, extra: Partial<OutgoingRequest> = {}): OutgoingRequest
   }
 }
 
+/** The event loop's next turn: a finished response's socket is back in its agent's idle list. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => {
+    setImmediate(resolve)
+  })
+}
+
 describe('core/use http client and engine (against a loopback upstream)', () => {
   let upstream: Upstream
   const profile: Profile = {
@@ -104,15 +111,11 @@ describe('core/use http client and engine (against a loopback upstream)', () => 
         return [{address: '127.0.0.2', family: 4}]
       },
     })
-    const idle = () =>
-      new Promise((resolve) => {
-        setImmediate(resolve)
-      })
     reuseConnections()
     try {
       for (let i = 0; i < 3; i++) {
         assert.equal((await sendRequest(get(`http://rebind.test:${port}/kept-${i}`), counting)).status, 200)
-        await idle()
+        await nextTurn()
       }
 
       // The first request resolved; the others took its idle socket, connected to 127.0.0.2.
