@@ -253,6 +253,26 @@ describe('core/use http client and engine (against a loopback upstream)', () => 
     assert.ok(!text.includes(Buffer.from(CANARY).toString('base64')))
   })
 
+  it('performHttp: redacts exactly the response header values that hold the value, the others pass as they are', async () => {
+    const plan = planHttp({
+      injections: [{reference: 'local://K', style: 'bearer'}],
+      url: upstream.url('/echo'),
+    })
+    const echoed = await performHttp(plan, new Map([['local://K', Buffer.from(CANARY)]]), [policy], options)
+    assert.equal(echoed.headers['x-echo-token'], '<concealed by agentvault>')
+    assert.equal(echoed.headers['content-type'], 'application/json')
+    assert.equal(echoed.redacted, true)
+    // No header holds it: nothing redacted, nothing flagged, every value as sent.
+    const plain = await performHttp(
+      planHttp({injections: [{reference: 'local://K', style: 'bearer'}], url: upstream.url('/binary')}),
+      new Map([['local://K', Buffer.from(CANARY)]]),
+      [policy],
+      options,
+    )
+    assert.equal(plain.headers['content-type'], 'application/octet-stream')
+    assert.equal(plain.redacted, false)
+  })
+
   it('performHttp: injected credentials replace a user header of the same name; Accept-Encoding asks for identity', async () => {
     const plan = planHttp({
       headers: [['authorization', 'Bearer user-supplied']],
