@@ -106,10 +106,17 @@ function rssMb(pid) {
 }
 
 async function startProxy(bin, env) {
-  const child = spawn(bin, ['proxy', 'start', '--port', '0', '--profile', 'bench-proxy'], {
-    env,
-    stdio: ['ignore', 'pipe', 'ignore'],
-  })
+  // BENCH_AGENTVAULT_NODE_ARGS: Node options for the agentvault process only (e.g. `--cpu-prof`).
+  const nodeArgs = (process.env.BENCH_AGENTVAULT_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  const command = nodeArgs.length > 0 ? [process.execPath, ...nodeArgs, bin] : [bin]
+  const child = spawn(
+    command[0],
+    [...command.slice(1), 'proxy', 'start', '--port', '0', '--profile', 'bench-proxy'],
+    {
+      env,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  )
   let out = ''
   const port = await new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`agentvault proxy start exited (${code})`)))

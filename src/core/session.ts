@@ -142,30 +142,41 @@ export class Session {
    */
   auditEvent(outcome: AuditEvent['outcome'], exitCode: number, errorCode?: string): AuditEvent | undefined {
     if (!this.audit.touched) return undefined
-    const profiles = [...this.profilesUsed.values()]
     const event: AuditEvent = {
       time: new Date(this.started).toISOString(),
       command: this.options.command,
       outcome,
       exit_code: exitCode,
       duration_ms: Date.now() - this.started,
-      ...(profiles.length > 0 && {
-        profile: profiles.map((p) => p.name).join(','),
-        backend: [...new Set(profiles.map((p) => p.kind))].join(','),
-      }),
-      ...(this.audit.operation && {operation: this.audit.operation}),
-      ...(this.audit.targetHost && {target_host: this.audit.targetHost}),
-      ...(this.audit.status !== undefined && {status: this.audit.status}),
-      ...(errorCode && {error_code: errorCode}),
-      ...(this.audit.tool && {tool: this.audit.tool}),
-      ...(this.audit.client && {client: this.audit.client}),
-      ...(this.audit.agentId && {agent_id: this.audit.agentId}),
     }
-    const names = [...this.audit.references]
-    const hashed = names.filter((name) => name.startsWith('ref:')).map((name) => name.slice(4))
-    const plain = names.filter((name) => !name.startsWith('ref:'))
-    if (plain.length > 0) event.references = plain
-    if (hashed.length > 0) event.resource_refs = hashed
+    // Assigned in this order (the line's key order), without a spread object per field: `proxy`
+    // builds one event per request.
+    if (this.profilesUsed.size > 0) {
+      const profiles = [...this.profilesUsed.values()]
+      event.profile = profiles.map((p) => p.name).join(',')
+      event.backend = [...new Set(profiles.map((p) => p.kind))].join(',')
+    }
+
+    const {agentId, client, operation, references, status, targetHost, tool} = this.audit
+    if (operation) event.operation = operation
+    if (targetHost) event.target_host = targetHost
+    if (status !== undefined) event.status = status
+    if (errorCode) event.error_code = errorCode
+    if (tool) event.tool = tool
+    if (client) event.client = client
+    if (agentId) event.agent_id = agentId
+    if (references.size > 0) {
+      const plain: string[] = []
+      const hashed: string[] = []
+      for (const name of references) {
+        if (name.startsWith('ref:')) hashed.push(name.slice(4))
+        else plain.push(name)
+      }
+
+      if (plain.length > 0) event.references = plain
+      if (hashed.length > 0) event.resource_refs = hashed
+    }
+
     return event
   }
 

@@ -649,11 +649,21 @@ function redactHeaders(
   headers: HttpResponse['headers'],
   redactor: Redactor,
 ): Record<string, string | string[]> {
+  // Every value scanned in one pass first (one buffer, one search): when none holds a secret, the
+  // usual answer, each passes as it is; otherwise each is redacted on its own. A value that holds
+  // one makes the whole text hold it, so nothing is missed (a match across two values only costs
+  // the second pass).
+  const values: string[] = []
+  for (const value of Object.values(headers))
+    if (typeof value === 'string') values.push(value)
+    else if (value) values.push(...value)
+  const clean = !redactor.contains(Buffer.from(values.join('\n'), 'latin1'))
+  const text = (item: string): string => (clean ? item : redactor.text(item))
   const result: Record<string, string | string[]> = {}
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue
     const key = redactor.headerName(name)
-    const redacted = Array.isArray(value) ? value.map((item) => redactor.text(item)) : redactor.text(value)
+    const redacted = Array.isArray(value) ? value.map((item) => text(item)) : text(value)
     const existing = result[key]
     result[key] = existing === undefined ? redacted : [existing, redacted].flat()
   }

@@ -193,6 +193,9 @@ const NO_TOOLS: VaultUpdateTools = {
   valueAt: () => undefined,
 }
 
+/** Vault writes made by this process so far: a store's per-turn stamp is kept only while none was made. */
+let processWrites = 0
+
 /** Marks an entry object (and its spread copies) with the name it was read under. */
 const ORIGIN = Symbol('agentvault vault entry origin')
 
@@ -206,6 +209,8 @@ export class VaultStore {
   /** The file read last, while it is unchanged; and a read of it in progress. */
   private readCache: ReadCache | undefined
   private reading: undefined | {loaded: Promise<Loaded | undefined>; stamp: string}
+  /** The stamp lstat gave in this turn of the event loop, and the process's writes then (see `loadForReading`). */
+  private turn: undefined | {stamp: string; writes: number}
   private readonly keepVersions: number
   /** An unlock in progress, shared by every read that needs the same key meanwhile. */
   private unlocking: undefined | {fingerprint: string; id: string; key: Promise<Buffer>}
@@ -229,6 +234,7 @@ export class VaultStore {
 
     this.readCache = undefined
     this.reading = undefined
+    this.turn = undefined
   }
 
   /**
@@ -330,10 +336,10 @@ export class VaultStore {
       if (!record) return
       const box =
         version === undefined || version === record.version
-          ? {...record.value, version: record.version}
+          ? record.value
           : record.history.find((item) => item.version === version)
       if (!box) return
-      return Buffer.from(openValueSync(loaded, name, box), 'base64')
+      return Buffer.from(openValueSync(loaded, name, box, version ?? record.version), 'base64')
     })
   }
 
@@ -480,9 +486,26 @@ export class VaultStore {
    * (`proxy`) thus pays one lstat per read, and still sees at once what another process wrote.
    * Only the sealed records and metadata are kept; each value is opened when read. Writes always
    * read the file again, under the lock.
+   *
+   * The lstat is shared by the reads of one turn of the event loop (a request's metadata read and
+   * value read, requests handled together): until the loop's next check phase (setImmediate) they
+   * see the file as it was at that turn's first read, as if they had all read then. Anything that
+   * arrives later (a request sent after another process changed the vault) comes in a later turn
+   * and looks again. A write of this process (any store) makes every store look again at once.
    */
   private async loadForReading(): Promise<Loaded | undefined> {
-    const stamp = fileStamp(this.paths.file)
+    let stamp = this.turn?.writes === processWrites ? this.turn.stamp : undefined
+    if (stamp === undefined) {
+      stamp = fileStamp(this.paths.file)
+      if (stamp !== undefined) {
+        const turn = {stamp, writes: processWrites}
+        this.turn = turn
+        setImmediate(() => {
+          if (this.turn === turn) this.turn = undefined
+        })
+      }
+    }
+
     if (stamp === undefined) {
       this.readCache = undefined
       return this.load()
@@ -685,7 +708,9 @@ export class VaultStore {
     }
     // The temp file that replaces vault.json gets exactly 0600 (writeFileAtomic fchmods it, whatever
     // the umask or the mode of the file it replaces).
+    processWrites++
     await writeFileAtomic(path, encodeEnvelope(envelope), 0o600)
+    processWrites++
     await reassertKeyFileMode(header.key, this.paths.home)
   }
 }
@@ -730,14 +755,26 @@ async function sealJson(key: Buffer, data: unknown): Promise<BoxText> {
   }
 }
 
+/**
+ * Sealed boxes decoded from their base64 text, per text object of a parsed file (kept while the
+ * file is kept, collected with it). Ciphertext and nonce only: opening still authenticates them.
+ */
+const decodedBoxes = new WeakMap<BoxText, {box: Buffer | undefined; nonce: Buffer | undefined}>()
+
 /** Open one box (nacl already loaded) and parse its JSON; a box that fails is tampering. */
 function openBoxSync(loaded: Extract<Loaded, {kind: 2}>, text: BoxText): unknown {
   const {path} = loaded
   const nacl = naclRef as Awaited<ReturnType<typeof loadNacl>>
   // Decoded (strictly) only here: checking every box of a large vault on each read costs more than
-  // the one box a read opens. The MAC already vouched for the text.
-  const box = decodeBase64(text.box)
-  const nonce = decodeBase64(text.nonce)
+  // the one box a read opens. The MAC already vouched for the text. A box read again (a long-lived
+  // reader keeps the file's records) is decoded once: the sealed bytes and nonce, never the plaintext.
+  let decoded = decodedBoxes.get(text)
+  if (!decoded) {
+    decoded = {box: decodeBase64(text.box), nonce: decodeBase64(text.nonce)}
+    decodedBoxes.set(text, decoded)
+  }
+
+  const {box, nonce} = decoded
   const opened =
     box && nonce?.length === NONCE_BYTES && box.length >= TAG_BYTES
       ? nacl.secretbox.open(box, nonce, loaded.keys.key)
@@ -756,7 +793,8 @@ function openBoxSync(loaded: Extract<Loaded, {kind: 2}>, text: BoxText): unknown
 function openValueSync(
   loaded: Extract<Loaded, {kind: 2}>,
   name: string,
-  box: BoxText & {version: number},
+  box: BoxText,
+  version: number,
 ): string {
   const plain = openBoxSync(loaded, box)
   if (
@@ -764,7 +802,7 @@ function openValueSync(
     plain.kind !== 'value' ||
     plain.id !== loaded.header.id ||
     plain.name !== name ||
-    plain.version !== box.version ||
+    plain.version !== version ||
     decodeBase64(plain.value) === undefined
   )
     throw tamperedError(
@@ -826,13 +864,13 @@ function originalOf(
       meta,
       record,
       value() {
-        value ??= openValueSync(loaded, name, {...record.value, version: record.version})
+        value ??= openValueSync(loaded, name, record.value, record.version)
         return value
       },
       valueAt(version) {
         if (version === record.version) return this.value()
         const box = record.history.find((item) => item.version === version)
-        return box ? openValueSync(loaded, name, box) : undefined
+        return box ? openValueSync(loaded, name, box, box.version) : undefined
       },
     },
   ]

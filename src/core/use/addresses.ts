@@ -121,10 +121,24 @@ function classifyIpv6(groups: number[]): AddressClass {
  * mistake.
  */
 export function classifyAddress(address: string): AddressClass {
-  if (isIPv4(address)) return classifyIpv4(ipv4ToNumber(address))
-  if (isIPv6(address)) return classifyIpv6(ipv6Groups(address))
-  return 'reserved'
+  let kind = classified.get(address)
+  if (kind === undefined) {
+    kind = isIPv4(address)
+      ? classifyIpv4(ipv4ToNumber(address))
+      : isIPv6(address)
+        ? classifyIpv6(ipv6Groups(address))
+        : 'reserved'
+    // A pure function of the text: a long-lived process (`proxy`) checks the same few addresses
+    // request after request. Bounded: ever new addresses only ever refill it.
+    if (classified.size >= MAX_CLASSIFIED) classified.clear()
+    classified.set(address, kind)
+  }
+
+  return kind
 }
+
+const MAX_CLASSIFIED = 256
+const classified = new Map<string, AddressClass>()
 
 /** Whether a connection to an address of this class may be made, given the profile's setting. */
 export function isAddressAllowed(kind: AddressClass, allowPrivateNetworks: boolean): boolean {

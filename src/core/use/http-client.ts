@@ -230,16 +230,45 @@ let https: Promise<typeof import('node:https')> | undefined
  * guard — to the very addresses it was connected to, so reuse skips no check.
  */
 let pool: Map<string, import('node:http').Agent> | undefined
+/**
+ * Per origin (and extra CAs) of a host *name*: the addresses it last resolved to and passed the
+ * guard with, and the pooled agent connected to them. While that agent holds an idle kept-alive
+ * socket, the next request to the origin takes it without asking DNS again: the socket is
+ * connected to those checked addresses (the resolution is pinned to the connection, as a browser
+ * or `run --placeholders` does), and they are checked against the new request's guard again.
+ */
+let lastResolved: Map<string, {addresses: ResolvedAddress[]; agent: import('node:http').Agent}> | undefined
 
 /** Keep connections to upstreams alive between requests (see {@link pool}); for `proxy`. */
 export function reuseConnections(): void {
   pool ??= new Map()
+  lastResolved ??= new Map()
 }
 
 /** Close every kept-alive connection (the `proxy` stopping). */
 export function closeConnections(): void {
   for (const agent of pool?.values() ?? []) agent.destroy()
   pool?.clear()
+  lastResolved?.clear()
+}
+
+function originKey(url: URL, extraCa: readonly string[] | undefined): string {
+  return JSON.stringify([url.origin, extraCa ?? []])
+}
+
+/**
+ * The addresses a kept-alive idle socket of this origin is connected to, when there is one and
+ * every address passes this request's guard; otherwise undefined (resolve and check as usual).
+ * A host that is an IP literal needs no DNS: also undefined.
+ */
+function pinnedToIdleSocket(url: URL, guards: RequestGuards): ResolvedAddress[] | undefined {
+  if (!lastResolved || isIP(bareHostname(url)) !== 0) return undefined
+  const last = lastResolved.get(originKey(url, guards.ca))
+  if (!last || !Object.values(last.agent.freeSockets).some((sockets) => (sockets?.length ?? 0) > 0))
+    return undefined
+  for (const {address} of last.addresses)
+    if (!isAddressAllowed(classifyAddress(address), guards.allowPrivateNetworks)) return undefined
+  return last.addresses
 }
 
 /** Kept-alive agents per origin: idle sockets close after this (below Node's 5 s server default). */
@@ -288,7 +317,7 @@ interface Exchange {
 async function sendOnce(request: OutgoingRequest, exchange: Exchange): Promise<IncomingMessage> {
   const {guards} = exchange
   const {url} = request
-  const addresses = await checkedAddresses(url, guards)
+  const addresses = pinnedToIdleSocket(url, guards) ?? (await checkedAddresses(url, guards))
   const secure = url.protocol === 'https:'
   const {request: send} = secure
     ? await (https ??= import('node:https'))
@@ -300,6 +329,17 @@ async function sendOnce(request: OutgoingRequest, exchange: Exchange): Promise<I
   const headers = headerObject(request.headers)
   if (request.body) headers['content-length'] = String(request.body.length)
   const agent = await pooledAgent(url, addresses, ca, guards.ca)
+  if (agent && lastResolved && isIP(bareHostname(url)) === 0) {
+    const key = originKey(url, guards.ca)
+    // Bounded as the pool is: the oldest origin goes first.
+    if (!lastResolved.has(key) && lastResolved.size >= MAX_AGENTS) {
+      const [oldest] = lastResolved.keys()
+      if (oldest !== undefined) lastResolved.delete(oldest)
+    }
+
+    lastResolved.set(key, {addresses, agent})
+  }
+
   return new Promise((resolve, reject) => {
     const outgoing = send({
       agent,

@@ -14,7 +14,7 @@ import {
   unlink,
   writeFile,
 } from 'node:fs/promises'
-import {createRequire} from 'node:module'
+import {createRequire, syncBuiltinESMExports} from 'node:module'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
@@ -229,6 +229,43 @@ describe('backends/local', () => {
       await unlink(h.vaultPath)
       await assert.rejects(reader.get!(ref('B')), isError(SecretNotFoundError))
       assert.deepEqual(await reader.list!(), [])
+    })
+
+    it('a long-lived reader checks the file once per turn of the event loop, and again in the next', async () => {
+      const writer = h.backend()
+      await writer.set!(ref('A'), Buffer.from('alpha'), {})
+      const reader = h.backend()
+      assert.equal((await reader.get!(ref('A'))).toString(), 'alpha')
+      await new Promise((resolve) => {
+        setImmediate(resolve)
+      })
+      const fs = createRequire(import.meta.url)('node:fs') as {lstatSync: (...args: unknown[]) => unknown}
+      const original = fs.lstatSync
+      let checks = 0
+      fs.lstatSync = (...args: unknown[]) => {
+        if (String(args[0]) === h.vaultPath) checks++
+        return original(...args)
+      }
+
+      syncBuiltinESMExports()
+      try {
+        // Two requests' metadata and value reads in one turn: the file is looked at once.
+        await reader.describe!(ref('A'))
+        assert.equal((await reader.get!(ref('A'))).toString(), 'alpha')
+        await reader.describe!(ref('A'))
+        assert.equal((await reader.get!(ref('A'))).toString(), 'alpha')
+        assert.equal(checks, 1)
+        // The next turn looks again, and so sees what was written meanwhile.
+        await writer.set!(ref('A'), Buffer.from('alpha-2'), {})
+        const before = checks
+        assert.equal((await reader.get!(ref('A'))).toString(), 'alpha-2')
+        assert.equal(checks, before + 1)
+        await writer.updateMetadata!(ref('A'), {allowedDomains: ['api.example.com']})
+        assert.deepEqual((await reader.describe!(ref('A'))).allowedDomains, ['api.example.com'])
+      } finally {
+        fs.lstatSync = original
+        syncBuiltinESMExports()
+      }
     })
 
     it('serves concurrent reads of a fresh process with one key (none wipes the key another uses)', async () => {

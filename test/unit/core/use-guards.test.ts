@@ -74,6 +74,20 @@ describe('core/use guards', () => {
       )
     })
 
+    it('answers the same when asked again, past the remembered answers’ bound (proxy checks the same few)', () => {
+      const first = table.map(([address]) => classifyAddress(address))
+      // More distinct addresses than are remembered, then the table again.
+      for (let i = 0; i < 600; i++) classifyAddress(`10.${i >> 8}.${i & 255}.1`)
+      assert.deepEqual(
+        table.map(([address]) => classifyAddress(address)),
+        first,
+      )
+      assert.deepEqual(
+        first,
+        table.map(([, kind]) => kind),
+      )
+    })
+
     it('allowPrivateNetworks lets loopback/private/link-local through, never metadata or reserved', () => {
       for (const kind of ['loopback', 'private', 'link-local'] as const) {
         assert.equal(isAddressAllowed(kind, false), false)

@@ -4,7 +4,13 @@ import type {Profile} from '../../../src/core/config.js'
 
 import {AgentVaultError} from '../../../src/core/errors.js'
 import {type EngineOptions, performHttp, planHttp, type SecretPolicy} from '../../../src/core/use-engine.js'
-import {type OutgoingRequest, type RequestGuards, sendRequest} from '../../../src/core/use/http-client.js'
+import {
+  closeConnections,
+  type OutgoingRequest,
+  type RequestGuards,
+  reuseConnections,
+  sendRequest,
+} from '../../../src/core/use/http-client.js'
 import {startUpstream, type Upstream} from '../../servers/http-upstream/index.js'
 
 const CANARY = 'canary-http-unit-5d1e'
@@ -48,6 +54,13 @@ function get(url: string, extra: Partial<OutgoingRequest> = {}): OutgoingRequest
   }
 }
 
+/** The event loop's next turn: a finished response's socket is back in its agent's idle list. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => {
+    setImmediate(resolve)
+  })
+}
+
 describe('core/use http client and engine (against a loopback upstream)', () => {
   let upstream: Upstream
   const profile: Profile = {
@@ -87,6 +100,41 @@ describe('core/use http client and engine (against a loopback upstream)', () => 
     const received = upstream.last('/pinned')
     assert.equal(received.host, '127.0.0.2')
     assert.equal(received.headers.host, `rebind.test:${port}`)
+  })
+
+  it('kept-alive (proxy): a request that takes an idle socket asks DNS no more, and still passes the guard', async () => {
+    const lookups: string[] = []
+    const {port} = new URL(upstream.url('/', {host: '127.0.0.2'}))
+    const counting = guards({
+      async resolve(hostname) {
+        lookups.push(hostname)
+        return [{address: '127.0.0.2', family: 4}]
+      },
+    })
+    reuseConnections()
+    try {
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await sendRequest(get(`http://rebind.test:${port}/kept-${i}`), counting)).status, 200)
+        await nextTurn()
+      }
+
+      // The first request resolved; the others took its idle socket, connected to 127.0.0.2.
+      assert.deepEqual(lookups, ['rebind.test'])
+      assert.equal(upstream.last('/kept-2').host, '127.0.0.2')
+      // Another profile's guard refuses private addresses: the idle socket is not taken, and the
+      // fresh resolution is refused before connecting.
+      await assert.rejects(
+        sendRequest(get(`http://rebind.test:${port}/refused`), {...counting, allowPrivateNetworks: false}),
+        rejectsWith('PRIVATE_ADDRESS', 7),
+      )
+      assert.deepEqual(lookups, ['rebind.test', 'rebind.test'])
+      // No idle socket left (closed): resolved again.
+      closeConnections()
+      assert.equal((await sendRequest(get(`http://rebind.test:${port}/again`), counting)).status, 200)
+      assert.deepEqual(lookups, ['rebind.test', 'rebind.test', 'rebind.test'])
+    } finally {
+      closeConnections()
+    }
   })
 
   it('a pinned connection still verifies TLS against the host name', async () => {
@@ -203,6 +251,26 @@ describe('core/use http client and engine (against a loopback upstream)', () => 
     assert.match(text, /Bearer <concealed by agentvault>/)
     assert.ok(!text.includes(CANARY))
     assert.ok(!text.includes(Buffer.from(CANARY).toString('base64')))
+  })
+
+  it('performHttp: redacts exactly the response header values that hold the value, the others pass as they are', async () => {
+    const plan = planHttp({
+      injections: [{reference: 'local://K', style: 'bearer'}],
+      url: upstream.url('/echo'),
+    })
+    const echoed = await performHttp(plan, new Map([['local://K', Buffer.from(CANARY)]]), [policy], options)
+    assert.equal(echoed.headers['x-echo-token'], '<concealed by agentvault>')
+    assert.equal(echoed.headers['content-type'], 'application/json')
+    assert.equal(echoed.redacted, true)
+    // No header holds it: nothing redacted, nothing flagged, every value as sent.
+    const plain = await performHttp(
+      planHttp({injections: [{reference: 'local://K', style: 'bearer'}], url: upstream.url('/binary')}),
+      new Map([['local://K', Buffer.from(CANARY)]]),
+      [policy],
+      options,
+    )
+    assert.equal(plain.headers['content-type'], 'application/octet-stream')
+    assert.equal(plain.redacted, false)
   })
 
   it('performHttp: injected credentials replace a user header of the same name; Accept-Encoding asks for identity', async () => {
