@@ -105,6 +105,7 @@ describe('e2e: DEBUG=* never prints a value from argv', () => {
       })
     }
   })
+
   it('a mistyped secrets set (NAME VALUE, -vVALUE) and login --token=VALUE: the value is in no debug line', async () => {
     for (const args of [
       ['secrets', 'set', 'TYPO', ARGV_VALUE],

@@ -34,6 +34,7 @@ describe('core/debug-redaction', () => {
     assert.ok(!secrets.includes('team'))
     assert.ok(!secrets.includes('https://h/x'))
   })
+
   it('takes a short flag’s attached value and any word after a command’s first argument (property)', () => {
     fc.assert(
       fc.property(
