@@ -169,7 +169,10 @@ export async function setProfile(
     })
   let result: StoredProfile | undefined
   await updateConfig(home, (config) => {
-    const stored = config.profiles[name]
+    // A kind's name with no profile of that name is its implicit profile (`profiles list` shows
+    // `local` on a fresh home): setting one of its settings configures it, as the same kind.
+    const implicit = !config.profiles[name] && isBackendKind(name)
+    const stored: StoredProfile | undefined = implicit ? {kind: name} : config.profiles[name]
     if (!stored)
       throw new ConfigError('PROFILE_NOT_FOUND', `No profile named ${name}`, {
         suggestion: `Add it first: agentvault profiles add ${name} --kind KIND --set key=value`,
@@ -190,6 +193,8 @@ export async function setProfile(
     for (const key of changes.unset) delete next[key]
     checkSettings(name, next)
     config.profiles[name] = next
+    // It stays what it was: the kind's default when no other profile of the kind is.
+    if (implicit && !config.defaults[kind]) config.defaults[kind] = name
     result = next
   })
   return {name, ...(result as StoredProfile)}

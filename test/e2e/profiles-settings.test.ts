@@ -159,6 +159,44 @@ describe('e2e: profile settings', () => {
     assert.equal(await digestOf(file), before)
   })
 
+  it('profiles set KIND key=value configures the implicit profile a fresh home lists; it stays the default', async () => {
+    type Listed = {profiles: Array<{default: boolean; implicit: boolean; name: string; settings: object}>}
+    const local = async () =>
+      parseJson<Listed>(await cli(['profiles', 'list', '--json'])).profiles.find(
+        (profile) => profile.name === 'local',
+      )
+    assert.equal((await local())?.implicit, true)
+    assert.equal(
+      (await cli(['profiles', 'set', 'local', 'allowedDomains=api.example.com', 'keepVersions=3'])).code,
+      0,
+    )
+    assert.deepEqual((await config()).local, {
+      allowedDomains: ['api.example.com'],
+      keepVersions: 3,
+      kind: 'local',
+    })
+    assert.deepEqual(await local(), {
+      active: true,
+      default: true,
+      implicit: false,
+      kind: 'local',
+      name: 'local',
+      settings: {allowedDomains: ['api.example.com'], keepVersions: 3},
+    })
+    // Still the default local profile: a bare local:// reference takes its settings.
+    const defaults = JSON.parse(
+      await readFile(join(t.env.AGENTVAULT_HOME as string, 'config.json'), 'utf8'),
+    ) as {defaults: Record<string, string>}
+    assert.equal(defaults.defaults.local, 'local')
+    // A typo on another kind's implicit profile writes nothing.
+    await expectFailure(
+      ['profiles', 'set', 'openbao', 'adress=https://x.example.com'],
+      {env: t.env},
+      {code: 2, errorCode: 'UNKNOWN_SETTING'},
+    )
+    assert.equal((await config()).openbao, undefined)
+  })
+
   it('profiles add/set --help list the settings of each kind', async () => {
     for (const command of ['add', 'set']) {
       const help = await cli(['profiles', command, '--help'])
