@@ -113,6 +113,15 @@ export interface RunOptions {
   warnings?: string[]
 }
 
+/** A flag or variable given a value outside its options: the nearest option, never the value. */
+function notAnOption(what: string, options: readonly string[], value: string): UsageError {
+  const meant = nearest(value, options)
+  const example = what.startsWith('--') ? `${what} ${meant ?? options[0]}` : `${what}=${meant ?? options[0]}`
+  return new UsageError('BAD_FLAG', `${what} must be one of ${options.join(', ')}`, {
+    suggestion: meant === undefined ? `For example: ${example}` : `Did you mean ${example}?`,
+  })
+}
+
 function unknownFlag(flag: string): UsageError {
   const afterDashes = 'Put the command after `--`: agentvault run --env K=local://K -- mycmd --its-flags'
   const meant = flag.startsWith('--')
@@ -170,13 +179,16 @@ export function parseRunArgv(argv: string[], env: NodeJS.ProcessEnv): RunOptions
     if (!spec || name === undefined) throw unknownFlag(word)
     let value: string
     if (spec.type === 'boolean') {
-      if (inline !== undefined) throw new UsageError('BAD_FLAG', `--${name} takes no value`)
+      if (inline !== undefined)
+        throw new UsageError('BAD_FLAG', `--${name} takes no value`, {
+          suggestion: `Give --${name} alone (no =VALUE); \`agentvault run --help\` lists run's flags.`,
+        })
       value = 'true'
     } else if (inline === undefined) {
       const next = argv[index + 1]
       if (next === undefined)
         throw new UsageError('MISSING_FLAG_VALUE', `--${name} needs a value`, {
-          suggestion: spec.helpValue ? `--${name} ${spec.helpValue}` : undefined,
+          suggestion: `--${name} ${spec.helpValue ?? 'VALUE'}; \`agentvault run --help\` lists run's flags.`,
         })
       value = next
       index++
@@ -184,9 +196,11 @@ export function parseRunArgv(argv: string[], env: NodeJS.ProcessEnv): RunOptions
       value = inline
     }
 
-    if (spec.options && !spec.options.includes(value))
-      throw new UsageError('BAD_FLAG', `--${name} must be one of ${spec.options.join(', ')}`)
-    if (!spec.multiple && values.has(name)) throw new UsageError('BAD_FLAG', `--${name} was given twice`)
+    if (spec.options && !spec.options.includes(value)) throw notAnOption(`--${name}`, spec.options, value)
+    if (!spec.multiple && values.has(name))
+      throw new UsageError('BAD_FLAG', `--${name} was given twice`, {
+        suggestion: `Give --${name} once, with the value you mean.`,
+      })
     values.set(name, [...(values.get(name) ?? []), value])
   }
 
@@ -219,7 +233,7 @@ export function parseRunArgv(argv: string[], env: NodeJS.ProcessEnv): RunOptions
 
   const mask = pick('mask')[0] as string
   if (!RUN_FLAGS.mask.options.includes(mask as MaskMode))
-    throw new UsageError('BAD_FLAG', `AGENTVAULT_MASK must be one of ${RUN_FLAGS.mask.options.join(', ')}`)
+    throw notAnOption('AGENTVAULT_MASK', RUN_FLAGS.mask.options, mask)
   const passEnv = pick('pass-env')
   const badName = passEnv.find((name) => !/^[A-Za-z_]\w*$/.test(name))
   if (badName !== undefined)

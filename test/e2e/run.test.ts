@@ -191,6 +191,14 @@ describe('e2e: run', () => {
     const notFound = await run(['--env', 'K=local://K', '--', 'definitely-not-a-command-xyz'])
     assert.equal(notFound.code, 2)
     assert.match(notFound.stderr, /command not found/)
+    // A mistyped option value: the nearest option, in the Try this: line.
+    const typo = await run(['--mask', 'alway', '--', 'true'])
+    assert.equal(typo.code, 2)
+    assert.equal(typo.stdout, '')
+    assert.equal(
+      typo.stderr,
+      'Error: --mask must be one of auto, always, never\nTry this: Did you mean --mask always?\n',
+    )
   })
 
   it('names every missing reference in one error (exit 6), and starts nothing', async () => {

@@ -69,7 +69,7 @@ describe('core/run-options', () => {
     )
   })
 
-  it('rejects unknown flags, missing values, bad options and a missing command', () => {
+  it('rejects unknown flags, missing values, bad options and a missing command, each with a Try this', () => {
     for (const argv of [
       ['--nope', 'x'],
       ['--env'],
@@ -78,13 +78,24 @@ describe('core/run-options', () => {
       [],
       ['--clean-env=1', 'x'],
       ['--mask', 'auto', '--mask', 'never', 'x'],
+      ['--mask=alway', 'x'],
+      ['--clean-env', '--clean-env=yes', 'x'],
     ]) {
       assert.throws(
         () => parseRunArgv(argv, {}),
-        (error: UsageError) => error instanceof UsageError && error.exitCode === 2,
+        (error: UsageError) =>
+          error instanceof UsageError && error.exitCode === 2 && (error.suggestion ?? '').length > 0,
         argv.join(' '),
       )
     }
+
+    assert.throws(() => parseRunArgv(['--mask', 'alway', 'x'], {}), {
+      message: '--mask must be one of auto, always, never',
+      suggestion: 'Did you mean --mask always?',
+    })
+    assert.throws(() => parseRunArgv(['x'], {AGENTVAULT_MASK: 'nevr'}), {
+      suggestion: 'Did you mean AGENTVAULT_MASK=never?',
+    })
   })
 
   it('returns or throws a UsageError for any argv (property)', () => {
@@ -99,6 +110,8 @@ describe('core/run-options', () => {
           assert.ok(options.command.length > 0)
         } catch (error) {
           assert.ok(error instanceof UsageError, String(error))
+          // Every refusal says what to do instead (the Try this: line).
+          assert.ok((error.suggestion ?? '').length > 0, error.message)
         }
       }),
       {numRuns: 1000},
