@@ -7,7 +7,9 @@ import {homedir} from 'node:os'
 import {join} from 'node:path'
 
 import {BACKEND_KINDS, type BackendKind, isBackendKind} from './backend.js'
+import {profileSettings} from './backend-declarations.js'
 import {recordProfileNames} from './completion/names-cache.js'
+import {nearest} from './did-you-mean.js'
 import {ConfigError, UsageError} from './errors.js'
 import {ensureHome, readFileIfExists, withFileLock, writeFileAtomic} from './file-lock.js'
 import {normaliseHostPattern} from './use/hosts.js'
@@ -76,6 +78,26 @@ function invalid(file: string, key: string, what: string): ConfigError {
     suggestion: `Fix or remove "${key}" in ${file}, or manage profiles with \`agentvault profiles\`.`,
     details: {file, key},
   })
+}
+
+/** A profile key the kind does not declare (`details.unknownSetting`: `profiles add/set` word it themselves). */
+function unknownSetting(
+  file: string,
+  profileKey: string,
+  kind: BackendKind,
+  setting: string,
+  known: readonly string[],
+): ConfigError {
+  const key = `${profileKey}.${setting}`
+  const meant = nearest(setting, known)
+  return new ConfigError(
+    'CONFIG_INVALID',
+    `Invalid configuration in ${file}: ${key} is not a setting of ${kind} profiles`,
+    {
+      suggestion: `${meant === undefined ? `Remove "${key}"` : `Did you mean ${meant}? Rename "${key}"`} in ${file} (every command reads it). Settings of ${kind} profiles: ${known.join(', ')}.`,
+      details: {file, key, unknownSetting: true},
+    },
+  )
 }
 
 function isHostPattern(text: string): boolean {
@@ -311,8 +333,12 @@ export function validateConfig(data: unknown, file: string): AgentVaultConfig {
     if (!isPlainObject(raw)) throw invalid(file, key, 'must be an object')
     if (typeof raw.kind !== 'string' || !isBackendKind(raw.kind))
       throw invalid(file, `${key}.kind`, `must be one of ${BACKEND_KINDS.join(', ')}`)
+    const known = profileSettings(raw.kind).map((declared) => declared.name)
     for (const [setting, value] of Object.entries(raw)) {
       if (setting !== 'kind') validateSetting(file, `${key}.${setting}`, setting, value)
+      // A misspelt setting would otherwise be ignored: `alowedDomains` silently no allowlist.
+      if (setting !== 'kind' && !known.includes(setting))
+        throw unknownSetting(file, key, raw.kind, setting, known)
       if (raw.kind === 'openbao') validateOpenBaoSetting(file, `${key}.${setting}`, setting, value)
       if (raw.kind === 'agentsecrets') validateAgentSecretsSetting(file, `${key}.${setting}`, setting, value)
       if (raw.kind === 'agentauth') validateAgentAuthSetting(file, `${key}.${setting}`, setting, value)

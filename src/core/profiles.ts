@@ -142,6 +142,8 @@ function checkSettings(name: string, stored: StoredProfile): void {
     validateConfig({version: 1, profiles: {[name]: stored}}, '--set')
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
+    // Unknown names are checkKnownSettings' to report (with the flag's wording).
+    if (error.details?.unknownSetting === true) return
     const key = typeof error.details?.key === 'string' ? error.details.key : ''
     const at = key === '' ? -1 : error.message.indexOf(key)
     const what = at === -1 ? error.message : error.message.slice(at + key.length).trim()

@@ -3,7 +3,7 @@
  * a typo is exit 2 with the nearest real setting; `profiles set` edits a profile in place.
  */
 import assert from 'node:assert/strict'
-import {readFile} from 'node:fs/promises'
+import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {runCli, tempHome} from '../helpers/cli.js'
@@ -195,6 +195,30 @@ describe('e2e: profile settings', () => {
       {code: 2, errorCode: 'UNKNOWN_SETTING'},
     )
     assert.equal((await config()).openbao, undefined)
+  })
+
+  it('a misspelt setting written into config.json by hand is an error naming the nearest setting (exit 3)', async () => {
+    assert.equal(
+      (await cli(['profiles', 'add', 'team', '--kind', 'local', '--set', 'allowedDomains=a.example.com']))
+        .code,
+      0,
+    )
+    const file = join(t.env.AGENTVAULT_HOME as string, 'config.json')
+    const written = JSON.parse(await readFile(file, 'utf8')) as {
+      profiles: Record<string, Record<string, unknown>>
+    }
+    written.profiles.team = {alowedDomains: ['a.example.com'], kind: 'local'}
+    await writeFile(file, JSON.stringify(written))
+    const {error} = await expectFailure(
+      ['status'],
+      {env: t.env},
+      {
+        code: 3,
+        errorCode: 'CONFIG_INVALID',
+        message: /profiles\.team\.alowedDomains is not a setting of local profiles/,
+      },
+    )
+    assert.match(error.suggestion, /^Did you mean allowedDomains\?/)
   })
 
   it('profiles add/set --help list the settings of each kind', async () => {

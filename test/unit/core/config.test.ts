@@ -78,6 +78,15 @@ describe('core/config', () => {
         invalid({profiles: {x: {kind: 'local', keepVersions}}}).message,
         /profiles\.x\.keepVersions must be a whole number from 0 to 1000/,
       )
+    // A misspelt setting is not ignored (a dropped allowlist would go unnoticed): the nearest one.
+    const typo = invalid({profiles: {x: {kind: 'local', alowedDomains: ['a.com']}}})
+    assert.match(typo.message, /profiles\.x\.alowedDomains is not a setting of local profiles/)
+    assert.match(typo.suggestion ?? '', /^Did you mean allowedDomains\?/)
+    // Another kind's setting is not this kind's.
+    assert.match(
+      invalid({profiles: {x: {kind: 'local', namespace: 'team-a'}}}).message,
+      /profiles\.x\.namespace is not a setting of local profiles/,
+    )
     assert.match(invalid({defaults: {openbao: 'missing'}}).message, /defaults\.openbao/)
     assert.match(invalid({active: 'missing'}).message, /active/)
   })
