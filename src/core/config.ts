@@ -336,12 +336,12 @@ export function validateConfig(data: unknown, file: string): AgentVaultConfig {
     const known = profileSettings(raw.kind).map((declared) => declared.name)
     for (const [setting, value] of Object.entries(raw)) {
       if (setting !== 'kind') validateSetting(file, `${key}.${setting}`, setting, value)
-      // A misspelt setting would otherwise be ignored: `alowedDomains` silently no allowlist.
-      if (setting !== 'kind' && !known.includes(setting))
-        throw unknownSetting(file, key, raw.kind, setting, known)
       if (raw.kind === 'openbao') validateOpenBaoSetting(file, `${key}.${setting}`, setting, value)
       if (raw.kind === 'agentsecrets') validateAgentSecretsSetting(file, `${key}.${setting}`, setting, value)
       if (raw.kind === 'agentauth') validateAgentAuthSetting(file, `${key}.${setting}`, setting, value)
+      // A misspelt setting would otherwise be ignored: `alowedDomains` silently no allowlist.
+      if (setting !== 'kind' && !known.includes(setting))
+        throw unknownSetting(file, key, raw.kind, setting, known)
     }
 
     config.profiles[name] = raw as StoredProfile
