@@ -9,8 +9,23 @@ import {UsageError} from '../errors.js'
 
 const WILDCARD = '*.'
 
+/**
+ * Answers of {@link canonicalHost}, a pure function of its text: a long-lived `proxy` checks the
+ * same few allowlist entries on every request (a URL parse each). Bounded; new hosts refill it.
+ */
+const canonical = new Map<string, string | undefined>()
+const MAX_CANONICAL = 512
+
 /** The URL parser's hostname for `host` without a trailing dot, or undefined when it is not a bare host. */
 function canonicalHost(host: string): string | undefined {
+  if (canonical.has(host)) return canonical.get(host)
+  const answer = parseHost(host)
+  if (canonical.size >= MAX_CANONICAL) canonical.clear()
+  canonical.set(host, answer)
+  return answer
+}
+
+function parseHost(host: string): string | undefined {
   if (host === '' || /[\s/?#@\\]/.test(host)) return undefined
   let url: URL
   try {

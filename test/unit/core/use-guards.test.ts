@@ -108,6 +108,32 @@ describe('core/use guards', () => {
       assert.equal(normaliseHostPattern('[::1]'), '[::1]')
     })
 
+    it('answers the same when asked again, past the remembered answers’ bound (proxy checks the same few)', () => {
+      const spellings = ['API.Example.COM.', '*.Example.com', 'bücher.example', '0x7f.1', 'a.com:443', '*']
+      const answer = (pattern: string): string => {
+        try {
+          return normaliseHostPattern(pattern)
+        } catch (error) {
+          return error instanceof UsageError ? 'refused' : 'other'
+        }
+      }
+
+      const first = spellings.map((pattern) => answer(pattern))
+      for (let i = 0; i < 1200; i++) normaliseHostPattern(`h${i}.example.com`)
+      assert.deepEqual(
+        spellings.map((pattern) => answer(pattern)),
+        first,
+      )
+      assert.deepEqual(first, [
+        'api.example.com',
+        '*.example.com',
+        'xn--bcher-kva.example',
+        '127.0.0.1',
+        'refused',
+        'refused',
+      ])
+    })
+
     it('refuses schemes, ports, paths, user parts and stray wildcards', () => {
       for (const bad of [
         'https://a.com',
