@@ -102,8 +102,13 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
 
   override async init(): Promise<void> {
     await super.init()
+    // oclif fills a missing argument from piped stdin, but agentvault's stdin carries secrets
+    // (`secrets set`, `login --token-stdin`, `import -`): a forgotten NAME would become the value.
+    const argsWithoutStdin = Object.fromEntries(
+      Object.entries(this.ctor.args ?? {}).map(([name, arg]) => [name, {...arg, ignoreStdin: true}]),
+    )
     const {args, argv, flags} = await this.parse({
-      args: this.ctor.args,
+      args: argsWithoutStdin,
       baseFlags: (super.ctor as typeof AgentVaultCommand).baseFlags,
       enableJsonFlag: this.ctor.enableJsonFlag,
       flags: this.ctor.flags,

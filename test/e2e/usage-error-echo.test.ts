@@ -6,9 +6,10 @@
  */
 import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
+import {readFile} from 'node:fs/promises'
 
 import {runCli, tempHome} from '../helpers/cli.js'
-import {expectFailure} from '../helpers/e2e.js'
+import {expectFailure, filesUnder} from '../helpers/e2e.js'
 
 const CANARY = `canary-${randomBytes(12).toString('hex')}`
 
@@ -60,4 +61,47 @@ describe('e2e: usage errors never echo a value typed in argv', () => {
     assert.match(result.stderr, /^Error: Unexpected arguments: 2 more than the command takes/)
     assert.doesNotMatch(result.stderr, /one|two/)
   })
+})
+
+describe('e2e: piped stdin is never read as a missing argument', () => {
+  // oclif fills a missing argument from piped stdin. Here stdin carries secrets (`secrets set`,
+  // `login --token-stdin`, `secrets import -`): a forgotten NAME or KIND (`secrets set "$UNSET"`)
+  // turned the value into the name — echoed in the error, written to the audit log.
+  let t: Awaited<ReturnType<typeof tempHome>>
+
+  before(async () => {
+    t = await tempHome()
+  })
+
+  after(async () => {
+    await t.dispose()
+  })
+
+  const cases: Array<{args: string[]; input: string}> = [
+    {args: ['secrets', 'set'], input: CANARY},
+    {args: ['secrets', 'import'], input: `API_KEY=${CANARY}\n`},
+    {args: ['login', '--token-stdin'], input: CANARY},
+  ]
+
+  for (const {args, input} of cases)
+    for (const dispatch of ['fast', 'oclif'])
+      it(`${args.join(' ')} with the value piped (${dispatch} dispatch): exit 2, the value nowhere`, async () => {
+        const env = {
+          ...t.env,
+          AGENTVAULT_PASSPHRASE: 'pw',
+          ...(dispatch === 'oclif' && {AGENTVAULT_DISPATCH: 'oclif'}),
+        }
+        for (const extra of [[], ['--json']]) {
+          const result = await runCli([...args, ...extra], {env, input})
+          assert.equal(result.code, 2, result.stderr)
+          for (const [where, text] of [
+            ['stderr', result.stderr],
+            ['stdout', result.stdout],
+          ])
+            assert.ok(!text.includes(CANARY), `the value appears in ${where}: ${text}`)
+        }
+
+        for (const file of await filesUnder(t.home))
+          assert.ok(!(await readFile(file, 'utf8')).includes(CANARY), `the value is in ${file}`)
+      })
 })
