@@ -55,6 +55,14 @@ describe('e2e: usage errors never echo a value typed in argv', () => {
         assert.ok(!text.includes(CANARY), `the value appears in ${where}: ${text}`)
     })
 
+  it('run -xVALUE (its own parser): names -x, never the attached value', async () => {
+    const result = await runCli(['run', `-x${CANARY}`, '--', 'true'], {env: t.env})
+    assert.equal(result.code, 2, result.stderr)
+    assert.match(result.stderr, /^Error: Unknown flag -x for run\n/)
+    assert.ok(!result.stderr.includes(CANARY), result.stderr)
+    assert.equal(result.stdout, '')
+  })
+
   it('an unexpected word is counted, not repeated', async () => {
     const result = await runCli(['secrets', 'get', 'API_KEY', 'one', 'two'], {env: t.env})
     assert.equal(result.code, 2, result.stderr)
