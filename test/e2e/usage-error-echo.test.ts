@@ -35,6 +35,7 @@ describe('e2e: usage errors never echo a value typed in argv', () => {
     {args: ['secrets', 'set', 'API_KEY', `--value=${CANARY}`], code: 'UNKNOWN_FLAG', message: /--value\b/},
     {args: ['secrets', 'set', 'API_KEY', `-v${CANARY}`], code: 'UNKNOWN_FLAG', message: /Unknown flag -v\b/},
     {args: [`--token=${CANARY}`], code: 'UNKNOWN_FLAG', message: /Unknown flag --token\b/},
+    {args: [`API_KEY=${CANARY}`], code: 'UNKNOWN_COMMAND', message: /Unknown command "API_KEY=…"/},
     {args: ['secrets', 'set', 'API_KEY', CANARY], code: 'USAGE', message: /Unexpected argument/},
     {args: ['login', 'openbao', '--token-stdin', CANARY], code: 'USAGE', message: /Unexpected argument/},
   ]
