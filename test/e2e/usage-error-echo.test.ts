@@ -64,6 +64,13 @@ describe('e2e: usage errors never echo a value typed in argv', () => {
     assert.equal(result.stdout, '')
   })
 
+  it('run --env VALUE (no "="): the word is not repeated (`--env "$TOKEN"` expands to the value)', async () => {
+    const result = await runCli(['run', '--env', CANARY, '--', 'true'], {env: t.env})
+    assert.equal(result.code, 2, result.stderr)
+    assert.match(result.stderr, /^Error: --env expects NAME=REF/)
+    assert.ok(!result.stderr.includes(CANARY), result.stderr)
+  })
+
   it('an unexpected word is counted, not repeated', async () => {
     const result = await runCli(['secrets', 'get', 'API_KEY', 'one', 'two'], {env: t.env})
     assert.equal(result.code, 2, result.stderr)
