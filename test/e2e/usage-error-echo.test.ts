@@ -121,3 +121,44 @@ describe('e2e: piped stdin is never read as a missing argument', () => {
           assert.ok(!(await readFile(file, 'utf8')).includes(CANARY), `the value is in ${file}`)
       })
 })
+
+describe('e2e: a token given where a name or reference belongs', () => {
+  // `call URL --bearer "$TOKEN"` (curl habits) or `use "$KEY" sign`: a bare word is a secret's
+  // name, so the token became `local://<token>`: "Secret not found: local://ghp_…" on stderr and
+  // the token in the audit log's references.
+  const GITHUB_TOKEN = `ghp_${randomBytes(18).toString('hex')}`
+  const STRIPE_KEY = `sk_live_${randomBytes(12).toString('hex')}`
+  let t: Awaited<ReturnType<typeof tempHome>>
+
+  before(async () => {
+    t = await tempHome()
+  })
+
+  after(async () => {
+    await t.dispose()
+  })
+
+  const cases: Array<{args: string[]; token: string}> = [
+    {args: ['call', 'https://api.example.com/user', '--bearer', GITHUB_TOKEN], token: GITHUB_TOKEN},
+    {args: ['use', STRIPE_KEY, 'sign', '--param', 'data=x'], token: STRIPE_KEY},
+    {args: ['secrets', 'get', GITHUB_TOKEN, '--reveal'], token: GITHUB_TOKEN},
+  ]
+
+  for (const {args, token} of cases)
+    it(`${args[0]}: exit 2, the token in no output, no file of the home`, async () => {
+      const env = {...t.env, AGENTVAULT_PASSPHRASE: 'pw'}
+      const {json, plain} = await expectFailure(args, {env}, {code: 2, errorCode: 'VALUE_NOT_REFERENCE'})
+      for (const text of [plain.stdout, plain.stderr, json.stdout, json.stderr])
+        assert.ok(!text.includes(token), text)
+      for (const file of await filesUnder(t.home))
+        assert.ok(!(await readFile(file, 'utf8')).includes(token), `the token is in ${file}`)
+    })
+
+  it('a name that is not a token still reads as one: exit 6 naming it', async () => {
+    const result = await runCli(['secrets', 'get', 'sk-prod', '--reveal'], {
+      env: {...t.env, AGENTVAULT_PASSPHRASE: 'pw'},
+    })
+    assert.equal(result.code, 6, result.stderr)
+    assert.match(result.stderr, /local:\/\/sk-prod/)
+  })
+})
