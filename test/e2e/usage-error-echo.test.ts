@@ -52,7 +52,7 @@ describe('e2e: usage errors never echo a value typed in argv', () => {
         ['stdout', plain.stdout],
         ['--json stdout', json.stdout],
         ['--json stderr', json.stderr],
-      ])
+      ] as const)
         assert.ok(!text.includes(CANARY), `the value appears in ${where}: ${text}`)
     })
 
@@ -113,7 +113,7 @@ describe('e2e: piped stdin is never read as a missing argument', () => {
           for (const [where, text] of [
             ['stderr', result.stderr],
             ['stdout', result.stdout],
-          ])
+          ] as const)
             assert.ok(!text.includes(CANARY), `the value appears in ${where}: ${text}`)
         }
 
