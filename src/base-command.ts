@@ -197,6 +197,8 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
 /** oclif's parse errors span several lines ("Missing 1 required arg:\nname …\nSee more help with --help"). */
 function usageMessage(message: string): string {
   const lines = message
+    // "--data=VALUE cannot also be provided when using --data-stdin": the flag, never its value.
+    .replaceAll(/(--[\w-]+)=[\s\S]*?( cannot also be provided when using --[\w-]+)(?=$|\n| --)/g, '$1$2')
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line.length > 0 && !line.startsWith('See more help'))

@@ -36,6 +36,11 @@ describe('e2e: usage errors never echo a value typed in argv', () => {
     {args: ['secrets', 'set', 'API_KEY', `-v${CANARY}`], code: 'UNKNOWN_FLAG', message: /Unknown flag -v\b/},
     {args: [`--token=${CANARY}`], code: 'UNKNOWN_FLAG', message: /Unknown flag --token\b/},
     {args: [`API_KEY=${CANARY}`], code: 'UNKNOWN_COMMAND', message: /Unknown command "API_KEY=…"/},
+    {
+      args: ['call', 'https://api.example.com/login', '-d', `password=${CANARY}`, '--data-stdin'],
+      code: 'USAGE',
+      message: /--data cannot also be provided when using --data-stdin/,
+    },
     {args: ['secrets', 'set', 'API_KEY', CANARY], code: 'USAGE', message: /Unexpected argument/},
     {args: ['login', 'openbao', '--token-stdin', CANARY], code: 'USAGE', message: /Unexpected argument/},
   ]
