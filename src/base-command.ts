@@ -102,8 +102,13 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
 
   override async init(): Promise<void> {
     await super.init()
+    // oclif fills a missing argument from piped stdin, but agentvault's stdin carries secrets
+    // (`secrets set`, `login --token-stdin`, `import -`): a forgotten NAME would become the value.
+    const argsWithoutStdin = Object.fromEntries(
+      Object.entries(this.ctor.args ?? {}).map(([name, arg]) => [name, {...arg, ignoreStdin: true}]),
+    )
     const {args, argv, flags} = await this.parse({
-      args: this.ctor.args,
+      args: argsWithoutStdin,
       baseFlags: (super.ctor as typeof AgentVaultCommand).baseFlags,
       enableJsonFlag: this.ctor.enableJsonFlag,
       flags: this.ctor.flags,
@@ -192,6 +197,8 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
 /** oclif's parse errors span several lines ("Missing 1 required arg:\nname …\nSee more help with --help"). */
 function usageMessage(message: string): string {
   const lines = message
+    // "--data=VALUE cannot also be provided when using --data-stdin": the flag, never its value.
+    .replaceAll(/(--[\w-]+)=[\s\S]*?( cannot also be provided when using --[\w-]+)(?=$|\n| --)/g, '$1$2')
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line.length > 0 && !line.startsWith('See more help'))

@@ -321,6 +321,23 @@ export function looksLikeReference(value: string): boolean {
 }
 
 /**
+ * Well-known credential shapes: a vendor prefix, then a run of token characters long enough that
+ * no secret's name looks like it (OpenAI/Anthropic/Stripe `sk-`/`sk_live_`, GitHub, GitLab, Slack,
+ * AWS access key ids, Google API keys, Vault tokens, npm tokens, JWTs).
+ */
+const CREDENTIAL_SHAPE =
+  /^(?:(?:sk|rk)[-_][\w-]{16,}|gh[oprsu]_\w{30,}|github_pat_\w{30,}|glpat-[\w-]{16,}|xox[abeoprs]-[\w-]{16,}|xapp-[\w-]{16,}|(?:AKIA|ASIA)[\dA-Z]{16}|AIza[\w-]{30,}|hv[brs]\.[\w-]{20,}|s\.[\dA-Za-z]{24}|npm_\w{30,}|eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*)$/
+
+/**
+ * Whether a bare word given where a secret's name belongs is a credential itself (`call URL
+ * --bearer "$TOKEN"`, as curl takes it): then it must be neither looked up, nor echoed in the
+ * "not found" error, nor written to the audit log as `local://<token>`.
+ */
+export function looksLikeCredential(word: string): boolean {
+  return CREDENTIAL_SHAPE.test(word)
+}
+
+/**
  * The audit `resource_ref` of a canonical reference (openbao.md §2): the first 16 lower-case hex
  * characters of HMAC-SHA256 keyed with the installation's audit salt, both taken as UTF-8.
  */

@@ -130,7 +130,9 @@ function unknownFlag(flag: string): UsageError {
         Object.keys(RUN_FLAGS).map((name) => `--${name}`),
       )
     : undefined
-  return new UsageError('UNKNOWN_FLAG', `Unknown flag ${flag.replace(/=.*/s, '')} for run`, {
+  // Named, never its value: `--name=VALUE` and `-xVALUE` may carry a secret.
+  const named = flag.startsWith('--') ? flag.replace(/=.*/s, '') : flag.slice(0, 2)
+  return new UsageError('UNKNOWN_FLAG', `Unknown flag ${named} for run`, {
     suggestion: meant === undefined ? afterDashes : `Did you mean ${meant}? Or: ${afterDashes}`,
   })
 }

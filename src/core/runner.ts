@@ -107,7 +107,10 @@ async function collectMappings(
     if (!/^[A-Za-z_]\w*$/.test(name))
       throw new UsageError(
         'BAD_ENV_MAPPING',
-        `--env expects NAME=REF, got "${eq === -1 ? pair : name + '=…'}"`,
+        // Never the word itself: `--env "$TOKEN"` puts a value there.
+        eq === -1
+          ? '--env expects NAME=REF, got a word without "=" (not shown: it may be a value)'
+          : `--env expects NAME=REF, got "${name}=…"`,
         {
           suggestion: 'agentvault run --env API_KEY=local://API_KEY -- cmd',
         },

@@ -15,7 +15,13 @@ import {
   resolveProfile,
 } from './config.js'
 import {AgentVaultError, UsageError} from './errors.js'
-import {checkMountAllowed, parseReference, resourceRef, type SecretReference} from './references.js'
+import {
+  checkMountAllowed,
+  looksLikeCredential,
+  parseReference,
+  resourceRef,
+  type SecretReference,
+} from './references.js'
 
 export interface SessionOptions {
   /** The command id as the user typed it, e.g. `secrets get`. */
@@ -183,6 +189,15 @@ export class Session {
   /** Parse a reference, or a bare NAME meaning a secret of the active profile's backend. */
   async parseTarget(input: string): Promise<SecretReference> {
     if (input.includes('://')) return parseReference(input)
+    if (looksLikeCredential(input))
+      throw new UsageError(
+        'VALUE_NOT_REFERENCE',
+        'A secret value (a token) was given where a secret’s name or reference belongs; it was not used (not shown)',
+        {
+          suggestion:
+            'Store it first (printf %s "$TOKEN" | agentvault secrets set NAME), then pass its name or reference (NAME, local://NAME).',
+        },
+      )
     const profile = await this.profileFor()
     if (profile.kind === 'openbao' || profile.kind === 'agentauth')
       throw new UsageError('REFERENCE_REQUIRED', `"${input}" is not a reference`, {

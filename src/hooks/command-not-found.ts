@@ -11,7 +11,8 @@ import {reportError} from '../ui/errors.js'
 
 const hook: Hook<'command_not_found'> = async function ({argv = [], config, id}) {
   const words = id.split(':')
-  const typed = words.join(' ')
+  // A word with `=` is named up to it: `agentvault API_KEY=VALUE` (a forgotten `secrets set`) carries a secret.
+  const typed = words.map((word) => word.replace(/=.*/s, '=…')).join(' ')
   const visible = config.commands.filter((command) => !command.hidden)
   const ids = [...new Set(visible.flatMap((command) => [command.id, ...command.aliases]))].map((name) =>
     name.replaceAll(':', ' '),

@@ -77,6 +77,16 @@ function longestWord(texts: string[]): number {
   return Math.max(0, ...texts.flatMap((text) => tokens(text).map((token) => token.text.length)))
 }
 
+/**
+ * A cell as one line of plain text: line breaks and tabs become spaces, and every other control
+ * character (C0, DEL, C1) a `?`. Cells hold text backends return (secret names of a shared mount,
+ * agent names, audit sources): an escape sequence there would reach the terminal and set the
+ * clipboard (OSC 52), retitle the window or hide lines. `--json` keeps the exact text.
+ */
+export function cellText(text: string): string {
+  return text.replaceAll(/[\r\n\t]/g, ' ').replaceAll(/[\u0000-\u001F\u007F-\u009F]/g, '?')
+}
+
 /** `text` in lines of at most `width` characters, broken only between words. */
 export function wrapCell(text: string, width: number): string[] {
   if (text.length <= width) return [text]
@@ -103,6 +113,7 @@ export function wrapCell(text: string, width: number): string[] {
  */
 export function alignedLine(values: readonly string[], widths: readonly number[]): string {
   return values
+    .map((value) => cellText(value))
     .map((value, i) => (i === values.length - 1 ? value : value.padEnd(widths[i] ?? 0)))
     .join(GAP)
     .trimEnd()
@@ -112,7 +123,7 @@ export function alignedLine(values: readonly string[], widths: readonly number[]
 export function renderTable<Row>(rows: Row[], columns: Array<Column<Row>>, options?: TableOptions): string {
   const width = options === undefined ? terminalWidth() : options.width
   const headers = columns.map((c) => c.header.toUpperCase())
-  const cells = rows.map((row) => columns.map((column) => column.get(row).replaceAll(/[\r\n\t]/g, ' ')))
+  const cells = rows.map((row) => columns.map((column) => cellText(column.get(row))))
   const natural = columns.map((_, i) =>
     Math.max(headers[i]?.length ?? 0, ...cells.map((row) => (row[i] ?? '').length)),
   )

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import {readFile, stat, writeFile} from 'node:fs/promises'
+import {connect} from 'node:net'
 import {networkInterfaces} from 'node:os'
 import {join} from 'node:path'
 
@@ -16,6 +17,26 @@ import {
 } from '../servers/http-upstream/fixture.js'
 
 const MARKER = '[REDACTED_BY_AGENTSECRETS]'
+
+/** Resolve once `check` holds, checking again on each turn of the event loop (an event, not a sleep). */
+async function until(check: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await check()))
+    await new Promise((resolve) => {
+      setImmediate(resolve)
+    })
+}
+
+/** Whether something listens on 127.0.0.1:port. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
 
 function assertNoCanary(text: string, where: string): void {
   for (const form of [...leakedForms(CANARY), ...leakedForms(SCOPED_CANARY)])
@@ -611,6 +632,34 @@ describe('e2e: proxy lifecycle', function () {
       const verify = await runCli(['audit', 'verify'], {env: env()})
       assert.equal(verify.code, 0, verify.stdout)
     })
+
+  it('a second Ctrl-C while a request is in flight: the request still gets its audit event', async () => {
+    const count = async (): Promise<number> => {
+      const audit = await runCli(['audit', '--command', 'proxy', '--json'], {env: env()})
+      return audit.stdout.trim() === '' ? 0 : audit.stdout.trim().split('\n').length
+    }
+
+    const before = await count()
+    const proxy = await startProxy(env())
+    const reply = proxyCall(proxy.port, {
+      headers: {
+        'X-AS-Inject-Bearer': 'K',
+        'X-AS-Session-Token': proxy.token ?? '',
+        'X-AS-Target-URL': world.upstream.url('/slow?ms=3000&twice'),
+      },
+    }).catch((error: unknown) => error)
+    // The secret is on its way upstream.
+    await until(() => world.upstream.requests.some((request) => request.path.includes('twice')))
+    proxy.child.kill('SIGINT')
+    // The first Ctrl-C was taken: the proxy stopped listening (it waits for the request in flight).
+    await until(async () => !(await accepts(proxy.port)))
+    proxy.child.kill('SIGINT')
+    const result = await proxy.exited
+    await reply
+    assert.equal(result.signal, null, 'the second Ctrl-C killed the proxy before it wrote the audit log')
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(await count(), before + 1)
+  })
 
   it('--detach starts it in the background; status finds it; stop ends it', async () => {
     const started = await runCli(['proxy', 'start', '--port', '0', '--detach', '--json'], {env: env()})

@@ -93,10 +93,15 @@ export async function runProxy(
     started: new Date().toISOString(),
     token: token ?? null,
   }
+  // Kept until the proxy has closed: a second Ctrl-C (or SIGTERM) while requests in flight finish
+  // (at most 10 s) would otherwise kill it before their audit events are written.
+  let resolveStopped: (() => void) | undefined
   const stopped = new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve())
-    process.once('SIGTERM', () => resolve())
+    resolveStopped = resolve
   })
+  const onSignal = (): void => resolveStopped?.()
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
   try {
     await state.writeProxyRecord(session.home, record)
     const started: ProxyStarted = {
@@ -110,8 +115,13 @@ export async function runProxy(
     await stopped
     return started
   } finally {
-    await server.close()
-    await state.removeProxyRecord(session.home)
+    try {
+      await server.close()
+      await state.removeProxyRecord(session.home)
+    } finally {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    }
   }
 }
 

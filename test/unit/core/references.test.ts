@@ -7,6 +7,7 @@ import {AgentVaultError, DeniedError, UsageError} from '../../../src/core/errors
 import {
   checkMountAllowed,
   formatReference,
+  looksLikeCredential,
   looksLikeReference,
   parseReference,
   resourceRef,
@@ -513,6 +514,44 @@ describe('core/references', () => {
         }),
         {numRuns: 3000},
       )
+    })
+  })
+
+  describe('looksLikeCredential', () => {
+    it('vendor tokens are credentials', () => {
+      const token = fc.stringMatching(/^[\dA-Za-z]{40}$/)
+      fc.assert(
+        fc.property(
+          token,
+          fc.constantFrom(
+            'sk-',
+            'sk-proj-',
+            'sk_live_',
+            'rk_test_',
+            'ghp_',
+            'github_pat_',
+            'glpat-',
+            'xoxb-',
+            'hvs.',
+            'npm_',
+          ),
+          (body, prefix) => looksLikeCredential(prefix + body),
+        ),
+      )
+      assert.ok(looksLikeCredential('AKIAIOSFODNN7EXAMPLE'))
+      assert.ok(looksLikeCredential('s.wtT6JR1SoNqmbZax4XXuSHEp'))
+      assert.ok(looksLikeCredential('eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig'))
+    })
+
+    it('secret names are not: upper/lower snake case, paths, short vendor-like names', () => {
+      fc.assert(
+        fc.property(
+          fc.stringMatching(/^[A-Z][\dA-Z_]{0,63}$/).filter((name) => !/^A[KS]IA/.test(name)),
+          (name) => !looksLikeCredential(name),
+        ),
+      )
+      for (const name of ['OPENAI_KEY', 'team/openai_key', 'sk-prod', 'gh_token', 'stripe.sk_live', 'AKIA'])
+        assert.ok(!looksLikeCredential(name), name)
     })
   })
 })

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import assert from 'node:assert/strict'
 
-import {fitWidths, renderTable, terminalWidth, wrapCell} from '../../../src/ui/table.js'
+import {alignedLine, fitWidths, renderTable, terminalWidth, wrapCell} from '../../../src/ui/table.js'
 
 interface Row {
   a: string
@@ -107,6 +107,16 @@ describe('ui/table', () => {
         16,
       ),
       [7, 7],
+    )
+  })
+
+  it('no control character of a cell reaches the output (escape sequences from backend text)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({unit: 'binary'}), {maxLength: 3, minLength: 3}), ([a, b, c]) => {
+        const rows = renderTable([{a: a!, b: b!, c: c!}], COLUMNS, {width: 40}).split('\n')
+        for (const line of [...rows, alignedLine([a!, b!, c!], [4, 4, 4])])
+          assert.doesNotMatch(line, /[\u0000-\u001F\u007F-\u009F]/)
+      }),
     )
   })
 })
