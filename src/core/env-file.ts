@@ -81,6 +81,7 @@ const EDGE_BLANKS = /^[ \t\f\v\r]+|[ \t\f\v\r]+$/g
 const DOUBLE_QUOTE_ESCAPES: Readonly<Record<string, string>> = {
   '"': '"',
   $: '$',
+  '`': '`',
   '\\': '\\',
   n: '\n',
   r: '\r',
@@ -210,10 +211,12 @@ export function parseEnvFile(text: string, source: string): EnvFileEntry[] {
 
 /**
  * Formats a value as a double-quoted env file value that `parseEnvFile` reads back unchanged:
- * `\`, `"` and `$` are escaped, and so are CR, LF and TAB so that the entry stays on one line.
+ * `\`, `"`, `$` and backquotes are escaped — so a shell that sources the file (`. ./backup.env`)
+ * runs nothing a value holds (`$(…)`, `` `…` ``) — and so are CR, LF and TAB so that the entry
+ * stays on one line.
  */
 export function formatEnvValue(value: string): string {
-  return `"${value.replaceAll(/[\t\n\r"$\\]/g, (char) => {
+  return `"${value.replaceAll(/[\t\n\r"$\\`]/g, (char) => {
     switch (char) {
       case '\t': {
         return '\\t'

@@ -296,12 +296,45 @@ describe('core/env-file', () => {
       ['$HOME', '"\\$HOME"'],
       ['l1\nl2\r\tx', '"l1\\nl2\\r\\tx"'],
       ['# not a comment', '"# not a comment"'],
+      ['`id` $(id)', '"\\`id\\` \\$(id)"'],
     ]
     for (const [value, formatted] of cases) {
       it(`${JSON.stringify(value)} → ${formatted}`, () => {
         assert.equal(formatEnvValue(value), formatted)
         assert.deepEqual(entries(`X=${formatted}`), [['X', value]])
       })
+    }
+  })
+
+  it('a shell sourcing formatted values gets them exactly and runs nothing they hold (bash, sh)', async function () {
+    const {execFileSync} = await import('node:child_process')
+    const dir = await mkdtemp(join(tmpdir(), 'agentvault-envsh-'))
+    const marker = join(dir, 'ran')
+    try {
+      // Values without CR/LF/TAB (whose escapes are the parser's, not the shell's).
+      const values = [
+        `$(touch ${marker})`,
+        `\`touch ${marker}\``,
+        `"; touch ${marker}; echo "`,
+        `\\$(touch ${marker})`,
+        `a'b\\c$HOME!x`,
+        '',
+      ]
+      const file = join(dir, 'backup.env')
+      await writeFile(file, values.map((value, i) => `V${i}=${formatEnvValue(value)}\n`).join(''))
+      for (const shell of ['bash', 'sh']) {
+        const script = `. "$1"; ${values.map((_, i) => `printf '%s\\0' "$V${i}"`).join('; ')}`
+        const out = execFileSync(shell, ['-c', script, shell, file], {encoding: 'utf8'})
+        assert.deepEqual(out.split('\0').slice(0, -1), values, shell)
+      }
+
+      assert.equal((await import('node:fs')).existsSync(marker), false, 'sourcing ran a command from a value')
+      assert.deepEqual(
+        entries(values.map((value, i) => `V${i}=${formatEnvValue(value)}`).join('\n')),
+        values.map((value, i) => [`V${i}`, value]),
+      )
+    } finally {
+      await rm(dir, {force: true, recursive: true})
     }
   })
 
