@@ -6,7 +6,18 @@ import {AgentVaultCommand} from '../base-command.js'
 import {UsageError} from '../core/errors.js'
 import {SUPPORTED_SCHEMES} from '../core/references.js'
 import {callWithSecrets} from '../core/use.js'
-import {readStdin} from '../ui/input.js'
+import {inputTooLarge, readFileCapped, readStdin} from '../ui/input.js'
+
+/** The largest request body `call` reads (stdin or --data-file; as `run --placeholders` relays). */
+const MAX_BODY_BYTES = 50 * 1024 * 1024
+
+function bodyTooLarge(source: string): ReturnType<typeof inputTooLarge> {
+  return inputTooLarge(
+    source,
+    'Send a smaller body: call reads at most 50 MiB (larger uploads need another tool).',
+  )
+}
+
 import {useLimitFlags} from './use.js'
 
 export type CallResult = HttpResult
@@ -150,12 +161,13 @@ agentsecrets:// secrets are injected by AgentSecrets itself (its CLI's \`call\`,
   private async body(): Promise<{body?: Buffer}> {
     const {flags} = this
     if (flags.data !== undefined) return {body: Buffer.from(flags.data, 'utf8')}
-    if (flags['data-stdin']) return {body: await readStdin()}
+    if (flags['data-stdin'])
+      return {body: await readStdin(MAX_BODY_BYTES, 0, bodyTooLarge('The request body on stdin'))}
     if (flags['data-file'] === undefined) return {}
-    const {readFile} = await import('node:fs/promises')
     try {
-      return {body: await readFile(flags['data-file'])}
+      return {body: await readFileCapped(flags['data-file'], MAX_BODY_BYTES, 0, bodyTooLarge('--data-file'))}
     } catch (error) {
+      if (error instanceof UsageError) throw error
       throw new UsageError(
         'FILE_UNREADABLE',
         `Cannot read ${flags['data-file']} (${(error as NodeJS.ErrnoException).code})`,

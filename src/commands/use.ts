@@ -4,7 +4,10 @@ import type {UseResult} from '../core/backend.js'
 
 import {AgentVaultCommand} from '../base-command.js'
 import {useSecret} from '../core/use.js'
-import {readStdin} from '../ui/input.js'
+import {inputTooLarge, readStdin} from '../ui/input.js'
+
+/** `--params -` reads a JSON object of parameters: at most this much. */
+const MAX_PARAMS_BYTES = 1024 * 1024
 
 export type UseCommandResult = UseResult
 
@@ -89,7 +92,16 @@ HTTP requests go only to hosts the secret allows (its --allow-domain list; else 
   async run(): Promise<UseCommandResult> {
     const {parseParams} = await import('../core/use/specs.js')
     const {params: json} = this.flags
-    const text = json === '-' ? (await readStdin()).toString('utf8') : json
+    const text =
+      json === '-'
+        ? (
+            await readStdin(
+              MAX_PARAMS_BYTES,
+              0,
+              inputTooLarge('The JSON object on stdin (--params -)', 'Pass a JSON object of at most 1 MiB.'),
+            )
+          ).toString('utf8')
+        : json
     const result = await useSecret(
       this.vault,
       this.args.ref,

@@ -2,23 +2,43 @@
  * Reading secret input: piped stdin, a hidden prompt, a file or an env var. Values stay Buffers.
  */
 import {UsageError} from '../core/errors.js'
-import {checkValueSize, valueTooLarge} from '../core/value-size.js'
+import {checkValueSize, describeBytes, valueTooLarge} from '../core/value-size.js'
+
+/** The error for input over its cap: it names the limit, never the bytes. */
+export type TooLarge = (maxBytes: number) => UsageError
 
 /**
- * Read all of stdin as bytes. With `maxBytes`, stop reading (and fail with VALUE_TOO_LARGE, which
- * names `maxBytes`) as soon as more than `maxBytes + slack` has arrived, whatever the writer still
- * has to send. `slack`: bytes the caller strips before checking the cap itself (a final newline).
+ * INPUT_TOO_LARGE for input that is not a secret's value (a request body, JSON parameters, a
+ * credential for login): `what` names where it came from.
  */
-export async function readStdin(maxBytes?: number, slack = 0): Promise<Buffer> {
+export function inputTooLarge(what: string, suggestion: string): TooLarge {
+  return (maxBytes) =>
+    new UsageError('INPUT_TOO_LARGE', `${what} is larger than the limit of ${describeBytes(maxBytes)}`, {
+      details: {maxBytes},
+      suggestion,
+    })
+}
+
+/**
+ * Read all of stdin as bytes, never more than `maxBytes + slack`: past that, stop reading and fail
+ * with `tooLarge` (VALUE_TOO_LARGE by default), whatever the writer still has to send — endless
+ * input (`< /dev/zero`, `yes |`) ends in a clear error, not a hang or an out-of-memory crash.
+ * `slack`: bytes the caller strips before checking the cap itself (a final newline).
+ */
+export async function readStdin(
+  maxBytes: number,
+  slack = 0,
+  tooLarge: TooLarge = valueTooLarge,
+): Promise<Buffer> {
   const chunks: Buffer[] = []
   let total = 0
   for await (const chunk of process.stdin) {
     chunks.push(chunk as Buffer)
     total += (chunk as Buffer).length
-    if (maxBytes !== undefined && total > maxBytes + slack) {
+    if (total > maxBytes + slack) {
       for (const read of chunks) read.fill(0)
       // Leaving the loop early destroys stdin: nothing more is read, the writer gets EPIPE.
-      throw valueTooLarge(maxBytes)
+      throw tooLarge(maxBytes)
     }
   }
 
@@ -27,10 +47,15 @@ export async function readStdin(maxBytes?: number, slack = 0): Promise<Buffer> {
 
 /**
  * Read a file (or a FIFO, or a device) up to `maxBytes + slack` bytes; more than that fails with
- * VALUE_TOO_LARGE naming `maxBytes`.
+ * `tooLarge` (VALUE_TOO_LARGE naming `maxBytes` by default).
  * Memory grows with what the file holds, never with the cap (which a user may raise a lot).
  */
-export async function readFileCapped(path: string, maxBytes: number, slack = 0): Promise<Buffer> {
+export async function readFileCapped(
+  path: string,
+  maxBytes: number,
+  slack = 0,
+  tooLarge: TooLarge = valueTooLarge,
+): Promise<Buffer> {
   const {open} = await import('node:fs/promises')
   const handle = await open(path, 'r')
   const chunks: Buffer[] = []
@@ -43,7 +68,7 @@ export async function readFileCapped(path: string, maxBytes: number, slack = 0):
       if (bytesRead === 0) break
       chunks.push(chunk.subarray(0, bytesRead))
       total += bytesRead
-      if (total > maxBytes + slack) throw valueTooLarge(maxBytes)
+      if (total > maxBytes + slack) throw tooLarge(maxBytes)
     }
 
     return Buffer.concat(chunks)

@@ -9,6 +9,7 @@ import type {LoginOptions} from '../core/backend.js'
 import type {LoginDeclaration, LoginInput} from '../core/declarations.js'
 
 import {UsageError} from '../core/errors.js'
+import {DEFAULT_MAX_VALUE_BYTES} from '../core/value-size.js'
 
 /** The flag a secret input is read through: `--<flag>-stdin`. */
 export function stdinFlag(input: LoginInput): string {
@@ -100,8 +101,12 @@ function missing(input: LoginInput, kind: string): UsageError {
 }
 
 async function secretFromStdin(input: LoginInput, kind: string): Promise<Buffer> {
-  const {readStdin, stripOneNewline} = await import('./input.js')
-  const read = await readStdin()
+  const {inputTooLarge, readStdin, stripOneNewline} = await import('./input.js')
+  const read = await readStdin(
+    DEFAULT_MAX_VALUE_BYTES,
+    2,
+    inputTooLarge(`The ${input.label} on stdin`, `Pipe only the ${input.label} to --${stdinFlag(input)}.`),
+  )
   const stripped = stripOneNewline(read)
   const bytes =
     input.trim === false ? Buffer.from(stripped) : Buffer.from(stripped.toString('utf8').trim(), 'utf8')

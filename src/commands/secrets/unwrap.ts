@@ -3,7 +3,10 @@ import {Args, Flags} from '@oclif/core'
 import {AgentVaultCommand} from '../../base-command.js'
 import {UsageError} from '../../core/errors.js'
 import {unwrapSecret} from '../../core/secrets.js'
-import {promptHidden, readStdin, stripOneNewline} from '../../ui/input.js'
+import {inputTooLarge, promptHidden, readStdin, stripOneNewline} from '../../ui/input.js'
+
+/** A wrapping token is a few dozen characters: stdin is read no further than this. */
+const MAX_TOKEN_BYTES = 64 * 1024
 
 export interface SecretsUnwrapResult {
   encoding: 'base64' | 'utf8'
@@ -66,7 +69,17 @@ export default class SecretsUnwrap extends AgentVaultCommand<typeof SecretsUnwra
     }
 
     let bytes: Buffer | undefined
-    if (!process.stdin.isTTY) bytes = stripOneNewline(await readStdin())
+    if (!process.stdin.isTTY)
+      bytes = stripOneNewline(
+        await readStdin(
+          MAX_TOKEN_BYTES,
+          2,
+          inputTooLarge(
+            'The wrapping token on stdin',
+            'Pipe only the wrapping token (a few dozen characters).',
+          ),
+        ),
+      )
     else if (this.interactive) bytes = await promptHidden('Wrapping token')
     const token = bytes?.toString('utf8').trim() ?? ''
     bytes?.fill(0)

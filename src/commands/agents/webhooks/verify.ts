@@ -7,6 +7,9 @@ export interface WebhooksVerifyResult {
   valid: true
 }
 
+/** The most `verify` reads (stdin, --body-file): webhook deliveries are far smaller. */
+const MAX_WEBHOOK_BYTES = 16 * 1024 * 1024
+
 export default class WebhooksVerify extends AgentVaultCommand<typeof WebhooksVerify> {
   static description = `Checks one AgentAuth delivery locally, in constant time: X-AgentAuth-Signature is the hex HMAC-SHA256 of the raw body, keyed by the webhook secret. stdin holds the secret on its first line, then the raw body — or, with --body-file, only the secret. Hex case and a sha256= prefix are ignored. Prints "valid" (exit 0); a mismatch is refused (exit 7). Nothing is sent anywhere.`
   static examples = [
@@ -36,17 +39,25 @@ export default class WebhooksVerify extends AgentVaultCommand<typeof WebhooksVer
           suggestion: `{ printf '%s\\n' "$WEBHOOK_SECRET"; cat body.json; } | agentvault agents webhooks verify --secret-stdin --signature HEX`,
         },
       )
-    const [{parseSignature, splitSecretAndBody, verifyWebhookSignature}, {readStdin}] = await Promise.all([
+    const [
+      {parseSignature, splitSecretAndBody, verifyWebhookSignature},
+      {inputTooLarge, readFileCapped, readStdin},
+    ] = await Promise.all([
       import('../../../backends/agentauth/webhook-signature.js'),
       import('../../../ui/input.js'),
     ])
     const signature = parseSignature(this.flags.signature)
     let bodyFromFile: Buffer | undefined
     if (this.flags['body-file'] !== undefined) {
-      const {readFile} = await import('node:fs/promises')
       try {
-        bodyFromFile = await readFile(this.flags['body-file'])
+        bodyFromFile = await readFileCapped(
+          this.flags['body-file'],
+          MAX_WEBHOOK_BYTES,
+          0,
+          inputTooLarge('--body-file', 'A webhook body is at most 16 MiB here.'),
+        )
       } catch (error) {
+        if (error instanceof UsageError) throw error
         throw new UsageError(
           'FILE_UNREADABLE',
           `Cannot read ${this.flags['body-file']} (${(error as NodeJS.ErrnoException).code})`,
@@ -57,7 +68,11 @@ export default class WebhooksVerify extends AgentVaultCommand<typeof WebhooksVer
       }
     }
 
-    const stdin = await readStdin()
+    const stdin = await readStdin(
+      MAX_WEBHOOK_BYTES,
+      0,
+      inputTooLarge('stdin (the secret, then the body)', 'A webhook body is at most 16 MiB here.'),
+    )
     try {
       const {body, secret} = splitSecretAndBody(stdin, bodyFromFile)
       verifyWebhookSignature(secret, body, signature)
