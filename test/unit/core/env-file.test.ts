@@ -306,7 +306,7 @@ describe('core/env-file', () => {
     }
   })
 
-  it('a shell sourcing formatted values gets them exactly and runs nothing they hold (bash, sh)', async function () {
+  it('a shell sourcing formatted values gets them exactly and runs nothing they hold (bash, sh)', async () => {
     const {execFileSync} = await import('node:child_process')
     const dir = await mkdtemp(join(tmpdir(), 'agentvault-envsh-'))
     const marker = join(dir, 'ran')

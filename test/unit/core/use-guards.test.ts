@@ -21,6 +21,15 @@ function host(url: string): string {
   return urlHost(new URL(url))
 }
 
+/** A pattern's normal form, or 'refused'. */
+function answer(pattern: string): string {
+  try {
+    return normaliseHostPattern(pattern)
+  } catch (error) {
+    return error instanceof UsageError ? 'refused' : 'other'
+  }
+}
+
 describe('core/use guards', () => {
   describe('classifyAddress', () => {
     const table: Array<[string, string]> = [
@@ -110,14 +119,6 @@ describe('core/use guards', () => {
 
     it('answers the same when asked again, past the remembered answers’ bound (proxy checks the same few)', () => {
       const spellings = ['API.Example.COM.', '*.Example.com', 'bücher.example', '0x7f.1', 'a.com:443', '*']
-      const answer = (pattern: string): string => {
-        try {
-          return normaliseHostPattern(pattern)
-        } catch (error) {
-          return error instanceof UsageError ? 'refused' : 'other'
-        }
-      }
-
       const first = spellings.map((pattern) => answer(pattern))
       for (let i = 0; i < 1200; i++) normaliseHostPattern(`h${i}.example.com`)
       assert.deepEqual(
