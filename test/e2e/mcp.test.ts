@@ -61,6 +61,14 @@ function toolError(result: CallToolResult): ToolErrorBody['error'] {
   return error
 }
 
+/** Resolve once `check` holds, checking again on each turn of the event loop (an event, not a sleep). */
+async function until(check: () => boolean): Promise<void> {
+  while (!check())
+    await new Promise((resolve) => {
+      setImmediate(resolve)
+    })
+}
+
 describe('e2e: mcp', function () {
   this.timeout(60_000)
   let world: UseWorld
@@ -496,6 +504,59 @@ describe('e2e: mcp', function () {
       )
       assert.equal(await raw.close(), 0)
       for (const response of raw.responses) assertNoLeak(JSON.stringify(response), 'a response')
+    })
+  })
+
+  describe('stopping', () => {
+    it('a second SIGTERM while a tool call is in flight: the call still finishes and is audited', async () => {
+      const raw = new RawMcp(['--allow', 'local://K'], env())
+      let stderr = ''
+      raw.child.stderr?.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString('utf8')
+      })
+      let gone = false
+      const exited = new Promise<[null | number, NodeJS.Signals | null]>((resolve) => {
+        raw.child.once('exit', (code, signal) => {
+          gone = true
+          resolve([code, signal])
+        })
+      })
+      assert.ok(
+        (
+          await raw.request(1, 'initialize', {
+            capabilities: {},
+            clientInfo: CLIENT_INFO,
+            protocolVersion: '2025-06-18',
+          })
+        ).result,
+      )
+      raw.send(JSON.stringify({jsonrpc: '2.0', method: 'notifications/initialized'}))
+      const before = (await auditLines()).filter((line) => line.command === 'mcp').length
+      raw.send(
+        JSON.stringify({
+          id: 2,
+          jsonrpc: '2.0',
+          method: 'tools/call',
+          params: {
+            arguments: {bearer: 'K', url: world.upstream.url('/slow?ms=1500&mcp-stop')},
+            name: 'http_request',
+          },
+        }),
+      )
+      // The secret is on its way upstream.
+      await until(() => world.upstream.requests.some((request) => request.path.includes('mcp-stop')))
+      raw.child.kill('SIGTERM')
+      // The first signal was taken: the server says it waits for the call in flight.
+      await until(() => gone || stderr.includes('stopping after the 1 tool call(s) in flight'))
+      assert.equal(gone, false, `the first SIGTERM did not wait for the call in flight: ${stderr}`)
+      raw.child.kill('SIGTERM')
+      const [code, signal] = await exited
+      assert.equal(signal, null, 'the second SIGTERM killed the server before the call was audited')
+      assert.equal(code, 0, stderr)
+      const lines = (await auditLines()).filter((line) => line.command === 'mcp')
+      assert.equal(lines.length, before + 1)
+      assert.equal(lines.at(-1)?.tool, 'http_request')
+      assert.equal(lines.at(-1)?.outcome, 'ok')
     })
   })
 

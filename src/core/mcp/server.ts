@@ -27,6 +27,9 @@ import {
 import {parseReference} from '../references.js'
 import {McpPolicy, type ResolvedPattern} from './policy.js'
 
+/** How long a stop signal waits for the tool calls in flight before the server closes anyway. */
+const STOP_GRACE_MS = 10_000
+
 export interface McpServerOptions {
   /** `--allow`: reference patterns the server may use. */
   allow: readonly string[]
@@ -465,12 +468,32 @@ export async function serveMcp(root: Session, options: McpServerOptions): Promis
   // eslint-disable-next-line unicorn/prefer-add-event-listener -- the SDK's Protocol has only this hook
   server.onerror = () => {}
   await server.connect(transport)
+  // A signal stops the server, after the tool calls in flight (at most STOP_GRACE_MS): their
+  // secrets may already be on their way, and their audit events are written as they finish. The
+  // handlers stay until the server has closed, so a second Ctrl-C or SIGTERM cannot kill it first.
+  let stopping = false
   const stop = (): void => {
-    server.close().catch(() => {})
+    if (stopping) return
+    stopping = true
+    ;(async () => {
+      if (pending.size > 0) {
+        process.stderr.write(
+          `agentvault mcp: stopping after the ${pending.size} tool call(s) in flight (at most ${STOP_GRACE_MS / 1000} s).\n`,
+        )
+        const {setTimeout: delay} = await import('node:timers/promises')
+        const grace = delay(STOP_GRACE_MS, undefined, {ref: false})
+        const settled = (async () => {
+          while (pending.size > 0) await Promise.allSettled(pending)
+        })()
+        await Promise.race([settled, grace])
+      }
+
+      await server.close()
+    })().catch(() => {})
   }
 
-  process.once('SIGTERM', stop)
-  process.once('SIGINT', stop)
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
   try {
     await closed
   } finally {
