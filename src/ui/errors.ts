@@ -6,10 +6,20 @@ import {createRequire} from 'node:module'
 
 import {type AgentVaultError, toAgentVaultError} from '../core/errors.js'
 
+/**
+ * Text for the terminal: control characters other than line breaks and tabs become `?`. Error
+ * messages can carry what a server said or a name a backend returned; an escape sequence there
+ * would reach the terminal (OSC 52 writes the clipboard, others retitle the window or hide lines).
+ * `--json` keeps the exact text.
+ */
+export function terminalText(text: string): string {
+  return text.replaceAll(/[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g, '?')
+}
+
 export function formatError(error: AgentVaultError, color: boolean): string {
   const red = (text: string): string => (color ? `\u001B[31m${text}\u001B[39m` : text)
-  const lines = [`${red('Error:')} ${error.message}`]
-  if (error.suggestion) lines.push(`Try this: ${error.suggestion}`)
+  const lines = [`${red('Error:')} ${terminalText(error.message)}`]
+  if (error.suggestion) lines.push(`Try this: ${terminalText(error.suggestion)}`)
   return lines.join('\n') + '\n'
 }
 
@@ -20,7 +30,7 @@ export function reportError(thrown: unknown, options: {json: boolean}): number {
     process.stdout.write(JSON.stringify(error.toJSON(), null, 2) + '\n')
   } else if (error.category === 'cancelled') {
     // Ctrl-C at a prompt: the user knows what happened and how to go on.
-    process.stderr.write(`${error.message}\n`)
+    process.stderr.write(`${terminalText(error.message)}\n`)
   } else {
     const color = Boolean(process.stderr.isTTY) && !process.env.NO_COLOR
     process.stderr.write(formatError(error, color))
@@ -41,5 +51,5 @@ export function reportError(thrown: unknown, options: {json: boolean}): number {
 }
 
 export function warn(message: string): void {
-  process.stderr.write(`Warning: ${message}\n`)
+  process.stderr.write(`Warning: ${terminalText(message)}\n`)
 }
