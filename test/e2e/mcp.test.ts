@@ -507,6 +507,21 @@ describe('e2e: mcp', function () {
     })
   })
 
+  describe('AGENTVAULT_MCP_ALLOW', () => {
+    it('takes several patterns separated by commas or spaces, as --allow repeated would', async () => {
+      const session = await startMcp([], {...env(), AGENTVAULT_MCP_ALLOW: 'local://K, local://SCOP*'})
+      sessions.push(session)
+      const listed = structured<{secrets: Array<{reference: string}>}>(
+        await call(session, 'list_secrets', {}),
+      )
+      assert.deepEqual(
+        listed.secrets.map((secret) => secret.reference),
+        ['local://K', 'local://SCOPED'],
+      )
+      await stop(session)
+    })
+  })
+
   describe('stopping', () => {
     it('a second SIGTERM while a tool call is in flight: the call still finishes and is audited', async () => {
       const raw = new RawMcp(['--allow', 'local://K'], env())

@@ -29,7 +29,7 @@ Every tool call is appended to the audit log as command "mcp" with the tool, the
   static flags = {
     allow: Flags.string({
       description:
-        'A reference pattern this server may use (repeatable), e.g. local://OPENAI_* or openbao+kv2://secret/app/*. None by default.',
+        'A reference pattern this server may use (repeatable), e.g. local://OPENAI_* or openbao+kv2://secret/app/*. None by default. AGENTVAULT_MCP_ALLOW takes several, separated by commas or spaces.',
       env: 'AGENTVAULT_MCP_ALLOW',
       helpValue: 'REF-PATTERN',
       multiple: true,
@@ -49,12 +49,17 @@ Every tool call is appended to the audit log as command "mcp" with the tool, the
     // A host list that could never match (`*`, a URL) would only show up as refusals later.
     const {normaliseHostPattern} = await import('../../core/use/hosts.js')
     for (const host of this.flags['allow-domain'] ?? []) normaliseHostPattern(host)
-    if ((this.flags.allow ?? []).length === 0)
+    // From AGENTVAULT_MCP_ALLOW the flag arrives as one string (oclif reads a repeatable flag's
+    // variable whole): patterns separated by commas or blanks, as AGENTVAULT_PASS_ENV takes names.
+    const given = this.flags.allow as string | string[] | undefined
+    const allow =
+      typeof given === 'string' ? given.split(/[\s,]+/).filter((pattern) => pattern !== '') : (given ?? [])
+    if (allow.length === 0)
       this.warnUser(
         'No --allow pattern: every tool call will be refused until the server is started with --allow REF-PATTERN.',
       )
     await serveMcp(this.vault, {
-      allow: this.flags.allow ?? [],
+      allow,
       allowHosts: this.flags['allow-domain'],
       allowRun: this.flags['allow-run'],
       caCert: this.flags.cacert,
