@@ -72,10 +72,8 @@ export async function runWithOclif(argv: string[], binUrl: string): Promise<void
     import('./core/initial-env.js'),
     import('./core/child-env.js'),
   ])
-  const [, {execute}] = await Promise.all([
-    scrubInitialEnvironment(credentialVariables()),
-    import('@oclif/core'),
-  ])
+  scrubInitialEnvironment(credentialVariables())
+  const {execute} = await import('@oclif/core')
   // No user plugins: oclif would load the ones its data folder lists (~/.local/share/agentvault,
   // AGENTVAULT_DATA_DIR), outside the agentvault home and writable by any command `run` starts,
   // and run their hooks in here, next to the vault's key. agentvault installs none.
