@@ -85,6 +85,8 @@ export function loadScriptBundle<T>(
   const script = new Script(source, {cachedData, filename: file})
   const module = {exports: {} as T}
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void
+  // This module's `require` resolves the bundles' externals (packages) from dist/ upwards, as one
+  // made for the bundle's own path would, without loading node:module for createRequire.
   wrapper(module.exports, require, module, file, dirname(file), importForBundle, pathToFileURL(file).href)
   return {exports: module.exports, fromCache: cachedData !== undefined && !script.cachedDataRejected, script}
 }
