@@ -6,11 +6,17 @@
  * on a terminal, …). launch.cts takes the usual calls without Node's ES module loader; the rest
  * (help, DEBUG, a build without script bundles or their caches) comes here.
  */
+import {createRequire} from 'node:module'
 import {fileURLToPath} from 'node:url'
 
-import {bundledDispatcher, loadScriptBundle, wantsHelp} from './launch.cjs'
+// Required, not imported: an ES module importing CommonJS has Node parse its source for the names
+// it exports (cjs-module-lexer, a few milliseconds to set up); launch.cjs is loaded already.
+const {bundledDispatcher, codeCacheFile, loadScriptBundle, wantsHelp} = createRequire(import.meta.url)(
+  './launch.cjs',
+) as typeof import('./launch.cjs')
 
-export {codeCacheFile, loadScriptBundle, type ScriptBundle} from './launch.cjs'
+export {codeCacheFile, loadScriptBundle}
+export type {ScriptBundle} from './launch.cjs'
 
 /**
  * The build bundles fast-run.js and what it imports into dist/fast/ (one file per lazily loaded

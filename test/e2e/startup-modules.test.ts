@@ -65,4 +65,14 @@ describe('e2e: the usual commands start without Node’s ES module loader', func
         )
       else assert.equal(stdout, expected)
     })
+
+  it('--help, which takes the ES module path, parses no CommonJS source for its exports', async () => {
+    const {modules, stdout} = await modulesOf(['--help'])
+    assert.ok(modules.length > 1, 'the probe listed the modules')
+    assert.ok(
+      !modules.includes('NativeModule internal/deps/cjs-module-lexer/lexer'),
+      'cjs-module-lexer loaded',
+    )
+    assert.match(stdout, /^USAGE$/m)
+  })
 })
