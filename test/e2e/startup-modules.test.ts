@@ -66,7 +66,22 @@ describe('e2e: the usual commands start without Node’s ES module loader', func
       else assert.equal(stdout, expected)
     })
 
-  it('--help, which takes the ES module path, parses no CommonJS source for its exports', async () => {
+  it('run starts its child before it loads fs/promises (and readline with it): only the audit, after, needs them', async function () {
+    // Other Nodes load the ESM chunks, through the loader, which loads fs/promises itself.
+    if (!builtByThisNode) this.skip()
+    const {modules} = await modulesOf(['run', '--env', 'K=local://K', '--', 'true'])
+    const spawned = modules.indexOf('NativeModule child_process')
+    assert.ok(spawned > 0, 'child_process was loaded')
+    for (const name of ['fs/promises', 'internal/readline/interface', 'timers/promises'])
+      assert.ok(
+        !modules.slice(0, spawned).includes(`NativeModule ${name}`),
+        `${name} loaded before the child started`,
+      )
+  })
+
+  it('--help, which takes the ES module path, parses no CommonJS source for its exports', async function () {
+    // This Node's internals: another may set up the lexer with its ES module loader.
+    if (!builtByThisNode) this.skip()
     const {modules, stdout} = await modulesOf(['--help'])
     assert.ok(modules.length > 1, 'the probe listed the modules')
     assert.ok(
