@@ -45,4 +45,12 @@ export default [
       'no-undef': 'off',
     },
   },
+  {
+    // CommonJS on purpose (bin/run.cjs, src/launch.cts: the start without the ES module loader).
+    files: ['**/*.cjs', '**/*.cts'],
+    rules: {
+      '@typescript-eslint/no-require-imports': 'off',
+      'unicorn/prefer-module': 'off',
+    },
+  },
 ]

@@ -15,8 +15,8 @@ import {reportError, warn} from './ui/errors.js'
 export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let session: Session | undefined
   let outputs: Promise<MaskedOutputs | undefined> | undefined
-  // Awaited before any child starts: it could read them in /proc/$PPID/environ (initial-env.ts).
-  const scrubbed = scrubInitialEnvironment(credentialVariables())
+  // Before any child starts: it could read them in /proc/$PPID/environ (initial-env.ts).
+  scrubInitialEnvironment(credentialVariables())
   try {
     const options = parseRunArgv(argv, env)
     for (const notice of options.warnings ?? []) warn(notice)
@@ -26,9 +26,6 @@ export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = proce
     outputs = openOutputs(options.mask)
     outputs.catch(() => {}) // awaited by spawnAndWait; marked handled should resolving fail first
     const prepared = await prepareRun(session, options, env)
-    await scrubbed
-    // Load the audit writer while the child runs rather than after it exits.
-    import('./core/audit.js').catch(() => {})
     const placeholders = options.placeholders
       ? await (await import('./core/placeholders/index.js')).startPlaceholders(session, prepared, options)
       : undefined
@@ -37,7 +34,10 @@ export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = proce
       if (options.isolate)
         await (await import('./core/placeholders/isolate.js')).isolate(prepared, session.home, env)
       // Backends stay open while the child runs: leases must outlive it (sanctum releases on close).
-      code = await spawnAndWait(prepared, options.mask, outputs)
+      // The audit writer loads while the child runs (this process waits then), not after it exits.
+      code = await spawnAndWait(prepared, options.mask, outputs, () => {
+        import('./core/audit.js').catch(() => {})
+      })
     } finally {
       await placeholders?.close()
     }

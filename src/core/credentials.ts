@@ -6,7 +6,6 @@
  * The file uses the same sealed envelope and key sources as the local vault (AGENTVAULT_PASSPHRASE
  * via scrypt, else the home's key file), so one backup of `vault.key` covers both.
  */
-import {chmod} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
 
 import {ConfigError, InternalError} from './errors.js'
@@ -190,7 +189,7 @@ class FileCredentialStore implements CredentialStore {
         await encodeSealedFile(CREDENTIALS_FILE_KIND, header, key, {accounts: Object.fromEntries(accounts)}),
         0o600,
       )
-      await chmod(this.path, 0o600)
+      await (await import('node:fs/promises')).chmod(this.path, 0o600)
       await reassertKeyFileMode(header.key, this.context.home)
       return result
     })

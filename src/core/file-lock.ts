@@ -49,10 +49,8 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs'
-import {lstat, readdir, readFile, rmdir, stat, unlink, utimes} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import {basename, dirname, join} from 'node:path'
-import {setTimeout as delay} from 'node:timers/promises'
 
 import {BackendUnavailableError, ConfigError} from './errors.js'
 
@@ -132,6 +130,7 @@ function code(error: unknown): string | undefined {
 
 /** A lock left by a crashed process (or a crash between release's two steps) is removed; live ones never. */
 async function reclaimIfDead(lockPath: string): Promise<void> {
+  const {readdir, rmdir, stat, unlink} = await import('node:fs/promises')
   let entries: string[]
   try {
     entries = await readdir(lockPath)
@@ -168,6 +167,7 @@ function ownerIsGone(token: string, info: Stats): boolean {
 
 /** An old-format lock (a regular file holding a pid). */
 async function reclaimLegacy(lockPath: string): Promise<void> {
+  const {lstat, readFile, unlink} = await import('node:fs/promises')
   let text: string
   let info: Stats
   try {
@@ -319,7 +319,7 @@ export async function withFileLock<T>(
     if (lock) break
     if (Date.now() > deadline) throw await lockTimeout(lockPath)
     // Back off with jitter so concurrent writers do not retry in lock step.
-    await delay(wait + Math.floor(Math.random() * wait))
+    await (await import('node:timers/promises')).setTimeout(wait + Math.floor(Math.random() * wait))
     wait = Math.min(wait * 2, 50)
   }
 
@@ -328,9 +328,11 @@ export async function withFileLock<T>(
   const owned = lock
   const refresh = setInterval(() => {
     const now = new Date()
-    utimes(owned.tokenPath, now, now).catch((error: unknown) => {
-      if (code(error) === 'ENOENT') owned.compromised = true
-    })
+    import('node:fs/promises')
+      .then(({utimes}) => utimes(owned.tokenPath, now, now))
+      .catch((error: unknown) => {
+        if (code(error) === 'ENOENT') owned.compromised = true
+      })
   }, UPDATE_MS)
   refresh.unref()
 
@@ -363,6 +365,7 @@ export async function withFileLock<T>(
 }
 
 async function lockTimeout(lockPath: string): Promise<BackendUnavailableError> {
+  const {readdir} = await import('node:fs/promises')
   const entries = await readdir(lockPath).catch(() => [] as string[])
   const owner = entries.map((entry) => TOKEN.exec(entry)).find((match) => match !== null)
   const holder = owner ? ` (held by process ${owner[1]})` : ''

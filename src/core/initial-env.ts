@@ -13,11 +13,12 @@
  * bytes: a value agentvault still needs is first copied out with `process.env[NAME] = value`
  * (setenv allocates a new `NAME=value` string), then its original is blanked.
  *
- * Best effort and cheap (a few system calls, off the main thread): any failure is ignored, and
- * reported under DEBUG.
+ * Best effort and cheap (a few system calls of microseconds each, made synchronously: through the
+ * thread pool each would wait for the main thread to be free, several milliseconds in all on a
+ * busy start): any failure is ignored, and reported under DEBUG.
  */
 
-import {open, readFile} from 'node:fs/promises'
+import {closeSync, openSync, readFileSync, readSync, writeSync} from 'node:fs'
 
 /** The launcher's argument variables (bin/run.js): gone from process.env, still in the region. */
 const LAUNCHER_VARIABLE = /^AGENTVAULT_(ARGV_\d+|ARGC)$/
@@ -28,35 +29,34 @@ const EQUALS = 0x3d
 /**
  * Blank, in the initial environment region, the value of every variable named in `credentials`
  * and of the launcher's argument variables; credentials stay readable through process.env.
- * Resolves to the number of entries blanked (0 off Linux or when nothing could be done); never
- * rejects. The values in use are copied before this returns; the blanking itself is file I/O on
- * libuv's threads, so a caller can overlap it with other work and await it before starting a child.
+ * Returns the number of entries blanked (0 off Linux or when nothing could be done); never
+ * throws. Done when it returns: call it before starting any child.
  */
-export async function scrubInitialEnvironment(credentials: Iterable<string>): Promise<number> {
+export function scrubInitialEnvironment(credentials: Iterable<string>): number {
   if (process.platform !== 'linux') return 0
   const names = new Set(credentials)
-  // Copy every credential out of the region now (setenv makes a new string), before any await.
+  // Copy every credential out of the region first (setenv makes a new string).
   for (const name of names) {
     const value = process.env[name]
     if (value !== undefined) process.env[name] = value
   }
 
   try {
-    const stat = await readFile('/proc/self/stat', 'latin1')
+    const stat = readFileSync('/proc/self/stat', 'latin1')
     // After "pid (comm) ", field 3 (state) comes first: field N is at index N - 3.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     const start = Number(fields[50 - 3])
     const end = Number(fields[51 - 3])
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start <= 0 || end <= start) return 0
-    const handle = await open('/proc/self/mem', 'r+')
+    const fd = openSync('/proc/self/mem', 'r+')
     try {
       const region = Buffer.alloc(end - start)
-      const {bytesRead} = await handle.read(region, 0, region.length, start)
+      const bytesRead = readSync(fd, region, 0, region.length, start)
       const blanked = blankEntries(region.subarray(0, bytesRead), names)
-      if (blanked > 0) await handle.write(region, 0, bytesRead, start)
+      if (blanked > 0) writeSync(fd, region, 0, bytesRead, start)
       return blanked
     } finally {
-      await handle.close()
+      closeSync(fd)
     }
   } catch (error) {
     if (process.env.DEBUG)

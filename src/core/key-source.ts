@@ -9,7 +9,6 @@
  */
 import {randomBytes, scrypt} from 'node:crypto'
 import {chmodSync} from 'node:fs'
-import {chmod, link, open, unlink} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {AuthError, BackendUnavailableError, ConfigError} from './errors.js'
@@ -380,6 +379,7 @@ async function loadOrCreateKeyFile(context: KeySourceContext): Promise<Buffer> {
 
   const key = generateKey()
   const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  const {chmod, link, open, unlink} = await import('node:fs/promises')
   const handle = await open(temporary, 'wx', 0o600)
   let created = false
   try {

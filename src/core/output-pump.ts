@@ -300,109 +300,138 @@ const READ_BUFFER = 1024 * 1024
 const HELD_ROOM = 16 * 1024
 
 /**
- * A connected Unix socket pair for one output stream of the child, made through a listening socket
- * in a fresh 0700 temp directory that is removed as soon as both ends are connected. Rejects when
- * that is not possible; the caller then falls back to an ordinary pipe.
+ * A connected Unix socket pair for one output stream of the child (see {@link openOutputChannels}).
  */
 export async function openOutputChannel(target: PumpTarget): Promise<OutputChannel> {
-  const [net, {mkdtempSync, rmSync}, {tmpdir}] = await Promise.all([
+  const [channel] = await openOutputChannels([target])
+  return channel as OutputChannel
+}
+
+/**
+ * A connected Unix socket pair for each of the child's output streams `targets`, made through one
+ * listening socket in a fresh 0700 temp directory that is removed as soon as all are connected.
+ * Rejects when that is not possible; the caller then falls back to ordinary pipes.
+ */
+export async function openOutputChannels(targets: readonly PumpTarget[]): Promise<OutputChannel[]> {
+  const [net, {mkdtempSync, rmdirSync, rmSync}, {tmpdir}] = await Promise.all([
     import('node:net'),
     import('node:fs'),
     import('node:os'),
   ])
   const {join} = await import('node:path')
   // Synchronous: making and removing a private directory are local metadata calls, cheaper than
-  // trips through the thread pool (two channels per `run`).
+  // trips through the thread pool.
   const dir = mkdtempSync(join(tmpdir(), 'agentvault-'))
   const server = net.createServer({pauseOnConnect: true})
+  const channels: OutputChannel[] = []
   try {
     const address = join(dir, 'out')
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(address, resolve)
     })
-    let pump: Pump | undefined
-    // Two read buffers: while the stream still holds (views of) one chunk, the next is read and
-    // masked into the other, so the descriptor has output waiting when the reader drains it.
-    // Reading pauses only when both are held, and goes on as soon as one is written. Each has
-    // room before the read for the bytes the masker held back, so that a chunk's output is
-    // usually one piece: one write, no copy.
-    const buffers = [Buffer.allocUnsafe(HELD_ROOM + READ_BUFFER), Buffer.allocUnsafe(HELD_ROOM + READ_BUFFER)]
-    const reads = buffers.map((buffer) => buffer.subarray(HELD_ROOM))
-    const held = [false, false]
-    let current = 0
-    let paused = false
-    // Node asks for the next read's buffer right after each read: when both are held, it is the
-    // older one, which the stream finishes first (in order), and reading resumes once it is free.
-    const release = (index: number): void => {
-      held[index] = false
-      if (!paused || held[current]!) return
-      paused = false
-      ours.resume()
-    }
-
-    const read = (size: number): boolean => {
-      if (!pump) return false
-      const index = current
-      if (pump.chunkIn(buffers[index]!, HELD_ROOM, HELD_ROOM + size, () => release(index))) return true
-      held[index] = true
-      current = 1 - index
-      if (!held[current]) return true
-      paused = true
-      return false
-    }
-
-    const ours = net.connect({
-      // Paused until `start` gives the pump: nothing is read before.
-      onread: {buffer: () => reads[current]!, callback: read},
-      path: address,
-    })
-    ours.pause()
-    let accepted: Socket | undefined
-    const [childEnd] = await Promise.all([
-      new Promise<Socket>((resolve) => {
-        server.once('connection', (socket: Socket) => {
-          accepted = socket
-          resolve(socket)
-        })
-      }),
-      new Promise<void>((resolve, reject) => {
-        ours.once('connect', resolve)
-        ours.once('error', reject)
-      }),
-    ]).catch((error: unknown) => {
-      // Nothing half-made may keep the process alive: the caller falls back to a pipe.
-      accepted?.destroy()
-      ours.destroy()
-      throw error
-    })
-    return {
-      childEnd,
-      close() {
-        childEnd.destroy()
-        ours.destroy()
-      },
-      start(filter, onBrokenPipe) {
-        childEnd.destroy()
-        const started = new Pump(target, filter, onBrokenPipe).from({
-          pause: () => ours.pause(),
-          resume() {
-            // Everything written (or the rest is drained unread): neither buffer is held.
-            held.fill(false)
-            paused = false
-            ours.resume()
-          },
-        })
-        pump = started
-        ours.once('end', () => started.end())
-        ours.once('error', () => started.end())
-        ours.resume()
-        return started.done
-      },
-    }
+    // One connection at a time, so the socket the server accepts is the peer of the one just made.
+    for (const target of targets) channels.push(await connectOutputChannel(net, server, address, target))
+    return channels
+  } catch (error) {
+    for (const channel of channels) channel.close()
+    throw error
   } finally {
+    // Closing the listening socket removes its file (libuv), leaving the directory empty.
     server.close()
-    rmSync(dir, {force: true, recursive: true})
+    try {
+      rmdirSync(dir)
+    } catch {
+      rmSync(dir, {force: true, recursive: true})
+    }
+  }
+}
+
+/** Connect to `server` at `address`: our end (read by the pump once started) and the child's. */
+async function connectOutputChannel(
+  net: typeof import('node:net'),
+  server: import('node:net').Server,
+  address: string,
+  target: PumpTarget,
+): Promise<OutputChannel> {
+  let pump: Pump | undefined
+  // Two read buffers: while the stream still holds (views of) one chunk, the next is read and
+  // masked into the other, so the descriptor has output waiting when the reader drains it.
+  // Reading pauses only when both are held, and goes on as soon as one is written. Each has
+  // room before the read for the bytes the masker held back, so that a chunk's output is
+  // usually one piece: one write, no copy.
+  const buffers = [Buffer.allocUnsafe(HELD_ROOM + READ_BUFFER), Buffer.allocUnsafe(HELD_ROOM + READ_BUFFER)]
+  const reads = buffers.map((buffer) => buffer.subarray(HELD_ROOM))
+  const held = [false, false]
+  let current = 0
+  let paused = false
+  // Node asks for the next read's buffer right after each read: when both are held, it is the
+  // older one, which the stream finishes first (in order), and reading resumes once it is free.
+  const release = (index: number): void => {
+    held[index] = false
+    if (!paused || held[current]!) return
+    paused = false
+    ours.resume()
+  }
+
+  const read = (size: number): boolean => {
+    if (!pump) return false
+    const index = current
+    if (pump.chunkIn(buffers[index]!, HELD_ROOM, HELD_ROOM + size, () => release(index))) return true
+    held[index] = true
+    current = 1 - index
+    if (!held[current]) return true
+    paused = true
+    return false
+  }
+
+  const ours = net.connect({
+    // Paused until `start` gives the pump: nothing is read before.
+    onread: {buffer: () => reads[current]!, callback: read},
+    path: address,
+  })
+  ours.pause()
+  let accepted: Socket | undefined
+  const [childEnd] = await Promise.all([
+    new Promise<Socket>((resolve) => {
+      server.once('connection', (socket: Socket) => {
+        accepted = socket
+        resolve(socket)
+      })
+    }),
+    new Promise<void>((resolve, reject) => {
+      ours.once('connect', resolve)
+      ours.once('error', reject)
+    }),
+  ]).catch((error: unknown) => {
+    // Nothing half-made may keep the process alive: the caller falls back to a pipe.
+    accepted?.destroy()
+    ours.destroy()
+    throw error
+  })
+  return {
+    childEnd,
+    close() {
+      childEnd.destroy()
+      ours.destroy()
+    },
+    start(filter, onBrokenPipe) {
+      childEnd.destroy()
+      const started = new Pump(target, filter, onBrokenPipe).from({
+        pause: () => ours.pause(),
+        resume() {
+          // Everything written (or the rest is drained unread): neither buffer is held.
+          held.fill(false)
+          paused = false
+          ours.resume()
+        },
+      })
+      pump = started
+      ours.once('end', () => started.end())
+      ours.once('error', () => started.end())
+      ours.resume()
+      return started.done
+    },
   }
 }
 
@@ -426,17 +455,16 @@ export async function openMaskedOutputs(fds: readonly number[]): Promise<MaskedO
     fd,
     stream: () => (fd === 1 ? process.stdout : process.stderr),
   }))
-  const channels = await Promise.all(
-    targets.map((target) =>
-      openOutputChannel(target).catch(async (error: NodeJS.ErrnoException) => {
-        if (process.env.DEBUG) {
-          const {default: createDebug} = await import('debug')
-          createDebug('agentvault:run')('masking fd %d through a pipe: no socket (%s)', target.fd, error.code)
-        }
+  const channels: Array<null | OutputChannel> = await openOutputChannels(targets).catch(
+    async (error: NodeJS.ErrnoException) => {
+      if (process.env.DEBUG) {
+        const {default: createDebug} = await import('debug')
+        const debug = createDebug('agentvault:run')
+        for (const fd of fds) debug('masking fd %d through a pipe: no socket (%s)', fd, error.code)
+      }
 
-        return null
-      }),
-    ),
+      return targets.map(() => null)
+    },
   )
   return {
     attach(child, filter, onBrokenPipe) {

@@ -355,12 +355,14 @@ function sharedMasker(masking: typeof import('./mask.js'), secrets: readonly Buf
 
 /**
  * Start the command and wait for it. Returns the child's exit code, or 128+N after signal N.
- * `outputs` is what `openOutputs(mask)` gave, when the caller started it early.
+ * `outputs` is what `openOutputs(mask)` gave, when the caller started it early; `started` is called
+ * once the child runs (for work that can wait until then).
  */
 export async function spawnAndWait(
   prepared: PreparedRun,
   mask: RunOptions['mask'],
   outputs?: Promise<MaskedOutputs | undefined>,
+  started?: () => void,
 ): Promise<number> {
   const [{spawn}, {constants}, masking, opened] = await Promise.all([
     import('node:child_process'),
@@ -400,12 +402,12 @@ export async function spawnAndWait(
       : []
   const stopForwarding = forwardSignals(child)
   try {
-    const started = await new Promise<Error | null>((resolve) => {
+    const failed = await new Promise<Error | null>((resolve) => {
       child.once('spawn', () => resolve(null))
       child.once('error', (error) => resolve(error))
     })
-    if (started) {
-      const {code} = started as NodeJS.ErrnoException
+    if (failed) {
+      const {code} = failed as NodeJS.ErrnoException
       throw new UsageError(
         'COMMAND_FAILED_TO_START',
         `Cannot start ${file}: ${code === 'ENOENT' ? 'command not found' : code}`,
@@ -418,9 +420,11 @@ export async function spawnAndWait(
       )
     }
 
-    const [code, signal] = await new Promise<[null | number, NodeJS.Signals | null]>((resolve) => {
+    const exited = new Promise<[null | number, NodeJS.Signals | null]>((resolve) => {
       child.once('exit', (exitCode, exitSignal) => resolve([exitCode, exitSignal]))
     })
+    started?.()
+    const [code, signal] = await exited
     await Promise.all(piping)
     if (signal) return 128 + (constants.signals[signal] ?? 0)
     return code ?? 1

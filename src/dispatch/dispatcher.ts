@@ -170,7 +170,7 @@ export async function dispatch(
     load(entry.module),
   ])
   // Commands may start children (mcp, proxy, wrappers): blank what they could read in /proc/$PPID/environ.
-  await scrubInitialEnvironment(credentialVariables())
+  scrubInitialEnvironment(credentialVariables())
   const CommandClass = loaded.default as unknown as (new (
     argv: string[],
     config: LiteConfig,

@@ -590,7 +590,7 @@ describe('e2e: run --placeholders', () => {
       // This probe (and bubblewrap's init, whose argv holds it) carry the marker: the others are outside.
       const pids = fs.readdirSync('/proc').filter((name) => /^\\d+$/.test(name))
         .filter((pid) => !cmdline(pid).some((arg) => arg.includes('probe-marker-' + '7a1')))
-      const agentvault = pids.filter((pid) => cmdline(pid).some((arg) => arg.endsWith('/run.js')))
+      const agentvault = pids.filter((pid) => cmdline(pid).some((arg) => arg.endsWith('/run.js') || arg.endsWith('/run.cjs')))
       const homes = pids.filter((pid) => read('/proc/' + pid + '/root' + home + '/config.json') !== undefined)
       const environs = pids.filter((pid) => String(read('/proc/' + pid + '/environ') ?? '').includes(home))
       const chain = []

@@ -9,7 +9,6 @@
  */
 import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
-import {mkdir, readFile, rename, unlink, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 export const COMPLETION_DIR = 'completion'
@@ -28,6 +27,7 @@ export function namesCacheEnabled(home: string): boolean {
 /** Start keeping the names cache in `home` (0700 folder, 0600 files). */
 export async function enableNamesCache(home: string): Promise<string> {
   const dir = completionDir(home)
+  const {mkdir} = await import('node:fs/promises')
   await mkdir(home, {mode: 0o700, recursive: true})
   await mkdir(dir, {mode: 0o700, recursive: true})
   return dir
@@ -40,6 +40,7 @@ function storable(name: string): boolean {
 
 async function readNames(file: string): Promise<string[] | undefined> {
   try {
+    const {readFile} = await import('node:fs/promises')
     return (await readFile(file, 'utf8')).split('\n').filter((name) => name !== '')
   } catch {
     return undefined
@@ -53,6 +54,7 @@ async function writeNames(home: string, fileName: string, names: Iterable<string
   const text = sorted.map((name) => `${name}\n`).join('')
   try {
     if ((await readNames(file))?.join('\n') === sorted.join('\n')) return
+    const {rename, unlink, writeFile} = await import('node:fs/promises')
     // Replaced whole (rename): a TAB at the same moment reads the old list or the new one.
     const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
     await writeFile(temporary, text, {mode: 0o600})

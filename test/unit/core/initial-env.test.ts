@@ -1,7 +1,9 @@
 /**
  * scrubInitialEnvironment in a fresh process (the region is the one a process starts with, so each
  * case spawns Node with the canaries in its environment): the values leave /proc/self/environ,
- * credentials stay readable through process.env, other variables are untouched.
+ * credentials stay readable through process.env, other variables are untouched. It is synchronous
+ * (a few system calls of microseconds): the region is blank when it returns, without a turn of the
+ * event loop in which the work that follows would wait for the thread pool.
  */
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
@@ -16,7 +18,7 @@ const {readFileSync} = await import('node:fs')
 const {scrubInitialEnvironment} = await import(${JSON.stringify(MODULE)})
 delete process.env.AGENTVAULT_ARGV_0
 delete process.env.AGENTVAULT_ARGC
-const blanked = await scrubInitialEnvironment(['CANARY_CREDENTIAL', 'CANARY_ABSENT'])
+const blanked = scrubInitialEnvironment(['CANARY_CREDENTIAL', 'CANARY_ABSENT'])
 const region = readFileSync('/proc/self/environ', 'latin1')
 process.stdout.write(JSON.stringify({
   blanked,

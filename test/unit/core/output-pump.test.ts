@@ -9,7 +9,13 @@ import {join} from 'node:path'
 import {PassThrough, Readable, Writable} from 'node:stream'
 
 import {DEFAULT_REPLACEMENT, Masker, maskPatterns} from '../../../src/core/mask.js'
-import {IDLE_FLUSH_MS, openOutputChannel, pumpStream, type PumpTarget} from '../../../src/core/output-pump.js'
+import {
+  IDLE_FLUSH_MS,
+  openOutputChannel,
+  openOutputChannels,
+  pumpStream,
+  type PumpTarget,
+} from '../../../src/core/output-pump.js'
 
 const VALUES = [Buffer.from('s3cr3t-V4LUE'), Buffer.from('p@ss w/"é')]
 const PATTERNS = maskPatterns(VALUES)
@@ -381,6 +387,31 @@ describe('core/output-pump', () => {
       ])
       accepted.destroy()
       client.destroy()
+    })
+
+    it('makes the channels of stdout and stderr through one listener, each to its own descriptor', async () => {
+      process.env.TMPDIR = join(dir, 'tmp-two')
+      await mkdir(process.env.TMPDIR)
+      const out = fileTarget()
+      const err = fileTarget()
+      const channels = await openOutputChannels([out.target, err.target])
+      assert.equal(channels.length, 2)
+      assert.deepEqual(readdirSync(process.env.TMPDIR), [], 'the listening socket and its directory are gone')
+      const [stdout, stderr] = channels as [(typeof channels)[0], (typeof channels)[0]]
+      const script = `process.stdout.write('to out ${VALUES[0]}\\n'); process.stderr.write('to err ${VALUES[1]}\\n')`
+      const child = spawn(process.execPath, ['-e', script], {
+        stdio: ['ignore', stdout.childEnd, stderr.childEnd],
+      })
+      const [code] = await Promise.all([
+        new Promise((resolve) => {
+          child.once('exit', resolve)
+        }),
+        stdout.start(new Masker(PATTERNS), () => {}),
+        stderr.start(new Masker(PATTERNS), () => {}),
+      ])
+      assert.equal(code, 0)
+      assert.equal(out.read().toString(), `to out ${DEFAULT_REPLACEMENT}\n`)
+      assert.equal(err.read().toString(), `to err ${DEFAULT_REPLACEMENT}\n`)
     })
 
     it('close() releases both ends when nothing is spawned', async () => {
