@@ -4,7 +4,7 @@
  * forms of {@link maskPatterns}) becomes `<concealed by agentvault>`.
  * Built on the streaming masker of `run`, fed one whole buffer at a time.
  */
-import {createHash} from 'node:crypto'
+import {hash as oneShotHash} from 'node:crypto'
 
 import {Masker, maskPatterns} from '../mask.js'
 
@@ -69,9 +69,13 @@ function maskersFor(values: readonly Buffer[], replacement: string | undefined):
   }
 
   if (!shared) return build()
-  const hash = createHash('sha256').update(replacement ?? '\u0000')
-  for (const value of values) hash.update(`${value.length}:`).update(value)
-  const key = hash.digest('hex')
+  // The key is a digest, never the values: one call over one buffer (a Hash object per request
+  // costs more than hashing these few bytes).
+  const parts: Buffer[] = [Buffer.from(replacement ?? '\u0000', 'utf8')]
+  for (const value of values) parts.push(Buffer.from(`\u0000${value.length}:`, 'latin1'), value)
+  const joined = Buffer.concat(parts)
+  const key = oneShotHash('sha256', joined, 'hex')
+  joined.fill(0)
   let entry = shared.get(key)
   if (entry) {
     shared.delete(key)
