@@ -12,6 +12,7 @@ import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {ROOT, runCli} from '../helpers/cli.js'
+import {until} from '../helpers/e2e.js'
 import {CLIENT_INFO, type McpSession, RawMcp, startMcp, type Transcript} from '../helpers/mcp.js'
 import {
   BASIC_USER,
@@ -59,14 +60,6 @@ function toolError(result: CallToolResult): ToolErrorBody['error'] {
     new RegExp(`^Error \\(${error.code}, ${error.category}\\): .+\\nTry this: .+`),
   )
   return error
-}
-
-/** Resolve once `check` holds, checking again on each turn of the event loop (an event, not a sleep). */
-async function until(check: () => boolean): Promise<void> {
-  while (!check())
-    await new Promise((resolve) => {
-      setImmediate(resolve)
-    })
 }
 
 describe('e2e: mcp', function () {

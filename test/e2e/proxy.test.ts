@@ -5,7 +5,7 @@ import {networkInterfaces} from 'node:os'
 import {join} from 'node:path'
 
 import {runCli} from '../helpers/cli.js'
-import {filesUnder} from '../helpers/e2e.js'
+import {filesUnder, until} from '../helpers/e2e.js'
 import {proxyCall, type ProxyReply, rawExchange, type StartedProxy, startProxy} from '../helpers/proxy.js'
 import {
   BASIC_USER,
@@ -17,14 +17,6 @@ import {
 } from '../servers/http-upstream/fixture.js'
 
 const MARKER = '[REDACTED_BY_AGENTSECRETS]'
-
-/** Resolve once `check` holds, checking again on each turn of the event loop (an event, not a sleep). */
-async function until(check: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await check()))
-    await new Promise((resolve) => {
-      setImmediate(resolve)
-    })
-}
 
 /** Whether something listens on 127.0.0.1:port. */
 function accepts(port: number): Promise<boolean> {

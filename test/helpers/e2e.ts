@@ -122,6 +122,14 @@ export async function filesUnder(dir: string): Promise<string[]> {
 }
 
 /** SHA-256 of a file's bytes, to prove a command left it untouched. */
+/** Resolve once `check` holds, checking again on each turn of the event loop (an event, not a sleep). */
+export async function until(check: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await check()))
+    await new Promise((resolve) => {
+      setImmediate(resolve)
+    })
+}
+
 export async function digestOf(path: string): Promise<string> {
   return createHash('sha256')
     .update(await readFile(path))
