@@ -790,12 +790,24 @@ function openBoxSync(loaded: Extract<Loaded, {kind: 2}>, text: BoxText): unknown
   }
 }
 
+/**
+ * Values already opened (and checked) from a kept file's boxes, per box: a long-lived reader
+ * (`proxy`, `mcp`) serves the same secrets request after request from the same unchanged file,
+ * and opening a box (XSalsa20-Poly1305 in JavaScript, JSON, strict base64) was a tenth of a proxy
+ * request's CPU. A changed file is a new load with new boxes, so nothing outlives the file it
+ * came from. Holds the base64 text of values a reader already had in memory while it used them;
+ * a `proxy` also keeps their masking patterns for its whole life.
+ */
+const openedValues = new WeakMap<BoxText, {name: string; value: string; version: number}>()
+
 function openValueSync(
   loaded: Extract<Loaded, {kind: 2}>,
   name: string,
   box: BoxText,
   version: number,
 ): string {
+  const kept = openedValues.get(box)
+  if (kept?.name === name && kept.version === version) return kept.value
   const plain = openBoxSync(loaded, box)
   if (
     !isRecord(plain) ||
@@ -810,6 +822,7 @@ function openValueSync(
       loaded.path,
       'a sealed value belongs to another vault, name or version',
     )
+  openedValues.set(box, {name, value: plain.value as string, version})
   return plain.value as string
 }
 
