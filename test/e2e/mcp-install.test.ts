@@ -10,7 +10,7 @@ import {spawn, spawnSync} from 'node:child_process'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {baseEnv, BIN, collect, runCli, tempHome, waitForOutput} from '../helpers/cli.js'
+import {baseEnv, BIN, collect, ROOT, runCli, tempHome, waitForOutput} from '../helpers/cli.js'
 import {expectFailure, parseJson} from '../helpers/e2e.js'
 
 interface Entry {
@@ -60,7 +60,7 @@ describe('e2e: mcp install', function () {
       const entry = snippet[want.key]?.agentvault as Entry
       assert.equal(entry.command, process.execPath)
       assert.deepEqual(entry.args, [
-        BIN,
+        join(ROOT, 'bin', 'run.cjs'),
         'mcp',
         '--allow',
         'local://OPENAI_*',

@@ -73,7 +73,8 @@ Files: claude-code .mcp.json (this project), cursor ~/.cursor/mcp.json, claude-d
     } else this.warnUser('No --allow pattern: the server will refuse every secret until you add one.')
     const plan = install.planInstall({
       args,
-      bin: join(this.config.root, 'bin', 'run.js'),
+      // The CommonJS launcher: node runs it without the ES module loader (bin/run.js hands over to it).
+      bin: join(this.config.root, 'bin', 'run.cjs'),
       client: flags.client as (typeof MCP_CLIENTS)[number],
       ...(flags['config-file'] !== undefined && {configFile: resolve(flags['config-file'])}),
       cwd: process.cwd(),

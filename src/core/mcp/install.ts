@@ -9,7 +9,7 @@
  * | claude-desktop | macOS `~/Library/Application Support/Claude/claude_desktop_config.json`, Windows `%APPDATA%\Claude\…`, Linux `$XDG_CONFIG_HOME/Claude/…` | `mcpServers` |
  * | vscode | `.vscode/mcp.json` in the workspace (current directory) | `servers` (`type: "stdio"`) |
  *
- * The server is started with absolute paths (node and agentvault's bin/run.js): desktop apps start
+ * The server is started with absolute paths (node and agentvault's bin/run.cjs): desktop apps start
  * servers with a reduced PATH. The entry carries no secret: only the flags and AGENTVAULT_HOME.
  */
 import {homedir} from 'node:os'
@@ -41,7 +41,7 @@ export interface InstallPlan {
 export interface InstallOptions {
   /** `agentvault mcp` flags to put in the entry (--allow …, --allow-domain …, --allow-run, --profile …). */
   args: string[]
-  /** agentvault's bin/run.js, absolute. */
+  /** agentvault's launcher (bin/run.cjs), absolute. */
   bin: string
   client: McpClient
   /** Overrides the client's default file. */
