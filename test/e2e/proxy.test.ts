@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict'
 import {readFile, stat, writeFile} from 'node:fs/promises'
-import {connect} from 'node:net'
 import {networkInterfaces} from 'node:os'
 import {join} from 'node:path'
 
 import {runCli} from '../helpers/cli.js'
-import {filesUnder, until} from '../helpers/e2e.js'
+import {accepts, filesUnder, until} from '../helpers/e2e.js'
 import {proxyCall, type ProxyReply, rawExchange, type StartedProxy, startProxy} from '../helpers/proxy.js'
 import {
   BASIC_USER,
@@ -17,18 +16,6 @@ import {
 } from '../servers/http-upstream/fixture.js'
 
 const MARKER = '[REDACTED_BY_AGENTSECRETS]'
-
-/** Whether something listens on 127.0.0.1:port. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1')
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-  })
-}
 
 function assertNoCanary(text: string, where: string): void {
   for (const form of [...leakedForms(CANARY), ...leakedForms(SCOPED_CANARY)])

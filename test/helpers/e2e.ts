@@ -7,6 +7,7 @@ import type {ChildProcess} from 'node:child_process'
 import assert from 'node:assert/strict'
 import {createHash} from 'node:crypto'
 import {readdir, readFile, stat} from 'node:fs/promises'
+import {connect as connectTcp} from 'node:net'
 import {join} from 'node:path'
 
 import {type CliOptions, type CliResult, runCli} from './cli.js'
@@ -122,6 +123,18 @@ export async function filesUnder(dir: string): Promise<string[]> {
 }
 
 /** SHA-256 of a file's bytes, to prove a command left it untouched. */
+/** Whether something listens on 127.0.0.1:port. */
+export function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connectTcp(port, '127.0.0.1')
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
+
 /** Resolve once `check` holds, checking again on each turn of the event loop (an event, not a sleep). */
 export async function until(check: () => boolean | Promise<boolean>): Promise<void> {
   while (!(await check()))
