@@ -9,6 +9,7 @@ import {nearest} from './core/did-you-mean.js'
 import {AgentVaultError, toAgentVaultError, UsageError} from './core/errors.js'
 import {Session} from './core/session.js'
 import {reportError, warn} from './ui/errors.js'
+import {isTerminal} from './ui/terminal.js'
 
 export type BaseFlags = Interfaces.InferredFlags<(typeof AgentVaultCommand)['baseFlags']>
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<
@@ -42,7 +43,8 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
   /** May we prompt? Only with a TTY on stdin and stdout, and neither --no-prompt nor CI. */
   protected get interactive(): boolean {
     return (
-      Boolean(process.stdin.isTTY && process.stdout.isTTY) &&
+      isTerminal(0) &&
+      isTerminal(1) &&
       !this.flags?.['no-prompt'] &&
       !process.env.CI &&
       !this.jsonEnabled()

@@ -12,6 +12,8 @@ import {fileURLToPath} from 'node:url'
 
 import type {LiteConfig} from './oclif-lite.js'
 
+import {isTerminal, watchOutputStreams} from '../ui/terminal.js'
+
 /** What scripts/bundle.js writes to dist/fast/dispatch.json. */
 export interface DispatchTable {
   /** Any plugin hook oclif would run around a command (init, prerun, …): then oclif runs them all. */
@@ -81,7 +83,7 @@ function colourPossible(argv: string[]): boolean {
   return (
     process.env.FORCE_COLOR !== undefined ||
     argv.some((word) => /^--(?:no-)?colou?rs?(?:=|$)/.test(word)) ||
-    Boolean(process.stdout.isTTY && process.stderr.isTTY)
+    (isTerminal(1) && isTerminal(2))
   )
 }
 
@@ -99,7 +101,7 @@ function userThemeExists(table: DispatchTable): boolean {
 /** oclif's help for `argv`, pre-rendered, when this terminal setup gets exactly that text. */
 function storedHelp(argv: string[], table: DispatchTable): string | undefined {
   // Width: oclif wraps at OCLIF_COLUMNS, else the terminal's width, else 80 (what was rendered).
-  if (process.stdout.isTTY || Number.parseInt(process.env.OCLIF_COLUMNS ?? '', 10)) return undefined
+  if (isTerminal(1) || Number.parseInt(process.env.OCLIF_COLUMNS ?? '', 10)) return undefined
   if (colourPossible(argv)) return undefined
   const subject = helpSubject(argv, table) ?? ''
   const help = readJson<Record<string, string>>('help.json')
@@ -145,7 +147,7 @@ export async function dispatch(
   const table = readJson<DispatchTable>('dispatch.json')
   if (table.commandHooks) return false
   // As oclif: output cut short by a closed pipe (`| head`) is not an error.
-  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  watchOutputStreams((error) => {
     if (error.code !== 'EPIPE') throw error
   })
 

@@ -11,6 +11,7 @@
 import {createRequire} from 'node:module'
 import {format, inspect} from 'node:util'
 
+import {writeOutput} from '../ui/terminal.js'
 import {
   type ArgDefinition,
   type FlagDefinition,
@@ -329,7 +330,5 @@ function aggregateFlags(source: {
 
 /** As oclif's ux.stdout/stderr: one console line, printf-style arguments applied. */
 function writeLine(stream: 'stderr' | 'stdout', message: string, args: unknown[]): void {
-  const write = stream === 'stdout' ? console.log : console.error
-  if (message) write(format(message, ...args))
-  else write(format(...args))
+  writeOutput(stream === 'stdout' ? 1 : 2, `${message ? format(message, ...args) : format(...args)}\n`)
 }

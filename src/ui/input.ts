@@ -1,8 +1,11 @@
 /**
  * Reading secret input: piped stdin, a hidden prompt, a file or an env var. Values stay Buffers.
  */
+import {fstatSync, readSync} from 'node:fs'
+
 import {UsageError} from '../core/errors.js'
 import {checkValueSize, describeBytes, valueTooLarge} from '../core/value-size.js'
+import {isTerminal} from './terminal.js'
 
 /** The error for input over its cap: it names the limit, never the bytes. */
 export type TooLarge = (maxBytes: number) => UsageError
@@ -32,17 +35,43 @@ export async function readStdin(
 ): Promise<Buffer> {
   const chunks: Buffer[] = []
   let total = 0
-  for await (const chunk of process.stdin) {
-    chunks.push(chunk as Buffer)
-    total += (chunk as Buffer).length
+  const take = (chunk: Buffer): void => {
+    chunks.push(chunk)
+    total += chunk.length
     if (total > maxBytes + slack) {
       for (const read of chunks) read.fill(0)
-      // Leaving the loop early destroys stdin: nothing more is read, the writer gets EPIPE.
+      // Leaving early (the stream's loop too) stops reading: the writer gets EPIPE.
       throw tooLarge(maxBytes)
     }
   }
 
+  // At most one byte past the cap: that byte tells "exactly the cap" from "over it".
+  if (readStdinSync(take, () => maxBytes + slack + 1 - total)) return Buffer.concat(chunks)
+  for await (const chunk of process.stdin) take(chunk as Buffer)
   return Buffer.concat(chunks)
+}
+
+/**
+ * Read stdin to its end with read(2) when it is a pipe, socket or file that blocks (as a shell or
+ * a parent process hands it over), without creating `process.stdin` (a socket, the stream and net
+ * modules: milliseconds). False, having taken what it read, when the rest needs the stream: a
+ * terminal or device, or a descriptor set non-blocking by whoever shares it (EAGAIN).
+ */
+function readStdinSync(take: (chunk: Buffer) => void, room: () => number): boolean {
+  try {
+    const info = fstatSync(0)
+    if (!info.isFIFO() && !info.isFile() && !info.isSocket()) return false
+    for (;;) {
+      const chunk = Buffer.alloc(Math.min(64 * 1024, room()))
+      const bytesRead = readSync(0, chunk, 0, chunk.length, null)
+      if (bytesRead === 0) return true
+      take(chunk.subarray(0, bytesRead))
+    }
+  } catch (error) {
+    if (error instanceof UsageError) throw error
+    // EAGAIN, EINTR or anything odd: the stream goes on from here, and fails as it always did.
+    return false
+  }
 }
 
 /**
@@ -179,7 +208,7 @@ export async function readSecretInput(options: SecretInputOptions): Promise<Buff
     return Buffer.from(value, 'utf8')
   }
 
-  if (!process.stdin.isTTY) {
+  if (!isTerminal(0)) {
     const piped = stripOneNewline(await readStdin(maxBytes, 2))
     if (piped.length > 0) return capped(piped, maxBytes, 'stdin')
     throw new UsageError('VALUE_REQUIRED', 'stdin was empty: no value to store', {

@@ -7,6 +7,8 @@
  * boundaries (spaces, and after `,` `/` `;`), each row spanning as many lines as it needs. A single
  * word longer than its column is cut short with `…`, never split across lines.
  */
+import {isTerminal} from './terminal.js'
+
 export interface Column<Row> {
   get(row: Row): string
   header: string
@@ -26,7 +28,7 @@ const GAP = '  '
  * `git` honour it), else none — output piped to a program is data and stays on one line per row.
  */
 export function terminalWidth(
-  stream: {columns?: number; isTTY?: boolean} = process.stdout,
+  stream: {columns?: number; isTTY?: boolean} = isTerminal(1) ? process.stdout : {isTTY: false},
   env: NodeJS.ProcessEnv = process.env,
 ): number | undefined {
   if (stream.isTTY && stream.columns !== undefined && stream.columns > 0) return stream.columns

@@ -8,7 +8,7 @@ import {readFile, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 
-import {type CliResult, ROOT, runCli, tempHome} from '../helpers/cli.js'
+import {type CliResult, collect, ROOT, runCli, startCli, tempHome} from '../helpers/cli.js'
 
 interface DispatchTable {
   commands: Record<string, {id: string; module?: string}>
@@ -136,6 +136,19 @@ describe('e2e: commands dispatched without oclif behave as under oclif', functio
       listed.secrets.map((s) => [s.description, s.tags]),
       [['d', ['a', 'b']]],
     )
+  })
+
+  it('stdout closed by its reader (`| head`) is no error on either path, whatever is printed', async () => {
+    for (const args of [['secrets', 'list'], ['secrets', 'list', '--json'], ['profiles', 'list']])
+      for (const oclif of [true, false]) {
+        const child = startCli(args, {env: {...t.env, ...(oclif ? {AGENTVAULT_DISPATCH: 'oclif'} : {})}})
+        // The reader is gone before the command writes a byte: every write meets EPIPE.
+        child.stdout?.destroy()
+        const result = await collect(child)
+        const label = `agentvault ${args.join(' ')}${oclif ? ' (oclif)' : ''}`
+        assert.equal(result.code, 0, `${label}: ${result.stderr}`)
+        assert.equal(result.stderr, '', label)
+      }
   })
 
   it('what the dispatcher does not reproduce goes to oclif: usage errors, unknown commands, DEBUG', async () => {

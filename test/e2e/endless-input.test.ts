@@ -1,6 +1,7 @@
 /**
  * Input without end (`< /dev/zero`, `yes |`, a stuck pipe that keeps writing) is read no further
- * than what the command can use: each reader stops at its cap and fails with exit 2 naming the
+ * than what the command can use, whether stdin is a device (read as a stream) or a pipe (read with
+ * read(2)): each reader stops at its cap and fails with exit 2 naming the
  * limit — never a hang, never an out-of-memory crash (exit 1 or a signal), never the bytes read.
  */
 import assert from 'node:assert/strict'
@@ -77,17 +78,31 @@ describe('e2e: endless input ends in a clear error', () => {
     },
   ]
 
-  for (const {args, code, what} of cases)
-    it(`${args.join(' ')} < /dev/zero: exit 2 ${code}`, async () => {
-      const result = await fromZero(args)
-      assert.equal(result.code, 2, result.stderr)
+  /** The binary reading `yes`'s endless lines from a pipe (read with read(2), not a stream). */
+  function fromYes(args: string[]) {
+    const child = spawn('sh', ['-c', 'yes | "$0" "$@"', BIN, ...args, '--json'], {
+      env: withNodeOnPath(baseEnv(t.env)),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    return collect(child)
+  }
+
+  for (const [source, read] of [
+    ['< /dev/zero', fromZero],
+    ['yes |', fromYes],
+  ] as const)
+    for (const {args, code, what} of cases)
+      it(`${source} ${args.join(' ')}: exit 2 ${code}`, async () => {
+        const result = await read(args)
+        assert.equal(result.code, 2, result.stderr)
       const {error} = JSON.parse(result.stdout) as {
         error: {code: string; message: string; suggestion: string}
       }
-      assert.equal(error.code, code)
-      assert.match(error.message, what)
-      assert.ok(error.suggestion.length > 0)
-      // Nothing of what was read comes back.
-      assert.ok(!result.stdout.includes('\u0000') && !result.stderr.includes('\u0000'))
-    })
+        assert.equal(error.code, code)
+        assert.match(error.message, what)
+        assert.ok(error.suggestion.length > 0)
+        // Nothing of what was read comes back.
+        for (const echo of ['\u0000', 'y\ny'])
+          assert.ok(!result.stdout.includes(echo) && !result.stderr.includes(echo))
+      })
 })

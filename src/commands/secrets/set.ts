@@ -8,6 +8,7 @@ import {existingVersion, prepareSet} from '../../core/secrets.js'
 import {normaliseHostPattern} from '../../core/use/hosts.js'
 import {DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_BYTES_ENV} from '../../core/value-size.js'
 import {readSecretInput, readStdin} from '../../ui/input.js'
+import {isTerminal} from '../../ui/terminal.js'
 
 export type SecretsSetResult = SecretMetadata & {reference: string}
 
@@ -93,7 +94,7 @@ export default class SecretsSet extends AgentVaultCommand<typeof SecretsSet> {
       },
       {maxValueBytes: maxBytes},
     )
-    if (process.stderr.isTTY && !this.jsonEnabled()) await this.sayWhatIsReplaced(target)
+    if (isTerminal(2) && !this.jsonEnabled()) await this.sayWhatIsReplaced(target)
 
     const value = json
       ? await readStdin(maxBytes)
