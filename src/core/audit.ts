@@ -32,7 +32,6 @@ import {
   watch,
   writeSync,
 } from 'node:fs'
-import {open, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {ConfigError, InternalError, UsageError} from './errors.js'
@@ -793,7 +792,10 @@ function* splitLines(data: Buffer): Generator<Buffer> {
   }
 }
 
+// node:fs/promises only where the log is read: it brings readline with it, which an append (every
+// command) has no use for.
 async function fileSize(path: string): Promise<number> {
+  const {stat} = await import('node:fs/promises')
   try {
     return (await stat(path)).size
   } catch (error) {
@@ -812,6 +814,7 @@ function sizeNow(path: string): number {
 }
 
 async function readRange(path: string, start: number, end: number): Promise<Buffer> {
+  const {open} = await import('node:fs/promises')
   const handle = await open(path, 'r')
   try {
     const buffer = Buffer.alloc(end - start)
