@@ -300,13 +300,13 @@ function forwardSignals(child: ChildProcess): () => void {
 }
 
 /**
- * Mask this descriptor's output? Asked with `isatty(fd)`: creating `process.stdout` would make the
- * descriptor non-blocking, and a stream we do not mask is never touched.
+ * Mask this descriptor's output? Asked of the descriptor (isTerminal): creating `process.stdout`
+ * would make it non-blocking, and a stream we do not mask is never touched.
  */
-function shouldMask(mode: RunOptions['mask'], fd: number, isatty: (fd: number) => boolean): boolean {
+function shouldMask(mode: RunOptions['mask'], fd: 1 | 2, isTerminal: (fd: 1 | 2) => boolean): boolean {
   if (mode === 'never') return false
   if (mode === 'always') return true
-  return !isatty(fd)
+  return !isTerminal(fd)
 }
 
 /**
@@ -314,8 +314,8 @@ function shouldMask(mode: RunOptions['mask'], fd: number, isatty: (fd: number) =
  * it overlaps with resolving the secrets. Undefined when no stream would be masked.
  */
 export async function openOutputs(mask: RunOptions['mask']): Promise<MaskedOutputs | undefined> {
-  const {isatty} = await import('node:tty')
-  const fds = [1, 2].filter((fd) => shouldMask(mask, fd, isatty))
+  const {isTerminal} = await import('../ui/terminal.js')
+  const fds = ([1, 2] as const).filter((fd) => shouldMask(mask, fd, isTerminal))
   if (fds.length === 0) return undefined
   const {openMaskedOutputs} = await import('./output-pump.js')
   return openMaskedOutputs(fds)
