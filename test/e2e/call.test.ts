@@ -382,6 +382,18 @@ describe('e2e: call', () => {
       assert.equal(missing.code, 3)
       assert.match(missing.stderr, /Cannot read the CA certificate file/)
     })
+
+    it('NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment (set for another tool) verifies all the same', async () => {
+      const before = world.upstream.requests.length
+      const result = await world.cli(['call', secure('/tls-env'), '--bearer', 'K'], {
+        env: {NODE_TLS_REJECT_UNAUTHORIZED: '0'},
+      })
+      assert.equal(result.code, 3, result.stderr)
+      // (After Node's own warning about the variable, which agentvault's requests do not follow.)
+      assert.match(result.stderr, /^Error: TLS verification failed for 127\.0\.0\.1:\d+/m)
+      // Not a byte of the request (the bearer value) went to the server it could not verify.
+      assert.equal(world.upstream.requests.length, before)
+    })
   })
 
   it('audits operation, reference names, target host, status and outcome — never a value', async () => {

@@ -319,6 +319,13 @@ describe('e2e: run --placeholders', () => {
       untrusted.stdout,
       /^agentvault: TLS verification of 127\.0\.0\.1:\d+ failed \([A-Z_]+\)\. .*caCert.*\n\n502\nstill-running\n$/,
     )
+    // Verified all the same when the environment says NODE_TLS_REJECT_UNAUTHORIZED=0 (for some
+    // other tool): the value never goes to a server nobody verified.
+    const unverified = await run(['--env', 'K=local://K?profile=lp', '--', 'sh', '-c', script], {
+      NODE_TLS_REJECT_UNAUTHORIZED: '0',
+    })
+    assert.equal(unverified.code, 0, unverified.stderr)
+    assert.match(unverified.stdout, /^agentvault: TLS verification of 127\.0\.0\.1:\d+ failed[\s\S]*\n502\nstill-running\n$/)
     // Profile noprivate allows the host but not private addresses.
     const ssrf = await run(['--env', 'K=local://K?profile=noprivate', '--', 'sh', '-c', script])
     assert.equal(ssrf.code, 0, ssrf.stderr)
@@ -329,7 +336,10 @@ describe('e2e: run --placeholders', () => {
     assert.equal(world.upstream.requests.length, before, 'nothing reached the upstream')
     const audit = await readFile(join(world.home, 'audit.log'), 'utf8')
     assert.match(audit, /"error_code":"PRIVATE_ADDRESS".*"operation":"placeholder"/)
-    assertNoCanary(untrusted.stdout + untrusted.stderr + ssrf.stdout + ssrf.stderr + audit, 'output or audit')
+    assertNoCanary(
+      untrusted.stdout + untrusted.stderr + unverified.stdout + unverified.stderr + ssrf.stdout + ssrf.stderr + audit,
+      'output or audit',
+    )
   })
 
   it('a host no placeholder concerns is tunnelled untouched: the client sees the upstream’s own certificate', async () => {

@@ -691,8 +691,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         method: request.method,
         path: prepared.path,
         port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
-        // No SNI for an IP literal (an empty name turns it off; Node warns about an IP).
-        ...(secure && {servername: net.isIP(bare(url.hostname)) === 0 ? bare(url.hostname) : ''}),
+        // No SNI for an IP literal (an empty name turns it off; Node warns about an IP). Verified
+        // whatever NODE_TLS_REJECT_UNAUTHORIZED says (the child's environment is not ours to obey).
+        ...(secure && {
+          rejectUnauthorized: true,
+          servername: net.isIP(bare(url.hostname)) === 0 ? bare(url.hostname) : '',
+        }),
       })
       outgoing.once('response', resolve)
       outgoing.once('error', (error: NodeJS.ErrnoException) => {

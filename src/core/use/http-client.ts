@@ -344,6 +344,9 @@ async function sendOnce(request: OutgoingRequest, exchange: Exchange): Promise<I
     const outgoing = send({
       agent,
       ...(ca && {ca}),
+      // Always verified: NODE_TLS_REJECT_UNAUTHORIZED=0, set in the environment for some other
+      // tool, would otherwise send the values in this request to a server nobody verified.
+      ...(secure && {rejectUnauthorized: true}),
       headers,
       hostname: bareHostname(url),
       lookup: pinnedLookup(addresses),

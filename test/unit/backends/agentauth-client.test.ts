@@ -4,7 +4,12 @@
  * generation fallback and what it records, request hygiene, and the typed errors of each status.
  */
 import assert from 'node:assert/strict'
+import {execFileSync} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {createServer as createHttpsServer} from 'node:https'
 import {createServer} from 'node:net'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 
 import type {Generation} from '../../../src/backends/agentauth/settings.js'
 
@@ -237,6 +242,47 @@ describe('agentauth HTTP client', () => {
       assert.match(error.message, /ECONNREFUSED/)
       assert.deepEqual(sleeps, [1000, 2000, 4000])
     })
+  })
+
+  it('verifies the server’s certificate even when NODE_TLS_REJECT_UNAUTHORIZED=0 is in the environment', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agentvault-aa-tls-'))
+    const saved = process.env.NODE_TLS_REJECT_UNAUTHORIZED
+    const received: string[] = []
+    // A server nobody can verify (its own self-signed certificate), which records what reaches it.
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+      {cwd: dir, stdio: 'ignore'},
+    )
+    const server = createHttpsServer(
+      {cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem'))},
+      (request, response) => {
+        received.push(String(request.headers.authorization))
+        response.end('{}')
+      },
+    )
+    await new Promise<void>((resolve) => {
+      server.listen(0, '127.0.0.1', resolve)
+    })
+    try {
+      process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'
+      const http = new AgentAuthHttp({
+        baseUrl: `https://127.0.0.1:${(server.address() as {port: number}).port}`,
+        clock: {now: () => 0, async sleep() {}},
+        generation: 'v1',
+        timeoutMs: 2000,
+      })
+      await assert.rejects(http.send({method: 'GET', path: '/health'}, 'v1', 'canary-token'))
+      assert.deepEqual(received, [], 'a request reached a server that was not verified')
+    } finally {
+      if (saved === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED
+      else process.env.NODE_TLS_REJECT_UNAUTHORIZED = saved
+      server.closeAllConnections()
+      await new Promise((resolve) => {
+        server.close(resolve)
+      })
+      rmSync(dir, {force: true, recursive: true})
+    }
   })
 
   describe('generation selection (§2)', () => {
