@@ -1,7 +1,7 @@
 /**
  * Reading secret input: piped stdin, a hidden prompt, a file or an env var. Values stay Buffers.
  */
-import {fstatSync, readSync} from 'node:fs'
+import {fstatSync, readSync, type Stats} from 'node:fs'
 
 import {UsageError} from '../core/errors.js'
 import {checkValueSize, describeBytes, valueTooLarge} from '../core/value-size.js'
@@ -46,9 +46,11 @@ export async function readStdin(
   }
 
   // At most one byte past the cap: that byte tells "exactly the cap" from "over it".
-  if (readStdinSync(take, () => maxBytes + slack + 1 - total)) return Buffer.concat(chunks)
-  for await (const chunk of process.stdin) take(chunk as Buffer)
-  return Buffer.concat(chunks)
+  if (!readStdinSync(take, () => maxBytes + slack + 1 - total))
+    for await (const chunk of process.stdin) take(chunk as Buffer)
+  const all = Buffer.concat(chunks)
+  for (const read of chunks) read.fill(0)
+  return all
 }
 
 /**
@@ -58,19 +60,26 @@ export async function readStdin(
  * terminal or device, or a descriptor set non-blocking by whoever shares it (EAGAIN).
  */
 function readStdinSync(take: (chunk: Buffer) => void, room: () => number): boolean {
+  let info: Stats
   try {
-    const info = fstatSync(0)
-    if (!info.isFIFO() && !info.isFile() && !info.isSocket()) return false
-    for (;;) {
-      const chunk = Buffer.alloc(Math.min(64 * 1024, room()))
-      const bytesRead = readSync(0, chunk, 0, chunk.length, null)
-      if (bytesRead === 0) return true
-      take(chunk.subarray(0, bytesRead))
-    }
-  } catch (error) {
-    if (error instanceof UsageError) throw error
-    // EAGAIN, EINTR or anything odd: the stream goes on from here, and fails as it always did.
+    info = fstatSync(0)
+  } catch {
     return false
+  }
+
+  if (!info.isFIFO() && !info.isFile() && !info.isSocket()) return false
+  for (;;) {
+    const chunk = Buffer.alloc(Math.min(64 * 1024, room()))
+    let bytesRead: number
+    try {
+      bytesRead = readSync(0, chunk, 0, chunk.length, null)
+    } catch {
+      // EAGAIN, EINTR or anything odd: the stream goes on from here, and fails as it always did.
+      return false
+    }
+
+    if (bytesRead === 0) return true
+    take(chunk.subarray(0, bytesRead)) // throws past the cap
   }
 }
 
