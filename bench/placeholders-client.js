@@ -45,7 +45,8 @@ function cpuMs(pid) {
 
 const pids = {
   client: process.pid,
-  ...(proxy && {agentvault: process.ppid}),
+  // The proxy's process: agentvault, this client's parent, or the floor (BENCH_PROXY_PID).
+  ...(proxy && {agentvault: Number(process.env.BENCH_PROXY_PID ?? process.ppid)}),
   upstream: Number(process.env.BENCH_UPSTREAM_PID),
 }
 const cpuNow = () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMs(pid)]))
