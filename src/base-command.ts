@@ -43,11 +43,7 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
   /** May we prompt? Only with a TTY on stdin and stdout, and neither --no-prompt nor CI. */
   protected get interactive(): boolean {
     return (
-      isTerminal(0) &&
-      isTerminal(1) &&
-      !this.flags?.['no-prompt'] &&
-      !process.env.CI &&
-      !this.jsonEnabled()
+      isTerminal(0) && isTerminal(1) && !this.flags?.['no-prompt'] && !process.env.CI && !this.jsonEnabled()
     )
   }
 

@@ -139,7 +139,11 @@ describe('e2e: commands dispatched without oclif behave as under oclif', functio
   })
 
   it('stdout closed by its reader (`| head`) is no error on either path, whatever is printed', async () => {
-    for (const args of [['secrets', 'list'], ['secrets', 'list', '--json'], ['profiles', 'list']])
+    for (const args of [
+      ['secrets', 'list'],
+      ['secrets', 'list', '--json'],
+      ['profiles', 'list'],
+    ])
       for (const oclif of [true, false]) {
         const child = startCli(args, {env: {...t.env, ...(oclif ? {AGENTVAULT_DISPATCH: 'oclif'} : {})}})
         // The reader is gone before the command writes a byte: every write meets EPIPE.

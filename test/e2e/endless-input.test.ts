@@ -95,9 +95,9 @@ describe('e2e: endless input ends in a clear error', () => {
       it(`${source} ${args.join(' ')}: exit 2 ${code}`, async () => {
         const result = await read(args)
         assert.equal(result.code, 2, result.stderr)
-      const {error} = JSON.parse(result.stdout) as {
-        error: {code: string; message: string; suggestion: string}
-      }
+        const {error} = JSON.parse(result.stdout) as {
+          error: {code: string; message: string; suggestion: string}
+        }
         assert.equal(error.code, code)
         assert.match(error.message, what)
         assert.ok(error.suggestion.length > 0)

@@ -325,7 +325,10 @@ describe('e2e: run --placeholders', () => {
       NODE_TLS_REJECT_UNAUTHORIZED: '0',
     })
     assert.equal(unverified.code, 0, unverified.stderr)
-    assert.match(unverified.stdout, /^agentvault: TLS verification of 127\.0\.0\.1:\d+ failed[\s\S]*\n502\nstill-running\n$/)
+    assert.match(
+      unverified.stdout,
+      /^agentvault: TLS verification of 127\.0\.0\.1:\d+ failed[\s\S]*\n502\nstill-running\n$/,
+    )
     // Profile noprivate allows the host but not private addresses.
     const ssrf = await run(['--env', 'K=local://K?profile=noprivate', '--', 'sh', '-c', script])
     assert.equal(ssrf.code, 0, ssrf.stderr)
@@ -337,7 +340,13 @@ describe('e2e: run --placeholders', () => {
     const audit = await readFile(join(world.home, 'audit.log'), 'utf8')
     assert.match(audit, /"error_code":"PRIVATE_ADDRESS".*"operation":"placeholder"/)
     assertNoCanary(
-      untrusted.stdout + untrusted.stderr + unverified.stdout + unverified.stderr + ssrf.stdout + ssrf.stderr + audit,
+      untrusted.stdout +
+        untrusted.stderr +
+        unverified.stdout +
+        unverified.stderr +
+        ssrf.stdout +
+        ssrf.stderr +
+        audit,
       'output or audit',
     )
   })

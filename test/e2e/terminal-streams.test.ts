@@ -47,7 +47,11 @@ describe('e2e: the standard streams without process.stdin/stdout (dist/ui/termin
           const loaded = process.moduleLoadList.filter((name) => /^NativeModule (net|tty)$/.test(name))
           process.stderr.write(JSON.stringify({answer, loaded, isTTY: [Boolean(process.stdin.isTTY), Boolean(process.stdout.isTTY)]}))
         `
-        const report = JSON.parse(child(code, [stdin, 'pipe', 'pipe']).stderr) as {answer: boolean[]; isTTY: boolean[]; loaded: string[]}
+        const report = JSON.parse(child(code, [stdin, 'pipe', 'pipe']).stderr) as {
+          answer: boolean[]
+          isTTY: boolean[]
+          loaded: string[]
+        }
         assert.deepEqual(report.answer, [false, false], `stdin ${String(stdin)}`)
         assert.deepEqual(report.answer, report.isTTY)
         // Asked before process.stdin/stdout existed: neither the tty nor the net module was needed.
