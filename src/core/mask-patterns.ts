@@ -17,6 +17,9 @@
  *   characters as surrogate pairs), PHP `json_encode` (also `\/`), Go `encoding/json` (`\u003c
  *   \u003e \u0026 \u2028 \u2029`) and .NET `System.Text.Json` write them, each with upper- and
  *   lower-case hex;
+ * - HTML and XML escapes, as template engines and escapers write a value into a page or an error
+ *   page (`&amp; &lt; &gt;`, with `"` as `&quot;` or `&#34;` or kept, `'` as `&#x27;`, `&#039;`,
+ *   `&#39;`, `&apos;` or kept, and Go html/template's `&#43;` for `+`);
  * - hexadecimal (values of 4 bytes or more), lower and upper case, as one run of digits (`xxd -p` of a value up to 30 bytes,
  *   `od -An -tx1 -v | tr -d ' \n'`, Python `.hex()`, `hexdump -ve '1/1 "%02x"'`, `printf %X`);
  * - for a multi-line value (a PEM key), each line of at least {@link MIN_LINE_LENGTH} bytes (its
@@ -181,6 +184,7 @@ function textForms(value: Buffer): Buffer[] {
     percentEncode(value, style, false),
     percentEncode(value, style, true),
   ])
+  forms.push(...htmlForms(value))
   if (isUtf8(value)) {
     const text = value.toString('utf8')
     for (const style of JSON_STYLES) {
@@ -226,6 +230,38 @@ function percentEncode(value: Buffer, style: UrlStyle, lower: boolean): Buffer {
   }
 
   return latin1(out)
+}
+
+/**
+ * How HTML and XML escapers write `"`, `'` and `+` (all write `&amp; &lt; &gt;`); undefined keeps
+ * the character. Each differs from the others in at least one of them.
+ */
+const HTML_STYLES: ReadonlyArray<Readonly<Record<number, string>>> = [
+  {0x22: '&quot;', 0x27: '&#x27;'}, // Python html.escape, Django escape
+  {}, // html.escape(quote=False), xml.sax.saxutils.escape, PHP ENT_NOQUOTES
+  {0x22: '&quot;'}, // xml.sax.saxutils.quoteattr, ElementTree attributes
+  {0x22: '&quot;', 0x27: '&#039;'}, // PHP htmlspecialchars (ENT_QUOTES)
+  {0x22: '&#34;', 0x27: '&#39;'}, // Go html.EscapeString, markupsafe (Jinja2, Flask)
+  {0x22: '&quot;', 0x27: '&#39;'}, // Ruby CGI.escapeHTML, lodash escape, .NET WebUtility.HtmlEncode
+  {0x22: '&#34;', 0x27: '&#39;', 0x2b: '&#43;'}, // Go html/template
+  {0x22: '&quot;', 0x27: '&apos;'}, // XML: PHP ENT_XML1, .NET SecurityElement.Escape
+]
+const HTML_ALWAYS: Readonly<Record<number, string>> = {0x26: '&amp;', 0x3c: '&lt;', 0x3e: '&gt;'}
+
+/** The value as each HTML/XML escaper writes it (byte by byte: only ASCII characters change). */
+function htmlForms(value: Buffer): Buffer[] {
+  if (
+    !value.some(
+      (byte) =>
+        byte === 0x26 || byte === 0x3c || byte === 0x3e || byte === 0x22 || byte === 0x27 || byte === 0x2b,
+    )
+  )
+    return []
+  return HTML_STYLES.map((style) => {
+    let out = ''
+    for (const byte of value) out += HTML_ALWAYS[byte] ?? style[byte] ?? String.fromCodePoint(byte)
+    return latin1(out)
+  })
 }
 
 interface JsonStyle {

@@ -149,6 +149,13 @@ describe('e2e: run masking', () => {
       await maskedLines(script, 5)
     })
 
+    it('HTML and XML escapes: Python html.escape (quote or not), xml.sax.saxutils quoteattr', async function () {
+      if (!has('python3', '-c', 'pass')) this.skip()
+      const script = `python3 -c 'import html, os; from xml.sax.saxutils import quoteattr; t = os.environ["T"]; print("<p>" + html.escape(t) + "</p>"); print(html.escape(t, quote=False)); print("<a title=" + quoteattr(t) + ">")'`
+      const out = await maskedLines(script, 3)
+      assert.ok(out.startsWith(`<p>${MASK}</p>\n`), out)
+    })
+
     it('a value stored with a trailing newline is masked when printed without it', async () => {
       const file = join(t.home, 'with-newline.txt')
       // Two newlines: whether or not storing strips one, the value kept still ends with a newline.

@@ -249,6 +249,42 @@ describe('core/mask: encodings that programs print (property)', () => {
     }
   })
 
+  describe('HTML and XML escapes (a page or error template that echoes the value)', () => {
+    /** Character-by-character escaping, `&` included, as each library's table says. */
+    const escaper =
+      (table: Readonly<Record<string, string>>) =>
+      (value: string): string =>
+        [...value].map((char) => table[char] ?? char).join('')
+    const TEXT = {'&': '&amp;', '<': '&lt;', '>': '&gt;'}
+    const flavours: Record<string, (value: string) => string> = {
+      'Python html.escape, Django escape': escaper({...TEXT, '"': '&quot;', "'": '&#x27;'}),
+      'Python html.escape(quote=False), xml.sax.saxutils.escape': escaper(TEXT),
+      'xml.sax.saxutils.quoteattr, ElementTree attributes (&quot; only)': escaper({...TEXT, '"': '&quot;'}),
+      'PHP htmlspecialchars (ENT_QUOTES, the default since 8.1)': escaper({
+        ...TEXT,
+        '"': '&quot;',
+        "'": '&#039;',
+      }),
+      'Go html.EscapeString, markupsafe (Jinja2, Flask)': escaper({...TEXT, '"': '&#34;', "'": '&#39;'}),
+      'Ruby CGI.escapeHTML, lodash escape, .NET WebUtility.HtmlEncode': escaper({
+        ...TEXT,
+        '"': '&quot;',
+        "'": '&#39;',
+      }),
+      'Go html/template (also +)': escaper({...TEXT, '"': '&#34;', "'": '&#39;', '+': '&#43;'}),
+      'XML with &apos; (PHP ENT_XML1, .NET SecurityElement.Escape)': escaper({
+        ...TEXT,
+        '"': '&quot;',
+        "'": '&apos;',
+      }),
+    }
+    for (const [name, encode] of Object.entries(flavours)) {
+      it(name, () => {
+        neverSurvives(encode)
+      })
+    }
+  })
+
   describe('hexadecimal (xxd -p, Python .hex(), od | tr -d)', () => {
     for (const upper of [false, true]) {
       it(`${upper ? 'upper' : 'lower'}-case digits of any bytes, inside other hex text`, () => {
