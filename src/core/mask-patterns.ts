@@ -20,6 +20,10 @@
  * - HTML and XML escapes, as template engines and escapers write a value into a page or an error
  *   page (`&amp; &lt; &gt;`, with `"` as `&quot;` or `&#34;` or kept, `'` as `&#x27;`, `&#039;`,
  *   `&#39;`, `&apos;` or kept, and Go html/template's `&#43;` for `+`);
+ * - shell quoting, as `set -x` traces print a command's arguments (bash, zsh: `'\''` for a quote;
+ *   `${v@Q}` too), Python `shlex.quote` (`'"'"'`), bash `printf %q` and zsh `${(q)v}` (a backslash
+ *   before each special character), and single-quoted literals with backslash escapes (Python
+ *   `repr`, PHP `var_export`, Perl Data::Dumper: `\'` and `\\`);
  * - hexadecimal (values of 4 bytes or more), lower and upper case, as one run of digits (`xxd -p` of a value up to 30 bytes,
  *   `od -An -tx1 -v | tr -d ' \n'`, Python `.hex()`, `hexdump -ve '1/1 "%02x"'`, `printf %X`);
  * - for a multi-line value (a PEM key), each line of at least {@link MIN_LINE_LENGTH} bytes (its
@@ -184,7 +188,7 @@ function textForms(value: Buffer): Buffer[] {
     percentEncode(value, style, false),
     percentEncode(value, style, true),
   ])
-  forms.push(...htmlForms(value))
+  forms.push(...htmlForms(value), ...shellForms(value))
   if (isUtf8(value)) {
     const text = value.toString('utf8')
     for (const style of JSON_STYLES) {
@@ -262,6 +266,32 @@ function htmlForms(value: Buffer): Buffer[] {
     for (const byte of value) out += HTML_ALWAYS[byte] ?? style[byte] ?? String.fromCodePoint(byte)
     return latin1(out)
   })
+}
+
+/** What bash's `printf %q` puts a backslash before (`#` and `~` only as the first character). */
+const SHELL_SPECIAL = new Set([...' !"$&\'()*,;<>?[\\]^`{|}'].map((char) => char.codePointAt(0)!))
+const SHELL_SPECIAL_FIRST = new Set([0x23, 0x7e])
+const QUOTE = 0x27
+const BACKSLASH = 0x5c
+
+/**
+ * The value as shells and quoting functions write it (see the module comment). Byte by byte: only
+ * ASCII characters change. None when the value holds no character any of them rewrites.
+ */
+function shellForms(value: Buffer): Buffer[] {
+  if (!value.some((byte) => SHELL_SPECIAL.has(byte) || SHELL_SPECIAL_FIRST.has(byte))) return []
+  const text = value.toString('latin1')
+  let backslashed = ''
+  for (const byte of value)
+    backslashed += SHELL_SPECIAL.has(byte) ? `\\${String.fromCodePoint(byte)}` : String.fromCodePoint(byte)
+  // A leading # or ~ is escaped too when the value starts the word (printf %q "$V"), not inside one.
+  const forms = [latin1(backslashed)]
+  if (SHELL_SPECIAL_FIRST.has(value[0]!)) forms.push(latin1(`\\${backslashed}`))
+  if (value.includes(QUOTE))
+    forms.push(latin1(text.replaceAll("'", "'\\''")), latin1(text.replaceAll("'", `'"'"'`)))
+  if (value.includes(QUOTE) || value.includes(BACKSLASH))
+    forms.push(latin1(text.replaceAll('\\', '\\\\').replaceAll("'", "\\'")))
+  return forms
 }
 
 interface JsonStyle {

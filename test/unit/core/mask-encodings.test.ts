@@ -285,6 +285,30 @@ describe('core/mask: encodings that programs print (property)', () => {
     }
   })
 
+  describe('shell quoting and quoted string literals (set -x, printf %q, repr)', () => {
+    /** Printable text (ASCII and beyond): what these quoters keep as text rather than octal escapes. */
+    const printable = textValue.filter((text) => !/[\u0000-\u001F\u007F-\u009F\u2028\u2029]/.test(text))
+    /** bash `printf %q` and zsh `${(q)v}`: a backslash before each special character. */
+    const backslashQuoted = (value: string): string =>
+      [...value]
+        .map((char, i) =>
+          ' !"$&\'()*,;<>?[\\]^`{|}'.includes(char) || (i === 0 && '#~'.includes(char)) ? `\\${char}` : char,
+        )
+        .join('')
+    const flavours: Record<string, (value: string) => string> = {
+      "bash and zsh set -x, ${v@Q} ('\\'' for a quote)": (value) => value.replaceAll("'", String.raw`'\''`),
+      "Python shlex.quote ('\"'\"' for a quote)": (value) => value.replaceAll("'", `'"'"'`),
+      'bash printf %q, zsh ${(q)v}': backslashQuoted,
+      "Python repr, PHP var_export, Perl Data::Dumper ('…\\'…')": (value) =>
+        value.replaceAll('\\', '\\\\').replaceAll("'", String.raw`\'`),
+    }
+    for (const [name, encode] of Object.entries(flavours)) {
+      it(name, () => {
+        neverSurvives(encode, printable)
+      })
+    }
+  })
+
   describe('hexadecimal (xxd -p, Python .hex(), od | tr -d)', () => {
     for (const upper of [false, true]) {
       it(`${upper ? 'upper' : 'lower'}-case digits of any bytes, inside other hex text`, () => {
