@@ -158,7 +158,7 @@ describe('e2e: run masking', () => {
       assert.ok(out.startsWith(`<p>${MASK}</p>\n`), out)
     })
 
-    it('shell quoting: bash set -x, printf %q, ${v@Q}; Python shlex.quote and repr; Perl Data::Dumper', async function () {
+    it('shell quoting: bash set -x, printf %q, @Q expansion; Python shlex.quote and repr; Perl Data::Dumper', async function () {
       if (!has('bash', '-c', ':') || !has('python3', '-c', 'pass') || !has('perl', '-e', '1')) this.skip()
       // CI logs' classic: `set -x` prints each command with its arguments quoted for the shell.
       const quoted = await runCli(['secrets', 'set', 'QUOTED'], {env: t.env, input: QUOTED})
@@ -174,6 +174,7 @@ describe('e2e: run masking', () => {
           ': curl -H "Authorization: Bearer $Q"',
           'set +x',
           'printf "%q\\n" "$Q"',
+          // eslint-disable-next-line no-template-curly-in-string -- bash's own expansion, not a template
           'echo "${Q@Q}"',
           `python3 -c 'import os, shlex; print(shlex.quote(os.environ["Q"])); print(repr(os.environ["Q"]))'`,
           `perl -MData::Dumper -e '$Data::Dumper::Terse = 1; print Dumper($ENV{Q})'`,

@@ -165,6 +165,15 @@ function neverSurvives(encode: (value: string) => string, values = textValue): v
   )
 }
 
+/** bash `printf %q` and zsh's (q) flag: a backslash before each special character (# and ~ first only). */
+function backslashQuoted(value: string): string {
+  return [...value]
+    .map((char, i) =>
+      ' !"$&\'()*,;<>?[\\]^`{|}'.includes(char) || (i === 0 && '#~'.includes(char)) ? `\\${char}` : char,
+    )
+    .join('')
+}
+
 describe('core/mask: encodings that programs print (property)', () => {
   describe('base64', () => {
     it('at every byte alignment, behind and before other bytes (printf "user:%s" | base64)', () => {
@@ -288,17 +297,11 @@ describe('core/mask: encodings that programs print (property)', () => {
   describe('shell quoting and quoted string literals (set -x, printf %q, repr)', () => {
     /** Printable text (ASCII and beyond): what these quoters keep as text rather than octal escapes. */
     const printable = textValue.filter((text) => !/[\u0000-\u001F\u007F-\u009F\u2028\u2029]/.test(text))
-    /** bash `printf %q` and zsh `${(q)v}`: a backslash before each special character. */
-    const backslashQuoted = (value: string): string =>
-      [...value]
-        .map((char, i) =>
-          ' !"$&\'()*,;<>?[\\]^`{|}'.includes(char) || (i === 0 && '#~'.includes(char)) ? `\\${char}` : char,
-        )
-        .join('')
     const flavours: Record<string, (value: string) => string> = {
-      "bash and zsh set -x, ${v@Q} ('\\'' for a quote)": (value) => value.replaceAll("'", String.raw`'\''`),
+      "bash and zsh set -x, bash's @Q expansion ('\\'' for a quote)": (value) =>
+        value.replaceAll("'", String.raw`'\''`),
       "Python shlex.quote ('\"'\"' for a quote)": (value) => value.replaceAll("'", `'"'"'`),
-      'bash printf %q, zsh ${(q)v}': backslashQuoted,
+      'bash printf %q, zsh (q) expansion': backslashQuoted,
       "Python repr, PHP var_export, Perl Data::Dumper ('…\\'…')": (value) =>
         value.replaceAll('\\', '\\\\').replaceAll("'", String.raw`\'`),
     }
