@@ -1,3 +1,6 @@
+import {homedir} from 'node:os'
+import {join} from 'node:path'
+
 /**
  * `run --isolate`: start the child under bubblewrap with the agentvault home and the OS keychain's
  * sockets hidden (an empty tmpfs over the home, /dev/null over the D-Bus session socket, the
@@ -42,8 +45,33 @@ function keychainPaths(env: NodeJS.ProcessEnv): string[] {
   return paths
 }
 
-/** Wrap `prepared.command` in bubblewrap; the child environment loses the session-bus address. */
-export async function isolate(prepared: PreparedRun, home: string, env: NodeJS.ProcessEnv): Promise<void> {
+/**
+ * Credentials agentvault itself reads from outside its home, which the child must not reach either:
+ * the `vault` CLI's token file (the openbao backend's last token source), sanctum agent keys (the
+ * default key folder, SANCTUM_KEY_PATH, and the `keyPath` of each configured profile). With one of
+ * them the child could ask the backend for every secret itself.
+ */
+function credentialPaths(env: NodeJS.ProcessEnv, keyPaths: readonly string[]): string[] {
+  const user = env.HOME && env.HOME !== '' ? env.HOME : homedir()
+  const expand = (path: string): string => (path.startsWith('~/') ? join(user, path.slice(2)) : path)
+  return [
+    join(user, '.vault-token'),
+    join(user, '.sanctum', 'keys'),
+    ...(env.SANCTUM_KEY_PATH ? [env.SANCTUM_KEY_PATH] : []),
+    ...keyPaths,
+  ].map((path) => expand(path))
+}
+
+/**
+ * Wrap `prepared.command` in bubblewrap; the child environment loses the session-bus address.
+ * `keyPaths`: the key files configured profiles name (their `keyPath` settings).
+ */
+export async function isolate(
+  prepared: PreparedRun,
+  home: string,
+  env: NodeJS.ProcessEnv,
+  keyPaths: readonly string[] = [],
+): Promise<void> {
   if (process.platform !== 'linux')
     throw unavailable(`it needs Linux with bubblewrap (this is ${process.platform})`)
   const bwrap = await findOnPath('bwrap', env)
@@ -76,7 +104,7 @@ export async function isolate(prepared: PreparedRun, home: string, env: NodeJS.P
     '--die-with-parent',
   ]
   if ((await kindOf(home)) === 'dir') args.push('--tmpfs', home)
-  for (const path of keychainPaths(env)) {
+  for (const path of [...keychainPaths(env), ...credentialPaths(env, keyPaths)]) {
     const kind = await kindOf(path)
     if (kind === 'dir') args.push('--tmpfs', path)
     else if (kind === 'file') args.push('--ro-bind', '/dev/null', path)
