@@ -6,11 +6,11 @@
  * and asks the vault for every secret itself.
  */
 import assert from 'node:assert/strict'
-import {spawnSync} from 'node:child_process'
+import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {runCli, tempHome} from '../helpers/cli.js'
+import {ROOT, runCli, tempHome} from '../helpers/cli.js'
 import {CANARY, type SeededTokens, startSeededServer} from '../servers/openbao/harness.js'
 import {type OpenBaoTestServer} from '../servers/openbao/server.js'
 
@@ -41,6 +41,11 @@ function runArgs(isolate: string[], paths: string[]): string[] {
   ]
 }
 
+function has(command: string, ...args: string[]): boolean {
+  const probe = spawnSync(command, args, {stdio: 'ignore'})
+  return !probe.error && probe.status === 0
+}
+
 function bubblewrapWorks(): boolean {
   const probe = spawnSync('bwrap', ['--dev-bind', '/', '/', '--unshare-pid', '--proc', '/proc', 'true'], {
     stdio: 'ignore',
@@ -60,7 +65,7 @@ describe('e2e: run --isolate hides the credentials agentvault reads outside its 
     if (!bubblewrapWorks()) this.skip()
     t = await tempHome()
     ;({server, tokens} = await startSeededServer())
-    const user = join(t.home, '..', 'user-home')
+    const user = join(t.home, 'user-home')
     const keys = join(user, '.sanctum', 'keys')
     await mkdir(keys, {recursive: true})
     files = {
@@ -114,5 +119,88 @@ describe('e2e: run --isolate hides the credentials agentvault reads outside its 
         `${secret} reached the isolated command: ${isolated.stdout}`,
       )
     assert.match(isolated.stdout, /^hidden\nhidden\nhidden\nhidden\n/)
+  })
+})
+
+/** Start a process and resolve with its first line of stdout (an address it prints once ready). */
+function firstLine(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = ''
+    child.stdout?.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8')
+      if (text.includes('\n')) resolve(text.split('\n')[0]!)
+    })
+    child.once('error', reject)
+    child.once('exit', () => reject(new Error(`exited before printing a line: ${text}`)))
+  })
+}
+
+describe('e2e: run --isolate with the keychain on an abstract D-Bus socket', function () {
+  this.timeout(120_000)
+  let t: Awaited<ReturnType<typeof tempHome>>
+  let bus: ChildProcess | undefined
+  let keyring: ChildProcess | undefined
+  let env: NodeJS.ProcessEnv
+
+  before(async function () {
+    if (!bubblewrapWorks() || !has('dbus-daemon', '--version') || !has('gnome-keyring-daemon', '--version'))
+      this.skip()
+    t = await tempHome()
+    const user = join(t.home, 'user-home')
+    await mkdir(user, {recursive: true})
+    // As dbus-launch and dbus-run-session before dbus 1.15.2 (Ubuntu 22.04) set the session bus up:
+    // an abstract socket, which lives in the network namespace rather than on the file system.
+    bus = spawn(
+      'dbus-daemon',
+      ['--session', `--address=unix:abstract=${join(t.home, 'bus')}`, '--nofork', '--print-address=1'],
+      {stdio: ['ignore', 'pipe', 'ignore']},
+    )
+    const address = await firstLine(bus)
+    env = {...t.env, DBUS_SESSION_BUS_ADDRESS: address, HOME: user, XDG_DATA_HOME: join(user, 'data')}
+    delete env.AGENTVAULT_NO_KEYCHAIN
+    keyring = spawn('gnome-keyring-daemon', ['--foreground', '--unlock', '--components=secrets'], {
+      env: {...process.env, ...env},
+      stdio: ['pipe', 'pipe', 'ignore'],
+    })
+    keyring.stdin?.end('pw')
+    // gnome-keyring-daemon closes its stdout once it serves.
+    await new Promise<void>((resolve) => {
+      keyring!.stdout?.once('end', resolve).resume()
+    })
+    const stored = await runCli(['secrets', 'set', 'K'], {env, input: 'canary-keychain-5d0b'})
+    assert.equal(stored.code, 0, stored.stderr)
+    const status = await runCli(['status', '--json'], {env})
+    if (!status.stdout.includes('"keySource": "keychain"')) this.skip()
+  })
+
+  after(async () => {
+    keyring?.kill()
+    bus?.kill()
+    await t?.dispose()
+  })
+
+  it('is refused before anything starts (exit 2): bubblewrap cannot hide an abstract socket', async () => {
+    // What the command would do: find the bus in /proc/net/unix and read agentvault's keychain entries.
+    const script = `a=$(grep -o '@${join(t.home, 'bus')}' /proc/net/unix | head -1); DBUS_SESSION_BUS_ADDRESS="unix:abstract=\${a#@}" node -e 'require(process.argv[1]).findCredentialsAsync("agentvault").then((c) => console.log(c.length > 0 ? "entries: " + c.map((e) => e.account).join(",") : "none"), () => console.log("no keychain"))' "${join(ROOT, 'node_modules', '@napi-rs', 'keyring')}"`
+    const plain = await runCli(['run', '--env', 'K=local://K', '--', 'sh', '-c', script], {env})
+    assert.equal(plain.code, 0, plain.stderr)
+    assert.match(plain.stdout, /^entries: vault-key/, 'a command reaches the keychain (the test can fail)')
+    const isolated = await runCli(
+      [
+        'run',
+        '--isolate',
+        '--placeholders',
+        '--env',
+        'K=local://K',
+        '--',
+        'sh',
+        '-c',
+        `echo started; ${script}`,
+      ],
+      {env},
+    )
+    assert.equal(isolated.code, 2, isolated.stdout)
+    assert.equal(isolated.stdout, '')
+    assert.match(isolated.stderr, /^Error: --isolate is not available here: .*abstract.*\nTry this: .+/m)
   })
 })

@@ -11,6 +11,7 @@ import {join} from 'node:path'
 import type {PreparedRun} from '../runner.js'
 
 import {UsageError} from '../errors.js'
+import {keychainDisabled} from '../keychain.js'
 
 function unavailable(why: string): UsageError {
   return new UsageError('ISOLATE_UNAVAILABLE', `--isolate is not available here: ${why}`, {
@@ -34,6 +35,30 @@ async function findOnPath(command: string, env: NodeJS.ProcessEnv): Promise<stri
   }
 
   return undefined
+}
+
+/**
+ * Refuse a session bus the sandbox cannot hide: an abstract socket (`unix:abstract=`, as
+ * dbus-launch and dbus-run-session before dbus 1.15.2 make it) lives in the network namespace,
+ * which the child shares to reach the placeholder proxy, and TCP is the network itself. Through it
+ * the child reads agentvault's keychain entries (the vault key, stored tokens). Unless agentvault
+ * leaves the keychain alone (AGENTVAULT_NO_KEYCHAIN).
+ */
+function checkBusHideable(env: NodeJS.ProcessEnv): void {
+  if (keychainDisabled(env)) return
+  const entries = (env.DBUS_SESSION_BUS_ADDRESS ?? '').split(';')
+  const open = entries.find(
+    (entry) => /^unix:(?:.*,)?abstract=/.test(entry) || /^(?:nonce-)?tcp:/.test(entry),
+  )
+  if (open === undefined) return
+  throw new UsageError(
+    'ISOLATE_UNAVAILABLE',
+    `--isolate is not available here: the D-Bus session bus (the OS keychain) is ${open.startsWith('unix:') ? 'an abstract socket' : 'on TCP'}, which bubblewrap cannot hide from a command that keeps the network`,
+    {
+      suggestion:
+        'Use a session bus at a path (unix:path=…, as systemd’s user bus and dbus 1.15.2+ make it), or set AGENTVAULT_NO_KEYCHAIN=1 if agentvault keeps nothing in the keychain here.',
+    },
+  )
 }
 
 /** Paths of the session bus and keyring sockets that the child must not reach. */
@@ -76,6 +101,7 @@ export async function isolate(
     throw unavailable(`it needs Linux with bubblewrap (this is ${process.platform})`)
   const bwrap = await findOnPath('bwrap', env)
   if (!bwrap) throw unavailable('bubblewrap (bwrap) is not installed')
+  checkBusHideable(env)
   const {stat} = await import('node:fs/promises')
   const kindOf = async (path: string): Promise<'dir' | 'file' | undefined> => {
     try {
