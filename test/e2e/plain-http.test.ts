@@ -5,12 +5,15 @@
  * allowed, as for `run --placeholders`. The target here listens on this machine's first private,
  * non-loopback address (skipped when it has none).
  */
+import type {CallToolResult} from '@modelcontextprotocol/sdk/types.js'
+
 import assert from 'node:assert/strict'
 import {createServer, type IncomingHttpHeaders, type Server} from 'node:http'
 import {networkInterfaces} from 'node:os'
 
 import {runCli, tempHome} from '../helpers/cli.js'
 import {expectFailure} from '../helpers/e2e.js'
+import {startMcp} from '../helpers/mcp.js'
 import {proxyCall, startProxy} from '../helpers/proxy.js'
 
 const CANARY = 'canary-plain-http-6e2f0a'
@@ -109,6 +112,26 @@ describe('e2e: secrets over plain http:// only to loopback, unless the profile a
       assert.equal((JSON.parse(reply.text) as {error: string}).error, 'non_https_blocked')
     } finally {
       await proxy.stop()
+    }
+
+    assert.deepEqual(received, [], 'nothing was sent')
+  })
+
+  it('the mcp tools answer a PLAIN_HTTP tool error (http_request and use_secret)', async () => {
+    const session = await startMcp(['--allow', 'local://K'], t.env)
+    try {
+      for (const [name, args] of [
+        ['http_request', {bearer: 'K', url}],
+        ['use_secret', {operation: 'http_request', params: {url}, reference: 'K'}],
+      ] as const) {
+        const result = (await session.client.callTool({arguments: args, name})) as CallToolResult
+        assert.equal(result.isError, true, JSON.stringify(result))
+        const {error} = result.structuredContent as {error: {category: string; code: string}}
+        assert.deepEqual([error.code, error.category], ['PLAIN_HTTP', 'denied'])
+      }
+    } finally {
+      const transcript = await session.close()
+      assert.ok(!transcript.received.includes(CANARY))
     }
 
     assert.deepEqual(received, [], 'nothing was sent')
