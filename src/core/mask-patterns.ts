@@ -23,7 +23,8 @@
  * - shell quoting, as `set -x` traces print a command's arguments (bash, zsh: `'\''` for a quote;
  *   `${v@Q}` too), Python `shlex.quote` (`'"'"'`), bash `printf %q` and zsh `${(q)v}` (a backslash
  *   before each special character), and single-quoted literals with backslash escapes (Python
- *   `repr`, PHP `var_export`, Perl Data::Dumper: `\'` and `\\`);
+ *   `repr`, PHP `var_export`, Perl Data::Dumper: `\'` and `\\`), and `''` for a quote (YAML
+ *   single-quoted scalars as PyYAML and Go's yaml write them, SQL string literals);
  * - hexadecimal (values of 4 bytes or more), lower and upper case, as one run of digits (`xxd -p` of a value up to 30 bytes,
  *   `od -An -tx1 -v | tr -d ' \n'`, Python `.hex()`, `hexdump -ve '1/1 "%02x"'`, `printf %X`);
  * - for a multi-line value (a PEM key), each line of at least {@link MIN_LINE_LENGTH} bytes (its
@@ -288,7 +289,11 @@ function shellForms(value: Buffer): Buffer[] {
   const forms = [latin1(backslashed)]
   if (SHELL_SPECIAL_FIRST.has(value[0]!)) forms.push(latin1(`\\${backslashed}`))
   if (value.includes(QUOTE))
-    forms.push(latin1(text.replaceAll("'", "'\\''")), latin1(text.replaceAll("'", `'"'"'`)))
+    forms.push(
+      latin1(text.replaceAll("'", "'\\''")),
+      latin1(text.replaceAll("'", `'"'"'`)),
+      latin1(text.replaceAll("'", "''")),
+    )
   if (value.includes(QUOTE) || value.includes(BACKSLASH))
     forms.push(latin1(text.replaceAll('\\', '\\\\').replaceAll("'", "\\'")))
   return forms

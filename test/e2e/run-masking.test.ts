@@ -188,6 +188,25 @@ describe('e2e: run masking', () => {
       assert.match(result.stderr, /^\+ : curl -H 'Authorization: Bearer <concealed by agentvault>'$/m)
     })
 
+    it("YAML and SQL single-quoted literals ('' for a quote): SQLite quote(), PyYAML when installed", async function () {
+      if (!has('python3', '-c', 'import sqlite3')) this.skip()
+      const quoted = await runCli(['secrets', 'set', 'QUOTED'], {env: t.env, input: QUOTED})
+      assert.equal(quoted.code, 0, quoted.stderr)
+      const script = `import os, sqlite3
+v = os.environ["Q"]
+print(sqlite3.connect(":memory:").execute("select quote(?)", (v,)).fetchone()[0])
+try:
+    import yaml
+    print(yaml.safe_dump({"q": v}), end="")
+except ImportError:
+    print("q: " + "'" + v.replace("'", "''") + "'")
+`
+      const result = await run(['--env', 'Q=local://QUOTED', '--', 'python3', '-c', script])
+      assert.equal(result.code, 0, result.stderr)
+      assert.ok(!result.stdout.includes('canary'), result.stdout)
+      assert.equal(result.stdout.split(MASK).length - 1, 2, result.stdout)
+    })
+
     it('a value stored with a trailing newline is masked when printed without it', async () => {
       const file = join(t.home, 'with-newline.txt')
       // Two newlines: whether or not storing strips one, the value kept still ends with a newline.

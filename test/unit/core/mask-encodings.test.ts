@@ -301,6 +301,8 @@ describe('core/mask: encodings that programs print (property)', () => {
       "bash and zsh set -x, bash's @Q expansion ('\\'' for a quote)": (value) =>
         value.replaceAll("'", String.raw`'\''`),
       "Python shlex.quote ('\"'\"' for a quote)": (value) => value.replaceAll("'", `'"'"'`),
+      "YAML single-quoted (PyYAML, Go yaml), SQL literals ('' for a quote)": (value) =>
+        value.replaceAll("'", "''"),
       'bash printf %q, zsh (q) expansion': backslashQuoted,
       "Python repr, PHP var_export, Perl Data::Dumper ('…\\'…')": (value) =>
         value.replaceAll('\\', '\\\\').replaceAll("'", String.raw`\'`),
