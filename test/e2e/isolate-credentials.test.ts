@@ -90,7 +90,7 @@ describe('e2e: run --isolate hides the credentials agentvault reads outside its 
         '--set',
         'agent=ci',
         '--set',
-        `keyPath=${files.profileKey}`,
+        'keyPath=~/profile-agent.key',
       ],
       {env},
     )

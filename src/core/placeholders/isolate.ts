@@ -1,5 +1,5 @@
 import {homedir} from 'node:os'
-import {join} from 'node:path'
+import {join, resolve} from 'node:path'
 
 /**
  * `run --isolate`: start the child under bubblewrap with the agentvault home and the OS keychain's
@@ -78,7 +78,8 @@ function keychainPaths(env: NodeJS.ProcessEnv): string[] {
  */
 function credentialPaths(env: NodeJS.ProcessEnv, keyPaths: readonly string[]): string[] {
   const user = env.HOME && env.HOME !== '' ? env.HOME : homedir()
-  const expand = (path: string): string => (path.startsWith('~/') ? join(user, path.slice(2)) : path)
+  // As agentvault reads them: ~/ from the user's home, a relative path from the working directory.
+  const expand = (path: string): string => resolve(path.startsWith('~/') ? join(user, path.slice(2)) : path)
   return [
     join(user, '.vault-token'),
     join(user, '.sanctum', 'keys'),
