@@ -31,8 +31,14 @@ export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = proce
       : undefined
     let code: number
     try {
-      if (options.isolate)
-        await (await import('./core/placeholders/isolate.js')).isolate(prepared, session.home, env)
+      if (options.isolate) {
+        const {profiles} = await session.config()
+        const keyPaths = Object.values(profiles).flatMap((profile) =>
+          typeof profile.keyPath === 'string' ? [profile.keyPath] : [],
+        )
+        await (await import('./core/placeholders/isolate.js')).isolate(prepared, session.home, env, keyPaths)
+      }
+
       // Backends stay open while the child runs: leases must outlive it (sanctum releases on close).
       // The audit writer loads while the child runs (this process waits then), not after it exits.
       code = await spawnAndWait(prepared, options.mask, outputs, () => {

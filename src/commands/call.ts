@@ -54,7 +54,7 @@ export default class Call extends AgentVaultCommand<typeof Call> {
   }
   static description = `Like curl, but the credentials are secret references: agentvault reads them, injects them where you say, and prints only the response. Styles combine in one call. Echoes of a secret in the response are concealed (--json: redacted: true).
 
-Exit codes: 0 for 2xx/3xx, 22 for an HTTP status of 400 or more (unless --no-fail), 7 when a guard refuses (host not allowed for the secret, private or metadata address, redirect to another host that would carry the secret), 3 for TLS verification failures, 5 for network failures and timeouts.
+Exit codes: 0 for 2xx/3xx, 22 for an HTTP status of 400 or more (unless --no-fail), 7 when a guard refuses (host not allowed for the secret, plain http:// off this machine without the profile's allowPlainHttp, private or metadata address, redirect to another host that would carry the secret), 3 for TLS verification failures, 5 for network failures and timeouts.
 
 A secret goes only to hosts it allows (secrets set --allow-domain), else to the profile's allowedDomains or this command's --allow-domain. Redirects (at most 5) are followed only to allowed hosts; credential headers are dropped when the host changes.
 

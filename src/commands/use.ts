@@ -66,7 +66,7 @@ Operations and their parameters:
   encrypt       plaintext (or data), encoding → base64 ciphertext (XSalsa20-Poly1305, key from HKDF-SHA256)
   decrypt       ciphertext (or data) → plaintext
 
-HTTP requests go only to hosts the secret allows (its --allow-domain list; else the profile's allowedDomains or this command's --allow-domain), never to loopback, private or link-local addresses unless the profile sets allowPrivateNetworks, and never to cloud metadata addresses. Echoes of the value in the response are concealed (redacted: true).`
+HTTP requests go only to hosts the secret allows (its --allow-domain list; else the profile's allowedDomains or this command's --allow-domain), never to loopback, private or link-local addresses unless the profile sets allowPrivateNetworks, never over plain http:// to a host off this machine unless the profile sets allowPlainHttp, and never to cloud metadata addresses. Echoes of the value in the response are concealed (redacted: true).`
   static examples = [
     '<%= config.bin %> <%= command.id %> OPENAI_KEY http_request --param url=https://api.openai.com/v1/models --json',
     '<%= config.bin %> <%= command.id %> WEBHOOK_KEY sign --param algorithm=hmac-sha256 --param data="$PAYLOAD"',

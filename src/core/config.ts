@@ -28,6 +28,8 @@ export interface ProfileSettings {
   /** Use-not-retrieve: hosts every secret of this profile may be used against. */
   allowedDomains?: string[]
   allowPrivateNetworks?: boolean
+  /** Use-not-retrieve: secrets may go over plain http:// to hosts off this machine (never by default). */
+  allowPlainHttp?: boolean
   /** Use-not-retrieve: PEM file of extra CAs trusted for `use`/`call` (relative to the home). */
   caCert?: string
   /** Audit records carry `resource_ref` instead of reference names when "ref". */
@@ -137,6 +139,7 @@ function validateSetting(file: string, key: string, name: string, value: unknown
       return
     }
 
+    case 'allowPlainHttp':
     case 'allowPrivateNetworks':
     case 'tlsSkipVerify': {
       if (typeof value !== 'boolean') throw invalid(file, key, 'must be true or false')

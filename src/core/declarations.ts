@@ -92,6 +92,12 @@ export const COMMON_SETTINGS: readonly SettingDeclaration[] = [
       'Hosts (exact, or *.suffix) every secret of this profile may be sent to when it has no list of its own.',
   },
   {
+    name: 'allowPlainHttp',
+    type: 'boolean',
+    description:
+      'Let use/call/proxy/mcp send secrets over plain http:// to hosts off this machine (loopback always may).',
+  },
+  {
     name: 'allowPrivateNetworks',
     type: 'boolean',
     description: 'Let use/call/run --placeholders reach loopback and private addresses.',

@@ -17,6 +17,14 @@
  *   characters as surrogate pairs), PHP `json_encode` (also `\/`), Go `encoding/json` (`\u003c
  *   \u003e \u0026 \u2028 \u2029`) and .NET `System.Text.Json` write them, each with upper- and
  *   lower-case hex;
+ * - HTML and XML escapes, as template engines and escapers write a value into a page or an error
+ *   page (`&amp; &lt; &gt;`, with `"` as `&quot;` or `&#34;` or kept, `'` as `&#x27;`, `&#039;`,
+ *   `&#39;`, `&apos;` or kept, and Go html/template's `&#43;` for `+`);
+ * - shell quoting, as `set -x` traces print a command's arguments (bash, zsh: `'\''` for a quote;
+ *   `${v@Q}` too), Python `shlex.quote` (`'"'"'`), bash `printf %q` and zsh `${(q)v}` (a backslash
+ *   before each special character), and single-quoted literals with backslash escapes (Python
+ *   `repr`, PHP `var_export`, Perl Data::Dumper: `\'` and `\\`), and `''` for a quote (YAML
+ *   single-quoted scalars as PyYAML and Go's yaml write them, SQL string literals);
  * - hexadecimal (values of 4 bytes or more), lower and upper case, as one run of digits (`xxd -p` of a value up to 30 bytes,
  *   `od -An -tx1 -v | tr -d ' \n'`, Python `.hex()`, `hexdump -ve '1/1 "%02x"'`, `printf %X`);
  * - for a multi-line value (a PEM key), each line of at least {@link MIN_LINE_LENGTH} bytes (its
@@ -181,6 +189,7 @@ function textForms(value: Buffer): Buffer[] {
     percentEncode(value, style, false),
     percentEncode(value, style, true),
   ])
+  forms.push(...htmlForms(value), ...shellForms(value))
   if (isUtf8(value)) {
     const text = value.toString('utf8')
     for (const style of JSON_STYLES) {
@@ -226,6 +235,68 @@ function percentEncode(value: Buffer, style: UrlStyle, lower: boolean): Buffer {
   }
 
   return latin1(out)
+}
+
+/**
+ * How HTML and XML escapers write `"`, `'` and `+` (all write `&amp; &lt; &gt;`); undefined keeps
+ * the character. Each differs from the others in at least one of them.
+ */
+const HTML_STYLES: ReadonlyArray<Readonly<Record<number, string>>> = [
+  {0x22: '&quot;', 0x27: '&#x27;'}, // Python html.escape, Django escape
+  {}, // html.escape(quote=False), xml.sax.saxutils.escape, PHP ENT_NOQUOTES
+  {0x22: '&quot;'}, // xml.sax.saxutils.quoteattr, ElementTree attributes
+  {0x22: '&quot;', 0x27: '&#039;'}, // PHP htmlspecialchars (ENT_QUOTES)
+  {0x22: '&#34;', 0x27: '&#39;'}, // Go html.EscapeString, markupsafe (Jinja2, Flask)
+  {0x22: '&quot;', 0x27: '&#39;'}, // Ruby CGI.escapeHTML, lodash escape, .NET WebUtility.HtmlEncode
+  {0x22: '&#34;', 0x27: '&#39;', 0x2b: '&#43;'}, // Go html/template
+  {0x22: '&quot;', 0x27: '&apos;'}, // XML: PHP ENT_XML1, .NET SecurityElement.Escape
+]
+const HTML_ALWAYS: Readonly<Record<number, string>> = {0x26: '&amp;', 0x3c: '&lt;', 0x3e: '&gt;'}
+
+/** The value as each HTML/XML escaper writes it (byte by byte: only ASCII characters change). */
+function htmlForms(value: Buffer): Buffer[] {
+  if (
+    !value.some(
+      (byte) =>
+        byte === 0x26 || byte === 0x3c || byte === 0x3e || byte === 0x22 || byte === 0x27 || byte === 0x2b,
+    )
+  )
+    return []
+  return HTML_STYLES.map((style) => {
+    let out = ''
+    for (const byte of value) out += HTML_ALWAYS[byte] ?? style[byte] ?? String.fromCodePoint(byte)
+    return latin1(out)
+  })
+}
+
+/** What bash's `printf %q` puts a backslash before (`#` and `~` only as the first character). */
+const SHELL_SPECIAL = new Set([...' !"$&\'()*,;<>?[\\]^`{|}'].map((char) => char.codePointAt(0)!))
+const SHELL_SPECIAL_FIRST = new Set([0x23, 0x7e])
+const QUOTE = 0x27
+const BACKSLASH = 0x5c
+
+/**
+ * The value as shells and quoting functions write it (see the module comment). Byte by byte: only
+ * ASCII characters change. None when the value holds no character any of them rewrites.
+ */
+function shellForms(value: Buffer): Buffer[] {
+  if (!value.some((byte) => SHELL_SPECIAL.has(byte) || SHELL_SPECIAL_FIRST.has(byte))) return []
+  const text = value.toString('latin1')
+  let backslashed = ''
+  for (const byte of value)
+    backslashed += SHELL_SPECIAL.has(byte) ? `\\${String.fromCodePoint(byte)}` : String.fromCodePoint(byte)
+  // A leading # or ~ is escaped too when the value starts the word (printf %q "$V"), not inside one.
+  const forms = [latin1(backslashed)]
+  if (SHELL_SPECIAL_FIRST.has(value[0]!)) forms.push(latin1(`\\${backslashed}`))
+  if (value.includes(QUOTE))
+    forms.push(
+      latin1(text.replaceAll("'", "'\\''")),
+      latin1(text.replaceAll("'", `'"'"'`)),
+      latin1(text.replaceAll("'", "''")),
+    )
+  if (value.includes(QUOTE) || value.includes(BACKSLASH))
+    forms.push(latin1(text.replaceAll('\\', '\\\\').replaceAll("'", "\\'")))
+  return forms
 }
 
 interface JsonStyle {

@@ -18,6 +18,7 @@ import type {Injection} from './use/specs.js'
 
 import {ENGINE_USE_OPERATIONS} from './backend.js'
 import {ConfigError, DeniedError, UsageError} from './errors.js'
+import {classifyAddress} from './use/addresses.js'
 import {
   decryptData,
   encryptData,
@@ -146,6 +147,36 @@ export function assertHostAllowed(
       suggestion,
     })
   }
+
+  if (!from) assertTransportAllowed(url, policies)
+}
+
+/** Whether `hostname` (urlHost's form) is this machine: `localhost` and its subdomains, or a loopback address. */
+function isLoopbackHost(hostname: string): boolean {
+  const bare = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname
+  return hostname === 'localhost' || hostname.endsWith('.localhost') || classifyAddress(bare) === 'loopback'
+}
+
+/**
+ * Refuse a request that would carry secrets over plain http:// off this machine, unless every
+ * profile involved sets `allowPlainHttp`: anyone on the network path reads it (AgentSecrets 3.x
+ * blocks it too; `run --placeholders` does the same). Redirects are not checked here: one to
+ * another origin drops the credential headers, and refuses a secret in the URL or body.
+ */
+function assertTransportAllowed(url: URL, policies: readonly SecretPolicy[]): void {
+  if (url.protocol !== 'http:' || policies.length === 0) return
+  const host = urlHost(url)
+  if (isLoopbackHost(host) || policies.every((policy) => policy.profile.settings.allowPlainHttp === true))
+    return
+  const refused = policies.find((policy) => policy.profile.settings.allowPlainHttp !== true)!
+  throw new DeniedError(
+    'PLAIN_HTTP',
+    `Refused to send ${refused.reference} over plain http:// to ${host}: anyone on the network path could read it`,
+    {
+      details: {host, reference: refused.reference},
+      suggestion: `Use https:// if ${url.host} speaks it; if ${host} only speaks plain HTTP on a network you trust, set "allowPlainHttp": true on profile ${refused.profile.name} (agentvault profiles set ${refused.profile.name} allowPlainHttp=true).`,
+    },
+  )
 }
 
 /** Private networks are reachable only when every profile involved allows them. */

@@ -23,6 +23,19 @@ describe('e2e: call response redaction', () => {
 
   after(() => world.dispose())
 
+  it('conceals the value a page quotes HTML-escaped (&amp;, &#43;): body as printed and in --json', async () => {
+    const escaped = [CANARY.replace('&', '&amp;'), CANARY.replace('&', '&amp;').replace('+', '&#43;')]
+    const plain = await call([url('/html'), '--bearer', 'K'])
+    assert.equal(plain.code, 22, plain.stderr) // an HTTP error status, as curl --fail
+    assert.equal(plain.stdout, `<p>Invalid token: ${MASK}</p><input value="${MASK}">\n`)
+    const json = await call([url('/html'), '--bearer', 'K', '--json', '--no-fail'])
+    assert.equal(json.code, 0, json.stderr)
+    const result = JSON.parse(json.stdout) as {body: string; redacted: boolean; status: number}
+    assert.deepEqual([result.status, result.redacted], [400, true])
+    for (const output of [plain.stdout, plain.stderr, json.stdout, json.stderr])
+      for (const form of [...forms(), ...escaped]) assert.ok(!output.includes(form), `${form} in ${output}`)
+  })
+
   it('conceals the value in response header names, also after Node lower-cased them (-i and --json)', async () => {
     const plain = await call([url('/header-name'), '--bearer', 'K', '-i'])
     assert.equal(plain.code, 0, plain.stderr)

@@ -226,7 +226,10 @@ describe('e2e: profile settings', () => {
       const help = await cli(['profiles', command, '--help'])
       assert.equal(help.code, 0, help.stderr)
       assert.match(help.stdout, /openbao: address, addresses, namespace/)
-      assert.match(help.stdout, /every kind: allowedDomains, allowPrivateNetworks, auditPaths, caCert/)
+      assert.match(
+        help.stdout,
+        /every kind: allowedDomains, allowPlainHttp, allowPrivateNetworks, auditPaths,\s+caCert/,
+      )
     }
   })
 })

@@ -17,6 +17,8 @@ const MASK = '<concealed by agentvault>'
 const TRICKY = `Pä/ss"w\\<rd>&'(x)*!~ é😀-canary-91c4`
 const PLAIN = 'canary-plain-5be02d17aa'
 const PROMPT = 'hunter2-canary-0e7f'
+/** Shell-special characters around single quotes: what shells' and Python's quoting rewrites. */
+const QUOTED = `it's a "canary" & (more); $x #9f21~`
 /** Too short to mask (under 4 bytes). */
 const SHORT = 'q7z'
 
@@ -147,6 +149,62 @@ describe('e2e: run masking', () => {
         `python3 -c 'import os, re, urllib.parse as u; t = os.environ["T"]; print("?a=" + u.quote(t, safe="") + "&b=1"); print(u.quote(t)); print(u.quote_plus(t)); print(re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), u.quote(t, safe=""))); print(u.urlencode({"t": t}))'`,
       ].join('; ')
       await maskedLines(script, 5)
+    })
+
+    it('HTML and XML escapes: Python html.escape (quote or not), xml.sax.saxutils quoteattr', async function () {
+      if (!has('python3', '-c', 'pass')) this.skip()
+      const script = `python3 -c 'import html, os; from xml.sax.saxutils import quoteattr; t = os.environ["T"]; print("<p>" + html.escape(t) + "</p>"); print(html.escape(t, quote=False)); print("<a title=" + quoteattr(t) + ">")'`
+      const out = await maskedLines(script, 3)
+      assert.ok(out.startsWith(`<p>${MASK}</p>\n`), out)
+    })
+
+    it('shell quoting: bash set -x, printf %q, @Q expansion; Python shlex.quote and repr; Perl Data::Dumper', async function () {
+      if (!has('bash', '-c', ':') || !has('python3', '-c', 'pass') || !has('perl', '-e', '1')) this.skip()
+      // CI logs' classic: `set -x` prints each command with its arguments quoted for the shell.
+      const quoted = await runCli(['secrets', 'set', 'QUOTED'], {env: t.env, input: QUOTED})
+      assert.equal(quoted.code, 0, quoted.stderr)
+      const result = await run([
+        '--env',
+        'Q=local://QUOTED',
+        '--',
+        'bash',
+        '-c',
+        [
+          'set -x',
+          ': curl -H "Authorization: Bearer $Q"',
+          'set +x',
+          'printf "%q\\n" "$Q"',
+          // eslint-disable-next-line no-template-curly-in-string -- bash's own expansion, not a template
+          'echo "${Q@Q}"',
+          `python3 -c 'import os, shlex; print(shlex.quote(os.environ["Q"])); print(repr(os.environ["Q"]))'`,
+          `perl -MData::Dumper -e '$Data::Dumper::Terse = 1; print Dumper($ENV{Q})'`,
+        ].join('\n'),
+      ])
+      assert.equal(result.code, 0, result.stderr)
+      for (const output of [result.stdout, result.stderr])
+        // Every quoted form keeps these words whole: none may be left.
+        for (const word of ['canary', '9f21']) assert.ok(!output.includes(word), `${word} in ${output}`)
+      assert.equal(result.stdout.split(MASK).length - 1, 5, result.stdout)
+      assert.match(result.stderr, /^\+ : curl -H 'Authorization: Bearer <concealed by agentvault>'$/m)
+    })
+
+    it("YAML and SQL single-quoted literals ('' for a quote): SQLite quote(), PyYAML when installed", async function () {
+      if (!has('python3', '-c', 'import sqlite3')) this.skip()
+      const quoted = await runCli(['secrets', 'set', 'QUOTED'], {env: t.env, input: QUOTED})
+      assert.equal(quoted.code, 0, quoted.stderr)
+      const script = `import os, sqlite3
+v = os.environ["Q"]
+print(sqlite3.connect(":memory:").execute("select quote(?)", (v,)).fetchone()[0])
+try:
+    import yaml
+    print(yaml.safe_dump({"q": v}), end="")
+except ImportError:
+    print("q: " + "'" + v.replace("'", "''") + "'")
+`
+      const result = await run(['--env', 'Q=local://QUOTED', '--', 'python3', '-c', script])
+      assert.equal(result.code, 0, result.stderr)
+      assert.ok(!result.stdout.includes('canary'), result.stdout)
+      assert.equal(result.stdout.split(MASK).length - 1, 2, result.stdout)
     })
 
     it('a value stored with a trailing newline is masked when printed without it', async () => {

@@ -108,6 +108,8 @@ export function answerFor(
       }
     }
 
+    if (error.code === 'PLAIN_HTTP')
+      return {answer: shapeB('non_https_blocked', host, text), outcome: 'denied'}
     if (SSRF_CODES.has(error.code))
       return {answer: shapeB('ssrf_protection_blocked', host, text), outcome: 'denied'}
     if (error.code === 'RESPONSE_TOO_LARGE')

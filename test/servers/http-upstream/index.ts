@@ -8,6 +8,7 @@
  * | `/echo` | 200 JSON of the request (method, path, headers, body as text), plus the bearer token in an `X-Echo-Token` header and its base64 and URL-encoded forms in the body |
  * | `/gzip?layers=1&declare=gzip` | `/echo`'s body, gzip-compressed `layers` times, with `Content-Encoding: <declare>` (`none`: no such header); `plain=1` compresses a fixed text instead |
  * | `/header-name` | the bearer token, URL-encoded, inside two response header *names* |
+ * | `/html` | 400, an HTML error page quoting the bearer token as template engines escape it (Python's html.escape in text, Go's html/template in an attribute) |
  * | `/reason` | 200 with the bearer token in the status line's reason phrase (`200 OK <token>`) |
  * | `/redirect?to=URL&status=302&keep_query=1` | a redirect to URL (with keep_query, carrying the other query parameters along) |
  * | `/loop` | a redirect to itself, forever |
@@ -129,6 +130,20 @@ function respond(request: RecordedRequest, response: ServerResponse): void {
       response.setHeader(`x-session-${encodeURIComponent(token)}`, 'active')
       response.setHeader(`x-other-${encodeURIComponent(token)}`, 'also')
       response.end('ok')
+      break
+    }
+
+    case '/html': {
+      // An error page that quotes what it was sent, as web frameworks' templates do.
+      const token = String(request.headers.authorization ?? '').replace(/^Bearer /, '')
+      const escape = (table: Record<string, string>) => token.replaceAll(/[&<>"'+]/g, (c) => table[c] ?? c)
+      const text = {'&': '&amp;', '<': '&lt;', '>': '&gt;'}
+      response.statusCode = 400
+      response.setHeader('content-type', 'text/html; charset=utf-8')
+      response.end(
+        `<p>Invalid token: ${escape({...text, '"': '&quot;', "'": '&#x27;'})}</p>` +
+          `<input value="${escape({...text, '"': '&#34;', "'": '&#39;', '+': '&#43;'})}">\n`,
+      )
       break
     }
 

@@ -165,6 +165,15 @@ function neverSurvives(encode: (value: string) => string, values = textValue): v
   )
 }
 
+/** bash `printf %q` and zsh's (q) flag: a backslash before each special character (# and ~ first only). */
+function backslashQuoted(value: string): string {
+  return [...value]
+    .map((char, i) =>
+      ' !"$&\'()*,;<>?[\\]^`{|}'.includes(char) || (i === 0 && '#~'.includes(char)) ? `\\${char}` : char,
+    )
+    .join('')
+}
+
 describe('core/mask: encodings that programs print (property)', () => {
   describe('base64', () => {
     it('at every byte alignment, behind and before other bytes (printf "user:%s" | base64)', () => {
@@ -245,6 +254,62 @@ describe('core/mask: encodings that programs print (property)', () => {
     for (const [name, encode] of Object.entries(flavours)) {
       it(name, () => {
         neverSurvives(encode)
+      })
+    }
+  })
+
+  describe('HTML and XML escapes (a page or error template that echoes the value)', () => {
+    /** Character-by-character escaping, `&` included, as each library's table says. */
+    const escaper =
+      (table: Readonly<Record<string, string>>) =>
+      (value: string): string =>
+        [...value].map((char) => table[char] ?? char).join('')
+    const TEXT = {'&': '&amp;', '<': '&lt;', '>': '&gt;'}
+    const flavours: Record<string, (value: string) => string> = {
+      'Python html.escape, Django escape': escaper({...TEXT, '"': '&quot;', "'": '&#x27;'}),
+      'Python html.escape(quote=False), xml.sax.saxutils.escape': escaper(TEXT),
+      'xml.sax.saxutils.quoteattr, ElementTree attributes (&quot; only)': escaper({...TEXT, '"': '&quot;'}),
+      'PHP htmlspecialchars (ENT_QUOTES, the default since 8.1)': escaper({
+        ...TEXT,
+        '"': '&quot;',
+        "'": '&#039;',
+      }),
+      'Go html.EscapeString, markupsafe (Jinja2, Flask)': escaper({...TEXT, '"': '&#34;', "'": '&#39;'}),
+      'Ruby CGI.escapeHTML, lodash escape, .NET WebUtility.HtmlEncode': escaper({
+        ...TEXT,
+        '"': '&quot;',
+        "'": '&#39;',
+      }),
+      'Go html/template (also +)': escaper({...TEXT, '"': '&#34;', "'": '&#39;', '+': '&#43;'}),
+      'XML with &apos; (PHP ENT_XML1, .NET SecurityElement.Escape)': escaper({
+        ...TEXT,
+        '"': '&quot;',
+        "'": '&apos;',
+      }),
+    }
+    for (const [name, encode] of Object.entries(flavours)) {
+      it(name, () => {
+        neverSurvives(encode)
+      })
+    }
+  })
+
+  describe('shell quoting and quoted string literals (set -x, printf %q, repr)', () => {
+    /** Printable text (ASCII and beyond): what these quoters keep as text rather than octal escapes. */
+    const printable = textValue.filter((text) => !/[\u0000-\u001F\u007F-\u009F\u2028\u2029]/.test(text))
+    const flavours: Record<string, (value: string) => string> = {
+      "bash and zsh set -x, bash's @Q expansion ('\\'' for a quote)": (value) =>
+        value.replaceAll("'", String.raw`'\''`),
+      "Python shlex.quote ('\"'\"' for a quote)": (value) => value.replaceAll("'", `'"'"'`),
+      "YAML single-quoted (PyYAML, Go yaml), SQL literals ('' for a quote)": (value) =>
+        value.replaceAll("'", "''"),
+      'bash printf %q, zsh (q) expansion': backslashQuoted,
+      "Python repr, PHP var_export, Perl Data::Dumper ('…\\'…')": (value) =>
+        value.replaceAll('\\', '\\\\').replaceAll("'", String.raw`\'`),
+    }
+    for (const [name, encode] of Object.entries(flavours)) {
+      it(name, () => {
+        neverSurvives(encode, printable)
       })
     }
   })
