@@ -514,6 +514,7 @@ describe('e2e: run --placeholders', () => {
     assert.equal(help.code, 0, help.stderr)
     const text = help.stdout.replaceAll(/\s+/g, ' ')
     assert.match(text, /reverses it, an LLM asked to spell it backwards or in UTF-16/)
+    assert.match(text, /serve it from a sibling host the value is not allowed for/)
     assert.match(text, /secrets set --allow-domain/)
     assert.match(text, /AGENTVAULT_PLACEHOLDERS_ALLOW_HTTP=1/)
     assert.match(text, /own PID namespace with its own \/proc and \/dev/)
