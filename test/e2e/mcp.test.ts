@@ -320,6 +320,23 @@ describe('e2e: mcp', function () {
         }),
       )
       assert.equal(slow.timed_out, true)
+      // A background process that keeps the output open (and the secrets in its environment) does
+      // not outlast the timeout: the call answers, and the whole process group is stopped.
+      const background = structured<{stdout: string; timed_out: boolean}>(
+        await call(session, 'run_command', {
+          command: ['sh', '-c', 'sleep 1000 & echo "$!"'],
+          env: {TOKEN: 'local://K'},
+          timeout_seconds: 1,
+        }),
+      )
+      assert.equal(background.timed_out, true)
+      const sleeper = Number(background.stdout.trim())
+      assert.ok(Number.isInteger(sleeper) && sleeper > 0, background.stdout)
+      // Gone, or a zombie its new parent has yet to reap.
+      await until(async () => {
+        const stat = await readFile(`/proc/${sleeper}/stat`, 'utf8').catch(() => '')
+        return stat === '' || stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')
+      })
       const missing = toolError(await call(session, 'run_command', {command: ['agentvault-no-such-program']}))
       assert.equal(missing.code, 'COMMAND_FAILED_TO_START')
     })

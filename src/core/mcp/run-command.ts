@@ -123,8 +123,11 @@ async function spawnMasked(
   const patterns = maskPatterns(prepared.secrets, {minLength: MIN_MASK_LENGTH})
   const started = Date.now()
   const [file, ...args] = prepared.command as [string, ...string[]]
+  // Its own process group: a timeout or a cancelled call stops everything the command started,
+  // also what it left running in the background holding the output open (and the secrets).
   const child = spawn(file, args, {
     ...(input.cwd !== undefined && {cwd: input.cwd}),
+    detached: true,
     env: prepared.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -145,10 +148,26 @@ async function spawnMasked(
 
   let timedOut = false
   let killer: NodeJS.Timeout | undefined
+  const signalGroup = (name: NodeJS.Signals): void => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, name)
+    } catch {
+      // The group is gone (or was never made): the child alone, if it is still there.
+      if (child.exitCode === null && child.signalCode === null) child.kill(name)
+    }
+  }
+
   const stop = (): void => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    child.kill('SIGTERM')
-    killer ??= setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS)
+    if (killer) return
+    signalGroup('SIGTERM')
+    killer = setTimeout(() => {
+      signalGroup('SIGKILL')
+      // Whatever still holds the output open left the group (setsid): stop reading, answer.
+      killer = setTimeout(() => {
+        child.stdout.destroy()
+        child.stderr.destroy()
+      }, KILL_GRACE_MS)
+    }, KILL_GRACE_MS)
   }
 
   const timer = setTimeout(
