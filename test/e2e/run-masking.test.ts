@@ -127,6 +127,22 @@ describe('e2e: run masking', () => {
       assert.match(out, /^> Authorization: Basic [A-Za-z0-9+/]{0,8}<concealed by agentvault>/)
     })
 
+    it('UTF-16LE: a PowerShell -EncodedCommand naming the value, and the raw UTF-16LE bytes', async function () {
+      if (!has('python3', '-c', 'pass')) this.skip()
+      const script = `python3 -c 'import base64, os, sys; print("pwsh -EncodedCommand " + base64.b64encode(("$env:T = \\"" + os.environ["T"] + "\\"").encode("utf-16-le")).decode()); sys.stdout.flush(); sys.stdout.buffer.write(("token " + os.environ["P"] + "\\n").encode("utf-16-le"))'`
+      const result = await run([...refs, '--', 'sh', '-c', script])
+      assert.equal(result.code, 0, result.stderr)
+      const [command = ''] = result.stdout.split('\n')
+      const encoded = command.replace('pwsh -EncodedCommand ', '')
+      for (const value of [TRICKY, PLAIN]) {
+        const utf16 = Buffer.from(value, 'utf16le')
+        assert.ok(!Buffer.from(encoded.replaceAll(/[^\w+/=]/g, ''), 'base64').includes(utf16), command)
+        assert.ok(!result.stdoutBytes.includes(utf16), 'raw UTF-16LE survived')
+      }
+
+      assert.equal(result.stdout.split(MASK).length - 1, 2, result.stdout)
+    })
+
     it('JSON: Python json.dumps (ASCII and not), Node JSON.stringify', async function () {
       if (!has('python3', '-c', 'pass')) this.skip()
       const script = [

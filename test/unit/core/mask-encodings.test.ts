@@ -213,6 +213,30 @@ describe('core/mask: encodings that programs print (property)', () => {
     it('of the value followed by a newline (echo "$P" | base64), whole', () => {
       neverSurvives((value) => Buffer.from(`${value}\n`).toString('base64'))
     })
+
+    it('of the value as UTF-16LE inside a longer script (PowerShell -EncodedCommand), and UTF-16LE raw', () => {
+      fc.assert(
+        fc.property(
+          // UTF-16LE forms are made for values of 5 bytes or more (as base64 inside a longer text).
+          textValue.filter((text) => Buffer.byteLength(text) >= 5),
+          surroundings,
+          surroundings,
+          fc.array(fc.nat(), {maxLength: 10}),
+          (value, a, b, cuts) => {
+            const script = Buffer.from(`${a}$env:TOKEN = "${value}"${b}`, 'utf16le')
+            const encoded = Buffer.from(script.toString('base64'))
+            const utf16 = Buffer.from(value, 'utf16le')
+            const out = maskChunks(maskPatterns([Buffer.from(value, 'utf8')]), cut(encoded, cuts))
+            // Nothing of the value's own UTF-16LE comes back out of the masked base64.
+            const decoded = Buffer.from(out.toString('latin1').replaceAll(/[^\w+/=]/g, ''), 'base64')
+            assert.ok(!decoded.includes(utf16), `${value} survived in ${out.toString('latin1')}`)
+            const raw = maskChunks(maskPatterns([Buffer.from(value, 'utf8')]), cut(script, cuts))
+            assert.ok(!raw.includes(utf16), `${value} survived raw in UTF-16LE`)
+          },
+        ),
+        {numRuns: 200},
+      )
+    })
   })
 
   describe('JSON escapes', () => {

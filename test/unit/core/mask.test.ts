@@ -326,7 +326,8 @@ describe('core/mask', () => {
           fc.array(fc.record({at: fc.nat(), which: fc.nat()}), {maxLength: 12}),
           fc.array(fc.nat(), {maxLength: 30}),
           (rawValues, base, insertions, cuts) => {
-            const patterns = maskPatterns(rawValues.map(toBuffer))
+            // Without the UTF-16LE forms, which hold 0x00 (masked as any other pattern elsewhere).
+            const patterns = maskPatterns(rawValues.map(toBuffer)).filter((pattern) => !pattern.includes(0))
             let data = Buffer.from(base)
             for (const {at, which} of insertions) {
               const position = at % (data.length + 1)
