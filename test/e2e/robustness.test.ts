@@ -1,0 +1,128 @@
+/**
+ * Through the built binary: what a write that cannot finish leaves behind — a full disk (here a
+ * file-size limit, RLIMIT_FSIZE: every write past it fails with EFBIG after writing what fits, as
+ * ENOSPC does), a crash in the middle of an append. The previous state must stay intact and usable,
+ * and the failure must be loud (product.md §9), never "a bug in agentvault".
+ */
+import assert from 'node:assert/strict'
+import {spawn} from 'node:child_process'
+import {appendFile, readFile, stat, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {
+  baseEnv,
+  BIN,
+  type CliResult,
+  collect,
+  ROOT,
+  runCli,
+  tempHome,
+  withNodeOnPath,
+} from '../helpers/cli.js'
+
+/**
+ * Python ignores SIGXFSZ and exec keeps an ignored signal ignored, so the binary gets EFBIG instead
+ * of being killed when it writes past `limit` bytes: the part of a write that fits is written.
+ */
+const LIMITED =
+  'import os, resource, sys\n' +
+  'n = int(sys.argv[1])\n' +
+  'resource.setrlimit(resource.RLIMIT_FSIZE, (n, n))\n' +
+  'os.execv(sys.argv[2], sys.argv[2:])\n'
+
+/** Run the binary with files limited to `limit` bytes (a disk that fills up at that size). */
+function runWithFileSizeLimit(
+  limit: number,
+  args: string[],
+  options: {env: NodeJS.ProcessEnv; input?: string},
+): Promise<CliResult> {
+  const child = spawn('python3', ['-c', LIMITED, String(limit), BIN, ...args], {
+    cwd: ROOT,
+    env: withNodeOnPath(baseEnv(options.env)),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  child.stdin.end(options.input ?? '')
+  return collect(child)
+}
+
+/** One `secrets get` whose audit line is cut after `keep` of its bytes. */
+async function cutAppend(env: NodeJS.ProcessEnv, audit: string, keep: number): Promise<void> {
+  const {size} = await stat(audit)
+  const result = await runWithFileSizeLimit(size + keep, ['secrets', 'get', 'KEEP', '--reveal'], {
+    env,
+  })
+  assert.equal(result.stdout, 'keep-value')
+  assert.match(result.stderr, /Could not write the audit log/)
+  assert.equal((await stat(audit)).size, size, 'the failed append left part of its line in the log')
+}
+
+describe('e2e: robustness of writes that cannot finish', () => {
+  let t: Awaited<ReturnType<typeof tempHome>>
+  let audit: string
+
+  beforeEach(async () => {
+    t = await tempHome()
+    audit = join(t.env.AGENTVAULT_HOME as string, 'audit.log')
+    const stored = await runCli(['secrets', 'set', 'KEEP'], {env: t.env, input: 'keep-value'})
+    assert.equal(stored.code, 0, stored.stderr)
+  })
+
+  afterEach(() => t.dispose())
+
+  describe('an audit append cut short (disk full, or killed mid-write)', () => {
+    it('a failed append leaves the log as it was: verify passes, and so does the next append', async () => {
+      await cutAppend(t.env, audit, 100)
+      const verified = await runCli(['audit', 'verify', '--json'], {env: t.env})
+      assert.equal(verified.code, 0, verified.stdout + verified.stderr)
+      const next = await runCli(['secrets', 'get', 'KEEP', '--reveal'], {env: t.env})
+      assert.equal(next.code, 0, next.stderr)
+      const after = await runCli(['audit', 'verify', '--json'], {env: t.env})
+      assert.equal(after.code, 0, after.stdout + after.stderr)
+      assert.equal((JSON.parse(after.stdout) as {count: number}).count, 2)
+    })
+
+    it('a line left incomplete by a crash: verify says what happened and passes; the next append removes it', async () => {
+      const complete = await readFile(audit)
+      // What a process killed inside its append's write(2) leaves: the start of a line, no newline.
+      await appendFile(audit, complete.subarray(0, 90))
+      const verified = await runCli(['audit', 'verify'], {env: t.env})
+      assert.equal(verified.code, 0, verified.stderr)
+      assert.match(verified.stderr, /Audit log intact: 1 entries/)
+      assert.match(verified.stderr, /line 2 .*interrupted/)
+      const json = await runCli(['audit', 'verify', '--json'], {env: t.env})
+      assert.deepEqual(JSON.parse(json.stdout), {
+        count: 1,
+        interrupted: {
+          line: 2,
+          reason: 'incomplete last line: an append was interrupted (killed, or the disk was full)',
+        },
+        ok: true,
+      })
+
+      const next = await runCli(['secrets', 'get', 'KEEP', '--reveal'], {env: t.env})
+      assert.equal(next.code, 0, next.stderr)
+      const lines = (await readFile(audit, 'utf8')).split('\n')
+      assert.equal(lines.pop(), '')
+      for (const line of lines) JSON.parse(line) // every line is a whole record again
+      const after = await runCli(['audit', 'verify', '--json'], {env: t.env})
+      assert.equal(after.code, 0, after.stdout + after.stderr)
+      assert.deepEqual(JSON.parse(after.stdout), {count: 2, ok: true})
+    })
+
+    it('records cut from the end are still reported, also after the next append', async () => {
+      const complete = await readFile(audit)
+      const second = await runCli(['secrets', 'get', 'KEEP', '--reveal'], {env: t.env})
+      assert.equal(second.code, 0, second.stderr)
+      // Cut the last record in the middle: the head still records it, so this is no crash.
+      await writeFile(
+        audit,
+        Buffer.concat([complete, (await readFile(audit)).subarray(complete.length, complete.length + 90)]),
+      )
+      const verified = await runCli(['audit', 'verify', '--json'], {env: t.env})
+      assert.equal(verified.code, 3, verified.stdout)
+      await runCli(['secrets', 'get', 'KEEP', '--reveal'], {env: t.env})
+      const after = await runCli(['audit', 'verify', '--json'], {env: t.env})
+      assert.equal(after.code, 3, after.stdout)
+    })
+  })
+})
