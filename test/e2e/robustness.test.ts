@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {appendFile, readFile, stat, writeFile} from 'node:fs/promises'
+import {appendFile, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {
@@ -56,6 +56,44 @@ async function cutAppend(env: NodeJS.ProcessEnv, audit: string, keep: number): P
   assert.equal((await stat(audit)).size, size, 'the failed append left part of its line in the log')
 }
 
+/** Both forms: exit 5, `Error:` and `Try this:` (never "a bug in agentvault"), the vault as it was. */
+async function expectDiskFull(env: NodeJS.ProcessEnv, args: string[], input: string): Promise<void> {
+  const vault = join(env.AGENTVAULT_HOME as string, 'vault.json')
+  const before = await readFile(vault)
+  for (const json of [false, true]) {
+    const result = await runWithFileSizeLimit(before.length + 50, json ? [...args, '--json'] : args, {
+      env,
+      input,
+    })
+    assert.equal(result.code, 5, result.stdout + result.stderr)
+    if (json) {
+      const {error} = JSON.parse(result.stdout) as {
+        error: {category: string; code: string; suggestion: string}
+      }
+      assert.equal(error.code, 'DISK_FULL')
+      assert.equal(error.category, 'unavailable')
+      assert.match(error.suggestion, /space/)
+    } else {
+      assert.equal(result.stdout, '')
+      assert.match(
+        result.stderr,
+        /^Error: Could not write: .+; nothing was changed\nTry this: Free some space/m,
+      )
+      assert.doesNotMatch(result.stderr, /bug/)
+    }
+  }
+
+  assert.deepEqual(await readFile(vault), before, 'the vault changed')
+  const entries = await readdir(env.AGENTVAULT_HOME as string)
+  assert.deepEqual(
+    entries.filter((name) => name.endsWith('.tmp') || name.endsWith('.lock')),
+    [],
+    'temporaries or a lock were left behind',
+  )
+  const kept = await runCli(['secrets', 'get', 'KEEP', '--reveal'], {env})
+  assert.equal(kept.stdout, 'keep-value')
+}
+
 describe('e2e: robustness of writes that cannot finish', () => {
   let t: Awaited<ReturnType<typeof tempHome>>
   let audit: string
@@ -68,6 +106,22 @@ describe('e2e: robustness of writes that cannot finish', () => {
   })
 
   afterEach(() => t.dispose())
+
+  describe('a vault write on a full disk', () => {
+    it('secrets set: exit 5 DISK_FULL, the previous value kept', async () => {
+      await expectDiskFull(t.env, ['secrets', 'set', 'KEEP'], 'x'.repeat(4096))
+    })
+
+    it('secrets import: exit 5 DISK_FULL, nothing imported', async () => {
+      await expectDiskFull(
+        t.env,
+        ['secrets', 'import', '-', '--overwrite'],
+        `KEEP=${'y'.repeat(2048)}\nOTHER=${'z'.repeat(2048)}\n`,
+      )
+      const other = await runCli(['secrets', 'get', 'OTHER', '--reveal'], {env: t.env})
+      assert.equal(other.code, 6)
+    })
+  })
 
   describe('an audit append cut short (disk full, or killed mid-write)', () => {
     it('a failed append leaves the log as it was: verify passes, and so does the next append', async () => {
