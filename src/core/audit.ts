@@ -282,10 +282,13 @@ export async function verifyAudit(home: string): Promise<AuditVerification> {
 
   // Take the lock only for a consistent snapshot (size + head) so a long verify never blocks
   // appends; the log is append-only, so the first `size` bytes do not change afterwards.
-  const snapshot = await withFileLock(join(home, AUDIT_LOCK_FILE), async () => ({
-    headBytes: readFileIfExists(headPath),
-    size: await fileSize(logPath),
-  }))
+  const read = async () => ({headBytes: readFileIfExists(headPath), size: await fileSize(logPath)})
+  const snapshot = await withFileLock(join(home, AUDIT_LOCK_FILE), read).catch((error: unknown) => {
+    // A read-only filesystem (a mounted copy kept as evidence) holds no lock, and needs none:
+    // nothing can append to it.
+    if ((error as NodeJS.ErrnoException).code === 'EROFS') return read()
+    throw error
+  })
 
   let count = 0
   let previous: ChainPoint = {hash: GENESIS_HASH, seq: 0}

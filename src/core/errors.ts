@@ -4,6 +4,8 @@
  * process exit codes (product.md §9).
  */
 
+import {dirname} from 'node:path'
+
 export type ErrorCategory =
   | 'auth'
   | 'cancelled'
@@ -196,8 +198,12 @@ function fileSystemError(error: unknown): AgentVaultError | undefined {
     case 'EPERM':
     case 'EROFS': {
       if (typeof path !== 'string') return undefined
-      const what = code === 'EROFS' ? 'is on a read-only filesystem' : 'is not accessible to this user'
-      return new ConfigError('HOME_NOT_WRITABLE', `${path} ${what}${where}`, {
+      // A read-only filesystem: the directory says more than the temp file that could not be made.
+      const message =
+        code === 'EROFS'
+          ? `${dirname(path)} is on a read-only filesystem${where}`
+          : `${path} is not accessible to this user${where}`
+      return new ConfigError('HOME_NOT_WRITABLE', message, {
         ...options,
         suggestion:
           'Point AGENTVAULT_HOME at a directory this user can write, or fix its owner and permissions (the home is 0700, its files 0600).',

@@ -5,7 +5,7 @@
  * and the failure must be loud (product.md §9), never "a bug in agentvault".
  */
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
+import {execFileSync, spawn} from 'node:child_process'
 import {appendFile, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
@@ -177,6 +177,46 @@ describe('e2e: robustness of writes that cannot finish', () => {
       await runCli(['secrets', 'get', 'KEEP', '--reveal'], {env: t.env})
       const after = await runCli(['audit', 'verify', '--json'], {env: t.env})
       assert.equal(after.code, 3, after.stdout)
+    })
+  })
+
+  describe('a home on a read-only filesystem (a forensic copy, a read-only mount)', () => {
+    let mounted: string | undefined
+
+    beforeEach(function () {
+      // A read-only filesystem needs a mount (root; CI runs as root); elsewhere this is skipped.
+      if (process.getuid?.() !== 0) this.skip()
+      const home = t.env.AGENTVAULT_HOME as string
+      const copy = `${home}.copy`
+      execFileSync('cp', ['-a', home, copy])
+      try {
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', home], {stdio: 'ignore'})
+      } catch {
+        this.skip()
+      }
+
+      mounted = home
+      execFileSync('cp', ['-a', `${copy}/.`, home])
+      execFileSync('mount', ['-o', 'remount,ro', home])
+    })
+
+    afterEach(() => {
+      if (mounted) execFileSync('umount', [mounted])
+      mounted = undefined
+    })
+
+    it('audit verify checks the log (it writes nothing)', async () => {
+      const verified = await runCli(['audit', 'verify', '--json'], {env: t.env})
+      assert.equal(verified.code, 0, verified.stdout + verified.stderr)
+      assert.deepEqual(JSON.parse(verified.stdout), {count: 1, ok: true})
+    })
+
+    it('secrets set: exit 3 naming the read-only filesystem, and the value is still read', async () => {
+      const result = await runCli(['secrets', 'set', 'KEEP'], {env: t.env, input: 'new-value'})
+      assert.equal(result.code, 3, result.stderr)
+      assert.match(result.stderr, /^Error: .*read-only filesystem.*\nTry this: /m)
+      const kept = await runCli(['secrets', 'get', 'KEEP', '--reveal'], {env: t.env})
+      assert.equal(kept.stdout, 'keep-value')
     })
   })
 })
