@@ -173,6 +173,8 @@ export async function appendAuditBatch(home: string, events: readonly AuditEvent
       const fd = openLogForAppend(logPath)
       const records: AuditRecord[] = []
       let headTemporary: Temporary | undefined
+      /** Where the log ended before our lines (-1 until known): a failure takes them back to it. */
+      let before = -1
       try {
         const info = fstatSync(fd)
         if (!info.isFile()) throw notRegular(logPath)
@@ -206,19 +208,8 @@ export async function appendAuditBatch(home: string, events: readonly AuditEvent
         // After an interrupted write the log may end mid-line; never glue our record onto it.
         const prefix = tail.endsWithNewline || end < info.size ? '' : '\n'
         const bytes = Buffer.from(`${prefix}${lines.join('')}`)
-        try {
-          for (let offset = 0; offset < bytes.length;) offset += writeSync(fd, bytes, offset)
-        } catch (error) {
-          // A full disk (ENOSPC, EDQUOT, EFBIG) after part of the lines: take them back, so the
-          // log stays as it was rather than ending in half a record.
-          try {
-            ftruncateSync(fd, end)
-          } catch {
-            // The next append removes the incomplete line (above).
-          }
-
-          throw error
-        }
+        before = end
+        for (let offset = 0; offset < bytes.length;) offset += writeSync(fd, bytes, offset)
 
         // The next head goes to its temp file now so that both fsyncs run at once; it is renamed
         // into place only after the lines are durable (below).
@@ -237,6 +228,16 @@ export async function appendAuditBatch(home: string, events: readonly AuditEvent
           if (outcome.status === 'rejected') throw outcome.reason
       } catch (error) {
         if (headTemporary) discardTemporary(headTemporary)
+        // A full disk (ENOSPC, EDQUOT, EFBIG) in the middle of the lines, or for the head after
+        // them, or a failed fsync: take the lines back, so that a failed append is one that wrote
+        // nothing (the log does not end in half a record, and a caller may append the same events
+        // again without doubling them).
+        if (before !== -1)
+          try {
+            ftruncateSync(fd, before)
+          } catch {
+            // The next append removes an incomplete line (above).
+          }
 
         throw error
       } finally {

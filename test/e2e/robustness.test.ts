@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import {execFileSync, spawn} from 'node:child_process'
-import {appendFile, readdir, readFile, stat, writeFile} from 'node:fs/promises'
+import {appendFile, mkdir, readdir, readFile, rename, rmdir, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {
@@ -19,6 +19,8 @@ import {
   tempHome,
   withNodeOnPath,
 } from '../helpers/cli.js'
+import {proxyCall, startProxy} from '../helpers/proxy.js'
+import {createUseWorld} from '../servers/http-upstream/fixture.js'
 
 /**
  * Python ignores SIGXFSZ and exec keeps an ignored signal ignored, so the binary gets EFBIG instead
@@ -218,5 +220,52 @@ describe('e2e: robustness of writes that cannot finish', () => {
       const kept = await runCli(['secrets', 'get', 'KEEP', '--reveal'], {env: t.env})
       assert.equal(kept.stdout, 'keep-value')
     })
+  })
+})
+
+describe('e2e: a long-lived proxy whose audit log cannot be written for a while', function () {
+  this.timeout(120_000)
+
+  it('keeps the events and writes them with the next batch once it can: none is lost', async () => {
+    const world = await createUseWorld()
+    const env = {AGENTVAULT_HOME: world.home, AGENTVAULT_NO_KEYCHAIN: '1', NO_COLOR: '1'}
+    const proxy = await startProxy(env)
+    try {
+      const bearer = (path: string) =>
+        proxyCall(proxy.port, {
+          headers: {
+            'X-AS-Inject-Bearer': 'K',
+            'X-AS-Session-Token': proxy.token ?? '',
+            'X-AS-Target-URL': world.upstream.url(path),
+          },
+        })
+      const log = join(world.home, 'audit.log')
+      const countProxyEvents = async (): Promise<number> =>
+        (await readFile(log, 'utf8')).split('\n').filter((line) => line.includes('"command":"proxy"')).length
+      assert.equal((await bearer('/first')).status, 200)
+      await proxy.untilRequestLines(1)
+      const before = await countProxyEvents()
+
+      // The log cannot be written: a directory where the file was (as a full disk, a lost mount).
+      await rename(log, `${log}.aside`)
+      await mkdir(log)
+      assert.equal((await bearer('/while-unwritable')).status, 200)
+      await proxy.untilRequestLines(2)
+      assert.match(proxy.stderr(), /Could not write the audit log: .*1 kept/)
+
+      await rmdir(log)
+      await rename(`${log}.aside`, log)
+      assert.equal((await bearer('/after')).status, 200)
+      await proxy.untilRequestLines(3)
+      assert.equal(
+        await countProxyEvents(),
+        before + 2,
+        'the event of the request made while the log was unwritable',
+      )
+    } finally {
+      const stopped = await proxy.stop()
+      await world.dispose()
+      assert.equal(stopped.code, 0, stopped.stderr)
+    }
   })
 })
