@@ -109,6 +109,28 @@ describe('e2e: robustness of writes that cannot finish', () => {
 
   afterEach(() => t.dispose())
 
+  describe('secrets import of a file that assigns a name twice', () => {
+    it('imports the last assignment and says which line it overrode (text and --json)', async () => {
+      const file = join(t.home, 'twice.env')
+      await writeFile(file, 'TWICE=first\nOTHER=o\nTWICE=second\n')
+      const result = await runCli(['secrets', 'import', file], {env: t.env})
+      assert.equal(result.code, 0, result.stderr)
+      assert.match(
+        result.stderr,
+        /twice\.env:1: TWICE is assigned again on line 3; the value of line 3 is imported/,
+      )
+      const stored = await runCli(['secrets', 'get', 'TWICE', '--reveal'], {env: t.env})
+      assert.equal(stored.stdout, 'second')
+
+      await writeFile(file, 'DUP=a\nDUP=b\n')
+      const json = await runCli(['secrets', 'import', file, '--json'], {env: t.env})
+      assert.equal(json.code, 0, json.stderr)
+      assert.deepEqual((JSON.parse(json.stdout) as {overridden: unknown}).overridden, [
+        {by: 2, line: 1, name: 'DUP'},
+      ])
+    })
+  })
+
   describe('a vault write on a full disk', () => {
     it('secrets set: exit 5 DISK_FULL, the previous value kept', async () => {
       await expectDiskFull(t.env, ['secrets', 'set', 'KEEP'], 'x'.repeat(4096))

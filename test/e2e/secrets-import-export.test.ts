@@ -112,6 +112,7 @@ describe('e2e: secrets import / export', () => {
       backend: 'local',
       created: ['OTHER'],
       ignored: [],
+      overridden: [],
       profile: 'local',
       replaced: [],
       skipped: ['TOKEN'],
