@@ -25,10 +25,10 @@ import {
   constants as fsConstants,
   fstatSync,
   type FSWatcher,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readSync,
-  statSync,
   watch,
   writeSync,
 } from 'node:fs'
@@ -117,6 +117,12 @@ export interface AuditVerification {
    * readable; for entries missing at the end, the first missing seq).
    */
   firstBad?: {line: number; reason: string; seq?: number}
+  /**
+   * The log ends with the start of a line and no record: an append was cut short (the process was
+   * killed in its write, or the disk filled). Not a break: no record is missing, the next append
+   * removes it.
+   */
+  interrupted?: {line: number; reason: string}
 }
 
 export const AUDIT_LOG_FILE = 'audit.log'
@@ -167,6 +173,8 @@ export async function appendAuditBatch(home: string, events: readonly AuditEvent
       const fd = openLogForAppend(logPath)
       const records: AuditRecord[] = []
       let headTemporary: Temporary | undefined
+      /** Where the log ended before our lines (-1 until known): a failure takes them back to it. */
+      let before = -1
       try {
         const info = fstatSync(fd)
         if (!info.isFile()) throw notRegular(logPath)
@@ -176,10 +184,14 @@ export async function appendAuditBatch(home: string, events: readonly AuditEvent
         const head = readHead(home)
         // A head ahead of the log means lines were cut from the end: chain on from the head so the
         // gap stays visible to verify instead of being papered over by a fresh head.
-        let previous: ChainPoint =
-          head && (!tail.last || head.seq > tail.last.seq)
-            ? head
-            : (tail.last ?? {hash: GENESIS_HASH, seq: 0})
+        const headAhead = head !== undefined && (!tail.last || head.seq > tail.last.seq)
+        let previous: ChainPoint = headAhead ? head : (tail.last ?? {hash: GENESIS_HASH, seq: 0})
+        // The end of the log without the start of a line that no head covers and that is no record:
+        // what an append cut short left (killed in its write). Nothing acknowledged it, so it goes —
+        // kept, it would break the chain for good (verify stops at the first bad line, so every
+        // later edit would hide behind it). With the head ahead, records were cut: leave every byte.
+        const end = tail.endsWithNewline || headAhead ? info.size : incompleteLineStart(fd, info.size)
+        if (end < info.size) ftruncateSync(fd, end)
         const lines: string[] = []
         for (const one of fields) {
           const unhashed = {...one, prev: previous.hash, seq: previous.seq + 1}
@@ -194,9 +206,11 @@ export async function appendAuditBatch(home: string, events: readonly AuditEvent
         }
 
         // After an interrupted write the log may end mid-line; never glue our record onto it.
-        const prefix = tail.endsWithNewline ? '' : '\n'
+        const prefix = tail.endsWithNewline || end < info.size ? '' : '\n'
         const bytes = Buffer.from(`${prefix}${lines.join('')}`)
+        before = end
         for (let offset = 0; offset < bytes.length;) offset += writeSync(fd, bytes, offset)
+
         // The next head goes to its temp file now so that both fsyncs run at once; it is renamed
         // into place only after the lines are durable (below).
         const last = records.at(-1) as AuditRecord
@@ -214,6 +228,16 @@ export async function appendAuditBatch(home: string, events: readonly AuditEvent
           if (outcome.status === 'rejected') throw outcome.reason
       } catch (error) {
         if (headTemporary) discardTemporary(headTemporary)
+        // A full disk (ENOSPC, EDQUOT, EFBIG) in the middle of the lines, or for the head after
+        // them, or a failed fsync: take the lines back, so that a failed append is one that wrote
+        // nothing (the log does not end in half a record, and a caller may append the same events
+        // again without doubling them).
+        if (before !== -1)
+          try {
+            ftruncateSync(fd, before)
+          } catch {
+            // The next append removes an incomplete line (above).
+          }
 
         throw error
       } finally {
@@ -259,10 +283,13 @@ export async function verifyAudit(home: string): Promise<AuditVerification> {
 
   // Take the lock only for a consistent snapshot (size + head) so a long verify never blocks
   // appends; the log is append-only, so the first `size` bytes do not change afterwards.
-  const snapshot = await withFileLock(join(home, AUDIT_LOCK_FILE), async () => ({
-    headBytes: readFileIfExists(headPath),
-    size: await fileSize(logPath),
-  }))
+  const read = async () => ({headBytes: readFileIfExists(headPath), size: await fileSize(logPath)})
+  const snapshot = await withFileLock(join(home, AUDIT_LOCK_FILE), read).catch((error: unknown) => {
+    // A read-only filesystem (a mounted copy kept as evidence) holds no lock, and needs none:
+    // nothing can append to it.
+    if ((error as NodeJS.ErrnoException).code === 'EROFS') return read()
+    throw error
+  })
 
   let count = 0
   let previous: ChainPoint = {hash: GENESIS_HASH, seq: 0}
@@ -273,7 +300,18 @@ export async function verifyAudit(home: string): Promise<AuditVerification> {
     ok: false,
   })
 
+  let interrupted: AuditVerification['interrupted']
   for await (const {bytes, line, terminated} of readLines(logPath, snapshot.size)) {
+    // The start of a line and no record, last in the log: an append cut short (see appendAudit),
+    // provided the head agrees that no record is missing (checked below).
+    if (!terminated && parseJson(bytes) === undefined) {
+      interrupted = {
+        line,
+        reason: 'incomplete last line: an append was interrupted (killed, or the disk was full)',
+      }
+      break
+    }
+
     const checked = checkLine(bytes, terminated, previous)
     if ('reason' in checked) return bad(line, checked.reason, checked.seq)
     beforePrevious = previous
@@ -302,7 +340,7 @@ export async function verifyAudit(home: string): Promise<AuditVerification> {
     return bad(count + 1, `${AUDIT_HEAD_FILE} (seq ${head.seq}) does not match the last entry`, previous.seq)
   }
 
-  return {count, ok: true}
+  return interrupted ? {count, interrupted, ok: true} : {count, ok: true}
 }
 
 /**
@@ -386,7 +424,7 @@ export async function* followAudit(
   })
   signal.addEventListener('abort', notify, {once: true})
 
-  const appended = new AppendedLines(logPath, sizeNow(logPath))
+  const appended = new AppendedLines(logPath, endOfLastLine(logPath))
   try {
     while (!signal.aborted) {
       if (failure !== undefined) throw failure
@@ -412,8 +450,6 @@ export async function* followAudit(
 
 /** What has been appended to a file since the last read, in whole lines (a partial last line waits). */
 class AppendedLines {
-  private carry: Buffer = Buffer.alloc(0)
-
   constructor(
     private readonly path: string,
     private offset: number,
@@ -421,17 +457,14 @@ class AppendedLines {
 
   async read(): Promise<Buffer[]> {
     const size = await fileSize(this.path)
-    if (size < this.offset) {
-      // The log was replaced or truncated: follow the new file from its start.
-      this.offset = 0
-      this.carry = Buffer.alloc(0)
-    }
-
+    // The log was replaced or truncated: follow the new file from its start.
+    if (size < this.offset) this.offset = 0
     if (size === this.offset) return []
-    const data = Buffer.concat([this.carry, await readRange(this.path, this.offset, size)])
-    this.offset = size
+    const data = await readRange(this.path, this.offset, size)
+    // Stay at the start of an unfinished line and read it again next time, rather than keep its
+    // bytes: an append cut short leaves a line that the next append cuts off and writes over.
     const lastNewline = data.lastIndexOf(NEWLINE)
-    this.carry = data.subarray(lastNewline + 1)
+    this.offset += lastNewline + 1
     return [...splitLines(data.subarray(0, lastNewline + 1))]
   }
 }
@@ -748,6 +781,42 @@ function readTail(fd: number, size: number): {endsWithNewline: boolean; last?: C
 }
 
 /**
+ * Where the log's unterminated last line starts, or `size` when that line is a record (a complete
+ * one whose newline did not make it: it stays, and the next append puts a newline after it).
+ */
+function incompleteLineStart(fd: number, size: number): number {
+  let start = size
+  const chunk = Buffer.alloc(Math.min(size, TAIL_CHUNK))
+  while (start > 0) {
+    const from = Math.max(0, start - chunk.length)
+    const length = start - from
+    let filled = 0
+    while (filled < length) {
+      const read = readSync(fd, chunk, filled, length - filled, from + filled)
+      if (read === 0) break
+      filled += read
+    }
+
+    const newline = chunk.subarray(0, filled).lastIndexOf(NEWLINE)
+    if (newline !== -1) {
+      start = from + newline + 1
+      break
+    }
+
+    start = from
+  }
+
+  const line = Buffer.alloc(size - start)
+  for (let filled = 0; filled < line.length;) {
+    const read = readSync(fd, line, filled, line.length - filled, start + filled)
+    if (read === 0) break
+    filled += read
+  }
+
+  return parseJson(line) === undefined ? start : size
+}
+
+/**
  * The lines of a file as raw bytes (split on `\n` only, so a stray `\r` cannot shift line numbers),
  * up to `limit` bytes. The last line has `terminated: false` when the file does not end with `\n`.
  * A missing file has no lines.
@@ -804,12 +873,21 @@ async function fileSize(path: string): Promise<number> {
   }
 }
 
-function sizeNow(path: string): number {
+/** The log's size, less an unfinished last line (which the next append replaces: see appendAudit). */
+function endOfLastLine(path: string): number {
+  let fd: number
   try {
-    return statSync(path).size
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOFOLLOW)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0
     throw error
+  }
+
+  try {
+    const {size} = fstatSync(fd)
+    return size === 0 ? 0 : incompleteLineStart(fd, size)
+  } finally {
+    closeSync(fd)
   }
 }
 

@@ -4,6 +4,8 @@
  * process exit codes (product.md §9).
  */
 
+import {dirname} from 'node:path'
+
 export type ErrorCategory =
   | 'auth'
   | 'cancelled'
@@ -152,9 +154,73 @@ export class InternalError extends AgentVaultError {
   }
 }
 
+/**
+ * A failed file-system call (a write to a full disk, a read-only or foreign home) is the machine's
+ * state, not a bug: say which, with the exit code of §9, rather than "Unexpected error … report it".
+ * The message names the call and path Node names (never a value: our files' contents never reach an
+ * errno message). Every write of agentvault's files is atomic, so what was there is still there.
+ */
+function fileSystemError(error: unknown): AgentVaultError | undefined {
+  if (!(error instanceof Error)) return undefined
+  const {code, path, syscall} = error as NodeJS.ErrnoException
+  if (typeof code !== 'string' || typeof syscall !== 'string') return undefined
+  const where = typeof path === 'string' ? ` (${syscall} ${path})` : ` (${syscall})`
+  const options = {cause: error, details: {errno: code, syscall, ...(typeof path === 'string' && {path})}}
+  switch (code) {
+    case 'EDQUOT':
+    case 'EFBIG':
+    case 'ENOSPC': {
+      const what =
+        code === 'EFBIG'
+          ? 'a file would grow past the size limit (ulimit -f) or the filesystem’s maximum'
+          : code === 'EDQUOT'
+            ? 'the disk quota is exhausted'
+            : 'no space left on the device'
+      return new BackendUnavailableError(
+        'DISK_FULL',
+        `Could not write: ${what}${where}; nothing was changed`,
+        {
+          ...options,
+          suggestion:
+            'Free some space on the filesystem of the agentvault home (or point AGENTVAULT_HOME at another one), then run the command again.',
+        },
+      )
+    }
+
+    case 'EIO': {
+      return new BackendUnavailableError('IO_ERROR', `An input/output error from the disk${where}`, {
+        ...options,
+        suggestion: 'Check the disk holding the agentvault home (dmesg, fsck), then run the command again.',
+      })
+    }
+
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS': {
+      if (typeof path !== 'string') return undefined
+      // A read-only filesystem: the directory says more than the temp file that could not be made.
+      const message =
+        code === 'EROFS'
+          ? `${dirname(path)} is on a read-only filesystem${where}`
+          : `${path} is not accessible to this user${where}`
+      return new ConfigError('HOME_NOT_WRITABLE', message, {
+        ...options,
+        suggestion:
+          'Point AGENTVAULT_HOME at a directory this user can write, or fix its owner and permissions (the home is 0700, its files 0600).',
+      })
+    }
+
+    default: {
+      return undefined
+    }
+  }
+}
+
 /** Wrap anything thrown into an AgentVaultError without leaking its message when it is not ours. */
 export function toAgentVaultError(error: unknown): AgentVaultError {
   if (error instanceof AgentVaultError) return error
+  const fromFileSystem = fileSystemError(error)
+  if (fromFileSystem) return fromFileSystem
   // @inquirer/prompts rejects with ExitPromptError when Ctrl-C closes a prompt.
   if (error instanceof Error && error.name === 'ExitPromptError') return new CancelledError({cause: error})
   const message = error instanceof Error ? error.message : String(error)

@@ -18,6 +18,8 @@ export interface ImportSummary {
   created: string[]
   /** Not imported: the value was empty, or looked like a reference (import takes plain values). */
   ignored: Array<{line: number; name: string; reason: 'empty' | 'reference'}>
+  /** Assignments that a later line of the file replaced (`by`: that line, whose value was imported). */
+  overridden: Array<{by: number; line: number; name: string}>
   profile: string
   /** Existing secrets replaced (`--overwrite`). */
   replaced: string[]
@@ -55,14 +57,26 @@ export async function importSecrets(session: Session, options: ImportOptions): P
   bytes.fill(0)
   const entries = parseEnvFile(text, options.source)
   const latest = new Map<string, {line: number; value: string}>()
+  const overridden: ImportSummary['overridden'] = []
   for (const {line, name, value} of entries) {
+    const earlier = latest.get(name)
+    // A name twice (two files pasted together): the last wins, as in `run --env-file`, but the
+    // value it replaces would otherwise vanish without a word.
+    if (earlier) overridden.push({by: line, line: earlier.line, name})
     latest.set(name, {line, value})
   }
+
+  for (const entry of overridden) entry.by = latest.get(entry.name)?.line ?? entry.by
+  for (const {by, line, name} of overridden)
+    options.warn(
+      `${options.source}:${line}: ${name} is assigned again on line ${by}; the value of line ${by} is imported.`,
+    )
 
   const summary: ImportSummary = {
     backend: profile.kind,
     created: [],
     ignored: [],
+    overridden,
     profile: profile.name,
     replaced: [],
     skipped: [],

@@ -112,6 +112,7 @@ describe('e2e: secrets import / export', () => {
       backend: 'local',
       created: ['OTHER'],
       ignored: [],
+      overridden: [],
       profile: 'local',
       replaced: [],
       skipped: ['TOKEN'],
@@ -203,8 +204,13 @@ describe('e2e: secrets import / export', () => {
     assertNoCanaryIn(refused.plain, [plain])
 
     const exported = await av(['secrets', 'export', '--reveal'])
-    assert.equal(exported.code, 0, exported.stderr)
+    // A backup that holds less than the profile is no success: printed, but exit 2.
+    assert.equal(exported.code, 2, exported.stderr)
     assert.match(exported.stderr, /"not-a-var" is not a valid variable name for a dotenv file; left out/)
+    assert.match(
+      exported.stderr,
+      /^Error: 1 secret is not in the dotenv output: "not-a-var"\nTry this: Export with --json/m,
+    )
     assert.ok(!exported.stderr.includes(plain), 'no value on stderr')
     assert.match(exported.stdout, /^PLAIN="canary-p-[0-9a-f]+"\nTRICKY=".*"\n$/)
 
@@ -231,11 +237,13 @@ describe('e2e: secrets import / export', () => {
     assert.equal((await av(['secrets', 'set', 'OTHER'], {input: 'o'})).code, 0)
 
     const json = await av(['secrets', 'export', 'APP_', '--reveal', '--format', 'json'])
-    assert.equal(json.code, 0, json.stderr)
+    assert.equal(json.code, 2, json.stderr)
     assert.deepEqual(JSON.parse(json.stdout), {APP_ONE: value})
     assert.match(json.stderr, /"APP_BIN" is not UTF-8 text; left out of the json output/)
 
     const yaml = await av(['secrets', 'export', 'APP_', '--reveal', '--format', 'yaml'])
+    assert.equal(yaml.code, 2, yaml.stderr)
+    assert.match(yaml.stderr, /EXPORT_INCOMPLETE|not in the yaml output: "APP_BIN"/)
     const parsed = execFileSync(
       'python3',
       ['-c', 'import sys, yaml, json; print(json.dumps(yaml.safe_load(sys.stdin)))'],

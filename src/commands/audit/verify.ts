@@ -17,6 +17,10 @@ export default class AuditVerify extends AgentVaultCommand<typeof AuditVerify> {
   async run(): Promise<AuditVerifyResult> {
     const result = await verifyAuditTrail(this.vault.home)
     this.logToStderr(`Audit log intact: ${result.count} entries.`)
+    if (result.interrupted)
+      this.logToStderr(
+        `Note: line ${result.interrupted.line} is an entry that was never finished: ${result.interrupted.reason.replace(/^.*?: /, '')}. No entry is missing; the next command that writes the audit log removes it.`,
+      )
     return result
   }
 }

@@ -38,6 +38,8 @@ export const INSTANCE_HEADER = 'X-AgentVault-Instance'
  * way; a stop (SIGINT/SIGTERM) appends what is waiting at once.
  */
 export const AUDIT_BATCH_MS = 50
+/** At most this many audit events wait in memory for a log that cannot be written (see flush). */
+const MAX_UNWRITTEN_EVENTS = 10_000
 
 export interface ProxyServerOptions {
   /** `/health`'s `project`. */
@@ -208,20 +210,33 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
    */
   const pending: Array<{event?: AuditEvent; line: string}> = []
   let batchTimer: NodeJS.Timeout | undefined
-  const flush = async (): Promise<void> => {
-    if (pending.length > 0) {
+  /**
+   * Events of batches whose append failed (a full disk, an unwritable home): a failed append wrote
+   * nothing, so they go first into the next batch instead of being lost with a warning — the disk
+   * may have room again by then. Bounded: a log that stays unwritable must not grow the memory.
+   */
+  let unwritten: AuditEvent[] = []
+  const flush = async (last = false): Promise<void> => {
+    if (pending.length > 0 || (last && unwritten.length > 0)) {
       const batch = pending.splice(0)
-      const events = batch.flatMap((item) => (item.event ? [item.event] : []))
+      const events = [...unwritten, ...batch.flatMap((item) => (item.event ? [item.event] : []))]
       try {
         await appendAuditBatch(options.session.home, events)
+        unwritten = []
       } catch (error) {
+        const dropped = last ? events.length : Math.max(0, events.length - MAX_UNWRITTEN_EVENTS)
+        unwritten = events.slice(dropped)
+        const fate = [
+          unwritten.length > 0 && `${unwritten.length} kept to be written with the next request's`,
+          dropped > 0 && `${dropped} lost`,
+        ].filter(Boolean)
         options.log(
-          `Warning: Could not write the audit log: ${error instanceof Error ? error.message : String(error)}`,
+          `Warning: Could not write the audit log: ${error instanceof Error ? error.message : String(error)} (audit events: ${fate.join(', ')})`,
         )
       }
 
       // The batch's lines in one write (one syscall, not one per request).
-      options.log(batch.map((item) => item.line).join('\n'))
+      if (batch.length > 0) options.log(batch.map((item) => item.line).join('\n'))
     }
   }
 
@@ -240,7 +255,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
     // One batch at a time: requests answered while one is scheduled or written join the next.
     batchTimer ??= setTimeout(() => {
       batchTimer = undefined
-      auditQueue = auditQueue.then(flush)
+      auditQueue = auditQueue.then(async () => flush())
     }, AUDIT_BATCH_MS)
   }
 
@@ -392,7 +407,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
       // What the last requests recorded, without waiting for its timer.
       clearTimeout(batchTimer)
       batchTimer = undefined
-      auditQueue = auditQueue.then(flush)
+      auditQueue = auditQueue.then(() => flush(true))
       await auditQueue
       connections.closeConnections()
       redaction.shareMaskers(false)
