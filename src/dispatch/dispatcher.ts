@@ -126,6 +126,31 @@ async function oclifHandle(error: unknown): Promise<void> {
   await handle(error)
 }
 
+let outputFailed = false
+
+/**
+ * stdout could not be written: `Error:` and `Try this:` on stderr and exit 5, once, rather than an
+ * uncaught exception (exit 1, "a bug") with a stack trace.
+ */
+function reportOutputFailure(error: NodeJS.ErrnoException): void {
+  if (outputFailed) return
+  outputFailed = true
+  void Promise.all([import('../core/errors.js'), import('../ui/errors.js')]).then(
+    ([{BackendUnavailableError}, {reportError}]) => {
+      const failure = new BackendUnavailableError(
+        'OUTPUT_FAILED',
+        `Could not write the output to stdout (${error.code ?? 'error'}); it is incomplete`,
+        {
+          cause: error,
+          suggestion:
+            'Check where the output goes (a full disk, a failing device), make room or redirect it elsewhere, and run the command again.',
+        },
+      )
+      process.exitCode = reportError(failure, {json: false})
+    },
+  )
+}
+
 /** A bundled command module, by its path under dist/fast/ (DispatchEntry.module). */
 export type CommandLoader = (module: string) => Promise<{default: typeof import('./oclif-lite.js').Command}>
 
@@ -146,9 +171,10 @@ export async function dispatch(
   if (env.DEBUG || env.AGENTVAULT_DISPATCH === 'oclif' || argv[0]?.includes(':')) return false
   const table = readJson<DispatchTable>('dispatch.json')
   if (table.commandHooks) return false
-  // As oclif: output cut short by a closed pipe (`| head`) is not an error.
+  // As oclif: output cut short by a closed pipe (`| head`) is not an error. Any other failure to
+  // write it (a full disk under `> backup.env`, /dev/full) is reported as agentvault's errors are.
   watchOutputStreams((error) => {
-    if (error.code !== 'EPIPE') throw error
+    if (error.code !== 'EPIPE') reportOutputFailure(error)
   })
 
   const end = argv.indexOf('--')

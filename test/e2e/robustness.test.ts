@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import {execFileSync, spawn} from 'node:child_process'
-import {appendFile, mkdir, readdir, readFile, rename, rmdir, stat, writeFile} from 'node:fs/promises'
+import {appendFile, mkdir, open, readdir, readFile, rename, rmdir, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {
@@ -290,4 +290,43 @@ describe('e2e: a long-lived proxy whose audit log cannot be written for a while'
       assert.equal(stopped.code, 0, stopped.stderr)
     }
   })
+})
+
+describe('e2e: output that cannot be written (a full disk under `> file`, /dev/full)', () => {
+  let t: Awaited<ReturnType<typeof tempHome>>
+  before(async function () {
+    try {
+      await stat('/dev/full')
+    } catch {
+      this.skip() // Linux and the BSDs have it
+    }
+
+    t = await tempHome()
+    const set = await runCli(['secrets', 'set', 'FULL'], {env: t.env, input: 'canary-dev-full-5c1d'})
+    assert.equal(set.code, 0, set.stderr)
+  })
+  after(() => t?.dispose())
+
+  for (const args of [
+    ['secrets', 'get', 'FULL', '--reveal'],
+    ['secrets', 'list'],
+    ['secrets', 'list', '--json'],
+  ])
+    it(`${args.join(' ')} > /dev/full: exit 5 with Error and Try this, no stack trace, no value`, async () => {
+      const full = await open('/dev/full', 'w')
+      try {
+        const child = spawn(BIN, args, {
+          env: withNodeOnPath(baseEnv(t.env)),
+          stdio: ['ignore', full.fd, 'pipe'],
+        })
+        const result = await collect(child)
+        assert.equal(result.code, 5, result.stderr)
+        assert.match(result.stderr, /^Error: Could not write the output to stdout \(ENOSPC\)/m)
+        assert.match(result.stderr, /^Try this: /m)
+        assert.doesNotMatch(result.stderr, /\n\s+at |a bug in agentvault/)
+        assert.ok(!result.stderr.includes('canary-dev-full-5c1d'))
+      } finally {
+        await full.close()
+      }
+    })
 })
