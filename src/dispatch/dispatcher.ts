@@ -135,7 +135,7 @@ let outputFailed = false
 function reportOutputFailure(error: NodeJS.ErrnoException): void {
   if (outputFailed) return
   outputFailed = true
-  void Promise.all([import('../core/errors.js'), import('../ui/errors.js')]).then(
+  Promise.all([import('../core/errors.js'), import('../ui/errors.js')]).then(
     ([{BackendUnavailableError}, {reportError}]) => {
       const failure = new BackendUnavailableError(
         'OUTPUT_FAILED',
@@ -147,6 +147,9 @@ function reportOutputFailure(error: NodeJS.ErrnoException): void {
         },
       )
       process.exitCode = reportError(failure, {json: false})
+    },
+    () => {
+      process.exitCode = 5
     },
   )
 }

@@ -294,6 +294,7 @@ describe('e2e: a long-lived proxy whose audit log cannot be written for a while'
 
 describe('e2e: output that cannot be written (a full disk under `> file`, /dev/full)', () => {
   let t: Awaited<ReturnType<typeof tempHome>>
+
   before(async function () {
     try {
       await stat('/dev/full')
@@ -305,6 +306,7 @@ describe('e2e: output that cannot be written (a full disk under `> file`, /dev/f
     const set = await runCli(['secrets', 'set', 'FULL'], {env: t.env, input: 'canary-dev-full-5c1d'})
     assert.equal(set.code, 0, set.stderr)
   })
+
   after(() => t?.dispose())
 
   for (const args of [
