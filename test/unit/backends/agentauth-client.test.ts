@@ -4,12 +4,9 @@
  * generation fallback and what it records, request hygiene, and the typed errors of each status.
  */
 import assert from 'node:assert/strict'
-import {execFileSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
 import {createServer as createHttpsServer} from 'node:https'
 import {createServer} from 'node:net'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
 
 import type {Generation} from '../../../src/backends/agentauth/settings.js'
 
@@ -28,6 +25,7 @@ import {
   revokeOperation,
   verifyOperation,
 } from '../../../src/backends/agentauth/operations.js'
+import {sharedTestCertificates} from '../../helpers/test-ca.js'
 import {fails, FakeClock, startServer} from '../../servers/agentauth/harness.js'
 import {type AgentAuthTestServer} from '../../servers/agentauth/server.js'
 
@@ -245,35 +243,12 @@ describe('agentauth HTTP client', () => {
   })
 
   it('verifies the server’s certificate even when NODE_TLS_REJECT_UNAUTHORIZED=0 is in the environment', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'agentvault-aa-tls-'))
     const saved = process.env.NODE_TLS_REJECT_UNAUTHORIZED
     const received: string[] = []
-    // A server nobody can verify (its own self-signed certificate), which records what reaches it.
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        'key.pem',
-        '-out',
-        'cert.pem',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      {cwd: dir, stdio: 'ignore'},
-    )
+    // A server whose CA the client was not given (so nobody can verify it), recording what reaches it.
+    const tls = sharedTestCertificates()
     const server = createHttpsServer(
-      {cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem'))},
+      {cert: readFileSync(tls.cert), key: readFileSync(tls.key)},
       (request, response) => {
         received.push(String(request.headers.authorization))
         response.end('{}')
@@ -299,7 +274,6 @@ describe('agentauth HTTP client', () => {
       await new Promise((resolve) => {
         server.close(resolve)
       })
-      rmSync(dir, {force: true, recursive: true})
     }
   })
 
