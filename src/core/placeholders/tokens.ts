@@ -74,8 +74,11 @@ export function standsIn(data: Buffer | string, stands: readonly Stand[]): Stand
 export function substitute(text: string, stands: readonly Stand[], context: Context): string {
   let out = text
   for (const stand of stands) {
-    if (out.includes(stand.placeholder))
-      out = out.replaceAll(stand.placeholder, encodeFor(stand.value, context))
+    if (out.includes(stand.placeholder)) {
+      const encoded = encodeFor(stand.value, context)
+      // A function, not the string: `$&`, `$$` or `$'` in a value are not replacement patterns.
+      out = out.replaceAll(stand.placeholder, () => encoded)
+    }
   }
 
   return out

@@ -49,6 +49,20 @@ describe('core/placeholders/tokens', () => {
     assert.equal(Buffer.from(header, 'latin1').toString('utf8'), `Bearer ${SECRET}`)
   })
 
+  it("a value holding $&, $$, $` or $' goes in as it is (no replacement patterns)", () => {
+    for (const value of ['p$&ss', 'p$$ss', 'p$`ss', "p$'ss", '$1$<n>']) {
+      const k = stand('K', value)
+      for (const swap of [
+        (text: string) => substitute(text, [k], 'header'),
+        (text: string) => placeholderScanner([k]).substitute(text, 'header'),
+      ])
+        assert.equal(
+          Buffer.from(swap(`Bearer ${k.placeholder}!`), 'latin1').toString('utf8'),
+          `Bearer ${value}!`,
+        )
+    }
+  })
+
   it('JSON and URL substitution round-trips any value (property)', () => {
     fc.assert(
       fc.property(fc.string({minLength: 1, maxLength: 80, unit: 'grapheme'}), (value) => {
