@@ -25,8 +25,8 @@
  *   before each special character), and single-quoted literals with backslash escapes (Python
  *   `repr`, PHP `var_export`, Perl Data::Dumper: `\'` and `\\`), and `''` for a quote (YAML
  *   single-quoted scalars as PyYAML and Go's yaml write them, SQL string literals);
- * - UTF-16LE (PowerShell `-EncodedCommand`, .NET `Encoding.Unicode`) of a valid UTF-8 value of 5
- *   bytes or more: the raw bytes, and their base64 at every alignment as for the value itself;
+ * - UTF-16LE (PowerShell `-EncodedCommand`, .NET `Encoding.Unicode`) of a valid UTF-8 value when
+ *   both are 5 bytes or more: the raw bytes, and their base64 at every alignment as for the value;
  * - hexadecimal (values of 4 bytes or more), lower and upper case, as one run of digits (`xxd -p` of a value up to 30 bytes,
  *   `od -An -tx1 -v | tr -d ' \n'`, Python `.hex()`, `hexdump -ve '1/1 "%02x"'`, `printf %X`);
  * - for a multi-line value (a PEM key), each line of at least {@link MIN_LINE_LENGTH} bytes (its
@@ -50,7 +50,7 @@ export const MIN_LINE_LENGTH = 8
  */
 const MIN_BASE64_INNER = 6
 
-/** Shortest value whose UTF-16LE forms are masked (as for base64 inside a longer text). */
+/** Shortest value, and UTF-16LE form of it, whose UTF-16LE forms are masked (as for base64 inside a longer text). */
 const MIN_UTF16_BYTES = 5
 
 /** Shortest value whose hexadecimal is masked (8 digits: once in ~4·10⁹ positions of random hex). */
@@ -88,7 +88,7 @@ export function maskPatterns(values: readonly Buffer[], options: MaskPatternOpti
     // text: the raw bytes, and their base64 at every alignment (a script that names the value).
     if (value.length >= MIN_UTF16_BYTES && isUtf8(value)) {
       const utf16 = Buffer.from(value.toString('utf8'), 'utf16le')
-      patterns.push(utf16, ...base64Forms(utf16))
+      if (utf16.length >= MIN_UTF16_BYTES) patterns.push(utf16, ...base64Forms(utf16))
     }
 
     const lineLength = Math.max(minLength, MIN_LINE_LENGTH)

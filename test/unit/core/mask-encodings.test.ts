@@ -217,8 +217,8 @@ describe('core/mask: encodings that programs print (property)', () => {
     it('of the value as UTF-16LE inside a longer script (PowerShell -EncodedCommand), and UTF-16LE raw', () => {
       fc.assert(
         fc.property(
-          // UTF-16LE forms are made for values of 5 bytes or more (as base64 inside a longer text).
-          textValue.filter((text) => Buffer.byteLength(text) >= 5),
+          // UTF-16LE forms are made when value and form are 5 bytes or more (as for base64 inside a text).
+          textValue.filter((text) => Buffer.byteLength(text) >= 5 && Buffer.byteLength(text, 'utf16le') >= 5),
           surroundings,
           surroundings,
           fc.array(fc.nat(), {maxLength: 10}),
