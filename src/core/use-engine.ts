@@ -18,7 +18,7 @@ import type {Injection} from './use/specs.js'
 
 import {ENGINE_USE_OPERATIONS} from './backend.js'
 import {ConfigError, DeniedError, UsageError} from './errors.js'
-import {classifyAddress} from './use/addresses.js'
+import {isLoopbackHost} from './use/addresses.js'
 import {
   decryptData,
   encryptData,
@@ -149,12 +149,6 @@ export function assertHostAllowed(
   }
 
   if (!from) assertTransportAllowed(url, policies)
-}
-
-/** Whether `hostname` (urlHost's form) is this machine: `localhost` and its subdomains, or a loopback address. */
-function isLoopbackHost(hostname: string): boolean {
-  const bare = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname
-  return hostname === 'localhost' || hostname.endsWith('.localhost') || classifyAddress(bare) === 'loopback'
 }
 
 /**

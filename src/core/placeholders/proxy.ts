@@ -212,7 +212,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     client,
     {urlHost},
     tlsCodes,
-    {classifyAddress},
+    {isLoopbackHost},
     // With the client's module graph: its errors are instances of this very class.
     {AgentVaultError},
   ] = await Promise.all([
@@ -250,11 +250,6 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const renameHeader = headerNameRewriter(stands)
   const scanner = placeholderScanner(stands)
   const echoes = echoTest(stands)
-  // Values over plain HTTP stay on this machine unless opted in: loopback names and addresses only.
-  const loopback = (hostname: string): boolean =>
-    hostname === 'localhost' ||
-    hostname.endsWith('.localhost') ||
-    (net.isIP(bare(hostname)) !== 0 && classifyAddress(bare(hostname)) === 'loopback')
   /** The stands whose secrets may go to a host (decided once per host). */
   const allowedFor = new Map<string, readonly Stand[]>()
   function allowedAt(hostname: string): readonly Stand[] {
@@ -338,7 +333,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       )
     }
 
-    if (used.length > 0 && url.protocol === 'http:' && !options.allowsPlainHttp && !loopback(hostname)) {
+    // Values over plain HTTP stay on this machine unless opted in: loopback names and addresses only.
+    if (
+      used.length > 0 &&
+      url.protocol === 'http:' &&
+      !options.allowsPlainHttp &&
+      !isLoopbackHost(hostname)
+    ) {
       options.onDenied({
         code: 'PLACEHOLDER_PLAIN_HTTP',
         host: url.host,

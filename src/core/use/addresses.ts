@@ -116,6 +116,15 @@ function classifyIpv6(groups: number[]): AddressClass {
 }
 
 /**
+ * Whether `hostname` (a URL's, IPv6 in brackets or not) is this machine: `localhost` and its
+ * subdomains, or a loopback address. What may carry values over plain http:// by default.
+ */
+export function isLoopbackHost(hostname: string): boolean {
+  const bare = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname
+  return hostname === 'localhost' || hostname.endsWith('.localhost') || classifyAddress(bare) === 'loopback'
+}
+
+/**
  * Classify a textual IP address (as `dns.lookup` returns it, or an IP literal without brackets).
  * Anything that is not a valid IP address is `reserved`, so a caller can never connect to it by
  * mistake.
