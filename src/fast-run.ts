@@ -53,7 +53,10 @@ export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = proce
     return code
   } catch (error) {
     const typed = toAgentVaultError(error)
-    const code = reportError(typed, {json: false})
+    let code = reportError(typed, {json: false})
+    // The command ran but its output could not all be written: its own failure, if any, wins.
+    const commandExitCode = typed.code === 'OUTPUT_FAILED' ? typed.details?.commandExitCode : undefined
+    if (typeof commandExitCode === 'number' && commandExitCode !== 0) code = commandExitCode
     // No child (or it never started): release the sockets made for its output.
     await outputs?.then(
       (opened) => opened?.close(),

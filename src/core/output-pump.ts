@@ -18,7 +18,8 @@
  *   an exception per full pipe); a buffer is not read into again while the stream still holds part
  *   of its chunk, and reading pauses when both are held. Output order is kept, memory stays
  *   bounded, and a stalled reader never blocks the process (signals still forwarded).
- * - A reader that went away (EPIPE) is reported once; the rest of the child's output is drained
+ * - A write that fails (EPIPE: a reader that went away; ENOSPC, EIO: a full disk or a failing
+ *   device) is reported once, with the descriptor; the rest of the child's output is drained
  *   unread, so the child is never blocked on us.
  * - Bytes the masker holds back (they might begin a value) are written after {@link IDLE_FLUSH_MS}
  *   without new output, so a prompt or a quiet server's last line is never held up.
@@ -85,6 +86,12 @@ function advance(pieces: Buffer[], count: number): Buffer[] {
   return rest
 }
 
+/**
+ * Told once per descriptor when writing to it failed (EPIPE, ENOSPC, EIO, …); what is left of the
+ * child's output for it is then read and dropped.
+ */
+export type WriteErrorHandler = (error: NodeJS.ErrnoException, fd: number) => void
+
 /** Masks chunks into a descriptor; `done` settles when the input ended and all of it is written. */
 class Pump {
   readonly done: Promise<void>
@@ -115,7 +122,7 @@ class Pump {
   constructor(
     private readonly target: PumpTarget,
     private readonly filter: OutputFilter,
-    private readonly onBrokenPipe: () => void,
+    private readonly onWriteError: WriteErrorHandler,
   ) {
     this.done = new Promise<void>((resolve) => {
       this.resolve = resolve
@@ -232,7 +239,7 @@ class Pump {
     if (this.closed) return
     this.closed = true
     this.flow?.resume() // drain the rest unread
-    if ((error as NodeJS.ErrnoException | null)?.code === 'EPIPE') this.onBrokenPipe()
+    this.onWriteError(error as NodeJS.ErrnoException, this.target.fd)
   }
 
   private write(output: Buffer[], whenWritten?: () => void): boolean {
@@ -268,9 +275,9 @@ export function pumpStream(
   source: Readable,
   target: PumpTarget,
   filter: OutputFilter,
-  onBrokenPipe: () => void,
+  onWriteError: WriteErrorHandler,
 ): Promise<void> {
-  const pump = new Pump(target, filter, onBrokenPipe).from(source)
+  const pump = new Pump(target, filter, onWriteError).from(source)
   source.on('data', (chunk: Buffer) => {
     if (!pump.chunk(chunk)) source.pause()
   })
@@ -289,7 +296,7 @@ export interface OutputChannel {
    * Close our copy of the child's end (so its closing ends our reading) and pump what the child
    * writes through `filter`; settles when the child's end is closed everywhere and all is written.
    */
-  start(filter: OutputFilter, onBrokenPipe: () => void): Promise<void>
+  start(filter: OutputFilter, onWriteError: WriteErrorHandler): Promise<void>
 }
 
 const READ_BUFFER = 1024 * 1024
@@ -415,9 +422,9 @@ async function connectOutputChannel(
       childEnd.destroy()
       ours.destroy()
     },
-    start(filter, onBrokenPipe) {
+    start(filter, onWriteError) {
       childEnd.destroy()
-      const started = new Pump(target, filter, onBrokenPipe).from({
+      const started = new Pump(target, filter, onWriteError).from({
         pause: () => ours.pause(),
         resume() {
           // Everything written (or the rest is drained unread): neither buffer is held.
@@ -438,7 +445,11 @@ async function connectOutputChannel(
 /** The child's masked outputs: what to give it as stdio, then the pumps to wait for. */
 export interface MaskedOutputs {
   /** Right after spawning (before yielding): pump each stream through a fresh `filter()`. */
-  attach(child: ChildProcess, filter: () => OutputFilter, onBrokenPipe: () => void): Array<Promise<void>>
+  attach(
+    child: ChildProcess,
+    filter: () => OutputFilter,
+    onWriteError: WriteErrorHandler,
+  ): Array<Promise<void>>
   /** Nothing to mask after all, or no child: release the sockets. */
   close(): void
   /** stdio entry for descriptor 1 or 2. */
@@ -467,16 +478,16 @@ export async function openMaskedOutputs(fds: readonly number[]): Promise<MaskedO
     },
   )
   return {
-    attach(child, filter, onBrokenPipe) {
+    attach(child, filter, onWriteError) {
       // Touching the Node streams makes the descriptors non-blocking, so a reader that stops
       // reading pauses the child's output (the EAGAIN path) instead of blocking this process in
       // write(2): signals are still forwarded at once. It costs about 5% of throughput.
       for (const target of targets) target.stream()
       return targets.map((target, index) => {
         const channel = channels[index]
-        if (channel) return channel.start(filter(), onBrokenPipe)
+        if (channel) return channel.start(filter(), onWriteError)
         const source = target.fd === 1 ? child.stdout : child.stderr
-        return source ? pumpStream(source, target, filter(), onBrokenPipe) : Promise.resolve()
+        return source ? pumpStream(source, target, filter(), onWriteError) : Promise.resolve()
       })
     },
     close() {

@@ -13,7 +13,7 @@ import type {RunOptions} from './run-options.js'
 import type {Session} from './session.js'
 
 import {argumentListTooLong, checkSpawnable, credentialVariables} from './child-env.js'
-import {UsageError} from './errors.js'
+import {BackendUnavailableError, UsageError} from './errors.js'
 import {looksLikeReference, parseReference, type SecretReference} from './references.js'
 import {misspeltSchemeHint} from './scheme-typos.js'
 
@@ -354,6 +354,27 @@ function sharedMasker(masking: typeof import('./mask.js'), secrets: readonly Buf
 }
 
 /**
+ * The child's output to `fd` could not all be written: exit 5 (OUTPUT_FAILED) when the command
+ * itself succeeded, its own exit code otherwise (`details.commandExitCode`, which `run` exits with).
+ */
+function outputLost(
+  error: NodeJS.ErrnoException,
+  fd: number,
+  commandExitCode: number,
+): BackendUnavailableError {
+  return new BackendUnavailableError(
+    'OUTPUT_FAILED',
+    `Could not write the command's output to ${fd === 1 ? 'stdout' : 'stderr'} (${error.code ?? 'error'}); it is incomplete`,
+    {
+      cause: error,
+      details: {commandExitCode},
+      suggestion:
+        'Check where the output goes (a full disk, a failing device), make room or redirect it elsewhere, and run the command again.',
+    },
+  )
+}
+
+/**
  * Start the command and wait for it. Returns the child's exit code, or 128+N after signal N.
  * `outputs` is what `openOutputs(mask)` gave, when the caller started it early; `started` is called
  * once the child runs (for work that can wait until then).
@@ -375,8 +396,17 @@ export async function spawnAndWait(
   const masked = prepared.secrets.some((secret) => secret.length >= MIN_MASK_LENGTH) ? opened : undefined
   if (opened && !masked) opened.close()
   // A closed reader downstream: the child gets SIGPIPE, as it would writing to a shell pipeline.
+  // Any other failure (a full disk under `> file`, a failing device) loses the rest of the child's
+  // output, which a zero exit must not hide: it is reported once the child is done.
   const running: {child?: ChildProcess} = {}
-  const brokenPipe = (): void => {
+  let lost: {error: NodeJS.ErrnoException; fd: number} | undefined
+  const writeFailed = (error: NodeJS.ErrnoException, fd: number): void => {
+    if (error.code === 'ECONNRESET') return // a reader that went away, as EPIPE
+    if (error.code !== 'EPIPE') {
+      lost ??= {error, fd}
+      return
+    }
+
     const {child} = running
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGPIPE')
   }
@@ -398,7 +428,7 @@ export async function spawnAndWait(
   // no reader.
   const piping =
     masking && masked
-      ? masked.attach(child, () => lazyFilter(sharedMasker(masking, prepared.secrets)), brokenPipe)
+      ? masked.attach(child, () => lazyFilter(sharedMasker(masking, prepared.secrets)), writeFailed)
       : []
   const stopForwarding = forwardSignals(child)
   try {
@@ -426,8 +456,9 @@ export async function spawnAndWait(
     started?.()
     const [code, signal] = await exited
     await Promise.all(piping)
-    if (signal) return 128 + (constants.signals[signal] ?? 0)
-    return code ?? 1
+    const exitCode = signal ? 128 + (constants.signals[signal] ?? 0) : (code ?? 1)
+    if (lost) throw outputLost(lost.error, lost.fd, exitCode)
+    return exitCode
   } finally {
     stopForwarding()
   }

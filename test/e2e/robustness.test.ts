@@ -331,4 +331,31 @@ describe('e2e: output that cannot be written (a full disk under `> file`, /dev/f
         await full.close()
       }
     })
+  // `run` masks the child's output through this process: a write that fails there must not be
+  // dropped in silence (the child succeeded, its output is gone: exit 0 would say all went well).
+  for (const [script, expected] of [
+    ['echo hello', 5],
+    ['echo hello; exit 3', 3],
+  ] as const)
+    it(`run -- sh -c '${script}' > /dev/full (masked): Error and Try this, exit ${expected}`, async () => {
+      const full = await open('/dev/full', 'w')
+      try {
+        const child = spawn(
+          BIN,
+          ['run', '--env', 'K=local://FULL', '--mask', 'always', '--', 'sh', '-c', script],
+          {
+            env: withNodeOnPath(baseEnv(t.env)),
+            stdio: ['ignore', full.fd, 'pipe'],
+          },
+        )
+        const result = await collect(child)
+        assert.equal(result.code, expected, result.stderr)
+        assert.match(result.stderr, /^Error: Could not write the command's output to stdout \(ENOSPC\)/m)
+        assert.match(result.stderr, /^Try this: /m)
+        assert.doesNotMatch(result.stderr, /\n\s+at |a bug in agentvault/)
+        assert.ok(!result.stderr.includes('canary-dev-full-5c1d'))
+      } finally {
+        await full.close()
+      }
+    })
 })
