@@ -11,8 +11,10 @@
  *   unrelated base64 too often), plus the whole padded and unpadded forms of the value and of
  *   the value followed by a newline (`echo "$P" | base64`);
  * - percent-encoding as encodeURIComponent, RFC 3986 (Python `quote(safe='')`, PHP `rawurlencode`,
- *   curl), Python `quote` (keeps `/`) and the form encodings (`+` for space: URLSearchParams,
- *   `quote_plus`, PHP `urlencode`), each with upper- and lower-case hex;
+ *   curl), Python `quote` (keeps `/`), encodeURI (keeps `;,/?:@&=+$#`), Go `url.PathEscape` and
+ *   URL paths (keep `$&+:=@`, and `,/;`), Rust `NON_ALPHANUMERIC` (keeps nothing) and the form
+ *   encodings (`+` for space: URLSearchParams, `quote_plus`, PHP `urlencode`, .NET
+ *   `HttpUtility.UrlEncode`), each with upper- and lower-case hex;
  * - JSON string escapes as JavaScript, Python `json.dumps` (non-ASCII as `\uXXXX`, astral
  *   characters as surrogate pairs), PHP `json_encode` (also `\/`), Go `encoding/json` (`\u003c
  *   \u003e \u0026 \u2028 \u2029`) and .NET `System.Text.Json` write them, each with upper- and
@@ -229,6 +231,11 @@ const URL_STYLES: readonly UrlStyle[] = [
   {keep: '-_.*', plus: true}, // URLSearchParams, HTML forms
   {keep: '-_.~', plus: true}, // Python quote_plus / urlencode
   {keep: '-_.', plus: true}, // PHP urlencode
+  {keep: "-_.!~*'();,/?:@&=+$#", plus: false}, // encodeURI (keeps the reserved characters)
+  {keep: '-_.~$&+:=@', plus: false}, // Go url.PathEscape
+  {keep: '-_.~$&+,/:;=@', plus: false}, // Go URL paths (URL.String, EscapedPath)
+  {keep: '-_.!*()', plus: true}, // .NET HttpUtility.UrlEncode
+  {keep: '', plus: false}, // Rust percent_encoding NON_ALPHANUMERIC
 ]
 
 const HEX_UPPER = '0123456789ABCDEF'

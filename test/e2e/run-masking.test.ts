@@ -167,6 +167,16 @@ describe('e2e: run masking', () => {
       await maskedLines(script, 5)
     })
 
+    it('URL keeping reserved characters: Node encodeURI; Python quote with safe= as Go escapes a path segment and a path', async function () {
+      if (!has('python3', '-c', 'pass')) this.skip()
+      const script = [
+        `node -e 'console.log(encodeURI("https://example.test/" + process.env.T))'`,
+        `python3 -c 'import os, urllib.parse as u; t = os.environ["T"]; print(u.quote(t, safe="$&+:=@")); print(u.quote(t, safe="$&+,/:;=@"))'`,
+      ].join('; ')
+      const out = await maskedLines(script, 3)
+      assert.ok(out.startsWith(`https://example.test/${MASK}\n`), out)
+    })
+
     it('HTML and XML escapes: Python html.escape (quote or not), xml.sax.saxutils quoteattr', async function () {
       if (!has('python3', '-c', 'pass')) this.skip()
       const script = `python3 -c 'import html, os; from xml.sax.saxutils import quoteattr; t = os.environ["T"]; print("<p>" + html.escape(t) + "</p>"); print(html.escape(t, quote=False)); print("<a title=" + quoteattr(t) + ">")'`

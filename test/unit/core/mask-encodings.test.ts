@@ -274,6 +274,13 @@ describe('core/mask: encodings that programs print (property)', () => {
       'form encoding (Python quote_plus)': (value) => percent(value, '_.-~', {plus: true}),
       'form encoding (PHP urlencode)': (value) => percent(value, '_.-', {plus: true}),
       'form encoding, lower-case hex': (value) => percent(value, '_.-~', {lower: true, plus: true}),
+      // Encoders that keep some reserved characters as they are (a value with `$&+,;=:@/?#`).
+      encodeURI: (value) => encodeURI(value),
+      'Go url.PathEscape (keeps $&+:=@)': (value) => percent(value, '-_.~$&+:=@'),
+      'Go URL paths, URL.EscapedPath (keeps $&+,/:;=@)': (value) => percent(value, '-_.~$&+,/:;=@'),
+      '.NET HttpUtility.UrlEncode (keeps !*(), + for space, lower-case hex)': (value) =>
+        percent(value, '-_.!*()', {lower: true, plus: true}),
+      'Rust percent_encoding NON_ALPHANUMERIC (keeps nothing)': (value) => percent(value, ''),
     }
     for (const [name, encode] of Object.entries(flavours)) {
       it(name, () => {
