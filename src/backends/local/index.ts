@@ -349,9 +349,8 @@ class LocalBackend implements Backend {
           reachable: true,
           signedIn: false,
         }
-      const metadata = await this.store.readMetadata()
       return {
-        details: {keySource, path, secrets: metadata?.size ?? 0},
+        details: {keySource, path, secrets: (await this.store.count()) ?? 0},
         reachable: true,
         signedIn: true,
       }

@@ -263,6 +263,16 @@ export class VaultStore {
     return {...envelope.header, formatVersion: envelope.version}
   }
 
+  /**
+   * How many secrets the vault holds, from its authenticated entry table (no entry is opened);
+   * undefined when there is no vault. For `status`: the key fits and the table is intact.
+   */
+  async count(): Promise<number | undefined> {
+    const loaded = await this.loadForReading()
+    if (!loaded) return undefined
+    return loaded.kind === 1 ? loaded.entries.size : loaded.records.size
+  }
+
   /** The names and metadata of every secret (values stay sealed); undefined when there is no vault. */
   async readMetadata(): Promise<Map<string, VaultMetadata> | undefined> {
     const loaded = await this.loadForReading()

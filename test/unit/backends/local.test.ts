@@ -330,6 +330,11 @@ describe('backends/local', () => {
       assert.equal(status.reachable, true)
       assert.equal(status.signedIn, true)
       assert.deepEqual(status.details, {keySource: 'file', path: h.vaultPath, secrets: 2})
+      // Counted from the authenticated entry table: kept versions and deleted names do not count.
+      await backend.set!(ref('A'), Buffer.from('3'), {})
+      await backend.set!(ref('C'), Buffer.from('4'), {})
+      await backend.delete!(ref('B'))
+      assert.equal((await h.backend().status()).details?.secrets, 2)
     })
 
     it('round-trips arbitrary bytes, including empty and invalid UTF-8 (property)', async () => {
@@ -557,6 +562,7 @@ describe('backends/local', () => {
       const bytes = await readFile(h.vaultPath)
       assert.equal((JSON.parse(bytes.toString('utf8')) as {version: number}).version, 1)
       const backend = h.backend()
+      assert.equal((await backend.status()).details?.secrets, (await backend.list!()).length)
       assert.deepEqual(await backend.get!(ref('FIXTURE_CANARY')), Buffer.from('v1-fixture-canary-7f3a9c1e'))
       const listed = await backend.list!()
       assert.deepEqual(
