@@ -1,9 +1,9 @@
 /**
- * The binary's first module, in CommonJS: bin/run.cjs requires it. `run` and every command the
- * dispatch table routes run from their script bundles (dist/fast/*.cjs, compiled from the build's
- * V8 code cache) without Node's ES module loader, which costs a few milliseconds to set up on
- * every call (18 of Node's own modules) before any of ours runs. Everything else — help, DEBUG,
- * a build without bundles or caches, the commands oclif must run — goes on to main.ts.
+ * The binary's first module, in CommonJS: bin/run.cjs requires it. `run`, help and every command
+ * the dispatch table routes run from their script bundles (dist/fast/*.cjs, compiled from the
+ * build's V8 code cache) without Node's ES module loader, which costs a few milliseconds to set up
+ * on every call (18 of Node's own modules) before any of ours runs. Everything else — DEBUG, a
+ * build without bundles or caches, the commands oclif must run — goes on to main.ts.
  */
 import {readFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
@@ -126,9 +126,10 @@ export async function launch(argv: string[], binUrl: string): Promise<void> {
     return
   }
 
-  // Under DEBUG main.ts redacts what it prints first; help needs no command module (main.ts).
-  if (argv.length > 0 && !process.env.DEBUG && !wantsHelp(argv)) {
-    if (argv[0] === 'run') {
+  // Under DEBUG main.ts redacts what it prints first. Help too is the dispatcher's (its stored
+  // text): deserialising its bundle costs less than starting Node's ES module loader for it.
+  if (!process.env.DEBUG) {
+    if (argv[0] === 'run' && !wantsHelp(argv)) {
       const bundle = loadScriptBundle<{runFromArgv: typeof runFromArgv}>('run')
       if (bundle) {
         process.exitCode = await bundle.exports.runFromArgv(argv.slice(1))
