@@ -3,8 +3,8 @@
  * importing it costs more than Node's own startup: `--version` and `run` have paths of their own,
  * every other command runs from the dispatch table the build writes (src/dispatch/dispatcher.ts),
  * and oclif takes only what that does not reproduce exactly (unknown commands, parse errors, help
- * on a terminal, …). launch.cts takes the usual calls without Node's ES module loader; the rest
- * (help, DEBUG, a build without script bundles or their caches) comes here.
+ * on a terminal, …). launch.cts takes the usual calls, help included, without Node's ES module
+ * loader; the rest (DEBUG, a build without script bundles or their caches) comes here.
  */
 import {createRequire} from 'node:module'
 import {fileURLToPath} from 'node:url'
@@ -36,8 +36,8 @@ async function loadFastRun(): Promise<typeof import('./fast-run.js')> {
 }
 
 /**
- * The bundled dispatcher (dist/fast/), or undefined in a build without it. Help needs no command
- * module: the small ESM dispatcher prints it, rather than the script bundle holding all of them.
+ * The bundled dispatcher (dist/fast/), or undefined in a build without it. Help here (under DEBUG,
+ * or without the script bundle) needs no command module: the small ESM dispatcher prints it.
  */
 async function loadDispatcher(
   help: boolean,
@@ -55,7 +55,7 @@ async function loadDispatcher(
   }
 }
 
-/** Run `argv` as launch.cts leaves it: help, DEBUG, builds without script bundles or their caches. */
+/** Run `argv` as launch.cts leaves it: DEBUG, builds without script bundles or their caches. */
 export async function main(argv: string[], binUrl: string): Promise<void> {
   // Before oclif loads: it dumps argv under DEBUG, and `secrets set NAME=VALUE` carries a value.
   if (process.env.DEBUG) await (await import('./core/debug-redaction.js')).redactDebugOutput(argv)
