@@ -146,7 +146,7 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
         {suggestion: help},
       )
     if (thrown.constructor.name !== 'NonExistentFlagsError' || unknown.length === 0) {
-      const message = usageMessage(thrown.message)
+      const message = usageMessage(thrown.message, this.argv)
       // "Expected opnbao to be one of: local, …, openbao": name the option meant.
       const choice = /Expected (.+) to be one of: (.+)$/.exec(message)
       const typed = choice?.[1]?.replace(/^--[\w-]+=/, '')
@@ -192,8 +192,24 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
   }
 }
 
-/** oclif's parse errors span several lines ("Missing 1 required arg:\nname …\nSee more help with --help"). */
-function usageMessage(message: string): string {
+/**
+ * oclif's parse errors span several lines ("Missing 1 required arg:\nname …\nSee more help with --help"),
+ * some behind a preamble ("The following error occurred:") or followed by a note on flags that take
+ * several values — which explains a missing argument only when one of those flags was typed (and
+ * took the argument as its value).
+ */
+function usageMessage(message: string, argv: readonly string[]): string {
+  const typed = new Set(argv.map((word) => word.replace(/=.*/s, '')))
+  const joined = usageLines(message)
+    .replace(/^The following errors? occurred:\s*/, '')
+    .replace(/^Missing required flag (\w[\w-]*)$/, 'Missing required flag --$1')
+  return joined.replace(
+    / Note: ((?:--[\w-]+(?:, )?)+) allows? multiple values\. .*? the beginning of arguments\./,
+    (note, flags: string) => (flags.split(', ').some((flag) => typed.has(flag)) ? note : ''),
+  )
+}
+
+function usageLines(message: string): string {
   const lines = message
     // "--data=VALUE cannot also be provided when using --data-stdin": the flag, never its value.
     .replaceAll(/(--[\w-]+)=[\s\S]*?( cannot also be provided when using --[\w-]+)(?=$|\n| --)/g, '$1$2')

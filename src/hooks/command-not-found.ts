@@ -29,6 +29,20 @@ const hook: Hook<'command_not_found'> = async function ({argv = [], config, id})
     })
   } else {
     const meant = nearestCommand(words, ids)
+    // `inject t.tpl`, `status extra`: a command that takes no arguments, given some (oclif reads
+    // them as a longer command id). Saying "did you mean `agentvault inject`?" would loop.
+    const command = longestCommandPrefix(words, ids)
+    if (command !== undefined && (meant === undefined || meant === command)) {
+      const extra = words.length - command.split(' ').length
+      error = new UsageError(
+        'USAGE',
+        `Unexpected argument${extra === 1 ? '' : 's'}: \`agentvault ${command}\` takes none (${extra} given, not shown: argv may hold a secret)`,
+        {suggestion: `See \`agentvault ${command} --help\`.`},
+      )
+      process.exitCode = reportError(error, {json})
+      return
+    }
+
     const topic = words[0] !== undefined && config.findTopic(words[0]) ? words[0] : undefined
     const help = topic ? `agentvault ${topic} --help` : 'agentvault --help'
     error = new UsageError('UNKNOWN_COMMAND', `Unknown command "${typed}"`, {
@@ -40,6 +54,16 @@ const hook: Hook<'command_not_found'> = async function ({argv = [], config, id})
   }
 
   process.exitCode = reportError(error, {json})
+}
+
+/** The longest run of leading `words` that is itself a command (`['status', 'extra']` → `status`). */
+function longestCommandPrefix(words: string[], commands: string[]): string | undefined {
+  for (let count = words.length - 1; count > 0; count--) {
+    const typed = words.slice(0, count).join(' ')
+    if (commands.includes(typed)) return typed
+  }
+
+  return undefined
 }
 
 export default hook

@@ -45,6 +45,50 @@ describe('e2e: a new user follows the Try this lines', () => {
     assert.equal(ran.code, 0, `${suggested.join(' ')}: ${ran.stderr}`)
   })
 
+  it('secrets ls and profiles ls list, as in op, gh and vault (ls once suggested secrets rm)', async () => {
+    const secrets = await cli(['secrets', 'ls'])
+    assert.equal(secrets.code, 0, secrets.stderr)
+    assert.match(secrets.stdout, /DEMO_TOKEN/)
+    const profiles = await cli(['profiles', 'ls'])
+    assert.equal(profiles.code, 0, profiles.stderr)
+    assert.match(profiles.stdout, /local/)
+  })
+
+  for (const args of [
+    ['inject', 'config.yml.tpl'],
+    ['status', 'extra'],
+    ['audit', 'verify', 'extra'],
+    ['mcp', 'foo'],
+  ])
+    it(`${args.join(' ')}: an unexpected argument, not an unknown command that suggests itself`, async () => {
+      const command = args.slice(0, -1).join(' ')
+      const {error} = await expectFailure(args, {env: t.env, input: ''}, {code: 2, errorCode: 'USAGE'})
+      assert.match(error.message, new RegExp(`^Unexpected argument: \`agentvault ${command}\` takes none`))
+      assert.doesNotMatch(error.message, /config\.yml|extra|foo/, 'argv may hold a secret: not repeated')
+      assert.equal(error.suggestion, `See \`agentvault ${command} --help\`.`)
+      const help = await cli(suggestedCommand(error.suggestion))
+      assert.equal(help.code, 0)
+      assert.match(help.stdout, /^USAGE/m)
+    })
+
+  it("a missing required flag is named as typed, without oclif's preamble", async () => {
+    const {error} = await expectFailure(['profiles', 'add', 'x'], {env: t.env, input: ''}, {code: 2})
+    assert.equal(error.message, 'Missing required flag --kind')
+  })
+
+  it('a missing argument carries the note on flags that take several values only when one was typed', async () => {
+    const bare = await expectFailure(['secrets', 'delete'], {env: t.env, input: ''}, {code: 2})
+    assert.doesNotMatch(bare.error.message, /Note:|--versions/)
+    assert.match(bare.error.message, /^Missing 1 required arg: ref/)
+    // `--tag prod NAME` hands NAME to --tag: there the note says what went wrong.
+    const greedy = await expectFailure(
+      ['secrets', 'set', '--tag', 'prod', 'NAME'],
+      {env: t.env, input: 'v'},
+      {code: 2},
+    )
+    assert.match(greedy.error.message, /Note: --allow-domain, --tag allow multiple values/)
+  })
+
   describe('call to a loopback server', () => {
     let server: Server
     let url: string

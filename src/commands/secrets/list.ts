@@ -9,6 +9,7 @@ import {renderTable} from '../../ui/table.js'
 export type SecretsListResult = SecretList
 
 export default class SecretsList extends AgentVaultCommand<typeof SecretsList> {
+  static aliases = ['secrets ls']
   static args = {
     prefix: Args.string({
       description:
