@@ -9,6 +9,7 @@ import {type AddressInfo} from 'node:net'
 
 import {type CliResult, runCli, tempHome} from '../helpers/cli.js'
 import {expectFailure, parseJson} from '../helpers/e2e.js'
+import {startSeededServer} from '../servers/openbao/harness.js'
 
 /** The `agentvault …` command a `Try this:` line names (the text between backticks, or after a colon). */
 function suggestedCommand(suggestion: string): string[] {
@@ -87,6 +88,30 @@ describe('e2e: a new user follows the Try this lines', () => {
       {code: 2},
     )
     assert.match(greedy.error.message, /Note: --allow-domain, --tag allow multiple values/)
+  })
+
+  it('openbao: a #field the secret lacks names the fields it has (not only in --json details)', async () => {
+    const {server, tokens} = await startSeededServer()
+    try {
+      const env = {...t.env, BAO_ADDR: server.url, BAO_TOKEN: tokens.reader}
+      const {error, plain} = await expectFailure(
+        ['secrets', 'get', 'openbao://secret/myapp/api#tokn', '--reveal'],
+        {env, input: ''},
+        {code: 6, errorCode: 'FIELD_NOT_FOUND'},
+      )
+      assert.match(plain.stderr, /^Try this: .*\btoken, user, port\b/m)
+      assert.match(
+        error.suggestion,
+        /openbao\+kv2:\/\/secret\/myapp\/api#token/,
+        'the nearest field, as a reference',
+      )
+      const followed = await runCli(['secrets', 'get', 'openbao+kv2://secret/myapp/api#token', '--reveal'], {
+        env,
+      })
+      assert.equal(followed.code, 0, followed.stderr)
+    } finally {
+      await server.close()
+    }
   })
 
   describe('call to a loopback server', () => {
