@@ -114,6 +114,18 @@ describe('e2e: a new user follows the Try this lines', () => {
     }
   })
 
+  it('use OPERATION REF (the order of some CLIs) says the secret comes first, and the swapped line works', async () => {
+    const {error} = await expectFailure(
+      ['use', 'sign', 'DEMO_TOKEN', '--param', 'data=hello'],
+      {env: t.env, input: ''},
+      {code: 2, errorCode: 'USE_ARGUMENT_ORDER'},
+    )
+    const suggested = suggestedCommand(error.suggestion)
+    assert.deepEqual(suggested.slice(0, 3), ['use', 'local://DEMO_TOKEN', 'sign'], error.suggestion)
+    const signed = await cli([...suggested.slice(0, 3), '--param', 'data=hello', '--json'])
+    assert.equal(parseJson<{algorithm: string}>(signed).algorithm, 'hmac-sha256')
+  })
+
   describe('call to a loopback server', () => {
     let server: Server
     let url: string
