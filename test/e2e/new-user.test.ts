@@ -126,6 +126,19 @@ describe('e2e: a new user follows the Try this lines', () => {
     assert.equal(parseJson<{algorithm: string}>(signed).algorithm, 'hmac-sha256')
   })
 
+  it('a version that is not kept points to secrets versions, not to secrets list (which shows the secret exists)', async () => {
+    const {error} = await expectFailure(
+      ['secrets', 'get', 'local://DEMO_TOKEN?version=3', '--reveal'],
+      {env: t.env, input: ''},
+      {code: 6, errorCode: 'SECRET_NOT_FOUND'},
+    )
+    const suggested = suggestedCommand(error.suggestion)
+    assert.deepEqual(suggested, ['secrets', 'versions', 'local://DEMO_TOKEN'])
+    const versions = await cli(suggested)
+    assert.equal(versions.code, 0, versions.stderr)
+    assert.match(versions.stdout, /^1 \(current\)/m)
+  })
+
   describe('call to a loopback server', () => {
     let server: Server
     let url: string
