@@ -28,7 +28,11 @@ const hook: Hook<'command_not_found'> = async function ({argv = [], config, id})
         'See `agentvault --help` for the commands, and `agentvault COMMAND --help` for their flags.',
     })
   } else {
-    const meant = nearestCommand(words, ids)
+    // A lone misspelt topic (`scerets`, `profile`) means the topic: its help lists its commands.
+    const topics = config.topics
+      .filter((topic) => !topic.hidden)
+      .map((topic) => topic.name.replaceAll(':', ' '))
+    const meant = nearestCommand(words, words.length === 1 ? [...new Set([...ids, ...topics])] : ids)
     // `inject t.tpl`, `status extra`: a command that takes no arguments, given some (oclif reads
     // them as a longer command id). Saying "did you mean `agentvault inject`?" would loop.
     const command = longestCommandPrefix(words, ids)

@@ -139,6 +139,23 @@ describe('e2e: a new user follows the Try this lines', () => {
     assert.match(versions.stdout, /^1 \(current\)/m)
   })
 
+  for (const [typed, meant] of [
+    ['scerets', 'secrets'],
+    ['profile', 'profiles'],
+  ])
+    it(`${typed} alone (a topic misspelt) suggests \`agentvault ${meant}\`, whose help lists its commands`, async () => {
+      const {error} = await expectFailure(
+        [typed],
+        {env: t.env, input: ''},
+        {code: 2, errorCode: 'UNKNOWN_COMMAND'},
+      )
+      const suggested = suggestedCommand(error.suggestion)
+      assert.deepEqual(suggested, [meant])
+      const help = await cli(suggested)
+      assert.equal(help.code, 0, help.stderr)
+      assert.match(help.stdout, new RegExp(`^  ${meant} list `, 'm'))
+    })
+
   describe('call to a loopback server', () => {
     let server: Server
     let url: string
