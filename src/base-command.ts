@@ -32,6 +32,11 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
     }),
   }
   static enableJsonFlag = true
+  /**
+   * The suggestion for an unexpected argument or an unknown flag with no near match, where the
+   * likeliest cause is a value typed into argv (`secrets set NAME VALUE`, `--value V`).
+   */
+  static valueInArgvHint?: string
   protected args!: CommandArgs<T>
   protected flags!: CommandFlags<T>
   /** Every positional argument in order (named ones first): what a non-strict command takes. */
@@ -143,7 +148,7 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
       return new UsageError(
         'USAGE',
         `Unexpected argument${unexpected.length === 1 ? '' : 's'}: ${unexpected.length} more than the command takes (not shown: argv may hold a secret)`,
-        {suggestion: help},
+        {suggestion: (this.ctor as typeof AgentVaultCommand).valueInArgvHint ?? help},
       )
     if (thrown.constructor.name !== 'NonExistentFlagsError' || unknown.length === 0) {
       const message = usageMessage(thrown.message, this.argv)
@@ -172,7 +177,10 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
       'UNKNOWN_FLAG',
       `Unknown flag${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')}`,
       {
-        suggestion: first === undefined ? help : `Did you mean ${first}? ${help}`,
+        suggestion:
+          first === undefined
+            ? ((this.ctor as typeof AgentVaultCommand).valueInArgvHint ?? help)
+            : `Did you mean ${first}? ${help}`,
       },
     )
   }

@@ -4,10 +4,13 @@
  * fail, name a command or flag that does not exist, or loop back to the same error.
  */
 import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
+import {mkdirSync, symlinkSync} from 'node:fs'
 import {createServer, type Server} from 'node:http'
 import {type AddressInfo} from 'node:net'
+import {delimiter, join} from 'node:path'
 
-import {type CliResult, runCli, tempHome} from '../helpers/cli.js'
+import {baseEnv, BIN, type CliResult, runCli, tempHome, withNodeOnPath} from '../helpers/cli.js'
 import {expectFailure, parseJson} from '../helpers/e2e.js'
 import {startSeededServer} from '../servers/openbao/harness.js'
 
@@ -154,6 +157,29 @@ describe('e2e: a new user follows the Try this lines', () => {
       const help = await cli(suggested)
       assert.equal(help.code, 0, help.stderr)
       assert.match(help.stdout, new RegExp(`^  ${meant} list `, 'm'))
+    })
+
+  for (const args of [
+    ['secrets', 'set', 'API_KEY', 'sk-typed-in-argv'],
+    ['secrets', 'set', 'API_KEY', '--body', 'sk-typed-in-argv'],
+    ['secrets', 'set', 'API_KEY', '--value=sk-typed-in-argv'],
+  ])
+    it(`${args.join(' ')} (as doppler and gh take it) says how to pass the value, and that line works in sh`, async () => {
+      const {error} = await expectFailure(args, {env: t.env, input: ''}, {code: 2})
+      assert.ok(!JSON.stringify(error).includes('sk-typed-in-argv'))
+      const line = /`(printf [^`]+)`/.exec(error.suggestion)?.[1]
+      assert.ok(line, error.suggestion)
+      // The suggestion as pasted into a shell where VALUE holds the value and agentvault is on PATH.
+      const bin = join(t.home, 'bin')
+      mkdirSync(bin)
+      symlinkSync(BIN, join(bin, 'agentvault'))
+      const env = withNodeOnPath(baseEnv({...t.env, VALUE: 'sk-from-shell'}))
+      const shell = spawnSync('sh', ['-c', line.replace('NAME', 'API_KEY')], {
+        encoding: 'utf8',
+        env: {...env, PATH: `${bin}${delimiter}${env.PATH}`},
+      })
+      assert.equal(shell.status, 0, shell.stderr)
+      assert.equal((await cli(['secrets', 'get', 'API_KEY', '--reveal'])).stdout, 'sk-from-shell')
     })
 
   describe('call to a loopback server', () => {
