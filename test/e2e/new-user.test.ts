@@ -182,6 +182,24 @@ describe('e2e: a new user follows the Try this lines', () => {
       assert.equal((await cli(['secrets', 'get', 'API_KEY', '--reveal'])).stdout, 'sk-from-shell')
     })
 
+  it('a vault-style path#field without a scheme suggests the openbao reference, and it reads the field', async () => {
+    const {server, tokens} = await startSeededServer()
+    try {
+      const env = {...t.env, BAO_ADDR: server.url, BAO_TOKEN: tokens.reader}
+      const {error} = await expectFailure(
+        ['secrets', 'get', 'secret/myapp/api#token', '--reveal'],
+        {env, input: ''},
+        {code: 2, errorCode: 'REFERENCE_REQUIRED'},
+      )
+      const reference = /openbao:\/\/[^\s`]+#token/.exec(error.suggestion)?.[0]
+      assert.equal(reference, 'openbao://secret/myapp/api#token', error.suggestion)
+      const followed = await runCli(['secrets', 'get', reference, '--reveal'], {env})
+      assert.equal(followed.code, 0, followed.stderr)
+    } finally {
+      await server.close()
+    }
+  })
+
   describe('call to a loopback server', () => {
     let server: Server
     let url: string
