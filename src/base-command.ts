@@ -173,6 +173,15 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
         : nearest(name, known)
     })
     const first = meant.find((flag) => flag !== undefined)
+    const owner = first === undefined ? this.subcommandWithFlags(unknown) : undefined
+    if (owner)
+      return new UsageError(
+        'UNKNOWN_FLAG',
+        `Unknown flag${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')}`,
+        {
+          suggestion: `\`agentvault ${owner} ${unknown.join(' ')}\`: ${unknown.length === 1 ? 'it is a flag' : 'they are flags'} of ${owner}, which comes first.`,
+        },
+      )
     return new UsageError(
       'UNKNOWN_FLAG',
       `Unknown flag${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')}`,
@@ -183,6 +192,24 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
             : `Did you mean ${first}? ${help}`,
       },
     )
+  }
+
+  /**
+   * `login --token-stdin openbao`: the subcommand (`login openbao`) whose flags these are — the one
+   * a word on the command line names when several have them.
+   */
+  private subcommandWithFlags(flags: string[]): string | undefined {
+    if (this.id === undefined) return undefined
+    const names = flags.map((flag) => flag.replace(/^--/, ''))
+    const owners = this.config.commands.filter(
+      (command) =>
+        !command.hidden &&
+        command.id.startsWith(`${this.id}:`) &&
+        names.every((name) => name.length > 1 && Object.hasOwn(command.flags, name)),
+    )
+    const named = owners.find((command) => this.argv.includes(command.id.split(':').at(-1) ?? ''))
+    const owner = named ?? (owners.length === 1 ? owners[0] : undefined)
+    return owner?.id.replaceAll(':', ' ')
   }
 
   /**

@@ -200,6 +200,24 @@ describe('e2e: a new user follows the Try this lines', () => {
     }
   })
 
+  it('login --token-stdin openbao (the kind after a flag of its own) says whose flag it is, and that line signs in', async () => {
+    const {server, tokens} = await startSeededServer()
+    try {
+      const env = {...t.env, BAO_ADDR: server.url}
+      const {error} = await expectFailure(
+        ['login', '--token-stdin', 'openbao'],
+        {env, input: tokens.reader},
+        {code: 2, errorCode: 'UNKNOWN_FLAG'},
+      )
+      const suggested = suggestedCommand(error.suggestion)
+      assert.deepEqual(suggested, ['login', 'openbao', '--token-stdin'], error.suggestion)
+      const followed = await runCli(suggested, {env, input: tokens.reader})
+      assert.equal(followed.code, 0, followed.stderr)
+    } finally {
+      await server.close()
+    }
+  })
+
   describe('call to a loopback server', () => {
     let server: Server
     let url: string
