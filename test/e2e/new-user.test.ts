@@ -218,6 +218,16 @@ describe('e2e: a new user follows the Try this lines', () => {
     }
   })
 
+  it('secrets list PREFIX that matches nothing says so, rather than that the profile holds no secrets', async () => {
+    const listed = await cli(['secrets', 'list', 'NOPE'])
+    assert.equal(listed.code, 0)
+    assert.equal(listed.stdout, '')
+    assert.match(
+      listed.stderr,
+      /^No secret names start with NOPE in profile local \(`agentvault secrets list` lists them all\)\.$/m,
+    )
+  })
+
   describe('call to a loopback server', () => {
     let server: Server
     let url: string
