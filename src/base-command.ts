@@ -6,7 +6,7 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {nearest} from './core/did-you-mean.js'
-import {AgentVaultError, toAgentVaultError, UsageError} from './core/errors.js'
+import {AgentVaultError, ConfigError, toAgentVaultError, UsageError} from './core/errors.js'
 import {Session} from './core/session.js'
 import {reportError, warn} from './ui/errors.js'
 import {isTerminal} from './ui/terminal.js'
@@ -73,12 +73,13 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
   ): Promise<unknown> {
     // oclif's own exits (this.exit) and help output pass through untouched.
     if (thrown.oclif?.exit === 0 || thrown.constructor.name === 'ExitError') throw thrown
-    const error =
+    const error = this.namingProfileVariable(
       thrown instanceof AgentVaultError
         ? thrown
         : thrown.oclif === undefined
           ? toAgentVaultError(thrown)
-          : this.usageError(thrown)
+          : this.usageError(thrown),
+    )
     const code = reportError(error, {json: this.jsonEnabled()})
     process.exitCode = code
     await this.session?.close()
@@ -133,6 +134,34 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
     process.exitCode = error.exitCode
   }
 
+  /** Whether `--name` (or its -c char) was typed, as opposed to filled from its env var. */
+  private typedFlag(name: string, char?: string): boolean {
+    return this.argv.some(
+      (word) =>
+        word === `--${name}` ||
+        word.startsWith(`--${name}=`) ||
+        (char !== undefined && word.startsWith(`-${char}`) && !word.startsWith('--')),
+    )
+  }
+
+  /**
+   * A profile named by a leftover AGENTVAULT_PROFILE, not on the command line: say so, or the
+   * user looks for a typo they never made.
+   */
+  private namingProfileVariable(error: AgentVaultError): AgentVaultError {
+    const name = process.env.AGENTVAULT_PROFILE
+    if (
+      error.code !== 'PROFILE_NOT_FOUND' ||
+      !name ||
+      error.message !== `No profile named ${name}` ||
+      this.typedFlag('profile', 'p')
+    )
+      return error
+    return new ConfigError('PROFILE_NOT_FOUND', `No profile named ${name} (from AGENTVAULT_PROFILE)`, {
+      suggestion: `Unset AGENTVAULT_PROFILE, or set it to a profile \`agentvault profiles list\` shows (or add ${name} with \`agentvault profiles add\`).`,
+    })
+  }
+
   /** oclif's parse errors in the house format; an unknown flag gets the nearest real one. */
   private usageError(thrown: Error & {flags?: unknown}): UsageError {
     const help = `See \`agentvault ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`
@@ -151,7 +180,7 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
         {suggestion: (this.ctor as typeof AgentVaultCommand).valueInArgvHint ?? help},
       )
     if (thrown.constructor.name !== 'NonExistentFlagsError' || unknown.length === 0) {
-      const message = usageMessage(thrown.message, this.argv)
+      const message = this.namingFlagVariable(usageMessage(thrown.message, this.argv))
       // "Expected opnbao to be one of: local, …, openbao": name the option meant.
       const choice = /Expected (.+) to be one of: (.+)$/.exec(message)
       const typed = choice?.[1]?.replace(/^--[\w-]+=/, '')
@@ -161,6 +190,11 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
       })
     }
 
+    return this.unknownFlagError(unknown, help)
+  }
+
+  /** Unknown flags: the nearest real one, the subcommand that owns them, or what likely went wrong. */
+  private unknownFlagError(unknown: string[], help: string): UsageError {
     const known = Object.entries({...this.ctor.baseFlags, ...this.ctor.flags}).flatMap(([name, flag]) =>
       flag.hidden ? [] : [`--${name}`, ...(flag.aliases ?? []).map((alias) => `--${alias}`)],
     )
@@ -192,6 +226,21 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
             : `Did you mean ${first}? ${help}`,
       },
     )
+  }
+
+  /**
+   * oclif's "Parsing --timeout Expected an integer but received: abc" in words, naming the
+   * AGENTVAULT_* variable when the value came from it rather than from the command line.
+   */
+  private namingFlagVariable(message: string): string {
+    const parsed = /^Parsing --([\w-]+) (.+)$/s.exec(message)
+    if (!parsed) return message
+    const [, name = '', problem = ''] = parsed
+    const flag = this.ctor.flags?.[name] ?? this.ctor.baseFlags?.[name]
+    const env = flag?.env !== undefined && !this.typedFlag(name, flag.char) ? flag.env : undefined
+    const integer = /^Expected an integer but received: (.*)$/s.exec(problem)
+    const what = integer ? `expects an integer, got ${JSON.stringify(integer[1])}` : problem
+    return env === undefined ? `--${name} ${what}` : `${env} (--${name}) ${what}`
   }
 
   /**

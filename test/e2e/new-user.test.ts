@@ -228,6 +228,38 @@ describe('e2e: a new user follows the Try this lines', () => {
     )
   })
 
+  it('a leftover AGENTVAULT_PROFILE naming no profile says where the name came from, and unsetting it works', async () => {
+    const env = {...t.env, AGENTVAULT_PROFILE: 'staging'}
+    const {error} = await expectFailure(
+      ['secrets', 'list'],
+      {env, input: ''},
+      {code: 3, errorCode: 'PROFILE_NOT_FOUND'},
+    )
+    assert.match(error.message, /^No profile named staging \(from AGENTVAULT_PROFILE\)$/)
+    assert.match(error.suggestion, /^Unset AGENTVAULT_PROFILE/)
+    const unset = await runCli(['secrets', 'list'], {env: t.env})
+    assert.equal(unset.code, 0, unset.stderr)
+    // Named on the command line, it is the flag's value: no mention of the variable.
+    const flag = await expectFailure(['secrets', 'list', '-p', 'staging'], {env, input: ''}, {code: 3})
+    assert.equal(flag.error.message, 'No profile named staging')
+  })
+
+  it('a flag value from its AGENTVAULT_* variable that does not parse names the variable', async () => {
+    const env = {...t.env, AGENTVAULT_TIMEOUT: 'abc'}
+    const {error} = await expectFailure(
+      ['call', 'https://api.example.com/', '--bearer', 'DEMO_TOKEN'],
+      {env, input: ''},
+      {code: 2},
+    )
+    assert.equal(error.message, 'AGENTVAULT_TIMEOUT (--timeout) expects an integer, got "abc"')
+    const typed = await expectFailure(
+      ['call', 'https://api.example.com/', '--bearer', 'DEMO_TOKEN', '--timeout', 'abc'],
+      {env: t.env, input: ''},
+      {code: 2},
+    )
+    assert.equal(typed.error.message, '--timeout expects an integer, got "abc"')
+  })
+
   describe('call to a loopback server', () => {
     let server: Server
     let url: string
