@@ -229,17 +229,18 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
   }
 
   /**
-   * oclif's "Parsing --timeout Expected an integer but received: abc" in words, naming the
+   * oclif's "Parsing --timeout Expected an integer but received: abc" (or "--length Expected an
+   * integer greater than or equal to 1 but received: 0") in words, naming the
    * AGENTVAULT_* variable when the value came from it rather than from the command line.
    */
   private namingFlagVariable(message: string): string {
-    const parsed = /^Parsing --([\w-]+) (.+)$/s.exec(message)
+    const parsed = /^(?:Parsing )?--([\w-]+) (Expected .+)$/s.exec(message)
     if (!parsed) return message
     const [, name = '', problem = ''] = parsed
     const flag = this.ctor.flags?.[name] ?? this.ctor.baseFlags?.[name]
     const env = flag?.env !== undefined && !this.typedFlag(name, flag.char) ? flag.env : undefined
-    const integer = /^Expected an integer but received: (.*)$/s.exec(problem)
-    const what = integer ? `expects an integer, got ${JSON.stringify(integer[1])}` : problem
+    const expected = /^Expected (.+?) but received: (.*)$/s.exec(problem)
+    const what = expected ? `expects ${expected[1]}, got ${JSON.stringify(expected[2])}` : problem
     return env === undefined ? `--${name} ${what}` : `${env} (--${name}) ${what}`
   }
 

@@ -258,6 +258,12 @@ describe('e2e: a new user follows the Try this lines', () => {
       {code: 2},
     )
     assert.equal(typed.error.message, '--timeout expects an integer, got "abc"')
+    const low = await expectFailure(
+      ['secrets', 'generate', 'G', '--length', '0'],
+      {env: t.env, input: ''},
+      {code: 2},
+    )
+    assert.equal(low.error.message, '--length expects an integer greater than or equal to 1, got "0"')
   })
 
   describe('call to a loopback server', () => {
