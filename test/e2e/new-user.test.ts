@@ -266,6 +266,42 @@ describe('e2e: a new user follows the Try this lines', () => {
     assert.equal(low.error.message, '--length expects an integer greater than or equal to 1, got "0"')
   })
 
+  describe('login local --key-source keychain where no keychain is usable', () => {
+    let fresh: Awaited<ReturnType<typeof tempHome>>
+
+    beforeEach(async () => {
+      fresh = await tempHome()
+    })
+
+    afterEach(async () => {
+      await fresh.dispose()
+    })
+
+    it('with the keychain not disabled, suggests no variable that is not set, and a key source that works', async () => {
+      const {AGENTVAULT_NO_KEYCHAIN: _, ...rest} = fresh.env
+      // A session bus that does not exist: no Secret Service, whatever the machine has.
+      const env = {...rest, DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(fresh.home, 'no-bus')}`}
+      const {error} = await expectFailure(
+        ['login', 'local', '--key-source', 'keychain'],
+        {env, input: ''},
+        {code: 5, errorCode: 'KEYCHAIN_UNAVAILABLE'},
+      )
+      assert.doesNotMatch(error.suggestion, /AGENTVAULT_NO_KEYCHAIN/)
+      const suggested = suggestedCommand(error.suggestion)
+      const followed = await runCli(suggested, {env})
+      assert.equal(followed.code, 0, `${suggested.join(' ')}: ${followed.stderr}`)
+    })
+
+    it('with AGENTVAULT_NO_KEYCHAIN set, says to unset it', async () => {
+      const {error} = await expectFailure(
+        ['login', 'local', '--key-source', 'keychain'],
+        {env: fresh.env, input: ''},
+        {code: 5, errorCode: 'KEYCHAIN_UNAVAILABLE'},
+      )
+      assert.match(error.suggestion, /^Unset AGENTVAULT_NO_KEYCHAIN/)
+    })
+  })
+
   describe('call to a loopback server', () => {
     let server: Server
     let url: string
