@@ -4,8 +4,8 @@
  * fail, name a command or flag that does not exist, or loop back to the same error.
  */
 import assert from 'node:assert/strict'
-import {spawnSync} from 'node:child_process'
-import {mkdirSync, symlinkSync} from 'node:fs'
+import {spawn} from 'node:child_process'
+import {existsSync, mkdirSync, symlinkSync} from 'node:fs'
 import {createServer, type Server} from 'node:http'
 import {type AddressInfo} from 'node:net'
 import {delimiter, join} from 'node:path'
@@ -21,6 +21,33 @@ function suggestedCommand(suggestion: string): string[] {
   assert.ok(quoted, `no agentvault command in ${JSON.stringify(suggestion)}`)
   // The shell's word splitting of a suggestion that quotes nothing.
   return quoted.trim().split(/\s+/)
+}
+
+/**
+ * Run a suggested line as a user pastes it: `sh -c LINE` with `agentvault` (a link to the built
+ * bin/run.js) first on PATH. Asynchronous, so that test servers in this process keep answering.
+ */
+async function pasteIntoShell(
+  line: string,
+  home: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{code: null | number; stderr: string}> {
+  const bin = join(home, 'bin')
+  mkdirSync(bin, {recursive: true})
+  if (!existsSync(join(bin, 'agentvault'))) symlinkSync(BIN, join(bin, 'agentvault'))
+  const full = withNodeOnPath(baseEnv(env))
+  const child = spawn('sh', ['-c', line], {
+    env: {...full, PATH: `${bin}${delimiter}${full.PATH}`},
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8')
+  })
+  const code = await new Promise<null | number>((resolve) => {
+    child.once('close', resolve)
+  })
+  return {code, stderr}
 }
 
 describe('e2e: a new user follows the Try this lines', () => {
@@ -169,16 +196,12 @@ describe('e2e: a new user follows the Try this lines', () => {
       assert.ok(!JSON.stringify(error).includes('sk-typed-in-argv'))
       const line = /`(printf [^`]+)`/.exec(error.suggestion)?.[1]
       assert.ok(line, error.suggestion)
-      // The suggestion as pasted into a shell where VALUE holds the value and agentvault is on PATH.
-      const bin = join(t.home, 'bin')
-      mkdirSync(bin)
-      symlinkSync(BIN, join(bin, 'agentvault'))
-      const env = withNodeOnPath(baseEnv({...t.env, VALUE: 'sk-from-shell'}))
-      const shell = spawnSync('sh', ['-c', line.replace('NAME', 'API_KEY')], {
-        encoding: 'utf8',
-        env: {...env, PATH: `${bin}${delimiter}${env.PATH}`},
+      // The suggestion as pasted into a shell where VALUE holds the value.
+      const shell = await pasteIntoShell(line.replace('NAME', 'API_KEY'), t.home, {
+        ...t.env,
+        VALUE: 'sk-from-shell',
       })
-      assert.equal(shell.status, 0, shell.stderr)
+      assert.equal(shell.code, 0, shell.stderr)
       assert.equal((await cli(['secrets', 'get', 'API_KEY', '--reveal'])).stdout, 'sk-from-shell')
     })
 
@@ -300,6 +323,27 @@ describe('e2e: a new user follows the Try this lines', () => {
       )
       assert.match(error.suggestion, /^Unset AGENTVAULT_NO_KEYCHAIN/)
     })
+  })
+
+  it('secrets rename across profiles suggests a copy that runs as pasted into sh', async () => {
+    const {server, tokens} = await startSeededServer()
+    try {
+      const env = {...t.env, BAO_ADDR: server.url, BAO_TOKEN: tokens.writer}
+      const target = 'openbao://secret/copied#token'
+      const {error} = await expectFailure(
+        ['secrets', 'rename', 'DEMO_TOKEN', target],
+        {env, input: ''},
+        {code: 2, errorCode: 'RENAME_ACROSS_PROFILES'},
+      )
+      const line = /`(agentvault secrets get [^`]+)`/.exec(error.suggestion)?.[1]
+      assert.ok(line, error.suggestion)
+      const shell = await pasteIntoShell(line, t.home, env)
+      assert.equal(shell.code, 0, shell.stderr)
+      const copied = await runCli(['secrets', 'get', target, '--reveal'], {env})
+      assert.equal(copied.stdout, 'sk-demo-1234567890')
+    } finally {
+      await server.close()
+    }
   })
 
   describe('call to a loopback server', () => {
