@@ -73,12 +73,14 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
   ): Promise<unknown> {
     // oclif's own exits (this.exit) and help output pass through untouched.
     if (thrown.oclif?.exit === 0 || thrown.constructor.name === 'ExitError') throw thrown
-    const error = this.namingProfileVariable(
-      thrown instanceof AgentVaultError
-        ? thrown
-        : thrown.oclif === undefined
-          ? toAgentVaultError(thrown)
-          : this.usageError(thrown),
+    const error = this.explainingPromptOff(
+      this.namingProfileVariable(
+        thrown instanceof AgentVaultError
+          ? thrown
+          : thrown.oclif === undefined
+            ? toAgentVaultError(thrown)
+            : this.usageError(thrown),
+      ),
     )
     const code = reportError(error, {json: this.jsonEnabled()})
     process.exitCode = code
@@ -142,6 +144,32 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
         word.startsWith(`--${name}=`) ||
         (char !== undefined && word.startsWith(`-${char}`) && !word.startsWith('--')),
     )
+  }
+
+  /**
+   * "No value given and prompting is off": say what turned prompting off, which is often not the
+   * user (`agentvault … | cat` at a terminal has no terminal on stdout).
+   */
+  private explainingPromptOff(error: AgentVaultError): AgentVaultError {
+    if (error.code !== 'VALUE_REQUIRED' || !error.message.endsWith(' and prompting is off')) return error
+    const reason = this.flags?.['no-prompt']
+      ? this.typedFlag('no-prompt')
+        ? '--no-prompt'
+        : 'AGENTVAULT_NO_PROMPT is set'
+      : process.env.CI
+        ? 'CI is set'
+        : isTerminal(0)
+          ? isTerminal(1)
+            ? this.jsonEnabled()
+              ? '--json'
+              : undefined
+            : 'stdout is not a terminal'
+          : 'stdin is not a terminal'
+    if (reason === undefined) return error
+    return new UsageError(error.code, `${error.message} (${reason})`, {
+      ...(error.details && {details: error.details}),
+      suggestion: error.suggestion,
+    })
   }
 
   /**

@@ -10,7 +10,16 @@ import {createServer, type Server} from 'node:http'
 import {type AddressInfo} from 'node:net'
 import {delimiter, join} from 'node:path'
 
-import {baseEnv, BIN, type CliResult, runCli, tempHome, withNodeOnPath} from '../helpers/cli.js'
+import {
+  baseEnv,
+  BIN,
+  type CliResult,
+  collect,
+  ROOT,
+  runCli,
+  tempHome,
+  withNodeOnPath,
+} from '../helpers/cli.js'
 import {expectFailure, parseJson} from '../helpers/e2e.js'
 import {startSeededServer} from '../servers/openbao/harness.js'
 
@@ -48,6 +57,24 @@ async function pasteIntoShell(
     child.once('close', resolve)
   })
   return {code, stderr}
+}
+
+/** `agentvault ARGS | cat` typed at a terminal: stdin and stderr are the terminal, stdout a pipe. */
+function pipedAtTerminal(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  return collect(
+    spawn(
+      'python3',
+      [
+        join(ROOT, 'test', 'helpers', 'pty-run.py'),
+        'bash',
+        '-c',
+        `set -o pipefail; "$0" "$1" ${args.join(' ')} | cat`,
+        process.execPath,
+        BIN,
+      ],
+      {env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe']},
+    ),
+  )
 }
 
 describe('e2e: a new user follows the Try this lines', () => {
@@ -344,6 +371,34 @@ describe('e2e: a new user follows the Try this lines', () => {
     } finally {
       await server.close()
     }
+  })
+
+  describe('"prompting is off" says why, when the user did not turn it off', () => {
+    it('stdin not a terminal', async () => {
+      const {error} = await expectFailure(
+        ['login', 'openbao', '--address', 'http://127.0.0.1:1'],
+        {env: t.env, input: ''},
+        {code: 2, errorCode: 'VALUE_REQUIRED'},
+      )
+      assert.equal(error.message, 'No OpenBao token given and prompting is off (stdin is not a terminal)')
+    })
+
+    it('stdout not a terminal (agentvault … | cat at a terminal)', async () => {
+      const result = await pipedAtTerminal(['secrets', 'set', 'X'], t.env)
+      assert.equal(result.code, 2, result.stdout)
+      assert.match(result.stdout, /Error: No value given and prompting is off \(stdout is not a terminal\)/)
+    })
+
+    it('CI set, and --no-prompt', async () => {
+      assert.match(
+        (await pipedAtTerminal(['secrets', 'set', 'X'], {...t.env, CI: 'true'})).stdout,
+        /prompting is off \(CI is set\)/,
+      )
+      assert.match(
+        (await pipedAtTerminal(['secrets', 'set', 'X', '--no-prompt'], t.env)).stdout,
+        /prompting is off \(--no-prompt\)/,
+      )
+    })
   })
 
   describe('call to a loopback server', () => {
