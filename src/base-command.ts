@@ -227,6 +227,7 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
       flag.hidden ? [] : [`--${name}`, ...(flag.aliases ?? []).map((alias) => `--${alias}`)],
     )
     if (this.ctor.enableJsonFlag) known.push('--json')
+    known.push('--help')
     // A secret's flag reads stdin (`--token-stdin`): `--token VALUE` means that one, not a near typo.
     const meant = unknown.map((flag) => {
       const name = flag.replace(/=.*/s, '')

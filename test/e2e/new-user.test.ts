@@ -213,6 +213,11 @@ describe('e2e: a new user follows the Try this lines', () => {
       assert.match(help.stdout, new RegExp(`^  ${meant} list `, 'm'))
     })
 
+  it('a misspelt --help is taken for --help, not for a value typed into argv', async () => {
+    const {error} = await expectFailure(['secrets', 'set', '--hlep'], {env: t.env, input: ''}, {code: 2})
+    assert.match(error.suggestion, /^Did you mean --help\?/)
+  })
+
   for (const args of [
     ['secrets', 'set', 'API_KEY', 'sk-typed-in-argv'],
     ['secrets', 'set', 'API_KEY', '--body', 'sk-typed-in-argv'],
