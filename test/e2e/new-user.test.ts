@@ -406,6 +406,22 @@ describe('e2e: a new user follows the Try this lines', () => {
     })
   })
 
+  for (const [typed, hint] of [
+    ['local:/DEMO_TOKEN', /"local:" needs two slashes: TOKEN=local:\/\/…/],
+    ['local:DEMO_TOKEN', /"local:" needs two slashes: TOKEN=local:\/\/…/],
+    ['locl://DEMO_TOKEN', /"locl:\/\/" is not a known scheme: did you mean TOKEN=local:\/\/…\?/],
+  ] as const)
+    it(`run --env TOKEN=${typed}: a reference with a typo in its scheme is named as such`, async () => {
+      // `run` has no --json (its output is the command's): the plain form only.
+      const result = await cli(['run', '--env', `TOKEN=${typed}`, '--', 'true'])
+      assert.equal(result.code, 2, result.stderr)
+      assert.equal(result.stdout, '')
+      assert.match(result.stderr, /^Error: .+\nTry this: .+$/m)
+      const suggestion = /^Try this: (.+)$/m.exec(result.stderr)?.[1] ?? ''
+      assert.match(suggestion, hint)
+      assert.ok(!result.stderr.includes('DEMO_TOKEN'), 'the rest of the value is not echoed')
+    })
+
   describe('call to a loopback server', () => {
     let server: Server
     let url: string
