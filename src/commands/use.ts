@@ -1,8 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ENGINE_USE_OPERATIONS, type UseResult} from '../core/backend.js'
-
 import {AgentVaultCommand} from '../base-command.js'
+import {ENGINE_USE_OPERATIONS, type UseResult} from '../core/backend.js'
 import {UsageError} from '../core/errors.js'
 import {useSecret} from '../core/use.js'
 import {inputTooLarge, readStdin} from '../ui/input.js'

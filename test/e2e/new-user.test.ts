@@ -199,7 +199,7 @@ describe('e2e: a new user follows the Try this lines', () => {
   for (const [typed, meant] of [
     ['scerets', 'secrets'],
     ['profile', 'profiles'],
-  ])
+  ] as const)
     it(`${typed} alone (a topic misspelt) suggests \`agentvault ${meant}\`, whose help lists its commands`, async () => {
       const {error} = await expectFailure(
         [typed],
@@ -334,7 +334,10 @@ describe('e2e: a new user follows the Try this lines', () => {
 
     it('with the keychain not disabled, suggests no variable that is not set, and a key source that works', async () => {
       // A session bus that does not exist: no Secret Service, whatever the machine has.
-      const env = {...fresh.env, DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(fresh.home, 'no-bus')}`}
+      const env: NodeJS.ProcessEnv = {
+        ...fresh.env,
+        DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(fresh.home, 'no-bus')}`,
+      }
       delete env.AGENTVAULT_NO_KEYCHAIN
       const {error} = await expectFailure(
         ['login', 'local', '--key-source', 'keychain'],

@@ -1,3 +1,4 @@
+import {nearest} from '../../core/did-you-mean.js'
 /**
  * Classification of OpenBao answers and transport failures into typed errors
  * (protocols/openbao.md §6, §9, §12). Pure functions of the HTTP status, the body's *shape* and the
@@ -14,7 +15,6 @@ import {
   RateLimitedError,
   UsageError,
 } from '../../core/errors.js'
-import {nearest} from '../../core/did-you-mean.js'
 import {CERTIFICATE_ERROR_CODES} from '../../core/tls.js'
 
 /**

@@ -1,8 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
+import type {SecretReference} from '../../core/references.js'
+
 import {AgentVaultCommand} from '../../base-command.js'
 import {UsageError} from '../../core/errors.js'
-import type {SecretReference} from '../../core/references.js'
 import {getSecret, type SecretPresence, secretPresence, wrapSecret} from '../../core/secrets.js'
 
 export interface SecretsGetResult {
