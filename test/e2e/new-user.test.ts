@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {existsSync, mkdirSync, symlinkSync} from 'node:fs'
+import {existsSync, mkdirSync, renameSync, symlinkSync} from 'node:fs'
 import {createServer, type Server} from 'node:http'
 import {type AddressInfo} from 'node:net'
 import {delimiter, join} from 'node:path'
@@ -424,6 +424,18 @@ describe('e2e: a new user follows the Try this lines', () => {
       assert.match(suggestion, hint)
       assert.ok(!result.stderr.includes('DEMO_TOKEN'), 'the rest of the value is not echoed')
     })
+
+  it('status with the local key file gone points to the fix, not to login local (which leaves an existing vault alone)', async () => {
+    renameSync(join(t.env.AGENTVAULT_HOME!, 'vault.key'), join(t.home, 'vault.key.moved'))
+    // `status` prints its table on stdout, then fails (its --json is the rows, not an error).
+    const status = await cli(['status'])
+    assert.equal(status.code, 4, status.stderr)
+    const suggestion = /^Try this: (.+)$/m.exec(status.stderr)?.[1] ?? ''
+    const suggested = suggestedCommand(suggestion)
+    assert.notDeepEqual(suggested.slice(0, 2), ['login', 'local'], suggestion)
+    const followed = await cli(suggested)
+    assert.match(followed.stderr, /^Try this: Restore .*vault\.key from your backup/m)
+  })
 
   describe('call to a loopback server', () => {
     let server: Server
