@@ -173,9 +173,6 @@ class LocalBackend implements Backend {
     if (wanted !== undefined && wanted !== 'passphrase' && wanted !== 'keychain' && wanted !== 'file')
       throw new UsageError('BAD_KEY_SOURCE', 'The key source must be passphrase, keychain or file')
     const {created, keySource} = await this.store.initialise(wanted as KeySourceKind | undefined)
-    // An existing vault is "signed in to" only if its key opens it (a key file restored, the
-    // passphrase set): otherwise say what is missing, not that nothing needed doing.
-    if (!created) await this.store.readMetadata()
     const path = this.store.paths.file
     return {
       details: {created, keySource, path},
