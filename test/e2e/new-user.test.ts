@@ -437,6 +437,44 @@ describe('e2e: a new user follows the Try this lines', () => {
     assert.match(followed.stderr, /^Try this: Restore .*vault\.key from your backup/m)
   })
 
+  for (const [typed, meant] of [
+    [['auth', 'status'], ['status']],
+    [['me'], ['status']],
+    [['signin'], ['login']],
+    [
+      ['item', 'list'],
+      ['secrets', 'list'],
+    ],
+    [
+      ['kv', 'list'],
+      ['secrets', 'list'],
+    ],
+    [
+      ['get', 'DEMO_TOKEN'],
+      ['secrets', 'get'],
+    ],
+    [
+      ['read', 'local://DEMO_TOKEN'],
+      ['secrets', 'get'],
+    ],
+    [
+      ['secrets', 'download'],
+      ['secrets', 'export'],
+    ],
+    [['exec'], ['run']],
+  ] as const)
+    it(`${typed.join(' ')} (another tool's word) suggests \`agentvault ${meant.join(' ')}\``, async () => {
+      const {error} = await expectFailure(
+        [...typed],
+        {env: t.env, input: ''},
+        {code: 2, errorCode: 'UNKNOWN_COMMAND'},
+      )
+      const suggested = suggestedCommand(error.suggestion)
+      assert.deepEqual(suggested.slice(0, meant.length), meant, error.suggestion)
+      const help = await cli([...meant, '--help'])
+      assert.equal(help.code, 0)
+    })
+
   describe('call to a loopback server', () => {
     let server: Server
     let url: string
