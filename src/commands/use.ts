@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
-import type {UseResult} from '../core/backend.js'
-
 import {AgentVaultCommand} from '../base-command.js'
+import {ENGINE_USE_OPERATIONS, type UseResult} from '../core/backend.js'
+import {UsageError} from '../core/errors.js'
 import {useSecret} from '../core/use.js'
 import {inputTooLarge, readStdin} from '../ui/input.js'
 
@@ -90,6 +90,7 @@ HTTP requests go only to hosts the secret allows (its --allow-domain list; else 
   static summary = 'Perform an operation with a secret without revealing it.'
 
   async run(): Promise<UseCommandResult> {
+    await this.checkArgumentOrder()
     const {parseParams} = await import('../core/use/specs.js')
     const {params: json} = this.flags
     const text =
@@ -127,5 +128,17 @@ HTTP requests go only to hosts the secret allows (its --allow-domain list; else 
     }
 
     return result
+  }
+
+  /** `use sign KEY` (operation first, as some CLIs order it): name the order, not "unknown operation KEY". */
+  private async checkArgumentOrder(): Promise<void> {
+    const operations: readonly string[] = ENGINE_USE_OPERATIONS
+    const {operation, ref} = this.args
+    if (!operations.includes(ref.toLowerCase()) || operations.includes(operation.toLowerCase())) return
+    // parseTarget refuses a word that looks like a value rather than echo it.
+    const reference = await this.vault.parseTarget(operation)
+    throw new UsageError('USE_ARGUMENT_ORDER', `"${ref}" is an operation: the secret comes first`, {
+      suggestion: `\`agentvault use ${reference.canonical} ${ref.toLowerCase()}\`, then the same flags.`,
+    })
   }
 }

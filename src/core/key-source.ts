@@ -97,7 +97,7 @@ export async function createKey(context: KeySourceContext, options: CreateKeyOpt
       case 'keychain': {
         const keychain = await keychainFor(context)
         if (!keychain) {
-          if (explicit) throw keychainUnavailable(context, 'hold the new key')
+          if (explicit) throw keychainUnavailable(context, 'hold the new key', true)
           continue
         }
 
@@ -327,17 +327,21 @@ async function keychainFor(context: KeySourceContext): Promise<Keychain | undefi
   return openKeychain({env: context.env})
 }
 
-function keychainUnavailable(context: KeySourceContext, purpose: string): BackendUnavailableError {
-  const why =
-    keychainDisabled(context.env) || context.keychain === null
-      ? 'it is disabled (AGENTVAULT_NO_KEYCHAIN)'
-      : 'none is usable here'
+function keychainUnavailable(
+  context: KeySourceContext,
+  purpose: string,
+  newKey = false,
+): BackendUnavailableError {
+  const disabled = keychainDisabled(context.env) || context.keychain === null
+  const why = disabled ? 'it is disabled (AGENTVAULT_NO_KEYCHAIN)' : 'none is usable here'
+  const unlock = 'unlock your keyring (on Linux, start a Secret Service such as gnome-keyring)'
+  // Only a new key may go elsewhere; an existing one is in the keychain and nowhere else.
+  const elsewhere = newKey ? '; or keep the key in a file: `agentvault login local --key-source file`' : ''
   return new BackendUnavailableError(
     'KEYCHAIN_UNAVAILABLE',
     `The OS keychain is needed to ${purpose}, but ${why}`,
     {
-      suggestion:
-        'Unlock your keyring (on Linux, start a Secret Service such as gnome-keyring) and unset AGENTVAULT_NO_KEYCHAIN.',
+      suggestion: `${disabled ? `Unset AGENTVAULT_NO_KEYCHAIN and ${unlock}` : `${unlock[0]?.toUpperCase()}${unlock.slice(1)}`}${elsewhere}.`,
     },
   )
 }

@@ -14,7 +14,7 @@ import type {Session} from './session.js'
 
 import {argumentListTooLong, checkSpawnable, credentialVariables} from './child-env.js'
 import {BackendUnavailableError, UsageError} from './errors.js'
-import {looksLikeReference, parseReference, type SecretReference} from './references.js'
+import {looksLikeReference, parseReference, type SecretReference, SUPPORTED_SCHEMES} from './references.js'
 import {misspeltSchemeHint} from './scheme-typos.js'
 
 /** Variables kept by `--clean-env`, besides the secrets. */
@@ -118,7 +118,9 @@ async function collectMappings(
     const ref = pair.slice(eq + 1)
     if (!looksLikeReference(ref))
       throw new UsageError('BAD_ENV_MAPPING', `--env ${name}= must be a secret reference`, {
-        suggestion: `Use a reference such as ${name}=local://${name}; plain values belong in an --env-file.`,
+        suggestion:
+          schemeTypoHint(name, ref) ??
+          `Use a reference such as ${name}=local://${name}; plain values belong in an --env-file.`,
       })
     mappings.set(name, {name, ref: parseNamedReference(ref, `--env ${name}`)})
   }
@@ -462,4 +464,16 @@ export async function spawnAndWait(
   } finally {
     stopForwarding()
   }
+}
+
+/**
+ * `--env K=local:/NAME`, `local:NAME`, `locl://NAME`: a reference with its scheme mistyped. Names
+ * the scheme only (what follows it may be a value).
+ */
+function schemeTypoHint(name: string, value: string): string | undefined {
+  const scheme = /^([A-Za-z][\w+.-]{0,63}):(?!\/\/)/.exec(value)?.[1]?.toLowerCase()
+  if (scheme !== undefined && (SUPPORTED_SCHEMES as readonly string[]).includes(scheme))
+    return `"${scheme}:" needs two slashes: ${name}=${scheme}://…`
+  const typo = misspeltSchemeHint(value)
+  return typo && `"${typo.scheme}://" is not a known scheme: did you mean ${name}=${typo.suggestion}://…?`
 }

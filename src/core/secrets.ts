@@ -362,8 +362,7 @@ export async function renameSecret(
       'RENAME_ACROSS_PROFILES',
       `${source.canonical} and ${target.canonical} are in different profiles`,
       {
-        suggestion:
-          'Rename within one profile; to copy between profiles use `secrets export --reveal | secrets import -`.',
+        suggestion: `Rename within one profile, or copy it across and delete the old one: \`agentvault secrets get ${shellWord(source.canonical)} --reveal | agentvault secrets set ${shellWord(target.canonical)}\`, then \`agentvault secrets delete ${shellWord(source.canonical)}\`.`,
       },
     )
   await session.noteReference(target, profile)
@@ -378,4 +377,9 @@ export async function renameSecret(
     reference: target.canonical,
     ...(await backend.rename(source, target, options)),
   }
+}
+
+/** A reference as one shell word: quoted when it holds `?`, `&` or other characters a shell expands. */
+function shellWord(text: string): string {
+  return /^[\w:/.@#+=,-]+$/.test(text) ? text : `'${text.replaceAll("'", String.raw`'\''`)}'`
 }

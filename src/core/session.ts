@@ -201,8 +201,17 @@ export class Session {
     const profile = await this.profileFor()
     if (profile.kind === 'openbao' || profile.kind === 'agentauth')
       throw new UsageError('REFERENCE_REQUIRED', `"${input}" is not a reference`, {
-        suggestion: `Write a full reference, e.g. ${profile.kind === 'openbao' ? 'openbao://secret/app#field' : 'agentauth://access-token'}.`,
+        suggestion: `Write a full reference, e.g. ${profile.kind === 'openbao' ? `openbao://${input}${input.includes('#') ? '' : '#field'}` : 'agentauth://access-token'}.`,
       })
+    // `secret/app#field`, as `vault kv get -field` users think of it: only openbao has fields.
+    if (input.includes('#'))
+      throw new UsageError(
+        'REFERENCE_REQUIRED',
+        `"${input}" names a #field, which only openbao references have`,
+        {
+          suggestion: `Write the full reference, openbao://${input} (or vault://…), or a ${profile.kind} name without #.`,
+        },
+      )
     const ref = parseReference(`${profile.kind}://${input}`)
     return profile.implicit ? ref : parseReference(`${ref.canonical}?profile=${profile.name}`)
   }

@@ -93,11 +93,14 @@ export function unusableProfiles(rows: readonly ProfileStatusRow[]): AgentVaultE
   } as const
   const list = bad.map((row) => `${row.name} (${label[row.problem!]})`).join(', ')
   const suggestion =
-    worst.problem === 'auth'
-      ? `Sign in: agentvault login ${worst.kind} --profile ${worst.name}`
-      : worst.problem === 'config'
-        ? `Fix the profile's settings: agentvault profiles list (or remove it: agentvault profiles remove ${worst.name})`
-        : `Check that the ${worst.kind} backend of profile ${worst.name} is running and its address is right (agentvault profiles list)`
+    worst.problem === 'auth' && worst.kind === 'local'
+      ? // `login local` only creates a vault; an existing one needs its key (file, passphrase, keychain).
+        `Run \`agentvault secrets list --profile ${worst.name}\`: its error says how to open the vault.`
+      : worst.problem === 'auth'
+        ? `Sign in: agentvault login ${worst.kind} --profile ${worst.name}`
+        : worst.problem === 'config'
+          ? `Fix the profile's settings: agentvault profiles list (or remove it: agentvault profiles remove ${worst.name})`
+          : `Check that the ${worst.kind} backend of profile ${worst.name} is running and its address is right (agentvault profiles list)`
   return new AgentVaultError(
     worst.problem!,
     'PROFILE_UNUSABLE',

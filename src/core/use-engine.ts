@@ -721,6 +721,13 @@ export async function performHttp(
   const {sendRequest} = await httpClient
   const response = await sendRequest(request, {
     allowPrivateNetworks: allowsPrivateNetworks(policies),
+    blockingProfiles: [
+      ...new Set(
+        policies
+          .filter((policy) => policy.profile.settings.allowPrivateNetworks !== true)
+          .map((policy) => policy.profile.name),
+      ),
+    ],
     ca,
     carriesSecret: (target) => redactor.inUrl(target),
     checkRedirect: (from, to) => assertHostAllowed(to, policies, options.allowHosts, from),

@@ -354,7 +354,7 @@ describe('e2e: secrets', () => {
       const table = await cli(['secrets', 'list', 'NOTHING_'])
       assert.equal(table.code, 0)
       assert.equal(table.stdout, '')
-      assert.match(table.stderr, /No secrets/)
+      assert.match(table.stderr, /No secret names start with NOTHING_ in profile /)
       assert.deepEqual((await list('NOTHING_')).secrets, [])
     })
   })

@@ -417,7 +417,12 @@ function plainCopy(entry: VaultEntry): Omit<VaultEntry, 'value'> {
 }
 
 function notFound(reference: SecretReference): SecretNotFoundError {
-  return new SecretNotFoundError(reference.canonical)
+  if (reference.version === undefined) return new SecretNotFoundError(reference.canonical)
+  // `?version=N` of a secret that exists: `secrets list` would only show that it does.
+  const secret = reference.canonical.replace(/([?&])version=\d+&?/, '$1').replace(/[?&]$/, '')
+  return new SecretNotFoundError(reference.canonical, {
+    suggestion: `See the versions kept with \`agentvault secrets versions ${secret}\`.`,
+  })
 }
 
 /** `secrets versions local://K`, in the shape openbao's KV v2 metadata has. */

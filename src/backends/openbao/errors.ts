@@ -1,3 +1,4 @@
+import {nearest} from '../../core/did-you-mean.js'
 /**
  * Classification of OpenBao answers and transport failures into typed errors
  * (protocols/openbao.md §6, §9, §12). Pure functions of the HTTP status, the body's *shape* and the
@@ -389,17 +390,25 @@ export function classifyRead(context: OperationContext, answer: Answer): KvSecre
 
 /** A value of `#field`: strings as UTF-8, anything else as compact JSON (§6). */
 export function fieldValue(secret: KvSecret, field: string, context: OperationContext): Buffer {
-  if (!Object.hasOwn(secret.data, field))
+  if (!Object.hasOwn(secret.data, field)) {
+    // Field names are not values: they are named, as `bao kv get` lists them.
+    const fields = Object.keys(secret.data).slice(0, 50)
+    const meant = nearest(field, fields)
+    const instead =
+      meant !== undefined && context.reference !== undefined
+        ? `Did you mean ${context.reference.replace(/#[^?]*/, `#${meant}`)}? `
+        : ''
     throw new AgentVaultError(
       'not_found',
       'FIELD_NOT_FOUND',
       `${what(context)}: version ${secret.metadata.version} has no field "${field}"`,
       {
-        details: {fields: Object.keys(secret.data).slice(0, 50), version: secret.metadata.version},
-        suggestion:
-          'Name one of the fields in details.fields (`--json`), or read the whole secret without #field.',
+        details: {fields, version: secret.metadata.version},
+        suggestion: `${instead}${fields.length === 0 ? 'It has no fields' : `Its fields: ${fields.join(', ')}`}; or read the whole secret without #field.`,
       },
     )
+  }
+
   const value = secret.data[field]
   return Buffer.from(typeof value === 'string' ? value : (JSON.stringify(value) ?? 'null'), 'utf8')
 }

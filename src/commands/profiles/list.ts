@@ -14,6 +14,7 @@ export interface ProfilesListResult {
 }
 
 export default class ProfilesList extends AgentVaultCommand<typeof ProfilesList> {
+  static aliases = ['profiles ls']
   // No -p/--profile: this command reads no profile's backend (it would be accepted and ignored).
   // (The cast: the base class types its flags as always carrying --profile; here it is absent.)
   static baseFlags = {

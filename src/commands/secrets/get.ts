@@ -1,5 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
+import type {SecretReference} from '../../core/references.js'
+
 import {AgentVaultCommand} from '../../base-command.js'
 import {UsageError} from '../../core/errors.js'
 import {getSecret, type SecretPresence, secretPresence, wrapSecret} from '../../core/secrets.js'
@@ -81,10 +83,14 @@ AgentSecrets never reveals values: on an agentsecrets:// reference --reveal is r
       }
     }
 
-    if (!this.flags.reveal)
+    if (!this.flags.reveal) {
+      // `run --env` takes full references only: a bare NAME there is refused as a possible value.
+      const reference = await this.vault.parseTarget(this.args.ref)
       throw new UsageError('REVEAL_REQUIRED', 'Refusing to print a secret value without --reveal', {
-        suggestion: `Add --reveal, or inject it instead: agentvault run --env NAME=${this.args.ref} -- cmd`,
+        suggestion: `Add --reveal, or inject it instead: agentvault run --env ${envNameFor(reference)}=${reference.canonical} -- cmd`,
       })
+    }
+
     const {reference, value} = await getSecret(this.vault, this.args.ref, {ttl: this.flags.ttl})
     if (this.jsonEnabled()) {
       const text = value.toString('utf8')
@@ -95,4 +101,12 @@ AgentSecrets never reveals values: on an agentsecrets:// reference --reveal is r
     process.stdout.write(value)
     if (process.stdout.isTTY) process.stdout.write('\n')
   }
+}
+
+/** A variable name for a secret (`local://team/openai_key` → OPENAI_KEY, `…/api#token` → TOKEN). */
+function envNameFor(reference: SecretReference): string {
+  const word = (reference.field ?? reference.path.split('/').at(-1) ?? '')
+    .replaceAll(/\W/g, '_')
+    .toUpperCase()
+  return /^[A-Z_]/.test(word) ? word : `SECRET_${word}`
 }

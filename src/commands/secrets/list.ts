@@ -9,6 +9,7 @@ import {renderTable} from '../../ui/table.js'
 export type SecretsListResult = SecretList
 
 export default class SecretsList extends AgentVaultCommand<typeof SecretsList> {
+  static aliases = ['secrets ls']
   static args = {
     prefix: Args.string({
       description:
@@ -33,7 +34,7 @@ export default class SecretsList extends AgentVaultCommand<typeof SecretsList> {
 
   async run(): Promise<SecretsListResult> {
     const result = await listSecrets(this.vault, this.args.prefix, {recursive: this.flags.recursive})
-    if (result.secrets.length === 0) this.logToStderr(`No secrets in profile ${result.profile}.`)
+    if (result.secrets.length === 0) this.logToStderr(emptyListMessage(this.args.prefix, result.profile))
     else
       this.log(
         renderTable(result.secrets, [
@@ -50,4 +51,11 @@ export default class SecretsList extends AgentVaultCommand<typeof SecretsList> {
       )
     return result
   }
+}
+
+/** An empty list with a prefix says what matched nothing: the profile may well hold other secrets. */
+function emptyListMessage(prefix: string | undefined, profile: string): string {
+  if (prefix === undefined || prefix === '') return `No secrets in profile ${profile}.`
+  if (prefix.includes('://')) return `No secrets under ${prefix}.`
+  return `No secret names start with ${prefix} in profile ${profile} (\`agentvault secrets list\` lists them all).`
 }

@@ -21,6 +21,8 @@ export default class SecretsSet extends AgentVaultCommand<typeof SecretsSet> {
     }),
   }
   static description = `The value comes from piped stdin, a hidden prompt on a terminal, --from-file or --from-env; never put it in argv. Piped stdin and --from-file drop one trailing newline (\\n or \\r\\n), as \`echo\` and editors add one; an empty value is refused. A value may be at most 1 MiB (--max-value-bytes raises the limit); no source is read further than that. Storing under an existing name creates a new version; on a terminal the command says which version it replaces. To change only the description, tags or allowed domains, use \`secrets edit\`.`
+  static valueInArgvHint =
+    'Pass the value on stdin: `printf %s "$VALUE" | agentvault secrets set NAME` (or --from-env VAR, --from-file FILE); a value in argv leaks to shell history and `ps`.'
   static examples = [
     'printf %s "$OPENAI_KEY" | <%= config.bin %> <%= command.id %> OPENAI_KEY',
     '<%= config.bin %> <%= command.id %> DEPLOY_KEY --from-file ./deploy_key.pem --description "deploy key"',

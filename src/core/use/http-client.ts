@@ -40,6 +40,8 @@ export interface OutgoingRequest {
 
 export interface RequestGuards {
   allowPrivateNetworks: boolean
+  /** The profiles whose `allowPrivateNetworks` would let a private address through: named in the refusal. */
+  blockingProfiles?: readonly string[]
   /** Extra trusted CA certificates (PEM), in addition to Node's default roots. */
   ca?: readonly string[]
   /** Whether a redirect target URL carries a secret value in any form. */
@@ -85,10 +87,23 @@ const BODY_HEADERS = new Set([
   'content-type',
 ])
 
-const PRIVATE_SUGGESTION =
-  'If this host is on a network you trust, set "allowPrivateNetworks": true on the profile of the secret (in config.json, or `agentvault profiles add NAME --kind KIND --set allowPrivateNetworks=true`).'
+/** What lets a private address through: the setting on each profile of the secrets that lacks it. */
+function privateSuggestion(profiles: readonly string[] = []): string {
+  const [first, ...others] = profiles
+  if (first === undefined)
+    return 'If this host is on a network you trust, set "allowPrivateNetworks": true on the profile of the secret (`agentvault profiles set PROFILE allowPrivateNetworks=true`).'
+  const more = others
+    .map((name) => `, then \`agentvault profiles set ${name} allowPrivateNetworks=true\``)
+    .join('')
+  return `If this host is on a network you trust, run \`agentvault profiles set ${first} allowPrivateNetworks=true\`${more}.`
+}
 
-function addressRefused(url: URL, address: string, kind: AddressClass): DeniedError {
+function addressRefused(
+  url: URL,
+  address: string,
+  kind: AddressClass,
+  blockingProfiles?: readonly string[],
+): DeniedError {
   const {host} = url
   const where = bareHostname(url) === address ? `${host} is` : `${host} resolves to ${address},`
   if (kind === 'metadata')
@@ -108,7 +123,7 @@ function addressRefused(url: URL, address: string, kind: AddressClass): DeniedEr
     )
   return new DeniedError('PRIVATE_ADDRESS', `Refused to connect: ${where} a ${kind} address`, {
     details: {address, host},
-    suggestion: PRIVATE_SUGGESTION,
+    suggestion: privateSuggestion(blockingProfiles),
   })
 }
 
@@ -174,7 +189,7 @@ async function systemResolve(hostname: string): Promise<ResolvedAddress[]> {
  */
 export async function checkedAddresses(
   url: URL,
-  guards: Pick<RequestGuards, 'allowPrivateNetworks' | 'resolve'>,
+  guards: Pick<RequestGuards, 'allowPrivateNetworks' | 'blockingProfiles' | 'resolve'>,
 ): Promise<ResolvedAddress[]> {
   const hostname = bareHostname(url)
   const family = isIP(hostname)
@@ -192,7 +207,8 @@ export async function checkedAddresses(
   if (addresses.length === 0) throw networkError({code: 'ENOTFOUND'}, url.host)
   for (const {address} of addresses) {
     const kind = classifyAddress(address)
-    if (!isAddressAllowed(kind, guards.allowPrivateNetworks)) throw addressRefused(url, address, kind)
+    if (!isAddressAllowed(kind, guards.allowPrivateNetworks))
+      throw addressRefused(url, address, kind, guards.blockingProfiles)
   }
 
   return addresses
