@@ -115,13 +115,21 @@ export function bundledDispatcher(): Dispatch | undefined {
 
 /** Run the binary's arguments `argv`; `binUrl` is the launcher's file URL. */
 export async function launch(argv: string[], binUrl: string): Promise<void> {
-  if (argv.length === 1 && VERSION_WORDS.has(argv[0]!)) {
+  if (VERSION_WORDS.has(argv[0]!) && (argv.length === 1 || (argv.length === 2 && argv[1] === '--json'))) {
     const pjson = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as {
       name: string
       version: string
     }
+    const [cliVersion, architecture, nodeVersion] = [
+      `${pjson.name}/${pjson.version}`,
+      `${process.platform}-${process.arch}`,
+      `node-${process.version}`,
+    ]
+    // --json: the keys of oclif's own `version --json` (plugin-version) that apply here.
     process.stdout.write(
-      `${pjson.name}/${pjson.version} ${process.platform}-${process.arch} node-${process.version}\n`,
+      argv.length === 2
+        ? `${JSON.stringify({architecture, cliVersion, nodeVersion}, null, 2)}\n`
+        : `${cliVersion} ${architecture} ${nodeVersion}\n`,
     )
     return
   }

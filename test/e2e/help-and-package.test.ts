@@ -120,6 +120,18 @@ describe('e2e: help, version, completion and the npm package', () => {
     }
   })
 
+  it('`version --json` (and --version --json) prints the same as JSON, with the keys oclif uses', async () => {
+    for (const flag of ['version', '--version', '-v']) {
+      const result = await runCli([flag, '--json'], {env: t.env})
+      assert.equal(result.code, 0, result.stderr)
+      assert.deepEqual(JSON.parse(result.stdout), {
+        architecture: `${process.platform}-${process.arch}`,
+        cliVersion: `agentvault/${version}`,
+        nodeVersion: `node-${process.version}`,
+      })
+    }
+  })
+
   for (const shell of ['bash', 'zsh', 'powershell']) {
     it(`autocomplete ${shell} prints setup instructions (exit 0)`, async () => {
       const env = {...t.env, HOME: t.home, XDG_CACHE_HOME: join(t.home, 'cache')}
