@@ -120,6 +120,30 @@ describe('e2e: help, version, completion and the npm package', () => {
     }
   })
 
+  it('help for a command that does not exist is answered as an unknown command: Error, Try this, exit 2', async () => {
+    for (const [args, message, suggestion] of [
+      [['help', 'nope'], 'Unknown command "nope"', 'See `agentvault --help` for the commands.'],
+      [['nope', '--help'], 'Unknown command "nope"', 'See `agentvault --help` for the commands.'],
+      [
+        ['secrets', 'nope', '-h'],
+        'Unknown command "secrets nope"',
+        'See `agentvault secrets --help` for the commands.',
+      ],
+      [
+        ['help', 'secrts', 'list'],
+        'Unknown command "secrts list"',
+        'Did you mean `agentvault secrets list`?',
+      ],
+    ] as const) {
+      const result = await runCli([...args], {env: t.env})
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`)
+      assert.equal(result.stdout, '')
+      assert.match(result.stderr, new RegExp(`^Error: ${message.replaceAll('"', '"')}$`, 'm'), args.join(' '))
+      assert.ok(result.stderr.includes(`Try this: ${suggestion}`), result.stderr)
+      assert.doesNotMatch(result.stderr, /›|not found\./)
+    }
+  })
+
   it('`version --json` (and --version --json) prints the same as JSON, with the keys oclif uses', async () => {
     for (const flag of ['version', '--version', '-v']) {
       const result = await runCli([flag, '--json'], {env: t.env})
