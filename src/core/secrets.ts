@@ -365,6 +365,10 @@ export async function renameSecret(
         suggestion: `Rename within one profile, or copy it across and delete the old one: \`agentvault secrets get ${shellWord(source.canonical)} --reveal | agentvault secrets set ${shellWord(target.canonical)}\`, then \`agentvault secrets delete ${shellWord(source.canonical)}\`.`,
       },
     )
+  if (target.kind === source.kind && target.path === source.path)
+    throw new UsageError('RENAME_SAME_NAME', `${source.canonical} is already named so: nothing to rename`, {
+      suggestion: 'Give the new name as the second argument: `agentvault secrets rename OLD NEW`.',
+    })
   await session.noteReference(target, profile)
   if (!backend.rename)
     throw new NotSupportedError(

@@ -128,6 +128,13 @@ describe('e2e: secrets set (terminal), edit, rename, generate', () => {
     )
     assert.equal(await reveal('TAKEN'), 'taken')
     await expectFailure(['secrets', 'rename', 'GONE', 'OTHER'], {env}, {code: 6, message: /local:\/\/GONE/})
+    // The same name twice is no rename: saying "Renamed" would claim a change that did not happen.
+    for (const to of ['NEW', 'local://NEW'])
+      await expectFailure(
+        ['secrets', 'rename', 'NEW', to, '--overwrite'],
+        {env},
+        {code: 2, errorCode: 'RENAME_SAME_NAME', message: /local:\/\/NEW is already named so/},
+      )
     const forced = await av(['secrets', 'rename', 'local://NEW', 'TAKEN', '--overwrite'])
     assert.equal(forced.code, 0, forced.stderr)
     assert.match(forced.stderr, /Renamed local:\/\/NEW to local:\/\/TAKEN/)
