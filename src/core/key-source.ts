@@ -51,6 +51,11 @@ export interface KeySourceContext {
   home: string
   /** undefined: use the OS keychain when it works; null: never use a keychain; else this one (tests). */
   keychain?: Keychain | null
+  /**
+   * Asks for a hidden answer at the terminal (interactive commands only): a passphrase vault asks
+   * for its passphrase when AGENTVAULT_PASSPHRASE is unset.
+   */
+  promptHidden?(message: string): Promise<Buffer>
   /** Where one-time notices go (the key file was created). */
   warn?(message: string): void
 }
@@ -209,13 +214,17 @@ export async function unlockKey(
     }
 
     case 'passphrase': {
-      const passphrase = passphraseFromEnv(context.env)
-      if (!passphrase)
+      // At a terminal, unset means "ask", as op and gpg do: no passphrase in the shell's history.
+      const fromEnv = passphraseFromEnv(context.env)
+      const passphrase =
+        fromEnv ??
+        (context.promptHidden ? await context.promptHidden(`Passphrase for ${sealedFile}`) : undefined)
+      if (!passphrase?.length)
         throw new AuthError(
           'PASSPHRASE_REQUIRED',
           `${sealedFile} is protected by a passphrase and ${PASSPHRASE_ENV} is not set`,
           {
-            suggestion: `Set ${PASSPHRASE_ENV} to the vault's passphrase.`,
+            suggestion: `Set ${PASSPHRASE_ENV} to the vault's passphrase (at a terminal, agentvault asks for it).`,
           },
         )
       const salt = Buffer.from(descriptor.kdf.salt, 'base64')
@@ -229,9 +238,13 @@ export async function unlockKey(
         if (key?.length !== KEY_BYTES)
           throw new AuthError(
             'PASSPHRASE_WRONG',
-            `The passphrase in ${PASSPHRASE_ENV} does not open ${sealedFile}`,
+            fromEnv
+              ? `The passphrase in ${PASSPHRASE_ENV} does not open ${sealedFile}`
+              : `The passphrase typed does not open ${sealedFile}`,
             {
-              suggestion: `Set ${PASSPHRASE_ENV} to the passphrase the vault was created with.`,
+              suggestion: fromEnv
+                ? `Set ${PASSPHRASE_ENV} to the passphrase the vault was created with.`
+                : 'Run the command again and type the passphrase the vault was created with.',
             },
           )
         return key

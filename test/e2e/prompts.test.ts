@@ -55,6 +55,45 @@ describe('e2e: prompts on a terminal', () => {
     )
   })
 
+  it('a passphrase vault asks for its passphrase on a terminal (hidden) when AGENTVAULT_PASSPHRASE is unset', async () => {
+    const vault = await tempHome()
+    try {
+      const passphrase = 'correct horse battery staple 4f1e'
+      const withPassphrase = {...vault.env, AGENTVAULT_PASSPHRASE: passphrase}
+      const created = await runCli(['login', 'local', '--key-source', 'passphrase'], {env: withPassphrase})
+      assert.equal(created.code, 0, created.stderr)
+      const stored = await runCli(['secrets', 'set', 'P'], {
+        env: withPassphrase,
+        input: 'passphrase-vault-value',
+      })
+      assert.equal(stored.code, 0, stored.stderr)
+
+      const session = startInPty(['secrets', 'get', 'P', '--reveal'], vault.env)
+      await session.output.until((text) => /Passphrase for .*vault\.json/.test(text), 'the passphrase prompt')
+      session.type(`${passphrase}\r`)
+      const result = await session.result
+      assert.equal(result.code, 0, result.stdout)
+      assert.match(result.stdout, /passphrase-vault-value/)
+      assert.ok(!result.stdout.includes(passphrase), 'the prompt hides what is typed')
+
+      // A wrong one: exit 4 (auth), saying it was the passphrase typed, nothing revealed.
+      const wrong = startInPty(['secrets', 'get', 'P', '--reveal'], vault.env)
+      await wrong.output.until((text) => /Passphrase for .*vault\.json/.test(text), 'the passphrase prompt')
+      wrong.type('not the passphrase\r')
+      const refused = await wrong.result
+      assert.equal(refused.code, 4, refused.stdout)
+      assert.match(refused.stdout, /The passphrase typed does not open/)
+      assert.ok(!refused.stdout.includes('passphrase-vault-value'))
+
+      // Not a terminal: no prompt, the error names the variable.
+      const piped = await runCli(['secrets', 'get', 'P', '--reveal'], {env: vault.env})
+      assert.equal(piped.code, 4, piped.stderr)
+      assert.match(piped.stderr, /AGENTVAULT_PASSPHRASE is not set/)
+    } finally {
+      await vault.dispose()
+    }
+  })
+
   it('an empty hidden value is refused at the prompt; the value typed next is stored', async () => {
     const session = startInPty(['secrets', 'set', 'TYPED'], t.env)
     await session.output.until((text) => /Value for TYPED/.test(text), 'the prompt')

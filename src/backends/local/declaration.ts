@@ -8,7 +8,7 @@ export const LOGIN: LoginDeclaration = {
   kind: 'local',
   summary: 'Initialise the embedded local vault and choose where its key lives.',
   description:
-    'Creates the vault file in $AGENTVAULT_HOME (nothing changes when it exists). Its key lives in the first available of: AGENTVAULT_PASSPHRASE (scrypt), the OS keychain, a 0600 key file `vault.key` — or exactly where --key-source says. The key source is recorded in the vault, so later commands go straight to it.',
+    'Creates the vault file in $AGENTVAULT_HOME (nothing changes when it exists). Its key lives in the first available of: AGENTVAULT_PASSPHRASE (scrypt), the OS keychain, a 0600 key file `vault.key` — or exactly where --key-source says. The key source is recorded in the vault, so later commands go straight to it; a passphrase vault is opened with AGENTVAULT_PASSPHRASE, or at a terminal agentvault asks for the passphrase (hidden).',
   examples: [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --key-source file',

@@ -66,6 +66,7 @@ function keySourceContext(context: BackendContext, options: LocalBackendOptions)
     env: context.env,
     home: context.home,
     keychain: options.keychain,
+    ...(context.promptHidden && {promptHidden: context.promptHidden}),
     warn: (message) => context.warn(message),
   }
 }
