@@ -287,6 +287,11 @@ function installExitHook(): void {
   })
 }
 
+/** Whether `error` says a lock was taken over while this process held it (see {@link withFileLock}). */
+export function isLockCompromised(error: unknown): boolean {
+  return error instanceof BackendUnavailableError && error.code === 'LOCK_COMPROMISED'
+}
+
 function compromisedError(lockPath: string): BackendUnavailableError {
   return new BackendUnavailableError(
     'LOCK_COMPROMISED',
@@ -375,8 +380,13 @@ async function lockTimeout(lockPath: string): Promise<BackendUnavailableError> {
   })
 }
 
-/** Throw LOCK_COMPROMISED when a lock this async context holds (or one of `given`) is no longer ours. */
-function assertLocksHeld(given: readonly HeldFileLock[]): void {
+/**
+ * Throw LOCK_COMPROMISED (exit 5) when a lock this async context holds (or one of `given`) is no
+ * longer ours. For a caller that changes a file in place under the lock (the audit log's append):
+ * call it right before the change, so that a holder that stalled past {@link STALE_MS} and was
+ * taken over changes nothing.
+ */
+export function assertLocksHeld(given: readonly HeldFileLock[] = []): void {
   for (const lock of [...(contextLocks?.getStore() ?? []), ...(given as readonly HeldLock[])]) {
     if (lock.compromised) throw compromisedError(lock.lockPath)
     if (statSync(lock.tokenPath, {throwIfNoEntry: false}) === undefined) {
