@@ -37,7 +37,7 @@ import {join} from 'node:path'
 
 import {changeSecretNames, recordSecretNames} from '../../core/completion/names-cache.js'
 import {ConfigError} from '../../core/errors.js'
-import {ensureHome, withFileLock, writeFileAtomic} from '../../core/file-lock.js'
+import {ensureHome, isLockCompromised, withFileLock, writeFileAtomic} from '../../core/file-lock.js'
 import {
   createKey,
   KEY_SOURCE_ORDER,
@@ -243,7 +243,7 @@ export class VaultStore {
    */
   async initialise(required?: KeySourceKind): Promise<{created: boolean; keySource: KeySourceKind}> {
     await ensureHome(this.paths.home)
-    return withFileLock(this.paths.lock, async () => {
+    return this.locked(async () => {
       const existing = this.readHeader()
       if (existing) return {created: false, keySource: existing.key.source}
       const header = await this.create(new Map(), required)
@@ -355,7 +355,7 @@ export class VaultStore {
   ): Promise<T> {
     if (!options.createIfMissing && this.readHeader() === undefined) return change(new Map(), NO_TOOLS)
     await ensureHome(this.paths.home)
-    return withFileLock(this.paths.lock, async () => this.changeLocked(await this.load(), change))
+    return this.locked(async () => this.changeLocked(await this.load(), change))
   }
 
   /**
@@ -380,7 +380,7 @@ export class VaultStore {
 
     if (!options.createIfMissing && this.readHeader() === undefined) return viaMap(new Map(), NO_TOOLS)
     await ensureHome(this.paths.home)
-    return withFileLock(this.paths.lock, async () => {
+    return this.locked(async () => {
       const loaded = await this.load()
       if (loaded?.kind !== 2) return this.changeLocked(loaded, viaMap)
       const slot = slotOf(loaded.keys, name)
@@ -406,6 +406,28 @@ export class VaultStore {
       await changeSecretNames(this.paths.home, entry ? {added: [name]} : {removed: [name]})
       return result
     })
+  }
+
+  /**
+   * Run `fn` (a read, change and write of the file) under the vault lock. The write checks that the
+   * lock is still ours right before its rename (writeFileAtomic), so once `fn` has returned, its
+   * change was made while the lock was held: a takeover noticed only afterwards (this process
+   * stalled past the stale limit after its rename, and the next writer already built on its file)
+   * does not undo it, and reporting a failure would be untrue — the user would store again, or
+   * look for a change that is there.
+   */
+  private async locked<T>(fn: () => Promise<T>): Promise<T> {
+    let done: undefined | {result: T}
+    try {
+      return await withFileLock(this.paths.lock, async () => {
+        const result = await fn()
+        done = {result}
+        return result
+      })
+    } catch (error) {
+      if (done && isLockCompromised(error)) return done.result
+      throw error
+    }
   }
 
   private async changeLocked<T>(
