@@ -353,7 +353,9 @@ export class VaultStore {
     change: (entries: VaultEntries, tools: VaultUpdateTools) => T,
     options: {createIfMissing: boolean},
   ): Promise<T> {
-    if (!options.createIfMissing && this.readHeader() === undefined) return change(new Map(), NO_TOOLS)
+    const header = this.readHeader()
+    if (!options.createIfMissing && header === undefined) return change(new Map(), NO_TOOLS)
+    await this.unlockAhead(header)
     await ensureHome(this.paths.home)
     return this.locked(async () => this.changeLocked(await this.load(), change))
   }
@@ -378,7 +380,9 @@ export class VaultStore {
       return result
     }
 
-    if (!options.createIfMissing && this.readHeader() === undefined) return viaMap(new Map(), NO_TOOLS)
+    const header = this.readHeader()
+    if (!options.createIfMissing && header === undefined) return viaMap(new Map(), NO_TOOLS)
+    await this.unlockAhead(header)
     await ensureHome(this.paths.home)
     return this.locked(async () => {
       const loaded = await this.load()
@@ -406,6 +410,18 @@ export class VaultStore {
       await changeSecretNames(this.paths.home, entry ? {added: [name]} : {removed: [name]})
       return result
     })
+  }
+
+  /**
+   * Unlock the key of the vault as it is now before queueing for the lock: from a passphrase that
+   * is scrypt (about 100 ms of CPU), from the keychain a call to the OS — under the lock, every
+   * writer would wait for every other's (with 120 concurrent `secrets set`, half timed out), and a
+   * wrong passphrase would be reported only after the queue. The key is cached for this file id
+   * and fingerprint, so the read under the lock finds it; a vault replaced meanwhile is unlocked
+   * again there. A key file is cheap to read: it is left to the read under the lock.
+   */
+  private async unlockAhead(header: undefined | VaultHeader): Promise<void> {
+    if (header && header.key.source !== 'file') await this.keyFor(header)
   }
 
   /**
