@@ -225,6 +225,15 @@ function removeDeadTemporaries(directory: string, prefix: string): void {
   }
 }
 
+/**
+ * Remove the temporaries `PATH.<pid>.<hex>.tmp` of writers of `path` that are dead, for a file written
+ * by other means than {@link writeFileAtomic} (which does this itself): the key file, made with
+ * link() so that it is never replaced.
+ */
+export function removeDeadTemporariesOf(path: string): void {
+  removeDeadTemporaries(dirname(path), basename(path))
+}
+
 function ignoreError(step: () => void): void {
   try {
     step()

@@ -1,16 +1,18 @@
 /**
- * Through the built binary: what a writer does while another process holds the vault lock.
- * The lock is held by this test process (the same lock code the CLI uses), released in `finally`;
- * barriers only — no timing is asserted.
+ * Through the built binary: writers next to other processes — one that holds the vault lock (this
+ * test process, with the same lock code the CLI uses), one killed in the middle of its work. Barriers
+ * and file-system events only; no timing is asserted.
  */
 import assert from 'node:assert/strict'
+import {watch} from 'node:fs'
+import {mkdir, readdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {withFileLock} from '../../src/core/file-lock.js'
-import {runCli, tempHome} from '../helpers/cli.js'
+import {collect, runCli, startCli, tempHome} from '../helpers/cli.js'
 import {expectFailure} from '../helpers/e2e.js'
 
-describe('e2e: writers while the vault lock is held', () => {
+describe('e2e: writers next to other processes', () => {
   let t: Awaited<ReturnType<typeof tempHome>>
 
   before(async () => {
@@ -41,5 +43,52 @@ describe('e2e: writers while the vault lock is held', () => {
     })
     const get = await runCli(['secrets', 'get', 'FIRST', '--reveal'], {env})
     assert.equal(get.stdout, 'first')
+  })
+
+  describe('a process killed while it created the key file', () => {
+    const KEY_TEMP = /^vault\.key\.\d+\.[\da-f]+\.tmp$/
+
+    it("its temp key file (a dead pid's) is removed by the next command that creates the vault", async () => {
+      const home = join(t.home, 'dead-key-temp')
+      await mkdir(home, {mode: 0o700})
+      // What the killed process left: a copy of a key, under a pid that no longer exists.
+      const leftover = join(home, 'vault.key.999999999.0badf00d.tmp')
+      await writeFile(leftover, `${Buffer.alloc(32, 7).toString('base64')}\n`, {mode: 0o600})
+      const set = await runCli(['secrets', 'set', 'K'], {env: {...t.env, AGENTVAULT_HOME: home}, input: 'v'})
+      assert.equal(set.code, 0, set.stderr)
+      assert.deepEqual(
+        (await readdir(home)).filter((entry) => KEY_TEMP.test(entry)),
+        [],
+      )
+    })
+
+    it('SIGKILL the moment its temp key file appears: the next `secrets set` works and leaves no key copy', async () => {
+      const home = join(t.home, 'killed-key')
+      await mkdir(home, {mode: 0o700})
+      const env = {...t.env, AGENTVAULT_HOME: home}
+      const child = startCli(['secrets', 'set', 'FIRST'], {env, input: 'first'})
+      const done = collect(child)
+      const watcher = watch(home, (_event, name) => {
+        if (name !== null && KEY_TEMP.test(name)) child.kill('SIGKILL')
+      })
+      try {
+        const first = await done
+        // Killed there, or (if the kill came late) finished: either way the next command must work.
+        assert.ok(first.signal === 'SIGKILL' || first.code === 0, first.stderr)
+      } finally {
+        watcher.close()
+        child.kill('SIGKILL')
+      }
+
+      const next = await runCli(['secrets', 'set', 'NEXT'], {env, input: 'next'})
+      assert.equal(next.code, 0, next.stderr)
+      const get = await runCli(['secrets', 'get', 'NEXT', '--reveal'], {env})
+      assert.equal(get.stdout, 'next')
+      assert.deepEqual(
+        (await readdir(home)).filter((entry) => KEY_TEMP.test(entry) || entry.endsWith('.lock')),
+        [],
+      )
+      assert.match(await readFile(join(home, 'vault.key'), 'utf8'), /^[\w+/]{43}=\n$/)
+    })
   })
 })
