@@ -378,6 +378,37 @@ export async function withFileLock<T>(
   return result
 }
 
+/**
+ * {@link withFileLock} for a read-change-write whose writes all go through {@link writeFileAtomic},
+ * which checks right before each rename that the lock is still ours. So once `fn` has returned, its
+ * writes were made while the lock was held: a takeover noticed only at release (this process
+ * stalled past {@link STALE_MS} after its last rename, and the next owner already built on its
+ * file) does not undo them, and reporting a failure would be untrue — the user would make the
+ * change again, or look for one that is there. A takeover noticed before a rename still rejects
+ * with LOCK_COMPROMISED, with that write not made.
+ */
+export async function withWriteLock<T>(
+  lockPath: string,
+  fn: (lock: HeldFileLock) => Promise<T>,
+  options: LockOptions = {},
+): Promise<T> {
+  let done: undefined | {result: T}
+  try {
+    return await withFileLock(
+      lockPath,
+      async (lock) => {
+        const result = await fn(lock)
+        done = {result}
+        return result
+      },
+      options,
+    )
+  } catch (error) {
+    if (done && isLockCompromised(error)) return done.result
+    throw error
+  }
+}
+
 async function lockTimeout(lockPath: string): Promise<BackendUnavailableError> {
   const {readdir} = await import('node:fs/promises')
   const entries = await readdir(lockPath).catch(() => [] as string[])

@@ -37,7 +37,7 @@ import {join} from 'node:path'
 
 import {changeSecretNames, recordSecretNames} from '../../core/completion/names-cache.js'
 import {ConfigError} from '../../core/errors.js'
-import {ensureHome, isLockCompromised, withFileLock, writeFileAtomic} from '../../core/file-lock.js'
+import {ensureHome, withWriteLock, writeFileAtomic} from '../../core/file-lock.js'
 import {
   createKey,
   KEY_SOURCE_ORDER,
@@ -243,7 +243,7 @@ export class VaultStore {
    */
   async initialise(required?: KeySourceKind): Promise<{created: boolean; keySource: KeySourceKind}> {
     await ensureHome(this.paths.home)
-    return this.locked(async () => {
+    return withWriteLock(this.paths.lock, async () => {
       const existing = this.readHeader()
       if (existing) return {created: false, keySource: existing.key.source}
       const header = await this.create(new Map(), required)
@@ -357,7 +357,7 @@ export class VaultStore {
     if (!options.createIfMissing && header === undefined) return change(new Map(), NO_TOOLS)
     await this.unlockAhead(header)
     await ensureHome(this.paths.home)
-    return this.locked(async () => this.changeLocked(await this.load(), change))
+    return withWriteLock(this.paths.lock, async () => this.changeLocked(await this.load(), change))
   }
 
   /**
@@ -384,7 +384,7 @@ export class VaultStore {
     if (!options.createIfMissing && header === undefined) return viaMap(new Map(), NO_TOOLS)
     await this.unlockAhead(header)
     await ensureHome(this.paths.home)
-    return this.locked(async () => {
+    return withWriteLock(this.paths.lock, async () => {
       const loaded = await this.load()
       if (loaded?.kind !== 2) return this.changeLocked(loaded, viaMap)
       const slot = slotOf(loaded.keys, name)
@@ -422,28 +422,6 @@ export class VaultStore {
    */
   private async unlockAhead(header: undefined | VaultHeader): Promise<void> {
     if (header && header.key.source !== 'file') await this.keyFor(header)
-  }
-
-  /**
-   * Run `fn` (a read, change and write of the file) under the vault lock. The write checks that the
-   * lock is still ours right before its rename (writeFileAtomic), so once `fn` has returned, its
-   * change was made while the lock was held: a takeover noticed only afterwards (this process
-   * stalled past the stale limit after its rename, and the next writer already built on its file)
-   * does not undo it, and reporting a failure would be untrue — the user would store again, or
-   * look for a change that is there.
-   */
-  private async locked<T>(fn: () => Promise<T>): Promise<T> {
-    let done: undefined | {result: T}
-    try {
-      return await withFileLock(this.paths.lock, async () => {
-        const result = await fn()
-        done = {result}
-        return result
-      })
-    } catch (error) {
-      if (done && isLockCompromised(error)) return done.result
-      throw error
-    }
   }
 
   private async changeLocked<T>(

@@ -20,6 +20,7 @@ import {join} from 'node:path'
 
 import {VaultStore} from '../../../src/backends/local/vault-store.js'
 import {appendAudit, verifyAudit} from '../../../src/core/audit.js'
+import {loadConfig, updateConfig} from '../../../src/core/config.js'
 import {STALE_MS} from '../../../src/core/file-lock.js'
 import {ROOT} from '../../helpers/cli.js'
 
@@ -94,11 +95,29 @@ async function vaultProblems({home, reported}: Stall): Promise<Array<false | str
   ]
 }
 
+async function addProfile(home: string, name: string): Promise<void> {
+  await updateConfig(home, (config) => {
+    config.profiles[name] = {kind: 'local'}
+  })
+}
+
+async function configProblems({home, reported}: Stall): Promise<Array<false | string | undefined>> {
+  const profiles = Object.keys((await loadConfig(home)).profiles)
+  const stored = profiles.includes('stalled')
+  return [
+    !profiles.includes('first') && 'first lost',
+    !profiles.includes('other') && 'the other change lost',
+    reported.stored && !stored && 'reported made, yet absent',
+    !reported.stored && stored && `reported ${reported.error}, yet made`,
+    !reported.stored && reported.error !== 'LOCK_COMPROMISED' && `failed with ${reported.error}`,
+  ]
+}
+
 interface Sweep {
   /** What is wrong after the stalled writer finished. */
   check(stall: Stall): Promise<Array<false | string | undefined>>
   dir: string
-  kind: 'audit' | 'vault'
+  kind: 'audit' | 'config' | 'vault'
   /** The write of another process while the worker is stalled. */
   other(home: string): Promise<void>
   prepare(home: string): Promise<void>
@@ -166,7 +185,7 @@ describe('a holder of a lock that stalls past the stale limit (built modules)', 
   let dir: string
 
   before(async () => {
-    for (const module of ['core/audit.js', 'backends/local/vault-store.js']) {
+    for (const module of ['core/audit.js', 'core/config.js', 'backends/local/vault-store.js']) {
       const built = join(ROOT, 'dist', module)
       await stat(built).catch(() => assert.fail(`${built} is missing: run \`npm run build\` first`))
     }
@@ -220,5 +239,19 @@ describe('a holder of a lock that stalls past the stale limit (built modules)', 
         assert.ok(points > 10 && points < 100, `visited ${points} points`)
         assert.deepEqual(failures, [])
       })
+  })
+
+  describe('config.json', () => {
+    it('wherever it stalls, no change is lost and the stalled change reports exactly what happened', async () => {
+      const {failures, points} = await sweep({
+        check: configProblems,
+        dir: join(dir, 'config'),
+        kind: 'config',
+        other: (home) => addProfile(home, 'other'),
+        prepare: (home) => addProfile(home, 'first'),
+      })
+      assert.ok(points > 5 && points < 100, `visited ${points} points`)
+      assert.deepEqual(failures, [])
+    })
   })
 })
