@@ -21,6 +21,7 @@ import {join} from 'node:path'
 import {VaultStore} from '../../../src/backends/local/vault-store.js'
 import {appendAudit, verifyAudit} from '../../../src/core/audit.js'
 import {loadConfig, updateConfig} from '../../../src/core/config.js'
+import {openCredentialStore} from '../../../src/core/credentials.js'
 import {STALE_MS} from '../../../src/core/file-lock.js'
 import {ROOT} from '../../helpers/cli.js'
 
@@ -113,11 +114,29 @@ async function configProblems({home, reported}: Stall): Promise<Array<false | st
   ]
 }
 
+async function storeToken(home: string, name: string): Promise<void> {
+  const store = await openCredentialStore({env: {}, home, keychain: null})
+  await store.set(`openbao:${name}`, `token-${name}`)
+}
+
+async function credentialProblems({home, reported}: Stall): Promise<Array<false | string | undefined>> {
+  const store = await openCredentialStore({env: {}, home, keychain: null})
+  const token = async (name: string) => store.get(`openbao:${name}`)
+  const stored = (await token('stalled')) === 'token-stalled'
+  return [
+    (await token('first')) !== 'token-first' && 'first lost',
+    (await token('other')) !== 'token-other' && 'the other token lost',
+    reported.stored && !stored && 'reported stored, yet absent',
+    !reported.stored && stored && `reported ${reported.error}, yet stored`,
+    !reported.stored && reported.error !== 'LOCK_COMPROMISED' && `failed with ${reported.error}`,
+  ]
+}
+
 interface Sweep {
   /** What is wrong after the stalled writer finished. */
   check(stall: Stall): Promise<Array<false | string | undefined>>
   dir: string
-  kind: 'audit' | 'config' | 'vault'
+  kind: 'audit' | 'config' | 'credentials' | 'vault'
   /** The write of another process while the worker is stalled. */
   other(home: string): Promise<void>
   prepare(home: string): Promise<void>
@@ -185,7 +204,12 @@ describe('a holder of a lock that stalls past the stale limit (built modules)', 
   let dir: string
 
   before(async () => {
-    for (const module of ['core/audit.js', 'core/config.js', 'backends/local/vault-store.js']) {
+    for (const module of [
+      'core/audit.js',
+      'core/config.js',
+      'core/credentials.js',
+      'backends/local/vault-store.js',
+    ]) {
       const built = join(ROOT, 'dist', module)
       await stat(built).catch(() => assert.fail(`${built} is missing: run \`npm run build\` first`))
     }
@@ -249,6 +273,20 @@ describe('a holder of a lock that stalls past the stale limit (built modules)', 
         kind: 'config',
         other: (home) => addProfile(home, 'other'),
         prepare: (home) => addProfile(home, 'first'),
+      })
+      assert.ok(points > 5 && points < 100, `visited ${points} points`)
+      assert.deepEqual(failures, [])
+    })
+  })
+
+  describe('the credential file', () => {
+    it('wherever it stalls, no token is lost and the stalled write reports exactly what happened', async () => {
+      const {failures, points} = await sweep({
+        check: credentialProblems,
+        dir: join(dir, 'credentials'),
+        kind: 'credentials',
+        other: (home) => storeToken(home, 'other'),
+        prepare: (home) => storeToken(home, 'first'),
       })
       assert.ok(points > 5 && points < 100, `visited ${points} points`)
       assert.deepEqual(failures, [])
