@@ -44,9 +44,11 @@ import {
   type KeyDescriptor,
   type KeySourceContext,
   type KeySourceKind,
+  PASSPHRASE_ENV,
   reassertKeyFileMode,
   unlockKey,
 } from '../../core/key-source.js'
+import {keychainDisabled} from '../../core/keychain.js'
 import {
   checkKeyFingerprint,
   corruptError,
@@ -353,7 +355,7 @@ export class VaultStore {
     change: (entries: VaultEntries, tools: VaultUpdateTools) => T,
     options: {createIfMissing: boolean},
   ): Promise<T> {
-    const header = this.readHeader()
+    const header = options.createIfMissing && !this.mayUnlockSlowly() ? undefined : this.readHeader()
     if (!options.createIfMissing && header === undefined) return change(new Map(), NO_TOOLS)
     await this.unlockAhead(header)
     await ensureHome(this.paths.home)
@@ -380,7 +382,7 @@ export class VaultStore {
       return result
     }
 
-    const header = this.readHeader()
+    const header = options.createIfMissing && !this.mayUnlockSlowly() ? undefined : this.readHeader()
     if (!options.createIfMissing && header === undefined) return viaMap(new Map(), NO_TOOLS)
     await this.unlockAhead(header)
     await ensureHome(this.paths.home)
@@ -422,6 +424,16 @@ export class VaultStore {
    */
   private async unlockAhead(header: undefined | VaultHeader): Promise<void> {
     if (header && header.key.source !== 'file') await this.keyFor(header)
+  }
+
+  /**
+   * Whether the key may come from a passphrase or the keychain, so that a write that would not
+   * read the header before the lock anyway (one that may create the vault) does: reading a large
+   * vault once more costs milliseconds, paid only where the unlock costs far more.
+   */
+  private mayUnlockSlowly(): boolean {
+    const {env, keychain} = this.context
+    return env[PASSPHRASE_ENV] !== undefined || (keychain !== null && !keychainDisabled(env))
   }
 
   private async changeLocked<T>(
