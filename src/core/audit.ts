@@ -36,9 +36,12 @@ import {join} from 'node:path'
 
 import {ConfigError, InternalError, UsageError} from './errors.js'
 import {
+  assertLocksHeld,
   commitTemporary,
   discardTemporary,
   ensureHome,
+  type HeldFileLock,
+  isLockCompromised,
   readFileIfExists,
   refuseSymlinkSync,
   syncTemporary,
@@ -162,95 +165,156 @@ export async function appendAuditBatch(home: string, events: readonly AuditEvent
   if (events.length === 0) return []
   const fields = events.map((event) => pickEventFields(event))
   await ensureHome(home)
-  // Untracked: a busy `proxy` appends batch after batch, and a tracked lock would keep Node 20's
-  // promise hooks on for all of its requests; the lock goes to writeFileAtomic explicitly.
-  // The file operations are synchronous (microseconds each on a local file, cheaper than trips
-  // through the thread pool); only the fsyncs, which take milliseconds, run off the event loop.
-  return withFileLock(
-    join(home, AUDIT_LOCK_FILE),
-    async (lock) => {
-      const logPath = join(home, AUDIT_LOG_FILE)
-      const fd = openLogForAppend(logPath)
-      const records: AuditRecord[] = []
-      let headTemporary: Temporary | undefined
-      /** Where the log ended before our lines (-1 until known): a failure takes them back to it. */
-      let before = -1
-      try {
-        const info = fstatSync(fd)
-        if (!info.isFile()) throw notRegular(logPath)
+  for (let attempt = 1; ; attempt++) {
+    const progress: AppendProgress = {}
+    try {
+      // Untracked: a busy `proxy` appends batch after batch, and a tracked lock would keep Node 20's
+      // promise hooks on for all of its requests; the lock goes to writeFileAtomic explicitly.
+      return await withFileLock(
+        join(home, AUDIT_LOCK_FILE),
+        (lock) => appendLocked(home, fields, lock, progress),
+        {
+          untracked: true,
+        },
+      )
+    } catch (error) {
+      // The lock was taken over while this process held it: it stalled (suspended, stopped, a
+      // debugger) for longer than the lock's stale limit, and another process appended meanwhile.
+      if (!isLockCompromised(error)) throw error
+      // Its lines were durable before it found out: the append happened. The head it did not
+      // replace is the one before them or a later one, which verify accepts and the next append
+      // repairs. Reporting a failure here would make a caller (`proxy`) write the events twice.
+      if (progress.durable) return progress.durable
+      // It found out before it wrote its lines (see appendLocked): nothing of its own is there, so the
+      // append is simply made again under a fresh lock, on the chain as it is now.
+      if (!progress.written && attempt < APPEND_ATTEMPTS) continue
+      throw error
+    }
+  }
+}
 
-        if ((info.mode & 0o777) !== 0o600) fchmodSync(fd, 0o600)
-        const tail = readTail(fd, info.size)
-        const head = readHead(home)
-        // A head ahead of the log means lines were cut from the end: chain on from the head so the
-        // gap stays visible to verify instead of being papered over by a fresh head.
-        const headAhead = head !== undefined && (!tail.last || head.seq > tail.last.seq)
-        let previous: ChainPoint = headAhead ? head : (tail.last ?? {hash: GENESIS_HASH, seq: 0})
-        // The end of the log without the start of a line that no head covers and that is no record:
-        // what an append cut short left (killed in its write). Nothing acknowledged it, so it goes —
-        // kept, it would break the chain for good (verify stops at the first bad line, so every
-        // later edit would hide behind it). With the head ahead, records were cut: leave every byte.
-        const end = tail.endsWithNewline || headAhead ? info.size : incompleteLineStart(fd, info.size)
-        if (end < info.size) ftruncateSync(fd, end)
-        const lines: string[] = []
-        for (const one of fields) {
-          const unhashed = {...one, prev: previous.hash, seq: previous.seq + 1}
-          // The line is canonicalJson(record): the members hashed, with `hash` in its sorted place
-          // (each member is serialised once; a busy proxy writes a line per request).
-          const members = canonicalMembers(unhashed)
-          const hash = sha256Hex(joinMembers(members))
-          const record: AuditRecord = {...unhashed, hash}
-          records.push(record)
-          lines.push(`${joinMembers(withMember(members, 'hash', hash))}\n`)
-          previous = record
-        }
+/** How often an append that found its lock taken over before it wrote anything is made again. */
+const APPEND_ATTEMPTS = 3
 
-        // After an interrupted write the log may end mid-line; never glue our record onto it.
-        const prefix = tail.endsWithNewline || end < info.size ? '' : '\n'
-        const bytes = Buffer.from(`${prefix}${lines.join('')}`)
-        before = end
-        for (let offset = 0; offset < bytes.length;) offset += writeSync(fd, bytes, offset)
+/** How far an append under the lock got, for the caller when the lock turns out to be taken over. */
+interface AppendProgress {
+  /** Our lines went to the log (an unfinished line removed before them is nobody's record). */
+  written?: boolean
+  /** The records, once their lines are durable. */
+  durable?: AuditRecord[]
+}
 
-        // The next head goes to its temp file now so that both fsyncs run at once; it is renamed
-        // into place only after the lines are durable (below).
-        const last = records.at(-1) as AuditRecord
-        headTemporary = writeTemporarySync(
-          join(home, AUDIT_HEAD_FILE),
-          `${JSON.stringify({seq: last.seq, hash: last.hash})}\n`,
-          0o600,
-        )
-        // An append to an existing file: fdatasync makes the lines and the new size durable.
-        const logSynced = new Promise<void>((resolve, reject) => {
-          fdatasync(fd, (error) => (error ? reject(error) : resolve()))
-        })
-        // Both settle before anything is closed or removed (a failure of one must not close the other's fd under it).
-        for (const outcome of await Promise.allSettled([logSynced, syncTemporary(headTemporary)]))
-          if (outcome.status === 'rejected') throw outcome.reason
-      } catch (error) {
-        if (headTemporary) discardTemporary(headTemporary)
-        // A full disk (ENOSPC, EDQUOT, EFBIG) in the middle of the lines, or for the head after
-        // them, or a failed fsync: take the lines back, so that a failed append is one that wrote
-        // nothing (the log does not end in half a record, and a caller may append the same events
-        // again without doubling them).
-        if (before !== -1)
-          try {
-            ftruncateSync(fd, before)
-          } catch {
-            // The next append removes an incomplete line (above).
-          }
+/**
+ * The append itself, under the audit lock. The file operations are synchronous (microseconds each
+ * on a local file, cheaper than trips through the thread pool); only the fsyncs, which take
+ * milliseconds, run off the event loop.
+ */
+async function appendLocked(
+  home: string,
+  fields: readonly AuditEvent[],
+  lock: HeldFileLock,
+  progress: AppendProgress,
+): Promise<AuditRecord[]> {
+  const logPath = join(home, AUDIT_LOG_FILE)
+  const fd = openLogForAppend(logPath)
+  const records: AuditRecord[] = []
+  let headTemporary: Temporary | undefined
+  /** Where the log ended before our lines (-1 until known): a failure takes them back to it. */
+  let before = -1
+  let bytes = Buffer.alloc(0)
+  try {
+    const info = fstatSync(fd)
+    if (!info.isFile()) throw notRegular(logPath)
 
-        throw error
-      } finally {
-        closeSync(fd)
-      }
+    if ((info.mode & 0o777) !== 0o600) fchmodSync(fd, 0o600)
+    const tail = readTail(fd, info.size)
+    const head = readHead(home)
+    // A head ahead of the log means lines were cut from the end: chain on from the head so the
+    // gap stays visible to verify instead of being papered over by a fresh head.
+    const headAhead = head !== undefined && (!tail.last || head.seq > tail.last.seq)
+    let previous: ChainPoint = headAhead ? head : (tail.last ?? {hash: GENESIS_HASH, seq: 0})
+    // The end of the log without the start of a line that no head covers and that is no record:
+    // what an append cut short left (killed in its write). Nothing acknowledged it, so it goes —
+    // kept, it would break the chain for good (verify stops at the first bad line, so every
+    // later edit would hide behind it). With the head ahead, records were cut: leave every byte.
+    const end = tail.endsWithNewline || headAhead ? info.size : incompleteLineStart(fd, info.size)
+    const lines: string[] = []
+    for (const one of fields) {
+      const unhashed = {...one, prev: previous.hash, seq: previous.seq + 1}
+      // The line is canonicalJson(record): the members hashed, with `hash` in its sorted place
+      // (each member is serialised once; a busy proxy writes a line per request).
+      const members = canonicalMembers(unhashed)
+      const hash = sha256Hex(joinMembers(members))
+      const record: AuditRecord = {...unhashed, hash}
+      records.push(record)
+      lines.push(`${joinMembers(withMember(members, 'hash', hash))}\n`)
+      previous = record
+    }
 
-      // Renamed after the lines are durable: a crash in between leaves the head behind, which
-      // verify accepts and the next append repairs; the reverse order would fake a truncation.
-      await commitTemporary(headTemporary as Temporary, join(home, AUDIT_HEAD_FILE), [lock])
-      return records
-    },
-    {untracked: true},
-  )
+    // After an interrupted write the log may end mid-line; never glue our record onto it.
+    const prefix = tail.endsWithNewline || end < info.size ? '' : '\n'
+    bytes = Buffer.from(`${prefix}${lines.join('')}`)
+    // Everything above was read under the lock; a holder that stalled since then past the stale
+    // limit was taken over, and the log may have grown: chaining on what it read would fork the
+    // chain (a second record with the same seq), and cutting an unfinished line would cut the
+    // new owner's records. So the lock is checked right before the log is changed, with nothing
+    // in between that yields.
+    assertLocksHeld([lock])
+    if (end < info.size) {
+      ftruncateSync(fd, end)
+      assertLocksHeld([lock]) // each change right after a check
+    }
+
+    before = end
+    progress.written = true
+    for (let offset = 0; offset < bytes.length;) offset += writeSync(fd, bytes, offset)
+
+    // The next head goes to its temp file now so that both fsyncs run at once; it is renamed
+    // into place only after the lines are durable (below).
+    const last = records.at(-1) as AuditRecord
+    headTemporary = writeTemporarySync(
+      join(home, AUDIT_HEAD_FILE),
+      `${JSON.stringify({seq: last.seq, hash: last.hash})}\n`,
+      0o600,
+    )
+    // An append to an existing file: fdatasync makes the lines and the new size durable.
+    const logSynced = new Promise<void>((resolve, reject) => {
+      fdatasync(fd, (error) => (error ? reject(error) : resolve()))
+    })
+    // Both settle before anything is closed or removed (a failure of one must not close the other's fd under it).
+    for (const outcome of await Promise.allSettled([logSynced, syncTemporary(headTemporary)]))
+      if (outcome.status === 'rejected') throw outcome.reason
+    progress.durable = records
+  } catch (error) {
+    if (headTemporary) discardTemporary(headTemporary)
+    // A full disk (ENOSPC, EDQUOT, EFBIG) in the middle of the lines, or for the head after
+    // them, or a failed fsync: take the lines back, so that a failed append is one that wrote
+    // nothing (the log does not end in half a record, and a caller may append the same events
+    // again without doubling them) — only while the lock is still ours and nothing follows our
+    // lines: a new owner's records after them are never cut.
+    if (before !== -1) takeBack(fd, lock, before, bytes.length)
+    throw error
+  } finally {
+    closeSync(fd)
+  }
+
+  // Renamed after the lines are durable: a crash in between leaves the head behind, which
+  // verify accepts and the next append repairs; the reverse order would fake a truncation.
+  await commitTemporary(headTemporary as Temporary, join(home, AUDIT_HEAD_FILE), [lock])
+  return records
+}
+
+/**
+ * Cut the log back to `before`, where our `length` bytes of lines (all or part of them) start —
+ * unless the lock is no longer ours or something follows them: another's records are never cut.
+ */
+function takeBack(fd: number, lock: HeldFileLock, before: number, length: number): void {
+  try {
+    assertLocksHeld([lock])
+    if (fstatSync(fd).size <= before + length) ftruncateSync(fd, before)
+  } catch {
+    // The next append removes an incomplete line (see appendLocked).
+  }
 }
 
 /** 'a+' without following a link and without blocking on a FIFO (product: odd files fail fast). */

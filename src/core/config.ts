@@ -11,7 +11,7 @@ import {BACKEND_KINDS, type BackendKind, isBackendKind} from './backend.js'
 import {recordProfileNames} from './completion/names-cache.js'
 import {nearest} from './did-you-mean.js'
 import {ConfigError, UsageError} from './errors.js'
-import {ensureHome, readFileIfExists, withFileLock, writeFileAtomic} from './file-lock.js'
+import {ensureHome, readFileIfExists, withWriteLock, writeFileAtomic} from './file-lock.js'
 import {normaliseHostPattern} from './use/hosts.js'
 
 /** A named, configured instance of a backend. Settings are backend-specific and never hold tokens. */
@@ -422,7 +422,8 @@ export async function updateConfig(
   change: (config: AgentVaultConfig) => void,
 ): Promise<AgentVaultConfig> {
   await ensureHome(home)
-  return withFileLock(join(home, 'config.lock'), async () => {
+  // A change reported as made is one that was made (see withWriteLock).
+  return withWriteLock(join(home, 'config.lock'), async () => {
     const config = await loadConfig(home)
     change(config)
     const file = join(home, CONFIG_FILE)

@@ -9,7 +9,7 @@
 import {join, resolve} from 'node:path'
 
 import {ConfigError, InternalError} from './errors.js'
-import {ensureHome, withFileLock, writeFileAtomic} from './file-lock.js'
+import {ensureHome, withWriteLock, writeFileAtomic} from './file-lock.js'
 import {createKey, type KeySourceContext, reassertKeyFileMode, unlockKey} from './key-source.js'
 import {type Keychain, openKeychain} from './keychain.js'
 import {
@@ -163,7 +163,8 @@ class FileCredentialStore implements CredentialStore {
 
   private async update<T>(change: (accounts: Map<string, string>) => T): Promise<T> {
     await ensureHome(this.context.home)
-    return withFileLock(this.lockPath, async () => {
+    // A change reported as made is one that was made (see withWriteLock).
+    return withWriteLock(this.lockPath, async () => {
       const file = this.readFile()
       let header: SealedFileHeader
       let accounts: Map<string, string>

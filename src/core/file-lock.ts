@@ -225,6 +225,15 @@ function removeDeadTemporaries(directory: string, prefix: string): void {
   }
 }
 
+/**
+ * Remove the temporaries `PATH.<pid>.<hex>.tmp` of writers of `path` that are dead, for a file written
+ * by other means than {@link writeFileAtomic} (which does this itself): the key file, made with
+ * link() so that it is never replaced.
+ */
+export function removeDeadTemporariesOf(path: string): void {
+  removeDeadTemporaries(dirname(path), basename(path))
+}
+
 function ignoreError(step: () => void): void {
   try {
     step()
@@ -285,6 +294,11 @@ function installExitHook(): void {
   process.once('exit', () => {
     for (const lock of held) releaseSync(lock)
   })
+}
+
+/** Whether `error` says a lock was taken over while this process held it (see {@link withFileLock}). */
+export function isLockCompromised(error: unknown): boolean {
+  return error instanceof BackendUnavailableError && error.code === 'LOCK_COMPROMISED'
 }
 
 function compromisedError(lockPath: string): BackendUnavailableError {
@@ -364,6 +378,37 @@ export async function withFileLock<T>(
   return result
 }
 
+/**
+ * {@link withFileLock} for a read-change-write whose writes all go through {@link writeFileAtomic},
+ * which checks right before each rename that the lock is still ours. So once `fn` has returned, its
+ * writes were made while the lock was held: a takeover noticed only at release (this process
+ * stalled past {@link STALE_MS} after its last rename, and the next owner already built on its
+ * file) does not undo them, and reporting a failure would be untrue — the user would make the
+ * change again, or look for one that is there. A takeover noticed before a rename still rejects
+ * with LOCK_COMPROMISED, with that write not made.
+ */
+export async function withWriteLock<T>(
+  lockPath: string,
+  fn: (lock: HeldFileLock) => Promise<T>,
+  options: LockOptions = {},
+): Promise<T> {
+  let done: undefined | {result: T}
+  try {
+    return await withFileLock(
+      lockPath,
+      async (lock) => {
+        const result = await fn(lock)
+        done = {result}
+        return result
+      },
+      options,
+    )
+  } catch (error) {
+    if (done && isLockCompromised(error)) return done.result
+    throw error
+  }
+}
+
 async function lockTimeout(lockPath: string): Promise<BackendUnavailableError> {
   const {readdir} = await import('node:fs/promises')
   const entries = await readdir(lockPath).catch(() => [] as string[])
@@ -375,8 +420,13 @@ async function lockTimeout(lockPath: string): Promise<BackendUnavailableError> {
   })
 }
 
-/** Throw LOCK_COMPROMISED when a lock this async context holds (or one of `given`) is no longer ours. */
-function assertLocksHeld(given: readonly HeldFileLock[]): void {
+/**
+ * Throw LOCK_COMPROMISED (exit 5) when a lock this async context holds (or one of `given`) is no
+ * longer ours. For a caller that changes a file in place under the lock (the audit log's append):
+ * call it right before the change, so that a holder that stalled past {@link STALE_MS} and was
+ * taken over changes nothing.
+ */
+export function assertLocksHeld(given: readonly HeldFileLock[] = []): void {
   for (const lock of [...(contextLocks?.getStore() ?? []), ...(given as readonly HeldLock[])]) {
     if (lock.compromised) throw compromisedError(lock.lockPath)
     if (statSync(lock.tokenPath, {throwIfNoEntry: false}) === undefined) {

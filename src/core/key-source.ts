@@ -12,7 +12,7 @@ import {chmodSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {AuthError, BackendUnavailableError, ConfigError} from './errors.js'
-import {readRegularFile} from './file-lock.js'
+import {readRegularFile, removeDeadTemporariesOf} from './file-lock.js'
 import {type Keychain, keychainDisabled, openKeychain} from './keychain.js'
 import {decodeBase64, generateKey, KEY_BYTES, NONCE_BYTES, seal, TAG_BYTES, unseal, wipe} from './sealing.js'
 
@@ -391,6 +391,9 @@ async function readKeyFile(path: string): Promise<Buffer | undefined> {
  */
 async function loadOrCreateKeyFile(context: KeySourceContext): Promise<Buffer> {
   const path = keyFilePath(context.home)
+  // A process killed while it made the key file left its temp file: a copy of a key (or, killed
+  // after the link, a second name of the key file itself), which nothing else would ever remove.
+  removeDeadTemporariesOf(path)
   const existing = await readKeyFile(path)
   if (existing) return existing
 

@@ -37,16 +37,18 @@ import {join} from 'node:path'
 
 import {changeSecretNames, recordSecretNames} from '../../core/completion/names-cache.js'
 import {ConfigError} from '../../core/errors.js'
-import {ensureHome, withFileLock, writeFileAtomic} from '../../core/file-lock.js'
+import {ensureHome, withWriteLock, writeFileAtomic} from '../../core/file-lock.js'
 import {
   createKey,
   KEY_SOURCE_ORDER,
   type KeyDescriptor,
   type KeySourceContext,
   type KeySourceKind,
+  PASSPHRASE_ENV,
   reassertKeyFileMode,
   unlockKey,
 } from '../../core/key-source.js'
+import {keychainDisabled} from '../../core/keychain.js'
 import {
   checkKeyFingerprint,
   corruptError,
@@ -243,7 +245,7 @@ export class VaultStore {
    */
   async initialise(required?: KeySourceKind): Promise<{created: boolean; keySource: KeySourceKind}> {
     await ensureHome(this.paths.home)
-    return withFileLock(this.paths.lock, async () => {
+    return withWriteLock(this.paths.lock, async () => {
       const existing = this.readHeader()
       if (existing) return {created: false, keySource: existing.key.source}
       const header = await this.create(new Map(), required)
@@ -363,9 +365,11 @@ export class VaultStore {
     change: (entries: VaultEntries, tools: VaultUpdateTools) => T,
     options: {createIfMissing: boolean},
   ): Promise<T> {
-    if (!options.createIfMissing && this.readHeader() === undefined) return change(new Map(), NO_TOOLS)
+    const header = options.createIfMissing && !this.mayUnlockSlowly() ? undefined : this.readHeader()
+    if (!options.createIfMissing && header === undefined) return change(new Map(), NO_TOOLS)
+    await this.unlockAhead(header)
     await ensureHome(this.paths.home)
-    return withFileLock(this.paths.lock, async () => this.changeLocked(await this.load(), change))
+    return withWriteLock(this.paths.lock, async () => this.changeLocked(await this.load(), change))
   }
 
   /**
@@ -388,9 +392,11 @@ export class VaultStore {
       return result
     }
 
-    if (!options.createIfMissing && this.readHeader() === undefined) return viaMap(new Map(), NO_TOOLS)
+    const header = options.createIfMissing && !this.mayUnlockSlowly() ? undefined : this.readHeader()
+    if (!options.createIfMissing && header === undefined) return viaMap(new Map(), NO_TOOLS)
+    await this.unlockAhead(header)
     await ensureHome(this.paths.home)
-    return withFileLock(this.paths.lock, async () => {
+    return withWriteLock(this.paths.lock, async () => {
       const loaded = await this.load()
       if (loaded?.kind !== 2) return this.changeLocked(loaded, viaMap)
       const slot = slotOf(loaded.keys, name)
@@ -416,6 +422,28 @@ export class VaultStore {
       await changeSecretNames(this.paths.home, entry ? {added: [name]} : {removed: [name]})
       return result
     })
+  }
+
+  /**
+   * Unlock the key of the vault as it is now before queueing for the lock: from a passphrase that
+   * is scrypt (about 100 ms of CPU), from the keychain a call to the OS — under the lock, every
+   * writer would wait for every other's (with 120 concurrent `secrets set`, half timed out), and a
+   * wrong passphrase would be reported only after the queue. The key is cached for this file id
+   * and fingerprint, so the read under the lock finds it; a vault replaced meanwhile is unlocked
+   * again there. A key file is cheap to read: it is left to the read under the lock.
+   */
+  private async unlockAhead(header: undefined | VaultHeader): Promise<void> {
+    if (header && header.key.source !== 'file') await this.keyFor(header)
+  }
+
+  /**
+   * Whether the key may come from a passphrase or the keychain, so that a write that would not
+   * read the header before the lock anyway (one that may create the vault) does: reading a large
+   * vault once more costs milliseconds, paid only where the unlock costs far more.
+   */
+  private mayUnlockSlowly(): boolean {
+    const {env, keychain} = this.context
+    return env[PASSPHRASE_ENV] !== undefined || (keychain !== null && !keychainDisabled(env))
   }
 
   private async changeLocked<T>(

@@ -235,8 +235,10 @@ export async function stopProxy(home: string): Promise<{pid?: number; stopped: b
   const record = await state.readProxyRecord(home)
   if (!record) return {stopped: false}
   // A pid file outliving its proxy (a crash) may name a pid the system gave to another process
-  // since: signal it only once it proves to be this home's proxy.
-  if (!(await healthy(record))) {
+  // since: signal it only once it proves to be this home's proxy — by answering, or, when it does
+  // not answer (stopped with SIGSTOP or Ctrl-Z, or hung), by having started before its record.
+  const answers = await healthy(record)
+  if (!answers && !state.isProcessOf(record)) {
     await state.removeStaleProxyRecord(home)
     throw new ConfigError(
       'PROXY_PID_STALE',
@@ -248,6 +250,9 @@ export async function stopProxy(home: string): Promise<{pid?: number; stopped: b
   }
 
   process.kill(record.pid, 'SIGTERM')
+  // A stopped proxy acts on the SIGTERM only once it runs again (as a shell's `kill` does for a
+  // stopped job); to a running one SIGCONT is nothing.
+  if (!answers) process.kill(record.pid, 'SIGCONT')
   const {setTimeout: delay} = await import('node:timers/promises')
   const deadline = Date.now() + 20_000
   while (state.isAlive(record.pid)) {

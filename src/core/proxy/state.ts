@@ -3,6 +3,7 @@
  * time and session token, so `proxy status --show-token` and `proxy stop` find it. One proxy per
  * home; a record whose process is gone is stale and ignored.
  */
+import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {ConfigError} from '../errors.js'
@@ -44,6 +45,29 @@ export function isAlive(pid: number): boolean {
     return true
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Whether the live process `record.pid` is, as far as the system can tell, the proxy that wrote
+ * `record` — so that it may be signalled even though it does not answer (stopped with SIGSTOP or
+ * Ctrl-Z, or hung). On Linux: its start time (from /proc) is not after the record's `started`, which
+ * the proxy wrote once it listened; a pid the system gave to another process since started later.
+ * False where /proc cannot tell (another system): such a proxy is then not signalled.
+ */
+export function isProcessOf(record: ProxyRecord): boolean {
+  try {
+    const stat = readFileSync(`/proc/${record.pid}/stat`, 'utf8')
+    // "pid (comm) state ppid …": comm may hold spaces and parentheses; starttime is field 22.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const ticks = Number(fields[19])
+    const boot = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1])
+    const started = Date.parse(record.started)
+    if (!Number.isFinite(ticks) || !Number.isFinite(boot) || Number.isNaN(started)) return false
+    // Clock ticks are USER_HZ, 100 on Linux; a second of slack for the rounding of btime.
+    return (boot + ticks / 100) * 1000 <= started + 1000
+  } catch {
+    return false
   }
 }
 
