@@ -4,6 +4,8 @@
  * under a pseudo-terminal; the test waits for the prompt to show before typing.
  */
 import assert from 'node:assert/strict'
+import {stat, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
 
 import {runCli, tempHome} from '../helpers/cli.js'
 import {CTRL_C, startInPty} from '../helpers/pty.js'
@@ -84,6 +86,23 @@ describe('e2e: prompts on a terminal', () => {
       assert.equal(refused.code, 4, refused.stdout)
       assert.match(refused.stdout, /The passphrase typed does not open/)
       assert.ok(!refused.stdout.includes('passphrase-vault-value'))
+
+      // A write asks before it takes the vault's lock: other writers never wait on someone typing.
+      // (`secrets import` touches the vault first in its write, one that may create it.)
+      const file = join(vault.home, 'q.env')
+      await writeFile(file, 'Q=typed-q-value\n')
+      const write = startInPty(['secrets', 'import', file], vault.env)
+      await write.output.until((text) => /Passphrase for .*vault\.json/.test(text), 'the passphrase prompt')
+      await assert.rejects(
+        stat(join(vault.env.AGENTVAULT_HOME!, 'vault.lock')),
+        {code: 'ENOENT'},
+        'the lock is held while asking',
+      )
+      write.type(`${passphrase}\r`)
+      const written = await write.result
+      assert.equal(written.code, 0, written.stdout)
+      const readBack = await runCli(['secrets', 'get', 'Q', '--reveal'], {env: withPassphrase})
+      assert.equal(readBack.stdout, 'typed-q-value')
 
       // Not a terminal: no prompt, the error names the variable.
       const piped = await runCli(['secrets', 'get', 'P', '--reveal'], {env: vault.env})

@@ -442,8 +442,13 @@ export class VaultStore {
    * vault once more costs milliseconds, paid only where the unlock costs far more.
    */
   private mayUnlockSlowly(): boolean {
-    const {env, keychain} = this.context
-    return env[PASSPHRASE_ENV] !== undefined || (keychain !== null && !keychainDisabled(env))
+    const {env, keychain, promptHidden} = this.context
+    // A passphrase typed at the terminal too: nobody waits on the lock while someone types.
+    return (
+      env[PASSPHRASE_ENV] !== undefined ||
+      promptHidden !== undefined ||
+      (keychain !== null && !keychainDisabled(env))
+    )
   }
 
   private async changeLocked<T>(
