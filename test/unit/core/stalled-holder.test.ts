@@ -36,6 +36,22 @@ const event = (command: string) => ({
 })
 
 /** Make every token in `lock` look as if its owner had not refreshed it for longer than STALE_MS. */
+/**
+ * Resolves once process `pid` is stopped (its state in /proc is T): the worker says "holding" and
+ * then stops itself, two steps; a SIGCONT sent in between would be lost and leave it stopped.
+ */
+async function stopped(pid: number): Promise<void> {
+  for (let tries = 0; tries < 5000; tries++) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+    if (/\) T /.test(stat)) return
+    await new Promise((resolve) => {
+      setTimeout(resolve, 1)
+    })
+  }
+
+  assert.fail(`process ${pid} never stopped`)
+}
+
 async function ageTokens(lock: string): Promise<void> {
   const past = new Date(Date.now() - 2 * STALE_MS)
   for (const entry of await readdir(lock)) await utimes(join(lock, entry), past, past)
@@ -183,6 +199,7 @@ async function sweep({
       }
 
       // 10 s of silence from the frozen holder, then another process writes.
+      await stopped(child.pid!)
       await ageTokens(join(home, `${kind}.lock`))
       await other(home)
       child.kill('SIGCONT')
