@@ -240,14 +240,18 @@ async function appendLocked(
     const end = tail.endsWithNewline || headAhead ? info.size : incompleteLineStart(fd, info.size)
     const lines: string[] = []
     for (const one of fields) {
-      const unhashed = {...one, prev: previous.hash, seq: previous.seq + 1}
-      // The line is canonicalJson(record): the members hashed, with `hash` in its sorted place
-      // (each member is serialised once; a busy proxy writes a line per request).
-      const members = canonicalMembers(unhashed)
-      const hash = sha256Hex(joinMembers(members))
-      const record: AuditRecord = {...unhashed, hash}
+      // Copied with Object.assign, not spread: events of varying fields make a spread the
+      // costliest step of a proxy's per-request append.
+      const record = {...one} as AuditRecord
+      record.prev = previous.hash
+      record.seq = previous.seq + 1
+      // The line is canonicalJson(record): the members hashed (before `hash` is set), then the
+      // same with `hash` in its sorted place (each member is serialised once).
+      const {keys, members} = canonicalMembers(record)
+      const hash = sha256Hex(`{${members.join(',')}}`)
+      record.hash = hash
       records.push(record)
-      lines.push(`${joinMembers(withMember(members, 'hash', hash))}\n`)
+      lines.push(`${withHashMember(keys, members, hash)}\n`)
       previous = record
     }
 
@@ -717,28 +721,46 @@ function checkLine(
 
 /** JSON with object keys sorted (by UTF-16 code unit) at every level and no whitespace. */
 function canonicalJson(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
   if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item)).join(',')}]`
-  if (value !== null && typeof value === 'object') return joinMembers(canonicalMembers(value as object))
+  if (value !== null && typeof value === 'object') return `{${canonicalMembers(value).members.join(',')}}`
   return JSON.stringify(value) ?? 'null'
 }
 
-/** An object's members as canonicalJson writes them ([key, `"key":value`]), in its order. */
-function canonicalMembers(value: object): Array<[string, string]> {
-  return Object.entries(value as Record<string, unknown>)
-    .filter(([, item]) => item !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([key, item]) => [key, `${JSON.stringify(key)}:${canonicalJson(item)}`])
+/** `"key":` as JSON writes it, per key seen (records repeat the same few keys); bounded. */
+const keyTexts = new Map<string, string>()
+
+/**
+ * An object's members as canonicalJson writes them (`"key":value`), sorted by key, with their keys.
+ * Built once per record and line (a busy proxy writes one per request): no entry pairs, no
+ * comparator calls, each key's JSON made once.
+ */
+function canonicalMembers(value: object): {keys: string[]; members: string[]} {
+  const record = value as Record<string, unknown>
+  // The default sort compares UTF-16 code units, as canonical JSON orders keys.
+  const keys = Object.keys(record)
+    .filter((key) => record[key] !== undefined)
+    .sort()
+  const members: string[] = []
+  for (const key of keys) {
+    let text = keyTexts.get(key)
+    if (text === undefined) {
+      text = `${JSON.stringify(key)}:`
+      if (keyTexts.size < 256) keyTexts.set(key, text)
+    }
+
+    members.push(text + canonicalJson(record[key]))
+  }
+
+  return {keys, members}
 }
 
-function joinMembers(members: ReadonlyArray<[string, string]>): string {
-  return `{${members.map(([, text]) => text).join(',')}}`
-}
-
-/** `members` with one more string member in its sorted place (the key is not among them). */
-function withMember(members: Array<[string, string]>, key: string, value: string): Array<[string, string]> {
-  const at = members.findIndex(([other]) => other > key)
-  const member: [string, string] = [key, `${JSON.stringify(key)}:${JSON.stringify(value)}`]
-  return at === -1 ? [...members, member] : [...members.slice(0, at), member, ...members.slice(at)]
+/** The canonical JSON of a record from its members (see canonicalMembers) and its `hash`. */
+function withHashMember(keys: readonly string[], members: string[], hash: string): string {
+  let at = 0
+  while (at < keys.length && (keys[at] as string) < 'hash') at++
+  members.splice(at, 0, `"hash":${JSON.stringify(hash)}`)
+  return `{${members.join(',')}}`
 }
 
 function sha256Hex(text: string): string {

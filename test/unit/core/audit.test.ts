@@ -62,6 +62,29 @@ function event(overrides: Partial<AuditEvent> = {}): AuditEvent {
   }
 }
 
+/** Append one batch of `extras` to a fresh home; every line must be canonical and verify. */
+async function appendAndCheckCanonical(extras: ReadonlyArray<Partial<AuditEvent>>): Promise<void> {
+  await inFreshHome(async (home) => checkCanonicalAppend(home, extras))
+}
+
+async function checkCanonicalAppend(home: string, extras: ReadonlyArray<Partial<AuditEvent>>): Promise<void> {
+  const records = await appendAuditBatch(
+    home,
+    extras.map((extra) => event({...extra, command: 'proxy'})),
+  )
+  const lines = splitLog(await readFile(join(home, AUDIT_LOG_FILE)))
+  assert.equal(lines.length, extras.length)
+  for (const [index, bytes] of lines.entries()) {
+    const record = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>
+    assert.equal(bytes.toString('utf8'), canonical(record))
+    const {hash, ...unhashed} = record
+    assert.equal(hash, sha256(canonical(unhashed)))
+    assert.deepEqual(record, records[index])
+  }
+
+  assert.deepEqual(await verifyAudit(home), {count: extras.length, ok: true})
+}
+
 async function makeRoot(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'agentvault-audit-'))
 }
@@ -161,6 +184,30 @@ describe('core/audit', () => {
       assert.equal(await modeOf(home), 0o700)
       assert.equal(await modeOf(join(home, AUDIT_LOG_FILE)), 0o600)
       assert.equal(await modeOf(join(home, AUDIT_HEAD_FILE)), 0o600)
+    })
+
+    it('writes every line in the canonical form, hash in its sorted place, whatever fields an event has', async () => {
+      const text = fc.string({unit: 'binary', maxLength: 12})
+      const optional = {
+        agent_id: text,
+        backend: text,
+        client: text,
+        error_code: text,
+        operation: text,
+        profile: text,
+        references: fc.array(text, {maxLength: 3}),
+        resource_refs: fc.array(text, {maxLength: 2}),
+        status: fc.integer({max: 999, min: 100}),
+        target_host: text,
+        tool: text,
+      }
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.record(optional, {requiredKeys: []}), {maxLength: 4, minLength: 1}),
+          async (extras) => appendAndCheckCanonical(extras),
+        ),
+        {numRuns: 40},
+      )
     })
 
     it('appendAuditBatch: one write of N events is the same chain as N appends, interleaving safely', async () => {
