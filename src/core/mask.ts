@@ -122,6 +122,19 @@ export class Masker {
     return out
   }
 
+  /**
+   * One whole input at once, as `push(data)` then `end()` would mask it, for a caller that has all
+   * of it (a response to redact): every position is decided in one pass, nothing is held back or
+   * copied, and input with no match comes back as one view of `data`.
+   */
+  whole(data: Buffer): Buffer[] {
+    if (this.held.length > 0) return [...this.push(data), ...this.end()]
+    if (this.tables.longest === 0 || data.length === 0) return data.length > 0 ? [data] : []
+    const out: Buffer[] = []
+    this.settle(data, 0, data.length, out)
+    return out
+  }
+
   /** The input ended: everything held back is final (a prefix of a pattern at the very end is not a match). */
   end(): Buffer[] {
     return this.flush()

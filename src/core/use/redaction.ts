@@ -37,6 +37,8 @@ function asciiLowerCase(bytes: Buffer): Buffer {
 
 /** The maskers of one value set (and marker): built once, then reused while sharing is on. */
 interface Maskers {
+  /** The replacement given, as bytes; undefined for the masker's default. */
+  marker?: Buffer
   masker: Masker
   names?: Masker
   patterns: Buffer[]
@@ -63,9 +65,14 @@ function maskersFor(values: readonly Buffer[], replacement: string | undefined):
   const build = (): Maskers => {
     // Copies: the caller wipes its values after use, and a kept masker must not change with them.
     const patterns = maskPatterns(shared ? values.map((value) => Buffer.from(value)) : values)
-    const marker = replacement === undefined ? [] : [Buffer.from(replacement, 'utf8')]
+    const marker = replacement === undefined ? undefined : Buffer.from(replacement, 'utf8')
     const shortest = Math.min(...patterns.filter((p) => p.length > 0).map((p) => p.length))
-    return {masker: new Masker(patterns, ...marker), patterns, shortest}
+    return {
+      ...(marker && {marker}),
+      masker: new Masker(patterns, ...(marker ? [marker] : [])),
+      patterns,
+      shortest,
+    }
   }
 
   if (!shared) return build()
@@ -90,74 +97,95 @@ function maskersFor(values: readonly Buffer[], replacement: string | undefined):
 
 /** `replacement` defaults to the masker's `<concealed by agentvault>` (`proxy` uses AgentSecrets' marker). */
 export function createRedactor(values: readonly Buffer[], replacement?: string): Redactor {
-  const maskers = maskersFor(values, replacement)
-  const {masker, patterns, shortest} = maskers
-  const marker = replacement === undefined ? [] : [Buffer.from(replacement, 'utf8')]
-  let redacted = false
-  const mask = (data: Buffer): Buffer => {
-    if (data.length < shortest) return data
-    const out = Buffer.concat([...masker.push(data), ...masker.end()])
-    return out.equals(data) ? data : out
+  return new ValueRedactor(maskersFor(values, replacement))
+}
+
+/**
+ * A class, not an object of closures: a `proxy` builds one per request, and its methods then
+ * cost nothing to make.
+ */
+class ValueRedactor implements Redactor {
+  redacted = false
+
+  constructor(private readonly maskers: Maskers) {}
+
+  bytes(data: Buffer): Buffer {
+    const out = this.mask(data)
+    if (out !== data) this.redacted = true
+    return out
   }
 
-  const redactor: Redactor = {
-    bytes(data) {
-      const out = mask(data)
-      if (out !== data) redacted = true
-      return out
-    },
-    headerName(name) {
-      if (name.length < shortest) return name
-      maskers.names ??= new Masker(
-        patterns.map((p) => asciiLowerCase(p)),
-        ...marker,
-      )
-      const {names} = maskers
-      const bytes = asciiLowerCase(Buffer.from(name, 'latin1'))
-      const out = Buffer.concat([...names.push(bytes), ...names.end()])
-      if (out.equals(bytes)) return name
-      redacted = true
-      return out.toString('latin1')
-    },
-    contains(data) {
-      const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
-      return mask(bytes) !== bytes
-    },
-    inUrl(url) {
-      const parts = [url.href, ...[...url.searchParams].flat()]
-      try {
-        parts.push(decodeURIComponent(url.pathname), decodeURIComponent(url.hash))
-      } catch {
-        // Not decodable: the raw href above is all there is to check.
-      }
-
-      return parts.some((part) => redactor.contains(part))
-    },
-    get redacted() {
-      return redacted
-    },
-    text(value) {
-      // Header values are latin1 on the wire (one byte per character); UTF-8 text in JSON results
-      // is handled by `value`.
-      if (value.length < shortest) return value
-      const bytes = Buffer.from(value, 'latin1')
-      const out = redactor.bytes(bytes)
-      return out === bytes ? value : out.toString('latin1')
-    },
-    value<T>(data: T): T {
-      if (typeof data === 'string') {
-        const bytes = Buffer.from(data, 'utf8')
-        const out = redactor.bytes(bytes)
-        return (out === bytes ? data : out.toString('utf8')) as T
-      }
-
-      if (Array.isArray(data)) return data.map((item: unknown) => redactor.value(item)) as T
-      if (data !== null && typeof data === 'object')
-        return Object.fromEntries(
-          Object.entries(data).map(([key, item]) => [key, redactor.value(item as unknown)]),
-        ) as T
-      return data
-    },
+  contains(data: Buffer | string): boolean {
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
+    return this.mask(bytes) !== bytes
   }
-  return redactor
+
+  headerName(name: string): string {
+    const {maskers} = this
+    if (name.length < maskers.shortest) return name
+    maskers.names ??= new Masker(
+      maskers.patterns.map((p) => asciiLowerCase(p)),
+      ...(maskers.marker ? [maskers.marker] : []),
+    )
+    const bytes = asciiLowerCase(Buffer.from(name, 'latin1'))
+    const out = wholeMasked(maskers.names, bytes)
+    if (out === bytes) return name
+    this.redacted = true
+    return out.toString('latin1')
+  }
+
+  inUrl(url: URL): boolean {
+    const parts = [url.href, ...[...url.searchParams].flat()]
+    try {
+      parts.push(decodeURIComponent(url.pathname), decodeURIComponent(url.hash))
+    } catch {
+      // Not decodable: the raw href above is all there is to check.
+    }
+
+    return parts.some((part) => this.contains(part))
+  }
+
+  text(value: string): string {
+    // Header values are latin1 on the wire (one byte per character); UTF-8 text in JSON results
+    // is handled by `value`.
+    if (value.length < this.maskers.shortest) return value
+    const bytes = Buffer.from(value, 'latin1')
+    const out = this.bytes(bytes)
+    return out === bytes ? value : out.toString('latin1')
+  }
+
+  value<T>(data: T): T {
+    if (typeof data === 'string') {
+      const bytes = Buffer.from(data, 'utf8')
+      const out = this.bytes(bytes)
+      return (out === bytes ? data : out.toString('utf8')) as T
+    }
+
+    if (Array.isArray(data)) return data.map((item: unknown) => this.value(item)) as T
+    if (data !== null && typeof data === 'object')
+      return Object.fromEntries(
+        Object.entries(data).map(([key, item]) => [key, this.value(item as unknown)]),
+      ) as T
+    return data
+  }
+
+  private mask(data: Buffer): Buffer {
+    return data.length < this.maskers.shortest ? data : wholeMasked(this.maskers.masker, data)
+  }
+}
+
+/** `data`, a whole input, through `masker`: `data` itself when nothing matched. */
+function wholeMasked(masker: Masker, data: Buffer): Buffer {
+  const out = masker.whole(data)
+  const [only] = out
+  // Unchanged input comes back as one view of all of it: no copy, no comparison.
+  if (
+    out.length === 1 &&
+    only!.byteOffset === data.byteOffset &&
+    only!.length === data.length &&
+    only!.buffer === data.buffer
+  )
+    return data
+  const joined = Buffer.concat(out)
+  return joined.equals(data) ? data : joined
 }

@@ -348,6 +348,37 @@ describe('core/mask', () => {
       )
     })
 
+    it('whole() masks one input as push and end do, and returns untouched input as one view of it (property)', () => {
+      fc.assert(
+        fc.property(
+          fc.array(fc.uint8Array({minLength: 1, maxLength: 6, max: 3}), {maxLength: 5}),
+          fc.uint8Array({maxLength: 200, max: 3}),
+          fc.array(fc.nat(), {maxLength: 4}),
+          (rawPatterns, raw, cuts) => {
+            const patterns = rawPatterns.map(toBuffer)
+            const data = toBuffer(raw)
+            const masker = new Masker(patterns)
+            const out = masker.whole(data)
+            assert.ok(Buffer.concat(out).equals(reference(data, patterns)))
+            if (!containsAny(data, patterns) && data.length > 0) {
+              assert.equal(out.length, 1)
+              assert.equal(out[0]!.buffer, data.buffer)
+              assert.equal(out[0]!.byteOffset, data.byteOffset)
+              assert.equal(out[0]!.length, data.length)
+            }
+
+            // After a push that left bytes held back, whole() ends that stream with its input.
+            const [first = Buffer.alloc(0), ...rest] = cut(data, cuts)
+            const streamed = [...masker.push(first), ...masker.whole(Buffer.concat(rest))]
+            assert.ok(Buffer.concat(streamed).equals(reference(data, patterns)))
+            assert.equal(masker.heldBack, 0)
+            assert.ok(Buffer.concat(masker.whole(data)).equals(reference(data, patterns)))
+          },
+        ),
+        {numRuns: 300},
+      )
+    })
+
     it('matches the reference on dense, overlapping short patterns (property)', () => {
       // A 3-letter alphabet makes overlaps and near-misses at chunk edges the common case.
       const letters = fc.uint8Array({min: 97, max: 99, minLength: 1, maxLength: 6}).map((v) => Buffer.from(v))
