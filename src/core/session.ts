@@ -51,6 +51,9 @@ export interface AuditDraft {
   touched: boolean
 }
 
+/** Inputs whose parsed reference a session keeps (see `targets`). */
+const MAX_PARSED_TARGETS = 256
+
 export class Session {
   readonly audit: AuditDraft = {references: new Set(), touched: false}
   readonly home: string
@@ -60,14 +63,21 @@ export class Session {
   private readonly ownsBackends: boolean = true
   private readonly profilesUsed = new Map<string, Profile>()
   private readonly started = Date.now()
+  /**
+   * What parseTarget made of each input, shared with the request sessions made from this one (they
+   * resolve names in the same profile): a long-lived `proxy` or `mcp` parses the same few names on
+   * every request. Bounded: a client naming ever new secrets cannot grow it.
+   */
+  private readonly targets: Map<string, SecretReference> = new Map()
 
   constructor(
     readonly options: SessionOptions,
     parent?: Session,
   ) {
-    this.home = agentvaultHome(options.env)
+    this.home = parent ? parent.home : agentvaultHome(options.env)
     if (parent) {
       this.backends = parent.backends
+      this.targets = parent.targets
       this.configPromise = parent.config()
       this.ownsBackends = false
     }
@@ -188,6 +198,14 @@ export class Session {
 
   /** Parse a reference, or a bare NAME meaning a secret of the active profile's backend. */
   async parseTarget(input: string): Promise<SecretReference> {
+    const known = this.targets.get(input)
+    if (known) return known
+    const ref = Object.freeze(await this.parseNewTarget(input))
+    if (this.targets.size < MAX_PARSED_TARGETS) this.targets.set(input, ref)
+    return ref
+  }
+
+  private async parseNewTarget(input: string): Promise<SecretReference> {
     if (input.includes('://')) return parseReference(input)
     if (looksLikeCredential(input))
       throw new UsageError(
