@@ -163,9 +163,11 @@ export async function appendAudit(home: string, event: AuditEvent): Promise<Audi
  */
 export async function appendAuditBatch(home: string, events: readonly AuditEvent[]): Promise<AuditRecord[]> {
   if (events.length === 0) return []
-  const fields = events.map((event) => pickEventFields(event))
+  // Checked before the lock is taken; each attempt gets fresh copies (appendLocked completes them).
+  let fields = events.map((event) => pickEventFields(event))
   await ensureHome(home)
   for (let attempt = 1; ; attempt++) {
+    if (attempt > 1) fields = events.map((event) => pickEventFields(event))
     const progress: AppendProgress = {}
     try {
       // Untracked: a busy `proxy` appends batch after batch, and a tracked lock would keep Node 20's
@@ -211,6 +213,7 @@ interface AppendProgress {
  */
 async function appendLocked(
   home: string,
+  /** Fresh copies (pickEventFields): they become the records. */
   fields: readonly AuditEvent[],
   lock: HeldFileLock,
   progress: AppendProgress,
@@ -240,9 +243,9 @@ async function appendLocked(
     const end = tail.endsWithNewline || headAhead ? info.size : incompleteLineStart(fd, info.size)
     const lines: string[] = []
     for (const one of fields) {
-      // Copied with Object.assign, not spread: events of varying fields make a spread the
-      // costliest step of a proxy's per-request append.
-      const record = {...one} as AuditRecord
+      // The fresh copy pickEventFields made, completed in place: copying events of varying fields
+      // again was the costliest step of a proxy's per-request append.
+      const record = one as AuditRecord
       record.prev = previous.hash
       record.seq = previous.seq + 1
       // The line is canonicalJson(record): the members hashed (before `hash` is set), then the
