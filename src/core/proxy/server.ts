@@ -144,7 +144,7 @@ function send(response: ServerResponse, answer: ProxyAnswer, close = false): voi
 /** Read the body under a cap; undefined for an empty body. */
 function readBody(request: IncomingMessage, max: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
-    const declared = Number(request.headers['content-length'])
+    const declared = Number(request.headersDistinct['content-length']?.[0])
     if (Number.isFinite(declared) && declared > max) {
       reject(new BodyTooLarge(max))
       return
@@ -333,7 +333,9 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     // DNS rebinding: a page on evil.example resolving to 127.0.0.1 still sends Host: evil.example.
-    if (!allowedHosts.has((request.headers.host ?? '').toLowerCase())) {
+    // headersDistinct only (the first Host, as `headers` has it): every header read from the one
+    // object Node builds per request, not two.
+    if (!allowedHosts.has((request.headersDistinct.host?.[0] ?? '').toLowerCase())) {
       send(
         response,
         shapeA(403, 'The Host header must be 127.0.0.1, localhost or [::1] with this proxy’s port'),
