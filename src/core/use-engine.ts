@@ -605,7 +605,11 @@ function inject(into: Injected, injection: ResolvedInjection, value: Buffer, pla
 
 /** The request with every secret in its place; `values` is keyed by canonical reference. */
 function buildRequest(plan: HttpPlan, values: ReadonlyMap<string, Buffer>): OutgoingRequest {
-  const into: Injected = {headers: [], url: new URL(plan.url.href)}
+  // A copy only when a secret goes in the query: nothing else changes the URL.
+  const into: Injected = {
+    headers: [],
+    url: plan.injections.some((injection) => injection.style === 'query') ? new URL(plan.url.href) : plan.url,
+  }
   for (const injection of plan.injections) {
     const value = values.get(injection.reference)
     if (!value) throw new UsageError('INTERNAL_NO_VALUE', `No value was read for ${injection.reference}`)
