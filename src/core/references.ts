@@ -12,6 +12,7 @@ import {createHmac} from 'node:crypto'
 import type {BackendKind} from './backend.js'
 
 import {DeniedError, UsageError} from './errors.js'
+import {misspeltSchemeHint} from './scheme-typos.js'
 
 export interface SecretReference {
   /** The canonical string: parsing it returns it unchanged. */
@@ -110,6 +111,18 @@ function fail(code: string, kind: BackendKind | undefined, what: string): never 
   const suggestion = kind ? `Write it as ${FORMS[kind]}.` : `Use one of the supported forms: ${SCHEME_LIST}.`
   const label = kind ? `${kind} reference` : 'secret reference'
   throw new UsageError(code, `Invalid ${label}: ${what}.`, {suggestion})
+}
+
+/** The error for a scheme agentvault does not know: with the one it most likely means, if any. */
+function unknownScheme(input: string, schemeText: string): never {
+  const name = QUOTABLE.test(schemeText) ? `"${schemeText}"` : 'before "://"'
+  // The scheme only (`locl` → `local`), never what follows it: that may be a value.
+  const typo = misspeltSchemeHint(input)
+  if (typo)
+    throw new UsageError('URI_SYNTAX', `Invalid secret reference: unknown scheme ${name}.`, {
+      suggestion: `Did you mean ${typo.suggestion}://…? The supported forms: ${SCHEME_LIST}.`,
+    })
+  fail('URI_SYNTAX', undefined, `unknown scheme ${name}`)
 }
 
 interface Tail {
@@ -246,10 +259,7 @@ export function parseReference(input: string): SecretReference {
   if (separator === -1) fail('URI_SYNTAX', undefined, 'it has no "://" after a scheme')
   const schemeText = input.slice(0, separator)
   const resolved = schemeKind(asciiLower(schemeText))
-  if (!resolved) {
-    const name = QUOTABLE.test(schemeText) ? `"${schemeText}"` : 'before "://"'
-    fail('URI_SYNTAX', undefined, `unknown scheme ${name}`)
-  }
+  if (!resolved) unknownScheme(input, schemeText)
 
   const {kind, scheme} = resolved
   const tail = splitTail(input.slice(separator + 3), kind)

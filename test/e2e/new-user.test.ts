@@ -425,6 +425,17 @@ describe('e2e: a new user follows the Try this lines', () => {
       assert.ok(!result.stderr.includes('DEMO_TOKEN'), 'the rest of the value is not echoed')
     })
 
+  it('secrets get locl://NAME (a typo in the scheme) suggests the scheme meant, and that reference reads the secret', async () => {
+    const result = await cli(['secrets', 'get', 'locl://DEMO_TOKEN', '--reveal'])
+    assert.equal(result.code, 2, result.stderr)
+    const suggestion = /^Try this: (.+)$/m.exec(result.stderr)?.[1] ?? ''
+    assert.match(suggestion, /^Did you mean local:\/\/…\?/)
+    assert.ok(!result.stderr.includes('DEMO_TOKEN'), 'the rest of the reference is not echoed')
+    const fixed = await cli(['secrets', 'get', 'local://DEMO_TOKEN', '--reveal'])
+    assert.equal(fixed.code, 0, fixed.stderr)
+    assert.equal(fixed.stdout.trim(), 'sk-demo-1234567890')
+  })
+
   it('status with the local key file gone points to the fix, not to login local (which leaves an existing vault alone)', async () => {
     renameSync(join(t.env.AGENTVAULT_HOME!, 'vault.key'), join(t.home, 'vault.key.moved'))
     // `status` prints its table on stdout, then fails (its --json is the rows, not an error).

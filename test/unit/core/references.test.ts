@@ -271,6 +271,31 @@ describe('core/references', () => {
       )
     })
 
+    it('suggests the scheme a misspelt one most likely means, without what follows it', () => {
+      for (const [input, meant] of [
+        ['locl://API_KEY', 'local'],
+        ['Lcoal://API_KEY', 'local'],
+        ['snactum://openai/key', 'sanctum'],
+        ['bao+kv2://secret/app#token', 'openbao+kv2'],
+      ] as const) {
+        const error = parseError(input)
+        assert.equal(error.code, 'URI_SYNTAX')
+        assert.match(
+          error.suggestion ?? '',
+          new RegExp(`^Did you mean ${meant.replace('+', String.raw`\+`)}://…[?]`),
+          input,
+        )
+        assert.ok(
+          !(error.suggestion ?? '').includes(input.slice(input.indexOf('://') + 3)),
+          'the rest is not echoed',
+        )
+      }
+
+      // Far from every scheme (or an ordinary URL): the list of forms, no guess.
+      assert.doesNotMatch(parseError('azure://secret/app').suggestion ?? '', /Did you mean/)
+      assert.doesNotMatch(parseError('https://example.com/k').suggestion ?? '', /Did you mean/)
+    })
+
     it('shows the correct form for the kind in the suggestion', () => {
       assert.match(parseError('agentauth://nope').suggestion ?? '', /agentauth:\/\/access-token/)
       assert.match(parseError('openbao://secret').suggestion ?? '', /openbao\+kv2:\/\/MOUNT\/PATH/)
