@@ -76,6 +76,8 @@ export const UPDATE_MS = 1000
 export const STALE_MS = 10_000
 /** Waiters give up after this long by default: longer than STALE_MS, so a dead owner on another host is outwaited. */
 export const LOCK_TIMEOUT_MS = 15_000
+/** A waiter at a terminal says what it waits for after this long (see tellWaiting). */
+const WAIT_NOTICE_MS = 2000
 /** An empty lock file of the old format this old was left by a crash, not by an owner about to write its pid. */
 const LEGACY_EMPTY_GRACE_MS = 2000
 
@@ -322,9 +324,11 @@ export async function withFileLock<T>(
   fn: (lock: HeldFileLock) => Promise<T>,
   options: LockOptions = {},
 ): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? LOCK_TIMEOUT_MS)
+  const started = Date.now()
+  const deadline = started + (options.timeoutMs ?? LOCK_TIMEOUT_MS)
   let wait = 2
   let lock: HeldLock | undefined
+  let told = false
   for (;;) {
     lock = tryAcquire(lockPath)
     if (lock) break
@@ -332,6 +336,11 @@ export async function withFileLock<T>(
     lock = tryAcquire(lockPath)
     if (lock) break
     if (Date.now() > deadline) throw await lockTimeout(lockPath)
+    if (!told && Date.now() - started > WAIT_NOTICE_MS) {
+      told = true
+      await tellWaiting(lockPath)
+    }
+
     // Back off with jitter so concurrent writers do not retry in lock step.
     await (await import('node:timers/promises')).setTimeout(wait + Math.floor(Math.random() * wait))
     wait = Math.min(wait * 2, 50)
@@ -409,11 +418,30 @@ export async function withWriteLock<T>(
   }
 }
 
-async function lockTimeout(lockPath: string): Promise<BackendUnavailableError> {
+/** The pid in the lock's token, when there is one to read. */
+async function lockHolder(lockPath: string): Promise<string | undefined> {
   const {readdir} = await import('node:fs/promises')
   const entries = await readdir(lockPath).catch(() => [] as string[])
-  const owner = entries.map((entry) => TOKEN.exec(entry)).find((match) => match !== null)
-  const holder = owner ? ` (held by process ${owner[1]})` : ''
+  return entries.map((entry) => TOKEN.exec(entry)).find((match) => match !== null)?.[1]
+}
+
+/**
+ * A person at a terminal whose command sits behind another process's lock (a long write, or a
+ * holder stopped with Ctrl-Z, taken over only after STALE_MS) is told what it waits for, once.
+ * Only on a terminal: scripts and CI logs get no extra lines.
+ */
+async function tellWaiting(lockPath: string): Promise<void> {
+  if (!process.stderr.isTTY) return
+  const pid = await lockHolder(lockPath)
+  const holder = pid === undefined ? 'another process' : `process ${pid}`
+  process.stderr.write(
+    `Waiting for ${lockPath}, held by ${holder} (a holder that stays stopped is taken over after ${STALE_MS / 1000} s)…\n`,
+  )
+}
+
+async function lockTimeout(lockPath: string): Promise<BackendUnavailableError> {
+  const pid = await lockHolder(lockPath)
+  const holder = pid === undefined ? '' : ` (held by process ${pid})`
   return new BackendUnavailableError('LOCK_TIMEOUT', `Timed out waiting for the lock ${lockPath}${holder}`, {
     details: {lock: lockPath},
     suggestion: `Another agentvault process is writing; wait for it to finish and run the command again.`,

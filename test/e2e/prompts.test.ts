@@ -7,8 +7,23 @@ import assert from 'node:assert/strict'
 import {stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import {withFileLock} from '../../src/core/file-lock.js'
 import {runCli, tempHome} from '../helpers/cli.js'
 import {CTRL_C, startInPty} from '../helpers/pty.js'
+
+/** A promise and the function that settles it. */
+function gate(): {open: () => void; opened: Promise<void>} {
+  const settle: Array<() => void> = []
+  const opened = new Promise<void>((resolve) => {
+    settle.push(resolve)
+  })
+  return {
+    open() {
+      for (const resolve of settle) resolve()
+    },
+    opened,
+  }
+}
 
 describe('e2e: prompts on a terminal', () => {
   let t: Awaited<ReturnType<typeof tempHome>>
@@ -123,5 +138,33 @@ describe('e2e: prompts on a terminal', () => {
     assert.equal(result.code, 0, result.stdout)
     assert.doesNotMatch(result.stdout, /typed-value/, 'the prompt hides what is typed')
     assert.equal(await reveal('TYPED'), 'typed-value')
+  })
+
+  it('waiting at a terminal for a lock another process holds, says for what and whom, then goes on when it is released', async () => {
+    // This test process holds the vault lock (alive, refreshing it): the command must wait.
+    const released = gate()
+    const holding = gate()
+    const holder = withFileLock(join(t.env.AGENTVAULT_HOME as string, 'vault.lock'), async () => {
+      holding.open()
+      await released.opened
+    })
+    try {
+      await holding.opened
+      const session = startInPty(['secrets', 'set', 'WAITED'], t.env)
+      await session.output.until((text) => /Value for WAITED/.test(text), 'the value prompt')
+      session.type('waited-value\r')
+      await session.output.until(
+        (text) => /waiting for .*vault\.lock.* process \d+/i.test(text),
+        'a line saying what it waits for',
+      )
+      released.open()
+      const result = await session.result
+      assert.equal(result.code, 0, result.stdout)
+      assert.match(result.stdout, new RegExp(`process ${process.pid}\\b`), 'the holder is named')
+      assert.equal(await reveal('WAITED'), 'waited-value')
+    } finally {
+      released.open()
+      await holder
+    }
   })
 })
