@@ -820,6 +820,9 @@ describe('core/audit', () => {
       assert.equal(result.value?.command, 'after')
       assert.equal(result.value?.seq, 2)
       controller.abort()
+      // Resumed after the abort, it ends and closes its watcher (left suspended, the watcher kept
+      // the test process alive).
+      assert.equal((await follow.next()).done, true)
     })
 
     it('ends at once when already aborted', async () => {
