@@ -163,6 +163,12 @@ class FileCredentialStore implements CredentialStore {
 
   private async update<T>(change: (accounts: Map<string, string>) => T): Promise<T> {
     await ensureHome(this.context.home)
+    // The key of the file as it is now is unlocked (scrypt, a passphrase) before queueing for the
+    // lock, as the vault's is: under it every other writer would wait on the derivation, and a
+    // wrong passphrase would be reported only after the queue (or as a lock timeout). Under the
+    // lock, the same file needs no second unlock; one rewritten meanwhile is unlocked there.
+    const current = this.readFile()
+    if (current) await this.keyFor(current)
     // A change reported as made is one that was made (see withWriteLock).
     return withWriteLock(this.lockPath, async () => {
       const file = this.readFile()

@@ -14,6 +14,7 @@ import {withFileLock} from '../../src/core/file-lock.js'
 import {collect, runCli, startCli, tempHome} from '../helpers/cli.js'
 import {expectFailure, until} from '../helpers/e2e.js'
 import {proxyCall, startProxy} from '../helpers/proxy.js'
+import {startSeededServer} from '../servers/openbao/harness.js'
 
 describe('e2e: writers next to other processes', () => {
   let t: Awaited<ReturnType<typeof tempHome>>
@@ -46,6 +47,36 @@ describe('e2e: writers next to other processes', () => {
     })
     const get = await runCli(['secrets', 'get', 'FIRST', '--reveal'], {env})
     assert.equal(get.stdout, 'first')
+  })
+
+  it('a passphrase credential file: a wrong passphrase fails at once (exit 4), without queueing for its lock', async () => {
+    // As for the vault: the key of credentials.enc is derived before its lock is taken.
+    const {server, tokens} = await startSeededServer()
+    try {
+      const home = join(t.home, 'credentials-passphrase')
+      await mkdir(home, {mode: 0o700})
+      const env = {...t.env, AGENTVAULT_HOME: home, AGENTVAULT_PASSPHRASE: 'correct horse battery staple'}
+      const login = await runCli(['login', 'openbao', '--address', server.url, '--token-stdin'], {
+        env,
+        input: tokens.reader,
+      })
+      assert.equal(login.code, 0, login.stderr)
+      assert.ok((await readdir(home)).includes('credentials.enc'), 'the token went to the credential file')
+      const wrong = {...env, AGENTVAULT_PASSPHRASE: 'wrong horse'}
+      await withFileLock(join(home, 'credentials.lock'), async () => {
+        for (const [args, input] of [
+          [['logout', 'openbao'], ''],
+          [['login', 'openbao', '--address', server.url, '--token-stdin'], tokens.reader],
+        ] as const) {
+          const {error} = await expectFailure([...args], {env: wrong, input}, {code: 4})
+          assert.equal(error.category, 'auth', args.join(' '))
+        }
+      })
+      const logout = await runCli(['logout', 'openbao'], {env})
+      assert.equal(logout.code, 0, logout.stderr)
+    } finally {
+      await server.close()
+    }
   })
 
   describe('a process killed while it created the key file', () => {
