@@ -434,8 +434,10 @@ async function tellWaiting(lockPath: string): Promise<void> {
   if (!process.stderr.isTTY) return
   const pid = await lockHolder(lockPath)
   const holder = pid === undefined ? 'another process' : `process ${pid}`
+  // The path comes from AGENTVAULT_HOME: no control character of it reaches the terminal.
+  const {terminalText} = await import('../ui/errors.js')
   process.stderr.write(
-    `Waiting for ${lockPath}, held by ${holder} (a holder that stays stopped is taken over after ${STALE_MS / 1000} s)…\n`,
+    `${terminalText(`Waiting for ${lockPath}, held by ${holder} (a holder that stays stopped is taken over after ${STALE_MS / 1000} s)…`)}\n`,
   )
 }
 
