@@ -187,7 +187,8 @@ export async function readSecretInput(options: SecretInputOptions): Promise<Buff
     return Buffer.from(options.inline, 'utf8')
   }
 
-  if (options.fromFile !== undefined) {
+  // `--from-file -` is stdin, as `-` is for curl, kubectl and gh (a file named - is ./-).
+  if (options.fromFile !== undefined && options.fromFile !== '-') {
     let bytes: Buffer
     try {
       // The newline may be the byte past the cap: read one more, strip, then check.

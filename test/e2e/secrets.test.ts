@@ -95,6 +95,19 @@ describe('e2e: secrets', () => {
       assert.match(help.stdout.replaceAll(/\s+/g, ' '), /--from-file.*one trailing newline/)
     })
 
+    it('--from-file - reads stdin, as `-` means in curl, kubectl and gh (a file named - is ./-)', async () => {
+      const result = await cli(['secrets', 'set', 'FROM_DASH', '--from-file', '-'], 'dash-value\n')
+      assert.equal(result.code, 0, result.stderr)
+      assert.deepEqual(await reveal('FROM_DASH'), Buffer.from('dash-value'))
+      await writeFile(join(t.home, '-'), 'file-named-dash')
+      const named = await runCli(['secrets', 'set', 'NAMED_DASH', '--from-file', './-'], {
+        cwd: t.home,
+        env: t.env,
+      })
+      assert.equal(named.code, 0, named.stderr)
+      assert.deepEqual(await reveal('NAMED_DASH'), Buffer.from('file-named-dash'))
+    })
+
     it('a file holding only a newline is empty: refused (exit 2), nothing stored', async () => {
       const file = join(t.home, 'only-newline.txt')
       await writeFile(file, '\n')

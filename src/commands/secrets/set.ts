@@ -48,7 +48,7 @@ export default class SecretsSet extends AgentVaultCommand<typeof SecretsSet> {
     }),
     'from-file': Flags.string({
       description:
-        'Read the value from this file: its bytes as-is, minus one trailing newline (\\n or \\r\\n).',
+        'Read the value from this file (- for stdin): its bytes as-is, minus one trailing newline (\\n or \\r\\n).',
       exclusive: ['from-env'],
     }),
     'max-value-bytes': Flags.integer({
