@@ -719,22 +719,52 @@ export async function performHttp(
   const ca = await readCaFiles(options.caCertFiles)
   httpClient ??= import('./use/http-client.js')
   const {sendRequest} = await httpClient
-  const response = await sendRequest(request, {
-    allowPrivateNetworks: allowsPrivateNetworks(policies),
-    blockingProfiles: [
-      ...new Set(
-        policies
-          .filter((policy) => policy.profile.settings.allowPrivateNetworks !== true)
-          .map((policy) => policy.profile.name),
-      ),
-    ],
-    ca,
-    carriesSecret: (target) => redactor.inUrl(target),
-    checkRedirect: (from, to) => assertHostAllowed(to, policies, options.allowHosts, from),
-    maxRedirects: MAX_REDIRECTS,
-    maxResponseBytes: options.maxResponseBytes,
-    timeoutMs: options.timeoutMs,
-  })
+  try {
+    const response = await sendRequest(request, {
+      allowPrivateNetworks: allowsPrivateNetworks(policies),
+      blockingProfiles: [
+        ...new Set(
+          policies
+            .filter((policy) => policy.profile.settings.allowPrivateNetworks !== true)
+            .map((policy) => policy.profile.name),
+        ),
+      ],
+      ca,
+      carriesSecret: (target) => redactor.inUrl(target),
+      checkRedirect: (from, to) => assertHostAllowed(to, policies, options.allowHosts, from),
+      maxRedirects: MAX_REDIRECTS,
+      maxResponseBytes: options.maxResponseBytes,
+      timeoutMs: options.timeoutMs,
+    })
+    return redactedOutcome(response, redactor)
+  } catch (error) {
+    throw concealedError(error, redactor)
+  }
+}
+
+/**
+ * An error of the exchange with every secret form concealed in its message, suggestion and
+ * details: they name what the server sent (a redirect's host or scheme, the host a response came
+ * from), and a server the value may reach can put the value there (`Location:
+ * http://<value>.evil.example/`), where response redaction never looks.
+ */
+function concealedError(error: unknown, redactor: Redactor): unknown {
+  if (!(error instanceof Error)) return error
+  const writable = error as Error & {details?: Record<string, unknown>; suggestion?: string}
+  writable.message = redactor.message(error.message)
+  if (typeof writable.suggestion === 'string') writable.suggestion = redactor.message(writable.suggestion)
+  if (writable.details)
+    writable.details = Object.fromEntries(
+      Object.entries(writable.details).map(([key, item]) => [
+        key,
+        typeof item === 'string' ? redactor.message(item) : redactor.value(item),
+      ]),
+    )
+  return error
+}
+
+/** The final response with every echo of a value concealed. */
+function redactedOutcome(response: HttpResponse, redactor: Redactor): HttpOutcome {
   if (response.undeclaredGzip && redactor.contains(response.undeclaredGzip))
     throw new DeniedError(
       'SECRET_IN_COMPRESSED_BODY',

