@@ -48,6 +48,13 @@ function leaks(text: string, value: string): boolean {
   return lower.includes(value.toLowerCase()) || lower.includes(encodeURIComponent(value).toLowerCase())
 }
 
+/** The forms of `value` found in `text` (any case). */
+function echoed(text: string, value: string): string[] {
+  return [value, Buffer.from(value).toString('base64'), encodeURIComponent(value)].filter((form) =>
+    text.toLowerCase().includes(form.toLowerCase()),
+  )
+}
+
 describe('e2e: leak probe — values an upstream moves into agentvault’s own messages', function () {
   this.timeout(120_000)
   let world: UseWorld
@@ -154,5 +161,57 @@ describe('e2e: leak probe — values an upstream moves into agentvault’s own m
     }
 
     for (const value of [LOWER, MIXED]) assert.ok(!leaks(received, value), received)
+  })
+
+  describe('a secret rotated while proxy and mcp run: the very next response conceals the new value', () => {
+    // Same length, one byte apart, then back: a masker kept for the old set must never serve the new.
+    const VALUES = ['rotating-leak9-aaaa-0001', 'rotating-leak9-aaaa-0002', 'rotating-leak9-aaaa-0001']
+
+    it('proxy: body, header values and header names of each next response', async () => {
+      const proxy = await startProxy(env())
+      try {
+        for (const [round, value] of VALUES.entries()) {
+          const stored = await world.cli(['secrets', 'set', 'ROT'], {input: value})
+          assert.equal(stored.code, 0, stored.stderr)
+          for (const path of [`/echo?r=${round}`, `/header-name?r=${round}`]) {
+            const reply = await proxyCall(proxy.port, {
+              headers: {
+                'X-AS-Inject-Bearer': 'ROT',
+                'X-AS-Session-Token': proxy.token ?? '',
+                'X-AS-Target-URL': world.upstream.url(path),
+              },
+            })
+            assert.equal(reply.status, 200, reply.text)
+            assert.equal(world.upstream.last(path).headers.authorization, `Bearer ${value}`)
+            const seen = reply.text + JSON.stringify(reply.headers) + Object.keys(reply.headers).join(',')
+            assert.ok(seen.toLowerCase().includes('redacted_by_agentsecrets'), seen)
+            assert.deepEqual(echoed(seen, value), [], `round ${round} ${path}: ${seen}`)
+          }
+        }
+      } finally {
+        await proxy.stop()
+      }
+    })
+
+    it('mcp: the http_request result of each next call', async () => {
+      const session = await startMcp(['--allow', 'local://ROT', '--allow-host', '127.0.0.1'], env())
+      try {
+        for (const [round, value] of VALUES.entries()) {
+          const stored = await world.cli(['secrets', 'set', 'ROT'], {input: value})
+          assert.equal(stored.code, 0, stored.stderr)
+          const result = (await session.client.callTool({
+            arguments: {bearer: 'ROT', url: world.upstream.url(`/echo?m=${round}`)},
+            name: 'http_request',
+          })) as CallToolResult
+          assert.notEqual(result.isError, true, JSON.stringify(result))
+          assert.equal(world.upstream.last(`/echo?m=${round}`).headers.authorization, `Bearer ${value}`)
+          const seen = JSON.stringify(result)
+          assert.ok(seen.includes(MASK), seen)
+          assert.deepEqual(echoed(seen, value), [], `round ${round}: ${seen}`)
+        }
+      } finally {
+        await session.close()
+      }
+    })
   })
 })
