@@ -14,7 +14,8 @@
  *   curl), Python `quote` (keeps `/`), encodeURI (keeps `;,/?:@&=+$#`), Go `url.PathEscape` and
  *   URL paths (keep `$&+:=@`, and `,/;`), Rust `NON_ALPHANUMERIC` (keeps nothing) and the form
  *   encodings (`+` for space: URLSearchParams, `quote_plus`, PHP `urlencode`, .NET
- *   `HttpUtility.UrlEncode`), each with upper- and lower-case hex;
+ *   `HttpUtility.UrlEncode`, jQuery.param's `encodeURIComponent` with `+`), each with upper- and
+ *   lower-case hex, and JavaScript's legacy `escape()` (`%uXXXX` beyond Latin-1);
  * - JSON string escapes as JavaScript, Python `json.dumps` (non-ASCII as `\uXXXX`, astral
  *   characters as surrogate pairs), PHP `json_encode` (also `\/`), Go `encoding/json` (`\u003c
  *   \u003e \u0026 \u2028 \u2029`) and .NET `System.Text.Json` write them, each with upper- and
@@ -206,6 +207,7 @@ function textForms(value: Buffer): Buffer[] {
   forms.push(...htmlForms(value), ...shellForms(value))
   if (isUtf8(value)) {
     const text = value.toString('utf8')
+    forms.push(latin1(jsEscape(text)))
     for (const style of JSON_STYLES) {
       forms.push(
         Buffer.from(jsonEscape(text, style, false), 'utf8'),
@@ -235,6 +237,7 @@ const URL_STYLES: readonly UrlStyle[] = [
   {keep: '-_.~$&+:=@', plus: false}, // Go url.PathEscape
   {keep: '-_.~$&+,/:;=@', plus: false}, // Go URL paths (URL.String, EscapedPath)
   {keep: '-_.!*()', plus: true}, // .NET HttpUtility.UrlEncode
+  {keep: "-_.!~*'()", plus: true}, // jQuery.param: encodeURIComponent, then + for space
   {keep: '', plus: false}, // Rust percent_encoding NON_ALPHANUMERIC
 ]
 
@@ -316,6 +319,24 @@ function shellForms(value: Buffer): Buffer[] {
   if (value.includes(QUOTE) || value.includes(BACKSLASH))
     forms.push(latin1(text.replaceAll('\\', '\\\\').replaceAll("'", "\\'")))
   return forms
+}
+
+/**
+ * JavaScript's legacy `escape()` (still found writing cookies and query strings): letters, digits
+ * and `@*_+-./` kept, other UTF-16 code units as `%XX` below U+0100 and `%uXXXX` above.
+ */
+function jsEscape(text: string): string {
+  let out = ''
+  for (let i = 0; i < text.length; i++) {
+    // eslint-disable-next-line unicorn/prefer-code-point -- escape() works on UTF-16 code units
+    const unit = text.charCodeAt(i)
+    const char = text[i]!
+    if (/[\dA-Za-z@*_+\-./]/.test(char)) out += char
+    else if (unit < 0x1_00) out += `%${unit.toString(16).toUpperCase().padStart(2, '0')}`
+    else out += `%u${unit.toString(16).toUpperCase().padStart(4, '0')}`
+  }
+
+  return out
 }
 
 interface JsonStyle {

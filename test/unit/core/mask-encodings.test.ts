@@ -281,6 +281,9 @@ describe('core/mask: encodings that programs print (property)', () => {
       '.NET HttpUtility.UrlEncode (keeps !*(), + for space, lower-case hex)': (value) =>
         percent(value, '-_.!*()', {lower: true, plus: true}),
       'Rust percent_encoding NON_ALPHANUMERIC (keeps nothing)': (value) => percent(value, ''),
+      'jQuery.param (encodeURIComponent, then + for space)': (value) =>
+        encodeURIComponent(value).replaceAll('%20', '+'),
+      'JavaScript escape() (%uXXXX beyond Latin-1)': (value) => escape(value),
     }
     for (const [name, encode] of Object.entries(flavours)) {
       it(name, () => {
