@@ -752,6 +752,8 @@ function concealedError(error: unknown, redactor: Redactor): unknown {
   if (!(error instanceof Error)) return error
   const writable = error as Error & {details?: Record<string, unknown>; suggestion?: string}
   writable.message = redactor.message(error.message)
+  // Formatted after the message changed (DEBUG prints an unexpected error's stack).
+  if (typeof error.stack === 'string') writable.stack = redactor.message(error.stack)
   if (typeof writable.suggestion === 'string') writable.suggestion = redactor.message(writable.suggestion)
   if (writable.details)
     writable.details = Object.fromEntries(
