@@ -22,7 +22,8 @@
  *   lower-case hex;
  * - HTML and XML escapes, as template engines and escapers write a value into a page or an error
  *   page (`&amp; &lt; &gt;`, with `"` as `&quot;` or `&#34;` or kept, `'` as `&#x27;`, `&#039;`,
- *   `&#39;`, `&apos;` or kept, and Go html/template's `&#43;` for `+`);
+ *   `&#39;`, `&apos;` or kept, Go html/template's `&#43;` for `+`, and mustache.js's and
+ *   Handlebars' `&#x2F;` for `/`, `&#x3D;` for `=`, `&#x60;` for a backtick);
  * - shell quoting, as `set -x` traces print a command's arguments (bash, zsh: `'\''` for a quote;
  *   `${v@Q}` too), Python `shlex.quote` (`'"'"'`), bash `printf %q` and zsh `${(q)v}` (a backslash
  *   before each special character), and single-quoted literals with backslash escapes (Python
@@ -260,8 +261,8 @@ function percentEncode(value: Buffer, style: UrlStyle, lower: boolean): Buffer {
 }
 
 /**
- * How HTML and XML escapers write `"`, `'` and `+` (all write `&amp; &lt; &gt;`); undefined keeps
- * the character. Each differs from the others in at least one of them.
+ * How HTML and XML escapers write `"`, `'`, `+`, `/`, `=` and `` ` `` (all write `&amp; &lt; &gt;`);
+ * undefined keeps the character. Each differs from the others in at least one of them.
  */
 const HTML_STYLES: ReadonlyArray<Readonly<Record<number, string>>> = [
   {0x22: '&quot;', 0x27: '&#x27;'}, // Python html.escape, Django escape
@@ -272,18 +273,16 @@ const HTML_STYLES: ReadonlyArray<Readonly<Record<number, string>>> = [
   {0x22: '&quot;', 0x27: '&#39;'}, // Ruby CGI.escapeHTML, lodash escape, .NET WebUtility.HtmlEncode
   {0x22: '&#34;', 0x27: '&#39;', 0x2b: '&#43;'}, // Go html/template
   {0x22: '&quot;', 0x27: '&apos;'}, // XML: PHP ENT_XML1, .NET SecurityElement.Escape
+  {0x22: '&quot;', 0x27: '&#39;', 0x2f: '&#x2F;', 0x3d: '&#x3D;', 0x60: '&#x60;'}, // mustache.js
+  {0x22: '&quot;', 0x27: '&#x27;', 0x3d: '&#x3D;', 0x60: '&#x60;'}, // Handlebars
 ]
+/** The bytes some style above rewrites: a value without any has no HTML form of its own. */
+const HTML_SPECIAL = new Set([0x22, 0x26, 0x27, 0x2b, 0x2f, 0x3c, 0x3d, 0x3e, 0x60])
 const HTML_ALWAYS: Readonly<Record<number, string>> = {0x26: '&amp;', 0x3c: '&lt;', 0x3e: '&gt;'}
 
 /** The value as each HTML/XML escaper writes it (byte by byte: only ASCII characters change). */
 function htmlForms(value: Buffer): Buffer[] {
-  if (
-    !value.some(
-      (byte) =>
-        byte === 0x26 || byte === 0x3c || byte === 0x3e || byte === 0x22 || byte === 0x27 || byte === 0x2b,
-    )
-  )
-    return []
+  if (!value.some((byte) => HTML_SPECIAL.has(byte))) return []
   return HTML_STYLES.map((style) => {
     let out = ''
     for (const byte of value) out += HTML_ALWAYS[byte] ?? style[byte] ?? String.fromCodePoint(byte)

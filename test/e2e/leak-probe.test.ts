@@ -16,6 +16,8 @@ import {createUseWorld, MASK, type UseWorld} from '../servers/http-upstream/fixt
 
 /** Lower case already, as a host name or a URL scheme shows it: a hex token, an `sk-…` key. */
 const LOWER = 'hostcanary-leak9-5d1e0b7a'
+/** An AWS-style secret key: `/` and `=` are what mustache.js and Handlebars escape in it. */
+const SLASHED = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYleak9KEY='
 /** Mixed case: URL parsing lower-cases a host or scheme, and must not thereby uncover it. */
 const MIXED = 'HostCanary-Leak9-C0FFEE42'
 const PROXY_MARKER = '[REDACTED_BY_AGENTSECRETS]'
@@ -52,6 +54,19 @@ function hostileUpstream(): Promise<{port: number; server: Server}> {
         // Declared gzip, holding a zlib stream that nothing declares.
         response.writeHead(200, {'content-encoding': 'gzip'})
         response.end(gzipSync(deflateSync(echo)))
+        break
+      }
+
+      case '/template-error': {
+        // An error page quoting the token as mustache.js and Handlebars escape it (`/`, `=` too).
+        const escape = (table: Record<string, string>) =>
+          token.replaceAll(/[&<>"'/`=]/g, (c) => table[c] ?? c)
+        const always = {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '`': '&#x60;', '=': '&#x3D;'}
+        response.writeHead(401, {'content-type': 'text/html'})
+        response.end(
+          `<p>Invalid key ${escape({...always, "'": '&#39;', '/': '&#x2F;'})}</p>` +
+            `<p>Key: ${escape({...always, "'": '&#x27;'})}</p>`,
+        )
         break
       }
 
@@ -114,6 +129,7 @@ describe('e2e: leak probe — values an upstream moves into agentvault’s own m
     for (const [name, value] of [
       ['LOWER', LOWER],
       ['MIXED', MIXED],
+      ['SLASHED', SLASHED],
     ]) {
       const stored = await world.cli(['secrets', 'set', name!], {input: value})
       assert.equal(stored.code, 0, stored.stderr)
@@ -359,5 +375,11 @@ describe('e2e: leak probe — values an upstream moves into agentvault’s own m
         new RegExp(`^${LOOKS_ZLIB.replaceAll(/[$()*+.?^]/g, '\\$&')} avph_K_[\\da-f]{32}\n200\n$`),
       )
     })
+  })
+
+  it('call: an error page that quotes the value as mustache.js and Handlebars escape it (&#x2F; &#x3D;)', async () => {
+    const result = await world.cli(['call', url('/template-error'), '--bearer', 'SLASHED', '--no-fail'])
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stdout, `<p>Invalid key ${MASK}</p><p>Key: ${MASK}</p>`)
   })
 })

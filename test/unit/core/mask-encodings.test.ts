@@ -320,6 +320,15 @@ describe('core/mask: encodings that programs print (property)', () => {
         '"': '&quot;',
         "'": '&apos;',
       }),
+      'mustache.js (also / = `)': escaper({
+        ...TEXT,
+        '"': '&quot;',
+        "'": '&#39;',
+        '/': '&#x2F;',
+        '=': '&#x3D;',
+        '`': '&#x60;',
+      }),
+      'Handlebars (also = `)': escaper({...TEXT, '"': '&quot;', "'": '&#x27;', '=': '&#x3D;', '`': '&#x60;'}),
     }
     for (const [name, encode] of Object.entries(flavours)) {
       it(name, () => {
