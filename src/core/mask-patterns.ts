@@ -18,8 +18,8 @@
  *   lower-case hex, and JavaScript's legacy `escape()` (`%uXXXX` beyond Latin-1);
  * - JSON string escapes as JavaScript, Python `json.dumps` (non-ASCII as `\uXXXX`, astral
  *   characters as surrogate pairs), PHP `json_encode` (also `\/`), Go `encoding/json` (`\u003c
- *   \u003e \u0026 \u2028 \u2029`) and .NET `System.Text.Json` write them, each with upper- and
- *   lower-case hex;
+ *   \u003e \u0026 \u2028 \u2029`), Java's Gson (also `\u003d \u0027`) and .NET
+ *   `System.Text.Json` write them, each with upper- and lower-case hex;
  * - HTML and XML escapes, as template engines and escapers write a value into a page or an error
  *   page (`&amp; &lt; &gt;`, with `"` as `&quot;` or `&#34;` or kept, `'` as `&#x27;`, `&#039;`,
  *   `&#39;`, `&apos;` or kept, Go html/template's `&#43;` for `+`, and mustache.js's and
@@ -355,6 +355,7 @@ const JSON_STYLES: readonly JsonStyle[] = [
   {escapeAlso: '', nonAscii: true, quoteAsHex: false, solidus: true}, // PHP json_encode
   {escapeAlso: '', nonAscii: false, quoteAsHex: false, solidus: true}, // PHP JSON_UNESCAPED_UNICODE
   {escapeAlso: '<>&\u2028\u2029', nonAscii: false, quoteAsHex: false, solidus: false}, // Go encoding/json
+  {escapeAlso: "<>&='\u2028\u2029", nonAscii: false, quoteAsHex: false, solidus: false}, // Java Gson (HTML-safe default)
   {escapeAlso: "<>&'+`\u007f", nonAscii: true, quoteAsHex: true, solidus: false}, // .NET System.Text.Json
 ]
 

@@ -70,6 +70,17 @@ function hostileUpstream(): Promise<{port: number; server: Server}> {
         break
       }
 
+      case '/gson': {
+        // JSON as Java's Gson writes it by default (HTML-safe: < > & = ' as \u00XX).
+        const escaped = JSON.stringify(token).replaceAll(
+          /[<>&=']/g,
+          (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`,
+        )
+        response.writeHead(200, {'content-type': 'application/json'})
+        response.end(`{"error":"invalid key","key":${escaped}}`)
+        break
+      }
+
       case '/looks-zlib': {
         response.end(LOOKS_ZLIB)
         break
@@ -381,5 +392,11 @@ describe('e2e: leak probe — values an upstream moves into agentvault’s own m
     const result = await world.cli(['call', url('/template-error'), '--bearer', 'SLASHED', '--no-fail'])
     assert.equal(result.code, 0, result.stderr)
     assert.equal(result.stdout, `<p>Invalid key ${MASK}</p><p>Key: ${MASK}</p>`)
+  })
+
+  it('call: JSON as Java’s Gson writes it by default (= as \\u003d): a base64 key with its padding', async () => {
+    const result = await world.cli(['call', url('/gson'), '--bearer', 'SLASHED'])
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stdout, `{"error":"invalid key","key":"${MASK}"}`)
   })
 })
