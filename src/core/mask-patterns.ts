@@ -14,14 +14,16 @@
  *   curl), Python `quote` (keeps `/`), encodeURI (keeps `;,/?:@&=+$#`), Go `url.PathEscape` and
  *   URL paths (keep `$&+:=@`, and `,/;`), Rust `NON_ALPHANUMERIC` (keeps nothing) and the form
  *   encodings (`+` for space: URLSearchParams, `quote_plus`, PHP `urlencode`, .NET
- *   `HttpUtility.UrlEncode`), each with upper- and lower-case hex;
+ *   `HttpUtility.UrlEncode`, jQuery.param's `encodeURIComponent` with `+`), each with upper- and
+ *   lower-case hex, and JavaScript's legacy `escape()` (`%uXXXX` beyond Latin-1);
  * - JSON string escapes as JavaScript, Python `json.dumps` (non-ASCII as `\uXXXX`, astral
  *   characters as surrogate pairs), PHP `json_encode` (also `\/`), Go `encoding/json` (`\u003c
- *   \u003e \u0026 \u2028 \u2029`) and .NET `System.Text.Json` write them, each with upper- and
- *   lower-case hex;
+ *   \u003e \u0026 \u2028 \u2029`), Java's Gson (also `\u003d \u0027`) and .NET
+ *   `System.Text.Json` write them, each with upper- and lower-case hex;
  * - HTML and XML escapes, as template engines and escapers write a value into a page or an error
  *   page (`&amp; &lt; &gt;`, with `"` as `&quot;` or `&#34;` or kept, `'` as `&#x27;`, `&#039;`,
- *   `&#39;`, `&apos;` or kept, and Go html/template's `&#43;` for `+`);
+ *   `&#39;`, `&apos;` or kept, Go html/template's `&#43;` for `+`, and mustache.js's and
+ *   Handlebars' `&#x2F;` for `/`, `&#x3D;` for `=`, `&#x60;` for a backtick);
  * - shell quoting, as `set -x` traces print a command's arguments (bash, zsh: `'\''` for a quote;
  *   `${v@Q}` too), Python `shlex.quote` (`'"'"'`), bash `printf %q` and zsh `${(q)v}` (a backslash
  *   before each special character), and single-quoted literals with backslash escapes (Python
@@ -206,6 +208,7 @@ function textForms(value: Buffer): Buffer[] {
   forms.push(...htmlForms(value), ...shellForms(value))
   if (isUtf8(value)) {
     const text = value.toString('utf8')
+    forms.push(latin1(jsEscape(text)))
     for (const style of JSON_STYLES) {
       forms.push(
         Buffer.from(jsonEscape(text, style, false), 'utf8'),
@@ -235,6 +238,7 @@ const URL_STYLES: readonly UrlStyle[] = [
   {keep: '-_.~$&+:=@', plus: false}, // Go url.PathEscape
   {keep: '-_.~$&+,/:;=@', plus: false}, // Go URL paths (URL.String, EscapedPath)
   {keep: '-_.!*()', plus: true}, // .NET HttpUtility.UrlEncode
+  {keep: "-_.!~*'()", plus: true}, // jQuery.param: encodeURIComponent, then + for space
   {keep: '', plus: false}, // Rust percent_encoding NON_ALPHANUMERIC
 ]
 
@@ -257,8 +261,8 @@ function percentEncode(value: Buffer, style: UrlStyle, lower: boolean): Buffer {
 }
 
 /**
- * How HTML and XML escapers write `"`, `'` and `+` (all write `&amp; &lt; &gt;`); undefined keeps
- * the character. Each differs from the others in at least one of them.
+ * How HTML and XML escapers write `"`, `'`, `+`, `/`, `=` and `` ` `` (all write `&amp; &lt; &gt;`);
+ * undefined keeps the character. Each differs from the others in at least one of them.
  */
 const HTML_STYLES: ReadonlyArray<Readonly<Record<number, string>>> = [
   {0x22: '&quot;', 0x27: '&#x27;'}, // Python html.escape, Django escape
@@ -269,18 +273,16 @@ const HTML_STYLES: ReadonlyArray<Readonly<Record<number, string>>> = [
   {0x22: '&quot;', 0x27: '&#39;'}, // Ruby CGI.escapeHTML, lodash escape, .NET WebUtility.HtmlEncode
   {0x22: '&#34;', 0x27: '&#39;', 0x2b: '&#43;'}, // Go html/template
   {0x22: '&quot;', 0x27: '&apos;'}, // XML: PHP ENT_XML1, .NET SecurityElement.Escape
+  {0x22: '&quot;', 0x27: '&#39;', 0x2f: '&#x2F;', 0x3d: '&#x3D;', 0x60: '&#x60;'}, // mustache.js
+  {0x22: '&quot;', 0x27: '&#x27;', 0x3d: '&#x3D;', 0x60: '&#x60;'}, // Handlebars
 ]
+/** The bytes some style above rewrites: a value without any has no HTML form of its own. */
+const HTML_SPECIAL = new Set([0x22, 0x26, 0x27, 0x2b, 0x2f, 0x3c, 0x3d, 0x3e, 0x60])
 const HTML_ALWAYS: Readonly<Record<number, string>> = {0x26: '&amp;', 0x3c: '&lt;', 0x3e: '&gt;'}
 
 /** The value as each HTML/XML escaper writes it (byte by byte: only ASCII characters change). */
 function htmlForms(value: Buffer): Buffer[] {
-  if (
-    !value.some(
-      (byte) =>
-        byte === 0x26 || byte === 0x3c || byte === 0x3e || byte === 0x22 || byte === 0x27 || byte === 0x2b,
-    )
-  )
-    return []
+  if (!value.some((byte) => HTML_SPECIAL.has(byte))) return []
   return HTML_STYLES.map((style) => {
     let out = ''
     for (const byte of value) out += HTML_ALWAYS[byte] ?? style[byte] ?? String.fromCodePoint(byte)
@@ -318,6 +320,24 @@ function shellForms(value: Buffer): Buffer[] {
   return forms
 }
 
+/**
+ * JavaScript's legacy `escape()` (still found writing cookies and query strings): letters, digits
+ * and `@*_+-./` kept, other UTF-16 code units as `%XX` below U+0100 and `%uXXXX` above.
+ */
+function jsEscape(text: string): string {
+  let out = ''
+  for (let i = 0; i < text.length; i++) {
+    // eslint-disable-next-line unicorn/prefer-code-point -- escape() works on UTF-16 code units
+    const unit = text.charCodeAt(i)
+    const char = text[i]!
+    if (/[\dA-Za-z@*_+\-./]/.test(char)) out += char
+    else if (unit < 0x1_00) out += `%${unit.toString(16).toUpperCase().padStart(2, '0')}`
+    else out += `%u${unit.toString(16).toUpperCase().padStart(4, '0')}`
+  }
+
+  return out
+}
+
 interface JsonStyle {
   /** Characters written as `\u00XX` although they need no escape (Go, .NET: HTML-safe output). */
   escapeAlso: string
@@ -335,6 +355,7 @@ const JSON_STYLES: readonly JsonStyle[] = [
   {escapeAlso: '', nonAscii: true, quoteAsHex: false, solidus: true}, // PHP json_encode
   {escapeAlso: '', nonAscii: false, quoteAsHex: false, solidus: true}, // PHP JSON_UNESCAPED_UNICODE
   {escapeAlso: '<>&\u2028\u2029', nonAscii: false, quoteAsHex: false, solidus: false}, // Go encoding/json
+  {escapeAlso: "<>&='\u2028\u2029", nonAscii: false, quoteAsHex: false, solidus: false}, // Java Gson (HTML-safe default)
   {escapeAlso: "<>&'+`\u007f", nonAscii: true, quoteAsHex: true, solidus: false}, // .NET System.Text.Json
 ]
 

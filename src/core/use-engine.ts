@@ -723,29 +723,61 @@ export async function performHttp(
   const ca = await readCaFiles(options.caCertFiles)
   httpClient ??= import('./use/http-client.js')
   const {sendRequest} = await httpClient
-  const response = await sendRequest(request, {
-    allowPrivateNetworks: allowsPrivateNetworks(policies),
-    blockingProfiles: [
-      ...new Set(
-        policies
-          .filter((policy) => policy.profile.settings.allowPrivateNetworks !== true)
-          .map((policy) => policy.profile.name),
-      ),
-    ],
-    ca,
-    carriesSecret: (target) => redactor.inUrl(target),
-    checkRedirect: (from, to) => assertHostAllowed(to, policies, options.allowHosts, from),
-    maxRedirects: MAX_REDIRECTS,
-    maxResponseBytes: options.maxResponseBytes,
-    timeoutMs: options.timeoutMs,
-  })
-  if (response.undeclaredGzip && redactor.contains(response.undeclaredGzip))
+  try {
+    const response = await sendRequest(request, {
+      allowPrivateNetworks: allowsPrivateNetworks(policies),
+      blockingProfiles: [
+        ...new Set(
+          policies
+            .filter((policy) => policy.profile.settings.allowPrivateNetworks !== true)
+            .map((policy) => policy.profile.name),
+        ),
+      ],
+      ca,
+      carriesSecret: (target) => redactor.inUrl(target),
+      checkRedirect: (from, to) => assertHostAllowed(to, policies, options.allowHosts, from),
+      maxRedirects: MAX_REDIRECTS,
+      maxResponseBytes: options.maxResponseBytes,
+      timeoutMs: options.timeoutMs,
+    })
+    return redactedOutcome(response, redactor)
+  } catch (error) {
+    throw concealedError(error, redactor)
+  }
+}
+
+/**
+ * An error of the exchange with every secret form concealed in its message, suggestion and
+ * details: they name what the server sent (a redirect's host or scheme, the host a response came
+ * from), and a server the value may reach can put the value there (`Location:
+ * http://<value>.evil.example/`), where response redaction never looks.
+ */
+function concealedError(error: unknown, redactor: Redactor): unknown {
+  if (!(error instanceof Error)) return error
+  const writable = error as Error & {details?: Record<string, unknown>; suggestion?: string}
+  writable.message = redactor.message(error.message)
+  // Formatted after the message changed (DEBUG prints an unexpected error's stack).
+  if (typeof error.stack === 'string') writable.stack = redactor.message(error.stack)
+  if (typeof writable.suggestion === 'string') writable.suggestion = redactor.message(writable.suggestion)
+  if (writable.details)
+    writable.details = Object.fromEntries(
+      Object.entries(writable.details).map(([key, item]) => [
+        key,
+        typeof item === 'string' ? redactor.message(item) : redactor.value(item),
+      ]),
+    )
+  return error
+}
+
+/** The final response with every echo of a value concealed. */
+function redactedOutcome(response: HttpResponse, redactor: Redactor): HttpOutcome {
+  if (response.undeclaredCompressed && redactor.contains(response.undeclaredCompressed))
     throw new DeniedError(
       'SECRET_IN_COMPRESSED_BODY',
-      `The response from ${response.url.host} is gzip-compressed without a Content-Encoding header and holds the secret; it is not returned`,
+      `The response from ${response.url.host} is compressed (gzip or zlib) without a Content-Encoding header and holds the secret; it is not returned`,
       {
         suggestion:
-          'Ask for an uncompressed response (-H "Accept-Encoding: identity"), or have the server declare Content-Encoding: gzip so agentvault can decode and redact it.',
+          'Ask for an uncompressed response (-H "Accept-Encoding: identity"), or have the server declare its Content-Encoding (gzip, deflate) so agentvault can decode and redact it.',
       },
     )
   const headers = redactHeaders(response.headers, redactor)

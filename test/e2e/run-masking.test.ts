@@ -177,6 +177,16 @@ describe('e2e: run masking', () => {
       assert.ok(out.startsWith(`https://example.test/${MASK}\n`), out)
     })
 
+    it('URL: jQuery.param and the idiom it uses (encodeURIComponent, then + for space); JavaScript escape()', async () => {
+      const script = [
+        `node -e 'console.log(encodeURIComponent(process.env.T).replace(/%20/g, "+"))'`,
+        `node -e 'console.log("a=1&t=" + encodeURIComponent(process.env.P).replace(/%20/g, "+"))'`,
+        `node -e 'console.log(escape(process.env.T)); console.log("t=" + escape(process.env.P) + ";")'`,
+      ].join('; ')
+      const out = await maskedLines(script, 4)
+      assert.ok(out.startsWith(`${MASK}\na=1&t=${MASK}\n`), out)
+    })
+
     it('HTML and XML escapes: Python html.escape (quote or not), xml.sax.saxutils quoteattr', async function () {
       if (!has('python3', '-c', 'pass')) this.skip()
       const script = `python3 -c 'import html, os; from xml.sax.saxutils import quoteattr; t = os.environ["T"]; print("<p>" + html.escape(t) + "</p>"); print(html.escape(t, quote=False)); print("<a title=" + quoteattr(t) + ">")'`

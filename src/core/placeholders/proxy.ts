@@ -109,6 +109,22 @@ function looksGzipped(body: Buffer): boolean {
   return body.length >= 10 && body[0] === 0x1f && body[1] === 0x8b && body[2] === 0x08
 }
 
+/**
+ * Does `body` start like a zlib stream (RFC 1950: method 8, a window of at most 32 KiB, no preset
+ * dictionary, a header check that holds)? Text can too ("x^2…"): one that does not inflate is
+ * relayed as it is. (As use/http-client.ts, which this module does not load.)
+ */
+function looksZlibbed(body: Buffer): boolean {
+  const [cmf = 0, flg = 0] = body
+  return (
+    body.length >= 6 &&
+    (cmf & 0x0f) === 8 &&
+    cmf >> 4 <= 7 &&
+    (flg & 0x20) === 0 &&
+    ((cmf << 8) | flg) % 31 === 0
+  )
+}
+
 class Refusal extends Error {
   constructor(
     readonly status: number,
@@ -524,7 +540,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     })
   }
 
-  /** An undeclared gzip body: read whole, looked into layer by layer; refused when it holds a value. */
+  /**
+   * An undeclared gzip or zlib body: read whole, looked into layer by layer; refused when it holds
+   * a value. What it returns goes out as the body.
+   */
   async function sniffed(
     rewriter: Rewriter,
     source: Readable | undefined,
@@ -546,24 +565,35 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
     const whole = Buffer.concat(chunks)
     let inner = whole
-    for (let layer = 0; looksGzipped(inner); layer++) {
+    for (let layer = 0; ; layer++) {
+      const gzip = looksGzipped(inner)
+      if (!gzip && !looksZlibbed(inner)) break
       if (layer === MAX_SNIFFED_LAYERS)
         throw refusedResponse(
           concern,
           'UNSCANNABLE_RESPONSE',
-          `its body is gzip-compressed more than ${MAX_SNIFFED_LAYERS} times`,
+          `its body is ${gzip ? 'gzip' : 'zlib'}-compressed more than ${MAX_SNIFFED_LAYERS} times`,
         )
       try {
-        inner = zlib.gunzipSync(inner, {maxOutputLength: options.maxBodyBytes})
-      } catch {
+        inner = gzip
+          ? zlib.gunzipSync(inner, {maxOutputLength: options.maxBodyBytes})
+          : // A stream cut short still gives what it holds (as the client's inflater would).
+            zlib.inflateSync(inner, {
+              finishFlush: zlib.constants.Z_SYNC_FLUSH,
+              maxOutputLength: options.maxBodyBytes,
+            })
+      } catch (error) {
+        if (!gzip && (error as NodeJS.ErrnoException).code !== 'ERR_BUFFER_TOO_LARGE') break // text that starts like zlib
         throw refusedResponse(
           concern,
           'UNSCANNABLE_RESPONSE',
-          'its body looks gzip-compressed but does not decode',
+          `its body looks ${gzip ? 'gzip' : 'zlib'}-compressed but does not decode`,
         )
       }
     }
 
+    // Not compressed after all (text that starts like zlib): rewritten as any body is.
+    if (inner === whole) return Buffer.concat([rewriter.push(whole), rewriter.end()])
     if (!Buffer.concat([rewriter.push(inner), rewriter.end()]).equals(inner))
       throw refusedResponse(
         concern,
@@ -641,7 +671,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     source.on('error', () => {})
     const {ended, head} = await gather(source, WHOLE_BODY_BYTES)
     const whole =
-      concern && looksGzipped(head)
+      concern && (looksGzipped(head) || looksZlibbed(head))
         ? await sniffed(rewriter, ended ? undefined : source, head, concern)
         : undefined
     if (whole) {

@@ -8,7 +8,8 @@
  *   or in a body that a 307/308 re-sends);
  * - one deadline for the whole exchange, and a cap on the (decoded) response size;
  * - bodies decoded (stacked codings too) so redaction sees the plain bytes; a coding it cannot
- *   decode is refused, and a gzip body no header declared is looked into for the caller to scan.
+ *   decode is refused, and a gzip or zlib body no header declared is looked into for the caller
+ *   to scan.
  * Errors name hosts, never paths or queries (a query may carry a secret).
  */
 import type {IncomingHttpHeaders, IncomingMessage} from 'node:http'
@@ -67,10 +68,10 @@ export interface HttpResponse {
   status: number
   statusText: string
   /**
-   * When the body is gzip-compressed although no Content-Encoding says so: what it holds, for
-   * scanning (the body itself is returned as sent).
+   * When the body is gzip- or zlib-compressed although no Content-Encoding says so: what it
+   * holds, for scanning (the body itself is returned as sent).
    */
-  undeclaredGzip?: Buffer
+  undeclaredCompressed?: Buffer
   /** The URL that gave this response (the last of a redirect chain). */
   url: URL
 }
@@ -440,7 +441,7 @@ function nextRequest(
 
 /** The content codings agentvault can undo, so that redaction sees the plain bytes. */
 const DECODABLE_CODINGS = new Set(['br', 'deflate', 'gzip', 'x-gzip'])
-/** Layers of undeclared gzip looked into at most; more is refused as unscannable. */
+/** Layers of undeclared gzip or zlib looked into at most; more is refused as unscannable. */
 const MAX_SNIFFED_LAYERS = 3
 
 /** The codings applied to a body, in the order they were applied (`identity` dropped). */
@@ -475,26 +476,48 @@ export function looksGzipped(body: Buffer): boolean {
 }
 
 /**
- * What a gzip body that no Content-Encoding declared holds, for scanning only (the body itself is
- * returned as sent): layer by layer while it still looks gzipped, within the size cap. Undefined
- * when the body does not look gzipped.
+ * Does `body` start like a zlib stream (RFC 1950, what `deflate` names): method 8, a window of at
+ * most 32 KiB, no preset dictionary, a header check that holds? Text can too ("x^2…"): a body
+ * that then does not inflate is taken as it is.
  */
-async function sniffGzip(body: Buffer, host: string, limit: number): Promise<Buffer | undefined> {
-  if (!looksGzipped(body)) return undefined
-  const {gunzipSync} = await import('node:zlib')
+export function looksZlibbed(body: Buffer): boolean {
+  const [cmf = 0, flg = 0] = body
+  return (
+    body.length >= 6 &&
+    (cmf & 0x0f) === 8 &&
+    cmf >> 4 <= 7 &&
+    (flg & 0x20) === 0 &&
+    ((cmf << 8) | flg) % 31 === 0
+  )
+}
+
+/**
+ * What a gzip or zlib body that no Content-Encoding declared holds, for scanning only (the body
+ * itself is returned as sent): layer by layer while it still looks compressed, within the size
+ * cap. Undefined when the body does not look compressed.
+ */
+async function sniffCompressed(body: Buffer, host: string, limit: number): Promise<Buffer | undefined> {
+  if (!looksGzipped(body) && !looksZlibbed(body)) return undefined
+  const {constants, gunzipSync, inflateSync} = await import('node:zlib')
   let inner = body
-  for (let layer = 0; looksGzipped(inner); layer++) {
+  for (let layer = 0; ; layer++) {
+    const gzip = looksGzipped(inner)
+    if (!gzip && !looksZlibbed(inner)) break
     if (layer === MAX_SNIFFED_LAYERS)
-      throw unscannable(host, `gzip-compressed more than ${MAX_SNIFFED_LAYERS} times`)
+      throw unscannable(host, `${gzip ? 'gzip' : 'zlib'}-compressed more than ${MAX_SNIFFED_LAYERS} times`)
     try {
-      inner = gunzipSync(inner, {maxOutputLength: limit})
+      inner = gzip
+        ? gunzipSync(inner, {maxOutputLength: limit})
+        : // A stream cut short still gives what it holds (as a client's inflater would).
+          inflateSync(inner, {finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: limit})
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge(host, limit)
-      throw unscannable(host, 'a body that looks gzip-compressed but does not decode')
+      if (gzip) throw unscannable(host, 'a body that looks gzip-compressed but does not decode')
+      break // not zlib after all: text that starts like it
     }
   }
 
-  return inner
+  return inner === body ? undefined : inner
 }
 
 /** A body sent without content coding, read with plain listeners (no async iterator), under the cap. */
@@ -553,7 +576,7 @@ async function readBody(
 
   if (codings.length === 0) {
     const body = await plainBody(response, url.host, limit)
-    const undeclared = await sniffGzip(body, url.host, limit)
+    const undeclared = await sniffCompressed(body, url.host, limit)
     return undeclared ? {body, undeclared} : {body}
   }
 
@@ -597,7 +620,7 @@ async function readBody(
   }
 
   const body = Buffer.concat(chunks)
-  const undeclared = await sniffGzip(body, url.host, limit)
+  const undeclared = await sniffCompressed(body, url.host, limit)
   return undeclared ? {body, undeclared} : {body}
 }
 
@@ -635,7 +658,7 @@ export async function sendRequest(request: OutgoingRequest, guards: RequestGuard
         const {body, undeclared} = await Promise.race([readBody(response, current.url, guards), timedOut])
         return {
           body,
-          ...(undeclared && {undeclaredGzip: undeclared}),
+          ...(undeclared && {undeclaredCompressed: undeclared}),
           durationMs: Date.now() - started,
           headers: response.headers,
           status: response.statusCode ?? 0,

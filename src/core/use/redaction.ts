@@ -20,6 +20,12 @@ export interface Redactor {
   contains(data: Buffer | string): boolean
   /** Whether a URL carries a secret: as written, or once its path and query are decoded. */
   inUrl(url: URL): boolean
+  /**
+   * Text of agentvault's own that quotes what a server sent (an error naming a redirect's host or
+   * scheme, which URL parsing lower-cased) with every secret form concealed whatever its case;
+   * the rest of the text keeps its case.
+   */
+  message(text: string): string
   /** True once any call to bytes/text/value replaced something. */
   readonly redacted: boolean
   /** The string (as latin1 bytes, as HTTP headers are) with every secret form replaced. */
@@ -123,12 +129,8 @@ class ValueRedactor implements Redactor {
   headerName(name: string): string {
     const {maskers} = this
     if (name.length < maskers.shortest) return name
-    maskers.names ??= new Masker(
-      maskers.patterns.map((p) => asciiLowerCase(p)),
-      ...(maskers.marker ? [maskers.marker] : []),
-    )
     const bytes = asciiLowerCase(Buffer.from(name, 'latin1'))
-    const out = wholeMasked(maskers.names, bytes)
+    const out = wholeMasked(this.namesMasker(), bytes)
     if (out === bytes) return name
     this.redacted = true
     return out.toString('latin1')
@@ -143,6 +145,27 @@ class ValueRedactor implements Redactor {
     }
 
     return parts.some((part) => this.contains(part))
+  }
+
+  message(text: string): string {
+    const bytes = Buffer.from(text, 'utf8')
+    if (bytes.length < this.maskers.shortest) return text
+    // Lower-casing ASCII letters keeps every byte where it was (UTF-8 sequences have no bytes in
+    // A–Z), so what matched in the lower-cased copy is replaced at the same place in the original.
+    // The copy has its own memory: a piece that is a view of it is text, anything else the marker.
+    const lower = Buffer.alloc(bytes.length)
+    bytes.copy(lower)
+    for (let i = 0; i < lower.length; i++) if (lower[i]! >= 0x41 && lower[i]! <= 0x5a) lower[i]! += 0x20
+    const pieces = this.namesMasker().whole(lower)
+    const [only] = pieces
+    if (pieces.length === 1 && only!.buffer === lower.buffer && only!.length === lower.length) return text
+    this.redacted = true
+    const out = pieces.map((piece) => {
+      if (piece.buffer !== lower.buffer) return piece
+      const start = piece.byteOffset - lower.byteOffset
+      return bytes.subarray(start, start + piece.length)
+    })
+    return Buffer.concat(out).toString('utf8')
   }
 
   text(value: string): string {
@@ -167,6 +190,16 @@ class ValueRedactor implements Redactor {
         Object.entries(data).map(([key, item]) => [key, this.value(item as unknown)]),
       ) as T
     return data
+  }
+
+  /** The maskers' patterns in lower case (built on first use, kept with the maskers). */
+  private namesMasker(): Masker {
+    const {maskers} = this
+    maskers.names ??= new Masker(
+      maskers.patterns.map((p) => asciiLowerCase(p)),
+      ...(maskers.marker ? [maskers.marker] : []),
+    )
+    return maskers.names
   }
 
   private mask(data: Buffer): Buffer {

@@ -43,6 +43,8 @@ const hex4 = (code: number, upper: boolean): string => {
 
 /** JSON string contents as several serialisers write them. */
 interface JsonFlavour {
+  /** Also escape `=` and `'` (Gson's default HTML-safe output), with `html`. */
+  gson?: boolean
   /** Escape U+2028/U+2029 and `<`, `>`, `&` (Go's encoding/json). */
   html?: boolean
   /** Escape everything above U+007F, astral characters as surrogate pairs (Python, PHP). */
@@ -73,6 +75,7 @@ function jsonString(text: string, flavour: JsonFlavour): string {
       (char === '<' || char === '>' || char === '&' || code === 0x20_28 || code === 0x20_29)
     )
       out += hex4(code, Boolean(flavour.upper))
+    else if (flavour.gson && (char === '=' || char === "'")) out += hex4(code, Boolean(flavour.upper))
     else if (flavour.nonAscii && code > 0x7f) {
       // UTF-16 code units: a surrogate pair for astral characters.
       // eslint-disable-next-line unicorn/prefer-code-point -- UTF-16 code units are what is wanted here
@@ -248,6 +251,7 @@ describe('core/mask: encodings that programs print (property)', () => {
       'Go encoding/json (HTML-safe)': {html: true},
       'upper-case hex (Python style)': {nonAscii: true, upper: true},
       'upper-case hex (Go style)': {html: true, upper: true},
+      "Java Gson (HTML-safe by default: also = and ')": {gson: true, html: true},
     }
     for (const [name, flavour] of Object.entries(flavours)) {
       it(name, () => {
@@ -281,6 +285,9 @@ describe('core/mask: encodings that programs print (property)', () => {
       '.NET HttpUtility.UrlEncode (keeps !*(), + for space, lower-case hex)': (value) =>
         percent(value, '-_.!*()', {lower: true, plus: true}),
       'Rust percent_encoding NON_ALPHANUMERIC (keeps nothing)': (value) => percent(value, ''),
+      'jQuery.param (encodeURIComponent, then + for space)': (value) =>
+        encodeURIComponent(value).replaceAll('%20', '+'),
+      'JavaScript escape() (%uXXXX beyond Latin-1)': (value) => escape(value),
     }
     for (const [name, encode] of Object.entries(flavours)) {
       it(name, () => {
@@ -317,6 +324,15 @@ describe('core/mask: encodings that programs print (property)', () => {
         '"': '&quot;',
         "'": '&apos;',
       }),
+      'mustache.js (also / = `)': escaper({
+        ...TEXT,
+        '"': '&quot;',
+        "'": '&#39;',
+        '/': '&#x2F;',
+        '=': '&#x3D;',
+        '`': '&#x60;',
+      }),
+      'Handlebars (also = `)': escaper({...TEXT, '"': '&quot;', "'": '&#x27;', '=': '&#x3D;', '`': '&#x60;'}),
     }
     for (const [name, encode] of Object.entries(flavours)) {
       it(name, () => {

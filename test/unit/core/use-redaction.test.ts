@@ -49,6 +49,19 @@ describe('core/use/redaction', () => {
     assert.equal(redactor.redacted, false, 'checking a URL redacts nothing')
   })
 
+  it('message: conceals every form whatever its case, and keeps the rest of the text as written', () => {
+    const redactor = createRedactor([Buffer.from('MixedCase-Token-77')], '[M]')
+    assert.equal(
+      redactor.message('To mixedcase-token-77.Evil.Example’s — MixedCase-Token-77, MIXEDCASE-TOKEN-77 ✓'),
+      'To [M].Evil.Example’s — [M], [M] ✓',
+    )
+    assert.equal(redactor.redacted, true)
+    const clean = createRedactor([Buffer.from('MixedCase-Token-77')])
+    const text = 'Refused to follow a redirect from A.example to B.example’s host ✓'
+    assert.equal(clean.message(text), text)
+    assert.equal(clean.redacted, false)
+  })
+
   it('redacts strings anywhere inside a result value', () => {
     const redactor = createRedactor([Buffer.from(SECRET)])
     assert.deepEqual(redactor.value({a: [SECRET, 1, null], b: {c: `x${SECRET}`}, d: true}), {
