@@ -144,7 +144,23 @@ class ValueRedactor implements Redactor {
       // Not decodable: the raw href above is all there is to check.
     }
 
-    return parts.some((part) => this.contains(part))
+    // Whatever the case: URL parsing lower-cases hosts and schemes, where a redirect may put a value.
+    return parts.some((part) => this.containsAnyCase(part))
+  }
+
+  /** Whether `text` holds any secret form, compared without regard to ASCII case. */
+  private containsAnyCase(text: string): boolean {
+    if (text.length < this.maskers.shortest) return false
+    const lower = asciiLowerCase(Buffer.from(text, 'utf8'))
+    const pieces = this.namesMasker().whole(lower)
+    const [only] = pieces
+    // Unchanged: one view of all of `lower` (its pooled memory may hold the marker too: offsets count).
+    return !(
+      pieces.length === 1 &&
+      only!.buffer === lower.buffer &&
+      only!.byteOffset === lower.byteOffset &&
+      only!.length === lower.length
+    )
   }
 
   message(text: string): string {

@@ -49,6 +49,15 @@ describe('core/use/redaction', () => {
     assert.equal(redactor.redacted, false, 'checking a URL redacts nothing')
   })
 
+  it('finds a secret in a URL whose parsing lower-cased it (a redirect to http://<Value>.example/)', () => {
+    const redactor = createRedactor([Buffer.from('MixedCaseTok3n')])
+    // URL parsing lower-cases hosts and schemes: the value is there, in another case.
+    assert.equal(redactor.inUrl(new URL('http://MixedCaseTok3n.allowed.example/')), true)
+    assert.equal(redactor.inUrl(new URL('MixedCaseTok3n:rest')), true)
+    assert.equal(redactor.inUrl(new URL('http://other.allowed.example/')), false)
+    assert.equal(redactor.redacted, false, 'checking a URL redacts nothing')
+  })
+
   it('message: conceals every form whatever its case, and keeps the rest of the text as written', () => {
     const redactor = createRedactor([Buffer.from('MixedCase-Token-77')], '[M]')
     assert.equal(
