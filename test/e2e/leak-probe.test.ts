@@ -30,6 +30,7 @@ const LOOKS_ZLIB = 'x^2 + y^2 = z^2 has no integer solutions with x, y, z > 0? I
  * that hold it compressed without saying so.
  */
 function hostileUpstream(): Promise<{port: number; server: Server}> {
+  const remembered: string[] = []
   const server = createServer((request, response) => {
     request.resume()
     const token = String(request.headers.authorization ?? '').replace(/^Bearer /, '')
@@ -78,6 +79,19 @@ function hostileUpstream(): Promise<{port: number; server: Server}> {
         )
         response.writeHead(200, {'content-type': 'application/json'})
         response.end(`{"error":"invalid key","key":${escaped}}`)
+        break
+      }
+
+      case '/remember': {
+        // Keeps what it was sent, as a paste service, a gist or an LLM's conversation does.
+        remembered.push(token)
+        response.end('{"stored":true}')
+        break
+      }
+
+      case '/recall': {
+        response.writeHead(200, {'content-type': 'application/json', 'x-recalled': remembered.join(' ')})
+        response.end(JSON.stringify({remembered}))
         break
       }
 
@@ -177,6 +191,44 @@ describe('e2e: leak probe — values an upstream moves into agentvault’s own m
           const json = JSON.parse(runs[1]!.stdout) as {error: {details?: {host?: string}; message: string}}
           if (route === '/to-host') assert.equal(json.error.details?.host, `${MASK}.evil.example`)
         })
+  })
+
+  it('proxy and mcp: a value sent in one request and handed back in a later one that injects another secret stays concealed', async () => {
+    // The agent stores LOWER at an allowed host, then fetches it back with MIXED, which it may also
+    // use there: that response's own value is MIXED, yet LOWER must not come out either.
+    const proxy = await startProxy(env())
+    try {
+      const call = (name: string, route: string) =>
+        proxyCall(proxy.port, {
+          headers: {
+            'X-AS-Inject-Bearer': name,
+            'X-AS-Session-Token': proxy.token ?? '',
+            'X-AS-Target-URL': url(route),
+          },
+        })
+      assert.equal((await call('LOWER', '/remember')).status, 200)
+      const recalled = await call('MIXED', '/recall')
+      assert.equal(recalled.status, 200, recalled.text)
+      const seen = recalled.text + JSON.stringify(recalled.headers)
+      assert.ok(!leaks(seen, LOWER), `LOWER handed back: ${seen}`)
+      assert.ok(seen.includes(PROXY_MARKER), seen)
+    } finally {
+      await proxy.stop()
+    }
+
+    const session = await startMcp(['--allow', 'local://*', '--allow-host', '127.0.0.1'], env())
+    try {
+      const send = async (name: string, route: string) =>
+        JSON.stringify(
+          await session.client.callTool({arguments: {bearer: name, url: url(route)}, name: 'http_request'}),
+        )
+      await send('SLASHED', '/remember')
+      const recalled = await send('LOWER', '/recall')
+      assert.deepEqual(echoed(recalled, SLASHED), [], recalled)
+      assert.ok(recalled.includes(MASK), recalled)
+    } finally {
+      await session.close()
+    }
   })
 
   it('proxy: the 403 body, its domain and the log line conceal a value the redirect carried', async () => {

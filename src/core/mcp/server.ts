@@ -494,9 +494,14 @@ export async function serveMcp(root: Session, options: McpServerOptions): Promis
 
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
+  // As `proxy`: each value's maskers built once, and every value a tool call used concealed in the
+  // answers to later calls too (an upstream may keep one and hand it back to a call using another).
+  const redaction = await import('../use/redaction.js')
+  redaction.shareMaskers(true)
   try {
     await closed
   } finally {
+    redaction.shareMaskers(false)
     process.off('SIGTERM', stop)
     process.off('SIGINT', stop)
   }

@@ -58,13 +58,38 @@ const MAX_SHARED = 64
 
 /**
  * Keep the maskers of each value set for later redactors of the same values (building them is
- * most of a small request's redaction cost): for `proxy`, which serves the same secrets again
+ * most of a small request's redaction cost), and conceal every value redacted so far in every
+ * later redaction (see `remembered`): for `proxy` and `mcp`, which serve the same secrets again
  * and again. The kept maskers hold the values' forms for the process's lifetime (at most
- * {@link MAX_SHARED} sets). `false` drops them. Returns whether sharing is on.
+ * {@link MAX_SHARED} sets). `false` drops them and wipes the remembered values. Returns whether
+ * sharing is on.
  */
 export function shareMaskers(on: boolean): boolean {
   shared = on ? (shared ?? new Map()) : undefined
+  if (!on) for (const value of remembered.splice(0)) value.fill(0)
   return on
+}
+
+/**
+ * While sharing is on: copies of the values redacted so far, oldest first. A long-lived server
+ * conceals them in every later response too, not only the values that response's request used: an
+ * upstream that kept a value sent in one request (a paste, a gist, a conversation) could otherwise
+ * hand it back in the answer to a later request that injects another secret.
+ */
+const remembered: Buffer[] = []
+/** Values remembered at most; beyond it the oldest is forgotten (and wiped). */
+const MAX_REMEMBERED = 256
+
+/** `values` and, while sharing is on, every value remembered before (remembering the new ones). */
+function withRemembered(values: readonly Buffer[]): readonly Buffer[] {
+  if (!shared) return values
+  for (const value of values)
+    if (value.length > 0 && !remembered.some((known) => known.equals(value))) {
+      remembered.push(Buffer.from(value))
+      if (remembered.length > MAX_REMEMBERED) remembered.shift()?.fill(0)
+    }
+
+  return remembered
 }
 
 function maskersFor(values: readonly Buffer[], replacement: string | undefined): Maskers {
@@ -103,7 +128,7 @@ function maskersFor(values: readonly Buffer[], replacement: string | undefined):
 
 /** `replacement` defaults to the masker's `<concealed by agentvault>` (`proxy` uses AgentSecrets' marker). */
 export function createRedactor(values: readonly Buffer[], replacement?: string): Redactor {
-  return new ValueRedactor(maskersFor(values, replacement))
+  return new ValueRedactor(maskersFor(withRemembered(values), replacement))
 }
 
 /**

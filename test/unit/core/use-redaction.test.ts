@@ -86,14 +86,15 @@ describe('core/use/redaction: maskers shared by a long-lived process', () => {
     shareMaskers(false)
   })
 
-  it('the same results with sharing on, per value set; each redactor keeps its own `redacted`', () => {
+  it('with sharing on, each redactor also conceals every value redacted before; each keeps its own `redacted`', () => {
     const a = Buffer.from('alpha-secret-1234')
     const b = Buffer.from('bravo-secret-5678')
     const data = Buffer.from(`x ${a.toString()} y ${b.toString()} X-ALPHA-SECRET-1234`)
-    const expected = [[a], [b], [a, b]].map((values) => {
-      const plain = createRedactor(values, '[M]')
-      return [plain.bytes(data).toString(), plain.headerName('x-alpha-secret-1234')]
-    })
+    const results = (redactor: ReturnType<typeof createRedactor>): string[] => [
+      redactor.bytes(data).toString(),
+      redactor.headerName('x-alpha-secret-1234'),
+    ]
+    const [onlyA, onlyB, both] = [[a], [b], [a, b]].map((values) => results(createRedactor(values, '[M]')))
     assert.equal(shareMaskers(true), true)
     for (let round = 0; round < 3; round++) {
       for (const [index, values] of [[a], [b], [a, b]].entries()) {
@@ -101,15 +102,17 @@ describe('core/use/redaction: maskers shared by a long-lived process', () => {
         const shared = createRedactor(copies, '[M]')
         for (const copy of copies) copy.fill(0) // the caller wipes its values: the masker is its own
         assert.equal(shared.redacted, false)
-        assert.deepEqual(
-          [shared.bytes(data).toString(), shared.headerName('x-alpha-secret-1234')],
-          expected[index],
-        )
+        // Only the very first redactor has nothing remembered before it.
+        assert.deepEqual(results(shared), round === 0 && index === 0 ? onlyA : both)
         assert.equal(shared.redacted, true)
         assert.equal(createRedactor(values, '[M]').redacted, false, 'a fresh redactor starts clean')
       }
     }
 
+    // Sharing off: the remembered values are forgotten.
+    shareMaskers(false)
+    assert.deepEqual(results(createRedactor([b], '[M]')), onlyB)
+    shareMaskers(true)
     // Another marker is another masker.
     assert.ok(createRedactor([a], '[N]').bytes(data).toString().includes('[N]'))
   })
