@@ -30,7 +30,7 @@ export interface Redactor {
   readonly redacted: boolean
   /** The string (as latin1 bytes, as HTTP headers are) with every secret form replaced. */
   text(value: string): string
-  /** Strings anywhere inside a JSON-like value redacted; other values kept. */
+  /** Strings anywhere inside a JSON-like value redacted, object keys too; other values kept. */
   value<T>(data: T): T
 }
 
@@ -228,7 +228,7 @@ class ValueRedactor implements Redactor {
     if (Array.isArray(data)) return data.map((item: unknown) => this.value(item)) as T
     if (data !== null && typeof data === 'object')
       return Object.fromEntries(
-        Object.entries(data).map(([key, item]) => [key, this.value(item as unknown)]),
+        Object.entries(data).map(([key, item]) => [this.value(key), this.value(item as unknown)]),
       ) as T
     return data
   }

@@ -71,12 +71,17 @@ describe('core/use/redaction', () => {
     assert.equal(clean.redacted, false)
   })
 
-  it('redacts strings anywhere inside a result value', () => {
+  it('redacts strings anywhere inside a result value, object keys too', () => {
     const redactor = createRedactor([Buffer.from(SECRET)])
     assert.deepEqual(redactor.value({a: [SECRET, 1, null], b: {c: `x${SECRET}`}, d: true}), {
       a: [MASK, 1, null],
       b: {c: `x${MASK}`},
       d: true,
+    })
+    // A backend's error JSON keyed by what it was sent.
+    assert.deepEqual(redactor.value({[SECRET]: 'unknown key', nested: {[`k-${SECRET}`]: 1}}), {
+      [MASK]: 'unknown key',
+      nested: {[`k-${MASK}`]: 1},
     })
   })
 })
