@@ -20,6 +20,7 @@ import {isIP} from 'node:net'
 import {
   type AgentVaultError,
   BackendUnavailableError,
+  CancelledError,
   ConfigError,
   DeniedError,
   UsageError,
@@ -52,6 +53,8 @@ export interface RequestGuards {
   maxResponseBytes: number
   /** Host name → addresses; default `dns.lookup` (all addresses). Tests substitute their own. */
   resolve?: (hostname: string) => Promise<ResolvedAddress[]>
+  /** Aborting it ends the exchange at once with a CancelledError (as the deadline does). */
+  signal?: AbortSignal
   timeoutMs: number
 }
 
@@ -323,6 +326,8 @@ async function pooledAgent(
 }
 
 interface Exchange {
+  /** Set once the caller's signal aborted: no request may start from then on. */
+  cancelled?: boolean
   /** Set once the deadline passed: every failure from then on is the timeout. */
   expired: boolean
   guards: RequestGuards
@@ -373,6 +378,8 @@ async function sendOnce(request: OutgoingRequest, exchange: Exchange): Promise<I
     // The deadline destroys the request (and so its response) rather than an AbortSignal, whose
     // listeners cost a kept-alive proxy more than the request itself.
     exchange.stop = () => outgoing.destroy()
+    // Cancelled while the address was being resolved or the connection made ready.
+    if (exchange.cancelled) outgoing.destroy()
     outgoing.once('response', resolve)
     outgoing.on('error', (error) =>
       reject(exchange.expired ? timeoutError(url.host, guards.timeoutMs) : networkError(error, url.host)),
@@ -619,6 +626,16 @@ export async function sendRequest(request: OutgoingRequest, guards: RequestGuard
     exchange.stop?.()
     expire?.(timeoutError(request.url.host, guards.timeoutMs))
   }, guards.timeoutMs)
+  // Only callers that can cancel pass a signal: the proxy's requests carry no listener.
+  const {signal} = guards
+  const cancel = (): void => {
+    exchange.cancelled = true
+    exchange.stop?.()
+    expire?.(new CancelledError())
+  }
+
+  if (signal?.aborted) cancel()
+  else signal?.addEventListener('abort', cancel, {once: true})
   let current = request
   try {
     for (let redirects = 0; ; redirects++) {
@@ -657,5 +674,6 @@ export async function sendRequest(request: OutgoingRequest, guards: RequestGuard
     }
   } finally {
     clearTimeout(timer)
+    signal?.removeEventListener('abort', cancel)
   }
 }
