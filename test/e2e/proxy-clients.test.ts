@@ -106,4 +106,56 @@ describe('e2e: proxy with real clients', function () {
     const received = new URL(world.upstream.last('/status').path, 'http://x')
     assert.equal(received.searchParams.get('Key'), CANARY)
   })
+
+  it("curl -I (HEAD): the upstream's own Content-Length, no body, the connection kept for the next request", async () => {
+    const run = await runClient('curl', [
+      '-sS',
+      '-I',
+      `http://127.0.0.1:${proxy.port}/proxy`,
+      '-H',
+      `X-AS-Session-Token: ${proxy.token}`,
+      '-H',
+      `X-AS-Target-URL: ${world.upstream.url('/big?bytes=4096&echo=1')}`,
+      '-H',
+      'X-AS-Inject-Bearer: K',
+      '--next',
+      '-sS',
+      `http://127.0.0.1:${proxy.port}/proxy`,
+      '-H',
+      `X-AS-Session-Token: ${proxy.token}`,
+      '-H',
+      `X-AS-Target-URL: ${world.upstream.url('/echo?after-head')}`,
+      '-H',
+      'X-AS-Inject-Bearer: K',
+    ])
+    assert.equal(run.code, 0, run.stderr)
+    assert.equal(world.upstream.last('/big').method, 'HEAD')
+    const [head = '', body = ''] = run.stdout.split('\r\n\r\n')
+    assert.match(head, /^HTTP\/1\.1 200 /)
+    assert.match(head, /\r\ncontent-length: 4096(\r\n|$)/i, head)
+    // The second request's answer follows at once: HEAD sent no body to skip.
+    assert.equal((JSON.parse(body) as {path: string}).path, '/echo?after-head')
+
+    // A GET whose X-AS-Method is HEAD: told of the empty body it gets (never left waiting for 4096 bytes).
+    const told = await runClient('curl', [
+      '-sS',
+      '-m',
+      '20',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code} %{size_download}',
+      `http://127.0.0.1:${proxy.port}/proxy`,
+      '-H',
+      `X-AS-Session-Token: ${proxy.token}`,
+      '-H',
+      `X-AS-Target-URL: ${world.upstream.url('/big?bytes=4096&echo=1')}`,
+      '-H',
+      'X-AS-Method: HEAD',
+      '-H',
+      'X-AS-Inject-Bearer: K',
+    ])
+    assert.equal(told.code, 0, told.stderr)
+    assert.equal(told.stdout, '200 0')
+  })
 })
