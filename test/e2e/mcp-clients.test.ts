@@ -109,6 +109,51 @@ describe('e2e: mcp with real client behaviours', function () {
     }
   })
 
+  it("arguments off a tool's schema: a tool error the model can read (isError) from protocol 2025-11-25 on (SEP-1303), a JSON-RPC error before", async () => {
+    const {client} = await connect(['--allow', 'local://K'])
+    const result = (await client.callTool({
+      arguments: {operation: 'http_header', reference: 'K'},
+      name: 'use_secret',
+    })) as CallToolResult
+    assert.equal(result.isError, true, JSON.stringify(result))
+    const {error} = result.structuredContent as {error: {category: string; code: string; message: string}}
+    assert.equal(error.code, 'INVALID_ARGUMENTS')
+    assert.equal(error.category, 'usage')
+    assert.match(error.message, /operation/)
+    assert.match(
+      (result.content as Array<{text: string}>)[0]?.text ?? '',
+      /^Error \(INVALID_ARGUMENTS, usage\): .*operation[\s\S]*\nTry this: /,
+    )
+
+    for (const [version, protocolError] of [
+      ['2025-06-18', true],
+      ['2025-11-25', false],
+    ] as const) {
+      const raw = new RawMcp(['--allow', 'local://K'], env())
+      await raw.request(1, 'initialize', {
+        capabilities: {},
+        clientInfo: CLIENT_INFO,
+        protocolVersion: version,
+      })
+      const big = await raw.request(2, 'tools/call', {
+        arguments: {operation: 'sign', params: {data: 'x'.repeat(2 * 1024 * 1024)}, reference: 'K'},
+        name: 'use_secret',
+      })
+      const unknown = await raw.request(3, 'tools/call', {arguments: {}, name: 'reveal_secret'})
+      assert.equal(unknown.error?.code, -32_602, 'an unknown tool stays a protocol error')
+      if (protocolError) assert.equal(big.error?.code, -32_602, version)
+      else {
+        assert.equal(big.result?.isError, true, version)
+        assert.equal(
+          (big.result?.structuredContent as {error: {code: string}}).error.code,
+          'ARGUMENTS_TOO_LARGE',
+        )
+      }
+
+      assert.equal(await raw.close(), 0)
+    }
+  })
+
   it('several calls in flight at once: each answer goes to its own request', async () => {
     const {client} = await connect(['--allow', 'local://K'])
     const results = (await Promise.all(

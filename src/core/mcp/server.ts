@@ -5,10 +5,12 @@
  * tool, references, target host, outcome and the client's name/version).
  *
  * Errors are of two kinds, as MCP has them:
- * - protocol errors (JSON-RPC `error`): malformed messages, unknown tools, arguments that break a
- *   tool's schema or exceed MAX_ARGUMENTS_BYTES — the model called the tool wrongly;
+ * - protocol errors (JSON-RPC `error`): malformed messages, unknown tools, and — for clients of a
+ *   protocol before 2025-11-25 — arguments that break a tool's schema or exceed MAX_ARGUMENTS_BYTES;
  * - tool errors (`isError: true`): everything agentvault refuses or fails at while performing a
- *   call, carrying product.md §9's code, category, message and suggestion in `structuredContent`.
+ *   call, carrying product.md §9's code, category, message and suggestion in `structuredContent`;
+ *   from protocol 2025-11-25 on (SEP-1303) also arguments off the schema, so that the model reads
+ *   what was wrong and corrects its call.
  * Neither ever carries a secret value.
  */
 import type {CallToolResult, InitializeResult, ListToolsResult} from '@modelcontextprotocol/sdk/types.js'
@@ -20,6 +22,9 @@ import type {HttpRequestInput, ListSecretsInput, RunCommandInput, ToolSpec, UseS
 import {AgentVaultError, EXIT_CODES, NotSupportedError, toAgentVaultError, UsageError} from '../errors.js'
 import {parseReference} from '../references.js'
 import {McpPolicy, type ResolvedPattern} from './policy.js'
+
+/** The first protocol version whose clients get invalid arguments as tool errors (SEP-1303). */
+const ARGUMENT_ERRORS_AS_TOOL_ERRORS = '2025-11-25'
 
 /** How long a stop signal waits for the tool calls in flight before the server closes anyway. */
 const STOP_GRACE_MS = 10_000
@@ -419,14 +424,24 @@ export async function serveMcp(root: Session, options: McpServerOptions): Promis
   const initialize = (
     server as unknown as {_oninitialize(request: unknown): Promise<InitializeResult>}
   )._oninitialize.bind(server)
+  /** The protocol version agreed at initialize (dates in ISO form compare as strings). */
+  let protocolVersion = ''
   server.setRequestHandler(request('initialize'), async (message) => {
     const parsed = types.InitializeRequestSchema.safeParse(message)
     if (!parsed.success)
       throw invalidParams(
         'Invalid initialize request: params must hold protocolVersion (a string), capabilities (an object) and clientInfo {name, version}',
       )
-    return initialize(parsed.data)
+    const result = await initialize(parsed.data)
+    protocolVersion = result.protocolVersion
+    return result
   })
+  /** Arguments the model got wrong: a tool error it can read, or a protocol error for older clients. */
+  const argumentError = (code: string, message: string, suggestion: string): CallToolResult => {
+    if (protocolVersion < ARGUMENT_ERRORS_AS_TOOL_ERRORS) throw invalidParams(message)
+    return toolError(new UsageError(code, message, {suggestion}))
+  }
+
   server.setRequestHandler(request('tools/list'), async (message) => {
     const parsed = types.ListToolsRequestSchema.safeParse(message)
     if (!parsed.success) throw invalidParams('Invalid tools/list request')
@@ -449,19 +464,23 @@ export async function serveMcp(root: Session, options: McpServerOptions): Promis
     const size = Buffer.byteLength(JSON.stringify(args ?? {}))
     if (size > MAX_ARGUMENTS_BYTES) {
       await mcp.rejected(tool.name, 'ARGUMENTS_TOO_LARGE')
-      throw invalidParams(
+      return argumentError(
+        'ARGUMENTS_TOO_LARGE',
         `Arguments of ${tool.name} are ${size} bytes: the limit is ${MAX_ARGUMENTS_BYTES} bytes`,
+        'Send less in one call: split the data, or keep large payloads out of tool arguments.',
       )
     }
 
     const checked = tool.input.safeParse(args ?? {})
     if (!checked.success) {
       await mcp.rejected(tool.name, 'INVALID_ARGUMENTS')
-      throw invalidParams(
+      return argumentError(
+        'INVALID_ARGUMENTS',
         `Invalid arguments for ${tool.name}: ${checked.error.issues
           .slice(0, 5)
           .map((issue) => `${issue.path.join('.') || '(arguments)'}: ${issue.message}`)
           .join('; ')}`,
+        `Call ${tool.name} again with arguments that match its input schema (tools/list).`,
       )
     }
 
