@@ -614,6 +614,7 @@ export async function sendRequest(request: OutgoingRequest, guards: RequestGuard
     throw new UsageError('BAD_TIMEOUT', 'The timeout must be a positive number of seconds', {
       suggestion: 'Pass --timeout 30 (seconds).',
     })
+  if (guards.signal?.aborted) throw new CancelledError()
   const started = Date.now()
   const exchange: Exchange = {expired: false, guards}
   let expire: ((error: Error) => void) | undefined
@@ -634,8 +635,7 @@ export async function sendRequest(request: OutgoingRequest, guards: RequestGuard
     expire?.(new CancelledError())
   }
 
-  if (signal?.aborted) cancel()
-  else signal?.addEventListener('abort', cancel, {once: true})
+  signal?.addEventListener('abort', cancel, {once: true})
   let current = request
   try {
     for (let redirects = 0; ; redirects++) {
