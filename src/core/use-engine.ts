@@ -58,6 +58,8 @@ export interface EngineOptions {
   maxResponseBytes: number
   /** What an echoed secret becomes in a response (default `<concealed by agentvault>`). */
   redactionMarker?: string
+  /** Ends the request in flight with a CancelledError. */
+  signal?: AbortSignal
   timeoutMs: number
 }
 
@@ -738,6 +740,7 @@ export async function performHttp(
       checkRedirect: (from, to) => assertHostAllowed(to, policies, options.allowHosts, from),
       maxRedirects: MAX_REDIRECTS,
       maxResponseBytes: options.maxResponseBytes,
+      ...(options.signal && {signal: options.signal}),
       timeoutMs: options.timeoutMs,
     })
     return redactedOutcome(response, redactor)

@@ -26,6 +26,8 @@ export interface UseLimits {
   maxResponseBytes?: number
   /** What an echoed secret becomes in a response (`proxy`: `[REDACTED_BY_AGENTSECRETS]`). */
   redactionMarker?: string
+  /** Aborts agentvault's own HTTP request (`mcp`: a cancelled tool call, a client gone). */
+  signal?: AbortSignal
   /** Seconds. */
   timeout?: number
 }
@@ -103,6 +105,7 @@ async function engineOptions(
     caCertFiles: [...new Set(caCertFiles)],
     maxResponseBytes: limits.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
     ...(limits.redactionMarker !== undefined && {redactionMarker: limits.redactionMarker}),
+    ...(limits.signal && {signal: limits.signal}),
     timeoutMs: limits.timeout === undefined ? DEFAULT_TIMEOUT_MS : limits.timeout * 1000,
   }
 }

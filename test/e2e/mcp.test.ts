@@ -272,11 +272,10 @@ describe('e2e: mcp', function () {
       assert.equal(world.upstream.last('/use').headers['x-key'], CANARY)
     })
 
-    it('use_secret never offers http_header: a schema violation, answered as a protocol error', async () => {
-      await assert.rejects(
-        call(session, 'use_secret', {operation: 'http_header', reference: 'K'}),
-        (error: Error & {code?: number}) => error.code === -32_602 && /operation/.test(error.message),
-      )
+    it('use_secret never offers http_header: a schema violation, answered as a tool error (protocol 2025-11-25, SEP-1303)', async () => {
+      const error = toolError(await call(session, 'use_secret', {operation: 'http_header', reference: 'K'}))
+      assert.equal(error.code, 'INVALID_ARGUMENTS')
+      assert.match(error.message, /operation/)
     })
 
     it('run_command: exit code, masked stdout and stderr, no shell, a minimal environment', async () => {

@@ -34,7 +34,10 @@ const REQUEST_LINE = /^\d{4}-\d\d-\d\dT\S+ \d{3} (ok|denied|error) /
 
 /** Start `proxy start --port 0 …` and wait until it listens (its stdout line), then read its token. */
 export async function startProxy(env: NodeJS.ProcessEnv, args: string[] = []): Promise<StartedProxy> {
-  const child = startCli(['proxy', 'start', '--port', '0', ...args], {env})
+  // --port 0 picks a free port, unless the test names one (a restart on the same port).
+  const child = startCli(['proxy', 'start', ...(args.includes('--port') ? [] : ['--port', '0']), ...args], {
+    env,
+  })
   let err = ''
   const waiters = new Set<() => void>()
   child.stderr?.on('data', (chunk: Buffer) => {

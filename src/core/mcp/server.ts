@@ -5,27 +5,26 @@
  * tool, references, target host, outcome and the client's name/version).
  *
  * Errors are of two kinds, as MCP has them:
- * - protocol errors (JSON-RPC `error`): malformed messages, unknown tools, arguments that break a
- *   tool's schema or exceed MAX_ARGUMENTS_BYTES — the model called the tool wrongly;
+ * - protocol errors (JSON-RPC `error`): malformed messages, unknown tools, and — for clients of a
+ *   protocol before 2025-11-25 — arguments that break a tool's schema or exceed MAX_ARGUMENTS_BYTES;
  * - tool errors (`isError: true`): everything agentvault refuses or fails at while performing a
- *   call, carrying product.md §9's code, category, message and suggestion in `structuredContent`.
+ *   call, carrying product.md §9's code, category, message and suggestion in `structuredContent`;
+ *   from protocol 2025-11-25 on (SEP-1303) also arguments off the schema, so that the model reads
+ *   what was wrong and corrects its call.
  * Neither ever carries a secret value.
  */
-import type {CallToolResult, ListToolsResult} from '@modelcontextprotocol/sdk/types.js'
+import type {CallToolResult, InitializeResult, ListToolsResult} from '@modelcontextprotocol/sdk/types.js'
 
 import type {SecretMetadata} from '../backend.js'
 import type {Session} from '../session.js'
 import type {HttpRequestInput, ListSecretsInput, RunCommandInput, ToolSpec, UseSecretInput} from './tools.js'
 
-import {
-  type AgentVaultError,
-  EXIT_CODES,
-  NotSupportedError,
-  toAgentVaultError,
-  UsageError,
-} from '../errors.js'
+import {AgentVaultError, EXIT_CODES, NotSupportedError, toAgentVaultError, UsageError} from '../errors.js'
 import {parseReference} from '../references.js'
 import {McpPolicy, type ResolvedPattern} from './policy.js'
+
+/** The first protocol version whose clients get invalid arguments as tool errors (SEP-1303). */
+const ARGUMENT_ERRORS_AS_TOOL_ERRORS = '2025-11-25'
 
 /** How long a stop signal waits for the tool calls in flight before the server closes anyway. */
 const STOP_GRACE_MS = 10_000
@@ -83,6 +82,16 @@ function toolError(error: AgentVaultError): CallToolResult {
   }
 }
 
+/** A call that its client cancelled (notifications/cancelled) or left behind by disconnecting. */
+function cancelledError(): AgentVaultError {
+  return new AgentVaultError(
+    'cancelled',
+    'CANCELLED',
+    'The client cancelled this tool call (or disconnected) before it finished',
+    {suggestion: 'An HTTP request may already have reached its server: check before repeating the call.'},
+  )
+}
+
 function toolResult(result: object): CallToolResult {
   return {content: [{text: JSON.stringify(result), type: 'text'}], structuredContent: {...result}}
 }
@@ -124,10 +133,12 @@ export class AgentVaultMcpServer {
     if (this.client) session.audit.client = this.client
     try {
       const result = await this.perform(session, name, args, signal)
+      // A command stopped because its call was cancelled did not do what it was asked.
+      if (signal.aborted) throw cancelledError()
       await session.finish('ok', 0)
       return toolResult(result)
     } catch (error_) {
-      const error = toAgentVaultError(error_)
+      const error = signal.aborted ? cancelledError() : toAgentVaultError(error_)
       await session.finish(
         error.category === 'denied' ? 'denied' : 'error',
         EXIT_CODES[error.category],
@@ -177,7 +188,7 @@ export class AgentVaultMcpServer {
     return this.tools.find((tool) => tool.name === name)
   }
 
-  private async httpRequest(session: Session, input: HttpRequestInput): Promise<object> {
+  private async httpRequest(session: Session, input: HttpRequestInput, signal: AbortSignal): Promise<object> {
     const injections = {
       ...(input.bearer !== undefined && {bearer: await this.admit(session, input.bearer)}),
       ...(input.basic !== undefined && {basic: await this.admit(session, input.basic)}),
@@ -197,7 +208,7 @@ export class AgentVaultMcpServer {
         ...(input.method !== undefined && {method: input.method}),
         url: input.url,
       },
-      this.limits(),
+      this.limits(signal),
     )
     return toHttpResult(outcome)
   }
@@ -217,8 +228,9 @@ export class AgentVaultMcpServer {
     return admitted
   }
 
-  private limits() {
+  private limits(signal: AbortSignal) {
     return {
+      signal,
       ...(this.options.allowHosts && {allowHosts: this.options.allowHosts}),
       ...(this.options.caCert !== undefined && {caCert: this.options.caCert}),
       ...(this.options.maxResponseBytes !== undefined && {maxResponseBytes: this.options.maxResponseBytes}),
@@ -341,7 +353,7 @@ export class AgentVaultMcpServer {
   ): Promise<object> {
     switch (name) {
       case 'http_request': {
-        return this.httpRequest(session, args as HttpRequestInput)
+        return this.httpRequest(session, args as HttpRequestInput, signal)
       }
 
       case 'list_secrets': {
@@ -365,7 +377,7 @@ export class AgentVaultMcpServer {
           session,
           reference,
           {operation: input.operation, params: input.params ?? {}},
-          this.limits(),
+          this.limits(signal),
         )
       }
     }
@@ -398,11 +410,36 @@ export async function serveMcp(root: Session, options: McpServerOptions): Promis
     z.object({method: z.literal(method), params: z.unknown().optional()}).loose()
   const invalidParams = (message: string) => new McpError(ErrorCode.InvalidParams, message)
   let listed: ListToolsResult | undefined
+  /** Aborts every call in flight: the server is stopping and no client will wait for them. */
+  const shutdown = new AbortController()
   const pending = new Set<Promise<unknown>>()
   const track = <T>(promise: Promise<T>): Promise<T> => {
     pending.add(promise)
     promise.finally(() => pending.delete(promise)).catch(() => {})
     return promise
+  }
+
+  // The SDK's own initialize, behind a check of its params: a malformed initialize would be an
+  // internal error (-32603) carrying a schema dump.
+  const initialize = (
+    server as unknown as {_oninitialize(request: unknown): Promise<InitializeResult>}
+  )._oninitialize.bind(server)
+  /** The protocol version agreed at initialize (dates in ISO form compare as strings). */
+  let protocolVersion = ''
+  server.setRequestHandler(request('initialize'), async (message) => {
+    const parsed = types.InitializeRequestSchema.safeParse(message)
+    if (!parsed.success)
+      throw invalidParams(
+        'Invalid initialize request: params must hold protocolVersion (a string), capabilities (an object) and clientInfo {name, version}',
+      )
+    const result = await initialize(parsed.data)
+    protocolVersion = result.protocolVersion
+    return result
+  })
+  /** Arguments the model got wrong: a tool error it can read, or a protocol error for older clients. */
+  const argumentError = (code: string, message: string, suggestion: string): CallToolResult => {
+    if (protocolVersion < ARGUMENT_ERRORS_AS_TOOL_ERRORS) throw invalidParams(message)
+    return toolError(new UsageError(code, message, {suggestion}))
   }
 
   server.setRequestHandler(request('tools/list'), async (message) => {
@@ -427,23 +464,27 @@ export async function serveMcp(root: Session, options: McpServerOptions): Promis
     const size = Buffer.byteLength(JSON.stringify(args ?? {}))
     if (size > MAX_ARGUMENTS_BYTES) {
       await mcp.rejected(tool.name, 'ARGUMENTS_TOO_LARGE')
-      throw invalidParams(
+      return argumentError(
+        'ARGUMENTS_TOO_LARGE',
         `Arguments of ${tool.name} are ${size} bytes: the limit is ${MAX_ARGUMENTS_BYTES} bytes`,
+        'Send less in one call: split the data, or keep large payloads out of tool arguments.',
       )
     }
 
     const checked = tool.input.safeParse(args ?? {})
     if (!checked.success) {
       await mcp.rejected(tool.name, 'INVALID_ARGUMENTS')
-      throw invalidParams(
+      return argumentError(
+        'INVALID_ARGUMENTS',
         `Invalid arguments for ${tool.name}: ${checked.error.issues
           .slice(0, 5)
           .map((issue) => `${issue.path.join('.') || '(arguments)'}: ${issue.message}`)
           .join('; ')}`,
+        `Call ${tool.name} again with arguments that match its input schema (tools/list).`,
       )
     }
 
-    return track(mcp.call(tool.name, checked.data, extra.signal))
+    return track(mcp.call(tool.name, checked.data, AbortSignal.any([extra.signal, shutdown.signal])))
   })
 
   const transport = new LineTransport(
@@ -453,8 +494,11 @@ export async function serveMcp(root: Session, options: McpServerOptions): Promis
     // eslint-disable-next-line unicorn/prefer-add-event-listener -- the SDK's Protocol has only this hook
     server.onclose = () => resolve()
   })
-  // The client closed stdin: answer what it already asked, then stop.
+  // The client closed stdin: answer what it already asked, then stop. A client that shuts down
+  // (the MCP stdio lifecycle) follows with SIGTERM, which then cancels what is still running.
+  let inputEnded = false
   transport.oninputend = () => {
+    inputEnded = true
     ;(async () => {
       while (pending.size > 0) await Promise.allSettled(pending)
       await new Promise((resolve) => {
@@ -467,16 +511,27 @@ export async function serveMcp(root: Session, options: McpServerOptions): Promis
   // Errors of the connection itself (a client gone mid-write) end the session; nothing to report.
   // eslint-disable-next-line unicorn/prefer-add-event-listener -- the SDK's Protocol has only this hook
   server.onerror = () => {}
+  // As `proxy`: each value's maskers built once, and every value a tool call used concealed in the
+  // answers to later calls too; on before the first call can arrive (an upstream may keep one and hand it back to a call using another).
+  const redaction = await import('../use/redaction.js')
+  redaction.shareMaskers(true)
   await server.connect(transport)
   // A signal stops the server, after the tool calls in flight (at most STOP_GRACE_MS): their
   // secrets may already be on their way, and their audit events are written as they finish. The
   // handlers stay until the server has closed, so a second Ctrl-C or SIGTERM cannot kill it first.
+  // After the client closed stdin, a signal is its shutdown (SIGKILL follows within seconds):
+  // the calls in flight are cancelled at once. Whatever outlives the grace is cancelled too, and
+  // awaited: its audit event written, run_command's process group stopped.
   let stopping = false
   const stop = (): void => {
     if (stopping) return
     stopping = true
     ;(async () => {
-      if (pending.size > 0) {
+      if (pending.size > 0 && inputEnded)
+        process.stderr.write(
+          `agentvault mcp: the client has closed: cancelling the ${pending.size} tool call(s) in flight.\n`,
+        )
+      else if (pending.size > 0) {
         process.stderr.write(
           `agentvault mcp: stopping after the ${pending.size} tool call(s) in flight (at most ${STOP_GRACE_MS / 1000} s).\n`,
         )
@@ -488,16 +543,14 @@ export async function serveMcp(root: Session, options: McpServerOptions): Promis
         await Promise.race([settled, grace])
       }
 
+      shutdown.abort()
+      while (pending.size > 0) await Promise.allSettled(pending)
       await server.close()
     })().catch(() => {})
   }
 
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
-  // As `proxy`: each value's maskers built once, and every value a tool call used concealed in the
-  // answers to later calls too (an upstream may keep one and hand it back to a call using another).
-  const redaction = await import('../use/redaction.js')
-  redaction.shareMaskers(true)
   try {
     await closed
   } finally {

@@ -301,7 +301,16 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Run
       )
       const status = outcome.status >= 100 && outcome.status <= 999 ? outcome.status : 502
       const headers = forwardableHeaders(outcome.headers)
-      headers.push(['Content-Length', String(outcome.body.length)])
+      // A HEAD answer has no body but tells the length the GET's would have: the upstream's own.
+      // (Only to a HEAD request: a GET whose X-AS-Method is HEAD gets the empty body it is told of.)
+      const headLength =
+        method === 'HEAD' && request.method === 'HEAD' ? outcome.headers['content-length'] : undefined
+      headers.push([
+        'Content-Length',
+        typeof headLength === 'string' && /^\d{1,15}$/.test(headLength)
+          ? headLength
+          : String(outcome.body.length),
+      ])
       try {
         response.writeHead(status, STATUS_CODES[status] ?? 'Unknown', headers.flat())
       } catch {

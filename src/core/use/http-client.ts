@@ -21,6 +21,7 @@ import {isIP} from 'node:net'
 import {
   type AgentVaultError,
   BackendUnavailableError,
+  CancelledError,
   ConfigError,
   DeniedError,
   UsageError,
@@ -53,6 +54,8 @@ export interface RequestGuards {
   maxResponseBytes: number
   /** Host name → addresses; default `dns.lookup` (all addresses). Tests substitute their own. */
   resolve?: (hostname: string) => Promise<ResolvedAddress[]>
+  /** Aborting it ends the exchange at once with a CancelledError (as the deadline does). */
+  signal?: AbortSignal
   timeoutMs: number
 }
 
@@ -324,6 +327,8 @@ async function pooledAgent(
 }
 
 interface Exchange {
+  /** Set once the caller's signal aborted: no request may start from then on. */
+  cancelled?: boolean
   /** Set once the deadline passed: every failure from then on is the timeout. */
   expired: boolean
   guards: RequestGuards
@@ -374,6 +379,8 @@ async function sendOnce(request: OutgoingRequest, exchange: Exchange): Promise<I
     // The deadline destroys the request (and so its response) rather than an AbortSignal, whose
     // listeners cost a kept-alive proxy more than the request itself.
     exchange.stop = () => outgoing.destroy()
+    // Cancelled while the address was being resolved or the connection made ready.
+    if (exchange.cancelled) outgoing.destroy()
     outgoing.once('response', resolve)
     outgoing.on('error', (error) =>
       reject(exchange.expired ? timeoutError(url.host, guards.timeoutMs) : networkError(error, url.host)),
@@ -630,6 +637,7 @@ export async function sendRequest(request: OutgoingRequest, guards: RequestGuard
     throw new UsageError('BAD_TIMEOUT', 'The timeout must be a positive number of seconds', {
       suggestion: 'Pass --timeout 30 (seconds).',
     })
+  if (guards.signal?.aborted) throw new CancelledError()
   const started = Date.now()
   const exchange: Exchange = {expired: false, guards}
   let expire: ((error: Error) => void) | undefined
@@ -642,6 +650,15 @@ export async function sendRequest(request: OutgoingRequest, guards: RequestGuard
     exchange.stop?.()
     expire?.(timeoutError(request.url.host, guards.timeoutMs))
   }, guards.timeoutMs)
+  // Only callers that can cancel pass a signal: the proxy's requests carry no listener.
+  const {signal} = guards
+  const cancel = (): void => {
+    exchange.cancelled = true
+    exchange.stop?.()
+    expire?.(new CancelledError())
+  }
+
+  signal?.addEventListener('abort', cancel, {once: true})
   let current = request
   try {
     for (let redirects = 0; ; redirects++) {
@@ -680,5 +697,6 @@ export async function sendRequest(request: OutgoingRequest, guards: RequestGuard
     }
   } finally {
     clearTimeout(timer)
+    signal?.removeEventListener('abort', cancel)
   }
 }

@@ -44,6 +44,8 @@ export interface RecordedRequest {
   path: string
   /** The client's port: two requests with the same one came over one (kept-alive) connection. */
   remotePort: number
+  /** Set when the client closed the connection before the whole answer was sent (a cancelled call). */
+  droppedEarly?: boolean
   secure: boolean
 }
 
@@ -219,6 +221,9 @@ export async function startUpstream(options: {tls?: boolean} = {}): Promise<Upst
         secure,
       }
       requests.push(request)
+      response.once('close', () => {
+        if (!response.writableFinished) request.droppedEarly = true
+      })
       respond(request, response)
     })
   }

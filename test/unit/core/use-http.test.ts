@@ -11,6 +11,7 @@ import {
   reuseConnections,
   sendRequest,
 } from '../../../src/core/use/http-client.js'
+import {until} from '../../helpers/e2e.js'
 import {startUpstream, type Upstream} from '../../servers/http-upstream/index.js'
 
 const CANARY = 'canary-http-unit-5d1e'
@@ -185,6 +186,26 @@ describe('core/use http client and engine (against a loopback upstream)', () => 
     )
     const exact = await sendRequest(get(upstream.url('/big?bytes=1000')), guards({maxResponseBytes: 1000}))
     assert.equal(exact.body.length, 1000)
+  })
+
+  it('a signal cancels: the request in flight is dropped (the upstream sees it closed), an aborted one never leaves', async () => {
+    const controller = new AbortController()
+    const pending = sendRequest(
+      get(upstream.url('/slow?ms=60000&unit-cancel')),
+      guards({signal: controller.signal}),
+    )
+    await until(() => upstream.requests.some((request) => request.path.includes('unit-cancel')))
+    controller.abort()
+    await assert.rejects(pending, rejectsWith('CANCELLED', 130))
+    await until(() => upstream.last('/slow?ms=60000&unit-cancel').droppedEarly === true)
+
+    const before = upstream.requests.length
+    await assert.rejects(
+      sendRequest(get(upstream.url('/never-sent')), guards({signal: AbortSignal.abort()})),
+      rejectsWith('CANCELLED', 130),
+    )
+    await nextTurn()
+    assert.equal(upstream.requests.length, before)
   })
 
   it('a 303 turns POST into GET without the body; a 307 re-sends method and body', async () => {
