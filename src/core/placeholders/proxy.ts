@@ -104,27 +104,6 @@ function contentCodings(header: string | undefined): string[] {
     .filter((coding) => coding !== '' && coding !== 'identity')
 }
 
-/** Does `body` start like a gzip stream (magic 1f 8b, method 8)? */
-function looksGzipped(body: Buffer): boolean {
-  return body.length >= 10 && body[0] === 0x1f && body[1] === 0x8b && body[2] === 0x08
-}
-
-/**
- * Does `body` start like a zlib stream (RFC 1950: method 8, a window of at most 32 KiB, no preset
- * dictionary, a header check that holds)? Text can too ("x^2…"): one that does not inflate is
- * relayed as it is. (As use/http-client.ts, which this module does not load.)
- */
-function looksZlibbed(body: Buffer): boolean {
-  const [cmf = 0, flg = 0] = body
-  return (
-    body.length >= 6 &&
-    (cmf & 0x0f) === 8 &&
-    cmf >> 4 <= 7 &&
-    (flg & 0x20) === 0 &&
-    ((cmf << 8) | flg) % 31 === 0
-  )
-}
-
 class Refusal extends Error {
   constructor(
     readonly status: number,
@@ -566,8 +545,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const whole = Buffer.concat(chunks)
     let inner = whole
     for (let layer = 0; ; layer++) {
-      const gzip = looksGzipped(inner)
-      if (!gzip && !looksZlibbed(inner)) break
+      const gzip = client.looksGzipped(inner)
+      if (!gzip && !client.looksZlibbed(inner)) break
       if (layer === MAX_SNIFFED_LAYERS)
         throw refusedResponse(
           concern,
@@ -671,7 +650,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     source.on('error', () => {})
     const {ended, head} = await gather(source, WHOLE_BODY_BYTES)
     const whole =
-      concern && (looksGzipped(head) || looksZlibbed(head))
+      concern && (client.looksGzipped(head) || client.looksZlibbed(head))
         ? await sniffed(rewriter, ended ? undefined : source, head, concern)
         : undefined
     if (whole) {
