@@ -148,6 +148,22 @@ describe('e2e: leak probe — values an upstream moves into agentvault’s own m
     NO_COLOR: '1',
   })
 
+  /** `run --placeholders` with LOWER as K, curl fetching `route` with it as a bearer. */
+  const placeholdersFetch = (route: string) =>
+    world.cli(
+      [
+        'run',
+        '--placeholders',
+        '--env',
+        'K=local://LOWER?profile=tls',
+        '--',
+        'sh',
+        '-c',
+        fetchWithStatus(url(route)),
+      ],
+      {env: env()},
+    )
+
   before(async () => {
     world = await createUseWorld()
     upstream = await hostileUpstream()
@@ -386,53 +402,17 @@ describe('e2e: leak probe — values an upstream moves into agentvault’s own m
 
     it('run --placeholders refuses it (502); a text that only starts like zlib is relayed', async () => {
       for (const route of ['/zlib', '/gzip-zlib']) {
-        const result = await world.cli(
-          [
-            'run',
-            '--placeholders',
-            '--env',
-            'K=local://LOWER?profile=tls',
-            '--',
-            'sh',
-            '-c',
-            fetchWithStatus(url(route)),
-          ],
-          {env: env()},
-        )
+        const result = await placeholdersFetch(route)
         assert.equal(result.code, 0, result.stderr)
         const lines = result.stdout.trim().split('\n')
         assert.equal(lines.at(-1), '502', `${route}: ${result.stdout}`)
         assert.ok(!leaks(result.stdout, LOWER), result.stdout)
       }
 
-      const harmless = await world.cli(
-        [
-          'run',
-          '--placeholders',
-          '--env',
-          'K=local://LOWER?profile=tls',
-          '--',
-          'sh',
-          '-c',
-          fetchWithStatus(url('/looks-zlib')),
-        ],
-        {env: env()},
-      )
+      const harmless = await placeholdersFetch('/looks-zlib')
       assert.equal(harmless.stdout, `${LOOKS_ZLIB}\n200\n`, harmless.stderr)
       // Not compressed after all: its echo is rewritten as in any body, not refused.
-      const echo = await world.cli(
-        [
-          'run',
-          '--placeholders',
-          '--env',
-          'K=local://LOWER?profile=tls',
-          '--',
-          'sh',
-          '-c',
-          fetchWithStatus(url('/looks-zlib-echo')),
-        ],
-        {env: env()},
-      )
+      const echo = await placeholdersFetch('/looks-zlib-echo')
       assert.match(
         echo.stdout,
         new RegExp(`^${LOOKS_ZLIB.replaceAll(/[$()*+.?^]/g, '\\$&')} avph_K_[\\da-f]{32}\n200\n$`),

@@ -53,6 +53,16 @@ describe('e2e: proxy with real clients', function () {
   this.timeout(60_000)
   let world: UseWorld
   let proxy: StartedProxy
+  /** curl's arguments for one /proxy request to `target` with the session token and one injection. */
+  const curlTo = (target: string, inject: string): string[] => [
+    `http://127.0.0.1:${proxy.port}/proxy`,
+    '-H',
+    `X-AS-Session-Token: ${proxy.token}`,
+    '-H',
+    `X-AS-Target-URL: ${target}`,
+    '-H',
+    inject,
+  ]
   const env = () => ({AGENTVAULT_HOME: world.home, AGENTVAULT_NO_KEYCHAIN: '1', NO_COLOR: '1'})
 
   before(async function () {
@@ -98,13 +108,7 @@ describe('e2e: proxy with real clients', function () {
       '-s',
       '-w',
       '\n%{http_code}',
-      `http://127.0.0.1:${proxy.port}/proxy`,
-      '-H',
-      `X-AS-Session-Token: ${proxy.token}`,
-      '-H',
-      `X-AS-Target-URL: ${world.upstream.url('/status?code=500')}`,
-      '-H',
-      'X-AS-Inject-Query-key: K',
+      ...curlTo(world.upstream.url('/status?code=500'), 'X-AS-Inject-Query-key: K'),
     ])
     assert.equal(run.code, 0, run.stderr)
     assert.equal(run.stdout, 'status 500\n500')
@@ -116,22 +120,10 @@ describe('e2e: proxy with real clients', function () {
     const run = await runClient('curl', [
       '-sS',
       '-I',
-      `http://127.0.0.1:${proxy.port}/proxy`,
-      '-H',
-      `X-AS-Session-Token: ${proxy.token}`,
-      '-H',
-      `X-AS-Target-URL: ${world.upstream.url('/big?bytes=4096&echo=1')}`,
-      '-H',
-      'X-AS-Inject-Bearer: K',
+      ...curlTo(world.upstream.url('/big?bytes=4096&echo=1'), 'X-AS-Inject-Bearer: K'),
       '--next',
       '-sS',
-      `http://127.0.0.1:${proxy.port}/proxy`,
-      '-H',
-      `X-AS-Session-Token: ${proxy.token}`,
-      '-H',
-      `X-AS-Target-URL: ${world.upstream.url('/echo?after-head')}`,
-      '-H',
-      'X-AS-Inject-Bearer: K',
+      ...curlTo(world.upstream.url('/echo?after-head'), 'X-AS-Inject-Bearer: K'),
     ])
     assert.equal(run.code, 0, run.stderr)
     assert.equal(world.upstream.last('/big').method, 'HEAD')
@@ -172,13 +164,7 @@ describe('e2e: proxy with real clients', function () {
       '/dev/null',
       '-w',
       '%{http_code} %{http_version}\n',
-      `http://127.0.0.1:${proxy.port}/proxy`,
-      '-H',
-      `X-AS-Session-Token: ${proxy.token}`,
-      '-H',
-      `X-AS-Target-URL: ${world.upstream.url(path)}`,
-      '-H',
-      'X-AS-Inject-Bearer: K',
+      ...curlTo(world.upstream.url(path), 'X-AS-Inject-Bearer: K'),
     ]
     const old = await runClient('curl', [...base('/echo?http10'), '-0', '-d', 'form=1'])
     assert.equal(old.code, 0, old.stderr)
