@@ -441,7 +441,11 @@ describe('core/mask: encodings that programs print (property)', () => {
     it('keeps the number of patterns per value bounded', () => {
       fc.assert(
         fc.property(textValue, (value) => {
-          assert.ok(maskPatterns([Buffer.from(value)]).length <= 64)
+          // One pattern per encoder's form of the value (and of its trimmed and newline-ended
+          // variants): at most 73 seen over 100,000 generated values (68 before the jQuery,
+          // escape(), mustache and Gson forms; 64 was too tight for both). Bounded, not growing.
+          const count = maskPatterns([Buffer.from(value)]).length
+          assert.ok(count <= 96, String(count))
         }),
       )
       const pem = Buffer.from(
