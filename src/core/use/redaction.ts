@@ -36,7 +36,10 @@ export interface Redactor {
 
 /** A copy with ASCII letters lower-cased (header names are ASCII tokens; other bytes stay). */
 function asciiLowerCase(bytes: Buffer): Buffer {
-  const lower = Buffer.from(bytes)
+  // Memory of its own (not Node's shared pool): a masker's output piece that is a view of it is
+  // text, anything else the marker (see lowerMasked).
+  const lower = Buffer.alloc(bytes.length)
+  bytes.copy(lower)
   for (let i = 0; i < lower.length; i++) if (lower[i]! >= 0x41 && lower[i]! <= 0x5a) lower[i]! += 0x20
   return lower
 }
@@ -175,38 +178,37 @@ class ValueRedactor implements Redactor {
 
   /** Whether `text` holds any secret form, compared without regard to ASCII case. */
   private containsAnyCase(text: string): boolean {
-    if (text.length < this.maskers.shortest) return false
-    const lower = asciiLowerCase(Buffer.from(text, 'utf8'))
-    const pieces = this.namesMasker().whole(lower)
-    const [only] = pieces
-    // Unchanged: one view of all of `lower` (its pooled memory may hold the marker too: offsets count).
-    return !(
-      pieces.length === 1 &&
-      only!.buffer === lower.buffer &&
-      only!.byteOffset === lower.byteOffset &&
-      only!.length === lower.length
-    )
+    return text.length >= this.maskers.shortest && this.lowerMasked(Buffer.from(text, 'utf8')) !== undefined
   }
 
   message(text: string): string {
     const bytes = Buffer.from(text, 'utf8')
     if (bytes.length < this.maskers.shortest) return text
+    const masked = this.lowerMasked(bytes)
+    if (!masked) return text
+    this.redacted = true
     // Lower-casing ASCII letters keeps every byte where it was (UTF-8 sequences have no bytes in
     // A–Z), so what matched in the lower-cased copy is replaced at the same place in the original.
-    // The copy has its own memory: a piece that is a view of it is text, anything else the marker.
-    const lower = Buffer.alloc(bytes.length)
-    bytes.copy(lower)
-    for (let i = 0; i < lower.length; i++) if (lower[i]! >= 0x41 && lower[i]! <= 0x5a) lower[i]! += 0x20
-    const pieces = this.namesMasker().whole(lower)
-    const [only] = pieces
-    if (pieces.length === 1 && only!.buffer === lower.buffer && only!.length === lower.length) return text
-    this.redacted = true
+    const {lower, pieces} = masked
     const out = pieces.map((piece) => {
       if (piece.buffer !== lower.buffer) return piece
       const start = piece.byteOffset - lower.byteOffset
       return bytes.subarray(start, start + piece.length)
     })
     return Buffer.concat(out).toString('utf8')
+  }
+
+  /**
+   * `bytes` lower-cased and masked by the lower-cased patterns (compared without regard to ASCII
+   * case): the copy and the pieces, or undefined when nothing matched.
+   */
+  private lowerMasked(bytes: Buffer): undefined | {lower: Buffer; pieces: Buffer[]} {
+    const lower = asciiLowerCase(bytes)
+    const pieces = this.namesMasker().whole(lower)
+    const [only] = pieces
+    return pieces.length === 1 && only!.buffer === lower.buffer && only!.length === lower.length
+      ? undefined
+      : {lower, pieces}
   }
 
   text(value: string): string {
