@@ -17,6 +17,9 @@ class ProxyAgent extends https.Agent {
   createConnection(options, callback) {
     http
       .request({
+        // Not the global agent: where Node honours NODE_USE_ENV_PROXY (22.21+, 24.5+) that one
+        // would send this CONNECT through HTTPS_PROXY itself, i.e. ask the proxy to tunnel to itself.
+        agent: false,
         host: proxy.hostname,
         method: 'CONNECT',
         path: `${options.host}:${options.port}`,
