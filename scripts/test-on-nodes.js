@@ -9,6 +9,7 @@
 // (`AGENTVAULT_TEST_NODES= npm test` skips these passes); extra arguments after `--` go to mocha
 // (e.g. `-- test/e2e` for the e2e files only). Exit: the first failing pass's code, else 0.
 import {spawnSync} from 'node:child_process'
+import {readdirSync, rmSync} from 'node:fs'
 import {delimiter, dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -21,6 +22,28 @@ const versions =
     ? listed
     : process.env.AGENTVAULT_TEST_NODES.split(/[\s,]+/).filter(Boolean)
 
+/** The code cache files under dist/fast (absolute paths). */
+function cacheFiles() {
+  const fast = join(root, 'dist', 'fast')
+  return readdirSync(fast, {recursive: true})
+    .filter((name) => name.endsWith('.cache'))
+    .map((name) => join(fast, name))
+}
+
+/** Write `node`'s code caches of the script bundles; the files it added. */
+function warmCaches(node) {
+  const before = new Set(cacheFiles())
+  const warmed = spawnSync(node, [join(root, 'scripts', 'warm-cache.js')], {cwd: root, stdio: 'inherit'})
+  const added = cacheFiles().filter((file) => !before.has(file))
+  if (warmed.status !== 0) {
+    for (const file of added) rmSync(file, {force: true})
+    process.stderr.write(`test-on-nodes: writing the code caches with ${node} failed\n`)
+    process.exit(warmed.status ?? 1)
+  }
+
+  return added
+}
+
 for (const version of versions) {
   const found = spawnSync(process.execPath, [join(root, 'scripts', 'node-version.js'), version], {
     encoding: 'utf8',
@@ -32,6 +55,10 @@ for (const version of versions) {
   }
 
   const node = found.stdout.trim()
+  // That Node's V8 code caches of the script bundles (dist/fast), as a build on it writes them:
+  // without them it would load the ESM chunks, and the bundles users of that Node run would go
+  // untested there. Removed after the pass, so dist/ is left as the build made it.
+  const caches = warmCaches(node)
   const env = {
     ...process.env,
     // test/unit/node-version.test.ts checks that the pass really runs on this version.
@@ -40,11 +67,17 @@ for (const version of versions) {
   }
   const started = process.hrtime.bigint()
   process.stdout.write(`\n=== the suite on Node ${version} (${node}) ===\n`)
-  const pass = spawnSync(node, [join(root, 'node_modules', 'mocha', 'bin', 'mocha.js'), ...mochaArgs], {
-    cwd: root,
-    env,
-    stdio: 'inherit',
-  })
+  let pass
+  try {
+    pass = spawnSync(node, [join(root, 'node_modules', 'mocha', 'bin', 'mocha.js'), ...mochaArgs], {
+      cwd: root,
+      env,
+      stdio: 'inherit',
+    })
+  } finally {
+    for (const file of caches) rmSync(file, {force: true})
+  }
+
   const seconds = Number((process.hrtime.bigint() - started) / 1_000_000n) / 1000
   process.stdout.write(
     `=== Node ${version}: exit ${pass.status ?? pass.signal} after ${seconds.toFixed(0)} s ===\n`,
