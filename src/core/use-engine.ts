@@ -18,6 +18,7 @@ import type {Injection} from './use/specs.js'
 
 import {ENGINE_USE_OPERATIONS} from './backend.js'
 import {ConfigError, DeniedError, UsageError} from './errors.js'
+import {shellQuote} from './shell-quote.js'
 import {isLoopbackHost} from './use/addresses.js'
 import {
   decryptData,
@@ -112,6 +113,17 @@ export function allowedBy(policy: SecretPolicy, host: string, allowHosts: readon
 }
 
 /**
+ * How to give a secret the allowed hosts `hosts`: the command that does it where the backend
+ * edits metadata in place (local), else storing the secret again.
+ */
+function giveOwnList(policy: SecretPolicy, hosts: readonly string[]): string {
+  const flags = hosts.map((host) => `--allow-domain ${shellQuote(host)}`).join(' ')
+  return policy.profile.kind === 'local'
+    ? `run: agentvault secrets edit ${shellQuote(policy.reference)} ${flags}`
+    : `store the secret again with ${flags}.`
+}
+
+/**
  * Throw a DeniedError unless every secret may be used with `url`'s host. A secret with its own
  * `allowedDomains` goes only there; one without goes only to its profile's `allowedDomains` and
  * the `--allow-host` hosts. With `from`, the message speaks of a redirect.
@@ -130,8 +142,8 @@ export function assertHostAllowed(
       ? `${policy.reference} may only be used with ${own.join(', ')}`
       : `${policy.reference} has no allowed hosts of its own and ${host} is neither in profile ${policy.profile.name}’s allowedDomains nor given with --allow-domain`
     const suggestion = own
-      ? `Call one of those hosts; if ${host} should receive this secret, store it again with --allow-domain ${host} (plus its other hosts).`
-      : `If ${host} should receive this secret, pass --allow-domain ${host}, add it to the profile’s "allowedDomains", or store the secret with --allow-domain ${host}.`
+      ? `Call one of those hosts; if ${host} should receive this secret, ${giveOwnList(policy, [...own, host])}`
+      : `If ${host} should receive this secret, pass --allow-domain ${host}, add it to the profile’s "allowedDomains", or ${giveOwnList(policy, [host])}`
     if (from)
       throw new DeniedError(
         'REDIRECT_NOT_ALLOWED',

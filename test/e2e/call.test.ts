@@ -193,6 +193,30 @@ describe('e2e: call', () => {
       assert.equal(world.upstream.last('/scoped').headers.authorization, `Bearer ${SCOPED_CANARY}`)
     })
 
+    it('a refusal by the secret’s own list names the command that adds the host, and that command works', async () => {
+      const stored = await world.cli(['secrets', 'set', 'EDITABLE', '--allow-domain', '*.example.com'], {
+        input: SCOPED_CANARY,
+      })
+      assert.equal(stored.code, 0, stored.stderr)
+      const denied = await call([url('/editable'), '--bearer', 'EDITABLE'])
+      refused(denied)
+      const suggested = /^Try this: .*, run: (agentvault secrets edit .+)$/m.exec(denied.stderr)?.[1]
+      assert.equal(
+        suggested,
+        "agentvault secrets edit local://EDITABLE --allow-domain '*.example.com' --allow-domain 127.0.0.1",
+      )
+      // The words as a shell would pass them (the pattern's quotes removed).
+      const words = suggested
+        .split(' ')
+        .slice(1)
+        .map((word) => word.replaceAll("'", ''))
+      const edited = await world.cli(words)
+      assert.equal(edited.code, 0, edited.stderr)
+      const sent = await call([url('/editable'), '--bearer', 'EDITABLE'])
+      assert.equal(sent.code, 0, sent.stderr)
+      assert.equal(world.upstream.last('/editable').headers.authorization, `Bearer ${SCOPED_CANARY}`)
+    })
+
     it('--allow-host admits a host for a secret without a list (the private-address guard still applies)', async () => {
       const result = await call([url('/allow', '127.0.0.2'), '--bearer', 'K', '--allow-host', '127.0.0.2'])
       assert.equal(result.code, 0, result.stderr)

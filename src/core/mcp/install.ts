@@ -16,6 +16,7 @@ import {homedir} from 'node:os'
 import {join} from 'node:path'
 
 import {ConfigError} from '../errors.js'
+import {shellQuote} from '../shell-quote.js'
 
 export const MCP_CLIENTS = ['claude-code', 'cursor', 'claude-desktop', 'vscode'] as const
 export type McpClient = (typeof MCP_CLIENTS)[number]
@@ -112,11 +113,6 @@ export function planInstall(options: InstallOptions): InstallPlan {
     key,
     name: options.name,
   }
-}
-
-/** A word as a POSIX shell reads it back unchanged. */
-function shellQuote(word: string): string {
-  return /^[\w./:=@%+,-]+$/.test(word) ? word : `'${word.replaceAll("'", String.raw`'\''`)}'`
 }
 
 /** `claude mcp add …`: the Claude Code CLI's own way to add the same server. */

@@ -30,6 +30,19 @@ function answer(pattern: string): string {
   }
 }
 
+/** The suggestion of refusing local://A (of a profile of `kind`) for https://api.example.com/. */
+function refusalSuggestion(kind: Profile['kind'], allowedDomains?: string[]): string | undefined {
+  try {
+    assertHostAllowed(
+      new URL('https://api.example.com/v1'),
+      [{allowedDomains, profile: {...profile(), kind}, reference: 'local://A'}],
+      [],
+    )
+  } catch (error) {
+    return (error as DeniedError).suggestion
+  }
+}
+
 describe('core/use guards', () => {
   describe('classifyAddress', () => {
     const table: Array<[string, string]> = [
@@ -219,6 +232,21 @@ describe('core/use guards', () => {
         },
       )
       assertHostAllowed(url, [{...policy, allowedDomains: ['*.example.com']}], [])
+    })
+
+    it('the suggestion is the edit command where the backend edits in place (local), else storing again', () => {
+      assert.equal(
+        refusalSuggestion('local', ['*.other.example', "it's.example"]),
+        "Call one of those hosts; if api.example.com should receive this secret, run: agentvault secrets edit local://A --allow-domain '*.other.example' --allow-domain 'it'\\''s.example' --allow-domain api.example.com",
+      )
+      assert.match(
+        refusalSuggestion('local') ?? '',
+        /, or run: agentvault secrets edit local:\/\/A --allow-domain api\.example\.com$/,
+      )
+      assert.match(
+        refusalSuggestion('openbao', ['x.example']) ?? '',
+        /store the secret again with --allow-domain x\.example --allow-domain api\.example\.com\.$/,
+      )
     })
 
     it('a secret without a list needs the profile list or --allow-host; none → refused', () => {
