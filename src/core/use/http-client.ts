@@ -15,6 +15,7 @@
 import type {IncomingHttpHeaders, IncomingMessage} from 'node:http'
 import type {LookupFunction} from 'node:net'
 import type {Readable} from 'node:stream'
+import type {SecureContext} from 'node:tls'
 
 import {isIP} from 'node:net'
 
@@ -296,10 +297,37 @@ const IDLE_SOCKET_MS = 4000
 /** Distinct pooled agents at most; beyond it the oldest is closed (many origins, rotating DNS). */
 const MAX_AGENTS = 256
 
+/** TLS contexts trusting Node's roots plus extra CAs, by the extra CAs (see {@link trustContext}). */
+const contexts = new Map<string, SecureContext>()
+
+/**
+ * A TLS context that trusts Node's default roots and `extraCa`, made once per set of extra CAs.
+ * Given as `ca` instead, every connection would build a context of its own from all ~140 roots
+ * (~20 ms of CPU each), and an agent would join them into the pool name of every request.
+ */
+async function trustContext(extraCa: readonly string[]): Promise<SecureContext> {
+  // Loaded first: from the lookup on, nothing awaits, so concurrent first requests make one context.
+  const tls = await import('node:tls')
+  const key = JSON.stringify(extraCa)
+  let context = contexts.get(key)
+  if (!context) {
+    context = tls.createSecureContext({ca: [...tls.rootCertificates, ...extraCa]})
+    // Bounded as the agents are: the oldest goes first.
+    if (contexts.size >= MAX_AGENTS) {
+      const [oldest] = contexts.keys()
+      if (oldest !== undefined) contexts.delete(oldest)
+    }
+
+    contexts.set(key, context)
+  }
+
+  return context
+}
+
 async function pooledAgent(
   url: URL,
   addresses: readonly ResolvedAddress[],
-  ca: readonly string[] | undefined,
+  secureContext: SecureContext | undefined,
   extraCa: readonly string[] | undefined,
 ): Promise<false | import('node:http').Agent> {
   if (!pool) return false
@@ -310,7 +338,10 @@ async function pooledAgent(
     const options = {keepAlive: true, lookup: pinnedLookup([...addresses]), timeout: IDLE_SOCKET_MS}
     agent =
       url.protocol === 'https:'
-        ? new (await (https ??= import('node:https'))).Agent({...options, ...(ca && {ca: [...ca]})})
+        ? new (await (https ??= import('node:https'))).Agent({
+            ...options,
+            ...(secureContext && {secureContext}),
+          })
         : new (await (http ??= import('node:http'))).Agent(options)
     if (pool.size >= MAX_AGENTS) {
       const [oldest] = pool
@@ -344,13 +375,11 @@ async function sendOnce(request: OutgoingRequest, exchange: Exchange): Promise<I
   const {request: send} = secure
     ? await (https ??= import('node:https'))
     : await (http ??= import('node:http'))
-  const ca =
-    secure && guards.ca && guards.ca.length > 0
-      ? [...(await import('node:tls')).rootCertificates, ...guards.ca]
-      : undefined
+  const secureContext =
+    secure && guards.ca && guards.ca.length > 0 ? await trustContext(guards.ca) : undefined
   const headers = headerObject(request.headers)
   if (request.body) headers['content-length'] = String(request.body.length)
-  const agent = await pooledAgent(url, addresses, ca, guards.ca)
+  const agent = await pooledAgent(url, addresses, secureContext, guards.ca)
   if (agent && lastResolved && isIP(bareHostname(url)) === 0) {
     const key = originKey(url, guards.ca)
     // Bounded as the pool is: the oldest origin goes first.
@@ -365,7 +394,7 @@ async function sendOnce(request: OutgoingRequest, exchange: Exchange): Promise<I
   return new Promise((resolve, reject) => {
     const outgoing = send({
       agent,
-      ...(ca && {ca}),
+      ...(secureContext && {secureContext}),
       // Always verified: NODE_TLS_REJECT_UNAUTHORIZED=0, set in the environment for some other
       // tool, would otherwise send the values in this request to a server nobody verified.
       ...(secure && {rejectUnauthorized: true}),

@@ -53,6 +53,8 @@ export interface Upstream {
   /** PEM file of the CA that signed the HTTPS certificate (undefined without TLS). */
   caFile?: string
   close(): Promise<void>
+  /** PEM file of a CA that signed nothing here (undefined without TLS). */
+  otherCaFile?: string
   /** The last recorded request whose path starts with `prefix`. */
   last(prefix?: string): RecordedRequest
   requests: RecordedRequest[]
@@ -246,7 +248,7 @@ export async function startUpstream(options: {tls?: boolean} = {}): Promise<Upst
   }
 
   return {
-    ...(tls && {caFile: tls.ca}),
+    ...(tls && {caFile: tls.ca, otherCaFile: tls.otherCa}),
     async close() {
       await Promise.all(
         servers.map(
