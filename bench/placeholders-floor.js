@@ -48,6 +48,8 @@ server.on('connect', (connect, socket, head) => {
   secure.on('error', () => secure.destroy())
   inner.emit('connection', secure)
 })
+// The bench stops it with SIGTERM: exit normally, so that Node writes what --cpu-prof asked for.
+process.once('SIGTERM', () => process.exit(0))
 server.listen(0, '127.0.0.1', () => {
   console.log(server.address().port)
 })

@@ -13,7 +13,15 @@ async function startFloor(work) {
   const floor = fileURLToPath(new URL('placeholders-floor.js', import.meta.url))
   const child = spawn(
     process.execPath,
-    [floor, join(work, 'floor.pem'), join(work, 'floor.key'), join(work, 'up.pem')],
+    [
+      // BENCH_FLOOR_NODE_ARGS: Node options for the floor proxy (e.g. `--cpu-prof`), as
+      // BENCH_AGENTVAULT_NODE_ARGS for agentvault.
+      ...(process.env.BENCH_FLOOR_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      floor,
+      join(work, 'floor.pem'),
+      join(work, 'floor.key'),
+      join(work, 'up.pem'),
+    ],
     {stdio: ['ignore', 'pipe', 'inherit']},
   )
   const port = await new Promise((resolve, reject) => {
