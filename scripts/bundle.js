@@ -6,6 +6,7 @@
 //  - dist/fast/dispatch.json: command ids (aliases and plugins' commands too) → bundled module;
 //  - dist/fast/help.json: oclif's own help for the root, every topic and every command, as it
 //    prints it when stdout is not a terminal (80 columns, no colour).
+//  - dist/fast/vendor/x509.cjs: @peculiar/x509 and its dependencies in one CommonJS file;
 //  - dist/fast/run.cjs and dist/fast/dispatch/all.cjs: the same code (tweetnacl inside) as one
 //    CommonJS-shaped script each, which main.ts compiles from the V8 code cache that
 //    scripts/warm-cache.js writes beside them at the end of the build.
@@ -44,6 +45,24 @@ const common = {
 
 await build({...common, entryPoints: [path(new URL('fast-run.js', dist))]})
 await scriptBundle('fast-run.js', 'run')
+
+// dist/fast/vendor/x509.cjs: @peculiar/x509 and everything it loads (reflect-metadata first) as
+// one CommonJS file, which the run bundle's import() of either gets instead of a dozen packages
+// through Node's ES module loader (src/launch.cts). Not inside run.cjs: plain `run` never needs it.
+await build({
+  bundle: true,
+  format: 'cjs',
+  logLevel: 'warning',
+  minifyWhitespace: true,
+  outfile: path(new URL('vendor/x509.cjs', fast)),
+  platform: 'node',
+  stdin: {
+    contents: "require('reflect-metadata')\nmodule.exports = require('@peculiar/x509')\n",
+    loader: 'js',
+    resolveDir: root,
+  },
+  target: 'node20',
+})
 
 /**
  * tweetnacl inside the script bundles (so under their code cache too) rather than loaded from

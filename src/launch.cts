@@ -38,16 +38,32 @@ export function codeCacheFile(file: string): string {
 }
 
 /**
+ * Packages the build bundles with what they load into one CommonJS file under dist/fast/vendor/
+ * (scripts/bundle.js), by the specifiers that load them. @peculiar/x509 (the CA of
+ * `run --placeholders`) is a dozen packages: through Node's ES module loader, resolving, reading
+ * and lexing each for its named exports cost ~100 ms of every `run --placeholders`.
+ */
+const VENDORED: Readonly<Record<string, string>> = {
+  '@peculiar/x509': 'x509.cjs',
+  // Loaded by x509.cjs first: @peculiar/x509 needs the polyfill before it runs.
+  'reflect-metadata': 'x509.cjs',
+}
+
+/**
  * What a bundle's `import()` calls get (a vm script has no importer of its own): Node's own
  * modules from `require`, which is what `import()` of one resolves to minus the ES module
- * machinery (no bundled code reads their `default`); anything else from `import()`.
+ * machinery (no bundled code reads their `default`); a vendored package from its file (its
+ * exports are the named exports the callers read); anything else from `import()`.
  */
 function importForBundle(specifier: string): Promise<unknown> {
-  if (specifier.startsWith('node:')) {
+  const vendored = Object.hasOwn(VENDORED, specifier) ? VENDORED[specifier] : undefined
+  if (specifier.startsWith('node:') || vendored) {
     try {
-      return Promise.resolve(require(specifier))
+      return Promise.resolve(require(vendored ? join(__dirname, 'fast', 'vendor', vendored) : specifier))
     } catch (error) {
-      return Promise.reject(error)
+      // A build without the vendored file: the package itself, as without the bundle.
+      if (!vendored || (error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND')
+        return Promise.reject(error)
     }
   }
 
