@@ -95,6 +95,22 @@ export type ValidatedUse =
 const TEXT_ENCODINGS = ['utf8', 'base64', 'hex'] as const
 /** Framing and routing headers Node derives from the URL and body: a user-supplied one is dropped. */
 const HOP_HEADERS = new Set(['connection', 'content-length', 'host', 'transfer-encoding'])
+/**
+ * Headers a secret may not be injected into: they frame or route the message, or describe this hop.
+ * Host would also become the TLS server name (SNI), which goes out in clear text before any
+ * encryption, so a value there would be on the wire for anyone on the path to read.
+ */
+const RESERVED_INJECTION_HEADERS = new Set([
+  'connection',
+  'content-length',
+  'host',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+])
 
 function usage(code: string, message: string, suggestion: string): UsageError {
   return new UsageError(code, message, {suggestion})
@@ -259,6 +275,26 @@ function injectedHeaderName(injection: Injection): string | undefined {
   return injection.style === 'header' ? injection.target?.toLowerCase() : undefined
 }
 
+/** The headers the injections set: each once, and none that frames or routes the message. */
+function checkHeaderTargets(injections: readonly Injection[]): void {
+  const headerTargets = injections
+    .map((injection) => injectedHeaderName(injection))
+    .filter((name) => name !== undefined)
+  const reserved = headerTargets.find((name) => RESERVED_INJECTION_HEADERS.has(name))
+  if (reserved !== undefined)
+    throw usage(
+      'RESERVED_HEADER',
+      `A secret cannot be sent in the ${reserved} header: agentvault sets it from the URL and the body (and a Host header would also become the TLS server name, which travels unencrypted)`,
+      'Inject the secret into a header of its own (--secret-header "X-Api-Key: REF"), --bearer or --basic.',
+    )
+  if (new Set(headerTargets).size !== headerTargets.length)
+    throw usage(
+      'DUPLICATE_CREDENTIAL_HEADER',
+      'Two secrets would set the same header',
+      'Give each header once (--bearer and --basic both set Authorization).',
+    )
+}
+
 /** Check an HTTP request that will carry secrets; nothing is read or sent. */
 export function planHttp(input: HttpPlanInput): HttpPlan {
   const url = parseUrl(input.url)
@@ -269,15 +305,7 @@ export function planHttp(input: HttpPlanInput): HttpPlan {
       'Nothing to inject: give at least one secret',
       'Add --bearer REF, --basic REF, --secret-header "Name: REF", --query name=REF, --body-field path=REF or --form-field name=REF.',
     )
-  const headerTargets = injections
-    .map((injection) => injectedHeaderName(injection))
-    .filter((name) => name !== undefined)
-  if (new Set(headerTargets).size !== headerTargets.length)
-    throw usage(
-      'DUPLICATE_CREDENTIAL_HEADER',
-      'Two secrets would set the same header',
-      'Give each header once (--bearer and --basic both set Authorization).',
-    )
+  checkHeaderTargets(injections)
   const styles = new Set(injections.map((injection) => injection.style))
   if (styles.has('body') && styles.has('form'))
     throw usage(

@@ -368,7 +368,12 @@ async function sendOnce(request: OutgoingRequest, exchange: Exchange): Promise<I
       ...(ca && {ca}),
       // Always verified: NODE_TLS_REJECT_UNAUTHORIZED=0, set in the environment for some other
       // tool, would otherwise send the values in this request to a server nobody verified.
-      ...(secure && {rejectUnauthorized: true}),
+      // The server name (SNI, sent in clear) is always the URL's host: Node would otherwise take
+      // it from a Host header. None for an IP literal (Node sends none for one either).
+      ...(secure && {
+        rejectUnauthorized: true,
+        servername: isIP(bareHostname(url)) === 0 ? bareHostname(url) : '',
+      }),
       headers,
       hostname: bareHostname(url),
       lookup: pinnedLookup(addresses),
