@@ -755,6 +755,7 @@ export async function performHttp(
   const {sendRequest} = await httpClient
   try {
     const response = await sendRequest(request, {
+      allowPlainHttp: policies.every((policy) => policy.profile.settings.allowPlainHttp === true),
       allowPrivateNetworks: allowsPrivateNetworks(policies),
       blockingProfiles: [
         ...new Set(

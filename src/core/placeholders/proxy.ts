@@ -56,6 +56,8 @@ export interface ProxyOptions {
   /** Largest request body read (bytes): placeholders are found in whole bodies. */
   maxBodyBytes: number
   onDenied(attempt: DeniedAttempt): void
+  /** Host name → addresses for the SSRF guard; default `dns.lookup`. Tests substitute their own. */
+  resolve?: (hostname: string) => Promise<Array<{address: string; family: number}>>
   stands: readonly Stand[]
   /** Extra trusted CA certificates (PEM) for the real servers, besides Node's roots. */
   trustedCas: readonly string[]
@@ -398,8 +400,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
   /** The SSRF guard's refusal of an upstream for a request that carries values: audited when denied. */
   function guardRefusal(error: AgentVaultError, url: URL, used: readonly Stand[]): Refusal {
+    // As the name check audits it (checkAllowed).
+    const code = error.code === 'PLAIN_HTTP' ? 'PLACEHOLDER_PLAIN_HTTP' : error.code
     if (error.category === 'denied')
-      options.onDenied({code: error.code, host: url.host, refused: 'request', stands: used, status: 403})
+      options.onDenied({code, host: url.host, refused: 'request', stands: used, status: 403})
     return new Refusal(
       error.category === 'denied' ? 403 : 502,
       `agentvault: ${error.message}. ${error.suggestion ?? ''}`,
@@ -419,7 +423,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     allowPrivate: boolean,
     used: readonly Stand[],
   ): Promise<LookupFunction | void> {
-    const guards = {allowPrivateNetworks: allowPrivate}
+    const guards = {
+      allowPrivateNetworks: allowPrivate,
+      // Values over plain HTTP stay on this machine: checked on the addresses too, since the name
+      // check (isLoopbackHost) lets `*.localhost` through, which many resolvers ask DNS about.
+      loopbackOnly: url.protocol === 'http:' && !options.allowsPlainHttp,
+      ...(options.resolve && {resolve: options.resolve}),
+    }
     if (net.isIP(bare(url.hostname)) === 0) {
       const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
         client.checkedAddresses(url, guards).then(
@@ -431,7 +441,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       return lookup
     }
 
-    const key = `${allowPrivate}|${url.hostname}`
+    const key = `${allowPrivate}|${guards.loopbackOnly}|${url.hostname}`
     let verdict = literalVerdicts.get(key)
     if (verdict === undefined) {
       try {

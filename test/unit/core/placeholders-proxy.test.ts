@@ -302,6 +302,43 @@ describe('core/placeholders/proxy', () => {
     }
   })
 
+  it('values over plain http:// reach only loopback addresses, whatever DNS answers for a loopback name', async () => {
+    const refused: string[] = []
+    let answer = '8.8.8.8'
+    const plain = await startProxy({
+      ...proxyOptions(),
+      allows: (_stand, hostname) => hostname === 'app.localhost',
+      onDenied: (attempt) => refused.push(attempt.code),
+      // `app.localhost` passes the name check; glibc asks DNS for it ("files dns").
+      resolve: async () => [{address: answer, family: 4}],
+    })
+    try {
+      const {port} = new URL(upstream.url('/', {host: '127.0.0.2'}))
+      const ask = (): Promise<string> =>
+        new Promise((resolve) => {
+          request({
+            headers: {authorization: `Bearer ${stand.placeholder}`},
+            host: '127.0.0.1',
+            path: `http://app.localhost:${port}/plain-http`,
+            port: plain.port,
+          })
+            .on('response', (response) => {
+              response.resume()
+              resolve(String(response.statusCode))
+            })
+            .on('error', (error) => resolve(error.message))
+            .end()
+        })
+      assert.equal(await ask(), '403')
+      assert.deepEqual(refused, ['PLACEHOLDER_PLAIN_HTTP'])
+      answer = '127.0.0.2'
+      assert.equal(await ask(), '200')
+      assert.equal(upstream.last('/plain-http').headers.authorization, `Bearer ${CANARY}`)
+    } finally {
+      await plain.close()
+    }
+  })
+
   it('refuses bodies over the cap with 413 and sends nothing', async () => {
     const before = upstream.requests.length
     const result = await send(upstream.url('/big-body'), {'content-type': 'text/plain'}, 'x'.repeat(2000))
