@@ -8,7 +8,7 @@
  *   verifies the real server (system roots plus the profiles' `caCert`);
  * - each request (intercepted, or plain `http://` in absolute form): a placeholder whose secret
  *   does not allow this host refuses the whole request (403, audited `denied`); the others are
- *   replaced by their values in the request line, headers and textual bodies; the response comes
+ *   replaced by their values in the request line, headers (Basic credentials too) and textual bodies; the response comes
  *   back with every echoed value (all the masker's forms) turned into its placeholder again.
  * Messages name hosts and variables, never values.
  */
@@ -20,6 +20,8 @@ import type {AgentVaultError} from '../errors.js'
 import type {RunCa} from './ca.js'
 
 import {
+  basicCredentials,
+  basicValue,
   bodyContext,
   echoTest,
   headerNameRewriter,
@@ -305,6 +307,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
       for (const stand of scanner.find(name)) present.add(stand)
       for (const stand of scanner.find(value)) present.add(stand)
+      // Inside Basic credentials too: checked (and swapped, in prepare) as if written in clear.
+      const basic = lower === 'authorization' ? basicCredentials(value) : undefined
+      if (basic !== undefined) for (const stand of scanner.find(basic)) present.add(stand)
       scanned.kept.push(name, value)
     }
 
@@ -370,6 +375,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     if (used.length > 0)
       for (let i = 1; i < kept.length; i += 2) {
         const value = kept[i]!
+        const basic = kept[i - 1]!.toLowerCase() === 'authorization' ? basicCredentials(value) : undefined
+        if (basic !== undefined && scanner.find(basic).length > 0) {
+          kept[i] = basicValue(scanner.substitute(basic, 'raw'))
+          continue
+        }
+
         const inHeader = scanner.find(value)
         if (inHeader.length === 0) continue
         if (inHeader.some((stand) => !headerSafe(stand.value)))
