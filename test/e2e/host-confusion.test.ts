@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import {createServer, type Server, type Socket} from 'node:net'
 
 import {proxyCall, type StartedProxy, startProxy} from '../helpers/proxy.js'
-import {createUseWorld, type UseWorld} from '../servers/http-upstream/fixture.js'
+import {CANARY, createUseWorld, type UseWorld} from '../servers/http-upstream/fixture.js'
 
 /** A canary shaped like a host name: what a server name (SNI) could carry as it is. */
 const HOSTLIKE_CANARY = 'sni-canary-7c1d0e.example'
@@ -48,6 +48,7 @@ async function wireTap(): Promise<WireTap> {
   }
 }
 
+const hostOf = (world: UseWorld, host: string): string => new URL(world.upstream.url('/', {host})).host
 const tapUrl = (tap: WireTap): string => `https://127.0.0.1:${tap.port}/`
 
 describe('e2e: host confusion (where a secret may go)', function () {
@@ -146,6 +147,44 @@ describe('e2e: host confusion (where a secret may go)', function () {
         assert.ok(!reply.text.includes(HOSTLIKE_CANARY))
         assertOffTheWire()
       })
+    })
+  })
+
+  describe('spellings of the allowed host and its near misses (K may go to 127.0.0.1 only)', () => {
+    it('other spellings of 127.0.0.1 reach 127.0.0.1 and nothing else', async () => {
+      const port = hostOf(world, '127.0.0.1').split(':')[1]!
+      for (const host of ['2130706433', '0x7f.1', '0177.0.0.1', '127.1', '127.0.0.1.', '127%2e0.0.1']) {
+        const result = await world.cli(['call', `http://${host}:${port}/spelled?h=${host}`, '--bearer', 'K'])
+        assert.equal(result.code, 0, `${host}: ${result.stderr}`)
+        const received = world.upstream.last(`/spelled?h=${host}`)
+        assert.equal(received.host, '127.0.0.1')
+        assert.equal(received.headers.authorization, `Bearer ${CANARY}`)
+      }
+    })
+
+    it('near misses are refused before any value is read: user parts, fragments, backslashes, other IPs', async () => {
+      const allowed = hostOf(world, '127.0.0.1')
+      const other = hostOf(world, '127.0.0.2')
+      const port = other.split(':')[1]!
+      const before = world.upstream.requests.length
+      for (const [url, code] of [
+        [`http://${allowed}@${other}/`, 2],
+        [`http://${other}#@${allowed}/`, 7],
+        [`http://${other}\\@${allowed}/`, 7],
+        [`http://${other}%2f@${allowed}/`, 2],
+        [`http://0x7f.0.0.2:${port}/`, 7],
+        [`http://2130706434:${port}/`, 7],
+        [`http://[::ffff:127.0.0.1]:${port}/`, 7],
+        [`http://127.0.0.1.nip.io:${port}/`, 7],
+        [`http://127.0.0.1.${other}/`, 2],
+        [`http://127.0.0.2\t:${port}/`, 7],
+      ] as const) {
+        const result = await world.cli(['call', url, '--bearer', 'K', '--json'])
+        assert.equal(result.code, code, `${url}: ${result.stdout}`)
+        assert.ok(!result.stdout.includes(CANARY))
+      }
+
+      assert.equal(world.upstream.requests.length, before, 'nothing was sent')
     })
   })
 })
