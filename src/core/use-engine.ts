@@ -27,7 +27,7 @@ import {
   signData,
   verifyData,
 } from './use/crypto-ops.js'
-import {hostInList, urlHost} from './use/hosts.js'
+import {hostInList, urlHost, urlPort} from './use/hosts.js'
 import {toHttpResult} from './use/http-result.js'
 import {createRedactor, type Redactor} from './use/redaction.js'
 import {isToken, parseBodyPath} from './use/specs.js'
@@ -119,12 +119,20 @@ function usage(code: string, message: string, suggestion: string): UsageError {
 // ---------------------------------------------------------------------------------------------
 // Host allowlists
 
-/** Whether one secret may go to `host` (normalised): its own list, else its profile's and `--allow-host`. */
-export function allowedBy(policy: SecretPolicy, host: string, allowHosts: readonly string[]): boolean {
+/**
+ * Whether one secret may go to `host` (normalised) on `port`: its own list, else its profile's
+ * and `--allow-host`. An entry with a port admits only that port.
+ */
+export function allowedBy(
+  policy: SecretPolicy,
+  host: string,
+  allowHosts: readonly string[],
+  port?: number,
+): boolean {
   if (policy.allowedDomains && policy.allowedDomains.length > 0)
-    return hostInList(policy.allowedDomains, host)
+    return hostInList(policy.allowedDomains, host, port)
   const profileList = policy.profile.settings.allowedDomains ?? []
-  return hostInList(profileList, host) || hostInList(allowHosts, host)
+  return hostInList(profileList, host, port) || hostInList(allowHosts, host, port)
 }
 
 /**
@@ -139,12 +147,15 @@ export function assertHostAllowed(
   from?: URL,
 ): void {
   const host = urlHost(url)
+  const port = urlPort(url)
+  // The port is named when it is not the scheme's default (an entry may admit one port only).
+  const where = url.port === '' ? host : `${host}:${url.port}`
   for (const policy of policies) {
-    if (allowedBy(policy, host, allowHosts)) continue
+    if (allowedBy(policy, host, allowHosts, port)) continue
     const own = policy.allowedDomains && policy.allowedDomains.length > 0 ? policy.allowedDomains : undefined
     const why = own
       ? `${policy.reference} may only be used with ${own.join(', ')}`
-      : `${policy.reference} has no allowed hosts of its own and ${host} is neither in profile ${policy.profile.name}’s allowedDomains nor given with --allow-domain`
+      : `${policy.reference} has no allowed hosts of its own and ${where} is neither in profile ${policy.profile.name}’s allowedDomains nor given with --allow-domain`
     const suggestion = own
       ? `Call one of those hosts; if ${host} should receive this secret, store it again with --allow-domain ${host} (plus its other hosts).`
       : `If ${host} should receive this secret, pass --allow-domain ${host}, add it to the profile’s "allowedDomains", or store the secret with --allow-domain ${host}.`
@@ -160,7 +171,7 @@ export function assertHostAllowed(
     // `allowlist: "empty"` lets `proxy` answer AgentSecrets' empty_allowlist block.
     const empty =
       !own && (policy.profile.settings.allowedDomains ?? []).length === 0 && allowHosts.length === 0
-    throw new DeniedError('HOST_NOT_ALLOWED', `Refused to send ${policy.reference} to ${host}: ${why}`, {
+    throw new DeniedError('HOST_NOT_ALLOWED', `Refused to send ${policy.reference} to ${where}: ${why}`, {
       details: {allowlist: own ? 'secret' : empty ? 'empty' : 'profile', host, reference: policy.reference},
       suggestion,
     })

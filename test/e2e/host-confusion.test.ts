@@ -187,4 +187,63 @@ describe('e2e: host confusion (where a secret may go)', function () {
       assert.equal(world.upstream.requests.length, before, 'nothing was sent')
     })
   })
+
+  describe('a port in an allowlist entry (loopback: any other port may be a listener of the agent itself)', () => {
+    let allowedPort: string
+
+    before(async () => {
+      allowedPort = hostOf(world, '127.0.0.1').split(':')[1]!
+      const set = await world.cli(
+        ['secrets', 'set', 'PORTED', '--allow-domain', `127.0.0.1:${allowedPort}`],
+        {
+          input: CANARY,
+        },
+      )
+      assert.equal(set.code, 0, set.stderr)
+    })
+
+    it('call: the entry’s port is served, another port of the same host is refused (exit 7)', async () => {
+      const ok = await world.cli(['call', `http://127.0.0.1:${allowedPort}/ported`, '--bearer', 'PORTED'])
+      assert.equal(ok.code, 0, ok.stderr)
+      assert.equal(world.upstream.last('/ported').headers.authorization, `Bearer ${CANARY}`)
+      const refused = await world.cli([
+        'call',
+        `http://127.0.0.1:${tap.port}/`,
+        '--bearer',
+        'PORTED',
+        '--json',
+      ])
+      assert.equal(refused.code, 7, refused.stdout)
+      assert.equal(JSON.parse(refused.stdout).error.code, 'HOST_NOT_ALLOWED')
+      assert.match(JSON.parse(refused.stdout).error.message, new RegExp(`127\\.0\\.0\\.1:${tap.port}`))
+      assert.equal(tap.bytes().length, 0, 'nothing reached the other port')
+    })
+
+    it('run --placeholders: the command’s own listener on another loopback port gets nothing', async () => {
+      const child = `
+const net = require('node:net'), http = require('node:http')
+let got = ''
+const own = net.createServer((socket) => socket.on('data', (data) => { got += data; socket.end('HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n') }))
+own.listen(0, '127.0.0.1', () => {
+  const proxy = new URL(process.env.HTTP_PROXY)
+  const ask = (url) => new Promise((resolve) => http.get({host: proxy.hostname, port: proxy.port, path: url}, (r) => { r.resume(); r.on('end', () => resolve(r.statusCode)) }))
+  Promise.all([ask('http://127.0.0.1:' + own.address().port + '/own?k=' + process.env.K), ask(process.argv[1] + '?k=' + process.env.K)])
+    .then((statuses) => { console.log(JSON.stringify({statuses, got: got.length})); own.close() })
+})`
+      const result = await world.cli([
+        'run',
+        '--placeholders',
+        '--env',
+        'K=local://PORTED',
+        '--',
+        process.execPath,
+        '-e',
+        child,
+        `http://127.0.0.1:${allowedPort}/ported-run`,
+      ])
+      assert.equal(result.code, 0, result.stderr)
+      assert.deepEqual(JSON.parse(result.stdout), {got: 0, statuses: [403, 200]})
+      assert.equal(world.upstream.last('/ported-run').path, `/ported-run?k=${encodeURIComponent(CANARY)}`)
+    })
+  })
 })

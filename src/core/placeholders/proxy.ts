@@ -48,8 +48,11 @@ export interface DeniedAttempt {
 }
 
 export interface ProxyOptions {
-  /** Whether `stand`'s secret may go to `hostname` (normalised, as hosts.ts's urlHost gives it). */
-  allows(stand: Stand, hostname: string): boolean
+  /**
+   * Whether `stand`'s secret may go to `hostname` (normalised, as hosts.ts's urlHost gives it) on
+   * `port` (the URL's, or its scheme's default).
+   */
+  allows(stand: Stand, hostname: string, port: number): boolean
   /** Whether values may go over plain http:// to hosts that are not loopback (off unless opted in). */
   allowsPlainHttp: boolean
   /** Whether the SSRF guard lets these stands' values reach private networks. */
@@ -209,7 +212,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     {pipeline},
     {pipeline: pipeline_, Transform},
     client,
-    {urlHost},
+    {urlHost, urlPort},
     tlsCodes,
     {isLoopbackHost},
     // With the client's module graph: its errors are instances of this very class.
@@ -249,20 +252,21 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const renameHeader = headerNameRewriter(stands)
   const scanner = placeholderScanner(stands)
   const echoes = echoTest(stands)
-  /** The stands whose secrets may go to a host (decided once per host). */
+  /** The stands whose secrets may go to a host and port (decided once per host and port). */
   const allowedFor = new Map<string, readonly Stand[]>()
-  function allowedAt(hostname: string): readonly Stand[] {
-    let allowed = allowedFor.get(hostname)
+  function allowedAt(hostname: string, port: number): readonly Stand[] {
+    const key = `${hostname} ${port}`
+    let allowed = allowedFor.get(key)
     if (allowed === undefined) {
       if (allowedFor.size >= MAX_CACHED_HOSTS) allowedFor.clear()
-      allowed = stands.filter((stand) => options.allows(stand, hostname))
-      allowedFor.set(hostname, allowed)
+      allowed = stands.filter((stand) => options.allows(stand, hostname, port))
+      allowedFor.set(key, allowed)
     }
 
     return allowed
   }
 
-  const intercepts = (hostname: string): boolean => allowedAt(hostname).length > 0
+  const intercepts = (hostname: string, port: number): boolean => allowedAt(hostname, port).length > 0
 
   function decoderFor(coding: string): Duplex {
     if (coding === 'br') return zlib.createBrotliDecompress()
@@ -318,7 +322,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
   /** Refuse (403, audited) a request carrying placeholders that may not go to its host, or over plain HTTP. */
   function checkAllowed(url: URL, hostname: string, used: readonly Stand[]): void {
-    const allowed = allowedAt(hostname)
+    const allowed = allowedAt(hostname, urlPort(url))
     const refused = used.filter((stand) => !allowed.includes(stand))
     if (refused.length > 0) {
       options.onDenied({
@@ -331,7 +335,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       const names = refused.map((stand) => `${stand.name} (${stand.reference})`).join(', ')
       throw new Refusal(
         403,
-        `agentvault refused this request: it carries the placeholder of ${names}, which may not be sent to ${hostname}. Nothing was sent. If ${hostname} should receive it, allow the host for that secret (secrets set --allow-domain, the profile's allowedDomains, or run --allow-domain).`,
+        `agentvault refused this request: it carries the placeholder of ${names}, which may not be sent to ${url.host}. Nothing was sent. If ${url.host} should receive it, allow the host for that secret (secrets set --allow-domain, the profile's allowedDomains, or run --allow-domain).`,
       )
     }
 
@@ -749,7 +753,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       })
       outgoing.end(prepared.body)
     })
-    const concerned = used.length > 0 ? used : allowedAt(urlHost(url))
+    const concerned = used.length > 0 ? used : allowedAt(urlHost(url), urlPort(url))
     await relay(upstream, response, concerned.length > 0 ? {host: url.host, stands: concerned} : undefined)
   }
 
@@ -815,7 +819,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
     const port = target.port === '' ? 443 : Number(target.port)
     const hostname = urlHost(target)
-    if (!intercepts(hostname)) {
+    if (!intercepts(hostname, port)) {
       const tunnel = net.connect({host: bare(target.hostname), port})
       sockets.add(tunnel)
       tunnel.once('close', () => {
