@@ -72,4 +72,29 @@ print(r.status_code)`
     const audit = await world.cli(['audit', '--json', '--status', 'denied'])
     assert.match(audit.stdout, /127\.0\.0\.2/)
   })
+
+  it('a redirect to another host: curl -L follows with the placeholder (the Location echo turned back), and is refused there', async () => {
+    // Plain http:// there, so that the proxy sees the request (HTTPS to a host no secret allows is
+    // tunnelled unseen, and would carry only the placeholder).
+    const elsewhere = world.upstream.url('/echo', {host: '127.0.0.2'})
+    const start = `${world.upstream.url('/redirect', {secure: true})}?status=307&keep_query=1&to=${encodeURIComponent(elsewhere)}`
+    const result = await run([
+      '--env',
+      K,
+      '--',
+      'sh',
+      '-c',
+      `curl -sS -L -o /dev/null -w '%{http_code} %{num_redirects}' -H "Authorization: Bearer $K" "${start}&k=$K"`,
+    ])
+    assert.equal(result.code, 0, result.stderr)
+    // Followed once, then refused by the proxy: the value only ever went to 127.0.0.1.
+    assert.equal(result.stdout, '403 1')
+    const first = world.upstream.requests.find((request) => request.path.startsWith('/redirect?status=307'))
+    assert.ok(first?.path.includes(encodeURIComponent(CANARY)), 'the allowed host got the value')
+    assert.deepEqual(
+      world.upstream.requests.filter((request) => request.host === '127.0.0.2'),
+      [],
+      'nothing reached the other host',
+    )
+  })
 })

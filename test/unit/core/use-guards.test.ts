@@ -168,6 +168,30 @@ describe('core/use guards', () => {
       assert.equal(hostInList(['https://bad entry'], host('https://bad')), false)
     })
 
+    it('IDN and case spellings meet their entry; homographs and suffix tricks do not', () => {
+      const list = ['bücher.example', '*.Example.COM']
+      for (const url of [
+        'https://xn--bcher-kva.example/',
+        'https://BÜCHER.example/',
+        'https://bücher\u3002example/',
+        'https://bücher.example./',
+        'https://A.B.EXAMPLE.com/',
+        'https://a\uFF0Eexample.com/',
+      ])
+        assert.equal(hostInList(list, host(url)), true, url)
+      for (const url of [
+        'https://bucher.example/',
+        'https://b\u00FCcher.example.evil/',
+        'https://xn--bcher-kva.example.evil.net/',
+        'https://example.com/',
+        'https://evil-example.com/',
+        'https://example.com.evil.net/',
+        'https://\u0435xample.com/',
+        'https://a.examp1e.com/',
+      ])
+        assert.equal(hostInList(list, host(url)), false, url)
+    })
+
     it('an entry may name a port: it then admits that port only; without one, every port', () => {
       assert.equal(normaliseHostPattern('LocalHost:08080'), 'localhost:8080')
       assert.equal(normaliseHostPattern('[0::1]:8443'), '[::1]:8443')
