@@ -4,7 +4,7 @@
  * ahead of TLS. Every byte a client sends to the wire tap below is kept and searched for the canary.
  */
 import assert from 'node:assert/strict'
-import {createServer, type Server, type Socket} from 'node:net'
+import {connect, createServer, type Server, type Socket} from 'node:net'
 
 import {proxyCall, type StartedProxy, startProxy} from '../helpers/proxy.js'
 import {CANARY, createUseWorld, type UseWorld} from '../servers/http-upstream/fixture.js'
@@ -46,6 +46,19 @@ async function wireTap(): Promise<WireTap> {
       }),
     port,
   }
+}
+
+/** The status lines of everything the server answers on one connection, until it closes it. */
+function statusLines(port: number, bytes: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(bytes))
+    let seen = ''
+    socket.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('latin1')
+    })
+    socket.once('error', reject)
+    socket.once('close', () => resolve(seen.match(/HTTP\/1\.1 \d{3}/g) ?? []))
+  })
 }
 
 const hostOf = (world: UseWorld, host: string): string => new URL(world.upstream.url('/', {host})).host
@@ -244,6 +257,75 @@ own.listen(0, '127.0.0.1', () => {
       assert.equal(result.code, 0, result.stderr)
       assert.deepEqual(JSON.parse(result.stdout), {got: 0, statuses: [403, 200]})
       assert.equal(world.upstream.last('/ported-run').path, `/ported-run?k=${encodeURIComponent(CANARY)}`)
+    })
+  })
+
+  describe('proxy: one connection, several requests, ambiguous framing', () => {
+    let proxy: StartedProxy
+    const request = (target: string, extra = ''): string =>
+      `GET /proxy HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\n${proxy.token ? `X-AS-Session-Token: ${proxy.token}\r\n` : ''}X-AS-Target-URL: ${target}\r\nX-AS-Inject-Bearer: K\r\n${extra}`
+
+    before(async () => {
+      proxy = await startProxy({AGENTVAULT_HOME: world.home, AGENTVAULT_NO_KEYCHAIN: '1', NO_COLOR: '1'})
+    })
+
+    after(async () => {
+      await proxy?.stop()
+    })
+
+    afterEach(() => {
+      const other = world.upstream.requests.filter((received) => received.host === '127.0.0.2')
+      assert.ok(!JSON.stringify(other).includes(CANARY), 'the value reached 127.0.0.2')
+    })
+
+    it('pipelined requests are each judged on their own target: the second, to another host, is refused', async () => {
+      const allowed = world.upstream.url('/pipelined-1')
+      const other = world.upstream.url('/pipelined-2', {host: '127.0.0.2'})
+      const answers = await statusLines(
+        proxy.port,
+        `${request(allowed)}\r\n${request(other)}\r\n${request(allowed.replace('-1', '-3'), 'Connection: close\r\n')}\r\n`,
+      )
+      assert.deepEqual(answers, ['HTTP/1.1 200', 'HTTP/1.1 403', 'HTTP/1.1 200'])
+      assert.equal(world.upstream.last('/pipelined-3').headers.authorization, `Bearer ${CANARY}`)
+    })
+
+    it('two X-AS-Target-URL headers: only the first counts, as in AgentSecrets', async () => {
+      const allowed = world.upstream.url('/first-target')
+      const other = world.upstream.url('/second-target', {host: '127.0.0.2'})
+      assert.deepEqual(
+        await statusLines(
+          proxy.port,
+          `${request(allowed, `X-AS-Target-URL: ${other}\r\nConnection: close\r\n`)}\r\n`,
+        ),
+        ['HTTP/1.1 200'],
+      )
+      assert.equal(world.upstream.last('/first-target').host, '127.0.0.1')
+      assert.deepEqual(
+        await statusLines(
+          proxy.port,
+          `${request(other, `X-AS-Target-URL: ${allowed}\r\nConnection: close\r\n`)}\r\n`,
+        ),
+        ['HTTP/1.1 403'],
+      )
+    })
+
+    it('a request smuggled behind CL+TE, two lengths or an absolute-form line is never served', async () => {
+      const other = world.upstream.url('/smuggled', {host: '127.0.0.2'})
+      const hidden = `${request(other)}\r\n`
+      const before = world.upstream.requests.length
+      for (const bytes of [
+        `POST /proxy HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${hidden}`,
+        `POST /proxy HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\nContent-Length: 0\r\nContent-Length: ${hidden.length}\r\n\r\n${hidden}`,
+        `GET ${other} HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\nX-AS-Inject-Bearer: K\r\nConnection: close\r\n\r\n`,
+      ]) {
+        const answers = await statusLines(proxy.port, bytes)
+        assert.ok(
+          answers.length > 0 && answers.every((line) => /40[034]$/.test(line)),
+          `${bytes.slice(0, 40)}: ${answers.join(',')}`,
+        )
+      }
+
+      assert.equal(world.upstream.requests.length, before, 'nothing was sent')
     })
   })
 })
