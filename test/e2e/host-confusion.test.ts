@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import {connect, createServer, type Server, type Socket} from 'node:net'
 
+import {startMcp} from '../helpers/mcp.js'
 import {proxyCall, type StartedProxy, startProxy} from '../helpers/proxy.js'
 import {CANARY, createUseWorld, type UseWorld} from '../servers/http-upstream/fixture.js'
 
@@ -134,6 +135,27 @@ describe('e2e: host confusion (where a secret may go)', function () {
         '5',
       ])
       assert.equal(result.code, 2, result.stderr)
+      assertOffTheWire()
+    })
+
+    it('mcp http_request with header {Host: REF}: a tool error (RESERVED_HEADER), nothing sent', async () => {
+      const session = await startMcp(['--allow', 'local://HOSTLIKE'], {
+        AGENTVAULT_HOME: world.home,
+        AGENTVAULT_NO_KEYCHAIN: '1',
+        NO_COLOR: '1',
+      })
+      try {
+        const result = (await session.client.callTool({
+          arguments: {header: {Host: 'local://HOSTLIKE'}, url: tapUrl(tap)},
+          name: 'http_request',
+        })) as {isError?: boolean; structuredContent?: {error?: {code?: string}}}
+        assert.equal(result.isError, true)
+        assert.equal(result.structuredContent?.error?.code, 'RESERVED_HEADER')
+      } finally {
+        const transcript = await session.close()
+        assert.ok(!JSON.stringify(transcript).includes(HOSTLIKE_CANARY))
+      }
+
       assertOffTheWire()
     })
 
