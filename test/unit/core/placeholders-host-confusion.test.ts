@@ -286,4 +286,32 @@ describe('core/placeholders/proxy: host confusion and smuggling', () => {
     assert.equal(answer, 'HTTP/1.1 200')
     assert.equal(new URL(upstream.last('/hc-u').path, 'https://x').searchParams.get('k'), ph())
   })
+
+  it('HTTP/2: an h2-only client fails the handshake; an h2 preface over the http/1.1 it got is a 400', async () => {
+    const before = upstream.requests.length
+    const outcomes: string[] = []
+    for (const ALPNProtocols of [['h2'], ['h2', 'http/1.1']])
+      outcomes.push(
+        await new Promise<string>((resolve, reject) => {
+          request({host: '127.0.0.1', method: 'CONNECT', path: secureHost(), port: proxy.port})
+            .on('connect', (_response, socket) => {
+              const secure = tlsConnect(
+                {ALPNProtocols, ca: ca.certificatePem, host: '127.0.0.1', servername: '', socket},
+                () =>
+                  exchange(() => secure, `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n${ph()}`, 1).then(
+                    (answers) => resolve(`${secure.alpnProtocol} ${answers.join(',')}`),
+                    reject,
+                  ),
+              )
+              secure.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'))
+            })
+            .on('error', reject)
+            .end()
+        }),
+      )
+    // (A Node that let an unmatched ALPN through would answer the preface with a 400 as well.)
+    assert.match(outcomes[0]!, /^(ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL|false HTTP\/1\.1 400)$/)
+    assert.equal(outcomes[1], 'http/1.1 HTTP/1.1 400')
+    assert.equal(upstream.requests.length, before)
+  })
 })
