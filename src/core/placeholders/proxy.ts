@@ -7,9 +7,10 @@
  *   CA (HTTP/1.1 via ALPN) and each request is handled as below, then sent on over TLS that
  *   verifies the real server (system roots plus the profiles' `caCert`);
  * - each request (intercepted, or plain `http://` in absolute form): a placeholder whose secret
- *   does not allow this host refuses the whole request (403, audited `denied`); the others are
- *   replaced by their values in the request line, headers (Basic credentials too) and textual bodies; the response comes
- *   back with every echoed value (all the masker's forms) turned into its placeholder again.
+ *   does not allow this host (and port) refuses the whole request (403, audited `denied`); the
+ *   others are replaced by their values in the request line, headers (Basic credentials too) and
+ *   textual bodies; the response comes back with every echoed value (all the masker's forms)
+ *   turned into its placeholder again.
  * Messages name hosts and variables, never values.
  */
 import type {IncomingMessage, ServerResponse} from 'node:http'
