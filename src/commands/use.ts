@@ -19,7 +19,7 @@ export const useLimitFlags = {
     aliases: ['allow-host'],
     deprecateAliases: true,
     description:
-      'Also allow this host (exact, or *.suffix) for secrets that have no allowed domains of their own (repeatable).',
+      'Also allow this host (exact, or *.suffix; optionally with :port) for secrets that have no allowed domains of their own (repeatable).',
     helpValue: 'HOST',
     multiple: true,
   }),

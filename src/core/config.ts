@@ -129,7 +129,11 @@ function validateSetting(file: string, key: string, name: string, value: unknown
       if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item.length > 0))
         throw invalid(file, key, 'must be a list of non-empty strings')
       if (name === 'allowedDomains' && !value.every((item) => isHostPattern(item as string)))
-        throw invalid(file, key, 'must list hosts or *.suffix patterns (no scheme, port or path)')
+        throw invalid(
+          file,
+          key,
+          'must list hosts or *.suffix patterns, optionally with :port (no scheme or path)',
+        )
       return
     }
 

@@ -75,7 +75,7 @@ export const RUN_FLAGS = {
     aliases: ['allow-host'],
     deprecatedEnv: 'AGENTVAULT_ALLOW_HOST',
     description:
-      'With --placeholders: a host (or *.suffix) for secrets without an allowlist of their own (repeatable).',
+      'With --placeholders: a host (or *.suffix; optionally with :port) for secrets without an allowlist of their own (repeatable).',
     env: 'AGENTVAULT_ALLOW_DOMAIN',
     helpValue: 'HOST',
     multiple: true,

@@ -28,7 +28,7 @@ import {
   signData,
   verifyData,
 } from './use/crypto-ops.js'
-import {hostInList, urlHost} from './use/hosts.js'
+import {hostInList, urlHost, urlPort} from './use/hosts.js'
 import {toHttpResult} from './use/http-result.js'
 import {createRedactor, type Redactor} from './use/redaction.js'
 import {isToken, parseBodyPath} from './use/specs.js'
@@ -96,6 +96,22 @@ export type ValidatedUse =
 const TEXT_ENCODINGS = ['utf8', 'base64', 'hex'] as const
 /** Framing and routing headers Node derives from the URL and body: a user-supplied one is dropped. */
 const HOP_HEADERS = new Set(['connection', 'content-length', 'host', 'transfer-encoding'])
+/**
+ * Headers a secret may not be injected into: they frame or route the message, or describe this hop.
+ * Host would also become the TLS server name (SNI), which goes out in clear text before any
+ * encryption, so a value there would be on the wire for anyone on the path to read.
+ */
+const RESERVED_INJECTION_HEADERS = new Set([
+  'connection',
+  'content-length',
+  'host',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+])
 
 function usage(code: string, message: string, suggestion: string): UsageError {
   return new UsageError(code, message, {suggestion})
@@ -104,12 +120,20 @@ function usage(code: string, message: string, suggestion: string): UsageError {
 // ---------------------------------------------------------------------------------------------
 // Host allowlists
 
-/** Whether one secret may go to `host` (normalised): its own list, else its profile's and `--allow-host`. */
-export function allowedBy(policy: SecretPolicy, host: string, allowHosts: readonly string[]): boolean {
+/**
+ * Whether one secret may go to `host` (normalised) on `port`: its own list, else its profile's
+ * and `--allow-host`. An entry with a port admits only that port.
+ */
+export function allowedBy(
+  policy: SecretPolicy,
+  host: string,
+  allowHosts: readonly string[],
+  port?: number,
+): boolean {
   if (policy.allowedDomains && policy.allowedDomains.length > 0)
-    return hostInList(policy.allowedDomains, host)
+    return hostInList(policy.allowedDomains, host, port)
   const profileList = policy.profile.settings.allowedDomains ?? []
-  return hostInList(profileList, host) || hostInList(allowHosts, host)
+  return hostInList(profileList, host, port) || hostInList(allowHosts, host, port)
 }
 
 /**
@@ -135,12 +159,15 @@ export function assertHostAllowed(
   from?: URL,
 ): void {
   const host = urlHost(url)
+  const port = urlPort(url)
+  // The port is named when it is not the scheme's default (an entry may admit one port only).
+  const where = url.port === '' ? host : `${host}:${url.port}`
   for (const policy of policies) {
-    if (allowedBy(policy, host, allowHosts)) continue
+    if (allowedBy(policy, host, allowHosts, port)) continue
     const own = policy.allowedDomains && policy.allowedDomains.length > 0 ? policy.allowedDomains : undefined
     const why = own
       ? `${policy.reference} may only be used with ${own.join(', ')}`
-      : `${policy.reference} has no allowed hosts of its own and ${host} is neither in profile ${policy.profile.name}’s allowedDomains nor given with --allow-domain`
+      : `${policy.reference} has no allowed hosts of its own and ${where} is neither in profile ${policy.profile.name}’s allowedDomains nor given with --allow-domain`
     const suggestion = own
       ? `Call one of those hosts; if ${host} should receive this secret, ${giveOwnList(policy, [...own, host])}`
       : `If ${host} should receive this secret, pass --allow-domain ${host}, add it to the profile’s "allowedDomains", or ${giveOwnList(policy, [host])}`
@@ -156,7 +183,7 @@ export function assertHostAllowed(
     // `allowlist: "empty"` lets `proxy` answer AgentSecrets' empty_allowlist block.
     const empty =
       !own && (policy.profile.settings.allowedDomains ?? []).length === 0 && allowHosts.length === 0
-    throw new DeniedError('HOST_NOT_ALLOWED', `Refused to send ${policy.reference} to ${host}: ${why}`, {
+    throw new DeniedError('HOST_NOT_ALLOWED', `Refused to send ${policy.reference} to ${where}: ${why}`, {
       details: {allowlist: own ? 'secret' : empty ? 'empty' : 'profile', host, reference: policy.reference},
       suggestion,
     })
@@ -271,6 +298,26 @@ function injectedHeaderName(injection: Injection): string | undefined {
   return injection.style === 'header' ? injection.target?.toLowerCase() : undefined
 }
 
+/** The headers the injections set: each once, and none that frames or routes the message. */
+function checkHeaderTargets(injections: readonly Injection[]): void {
+  const headerTargets = injections
+    .map((injection) => injectedHeaderName(injection))
+    .filter((name) => name !== undefined)
+  const reserved = headerTargets.find((name) => RESERVED_INJECTION_HEADERS.has(name))
+  if (reserved !== undefined)
+    throw usage(
+      'RESERVED_HEADER',
+      `A secret cannot be sent in the ${reserved} header: agentvault sets it from the URL and the body (and a Host header would also become the TLS server name, which travels unencrypted)`,
+      'Inject the secret into a header of its own (--secret-header "X-Api-Key: REF"), --bearer or --basic.',
+    )
+  if (new Set(headerTargets).size !== headerTargets.length)
+    throw usage(
+      'DUPLICATE_CREDENTIAL_HEADER',
+      'Two secrets would set the same header',
+      'Give each header once (--bearer and --basic both set Authorization).',
+    )
+}
+
 /** Check an HTTP request that will carry secrets; nothing is read or sent. */
 export function planHttp(input: HttpPlanInput): HttpPlan {
   const url = parseUrl(input.url)
@@ -281,15 +328,7 @@ export function planHttp(input: HttpPlanInput): HttpPlan {
       'Nothing to inject: give at least one secret',
       'Add --bearer REF, --basic REF, --secret-header "Name: REF", --query name=REF, --body-field path=REF or --form-field name=REF.',
     )
-  const headerTargets = injections
-    .map((injection) => injectedHeaderName(injection))
-    .filter((name) => name !== undefined)
-  if (new Set(headerTargets).size !== headerTargets.length)
-    throw usage(
-      'DUPLICATE_CREDENTIAL_HEADER',
-      'Two secrets would set the same header',
-      'Give each header once (--bearer and --basic both set Authorization).',
-    )
+  checkHeaderTargets(injections)
   const styles = new Set(injections.map((injection) => injection.style))
   if (styles.has('body') && styles.has('form'))
     throw usage(
@@ -739,6 +778,7 @@ export async function performHttp(
   const {sendRequest} = await httpClient
   try {
     const response = await sendRequest(request, {
+      allowPlainHttp: policies.every((policy) => policy.profile.settings.allowPlainHttp === true),
       allowPrivateNetworks: allowsPrivateNetworks(policies),
       blockingProfiles: [
         ...new Set(

@@ -18,7 +18,7 @@ Every tool call is appended to the audit log as command "mcp" with the tool, the
 
 --allow-run gives the agent your shell, and --allow is then only advisory: a command runs as you and can read whatever your user can — run \`agentvault secrets get NAME --reveal\`, read the vault key, or print a mapped value transformed (\`echo $P | xxd -p\`, \`| rev\`), which no masking recognises. Use it only inside a sandbox (a container or VM holding nothing else of yours). The command gets no stdin and a minimal environment (PATH, HOME, locale) plus the mapped secrets.
 
---allow-domain takes hosts as \`profiles add\` does (exact, or *.suffix): anything else, '*' included, is refused at start (exit 2).`
+--allow-domain takes hosts as \`profiles add\` does (exact, or *.suffix; optionally with :port): anything else, '*' included, is refused at start (exit 2).`
   static enableJsonFlag = false
   static examples = [
     "<%= config.bin %> <%= command.id %> --allow 'local://OPENAI_*'",

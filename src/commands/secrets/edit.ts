@@ -21,7 +21,7 @@ export default class SecretsEdit extends AgentVaultCommand<typeof SecretsEdit> {
   static flags = {
     'allow-domain': Flags.string({
       description:
-        'Host this secret may be used against by `use`/`call` (exact host or *.suffix; repeatable; replaces the list).',
+        'Host this secret may be used against by `use`/`call` (exact host or *.suffix, optionally with :port; repeatable; replaces the list).',
       multiple: true,
     }),
     description: Flags.string({description: 'New free-text description.'}),

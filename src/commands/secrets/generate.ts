@@ -38,7 +38,7 @@ export default class SecretsGenerate extends AgentVaultCommand<typeof SecretsGen
   static flags = {
     'allow-domain': Flags.string({
       description:
-        'Host this secret may be used against by `use`/`call` (exact host or *.suffix; repeatable).',
+        'Host this secret may be used against by `use`/`call` (exact host or *.suffix, optionally with :port; repeatable).',
       multiple: true,
     }),
     charset: Flags.string({default: 'alnum', description: 'Alphabet of the value.', options: CHARSET_NAMES}),

@@ -38,7 +38,7 @@ export default class SecretsSet extends AgentVaultCommand<typeof SecretsSet> {
     }),
     'allow-domain': Flags.string({
       description:
-        'Host this secret may be used against by `use`/`call` (exact host or *.suffix; repeatable).',
+        'Host this secret may be used against by `use`/`call` (exact host or *.suffix, optionally with :port; repeatable).',
       multiple: true,
     }),
     description: Flags.string({description: 'Free-text description.'}),

@@ -131,7 +131,7 @@ export async function startPlaceholders(
       nodeExtra === undefined ? undefined : write('node-extra-ca.pem', `${nodeExtra}\n${ca.certificatePem}`),
     ])
     proxy = await startProxy({
-      allows: (stand, hostname) => engine.allowedBy(policies.get(stand)!, hostname, allowHosts),
+      allows: (stand, hostname, port) => engine.allowedBy(policies.get(stand)!, hostname, allowHosts, port),
       allowsPlainHttp: process.env.AGENTVAULT_PLACEHOLDERS_ALLOW_HTTP === '1',
       allowsPrivate: (used) =>
         used.length > 0 &&

@@ -7,9 +7,10 @@
  *   CA (HTTP/1.1 via ALPN) and each request is handled as below, then sent on over TLS that
  *   verifies the real server (system roots plus the profiles' `caCert`);
  * - each request (intercepted, or plain `http://` in absolute form): a placeholder whose secret
- *   does not allow this host refuses the whole request (403, audited `denied`); the others are
- *   replaced by their values in the request line, headers and textual bodies; the response comes
- *   back with every echoed value (all the masker's forms) turned into its placeholder again.
+ *   does not allow this host (and port) refuses the whole request (403, audited `denied`); the
+ *   others are replaced by their values in the request line, headers (Basic credentials too) and
+ *   textual bodies; the response comes back with every echoed value (all the masker's forms)
+ *   turned into its placeholder again.
  * Messages name hosts and variables, never values.
  */
 import type {IncomingMessage, ServerResponse} from 'node:http'
@@ -20,6 +21,8 @@ import type {AgentVaultError} from '../errors.js'
 import type {RunCa} from './ca.js'
 
 import {
+  basicCredentials,
+  basicValue,
   bodyContext,
   echoTest,
   headerNameRewriter,
@@ -46,8 +49,11 @@ export interface DeniedAttempt {
 }
 
 export interface ProxyOptions {
-  /** Whether `stand`'s secret may go to `hostname` (normalised, as hosts.ts's urlHost gives it). */
-  allows(stand: Stand, hostname: string): boolean
+  /**
+   * Whether `stand`'s secret may go to `hostname` (normalised, as hosts.ts's urlHost gives it) on
+   * `port` (the URL's, or its scheme's default).
+   */
+  allows(stand: Stand, hostname: string, port: number): boolean
   /** Whether values may go over plain http:// to hosts that are not loopback (off unless opted in). */
   allowsPlainHttp: boolean
   /** Whether the SSRF guard lets these stands' values reach private networks. */
@@ -56,6 +62,8 @@ export interface ProxyOptions {
   /** Largest request body read (bytes): placeholders are found in whole bodies. */
   maxBodyBytes: number
   onDenied(attempt: DeniedAttempt): void
+  /** Host name → addresses for the SSRF guard; default `dns.lookup`. Tests substitute their own. */
+  resolve?: (hostname: string) => Promise<Array<{address: string; family: number}>>
   stands: readonly Stand[]
   /** Extra trusted CA certificates (PEM) for the real servers, besides Node's roots. */
   trustedCas: readonly string[]
@@ -205,7 +213,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     {pipeline},
     {pipeline: pipeline_, Transform},
     client,
-    {urlHost},
+    {urlHost, urlPort},
     tlsCodes,
     {isLoopbackHost},
     // With the client's module graph: its errors are instances of this very class.
@@ -245,20 +253,21 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const renameHeader = headerNameRewriter(stands)
   const scanner = placeholderScanner(stands)
   const echoes = echoTest(stands)
-  /** The stands whose secrets may go to a host (decided once per host). */
+  /** The stands whose secrets may go to a host and port (decided once per host and port). */
   const allowedFor = new Map<string, readonly Stand[]>()
-  function allowedAt(hostname: string): readonly Stand[] {
-    let allowed = allowedFor.get(hostname)
+  function allowedAt(hostname: string, port: number): readonly Stand[] {
+    const key = `${hostname} ${port}`
+    let allowed = allowedFor.get(key)
     if (allowed === undefined) {
       if (allowedFor.size >= MAX_CACHED_HOSTS) allowedFor.clear()
-      allowed = stands.filter((stand) => options.allows(stand, hostname))
-      allowedFor.set(hostname, allowed)
+      allowed = stands.filter((stand) => options.allows(stand, hostname, port))
+      allowedFor.set(key, allowed)
     }
 
     return allowed
   }
 
-  const intercepts = (hostname: string): boolean => allowedAt(hostname).length > 0
+  const intercepts = (hostname: string, port: number): boolean => allowedAt(hostname, port).length > 0
 
   function decoderFor(coding: string): Duplex {
     if (coding === 'br') return zlib.createBrotliDecompress()
@@ -303,6 +312,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
       for (const stand of scanner.find(name)) present.add(stand)
       for (const stand of scanner.find(value)) present.add(stand)
+      // Inside Basic credentials too: checked (and swapped, in prepare) as if written in clear.
+      const basic = lower === 'authorization' ? basicCredentials(value) : undefined
+      if (basic !== undefined) for (const stand of scanner.find(basic)) present.add(stand)
       scanned.kept.push(name, value)
     }
 
@@ -311,7 +323,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
   /** Refuse (403, audited) a request carrying placeholders that may not go to its host, or over plain HTTP. */
   function checkAllowed(url: URL, hostname: string, used: readonly Stand[]): void {
-    const allowed = allowedAt(hostname)
+    const allowed = allowedAt(hostname, urlPort(url))
     const refused = used.filter((stand) => !allowed.includes(stand))
     if (refused.length > 0) {
       options.onDenied({
@@ -324,7 +336,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       const names = refused.map((stand) => `${stand.name} (${stand.reference})`).join(', ')
       throw new Refusal(
         403,
-        `agentvault refused this request: it carries the placeholder of ${names}, which may not be sent to ${hostname}. Nothing was sent. If ${hostname} should receive it, allow the host for that secret (secrets set --allow-domain, the profile's allowedDomains, or run --allow-domain).`,
+        `agentvault refused this request: it carries the placeholder of ${names}, which may not be sent to ${url.host}. Nothing was sent. If ${url.host} should receive it, allow the host for that secret (secrets set --allow-domain, the profile's allowedDomains, or run --allow-domain).`,
       )
     }
 
@@ -368,6 +380,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     if (used.length > 0)
       for (let i = 1; i < kept.length; i += 2) {
         const value = kept[i]!
+        const basic = kept[i - 1]!.toLowerCase() === 'authorization' ? basicCredentials(value) : undefined
+        if (basic !== undefined && scanner.find(basic).length > 0) {
+          kept[i] = basicValue(scanner.substitute(basic, 'raw'))
+          continue
+        }
+
         const inHeader = scanner.find(value)
         if (inHeader.length === 0) continue
         if (inHeader.some((stand) => !headerSafe(stand.value)))
@@ -398,8 +416,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
   /** The SSRF guard's refusal of an upstream for a request that carries values: audited when denied. */
   function guardRefusal(error: AgentVaultError, url: URL, used: readonly Stand[]): Refusal {
+    // As the name check audits it (checkAllowed).
+    const code = error.code === 'PLAIN_HTTP' ? 'PLACEHOLDER_PLAIN_HTTP' : error.code
     if (error.category === 'denied')
-      options.onDenied({code: error.code, host: url.host, refused: 'request', stands: used, status: 403})
+      options.onDenied({code, host: url.host, refused: 'request', stands: used, status: 403})
     return new Refusal(
       error.category === 'denied' ? 403 : 502,
       `agentvault: ${error.message}. ${error.suggestion ?? ''}`,
@@ -419,7 +439,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     allowPrivate: boolean,
     used: readonly Stand[],
   ): Promise<LookupFunction | void> {
-    const guards = {allowPrivateNetworks: allowPrivate}
+    const guards = {
+      allowPrivateNetworks: allowPrivate,
+      // Values over plain HTTP stay on this machine: checked on the addresses too, since the name
+      // check (isLoopbackHost) lets `*.localhost` through, which many resolvers ask DNS about.
+      loopbackOnly: url.protocol === 'http:' && !options.allowsPlainHttp,
+      ...(options.resolve && {resolve: options.resolve}),
+    }
     if (net.isIP(bare(url.hostname)) === 0) {
       const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
         client.checkedAddresses(url, guards).then(
@@ -431,7 +457,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       return lookup
     }
 
-    const key = `${allowPrivate}|${url.hostname}`
+    const key = `${allowPrivate}|${guards.loopbackOnly}|${url.hostname}`
     let verdict = literalVerdicts.get(key)
     if (verdict === undefined) {
       try {
@@ -728,7 +754,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       })
       outgoing.end(prepared.body)
     })
-    const concerned = used.length > 0 ? used : allowedAt(urlHost(url))
+    const concerned = used.length > 0 ? used : allowedAt(urlHost(url), urlPort(url))
     await relay(upstream, response, concerned.length > 0 ? {host: url.host, stands: concerned} : undefined)
   }
 
@@ -794,7 +820,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
     const port = target.port === '' ? 443 : Number(target.port)
     const hostname = urlHost(target)
-    if (!intercepts(hostname)) {
+    if (!intercepts(hostname, port)) {
       const tunnel = net.connect({host: bare(target.hostname), port})
       sockets.add(tunnel)
       tunnel.once('close', () => {

@@ -130,6 +130,23 @@ export function placeholderScanner(stands: readonly Stand[]): PlaceholderScanner
   }
 }
 
+const BASIC = /^basic[\t ]+([\d+/A-Za-z]+={0,2})[\t ]*$/i
+
+/**
+ * The user:password text (latin1) of an `Authorization: Basic …` value, or undefined for any other
+ * value. curl -u, Python requests' auth=, git and URL user parts all send credentials this way: a
+ * placeholder there is hidden in base64 and is looked for (and swapped) inside it.
+ */
+export function basicCredentials(value: string): string | undefined {
+  const encoded = BASIC.exec(value)?.[1]
+  return encoded === undefined ? undefined : Buffer.from(encoded, 'base64').toString('latin1')
+}
+
+/** An `Authorization` value carrying `credentials` (latin1) as Basic authentication. */
+export function basicValue(credentials: string): string {
+  return `Basic ${Buffer.from(credentials, 'latin1').toString('base64')}`
+}
+
 /** The body context a content type calls for, or undefined when the body is not text we rewrite. */
 export function bodyContext(contentType?: string): Context | undefined {
   if (contentType === undefined || contentType.trim() === '') return 'raw'

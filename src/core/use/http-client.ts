@@ -43,6 +43,12 @@ export interface OutgoingRequest {
 
 export interface RequestGuards {
   allowPrivateNetworks: boolean
+  /**
+   * Whether secrets may travel over plain http:// to addresses that are not loopback (every
+   * profile involved sets `allowPlainHttp`). Without it a plain-HTTP request that carries a
+   * secret connects only to loopback addresses, whatever DNS answers for its name.
+   */
+  allowPlainHttp?: boolean
   /** The profiles whose `allowPrivateNetworks` would let a private address through: named in the refusal. */
   blockingProfiles?: readonly string[]
   /** Extra trusted CA certificates (PEM), in addition to Node's default roots. */
@@ -187,15 +193,53 @@ async function systemResolve(hostname: string): Promise<ResolvedAddress[]> {
   return lookup(hostname, {all: true, verbatim: true})
 }
 
+/** What {@link checkedAddresses} checks an address against. */
+export type AddressGuards = Pick<RequestGuards, 'allowPrivateNetworks' | 'blockingProfiles' | 'resolve'> & {
+  /**
+   * Only loopback addresses: a secret over plain http:// stays on this machine. Checked on the
+   * addresses, not the name: `app.localhost` is sent to DNS by many resolvers ("files dns"), and
+   * a DNS answer can be anything.
+   */
+  loopbackOnly?: boolean
+}
+
+function notLoopback(url: URL, address: string): DeniedError {
+  return new DeniedError(
+    'PLAIN_HTTP',
+    `Refused to send a secret over plain http:// to ${url.host}: it resolves to ${address}, which is not this machine, and anyone on the network path could read it`,
+    {
+      details: {address, host: urlHostname(url)},
+      suggestion: `Use https:// if ${url.host} speaks it; if it only speaks plain HTTP on a network you trust, set "allowPlainHttp": true on the secret's profile (agentvault profiles set PROFILE allowPlainHttp=true).`,
+    },
+  )
+}
+
+function urlHostname(url: URL): string {
+  return url.hostname.replace(/\.$/, '')
+}
+
+/** Every address allowed under `guards` (the first refused one as an error, or undefined). */
+function refusedAddress(
+  url: URL,
+  addresses: readonly ResolvedAddress[],
+  guards: AddressGuards,
+): DeniedError | undefined {
+  for (const {address} of addresses) {
+    const kind = classifyAddress(address)
+    if (!isAddressAllowed(kind, guards.allowPrivateNetworks))
+      return addressRefused(url, address, kind, guards.blockingProfiles)
+    if (guards.loopbackOnly && kind !== 'loopback') return notLoopback(url, address)
+  }
+
+  return undefined
+}
+
 /**
  * Resolve `url`'s host and check every address (one refused address refuses the host: a DNS answer
  * mixing public and private addresses is the classic rebinding set-up). The result is all a
  * connection may use.
  */
-export async function checkedAddresses(
-  url: URL,
-  guards: Pick<RequestGuards, 'allowPrivateNetworks' | 'blockingProfiles' | 'resolve'>,
-): Promise<ResolvedAddress[]> {
+export async function checkedAddresses(url: URL, guards: AddressGuards): Promise<ResolvedAddress[]> {
   const hostname = bareHostname(url)
   const family = isIP(hostname)
   let addresses: ResolvedAddress[]
@@ -210,12 +254,8 @@ export async function checkedAddresses(
   }
 
   if (addresses.length === 0) throw networkError({code: 'ENOTFOUND'}, url.host)
-  for (const {address} of addresses) {
-    const kind = classifyAddress(address)
-    if (!isAddressAllowed(kind, guards.allowPrivateNetworks))
-      throw addressRefused(url, address, kind, guards.blockingProfiles)
-  }
-
+  const refused = refusedAddress(url, addresses, guards)
+  if (refused) throw refused
   return addresses
 }
 
@@ -282,14 +322,15 @@ function originKey(url: URL, extraCa: readonly string[] | undefined): string {
  * every address passes this request's guard; otherwise undefined (resolve and check as usual).
  * A host that is an IP literal needs no DNS: also undefined.
  */
-function pinnedToIdleSocket(url: URL, guards: RequestGuards): ResolvedAddress[] | undefined {
+function pinnedToIdleSocket(
+  url: URL,
+  guards: AddressGuards & Pick<RequestGuards, 'ca'>,
+): ResolvedAddress[] | undefined {
   if (!lastResolved || isIP(bareHostname(url)) !== 0) return undefined
   const last = lastResolved.get(originKey(url, guards.ca))
   if (!last || !Object.values(last.agent.freeSockets).some((sockets) => (sockets?.length ?? 0) > 0))
     return undefined
-  for (const {address} of last.addresses)
-    if (!isAddressAllowed(classifyAddress(address), guards.allowPrivateNetworks)) return undefined
-  return last.addresses
+  return refusedAddress(url, last.addresses, guards) ? undefined : last.addresses
 }
 
 /** Kept-alive agents per origin: idle sockets close after this (below Node's 5 s server default). */
@@ -367,9 +408,23 @@ interface Exchange {
   stop?: () => void
 }
 
+/** Whether this hop of a request still carries a secret (a redirect to another origin may not). */
+function carriesCredentials(request: OutgoingRequest, guards: RequestGuards): boolean {
+  return (
+    request.credentialHeaders.size > 0 ||
+    (request.credentialInBody && request.body !== undefined) ||
+    guards.carriesSecret(request.url)
+  )
+}
+
 async function sendOnce(request: OutgoingRequest, exchange: Exchange): Promise<IncomingMessage> {
-  const {guards} = exchange
   const {url} = request
+  const guards: AddressGuards & RequestGuards =
+    url.protocol === 'http:' &&
+    !exchange.guards.allowPlainHttp &&
+    carriesCredentials(request, exchange.guards)
+      ? {...exchange.guards, loopbackOnly: true}
+      : exchange.guards
   const addresses = pinnedToIdleSocket(url, guards) ?? (await checkedAddresses(url, guards))
   const secure = url.protocol === 'https:'
   const {request: send} = secure
@@ -397,7 +452,12 @@ async function sendOnce(request: OutgoingRequest, exchange: Exchange): Promise<I
       ...(secureContext && {secureContext}),
       // Always verified: NODE_TLS_REJECT_UNAUTHORIZED=0, set in the environment for some other
       // tool, would otherwise send the values in this request to a server nobody verified.
-      ...(secure && {rejectUnauthorized: true}),
+      // The server name (SNI, sent in clear) is always the URL's host: Node would otherwise take
+      // it from a Host header. None for an IP literal (Node sends none for one either).
+      ...(secure && {
+        rejectUnauthorized: true,
+        servername: isIP(bareHostname(url)) === 0 ? bareHostname(url) : '',
+      }),
       headers,
       hostname: bareHostname(url),
       lookup: pinnedLookup(addresses),

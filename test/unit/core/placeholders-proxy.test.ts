@@ -128,6 +128,31 @@ describe('core/placeholders/proxy', () => {
     assert.equal(received.headers['x-k'], CANARY)
   })
 
+  it('swaps a placeholder inside Basic credentials (curl -u, requests auth=, git), and refuses it for another host', async () => {
+    const basic = (text: string): string => `Basic ${Buffer.from(text, 'latin1').toString('base64')}`
+    for (const [credentials, expected] of [
+      [`svc:${stand.placeholder}`, `svc:${CANARY}`],
+      [`${stand.placeholder}:x-oauth-basic`, `${CANARY}:x-oauth-basic`],
+      [`svc:${stand.placeholder}`.slice(0, -1), `svc:${stand.placeholder}`.slice(0, -1)],
+    ] as const) {
+      const result = await send(upstream.url('/basic-auth'), {authorization: basic(credentials)}, '')
+      assert.equal(result.status, 200)
+      assert.equal(upstream.last('/basic-auth').headers.authorization, basic(expected))
+    }
+
+    // The same credentials to a host the secret does not allow: refused, audited, nothing sent.
+    const before = upstream.requests.length
+    denied.length = 0
+    const other = await send(
+      upstream.url('/basic-auth', {host: '127.0.0.2'}),
+      {authorization: `basic  ${Buffer.from(`svc:${stand.placeholder}`).toString('base64')}`},
+      '',
+    )
+    assert.equal(other.status, 403)
+    assert.equal(upstream.requests.length, before)
+    assert.equal(denied.length, 1)
+  })
+
   it('leaves a body alone whose repeated Content-Encoding headers declare any coding', async () => {
     const body = `raw ${stand.placeholder}`
     const url = upstream.url('/two-codings')
@@ -299,6 +324,43 @@ describe('core/placeholders/proxy', () => {
       assert.deepEqual(refused, ['PRIVATE_ADDRESS', 'PRIVATE_ADDRESS', 'PRIVATE_ADDRESS', 'PRIVATE_ADDRESS'])
     } finally {
       await guarded.close()
+    }
+  })
+
+  it('values over plain http:// reach only loopback addresses, whatever DNS answers for a loopback name', async () => {
+    const refused: string[] = []
+    let answer = '8.8.8.8'
+    const plain = await startProxy({
+      ...proxyOptions(),
+      allows: (_stand, hostname) => hostname === 'app.localhost',
+      onDenied: (attempt) => refused.push(attempt.code),
+      // `app.localhost` passes the name check; glibc asks DNS for it ("files dns").
+      resolve: async () => [{address: answer, family: 4}],
+    })
+    try {
+      const {port} = new URL(upstream.url('/', {host: '127.0.0.2'}))
+      const ask = (): Promise<string> =>
+        new Promise((resolve) => {
+          request({
+            headers: {authorization: `Bearer ${stand.placeholder}`},
+            host: '127.0.0.1',
+            path: `http://app.localhost:${port}/plain-http`,
+            port: plain.port,
+          })
+            .on('response', (response) => {
+              response.resume()
+              resolve(String(response.statusCode))
+            })
+            .on('error', (error) => resolve(error.message))
+            .end()
+        })
+      assert.equal(await ask(), '403')
+      assert.deepEqual(refused, ['PLACEHOLDER_PLAIN_HTTP'])
+      answer = '127.0.0.2'
+      assert.equal(await ask(), '200')
+      assert.equal(upstream.last('/plain-http').headers.authorization, `Bearer ${CANARY}`)
+    } finally {
+      await plain.close()
     }
   })
 

@@ -2,6 +2,8 @@ import fc from 'fast-check'
 import assert from 'node:assert/strict'
 
 import {
+  basicCredentials,
+  basicValue,
   bodyContext,
   echoTest,
   encodeFor,
@@ -310,5 +312,23 @@ describe('core/run-options: --placeholders, --allow-domain, --isolate', () => {
     // The new variable wins over the old one, silently.
     const both = parseRunArgv(['x'], {AGENTVAULT_ALLOW_DOMAIN: 'new', AGENTVAULT_ALLOW_HOST: 'old'})
     assert.deepEqual([both.allowHosts, both.warnings], [['new'], undefined])
+  })
+
+  it('reads Basic credentials back exactly, in any case and spacing, and nothing else (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.string({minLength: 1, unit: 'binary'}), (text) => {
+        const credentials = Buffer.from(text, 'utf8').toString('latin1')
+        assert.equal(basicCredentials(basicValue(credentials)), credentials)
+        assert.equal(basicCredentials(`bASIC \t${basicValue(credentials).slice(6)} `), credentials)
+      }),
+    )
+    fc.assert(
+      fc.property(fc.string({unit: 'binary'}), (value) => {
+        const read = basicCredentials(value)
+        if (read !== undefined) assert.match(value, /^basic[\t ]/i)
+      }),
+    )
+    for (const other of ['Bearer abc', 'Basic', 'Basic a b', 'Digest x', 'Basic ab=c', 'xBasic YQ=='])
+      assert.equal(basicCredentials(other), undefined, other)
   })
 })

@@ -131,7 +131,7 @@ describe('core/use guards', () => {
     })
 
     it('answers the same when asked again, past the remembered answers’ bound (proxy checks the same few)', () => {
-      const spellings = ['API.Example.COM.', '*.Example.com', 'bücher.example', '0x7f.1', 'a.com:443', '*']
+      const spellings = ['API.Example.COM.', '*.Example.com', 'bücher.example', '0x7f.1', 'a.com:0443', '*']
       const first = spellings.map((pattern) => answer(pattern))
       for (let i = 0; i < 1200; i++) normaliseHostPattern(`h${i}.example.com`)
       assert.deepEqual(
@@ -143,7 +143,7 @@ describe('core/use guards', () => {
         '*.example.com',
         'xn--bcher-kva.example',
         '127.0.0.1',
-        'refused',
+        'a.com:443',
         'refused',
       ])
     })
@@ -151,7 +151,11 @@ describe('core/use guards', () => {
     it('refuses schemes, ports, paths, user parts and stray wildcards', () => {
       for (const bad of [
         'https://a.com',
-        'a.com:443',
+        'a.com:0',
+        'a.com:65536',
+        'a.com:8080:80',
+        ':443',
+        '*.127.0.0.1:443',
         'a.com/x',
         'u@a.com',
         '*',
@@ -175,6 +179,44 @@ describe('core/use guards', () => {
       assert.equal(hostInList(['127.0.0.1'], host('http://2130706433/')), true)
       assert.equal(hostInList(['[::1]'], host('http://[0:0::1]:8080/')), true)
       assert.equal(hostInList(['https://bad entry'], host('https://bad')), false)
+    })
+
+    it('IDN and case spellings meet their entry; homographs and suffix tricks do not', () => {
+      const list = ['bücher.example', '*.Example.COM']
+      for (const url of [
+        'https://xn--bcher-kva.example/',
+        'https://BÜCHER.example/',
+        'https://bücher\u3002example/',
+        'https://bücher.example./',
+        'https://A.B.EXAMPLE.com/',
+        'https://a\uFF0Eexample.com/',
+      ])
+        assert.equal(hostInList(list, host(url)), true, url)
+      for (const url of [
+        'https://bucher.example/',
+        'https://b\u00FCcher.example.evil/',
+        'https://xn--bcher-kva.example.evil.net/',
+        'https://example.com/',
+        'https://evil-example.com/',
+        'https://example.com.evil.net/',
+        'https://\u0435xample.com/',
+        'https://a.examp1e.com/',
+      ])
+        assert.equal(hostInList(list, host(url)), false, url)
+    })
+
+    it('an entry may name a port: it then admits that port only; without one, every port', () => {
+      assert.equal(normaliseHostPattern('LocalHost:08080'), 'localhost:8080')
+      assert.equal(normaliseHostPattern('[0::1]:8443'), '[::1]:8443')
+      assert.equal(normaliseHostPattern('*.Example.com:443'), '*.example.com:443')
+      assert.equal(normaliseHostPattern('0x7f.1:80'), '127.0.0.1:80')
+      assert.equal(hostInList(['localhost:8080'], 'localhost', 8080), true)
+      assert.equal(hostInList(['localhost:8080'], 'localhost', 9999), false)
+      assert.equal(hostInList(['localhost'], 'localhost', 9999), true)
+      assert.equal(hostInList(['[::1]:8443'], host('https://[0:0::1]:8443/'), 8443), true)
+      assert.equal(hostInList(['*.example.com:443'], 'a.example.com', 443), true)
+      assert.equal(hostInList(['*.example.com:443'], 'a.example.com', 8443), false)
+      assert.equal(hostInList(['*.example.com:443'], 'example.com', 443), false)
     })
 
     it('never throws anything but a UsageError on hostile input (fast-check)', () => {
@@ -254,6 +296,35 @@ describe('core/use guards', () => {
       assert.throws(() => assertHostAllowed(url, [bare], []), /no allowed hosts of its own/)
       assertHostAllowed(url, [bare], ['api.example.com'])
       assertHostAllowed(url, [{...bare, profile: profile({allowedDomains: ['api.example.com']})}], [])
+    })
+
+    it('a port in the list is checked against the URL’s port (or its scheme’s default)', () => {
+      const local: SecretPolicy = {
+        allowedDomains: ['localhost:8080'],
+        profile: profile(),
+        reference: 'local://L',
+      }
+      assertHostAllowed(new URL('http://localhost:8080/x'), [local], [])
+      // Any other port of the host: on loopback that may be a listener of the caller's own.
+      assert.throws(() => assertHostAllowed(new URL('http://localhost:9999/x'), [local], []), DeniedError)
+      assert.throws(() => assertHostAllowed(new URL('http://localhost/x'), [local], []), DeniedError)
+      const api: SecretPolicy = {
+        allowedDomains: ['api.example.com:443'],
+        profile: profile(),
+        reference: 'local://A',
+      }
+      assertHostAllowed(new URL('https://api.example.com/v1'), [api], [])
+      assert.throws(
+        () => assertHostAllowed(new URL('https://api.example.com:8443/v1'), [api], []),
+        DeniedError,
+      )
+      const bare: SecretPolicy = {
+        profile: profile({allowedDomains: ['127.0.0.1:8080']}),
+        reference: 'local://B',
+      }
+      assertHostAllowed(new URL('http://127.0.0.1:8080/'), [bare], [])
+      assert.throws(() => assertHostAllowed(new URL('http://127.0.0.1:8081/'), [bare], []), DeniedError)
+      assertHostAllowed(new URL('http://127.0.0.1:8081/'), [bare], ['127.0.0.1:8081'])
     })
 
     it('every secret of a call must allow the host; a redirect is named as such', () => {

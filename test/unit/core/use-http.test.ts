@@ -173,6 +173,42 @@ describe('core/use http client and engine (against a loopback upstream)', () => 
     assert.equal(upstream.requests.length, before)
   })
 
+  it('plain http:// with a credential reaches only loopback addresses, whatever DNS answers for the name', async () => {
+    // `app.localhost` passes the name check for plain HTTP; glibc asks DNS for it ("files dns").
+    const {port} = new URL(upstream.url('/', {host: '127.0.0.2'}))
+    const bearer = (hostname: string) =>
+      get(`http://${hostname}:${port}/plain-loopback`, {
+        credentialHeaders: new Set(['authorization']),
+        headers: [['Authorization', `Bearer ${CANARY}`]],
+      })
+    await assert.rejects(
+      sendRequest(
+        bearer('app.localhost'),
+        guards({resolve: async () => [{address: '8.8.8.8', family: 4}], timeoutMs: 2000}),
+      ),
+      rejectsWith('PLAIN_HTTP', 7),
+    )
+    await assert.rejects(
+      sendRequest(
+        bearer('app.localhost'),
+        guards({
+          resolve: async () => [
+            {address: '127.0.0.2', family: 4},
+            {address: '8.8.4.4', family: 4},
+          ],
+          timeoutMs: 2000,
+        }),
+      ),
+      rejectsWith('PLAIN_HTTP', 7),
+    )
+    const local = await sendRequest(
+      bearer('app.localhost'),
+      guards({resolve: async () => [{address: '127.0.0.2', family: 4}]}),
+    )
+    assert.equal(local.status, 200)
+    assert.equal(upstream.last('/plain-loopback').headers.authorization, `Bearer ${CANARY}`)
+  })
+
   it('times out with a clear error, and caps the response size', async () => {
     const started = Date.now()
     await assert.rejects(
