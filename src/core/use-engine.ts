@@ -169,8 +169,8 @@ export function assertHostAllowed(
       ? `${policy.reference} may only be used with ${own.join(', ')}`
       : `${policy.reference} has no allowed hosts of its own and ${where} is neither in profile ${policy.profile.name}’s allowedDomains nor given with --allow-domain`
     const suggestion = own
-      ? `Call one of those hosts; if ${host} should receive this secret, ${giveOwnList(policy, [...own, host])}`
-      : `If ${host} should receive this secret, pass --allow-domain ${host}, add it to the profile’s "allowedDomains", or ${giveOwnList(policy, [host])}`
+      ? `Call one of those hosts; if ${where} should receive this secret, ${giveOwnList(policy, [...own, where])}`
+      : `If ${where} should receive this secret, pass --allow-domain ${where}, add it to the profile’s "allowedDomains", or ${giveOwnList(policy, [where])}`
     if (from)
       throw new DeniedError(
         'REDIRECT_NOT_ALLOWED',

@@ -201,9 +201,10 @@ describe('e2e: call', () => {
       const denied = await call([url('/editable'), '--bearer', 'EDITABLE'])
       refused(denied)
       const suggested = /^Try this: .*, run: (agentvault secrets edit .+)$/m.exec(denied.stderr)?.[1]
+      // The port too (not the scheme's default): the new entry admits that port only.
       assert.equal(
         suggested,
-        "agentvault secrets edit local://EDITABLE --allow-domain '*.example.com' --allow-domain 127.0.0.1",
+        `agentvault secrets edit local://EDITABLE --allow-domain '*.example.com' --allow-domain 127.0.0.1:${new URL(url('/')).port}`,
       )
       // The words as a shell would pass them (the pattern's quotes removed).
       const words = suggested

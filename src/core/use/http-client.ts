@@ -306,11 +306,11 @@ export function reuseConnections(): void {
   lastResolved ??= new Map()
 }
 
-/** Close every kept-alive connection (the `proxy` stopping). */
+/** Close every kept-alive connection and keep none from now on (the `proxy` stopping). */
 export function closeConnections(): void {
   for (const agent of pool?.values() ?? []) agent.destroy()
-  pool?.clear()
-  lastResolved?.clear()
+  pool = undefined
+  lastResolved = undefined
 }
 
 function originKey(url: URL, extraCa: readonly string[] | undefined): string {
