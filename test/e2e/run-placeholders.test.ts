@@ -210,6 +210,8 @@ describe('e2e: run --placeholders', () => {
       lines[1] ?? '',
       /^agentvault refused this request: it carries the placeholder of K \(local:\/\/K/,
     )
+    // The way to allow it keeps the value (secrets set would ask for it again).
+    assert.match(lines[1] ?? '', /agentvault secrets edit NAME --allow-domain HOST/)
     assert.equal(lines[2], '403')
     assert.equal(lines[3], 'still-running')
     assert.equal(world.upstream.requests.length, before, 'the upstream received nothing')

@@ -336,7 +336,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       const names = refused.map((stand) => `${stand.name} (${stand.reference})`).join(', ')
       throw new Refusal(
         403,
-        `agentvault refused this request: it carries the placeholder of ${names}, which may not be sent to ${url.host}. Nothing was sent. If ${url.host} should receive it, allow the host for that secret (secrets set --allow-domain, the profile's allowedDomains, or run --allow-domain).`,
+        `agentvault refused this request: it carries the placeholder of ${names}, which may not be sent to ${url.host}. Nothing was sent. If ${url.host} should receive it, allow the host for that secret (agentvault secrets edit NAME --allow-domain HOST, repeated for each host it keeps; the profile's allowedDomains; or run --allow-domain).`,
       )
     }
 
