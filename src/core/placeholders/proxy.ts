@@ -233,19 +233,31 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     import('../errors.js'),
   ])
   const {stands} = options
-  // One context for every upstream connection: an Agent given `ca` would rebuild a context per
-  // connection and join every root certificate into each request's pool name (most of the proxy's CPU).
-  const secureContext =
-    options.trustedCas.length > 0
-      ? tls.createSecureContext({ca: [...tls.rootCertificates, ...options.trustedCas]})
-      : undefined
   // Three pools per scheme. A kept-alive connection skips the checks made when it was opened, so
   // requests that carry values only reuse connections whose addresses passed the SSRF guard with
   // the same verdict on private networks; requests without values use a pool of their own.
   const agentOptions = {keepAlive: true}
-  const secureAgents = makeAgents(
-    () => new https.Agent({...agentOptions, ...(secureContext && {secureContext})}),
-  )
+  let secureAgents: Record<Pool, import('node:https').Agent> | undefined
+  /**
+   * The HTTPS pools, made at the first intercepted HTTPS request: with the profile's caCert they
+   * share one context trusting the roots and it (an Agent given `ca` would rebuild a context per
+   * connection and join every root certificate into each request's pool name, most of the proxy's
+   * CPU), ~20 ms to build that a run whose command makes no such request does not spend.
+   */
+  function secureAgentsNow(): Record<Pool, import('node:https').Agent> {
+    if (!secureAgents) {
+      const secureContext =
+        options.trustedCas.length > 0
+          ? tls.createSecureContext({ca: [...tls.rootCertificates, ...options.trustedCas]})
+          : undefined
+      secureAgents = makeAgents(
+        () => new https.Agent({...agentOptions, ...(secureContext && {secureContext})}),
+      )
+    }
+
+    return secureAgents
+  }
+
   const plainAgents = makeAgents(() => new http.Agent(agentOptions))
   const sockets = new Set<Duplex>()
   const targets = new WeakMap<object, string>()
@@ -719,7 +731,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const send = secure ? https.request : http.request
     const upstream = await new Promise<IncomingMessage>((resolve, reject) => {
       const outgoing = send({
-        agent: secure ? secureAgents[pool] : plainAgents[pool],
+        agent: secure ? secureAgentsNow()[pool] : plainAgents[pool],
         // A list: sent as they are, in their order (after Node's checks of names and values).
         headers: prepared.headers,
         hostname: bare(url.hostname),
@@ -870,7 +882,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   return {
     async close() {
       for (const socket of sockets) socket.destroy()
-      for (const agent of [...Object.values(secureAgents), ...Object.values(plainAgents)]) agent.destroy()
+      for (const agent of [...Object.values(secureAgents ?? {}), ...Object.values(plainAgents)])
+        agent.destroy()
       inner.close()
       await new Promise<void>((resolve) => {
         server.close(() => resolve())

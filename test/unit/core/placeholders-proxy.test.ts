@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import assert from 'node:assert/strict'
 import {readFileSync} from 'node:fs'
 import {request} from 'node:http'
+import {createRequire, syncBuiltinESMExports} from 'node:module'
 import {connect, isIP} from 'node:net'
 import {connect as tlsConnect} from 'node:tls'
 
@@ -115,6 +116,35 @@ describe('core/placeholders/proxy', () => {
       outgoing.end(body)
     })
   }
+
+  it('builds the upstream trust context (roots + caCert) at the first intercepted HTTPS request, and once', async () => {
+    // Counted on the module object; syncBuiltinESMExports carries it to the proxy's import('node:tls').
+    const tls = createRequire(import.meta.url)('node:tls') as typeof import('node:tls')
+    const original = tls.createSecureContext
+    let trusting = 0
+    tls.createSecureContext = (options) => {
+      if (Array.isArray(options?.ca) && options.ca.length > 1) trusting++
+      return original(options)
+    }
+
+    syncBuiltinESMExports()
+    let fresh: RunningProxy | undefined
+    try {
+      fresh = await startProxy(proxyOptions())
+      assert.equal(trusting, 0, 'none made at start (a command may make no HTTPS request)')
+      const target = new URL(upstream.url('/', {secure: true})).host
+      for (let i = 0; i < 3; i++)
+        assert.match(
+          (await throughTunnel(fresh.port, ca, target, `GET /trust-${i} HTTP/1.1`)).status,
+          / 200 /,
+        )
+      assert.equal(trusting, 1)
+    } finally {
+      tls.createSecureContext = original
+      syncBuiltinESMExports()
+      await fresh?.close()
+    }
+  })
 
   it('does not swap placeholders inside non-textual bodies (a documented limit), but does in headers', async () => {
     const result = await send(
