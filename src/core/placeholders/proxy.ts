@@ -134,8 +134,12 @@ function hopNames(raw: readonly string[]): ReadonlySet<string> {
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!
     if (name.length !== 10 || name.toLowerCase() !== 'connection') continue
-    names ??= new Set(HOP_HEADERS)
-    for (const item of raw[i + 1]!.split(',')) names.add(item.trim().toLowerCase())
+    for (const item of raw[i + 1]!.split(',')) {
+      const option = item.trim().toLowerCase()
+      // Most list only keep-alive, already in the set: no copy for that.
+      if (HOP_HEADERS.has(option)) continue
+      ;(names ??= new Set(HOP_HEADERS)).add(option)
+    }
   }
 
   return names ?? HOP_HEADERS

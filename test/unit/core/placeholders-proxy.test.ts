@@ -158,6 +158,21 @@ describe('core/placeholders/proxy', () => {
     assert.equal(received.headers['x-k'], CANARY)
   })
 
+  it('drops the headers a Connection header names (and the fixed hop-by-hop ones), keeps the rest', async () => {
+    for (const connection of ['keep-alive', 'keep-alive, X-Hop', 'X-Hop, close', 'close']) {
+      const result = await send(
+        upstream.url('/hop'),
+        {connection, 'keep-alive': 'timeout=5', 'x-end': stand.placeholder, 'x-hop': stand.placeholder},
+        '',
+      )
+      assert.equal(result.status, 200)
+      const {headers} = upstream.last('/hop')
+      assert.equal(headers['x-end'], CANARY, connection)
+      assert.equal(headers['x-hop'], connection.includes('X-Hop') ? undefined : CANARY, connection)
+      assert.equal(headers['keep-alive'], undefined, connection)
+    }
+  })
+
   it('swaps a placeholder inside Basic credentials (curl -u, requests auth=, git), and refuses it for another host', async () => {
     const basic = (text: string): string => `Basic ${Buffer.from(text, 'latin1').toString('base64')}`
     for (const [credentials, expected] of [
