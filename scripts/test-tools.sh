@@ -2,7 +2,8 @@
 # The real programs e2e suites run against agentvault, as Debian packages: `clients` are what
 # `run --placeholders` and `proxy` put behind agentvault (curl, Python requests for
 # /usr/bin/python3, bubblewrap for --isolate); `shells` are what completion scripts are sourced in
-# (bash, zsh). Usage: test-tools.sh clients|shells…
+# (bash, zsh); `compiler` builds the crash-point preload of the crash tests (cc: gcc, libc6-dev).
+# Usage: test-tools.sh clients|shells|compiler…
 # Installs the missing ones with apt-get when run as root; otherwise says what is missing and
 # exits 1, so the suite fails clearly instead of skipping.
 set -u
@@ -27,8 +28,12 @@ missing() {
         command -v bash >/dev/null 2>&1 || packages="$packages bash"
         command -v zsh >/dev/null 2>&1 || packages="$packages zsh"
         ;;
+      compiler)
+        command -v cc >/dev/null 2>&1 || packages="$packages gcc"
+        [ -e /usr/include/dlfcn.h ] || packages="$packages libc6-dev"
+        ;;
       *)
-        echo "test-tools: unknown group $group (clients, shells)" >&2
+        echo "test-tools: unknown group $group (clients, shells, compiler)" >&2
         exit 2
         ;;
     esac

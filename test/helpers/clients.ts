@@ -8,9 +8,14 @@ import {join} from 'node:path'
 
 import {ROOT} from './cli.js'
 
-function ensureTools(group: 'clients' | 'shells'): void {
+function ensureTools(group: 'clients' | 'compiler' | 'shells'): void {
   const install = spawnSync('sh', [join(ROOT, 'scripts', 'test-tools.sh'), group], {encoding: 'utf8'})
   if (install.status !== 0) throw new Error(install.stderr || `scripts/test-tools.sh ${group} failed`)
+}
+
+/** Install (or demand) a C compiler with libc's headers (cc); throws with what is missing. */
+export function ensureCompiler(): void {
+  ensureTools('compiler')
 }
 
 /** Install (or demand) curl, python3-requests and bubblewrap; throws with what is missing. */
