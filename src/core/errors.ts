@@ -211,9 +211,36 @@ function fileSystemError(error: unknown): AgentVaultError | undefined {
     }
 
     default: {
-      return undefined
+      return typeof path === 'string' && isUnusablePathCode(code)
+        ? unusablePathError(code, path, where, options)
+        : undefined
     }
   }
+}
+
+const UNUSABLE_PATH_CODES = ['ELOOP', 'ENAMETOOLONG', 'ENOTDIR'] as const
+type UnusablePathCode = (typeof UNUSABLE_PATH_CODES)[number]
+
+function isUnusablePathCode(code: string): code is UnusablePathCode {
+  return (UNUSABLE_PATH_CODES as readonly string[]).includes(code)
+}
+
+/** The home's path cannot hold our files: a part of it is a file, it is too long, or it loops. */
+function unusablePathError(
+  code: UnusablePathCode,
+  path: string,
+  where: string,
+  options: ErrorOptions,
+): ConfigError {
+  const why = {
+    ELOOP: 'the path has too many symbolic links (a loop)',
+    ENAMETOOLONG: 'the path is too long for this system',
+    ENOTDIR: 'a part of that path is a file, not a directory',
+  }[code]
+  return new ConfigError('HOME_UNUSABLE', `Cannot use ${path}: ${why}${where}`, {
+    ...options,
+    suggestion: 'Point AGENTVAULT_HOME at a directory (or create the directory it names).',
+  })
 }
 
 /** Wrap anything thrown into an AgentVaultError without leaking its message when it is not ours. */
