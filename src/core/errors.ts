@@ -33,6 +33,36 @@ export const EXIT_CODES: Readonly<Record<ErrorCategory, number>> = {
   cancelled: 130,
 }
 
+/**
+ * The "Try this" shown for an error thrown without one (product.md §9: every failure has one, in
+ * both the text and the `--json` form). A usage error of a command gets that command's `--help`
+ * instead (see {@link withCommandHelp}).
+ */
+export const DEFAULT_SUGGESTIONS: Readonly<Record<ErrorCategory, string>> = {
+  auth: 'Sign in again (`agentvault login`), or check the credentials the command used.',
+  cancelled: 'Run the command again when you are ready.',
+  config: 'Check the profile and its settings: `agentvault profiles list`, `agentvault status`.',
+  denied: "Check the secret's allowed domains and the profile's policy.",
+  internal: 'This is a bug in agentvault: please report it with the command you ran (never a secret).',
+  not_found: 'See what exists: `agentvault secrets list`.',
+  rate_limited: 'Wait a little, then run the command again.',
+  unavailable: 'Check that the backend is running and reachable, then run the command again.',
+  usage: 'Run the command with --help to see its flags and arguments.',
+}
+
+/**
+ * `error` with the suggestion to read `agentvault COMMAND --help` when it is a usage error that
+ * came without a suggestion of its own; otherwise `error` itself.
+ */
+export function withCommandHelp(error: AgentVaultError, commandId: string | undefined): AgentVaultError {
+  if (error.category !== 'usage' || error.suggestion || !commandId) return error
+  return new AgentVaultError(error.category, error.code, error.message, {
+    cause: error.cause,
+    ...(error.details && {details: error.details}),
+    suggestion: `See \`agentvault ${commandId.replaceAll(':', ' ')} --help\`.`,
+  })
+}
+
 export interface ErrorOptions {
   cause?: unknown
   /** Extra, value-free facts for `--json` and debug output. */
@@ -66,7 +96,7 @@ export class AgentVaultError extends Error {
       code: string
       details?: Record<string, unknown>
       message: string
-      suggestion?: string
+      suggestion: string
     }
   } {
     return {
@@ -74,7 +104,7 @@ export class AgentVaultError extends Error {
         code: this.code,
         category: this.category,
         message: this.message,
-        suggestion: this.suggestion,
+        suggestion: this.suggestion || DEFAULT_SUGGESTIONS[this.category],
         ...(this.details ? {details: this.details} : {}),
       },
     }
