@@ -324,6 +324,24 @@ describe('e2e: a process killed at every point of its writes (SIGKILL)', functio
     })
   })
 
+  it('login openbao in a new home (the key file and credentials.enc created)', async () => {
+    await crashEverywhere({
+      args: ['login', 'openbao', '--address', server.url, '--token-stdin'],
+      between: (before, after) => ({
+        ...after,
+        credentials: after.credentials?.replace(
+          '"name":"openbao","signedIn":true',
+          '"name":"openbao","signedIn":false',
+        ),
+      }),
+      credentials: true,
+      input: tokens.writer,
+      async setup(env) {
+        await mkdir(env.AGENTVAULT_HOME as string, {mode: 0o700, recursive: true})
+      },
+    })
+  })
+
   it('logout openbao (credentials.enc rewritten)', async () => {
     await crashEverywhere({
       args: ['logout', 'openbao'],
