@@ -27,6 +27,63 @@ const HANG_MS = 20_000
 const RUNS = Number(process.env.FUZZ_RUNS ?? 160)
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_207)
 
+const ENV_RUNS = Number(process.env.FUZZ_ENV_RUNS ?? 60)
+
+/** Variables agentvault or a backend reads (NODE_OPTIONS and PATH are Node's and the shell's). */
+const FUZZED_VARIABLES = [
+  'AGENTVAULT_PROFILE',
+  'AGENTVAULT_MAX_VALUE_BYTES',
+  'AGENTVAULT_MAX_RESPONSE_BYTES',
+  'AGENTVAULT_MASK',
+  'AGENTVAULT_MASK_FLUSH_MS',
+  'AGENTVAULT_TIMEOUT',
+  'AGENTVAULT_ENV_FILE',
+  'AGENTVAULT_PASS_ENV',
+  'AGENTVAULT_ALLOW_HOST',
+  'AGENTVAULT_ALLOW_DOMAIN',
+  'AGENTVAULT_CACERT',
+  'AGENTVAULT_NO_PROMPT',
+  'AGENTVAULT_NO_KEYCHAIN',
+  'AGENTVAULT_PLACEHOLDERS',
+  'AGENTVAULT_PASSPHRASE',
+  'AGENTVAULT_DATA_DIR',
+  'AGENTVAULT_PROXY_PORT',
+  'AGENTVAULT_MCP_ALLOW',
+  'BAO_ADDR',
+  'BAO_TOKEN',
+  'BAO_CACERT',
+  'BAO_NAMESPACE',
+  'VAULT_ADDR',
+  'VAULT_SKIP_VERIFY',
+  'SANCTUM_SOCKET',
+  'SANCTUM_HOST',
+  'SANCTUM_PORT',
+  'SANCTUM_AGENT',
+  'SANCTUM_KEY_PATH',
+  'AGENTSECRETS_PORT',
+  'AGENTAUTH_BASE_URL',
+  'AGENTAUTH_AGENT_ID',
+  'CI',
+  'NO_COLOR',
+]
+
+/** Commands that read those variables. */
+const ENV_COMMANDS = [
+  ['secrets', 'list'],
+  ['secrets', 'get', 'A', '--reveal'],
+  ['secrets', 'set', 'B', 'B=value'],
+  ['status'],
+  ['profiles', 'list'],
+  ['audit', '--limit', '2'],
+  ['run', '--env', 'K=local://A', '--', 'node', '-e', '0'],
+  ['run', '--env', 'K=openbao+kv2://secret/x#f', '--', 'node', '-e', '0'],
+  ['use', 'A', 'sign', '--param', 'algorithm=hmac-sha256', '--param', 'data=x'],
+  ['call', 'http://127.0.0.1:1/', '--bearer', 'A', '--allow-host', '127.0.0.1'],
+  ['secrets', 'list', 'openbao+kv2://secret/'],
+  ['secrets', 'get', 'sanctum://a/b', '--reveal'],
+  ['agents', 'list'],
+]
+
 /** Exits of agentvault's own failures that are not bugs (product.md §9). */
 const OWN_CODES = new Set([0, 2, 3, 4, 5, 6, 7, 8, 130])
 
@@ -269,6 +326,33 @@ describe('e2e: fuzzed command lines for every command (fast-check, through the b
         )
       }),
       {numRuns: RUNS, seed: SEED},
+    )
+  })
+
+  it(`${ENV_RUNS} environments of hostile AGENTVAULT_* and backend variables: the same bar`, async () => {
+    const variable = fc.tuple(fc.constantFrom(...FUZZED_VARIABLES), hostileWord)
+    const cases = fc.record({
+      args: fc.constantFrom(...ENV_COMMANDS),
+      variables: fc.uniqueArray(variable, {maxLength: 4, minLength: 1, selector: ([name]) => name}),
+    })
+    await fc.assert(
+      fc.asyncProperty(cases, async ({args, variables}) => {
+        const result = await runBounded(args, {...env, ...Object.fromEntries(variables)}, cwd)
+        const shown = `${JSON.stringify(variables).slice(0, 400)} ${args.join(' ')}`
+        assert.ok(!result.hung, `hung (killed after ${HANG_MS} ms): ${shown}`)
+        assert.ok(
+          result.code !== null && OWN_CODES.has(result.code),
+          `exit ${result.code} (signal ${result.signal}) for ${shown}\n${result.stderr.slice(0, 2000)}`,
+        )
+        assert.doesNotMatch(result.stderr, /bug in agentvault|\n\s+at .+:\d+:\d+\)?\n/, shown)
+        const problem = explainsItself(result)
+        assert.equal(
+          problem,
+          undefined,
+          `${problem} for ${shown} (exit ${result.code})\n${result.stderr.slice(0, 2000)}`,
+        )
+      }),
+      {numRuns: ENV_RUNS, seed: SEED},
     )
   })
 
