@@ -67,7 +67,6 @@ describe('e2e: odd homes (a file, a path through a file, too long, a link, odd n
     await writeFile(file, 'not a directory\n', {mode: 0o600})
     const env = {...t.env, AGENTVAULT_HOME: file}
     for (const {args, input} of COMMANDS) {
-       
       const result = await runCli(args, {env, input})
       expectExplainedFailure(result, args.join(' '))
       assert.match(result.stderr, /not a directory/, args.join(' '))
@@ -82,7 +81,6 @@ describe('e2e: odd homes (a file, a path through a file, too long, a link, odd n
     for (const home of [join(file, 'home'), join(t.home, 'x'.repeat(300)), t.home + '/y'.repeat(2500)]) {
       const env = {...t.env, AGENTVAULT_HOME: home}
       for (const {args, input} of COMMANDS) {
-         
         const result = await runCli(args, {env, input})
         expectExplainedFailure(result, `${args.join(' ')} (home ${home.slice(0, 60)}…)`)
       }
@@ -113,7 +111,6 @@ describe('e2e: odd homes (a file, a path through a file, too long, a link, odd n
       [['profiles', 'add', 'p', '--kind', 'openbao', '--set', 'address=https://bao.example.com'], ''],
       [['audit', 'verify'], ''],
     ] as const) {
-       
       const result = await runCli([...args], {env, input})
       assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`)
     }
@@ -163,7 +160,6 @@ describe('e2e: odd homes (a file, a path through a file, too long, a link, odd n
     it('writers exit 3 naming the read-only filesystem; readers still read; nothing changed', async () => {
       const before = await digestOf(join(home, 'vault.json'))
       for (const {args, input} of COMMANDS) {
-         
         const result = await runCli(args, {env, input})
         const what = args.join(' ')
         assert.notEqual(result.code, 1, `${what}: ${result.stderr}`)
@@ -229,7 +225,6 @@ describe('e2e: odd homes (a file, a path through a file, too long, a link, odd n
         await chmod(path, 0o000)
         try {
           for (const {args, input} of COMMANDS) {
-             
             const result = await asNobody(args, input)
             const what = `${args.join(' ')} (${file} mode 000)`
             assert.notEqual(result.code, 1, `${what}: ${result.stderr}`)

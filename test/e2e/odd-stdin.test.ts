@@ -114,7 +114,6 @@ describe('e2e: odd stdin (closed, /dev/null, a silent pipe that never ends)', fu
     describe(`stdin ${kind}`, () => {
       it('commands that need no input finish with exit 0', async () => {
         for (const args of noInput()) {
-           
           const result = await runWithStdin(kind, args, env)
           assert.ok(!result.hung, `${args.join(' ')} waited for stdin (${kind})`)
           const expected = args.includes('NOT_THERE_EITHER') ? 6 : 0
