@@ -192,81 +192,181 @@ export class InternalError extends AgentVaultError {
  */
 function fileSystemError(error: unknown): AgentVaultError | undefined {
   if (!(error instanceof Error)) return undefined
-  const {code, path, syscall} = error as NodeJS.ErrnoException
+  const {code, errno, path, syscall} = error as NodeJS.ErrnoException
   if (typeof code !== 'string' || typeof syscall !== 'string') return undefined
-  const where = typeof path === 'string' ? ` (${syscall} ${path})` : ` (${syscall})`
-  const options = {cause: error, details: {errno: code, syscall, ...(typeof path === 'string' && {path})}}
-  switch (code) {
-    case 'EDQUOT':
-    case 'EFBIG':
-    case 'ENOSPC': {
-      const what =
-        code === 'EFBIG'
-          ? 'a file would grow past the size limit (ulimit -f) or the filesystem’s maximum'
-          : code === 'EDQUOT'
-            ? 'the disk quota is exhausted'
-            : 'no space left on the device'
-      return new BackendUnavailableError(
-        'DISK_FULL',
-        `Could not write: ${what}${where}; nothing was changed`,
-        {
-          ...options,
-          suggestion:
-            'Free some space on the filesystem of the agentvault home (or point AGENTVAULT_HOME at another one), then run the command again.',
-        },
-      )
-    }
-
-    case 'EIO': {
-      return new BackendUnavailableError('IO_ERROR', `An input/output error from the disk${where}`, {
-        ...options,
-        suggestion: 'Check the disk holding the agentvault home (dmesg, fsck), then run the command again.',
-      })
-    }
-
-    case 'EACCES':
-    case 'EPERM':
-    case 'EROFS': {
-      if (typeof path !== 'string') return undefined
-      // A read-only filesystem: the directory says more than the temp file that could not be made.
-      const message =
-        code === 'EROFS'
-          ? `${dirname(path)} is on a read-only filesystem${where}`
-          : `${path} is not accessible to this user${where}`
-      return new ConfigError('HOME_NOT_WRITABLE', message, {
-        ...options,
-        suggestion:
-          'Point AGENTVAULT_HOME at a directory this user can write, or fix its owner and permissions (the home is 0700, its files 0600).',
-      })
-    }
-
-    default: {
-      return typeof path === 'string' && isUnusablePathCode(code)
-        ? unusablePathError(code, path, where, options)
-        : undefined
-    }
+  const failure: FileSystemFailure = {
+    code,
+    options: {cause: error, details: {errno: code, syscall, ...(typeof path === 'string' && {path})}},
+    path: typeof path === 'string' ? path : undefined,
+    where: typeof path === 'string' ? ` (${syscall} ${path})` : ` (${syscall})`,
   }
+  const named = FILE_SYSTEM_FAILURES[code]?.(failure)
+  if (named) return named
+  // Any other errno of a file-system call (a system error, not one of Node's ERR_ codes).
+  return typeof errno === 'number' && FILE_SYSTEM_CALLS.has(syscall)
+    ? otherFileSystemFailure(failure)
+    : undefined
 }
 
-const UNUSABLE_PATH_CODES = ['ELOOP', 'ENAMETOOLONG', 'ENOTDIR'] as const
-type UnusablePathCode = (typeof UNUSABLE_PATH_CODES)[number]
+interface FileSystemFailure {
+  code: string
+  options: ErrorOptions
+  path: string | undefined
+  /** " (syscall path)" */
+  where: string
+}
 
-function isUnusablePathCode(code: string): code is UnusablePathCode {
-  return (UNUSABLE_PATH_CODES as readonly string[]).includes(code)
+const FILE_SYSTEM_CALLS = new Set([
+  'access',
+  'chmod',
+  'close',
+  'copyfile',
+  'fchmod',
+  'fdatasync',
+  'fstat',
+  'fsync',
+  'ftruncate',
+  'futime',
+  'link',
+  'lstat',
+  'mkdir',
+  'mkdtemp',
+  'open',
+  'opendir',
+  'read',
+  'readlink',
+  'realpath',
+  'rename',
+  'rmdir',
+  'scandir',
+  'stat',
+  'symlink',
+  'unlink',
+  'utime',
+  'write',
+])
+
+function diskFull({code, options, where}: FileSystemFailure): AgentVaultError {
+  const what =
+    code === 'EFBIG'
+      ? 'a file would grow past the size limit (ulimit -f) or the filesystem’s maximum'
+      : code === 'EDQUOT'
+        ? 'the disk quota is exhausted'
+        : 'no space left on the device'
+  return new BackendUnavailableError('DISK_FULL', `Could not write: ${what}${where}; nothing was changed`, {
+    ...options,
+    suggestion:
+      'Free some space on the filesystem of the agentvault home (or point AGENTVAULT_HOME at another one), then run the command again.',
+  })
+}
+
+function notWritable({code, options, path, where}: FileSystemFailure): AgentVaultError {
+  // A read-only filesystem: the directory says more than the temp file that could not be made.
+  // Without a path (a write to a file already open, on a filesystem remounted read-only after an
+  // error, or refused by FUSE/NFS), the home is what is named.
+  const reason = code === 'EROFS' ? 'is on a read-only filesystem' : 'is not writable by this user'
+  const message =
+    path === undefined
+      ? `A file of the agentvault home could not be written: the filesystem refused it (${code})${where}`
+      : code === 'EROFS'
+        ? `${dirname(path)} ${reason}${where}`
+        : `${path} is not accessible to this user${where}`
+  return new ConfigError('HOME_NOT_WRITABLE', message, {
+    ...options,
+    suggestion:
+      'Point AGENTVAULT_HOME at a directory this user can write, or fix its owner and permissions (the home is 0700, its files 0600).',
+  })
+}
+
+/** A file-system failure with no more specific story: exit 5, the call and the errno named. */
+function otherFileSystemFailure({code, options, where}: FileSystemFailure): AgentVaultError {
+  return new BackendUnavailableError(
+    'FILE_SYSTEM_ERROR',
+    `The file system refused a call (${code})${where}`,
+    {
+      ...options,
+      suggestion: 'Check the disk and the agentvault home (AGENTVAULT_HOME), then run the command again.',
+    },
+  )
+}
+
+/** errno → what it means for agentvault (product.md §9); undefined: the generic failure. */
+const FILE_SYSTEM_FAILURES: Readonly<
+  Record<string, (failure: FileSystemFailure) => AgentVaultError | undefined>
+> = {
+  EACCES: notWritable,
+  // A file of the home that is itself a mount point (`docker run -v ./vault.json:…`): a new copy
+  // cannot be renamed over it.
+  EBUSY: ({options, path, where}) =>
+    path === undefined
+      ? undefined
+      : new ConfigError(
+          'FILE_NOT_REPLACEABLE',
+          `${path} cannot be replaced${where}: it is in use or a mount point`,
+          {
+            ...options,
+            suggestion:
+              'agentvault replaces its files by renaming a new copy over them: mount the whole agentvault home (a directory), not single files of it.',
+          },
+        ),
+  EDQUOT: diskFull,
+  EFBIG: diskFull,
+  EIO: ({options, where}) =>
+    new BackendUnavailableError('IO_ERROR', `An input/output error from the disk${where}`, {
+      ...options,
+      suggestion: 'Check the disk holding the agentvault home (dmesg, fsck), then run the command again.',
+    }),
+  ELOOP: unusablePathError,
+  EMFILE: tooManyOpenFiles,
+  ENAMETOOLONG: unusablePathError,
+  ENFILE: tooManyOpenFiles,
+  ENOENT: ({options, path, where}) =>
+    path === undefined
+      ? undefined
+      : new ConfigError(
+          'FILE_VANISHED',
+          `${path} does not exist${where}: it was removed while agentvault used it`,
+          {
+            ...options,
+            suggestion:
+              'Check that the agentvault home (AGENTVAULT_HOME) still exists and that nothing else removes its files, then run the command again.',
+          },
+        ),
+  ENOSPC: diskFull,
+  ENOTDIR: unusablePathError,
+  EPERM: notWritable,
+  EROFS: notWritable,
+  EXDEV: ({options, path, where}) =>
+    path === undefined
+      ? undefined
+      : new ConfigError(
+          'FILE_NOT_REPLACEABLE',
+          `${path} cannot be replaced${where}: it is on another filesystem`,
+          {
+            ...options,
+            suggestion:
+              'agentvault replaces its files by renaming a new copy over them: mount the whole agentvault home (a directory), not single files of it.',
+          },
+        ),
+}
+
+function tooManyOpenFiles({options, where}: FileSystemFailure): AgentVaultError {
+  return new BackendUnavailableError('TOO_MANY_OPEN_FILES', `Too many open files${where}`, {
+    ...options,
+    suggestion:
+      'Raise the limit of open files (ulimit -n) or close other programs, then run the command again.',
+  })
 }
 
 /** The home's path cannot hold our files: a part of it is a file, it is too long, or it loops. */
-function unusablePathError(
-  code: UnusablePathCode,
-  path: string,
-  where: string,
-  options: ErrorOptions,
-): ConfigError {
-  const why = {
-    ELOOP: 'the path has too many symbolic links (a loop)',
-    ENAMETOOLONG: 'the path is too long for this system',
-    ENOTDIR: 'a part of that path is a file, not a directory',
-  }[code]
+function unusablePathError({code, options, path, where}: FileSystemFailure): AgentVaultError | undefined {
+  if (path === undefined) return undefined
+  const why =
+    code === 'ENOTDIR'
+      ? 'a part of that path is a file, not a directory'
+      : code === 'ENAMETOOLONG'
+        ? 'the path is too long for this system'
+        : 'the path has too many symbolic links (a loop)'
   return new ConfigError('HOME_UNUSABLE', `Cannot use ${path}: ${why}${where}`, {
     ...options,
     suggestion: 'Point AGENTVAULT_HOME at a directory (or create the directory it names).',
