@@ -11,16 +11,13 @@
  * dead process's lock). No timing is involved: the crash point is an exact count.
  */
 import assert from 'node:assert/strict'
-import {execFileSync} from 'node:child_process'
 import {cp, mkdir, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {type CliResult, ROOT, runCli, tempHome} from '../helpers/cli.js'
+import {type CliResult, runCli, tempHome} from '../helpers/cli.js'
+import {buildCrashAtOp, crashAtOpEnv} from '../helpers/crash-at-op.js'
 import {startSeededServer} from '../servers/openbao/harness.js'
 import {type OpenBaoTestServer} from '../servers/openbao/server.js'
-
-const PRELOAD_SOURCE = join(ROOT, 'test', 'fixtures', 'crash-at-op.c')
-const PRELOAD = join(ROOT, 'tmp', 'crash-at-op', `crash-at-op-${process.pid}.so`)
 
 /** What a home holds, as the CLI reports it (timestamps left out: they differ between runs). */
 interface Snapshot {
@@ -61,7 +58,7 @@ async function ok(args: string[], env: NodeJS.ProcessEnv, input = ''): Promise<C
 }
 
 function crashEnv(env: NodeJS.ProcessEnv, home: string, extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return {...env, CRASH_AT_OP_ROOT: home, LD_PRELOAD: PRELOAD, UV_USE_IO_URING: '0', ...extra}
+  return {...crashAtOpEnv(env, {root: home}), ...extra}
 }
 
 /** Two versions of A, and B with a description and a tag; one audited read. */
@@ -81,11 +78,10 @@ describe('e2e: a process killed at every point of its writes (SIGKILL)', functio
 
   before(async function () {
     try {
-      await mkdir(join(ROOT, 'tmp', 'crash-at-op'), {recursive: true})
-      execFileSync('cc', ['-shared', '-fPIC', '-O1', '-o', PRELOAD, PRELOAD_SOURCE, '-ldl'], {stdio: 'pipe'})
+      buildCrashAtOp()
     } catch (error) {
       // The crash points need a C compiler to build the preload library (CI images have gcc).
-      console.warn(`skipped: cannot build ${PRELOAD_SOURCE}: ${(error as Error).message}`)
+      console.warn(`skipped: cannot build the crash preload: ${(error as Error).message}`)
       this.skip()
     }
 
@@ -96,7 +92,6 @@ describe('e2e: a process killed at every point of its writes (SIGKILL)', functio
   after(async () => {
     await server?.close()
     await t?.dispose()
-    await rm(PRELOAD, {force: true})
   })
 
   function envFor(home: string): NodeJS.ProcessEnv {
