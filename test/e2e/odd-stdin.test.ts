@@ -1,13 +1,14 @@
 /**
  * Through the built binary: stdin as a CI runner, a cron job or a supervisor leaves it — closed
- * (`<&-`), /dev/null, or a pipe that stays open and never says anything (a runner that keeps its
- * end). A command that needs no input must not wait for it; a command that needs it and gets none
+ * (`<&-`), /dev/null, an endless stream (/dev/zero), or a pipe that stays open and never says
+ * anything (a runner that keeps its end). A command that needs no input must not wait for it; a command that needs it and gets none
  * fails at once with exit 2, `Error:` and `Try this:` naming the flag to use. (Endless and huge input
  * is test/e2e/endless-input.test.ts.) A run still going after HANG_MS is killed and fails the test:
  * that bound is the failure signal, not a sleep.
  */
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
+import {closeSync, openSync} from 'node:fs'
 import {writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
@@ -24,7 +25,7 @@ import {
 
 const HANG_MS = 20_000
 
-type StdinKind = 'closed' | 'dev-null' | 'silent-pipe'
+type StdinKind = 'closed' | 'dev-null' | 'dev-zero' | 'silent-pipe'
 
 async function runWithStdin(
   kind: StdinKind,
@@ -32,18 +33,21 @@ async function runWithStdin(
   env: NodeJS.ProcessEnv,
 ): Promise<CliResult & {hung: boolean}> {
   const childEnv = withNodeOnPath(baseEnv(env))
+  const zero = kind === 'dev-zero' ? openSync('/dev/zero', 'r') : undefined
   const child =
-    kind === 'closed'
-      ? spawn('sh', ['-c', 'exec "$0" "$@" <&-', BIN, ...args], {
-          cwd: ROOT,
-          env: childEnv,
-          stdio: ['pipe', 'pipe', 'pipe'],
-        })
-      : spawn(BIN, args, {
-          cwd: ROOT,
-          env: childEnv,
-          stdio: [kind === 'dev-null' ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-        })
+    kind === 'dev-zero'
+      ? spawn(BIN, args, {cwd: ROOT, env: childEnv, stdio: [zero, 'pipe', 'pipe']})
+      : kind === 'closed'
+        ? spawn('sh', ['-c', 'exec "$0" "$@" <&-', BIN, ...args], {
+            cwd: ROOT,
+            env: childEnv,
+            stdio: ['pipe', 'pipe', 'pipe'],
+          })
+        : spawn(BIN, args, {
+            cwd: ROOT,
+            env: childEnv,
+            stdio: [kind === 'dev-null' ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+          })
   // silent-pipe: the write end stays open (never written, never closed) until the command ends.
   child.stdin?.on('error', () => {})
   let hung = false
@@ -56,6 +60,7 @@ async function runWithStdin(
   } finally {
     clearTimeout(timer)
     child.stdin?.destroy()
+    if (zero !== undefined) closeSync(zero)
   }
 }
 
@@ -110,7 +115,7 @@ describe('e2e: odd stdin (closed, /dev/null, a silent pipe that never ends)', fu
     {args: ['use', 'A', 'sign', '--params', '-'], hint: /params|stdin/i},
   ]
 
-  for (const kind of ['closed', 'dev-null', 'silent-pipe'] as const) {
+  for (const kind of ['closed', 'dev-null', 'dev-zero', 'silent-pipe'] as const) {
     describe(`stdin ${kind}`, () => {
       it('commands that need no input finish with exit 0', async () => {
         for (const args of noInput()) {
@@ -121,8 +126,9 @@ describe('e2e: odd stdin (closed, /dev/null, a silent pipe that never ends)', fu
         }
       })
 
-      if (kind !== 'silent-pipe')
-        // A silent pipe may still deliver: waiting is right there (as `cat` does); see the file comment.
+      if (kind === 'closed' || kind === 'dev-null')
+        // A silent pipe may still deliver: waiting is right there (as `cat` does); endless input is
+        // test/e2e/endless-input.test.ts.
         for (const {args, hint} of needInput)
           it(`${args.join(' ')}: exit 2 at once, Error and Try this`, async () => {
             const result = await runWithStdin(kind, args, env)
