@@ -347,6 +347,42 @@ describe('e2e: a process killed at every point of its writes (SIGKILL)', functio
       },
     })
   })
+
+  it('12 concurrent writers, 4 of them killed holding the vault lock: every other write is kept', async () => {
+    const home = await freshHome()
+    const env = envFor(home)
+    await ok(['secrets', 'set', 'BEFORE'], env, 'before')
+    const killed = new Set([1, 4, 7, 10])
+    const runs = Array.from({length: 12}, (_, i) =>
+      run(
+        ['secrets', 'set', `K${i}`],
+        killed.has(i)
+          ? // Dies right before its rename: its new vault written, the lock held, nothing committed.
+            crashAtOpEnv(env, {
+              at: 1,
+              match: `rename ${join(home, 'vault.json')}`,
+              mode: 'before',
+              root: home,
+            })
+          : env,
+        `value-${i}`,
+      ),
+    )
+    const results = await Promise.all(runs)
+    for (const [i, result] of results.entries()) {
+      if (killed.has(i)) assert.equal(result.signal, 'SIGKILL', `K${i}: ${result.stderr}`)
+      else assert.equal(result.code, 0, `K${i}: ${result.stderr}`)
+    }
+
+    const values = JSON.parse(
+      (await ok(['secrets', 'export', '--format', 'json', '--reveal'], env)).stdout,
+    ) as Record<string, string>
+    const expected: Record<string, string> = {BEFORE: 'before'}
+    for (let i = 0; i < 12; i++) if (!killed.has(i)) expected[`K${i}`] = `value-${i}`
+    assert.deepEqual(values, expected)
+    const verify = await run(['audit', 'verify'], env)
+    assert.equal(verify.code, 0, verify.stderr)
+  })
 })
 
 function isDeepEqual(a: unknown, b: unknown): boolean {
