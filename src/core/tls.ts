@@ -36,7 +36,7 @@ export async function readCaFile(path: string): Promise<Buffer> {
     let total = 0
     for (;;) {
       const chunk = Buffer.alloc(64 * 1024)
-       
+
       const {bytesRead} = await handle.read(chunk, 0, chunk.length, null)
       if (bytesRead === 0) return Buffer.concat(chunks)
       chunks.push(chunk.subarray(0, bytesRead))

@@ -47,7 +47,6 @@ describe('e2e: the audit head when replacing it fails or is cut short', () => {
     const before = await readFile(audit)
     const {count} = await verify()
     for (let i = 0; i < 2; i++) {
-       
       const result = await runCli(['secrets', 'get', 'A', '--reveal'], {
         env: crashAtOpEnv(t.env, {at: 1, errno: 5, match: headRename, mode: 'fail', root: home}),
       })
@@ -55,9 +54,9 @@ describe('e2e: the audit head when replacing it fails or is cut short', () => {
       assert.equal(result.stdout, 'a-value')
       assert.match(result.stderr, /Could not write the audit log/)
       // The warning says nothing was written: nothing was.
-       
+
       assert.deepEqual(await readFile(audit), before, 'the failed append left its line')
-       
+
       assert.equal((await verify()).count, count)
     }
 
@@ -69,7 +68,6 @@ describe('e2e: the audit head when replacing it fails or is cut short', () => {
   it('killed twice in a row between the lines and the head: verify passes, the next append catches the head up', async () => {
     const {count} = await verify()
     for (let i = 0; i < 2; i++) {
-       
       const result = await runCli(['secrets', 'get', 'A', '--reveal'], {
         env: crashAtOpEnv(t.env, {at: 1, match: headRename, mode: 'before', root: home}),
       })
