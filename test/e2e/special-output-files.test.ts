@@ -54,8 +54,8 @@ describe('e2e: -o FILE / --config-file naming a device, a FIFO or a socket', () 
   })
 
   after(async () => {
-    await new Promise((resolve) => {
-      if (socketServer) socketServer.close(resolve)
+    await new Promise<void>((resolve) => {
+      if (socketServer) socketServer.close(() => resolve())
       else resolve()
     })
     await t?.dispose()
