@@ -196,6 +196,7 @@ function fileSystemError(error: unknown): AgentVaultError | undefined {
   if (typeof code !== 'string' || typeof syscall !== 'string') return undefined
   const failure: FileSystemFailure = {
     code,
+    fileCall: FILE_SYSTEM_CALLS.has(syscall),
     options: {cause: error, details: {errno: code, syscall, ...(typeof path === 'string' && {path})}},
     path: typeof path === 'string' ? path : undefined,
     where: typeof path === 'string' ? ` (${syscall} ${path})` : ` (${syscall})`,
@@ -210,6 +211,8 @@ function fileSystemError(error: unknown): AgentVaultError | undefined {
 
 interface FileSystemFailure {
   code: string
+  /** A call on a file or directory (not spawn, connect, getaddrinfo, …). */
+  fileCall: boolean
   options: ErrorOptions
   path: string | undefined
   /** " (syscall path)" */
@@ -297,8 +300,8 @@ const FILE_SYSTEM_FAILURES: Readonly<
   EACCES: notWritable,
   // A file of the home that is itself a mount point (`docker run -v ./vault.json:…`): a new copy
   // cannot be renamed over it.
-  EBUSY: ({options, path, where}) =>
-    path === undefined
+  EBUSY: ({fileCall, options, path, where}) =>
+    path === undefined || !fileCall
       ? undefined
       : new ConfigError(
           'FILE_NOT_REPLACEABLE',
@@ -320,8 +323,8 @@ const FILE_SYSTEM_FAILURES: Readonly<
   EMFILE: tooManyOpenFiles,
   ENAMETOOLONG: unusablePathError,
   ENFILE: tooManyOpenFiles,
-  ENOENT: ({options, path, where}) =>
-    path === undefined
+  ENOENT: ({fileCall, options, path, where}) =>
+    path === undefined || !fileCall
       ? undefined
       : new ConfigError(
           'FILE_VANISHED',
@@ -336,8 +339,8 @@ const FILE_SYSTEM_FAILURES: Readonly<
   ENOTDIR: unusablePathError,
   EPERM: notWritable,
   EROFS: notWritable,
-  EXDEV: ({options, path, where}) =>
-    path === undefined
+  EXDEV: ({fileCall, options, path, where}) =>
+    path === undefined || !fileCall
       ? undefined
       : new ConfigError(
           'FILE_NOT_REPLACEABLE',
