@@ -6,7 +6,7 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {nearest} from './core/did-you-mean.js'
-import {AgentVaultError, ConfigError, toAgentVaultError, UsageError} from './core/errors.js'
+import {AgentVaultError, ConfigError, toAgentVaultError, UsageError, withCommandHelp} from './core/errors.js'
 import {Session} from './core/session.js'
 import {reportError, warn} from './ui/errors.js'
 import {isTerminal} from './ui/terminal.js'
@@ -73,14 +73,17 @@ export abstract class AgentVaultCommand<T extends typeof Command> extends Comman
   ): Promise<unknown> {
     // oclif's own exits (this.exit) and help output pass through untouched.
     if (thrown.oclif?.exit === 0 || thrown.constructor.name === 'ExitError') throw thrown
-    const error = this.explainingPromptOff(
-      this.namingProfileVariable(
-        thrown instanceof AgentVaultError
-          ? thrown
-          : thrown.oclif === undefined
-            ? toAgentVaultError(thrown)
-            : this.usageError(thrown),
+    const error = withCommandHelp(
+      this.explainingPromptOff(
+        this.namingProfileVariable(
+          thrown instanceof AgentVaultError
+            ? thrown
+            : thrown.oclif === undefined
+              ? toAgentVaultError(thrown)
+              : this.usageError(thrown),
+        ),
       ),
+      this.id,
     )
     const code = reportError(error, {json: this.jsonEnabled()})
     process.exitCode = code

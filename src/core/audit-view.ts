@@ -15,7 +15,7 @@ import {
   verifyAudit,
 } from './audit.js'
 import {type BackendKind, type ExternalAuditEvent, isBackendKind} from './backend.js'
-import {listProfiles, type Profile} from './config.js'
+import {assertHomeIsDirectory, listProfiles, type Profile} from './config.js'
 import {AgentVaultError, NotSupportedError, UsageError} from './errors.js'
 
 /** `audit --source`: the local trail, one backend kind's sources, or everything. */
@@ -71,6 +71,7 @@ export async function showAuditTrail(
   filter: AuditFilter,
   options: ShowAuditOptions,
 ): Promise<void> {
+  assertHomeIsDirectory(home)
   const history = async (): Promise<AuditViewEvent[]> => {
     if (!options.external) return readAudit(home, filter)
     const [local, external] = await Promise.all([
@@ -198,6 +199,7 @@ export interface AuditVerification {
 }
 
 export async function verifyAuditTrail(home: string): Promise<AuditVerification> {
+  assertHomeIsDirectory(home)
   const result = await verifyAudit(home)
   if (!result.ok) {
     const bad = result.firstBad

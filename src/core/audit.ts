@@ -292,6 +292,9 @@ async function appendLocked(
     for (const outcome of await Promise.allSettled([logSynced, syncTemporary(headTemporary)]))
       if (outcome.status === 'rejected') throw outcome.reason
     progress.durable = records
+    const temporary = headTemporary
+    headTemporary = undefined // commitHead closes it and, if it fails, removes it
+    await commitHead(home, temporary, lock, progress)
   } catch (error) {
     if (headTemporary) discardTemporary(headTemporary)
     // A full disk (ENOSPC, EDQUOT, EFBIG) in the middle of the lines, or for the head after
@@ -305,10 +308,29 @@ async function appendLocked(
     closeSync(fd)
   }
 
-  // Renamed after the lines are durable: a crash in between leaves the head behind, which
-  // verify accepts and the next append repairs; the reverse order would fake a truncation.
-  await commitTemporary(headTemporary as Temporary, join(home, AUDIT_HEAD_FILE), [lock])
   return records
+}
+
+/**
+ * Rename the new head into place, after the lines are durable: a crash in between leaves the head
+ * behind, which verify accepts and the next append repairs; the reverse order would fake a
+ * truncation. If the rename fails (EIO, a filesystem turned read-only) the caller takes the lines
+ * back, so that the failure reported is one that wrote nothing, as for any other step — left in
+ * place, each such failure would put the head one more entry behind. Taken over meanwhile, the
+ * lines stand (appendAuditBatch reports them as appended).
+ */
+async function commitHead(
+  home: string,
+  temporary: Temporary,
+  lock: HeldFileLock,
+  progress: AppendProgress,
+): Promise<void> {
+  try {
+    await commitTemporary(temporary, join(home, AUDIT_HEAD_FILE), [lock])
+  } catch (error) {
+    if (!isLockCompromised(error)) progress.durable = undefined
+    throw error
+  }
 }
 
 /**
@@ -372,6 +394,9 @@ export async function verifyAudit(home: string): Promise<AuditVerification> {
   })
 
   let interrupted: AuditVerification['interrupted']
+  // Whether the head names an entry of the chain (same seq and hash) that is not the last one.
+  const headSaid = snapshot.headBytes === undefined ? undefined : parseHead(snapshot.headBytes)
+  let headOnChain = false
   for await (const {bytes, line, terminated} of readLines(logPath, snapshot.size)) {
     // The start of a line and no record, last in the log: an append cut short (see appendAudit),
     // provided the head agrees that no record is missing (checked below).
@@ -385,6 +410,7 @@ export async function verifyAudit(home: string): Promise<AuditVerification> {
 
     const checked = checkLine(bytes, terminated, previous)
     if ('reason' in checked) return bad(line, checked.reason, checked.seq)
+    if (headSaid && checked.seq === headSaid.seq) headOnChain = checked.hash === headSaid.hash
     beforePrevious = previous
     previous = checked
     count++
@@ -403,15 +429,20 @@ export async function verifyAudit(home: string): Promise<AuditVerification> {
   }
 
   const matchesLast = head.seq === previous.seq && head.hash === previous.hash
-  // One behind is the trace of a crash between writing the line and the head (see appendAudit).
-  const matchesCrashWindow =
-    beforePrevious !== undefined && head.seq === beforePrevious.seq && head.hash === beforePrevious.hash
+  // One behind is the trace of a crash between writing the line and the head (see appendAudit);
+  // further behind, of several such crashes in a row before an append got through. Either way the
+  // head names an entry of the chain: nothing was cut (a cut shows as a head ahead of the log).
+  const matchesCrashWindow = samePoint(head, beforePrevious) || (head.seq < previous.seq && headOnChain)
   if (!matchesLast && !matchesCrashWindow) {
     count = Math.max(0, count - 1)
     return bad(count + 1, `${AUDIT_HEAD_FILE} (seq ${head.seq}) does not match the last entry`, previous.seq)
   }
 
   return interrupted ? {count, interrupted, ok: true} : {count, ok: true}
+}
+
+function samePoint(a: ChainPoint, b: ChainPoint | undefined): boolean {
+  return b !== undefined && a.seq === b.seq && a.hash === b.hash
 }
 
 /**

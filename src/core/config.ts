@@ -404,6 +404,31 @@ export async function loadConfig(home: string): Promise<AgentVaultConfig> {
 }
 
 /**
+ * Throw ConfigError HOME_NOT_DIRECTORY when `home` exists but is not a directory (a file where the
+ * home should be): every file of agentvault would otherwise fail with a puzzling ENOTDIR. A home
+ * that does not exist yet is fine (it is made on the first write).
+ */
+export function assertHomeIsDirectory(home: string): void {
+  let info
+  try {
+    info = statSync(home)
+  } catch (error) {
+    // A part of the path is a file, the path is too long or loops: no file of the home can work
+    // (toAgentVaultError names it). Anything else (not there yet, not reachable): the first access
+    // names the problem.
+    if (['ELOOP', 'ENAMETOOLONG', 'ENOTDIR'].includes((error as NodeJS.ErrnoException).code ?? ''))
+      throw error
+    return
+  }
+
+  if (info.isDirectory()) return
+  throw new ConfigError('HOME_NOT_DIRECTORY', `The agentvault home ${home} is not a directory`, {
+    details: {path: home},
+    suggestion: `Point AGENTVAULT_HOME at a directory, or move ${home} aside so agentvault can create it.`,
+  })
+}
+
+/**
  * A warning when `home` is open to others (group/other may write it, or list and read it), or
  * undefined. agentvault makes its home 0700; a wider mode lets others see or swap its files.
  */

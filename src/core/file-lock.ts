@@ -662,7 +662,19 @@ export function readFileIfExists(path: string): Buffer | undefined {
 
 /** Create agentvault's home directory (0700) when it is missing. Only writers call this. */
 export async function ensureHome(home: string): Promise<void> {
-  const created = mkdirSync(home, {mode: 0o700, recursive: true})
+  let created: string | undefined
+  try {
+    created = mkdirSync(home, {mode: 0o700, recursive: true})
+  } catch (error) {
+    // EEXIST from a recursive mkdir: something that is not a directory is where the home should be.
+    if (code(error) !== 'EEXIST') throw error
+    throw new ConfigError('HOME_NOT_DIRECTORY', `The agentvault home ${home} is not a directory`, {
+      cause: error,
+      details: {path: home},
+      suggestion: `Point AGENTVAULT_HOME at a directory, or move ${home} aside so agentvault can create it.`,
+    })
+  }
+
   // mkdir's mode passes through the umask; say exactly what we mean on the directory we made.
   if (created !== undefined) chmodSync(home, 0o700)
 }

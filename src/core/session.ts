@@ -9,6 +9,7 @@ import type {Backend, BackendKind} from './backend.js'
 import {
   type AgentVaultConfig,
   agentvaultHome,
+  assertHomeIsDirectory,
   homePermissionWarning,
   loadConfig,
   type Profile,
@@ -110,6 +111,13 @@ export class Session {
 
   config(): Promise<AgentVaultConfig> {
     if (!this.configPromise) {
+      try {
+        assertHomeIsDirectory(this.home)
+      } catch (error) {
+        this.configPromise = Promise.reject(error)
+        return this.configPromise
+      }
+
       const warning = homePermissionWarning(this.home)
       if (warning) this.options.warn(warning)
       this.configPromise = loadConfig(this.home)

@@ -697,16 +697,16 @@ function buildRequest(plan: HttpPlan, values: ReadonlyMap<string, Buffer>): Outg
 
 export async function readCaFiles(files: readonly string[]): Promise<string[]> {
   if (files.length === 0) return []
-  const {readFile} = await import('node:fs/promises')
+  const {caFileProblem, readCaFile} = await import('./tls.js')
   return Promise.all(
     files.map(async (file) => {
       let text: string
       try {
-        text = await readFile(file, 'utf8')
+        text = (await readCaFile(file)).toString('utf8')
       } catch (error) {
         throw new ConfigError(
           'CACERT_UNREADABLE',
-          `Cannot read the CA certificate file ${file} (${(error as NodeJS.ErrnoException).code})`,
+          `Cannot read the CA certificate file ${caFileProblem(file, error)}`,
           {
             suggestion: 'Check the path given to --cacert or the profile’s "caCert".',
           },

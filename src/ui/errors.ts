@@ -4,7 +4,7 @@
  */
 import {createRequire} from 'node:module'
 
-import {type AgentVaultError, toAgentVaultError} from '../core/errors.js'
+import {type AgentVaultError, DEFAULT_SUGGESTIONS, toAgentVaultError} from '../core/errors.js'
 
 /**
  * Text for the terminal: control characters other than line breaks and tabs become `?`. Error
@@ -19,7 +19,7 @@ export function terminalText(text: string): string {
 export function formatError(error: AgentVaultError, color: boolean): string {
   const red = (text: string): string => (color ? `\u001B[31m${text}\u001B[39m` : text)
   const lines = [`${red('Error:')} ${terminalText(error.message)}`]
-  if (error.suggestion) lines.push(`Try this: ${terminalText(error.suggestion)}`)
+  lines.push(`Try this: ${terminalText(error.suggestion || DEFAULT_SUGGESTIONS[error.category])}`)
   return lines.join('\n') + '\n'
 }
 

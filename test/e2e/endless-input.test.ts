@@ -105,4 +105,36 @@ describe('e2e: endless input ends in a clear error', () => {
         for (const echo of ['\u0000', 'y\ny'])
           assert.ok(!result.stdout.includes(echo) && !result.stderr.includes(echo))
       })
+
+  // A CA file that never ends (or is huge) is read no further than a CA bundle can be.
+  for (const {args, code, env} of [
+    {
+      args: ['call', 'https://api.example.com/x', '--bearer', 'K', '--cacert', '/dev/zero'],
+      code: 3,
+    },
+    {
+      args: [
+        'login',
+        'openbao',
+        '--address',
+        'https://bao.example.com',
+        '--cacert',
+        '/dev/zero',
+        '--token-stdin',
+      ],
+      code: 2,
+    },
+    {
+      args: ['secrets', 'list', 'openbao+kv2://secret/'],
+      code: 3,
+      env: {BAO_ADDR: 'https://bao.example.com', BAO_CACERT: '/dev/zero', BAO_TOKEN: 't'},
+    },
+  ] as Array<{args: string[]; code: number; env?: NodeJS.ProcessEnv}>)
+    it(`${args.join(' ')}: exit ${code} naming the CA file's size limit`, async () => {
+      const result = await runCli([...args, '--json'], {env: {...t.env, ...env}, input: 'token'})
+      assert.equal(result.code, code, result.stdout + result.stderr)
+      const {error} = JSON.parse(result.stdout) as {error: {message: string; suggestion: string}}
+      assert.match(error.message, /\/dev\/zero.*larger than 16 MiB/)
+      assert.ok(error.suggestion.length > 0)
+    })
 })

@@ -609,13 +609,13 @@ class KvV2Backend implements OpenBaoBackend {
         this.context.warn(message)
     let ca: Buffer | undefined
     if (settings.caCertFile !== undefined) {
-      const {readFile} = await import('node:fs/promises')
+      const {caFileProblem, readCaFile} = await import('../../core/tls.js')
       try {
-        ca = await readFile(settings.caCertFile)
+        ca = await readCaFile(settings.caCertFile)
       } catch (error) {
         throw new ConfigError(
           'CA_CERT_UNREADABLE',
-          `Cannot read the CA certificate file ${settings.caCertFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+          `Cannot read the CA certificate file ${caFileProblem(settings.caCertFile, error)}`,
           {
             suggestion:
               'Fix caCert in the profile (or BAO_CACERT / VAULT_CACERT) to name a readable PEM file.',

@@ -64,11 +64,12 @@ export async function loginOpenBao(input: OpenBaoLoginInput): Promise<LoginResul
   }
   const settings = resolveOpenBaoSettings(context.profile, context.env, context.home, overrides)
   if (settings.caCertFile !== undefined) {
-    const {readFile} = await import('node:fs/promises')
-    await readFile(settings.caCertFile).catch(() => {
+    const {caFileProblem, readCaFile} = await import('../../core/tls.js')
+    const file = settings.caCertFile
+    await readCaFile(file).catch((error: unknown) => {
       throw new UsageError(
         'CA_CERT_UNREADABLE',
-        `Cannot read the CA certificate file ${settings.caCertFile}`,
+        `Cannot read the CA certificate file ${caFileProblem(file, error)}`,
         {
           suggestion: 'Give a readable PEM file with --cacert.',
         },

@@ -139,6 +139,8 @@ export function claudeCodeCommand(plan: InstallPlan): string {
  * had. A file that is not a JSON object is never overwritten.
  */
 export async function mergedConfig(plan: InstallPlan): Promise<{after: string; before: string}> {
+  const {refuseSpecialOutput} = await import('../output-file.js')
+  refuseSpecialOutput(plan.file, 'the client configuration', CLIENT_FILE_SUGGESTION)
   const {readFile} = await import('node:fs/promises')
   let before = ''
   try {
@@ -215,8 +217,13 @@ export function lineDiff(before: string, after: string, file: string): string {
   return `${lines.join('\n')}\n`
 }
 
+const CLIENT_FILE_SUGGESTION =
+  'Give --config-file a regular file (or a path that does not exist yet), or leave out --write to print the snippet.'
+
 /** Write the file atomically (temp file, then rename), creating its directory. */
 export async function writeClientConfig(file: string, text: string): Promise<void> {
+  const {refuseSpecialOutput} = await import('../output-file.js')
+  refuseSpecialOutput(file, 'the client configuration', CLIENT_FILE_SUGGESTION)
   const {mkdir, rename, writeFile} = await import('node:fs/promises')
   const {dirname} = await import('node:path')
   await mkdir(dirname(file), {recursive: true})
