@@ -1,19 +1,23 @@
 /**
  * The crash/fault preload (test/fixtures/crash-at-op.c), built once per test process with the C
- * compiler into the git-ignored tmp/. The environment it needs: {@link crashAtOpEnv}.
+ * compiler into the git-ignored tmp/ (scripts/test-tools.sh installs cc when it is missing, as
+ * root with apt-get, or says what to install: the suites fail clearly, never skip). The
+ * environment it needs: {@link crashAtOpEnv}.
  */
 import {execFileSync} from 'node:child_process'
 import {mkdirSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {ROOT} from './cli.js'
+import {ensureCompiler} from './clients.js'
 
 const SOURCE = join(ROOT, 'test', 'fixtures', 'crash-at-op.c')
 let built: string | undefined
 
-/** Build the preload library; throws (with the compiler's message) when that is not possible. */
+/** Build the preload library; throws (with what is missing, or the compiler's message) when that is not possible. */
 export function buildCrashAtOp(): string {
   if (built) return built
+  ensureCompiler()
   const dir = join(ROOT, 'tmp', 'crash-at-op')
   mkdirSync(dir, {recursive: true})
   const library = join(dir, `crash-at-op-${process.pid}.so`)
