@@ -62,6 +62,10 @@ describe('ui/errors on a terminal', () => {
         if (!CONTROL.test(text)) assert.equal(shown, text)
       }),
     )
-    assert.equal(formatError(new BackendUnavailableError('X', 'plain'), false), 'Error: plain\n')
+    // An error without a suggestion of its own gets its category's (product.md §9: always a Try this).
+    assert.equal(
+      formatError(new BackendUnavailableError('X', 'plain'), false),
+      'Error: plain\nTry this: Check that the backend is running and reachable, then run the command again.\n',
+    )
   })
 })
