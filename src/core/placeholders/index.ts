@@ -31,11 +31,13 @@ const SYSTEM_BUNDLES = [
 ]
 const MAX_BODY_BYTES = 50 * 1024 * 1024
 
-async function readable(path: string | undefined): Promise<string | undefined> {
+/** A CA bundle named by the environment, as text; undefined when unreadable or over 16 MiB. */
+export async function readable(path: string | undefined): Promise<string | undefined> {
   if (!path) return undefined
-  const {readFile} = await import('node:fs/promises')
+  const {readCaFile} = await import('../tls.js')
   try {
-    return await readFile(path, 'utf8')
+    // Bounded: SSL_CERT_FILE=/dev/zero would otherwise fill memory up to Node's largest string.
+    return (await readCaFile(path)).toString('utf8')
   } catch {
     return undefined
   }
