@@ -46,6 +46,7 @@ describe('core/use http client: trust in an extra CA', function () {
       made++
       return original(...args)
     }
+
     syncBuiltinESMExports()
   })
 
