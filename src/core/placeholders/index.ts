@@ -32,7 +32,7 @@ const SYSTEM_BUNDLES = [
 const MAX_BODY_BYTES = 50 * 1024 * 1024
 
 /** A CA bundle named by the environment, as text; undefined when unreadable or over 16 MiB. */
-export async function readable(path: string | undefined): Promise<string | undefined> {
+export async function readable(path?: string): Promise<string | undefined> {
   if (!path) return undefined
   const {readCaFile} = await import('../tls.js')
   try {
