@@ -19,7 +19,7 @@ import {readFileSync} from 'node:fs'
 import {mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {BIN, type CliResult, collect, nodeDir, ROOT, runCli, tempHome} from '../helpers/cli.js'
+import {BIN, type CliResult, collectUnlessHung, nodeDir, ROOT, runCli, tempHome} from '../helpers/cli.js'
 import {EXIT_BY_CATEGORY, expectFailure} from '../helpers/e2e.js'
 
 /** A run still going after this long has hung. Generous: two cores shared by parallel suites. */
@@ -240,16 +240,7 @@ async function runBounded(
   const child = spawn(BIN, argv, {cwd, env, stdio: ['pipe', 'pipe', 'pipe']})
   child.stdin.on('error', () => {}) // a command that never reads its stdin
   child.stdin.end()
-  let hung = false
-  const timer = setTimeout(() => {
-    hung = true
-    child.kill('SIGKILL')
-  }, HANG_MS)
-  try {
-    return {...(await collect(child)), hung}
-  } finally {
-    clearTimeout(timer)
-  }
+  return collectUnlessHung(child, HANG_MS)
 }
 
 function explainsItself(result: CliResult): string | undefined {

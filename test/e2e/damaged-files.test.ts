@@ -16,7 +16,7 @@ import {
   baseEnv,
   BIN,
   type CliResult,
-  collect,
+  collectUnlessHung,
   ROOT,
   runCli,
   tempHome,
@@ -62,16 +62,7 @@ async function runBounded(
   })
   child.stdin.on('error', () => {})
   child.stdin.end(input)
-  let hung = false
-  const timer = setTimeout(() => {
-    hung = true
-    child.kill('SIGKILL')
-  }, HANG_MS)
-  try {
-    return {...(await collect(child)), hung}
-  } finally {
-    clearTimeout(timer)
-  }
+  return collectUnlessHung(child, HANG_MS)
 }
 
 function checkOutcome(result: CliResult & {hung: boolean}, what: string): void {

@@ -16,7 +16,7 @@ import {
   baseEnv,
   BIN,
   type CliResult,
-  collect,
+  collectUnlessHung,
   ROOT,
   runCli,
   tempHome,
@@ -50,15 +50,9 @@ async function runWithStdin(
           })
   // silent-pipe: the write end stays open (never written, never closed) until the command ends.
   child.stdin?.on('error', () => {})
-  let hung = false
-  const timer = setTimeout(() => {
-    hung = true
-    child.kill('SIGKILL')
-  }, HANG_MS)
   try {
-    return {...(await collect(child)), hung}
+    return await collectUnlessHung(child, HANG_MS)
   } finally {
-    clearTimeout(timer)
     child.stdin?.destroy()
     if (zero !== undefined) closeSync(zero)
   }

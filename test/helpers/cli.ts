@@ -127,6 +127,26 @@ export function collect(child: ChildProcess): Promise<CliResult> {
   })
 }
 
+/**
+ * {@link collect}, with a deadline for a command that must never hang: past `hangMs` it is killed
+ * (SIGKILL) and `hung` is true — the assertion, not a sleep.
+ */
+export async function collectUnlessHung(
+  child: ChildProcess,
+  hangMs: number,
+): Promise<CliResult & {hung: boolean}> {
+  let hung = false
+  const timer = setTimeout(() => {
+    hung = true
+    child.kill('SIGKILL')
+  }, hangMs)
+  try {
+    return {...(await collect(child)), hung}
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   return collect(startCli(args, options))
 }
