@@ -261,7 +261,9 @@ let got = ''
 const own = net.createServer((socket) => socket.on('data', (data) => { got += data; socket.end('HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n') }))
 own.listen(0, '127.0.0.1', () => {
   const proxy = new URL(process.env.HTTP_PROXY)
-  const ask = (url) => new Promise((resolve) => http.get({host: proxy.hostname, port: proxy.port, path: url}, (r) => { r.resume(); r.on('end', () => resolve(r.statusCode)) }))
+  // agent: false — where Node honours NODE_USE_ENV_PROXY (22.21+, 24.5+) the global agent would send
+  // this request to the proxy through the proxy itself.
+  const ask = (url) => new Promise((resolve) => http.get({agent: false, host: proxy.hostname, port: proxy.port, path: url}, (r) => { r.resume(); r.on('end', () => resolve(r.statusCode)) }))
   Promise.all([ask('http://127.0.0.1:' + own.address().port + '/own?k=' + process.env.K), ask(process.argv[1] + '?k=' + process.env.K)])
     .then((statuses) => { console.log(JSON.stringify({statuses, got: got.length})); own.close() })
 })`
