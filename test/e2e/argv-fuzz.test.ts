@@ -243,6 +243,22 @@ async function runBounded(
   return collectUnlessHung(child, HANG_MS)
 }
 
+/** Not hung, a §9 exit code, no stack or "bug" text, and a failure that explains itself. */
+function meetsTheBar(result: CliResult & {hung: boolean}, shown: string): void {
+  assert.ok(!result.hung, `hung (killed after ${HANG_MS} ms): ${shown}`)
+  assert.ok(
+    result.code !== null && OWN_CODES.has(result.code),
+    `exit ${result.code} (signal ${result.signal}) for ${shown}\n${result.stderr.slice(0, 2000)}`,
+  )
+  assert.doesNotMatch(result.stderr, /bug in agentvault|\n\s+at .+:\d+:\d+\)?\n/, shown)
+  const problem = explainsItself(result)
+  assert.equal(
+    problem,
+    undefined,
+    `${problem} for ${shown} (exit ${result.code})\n${result.stderr.slice(0, 2000)}`,
+  )
+}
+
 function explainsItself(result: CliResult): string | undefined {
   if (result.code === 0) return undefined
   const trimmed = result.stdout.trim()
@@ -303,18 +319,7 @@ describe('e2e: fuzzed command lines for every command (fast-check, through the b
       fc.asyncProperty(cases, async ({argv}) => {
         const result = await runBounded(argv, env, cwd)
         const shown = JSON.stringify(argv).slice(0, 400)
-        assert.ok(!result.hung, `hung (killed after ${HANG_MS} ms): ${shown}`)
-        assert.ok(
-          result.code !== null && OWN_CODES.has(result.code),
-          `exit ${result.code} (signal ${result.signal}) for ${shown}\n${result.stderr.slice(0, 2000)}`,
-        )
-        assert.doesNotMatch(result.stderr, /bug in agentvault|\n\s+at .+:\d+:\d+\)?\n/, shown)
-        const problem = explainsItself(result)
-        assert.equal(
-          problem,
-          undefined,
-          `${problem} for ${shown} (exit ${result.code})\n${result.stderr.slice(0, 2000)}`,
-        )
+        meetsTheBar(result, shown)
       }),
       {numRuns: RUNS, seed: SEED},
     )
@@ -330,18 +335,7 @@ describe('e2e: fuzzed command lines for every command (fast-check, through the b
       fc.asyncProperty(cases, async ({args, variables}) => {
         const result = await runBounded(args, {...env, ...Object.fromEntries(variables)}, cwd)
         const shown = `${JSON.stringify(variables).slice(0, 400)} ${args.join(' ')}`
-        assert.ok(!result.hung, `hung (killed after ${HANG_MS} ms): ${shown}`)
-        assert.ok(
-          result.code !== null && OWN_CODES.has(result.code),
-          `exit ${result.code} (signal ${result.signal}) for ${shown}\n${result.stderr.slice(0, 2000)}`,
-        )
-        assert.doesNotMatch(result.stderr, /bug in agentvault|\n\s+at .+:\d+:\d+\)?\n/, shown)
-        const problem = explainsItself(result)
-        assert.equal(
-          problem,
-          undefined,
-          `${problem} for ${shown} (exit ${result.code})\n${result.stderr.slice(0, 2000)}`,
-        )
+        meetsTheBar(result, shown)
       }),
       {numRuns: ENV_RUNS, seed: SEED},
     )

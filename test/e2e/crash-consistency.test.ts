@@ -69,6 +69,20 @@ async function baseVault(env: NodeJS.ProcessEnv): Promise<void> {
   await ok(['secrets', 'get', 'B', '--reveal'], env)
 }
 
+/**
+ * A new profile is saved in config.json before its token is stored: a crash in between leaves
+ * the profile signed out (nothing lost; `login` again signs it in).
+ */
+function signedOut(_before: Snapshot, after: Snapshot): Snapshot {
+  return {
+    ...after,
+    credentials: after.credentials?.replace(
+      '"name":"openbao","signedIn":true',
+      '"name":"openbao","signedIn":false',
+    ),
+  }
+}
+
 describe('e2e: a process killed at every point of its writes (SIGKILL)', function () {
   this.timeout(240_000)
   let t: Awaited<ReturnType<typeof tempHome>>
@@ -302,15 +316,7 @@ describe('e2e: a process killed at every point of its writes (SIGKILL)', functio
     await crashEverywhere({
       args: ['login', 'openbao', '--address', server.url, '--token-stdin'],
       locks: true,
-      // A new profile is saved in config.json before its token is stored: a crash in between
-      // leaves the profile signed out (nothing lost; `login` again signs it in).
-      between: (before, after) => ({
-        ...after,
-        credentials: after.credentials?.replace(
-          '"name":"openbao","signedIn":true',
-          '"name":"openbao","signedIn":false',
-        ),
-      }),
+      between: signedOut,
       credentials: true,
       input: tokens.writer,
       setup: baseVault,
@@ -320,13 +326,7 @@ describe('e2e: a process killed at every point of its writes (SIGKILL)', functio
   it('login openbao in a new home (the key file and credentials.enc created)', async () => {
     await crashEverywhere({
       args: ['login', 'openbao', '--address', server.url, '--token-stdin'],
-      between: (before, after) => ({
-        ...after,
-        credentials: after.credentials?.replace(
-          '"name":"openbao","signedIn":true',
-          '"name":"openbao","signedIn":false',
-        ),
-      }),
+      between: signedOut,
       credentials: true,
       input: tokens.writer,
       async setup(env) {
