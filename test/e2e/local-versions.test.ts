@@ -76,7 +76,8 @@ describe('e2e: local versions and the per-secret vault format', () => {
       ['secrets', 'rollback', 'local://K', '--version', '9'],
       {env: t.env},
       {
-        code: 2,
+        // Not found (product.md §9), as `secrets get local://K?version=9` is.
+        code: 6,
         errorCode: 'VERSION_NOT_KEPT',
       },
     )

@@ -211,16 +211,24 @@ class LocalBackend implements Backend {
       (current, tools) => {
         if (!current) throw new SecretNotFoundError(reference.canonical)
         const value = tools.valueAt(name, version)
-        if (value === undefined || version === current.version)
-          throw new UsageError(
+        if (value === undefined || version === current.version) {
+          const suggestion = `See the versions kept with \`agentvault secrets versions ${reference.canonical}\`.`
+          // The current version: nothing to do (a usage error). One that is not kept is not found
+          // (product.md §9, exit 6), as reading it with ?version= is.
+          if (version === current.version)
+            throw new UsageError(
+              'VERSION_NOT_KEPT',
+              `Version ${version} of ${reference.canonical} is already the current one`,
+              {suggestion},
+            )
+          throw new AgentVaultError(
+            'not_found',
             'VERSION_NOT_KEPT',
-            version === current.version
-              ? `Version ${version} of ${reference.canonical} is already the current one`
-              : `Version ${version} of ${reference.canonical} is not kept`,
-            {
-              suggestion: `See the versions kept with \`agentvault secrets versions ${reference.canonical}\`.`,
-            },
+            `Version ${version} of ${reference.canonical} is not kept`,
+            {suggestion},
           )
+        }
+
         const entry: VaultEntry = {
           ...plainCopy(current),
           updated: new Date().toISOString(),

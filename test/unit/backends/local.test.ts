@@ -525,7 +525,8 @@ describe('backends/local', () => {
       assert.deepEqual(await backend.get!(ref('K')), Buffer.from('one'))
       assert.deepEqual(await backend.get!(at(3)), Buffer.from('three'), 'the replaced value is kept')
       await assert.rejects(backend.rollback!(ref('K'), 4), isError(UsageError, 'VERSION_NOT_KEPT', 2))
-      await assert.rejects(backend.rollback!(ref('K'), 9), isError(UsageError, 'VERSION_NOT_KEPT', 2))
+      // A version that is not kept is not found (product.md §9: exit 6), as reading it is.
+      await assert.rejects(backend.rollback!(ref('K'), 9), isError(AgentVaultError, 'VERSION_NOT_KEPT', 6))
       await assert.rejects(backend.rollback!(ref('NOPE'), 1), isError(SecretNotFoundError))
       assert.equal((await backend.describe!(ref('K'))).version, 4)
     })
