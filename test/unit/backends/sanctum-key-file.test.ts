@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import assert from 'node:assert/strict'
 import {createPublicKey, verify} from 'node:crypto'
 import {chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
@@ -9,6 +10,7 @@ import {
   decodeSeedFile,
   decryptKeyFile,
   deriveKeyFileKey,
+  ENCRYPTED_KEY_BYTES,
   generateKeyFile,
   loadAgentKey,
   readPrivateFile,
@@ -127,6 +129,52 @@ describe('sanctum key files (protocols/sanctum.md §9, §13)', () => {
         (error: unknown) =>
           error instanceof AuthError && error.exitCode === 4 && !error.message.includes(text),
       )
+  })
+
+  it('any key file text (property): 64 hex characters give the seed, anything else an auth error quoting none of it', async () => {
+    // The file's text is key material: a canary inside it must never reach a message or a suggestion.
+    const canary = 'c0ffee00c0ffee00'
+    const around = fc.oneof(
+      fc.string({maxLength: 80}),
+      fc.string({maxLength: 80, unit: 'binary'}),
+      fc.stringMatching(/^[\s\dA-Fa-f]{0,140}$/),
+      fc.constantFrom('', '\n', ' \t', '\0', '-----BEGIN PRIVATE KEY-----\n', 'xx', '\uFEFF'),
+    )
+    const text = fc.oneof(
+      fc.tuple(around, around).map(([before, after]) => `${before}${canary}${after}`),
+      fc.tuple(fc.stringMatching(/^[\dA-Fa-f]{64}$/), around).map(([hex, noise]) => `${hex}${noise}`),
+    )
+    const quotes = (error: AuthError, input: string): boolean =>
+      [error.message, error.suggestion ?? ''].some(
+        (said) => said.includes(canary) || (input.trim().length >= 16 && said.includes(input.trim())),
+      )
+    await fc.assert(
+      fc.asyncProperty(text, async (input) => {
+        const trimmed = input.trim()
+        let seed: Buffer | undefined
+        try {
+          seed = decodeSeedFile(input, '/k/a.key')
+        } catch (error) {
+          assert.ok(error instanceof AuthError, String(error))
+          assert.equal(error.code, 'SANCTUM_KEY_INVALID')
+          assert.equal(error.exitCode, 4)
+          assert.ok(!quotes(error, input), error.message)
+        }
+
+        assert.equal(seed !== undefined, /^[\dA-Fa-f]{64}$/.test(trimmed), JSON.stringify(input))
+        if (seed) assert.equal(seed.toString('hex'), trimmed.toLowerCase())
+        // The encrypted form: only its own error, whatever the text (a wrong length never reaches
+        // the key derivation, so this stays fast).
+        if (trimmed.length !== ENCRYPTED_KEY_BYTES * 2)
+          await assert.rejects(decryptKeyFile(input, Buffer.from('p'), '/k/a.key.enc'), (error: unknown) => {
+            assert.ok(error instanceof AuthError, String(error))
+            assert.equal(error.code, 'SANCTUM_KEY_DECRYPT_FAILED')
+            assert.ok(!quotes(error, input), error.message)
+            return true
+          })
+      }),
+      {numRuns: 400},
+    )
   })
 
   it('refuses a key file group or others can access, naming its mode and the chmod fix', async () => {

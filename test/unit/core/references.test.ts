@@ -9,6 +9,7 @@ import {
   formatReference,
   looksLikeCredential,
   looksLikeReference,
+  parseFolderReference,
   parseReference,
   resourceRef,
   type SecretReference,
@@ -536,6 +537,31 @@ describe('core/references', () => {
           assert.equal(again.canonical, ref.canonical)
           assert.deepEqual(again, ref)
           assert.equal(looksLikeReference(input), true)
+        }),
+        {numRuns: 3000},
+      )
+    })
+
+    it('(d) a `secrets list` prefix: arbitrary input parses as a folder or throws a URI_*/LIST_PREFIX UsageError', () => {
+      fc.assert(
+        fc.property(anyInput, (input) => {
+          let folder: SecretReference
+          try {
+            folder = parseFolderReference(input)
+          } catch (error) {
+            if (error instanceof UsageError && error.code === 'LIST_PREFIX') {
+              assert.equal(error.exitCode, 2)
+              assert.ok(error.suggestion)
+              return
+            }
+
+            assertUriError(error, input)
+            return
+          }
+
+          // A folder names no field or version, and its canonical form lists the same folder.
+          if (folder.kind === 'openbao') assert.ok(folder.field === undefined && folder.version === undefined)
+          assert.deepEqual(parseFolderReference(folder.canonical), folder)
         }),
         {numRuns: 3000},
       )
