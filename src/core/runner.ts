@@ -8,6 +8,7 @@ import type {ChildProcess} from 'node:child_process'
 import {isUtf8} from 'node:buffer'
 
 import type {Backend, RunInjection} from './backend.js'
+import type {Masker} from './mask.js'
 import type {MaskedOutputs, OutputFilter} from './output-pump.js'
 import type {RunOptions} from './run-options.js'
 import type {Session} from './session.js'
@@ -45,6 +46,12 @@ export interface PreparedRun {
   resolved: Array<{name: string; ref: SecretReference; value: Buffer}>
   /** Resolved values to conceal in output. */
   secrets: Buffer[]
+  /**
+   * Values the command never holds (`--placeholders`' stood-in ones), concealed only where one lies
+   * whole inside a piece of output and never held back: holding back the start of one would tell a
+   * command that reads agentvault's output which guess begins a value, byte by byte.
+   */
+  unheld?: Buffer[]
 }
 
 interface Mapping {
@@ -344,13 +351,43 @@ export function lazyFilter(make: () => OutputFilter): OutputFilter {
 }
 
 /**
+ * `filter`'s output, with every whole occurrence of `unheld`'s patterns inside one of its pieces
+ * concealed too; nothing is held back for them, so whether output begins such a value never shows
+ * (see {@link PreparedRun.unheld}). A value split across pieces is not caught.
+ */
+export function concealUnheld(filter: OutputFilter, unheld: Masker): OutputFilter {
+  const again = (pieces: Buffer[]): Buffer[] =>
+    pieces.length === 1 ? unheld.whole(pieces[0]!) : pieces.flatMap((piece) => unheld.whole(piece))
+  return {
+    end: () => again(filter.end()),
+    flush: () => again(filter.flush()),
+    get heldBack() {
+      return filter.heldBack
+    },
+    push: (chunk) => again(filter.push(chunk)),
+  }
+}
+
+/**
  * Makes a masker per stream on demand; the pattern set and its search tables are built once, by
  * the first stream that needs one (after the child has started), and shared with the other.
  */
-function sharedMasker(masking: typeof import('./mask.js'), secrets: readonly Buffer[]): () => OutputFilter {
+function sharedMasker(
+  masking: typeof import('./mask.js'),
+  secrets: readonly Buffer[],
+  unheld: readonly Buffer[] = [],
+): () => OutputFilter {
   let make: (() => OutputFilter) | undefined
   return () => {
-    make ??= masking.maskers(masking.maskPatterns(secrets, {minLength: MIN_MASK_LENGTH}))
+    if (!make) {
+      const held = masking.maskers(masking.maskPatterns(secrets, {minLength: MIN_MASK_LENGTH}))
+      const tables =
+        unheld.length > 0
+          ? new masking.MaskTables(masking.maskPatterns(unheld, {minLength: MIN_MASK_LENGTH}))
+          : undefined
+      make = tables ? () => concealUnheld(held(), new masking.Masker(tables)) : held
+    }
+
     return make()
   }
 }
@@ -387,15 +424,16 @@ export async function spawnAndWait(
   outputs?: Promise<MaskedOutputs | undefined>,
   started?: () => void,
 ): Promise<number> {
+  const concealed = prepared.unheld ? [...prepared.secrets, ...prepared.unheld] : prepared.secrets
   const [{spawn}, {constants}, masking, opened] = await Promise.all([
     import('node:child_process'),
     import('node:os'),
-    prepared.secrets.length > 0 ? import('./mask.js') : undefined,
-    outputs ?? (prepared.secrets.length > 0 ? openOutputs(mask) : undefined),
+    concealed.length > 0 ? import('./mask.js') : undefined,
+    outputs ?? (concealed.length > 0 ? openOutputs(mask) : undefined),
   ])
   // Values too short to mask leave nothing to mask: the child then writes to our descriptors itself.
   // (Any value of MIN_MASK_LENGTH bytes or more is a pattern; the rest are made once it started.)
-  const masked = prepared.secrets.some((secret) => secret.length >= MIN_MASK_LENGTH) ? opened : undefined
+  const masked = concealed.some((secret) => secret.length >= MIN_MASK_LENGTH) ? opened : undefined
   if (opened && !masked) opened.close()
   // A closed reader downstream: the child gets SIGPIPE, as it would writing to a shell pipeline.
   // Any other failure (a full disk under `> file`, a failing device) loses the rest of the child's
@@ -430,7 +468,11 @@ export async function spawnAndWait(
   // no reader.
   const piping =
     masking && masked
-      ? masked.attach(child, () => lazyFilter(sharedMasker(masking, prepared.secrets)), writeFailed)
+      ? masked.attach(
+          child,
+          () => lazyFilter(sharedMasker(masking, prepared.secrets, prepared.unheld)),
+          writeFailed,
+        )
       : []
   const stopForwarding = forwardSignals(child)
   try {
