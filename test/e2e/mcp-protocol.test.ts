@@ -15,6 +15,7 @@ import assert from 'node:assert/strict'
 import {readFile} from 'node:fs/promises'
 import {createServer, type Server} from 'node:http'
 import {join} from 'node:path'
+import {brotliCompressSync, deflateRawSync, deflateSync, gzipSync} from 'node:zlib'
 
 import {baseEnv, BIN, ROOT, withNodeOnPath} from '../helpers/cli.js'
 import {until} from '../helpers/e2e.js'
@@ -280,6 +281,66 @@ describe('e2e: mcp protocol, lifecycle and limits', function () {
       ((used.result as CallToolResult).structuredContent as {error: {code: string}}).error.code,
       'REQUEST_TIMEOUT',
     )
+    assert.equal(await client.close(), 0)
+    assertNoLeak(JSON.stringify(client.responses), 'the answers')
+    assertNoLeak(stderr(), 'stderr under DEBUG=*')
+  })
+
+  it("an upstream's echo of the secret in every encoding a real program writes: concealed, or the body refused when compressed without a Content-Encoding", async () => {
+    /** The echo as an API would write it: JSON holding the token among other text. */
+    const page = (token: string) =>
+      Buffer.from(JSON.stringify({note: 'session details follow '.repeat(20), token, trace: 'x'.repeat(200)}))
+    const forms: Record<
+      string,
+      (token: string) => {body: Buffer | string; headers?: Record<string, string>}
+    > = {
+      base64url: (token) => ({body: Buffer.from(token).toString('base64url')}),
+      brotli: (token) => ({body: brotliCompressSync(page(token))}),
+      'brotli-declared': (token) => ({
+        body: brotliCompressSync(page(token)),
+        headers: {'content-encoding': 'br'},
+      }),
+      'deflate-raw': (token) => ({body: deflateRawSync(page(token))}),
+      'deflate-zlib': (token) => ({body: deflateSync(page(token))}),
+      'go-json': (token) => ({body: JSON.stringify({token}).replaceAll('&', String.raw`\u0026`)}),
+      'gzip-in-deflate-raw': (token) => ({body: deflateRawSync(gzipSync(page(token)))}),
+      'hex-lower': (token) => ({body: Buffer.from(token).toString('hex')}),
+      'hex-upper': (token) => ({body: Buffer.from(token).toString('hex').toUpperCase()}),
+      html: (token) => ({body: `<p>${token.replaceAll('&', '&amp;')}</p>`}),
+      'url-encoded': (token) => ({body: encodeURIComponent(token)}),
+    }
+    const url = await upstream((request, response) => {
+      const token = String(request.headers.authorization ?? '').replace(/^Bearer /, '')
+      const form = forms[(request.url ?? '').slice(1)]!(token)
+      response.writeHead(200, form.headers ?? {'content-type': 'application/octet-stream'})
+      response.end(form.body)
+    })
+    const {client, stderr} = await raw(['--allow', 'local://K', '--allow-domain', '127.0.0.1'], {
+      env: {DEBUG: '*'},
+    })
+    const refused = new Set(['brotli', 'deflate-raw', 'deflate-zlib', 'gzip-in-deflate-raw'])
+    for (const [index, name] of Object.keys(forms).entries()) {
+      const answer = await client.request(index + 1, 'tools/call', {
+        arguments: {bearer: 'K', url: `${url}/${name}`},
+        name: 'http_request',
+      })
+      const result = answer.result?.structuredContent as {error?: {code: string}; redacted?: boolean}
+      if (refused.has(name)) assert.equal(result.error?.code, 'SECRET_IN_COMPRESSED_BODY', name)
+      else assert.equal(result.redacted, true, `${name}: ${JSON.stringify(result)}`)
+    }
+
+    // A binary body that holds no secret comes back whole (as base64).
+    const plain = deflateRawSync(Buffer.from('nothing secret in here '.repeat(10)))
+    const other = await upstream((_request, response) => {
+      response.end(plain)
+    })
+    const binary = await client.request(50, 'tools/call', {
+      arguments: {bearer: 'K', url: `${other}/plain`},
+      name: 'http_request',
+    })
+    const body = binary.result?.structuredContent as {body: string; bodyEncoding: string}
+    assert.equal(body.bodyEncoding, 'base64')
+    assert.deepEqual(Buffer.from(body.body, 'base64'), plain)
     assert.equal(await client.close(), 0)
     assertNoLeak(JSON.stringify(client.responses), 'the answers')
     assertNoLeak(stderr(), 'stderr under DEBUG=*')
