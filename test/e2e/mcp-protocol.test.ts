@@ -19,7 +19,7 @@ import {brotliCompressSync, deflateRawSync, deflateSync, gzipSync} from 'node:zl
 
 import {baseEnv, BIN, ROOT, withNodeOnPath} from '../helpers/cli.js'
 import {until} from '../helpers/e2e.js'
-import {CLIENT_INFO, RawMcp} from '../helpers/mcp.js'
+import {CLIENT_INFO, RawMcp, startMcp} from '../helpers/mcp.js'
 import {CANARY, createUseWorld, leakedForms, type UseWorld} from '../servers/http-upstream/fixture.js'
 
 const LEAKS = [
@@ -197,6 +197,36 @@ describe('e2e: mcp protocol, lifecycle and limits', function () {
     await client.next((response) => response.id === total, 'the last request')
     assert.equal(client.responses.filter((response) => Array.isArray(response.result?.tools)).length, total)
     assert.equal(await client.close(), 0)
+  })
+
+  it('400 tool calls at once from the SDK Client: each answered, each audited (no append gives up on a lock its own server holds), the chain intact', async () => {
+    const before = (await auditLines()).length
+    const session = await startMcp(['--allow', 'local://K'], env())
+    const total = 400
+    const results = (await Promise.all(
+      Array.from({length: total}, (_, index) =>
+        session.client.callTool(
+          index % 2 === 0
+            ? {
+                arguments: {operation: 'sign', params: {data: `n${index}`}, reference: 'K'},
+                name: 'use_secret',
+              }
+            : {arguments: {bearer: 'K', url: world.upstream.url(`/echo?n=${index}`)}, name: 'http_request'},
+        ),
+      ),
+    )) as CallToolResult[]
+    for (const result of results) assert.notEqual(result.isError, true, JSON.stringify(result.content))
+    const transcript = await session.close()
+    assert.doesNotMatch(transcript.stderr, /Could not write the audit log/)
+    const lines = (await auditLines()).slice(before)
+    assert.equal(lines.length, total)
+    assert.deepEqual(lines.map((line) => line.tool).sort(), [
+      ...Array.from({length: total / 2}, () => 'http_request'),
+      ...Array.from({length: total / 2}, () => 'use_secret'),
+    ])
+    const verify = await world.cli(['audit', 'verify'])
+    assert.equal(verify.code, 0, verify.stderr)
+    assertNoLeak(transcript.received, 'the answers')
   })
 
   it('stdin closed mid-call (no signal): the call finishes, is answered and audited, and the server exits 0', async () => {
