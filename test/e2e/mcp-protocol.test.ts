@@ -196,6 +196,8 @@ describe('e2e: mcp protocol, lifecycle and limits', function () {
     stdout.resume()
     await client.next((response) => response.id === total, 'the last request')
     assert.equal(client.responses.filter((response) => Array.isArray(response.result?.tools)).length, total)
+    // One wait for stdout to drain, not a listener per answer waiting behind it.
+    assert.doesNotMatch(stderr(), /MaxListenersExceededWarning/)
     assert.equal(await client.close(), 0)
   })
 

@@ -65,6 +65,8 @@ export class LineTransport implements Transport {
     if (this.oninputend) this.oninputend()
     else this.close().catch(() => {})
   }
+  /** Resolves when stdout drains, while answers wait for it (see send). */
+  private drained: Promise<void> | undefined
   /** stdin ended while lines were held back: end once they are handled. */
   private ended = false
   /** Bytes read but not yet handled, kept while stdout waits for the client to read (see hold). */
@@ -92,15 +94,17 @@ export class LineTransport implements Transport {
   }
 
   send(message: JSONRPCMessage): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.closed || this.output.destroyed) {
+    if (this.closed || this.output.destroyed) return Promise.resolve()
+    if (this.output.write(`${JSON.stringify(withoutPrefix(message))}\n`)) return Promise.resolve()
+    // Every answer written while stdout is full waits for the same drain: one listener, not one
+    // per answer (hundreds of calls finishing at once).
+    this.drained ??= new Promise((resolve) => {
+      this.output.once('drain', () => {
+        this.drained = undefined
         resolve()
-        return
-      }
-
-      if (this.output.write(`${JSON.stringify(withoutPrefix(message))}\n`)) resolve()
-      else this.output.once('drain', resolve)
+      })
     })
+    return this.drained
   }
 
   async start(): Promise<void> {
