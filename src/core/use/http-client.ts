@@ -552,8 +552,51 @@ function contentCodings(header: string | undefined): string[] {
 async function decoderFor(coding: string): Promise<Readable> {
   const zlib = await import('node:zlib')
   if (coding === 'br') return zlib.createBrotliDecompress()
-  if (coding === 'deflate') return zlib.createInflate()
+  if (coding === 'deflate') return deflateDecoder()
   return zlib.createGunzip()
+}
+
+/**
+ * `deflate` as servers send it: zlib (RFC 1950, what the name means) or raw deflate (RFC 1951, as
+ * old IIS and .NET servers and PHP's gzdeflate send it), told apart by the zlib header as curl and
+ * browsers do. Raw deflate refused as corrupt would keep such a server's answers from the caller.
+ */
+async function deflateDecoder(): Promise<Readable> {
+  const [{Transform}, zlib] = await Promise.all([import('node:stream'), import('node:zlib')])
+  let inner: ReturnType<typeof zlib.createInflate> | undefined
+  let head = Buffer.alloc(0)
+  const output = new Transform({
+    flush(done) {
+      if (!inner) {
+        done(head.length === 0 ? undefined : new Error('a deflate body of one byte'))
+        return
+      }
+
+      inner.once('end', () => done())
+      inner.end()
+    },
+    transform(chunk: Buffer, _encoding, done) {
+      let data = chunk
+      if (!inner) {
+        head = Buffer.concat([head, chunk])
+        if (head.length < 2) {
+          done()
+          return
+        }
+
+        const [cmf = 0, flg = 0] = head
+        const zlibHeader = (cmf & 0x0f) === 8 && cmf >> 4 <= 7 && ((cmf << 8) | flg) % 31 === 0
+        inner = zlibHeader ? zlib.createInflate() : zlib.createInflateRaw()
+        inner.on('data', (piece: Buffer) => output.push(piece))
+        inner.once('error', (error) => output.destroy(error))
+        data = head
+      }
+
+      if (inner.write(data)) done()
+      else inner.once('drain', () => done())
+    },
+  })
+  return output
 }
 
 function unscannable(host: string, what: string): DeniedError {
