@@ -8,6 +8,7 @@
  * are in mcp.test.ts; client shutdown and cancellation in mcp-clients.test.ts.
  */
 import type {CallToolResult} from '@modelcontextprotocol/sdk/types.js'
+import type {ChildProcess} from 'node:child_process'
 
 import {Client} from '@modelcontextprotocol/sdk/client/index.js'
 import {StdioClientTransport} from '@modelcontextprotocol/sdk/client/stdio.js'
@@ -204,6 +205,9 @@ describe('e2e: mcp protocol, lifecycle and limits', function () {
   it('400 tool calls at once from the SDK Client: each answered, each audited (no append gives up on a lock its own server holds), the chain intact', async () => {
     const before = (await auditLines()).length
     const session = await startMcp(['--allow', 'local://K'], env())
+    // The SDK's client transport waits for its own stdin to drain with a listener per request:
+    // quiet Node's warning about them here (it is about this test process, not the server).
+    ;(session.client.transport as unknown as {_process?: ChildProcess})._process?.stdin?.setMaxListeners(0)
     const total = 400
     const results = (await Promise.all(
       Array.from({length: total}, (_, index) =>

@@ -519,9 +519,17 @@ export async function serveMcp(root: Session, options: McpServerOptions): Promis
   const transport = new LineTransport(
     types.JSONRPCMessageSchema as unknown as {safeParse(value: unknown): {data?: unknown; success: boolean}},
   )
-  const log = (await import('debug')).default('agentvault:mcp')
-  transport.onhold = () =>
-    log('the client is not reading its answers: its further requests wait until it reads them')
+  // `debug` loaded only when there is something to say: not on the start-up path.
+  transport.onhold = () => {
+    import('debug')
+      .then(({default: createDebug}) =>
+        createDebug('agentvault:mcp')(
+          'the client is not reading its answers: its further requests wait until it reads them',
+        ),
+      )
+      .catch(() => {})
+  }
+
   const closed = new Promise<void>((resolve) => {
     // eslint-disable-next-line unicorn/prefer-add-event-listener -- the SDK's Protocol has only this hook
     server.onclose = () => resolve()
