@@ -148,12 +148,68 @@ interface ChainPoint {
 
 /**
  * Append one event to `$home/audit.log` and return the stored record. Safe against concurrent
- * appends from other processes. Only the fields of {@link AuditEvent} are stored: anything else on
+ * appends from other processes; this process's own concurrent appends go in batches (see
+ * waitingAppends). Only the fields of {@link AuditEvent} are stored: anything else on
  * the object (a careless spread of a resolved secret, say) never reaches the disk.
  */
-export async function appendAudit(home: string, event: AuditEvent): Promise<AuditRecord> {
-  const [record] = await appendAuditBatch(home, [event])
-  return record as AuditRecord
+export function appendAudit(home: string, event: AuditEvent): Promise<AuditRecord> {
+  return new Promise((resolve, reject) => {
+    let queue = waitingAppends.get(home)
+    if (!queue) {
+      queue = []
+      waitingAppends.set(home, queue)
+    }
+
+    queue.push({event, reject, resolve})
+    if (queue.length === 1 && !appending.has(home)) appendWaiting(home).catch(() => {})
+  })
+}
+
+interface WaitingAppend {
+  event: AuditEvent
+  reject(error: unknown): void
+  resolve(record: AuditRecord): void
+}
+
+/**
+ * Appends of this process, per home, waiting for the one under way. One process's appends never
+ * contend for the file lock among themselves (a long-lived `mcp` finishing hundreds of tool calls
+ * at once had them poll the lock until they gave up, losing their events): they go one batch at a
+ * time, each batch taking every event that arrived meanwhile, in order, under one lock.
+ */
+const waitingAppends = new Map<string, WaitingAppend[]>()
+const appending = new Set<string>()
+
+async function appendWaiting(home: string): Promise<void> {
+  appending.add(home)
+  try {
+    for (;;) {
+      const batch = waitingAppends.get(home)?.splice(0) ?? []
+      if (batch.length === 0) break
+      await appendWaitingBatch(home, batch)
+    }
+  } finally {
+    appending.delete(home)
+    waitingAppends.delete(home)
+  }
+}
+
+async function appendWaitingBatch(home: string, batch: readonly WaitingAppend[]): Promise<void> {
+  try {
+    const records = await appendAuditBatch(
+      home,
+      batch.map((item) => item.event),
+    )
+    for (const [index, item] of batch.entries()) item.resolve(records[index] as AuditRecord)
+  } catch (error) {
+    if (batch.length === 1) {
+      batch[0]!.reject(error)
+      return
+    }
+
+    // A failed batch wrote nothing: each event is then tried alone, failing (or not) as its own.
+    for (const item of batch) await appendWaitingBatch(home, [item])
+  }
 }
 
 /**

@@ -829,7 +829,7 @@ function redactedOutcome(response: HttpResponse, redactor: Redactor): HttpOutcom
   if (response.undeclaredCompressed && redactor.contains(response.undeclaredCompressed))
     throw new DeniedError(
       'SECRET_IN_COMPRESSED_BODY',
-      `The response from ${response.url.host} is compressed (gzip or zlib) without a Content-Encoding header and holds the secret; it is not returned`,
+      `The response from ${response.url.host} is compressed (gzip, zlib, raw deflate or brotli) without a Content-Encoding header and holds the secret; it is not returned`,
       {
         suggestion:
           'Ask for an uncompressed response (-H "Accept-Encoding: identity"), or have the server declare its Content-Encoding (gzip, deflate) so agentvault can decode and redact it.',

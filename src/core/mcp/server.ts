@@ -426,12 +426,29 @@ export async function serveMcp(root: Session, options: McpServerOptions): Promis
   )._oninitialize.bind(server)
   /** The protocol version agreed at initialize (dates in ISO form compare as strings). */
   let protocolVersion = ''
+  /**
+   * Set once an initialize was accepted. Before it only ping is answered (the client's name and
+   * protocol version, which the audit and argument errors depend on, are not known yet); after it
+   * a second initialize is refused, as it would rename the client mid-session.
+   */
+  let initialized = false
+  const invalidRequest = (message: string) => new McpError(ErrorCode.InvalidRequest, message)
+  const mustBeInitialized = (method: string): void => {
+    if (!initialized)
+      throw invalidRequest(
+        `Invalid Request: ${method} before initialize; send initialize first (only ping is answered before it)`,
+      )
+  }
+
   server.setRequestHandler(request('initialize'), async (message) => {
+    if (initialized) throw invalidRequest('Invalid Request: the session is already initialized')
     const parsed = types.InitializeRequestSchema.safeParse(message)
     if (!parsed.success)
       throw invalidParams(
         'Invalid initialize request: params must hold protocolVersion (a string), capabilities (an object) and clientInfo {name, version}',
       )
+    // Before any await: a client that sends its next request at once finds the session initialized.
+    initialized = true
     const result = await initialize(parsed.data)
     protocolVersion = result.protocolVersion
     return result
@@ -443,12 +460,24 @@ export async function serveMcp(root: Session, options: McpServerOptions): Promis
   }
 
   server.setRequestHandler(request('tools/list'), async (message) => {
+    mustBeInitialized('tools/list')
     const parsed = types.ListToolsRequestSchema.safeParse(message)
     if (!parsed.success) throw invalidParams('Invalid tools/list request')
+    // Every tool is listed at once and no cursor was ever given out: any cursor is not one of ours.
+    if (parsed.data.params?.cursor !== undefined)
+      throw invalidParams(
+        'Invalid cursor: this server lists all its tools in one answer and gives no cursors',
+      )
     listed ??= await mcp.listTools()
     return listed
   })
-  server.setRequestHandler(request('tools/call'), async (message, extra) => {
+  // Registered as the SDK Protocol's handler, not through Server's override: that one checks a
+  // tools/call first and answers a malformed one with a schema dump, before the check below.
+  const setProtocolHandler = (
+    Object.getPrototypeOf(Server.prototype) as typeof Server.prototype
+  ).setRequestHandler.bind(server) as typeof server.setRequestHandler
+  setProtocolHandler(request('tools/call'), async (message, extra) => {
+    mustBeInitialized('tools/call')
     const parsed = types.CallToolRequestSchema.safeParse(message)
     if (!parsed.success)
       throw invalidParams('Invalid tools/call request: params must hold a tool name and an arguments object')
@@ -490,6 +519,17 @@ export async function serveMcp(root: Session, options: McpServerOptions): Promis
   const transport = new LineTransport(
     types.JSONRPCMessageSchema as unknown as {safeParse(value: unknown): {data?: unknown; success: boolean}},
   )
+  // `debug` loaded only when there is something to say: not on the start-up path.
+  transport.onhold = () => {
+    import('debug')
+      .then(({default: createDebug}) =>
+        createDebug('agentvault:mcp')(
+          'the client is not reading its answers: its further requests wait until it reads them',
+        ),
+      )
+      .catch(() => {})
+  }
+
   const closed = new Promise<void>((resolve) => {
     // eslint-disable-next-line unicorn/prefer-add-event-listener -- the SDK's Protocol has only this hook
     server.onclose = () => resolve()
@@ -516,6 +556,25 @@ export async function serveMcp(root: Session, options: McpServerOptions): Promis
   const redaction = await import('../use/redaction.js')
   redaction.shareMaskers(true)
   await server.connect(transport)
+  // This server declares no tasks capability, so a task-augmented request is performed as a plain
+  // one (MCP 2025-11-25, tasks); the SDK would answer it with an internal error (-32603) instead.
+  const deliver = transport.onmessage
+  // eslint-disable-next-line unicorn/prefer-add-event-listener -- the SDK's Transport has only this hook
+  transport.onmessage = (message) => {
+    const params = (message as {params?: unknown}).params as Record<string, unknown> | undefined
+    if (
+      'method' in message &&
+      'id' in message &&
+      typeof params === 'object' &&
+      params !== null &&
+      'task' in params
+    ) {
+      const plain = {...params}
+      delete plain.task
+      deliver?.({...message, params: plain} as typeof message)
+    } else deliver?.(message)
+  }
+
   // A signal stops the server, after the tool calls in flight (at most STOP_GRACE_MS): their
   // secrets may already be on their way, and their audit events are written as they finish. The
   // handlers stay until the server has closed, so a second Ctrl-C or SIGTERM cannot kill it first.

@@ -6,7 +6,13 @@
  * - JSON that is not a JSON-RPC message (a batch, a missing `jsonrpc`, …) gets an invalid-request
  *   error (-32600) with the request's id when one can be read;
  * - a line longer than {@link MAX_MESSAGE_BYTES} is skipped to its end (never buffered) and gets
- *   an invalid-request error (id null): the SDK's transport would close the connection instead.
+ *   an invalid-request error (id null): the SDK's transport would close the connection instead;
+ * - a client that stops reading stdout is not read from either: while the answers already written
+ *   wait for it (stdout needs a drain), no further line is handled and stdin is paused, so the
+ *   server's memory stays bounded by what it had already taken on (the SDK's transport reads on
+ *   and queues every answer);
+ * - an error message goes out as the sentence it is: the SDK's McpError prefixes `MCP error CODE: `,
+ *   which the client's McpError would then prefix again.
  */
 import type {Transport} from '@modelcontextprotocol/sdk/shared/transport.js'
 import type {JSONRPCMessage} from '@modelcontextprotocol/sdk/types.js'
@@ -23,6 +29,13 @@ interface Validator {
   safeParse(value: unknown): {data?: unknown; success: boolean}
 }
 
+/** `message` with an error's message freed of the SDK's `MCP error CODE: ` prefix. */
+function withoutPrefix(message: JSONRPCMessage): JSONRPCMessage {
+  if (!('error' in message) || typeof message.error?.message !== 'string') return message
+  const text = message.error.message.replace(/^MCP error -?\d+: /, '')
+  return text === message.error.message ? message : {...message, error: {...message.error, message: text}}
+}
+
 function idOf(value: unknown): Id {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return null
   const {id} = value as {id?: unknown}
@@ -32,6 +45,8 @@ function idOf(value: unknown): Id {
 export class LineTransport implements Transport {
   onclose?: () => void
   onerror?: (error: Error) => void
+  /** stdin is paused because stdout waits for the client to read (for `DEBUG=agentvault:mcp`). */
+  onhold?: () => void
   onmessage?: (message: JSONRPCMessage) => void
   /**
    * stdin ended: the client sends no more, but may still await answers. Set it to finish pending
@@ -42,9 +57,20 @@ export class LineTransport implements Transport {
   private closed = false
   private readonly onData = (chunk: Buffer): void => this.receive(chunk)
   private readonly onEnd = (): void => {
+    if (this.held) {
+      this.ended = true
+      return
+    }
+
     if (this.oninputend) this.oninputend()
     else this.close().catch(() => {})
   }
+  /** Resolves when stdout drains, while answers wait for it (see send). */
+  private drained: Promise<void> | undefined
+  /** stdin ended while lines were held back: end once they are handled. */
+  private ended = false
+  /** Bytes read but not yet handled, kept while stdout waits for the client to read (see hold). */
+  private held: Buffer | undefined
   private size = 0
   /** Inside a line that was too long: drop bytes until its newline. */
   private skipping = false
@@ -63,19 +89,22 @@ export class LineTransport implements Transport {
     this.input.off('end', this.onEnd)
     this.input.pause()
     this.chunks = []
+    this.held = undefined
     this.onclose?.()
   }
 
   send(message: JSONRPCMessage): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.closed || this.output.destroyed) {
+    if (this.closed || this.output.destroyed) return Promise.resolve()
+    if (this.output.write(`${JSON.stringify(withoutPrefix(message))}\n`)) return Promise.resolve()
+    // Every answer written while stdout is full waits for the same drain: one listener, not one
+    // per answer (hundreds of calls finishing at once).
+    this.drained ??= new Promise((resolve) => {
+      this.output.once('drain', () => {
+        this.drained = undefined
         resolve()
-        return
-      }
-
-      if (this.output.write(`${JSON.stringify(message)}\n`)) resolve()
-      else this.output.once('drain', resolve)
+      })
     })
+    return this.drained
   }
 
   async start(): Promise<void> {
@@ -119,9 +148,38 @@ export class LineTransport implements Transport {
     this.onmessage?.(checked.data as JSONRPCMessage)
   }
 
+  /**
+   * Keep `rest` unhandled and stop reading stdin until stdout has drained: a client that does not
+   * read the answers gets no more of them, and its further requests wait in the pipe, not here.
+   */
+  private hold(rest: Buffer): void {
+    this.held = rest
+    this.input.pause()
+    this.onhold?.()
+    this.output.once('drain', () => {
+      const {held} = this
+      this.held = undefined
+      if (this.closed) return
+      if (held) this.receive(held)
+      if (this.held) return
+      if (this.ended) this.onEnd()
+      else this.input.resume()
+    })
+  }
+
   private receive(chunk: Buffer): void {
+    if (this.held) {
+      this.held = Buffer.concat([this.held, chunk])
+      return
+    }
+
     let start = 0
     while (start < chunk.length && !this.closed) {
+      if (this.output.writableNeedDrain) {
+        this.hold(chunk.subarray(start))
+        return
+      }
+
       const newline = chunk.indexOf(NEWLINE, start)
       const end = newline === -1 ? chunk.length : newline
       const piece = chunk.subarray(start, end)

@@ -8,8 +8,8 @@
  *   or in a body that a 307/308 re-sends);
  * - one deadline for the whole exchange, and a cap on the (decoded) response size;
  * - bodies decoded (stacked codings too) so redaction sees the plain bytes; a coding it cannot
- *   decode is refused, and a gzip or zlib body no header declared is looked into for the caller
- *   to scan.
+ *   decode is refused, and a gzip, zlib, raw deflate or brotli body no header declared is looked
+ *   into for the caller to scan.
  * Errors name hosts, never paths or queries (a query may carry a secret).
  */
 import type {IncomingHttpHeaders, IncomingMessage} from 'node:http'
@@ -17,6 +17,7 @@ import type {LookupFunction} from 'node:net'
 import type {Readable} from 'node:stream'
 import type {SecureContext} from 'node:tls'
 
+import {isUtf8} from 'node:buffer'
 import {isIP} from 'node:net'
 
 import {
@@ -78,8 +79,8 @@ export interface HttpResponse {
   status: number
   statusText: string
   /**
-   * When the body is gzip- or zlib-compressed although no Content-Encoding says so: what it
-   * holds, for scanning (the body itself is returned as sent).
+   * When the body is compressed (gzip, zlib, raw deflate, brotli) although no Content-Encoding says
+   * so: what it holds, for scanning (the body itself is returned as sent).
    */
   undeclaredCompressed?: Buffer
   /** The URL that gave this response (the last of a redirect chain). */
@@ -537,7 +538,7 @@ function nextRequest(
 
 /** The content codings agentvault can undo, so that redaction sees the plain bytes. */
 const DECODABLE_CODINGS = new Set(['br', 'deflate', 'gzip', 'x-gzip'])
-/** Layers of undeclared gzip or zlib looked into at most; more is refused as unscannable. */
+/** Layers of undeclared compression looked into at most; more gzip or zlib is refused as unscannable. */
 const MAX_SNIFFED_LAYERS = 3
 
 /** The codings applied to a body, in the order they were applied (`identity` dropped). */
@@ -551,8 +552,51 @@ function contentCodings(header: string | undefined): string[] {
 async function decoderFor(coding: string): Promise<Readable> {
   const zlib = await import('node:zlib')
   if (coding === 'br') return zlib.createBrotliDecompress()
-  if (coding === 'deflate') return zlib.createInflate()
+  if (coding === 'deflate') return deflateDecoder()
   return zlib.createGunzip()
+}
+
+/**
+ * `deflate` as servers send it: zlib (RFC 1950, what the name means) or raw deflate (RFC 1951, as
+ * old IIS and .NET servers and PHP's gzdeflate send it), told apart by the zlib header as curl and
+ * browsers do. Raw deflate refused as corrupt would keep such a server's answers from the caller.
+ */
+async function deflateDecoder(): Promise<Readable> {
+  const [{Transform}, zlib] = await Promise.all([import('node:stream'), import('node:zlib')])
+  let inner: ReturnType<typeof zlib.createInflate> | undefined
+  let head = Buffer.alloc(0)
+  const output = new Transform({
+    flush(done) {
+      if (!inner) {
+        done(head.length === 0 ? undefined : new Error('a deflate body of one byte'))
+        return
+      }
+
+      inner.once('end', () => done())
+      inner.end()
+    },
+    transform(chunk: Buffer, _encoding, done) {
+      let data = chunk
+      if (!inner) {
+        head = Buffer.concat([head, chunk])
+        if (head.length < 2) {
+          done()
+          return
+        }
+
+        const [cmf = 0, flg = 0] = head
+        const zlibHeader = (cmf & 0x0f) === 8 && cmf >> 4 <= 7 && ((cmf << 8) | flg) % 31 === 0
+        inner = zlibHeader ? zlib.createInflate() : zlib.createInflateRaw()
+        inner.on('data', (piece: Buffer) => output.push(piece))
+        inner.once('error', (error) => output.destroy(error))
+        data = head
+      }
+
+      if (inner.write(data)) done()
+      else inner.once('drain', () => done())
+    },
+  })
+  return output
 }
 
 function unscannable(host: string, what: string): DeniedError {
@@ -588,32 +632,67 @@ export function looksZlibbed(body: Buffer): boolean {
 }
 
 /**
- * What a gzip or zlib body that no Content-Encoding declared holds, for scanning only (the body
- * itself is returned as sent): layer by layer while it still looks compressed, within the size
- * cap. Undefined when the body does not look compressed.
+ * What a binary body holds once decoded as a coding with no header to recognise it by: raw
+ * deflate (PHP's gzdeflate, .NET's DeflateStream, Go's compress/flate) or brotli. Only bodies
+ * that are not UTF-8 text are tried (compressed data is binary, and is handed back as base64 that
+ * any program inflates); whatever does not decode completely within the cap is taken as it is.
  */
-async function sniffCompressed(body: Buffer, host: string, limit: number): Promise<Buffer | undefined> {
-  if (!looksGzipped(body) && !looksZlibbed(body)) return undefined
-  const {constants, gunzipSync, inflateSync} = await import('node:zlib')
-  let inner = body
-  for (let layer = 0; ; layer++) {
-    const gzip = looksGzipped(inner)
-    if (!gzip && !looksZlibbed(inner)) break
-    if (layer === MAX_SNIFFED_LAYERS)
-      throw unscannable(host, `${gzip ? 'gzip' : 'zlib'}-compressed more than ${MAX_SNIFFED_LAYERS} times`)
+async function sniffHeaderless(body: Buffer, limit: number): Promise<Buffer[]> {
+  if (body.length < 2 || isUtf8(body)) return []
+  const {brotliDecompressSync, inflateRawSync} = await import('node:zlib')
+  const found: Buffer[] = []
+  for (const decode of [inflateRawSync, brotliDecompressSync])
     try {
-      inner = gzip
-        ? gunzipSync(inner, {maxOutputLength: limit})
-        : // A stream cut short still gives what it holds (as a client's inflater would).
-          inflateSync(inner, {finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: limit})
+      found.push(decode(body, {maxOutputLength: limit}))
+    } catch {
+      // Not this coding (or beyond the cap): taken as it is.
+    }
+
+  return found
+}
+
+/**
+ * What a body that no Content-Encoding declared holds, for scanning only (the body itself is
+ * returned as sent): gzip or zlib recognised by their headers, else raw deflate or brotli (see
+ * sniffHeaderless), layer by layer (at most MAX_SNIFFED_LAYERS) within the size cap; every layer
+ * found, joined. Undefined when the body holds nothing compressed.
+ */
+async function sniffCompressed(
+  body: Buffer,
+  host: string,
+  limit: number,
+  depth = 0,
+): Promise<Buffer | undefined> {
+  let found: Buffer[] = []
+  const gzip = looksGzipped(body)
+  if (gzip || looksZlibbed(body)) {
+    if (depth === MAX_SNIFFED_LAYERS)
+      throw unscannable(host, `${gzip ? 'gzip' : 'zlib'}-compressed more than ${MAX_SNIFFED_LAYERS} times`)
+    const {constants, gunzipSync, inflateSync} = await import('node:zlib')
+    try {
+      found = [
+        gzip
+          ? gunzipSync(body, {maxOutputLength: limit})
+          : // A stream cut short still gives what it holds (as a client's inflater would).
+            inflateSync(body, {finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: limit}),
+      ]
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge(host, limit)
       if (gzip) throw unscannable(host, 'a body that looks gzip-compressed but does not decode')
-      break // not zlib after all: text that starts like it
+      // Not zlib after all: text that starts like it.
     }
   }
 
-  return inner === body ? undefined : inner
+  if (found.length === 0 && depth < MAX_SNIFFED_LAYERS) found = await sniffHeaderless(body, limit)
+  if (found.length === 0) return undefined
+  const parts: Buffer[] = []
+  for (const part of found) {
+    parts.push(part, Buffer.of(0))
+    const deeper = await sniffCompressed(part, host, limit, depth + 1)
+    if (deeper) parts.push(deeper, Buffer.of(0))
+  }
+
+  return Buffer.concat(parts)
 }
 
 /** A body sent without content coding, read with plain listeners (no async iterator), under the cap. */

@@ -4,14 +4,14 @@
 import {JSONRPCMessageSchema} from '@modelcontextprotocol/sdk/types.js'
 import fc from 'fast-check'
 import assert from 'node:assert/strict'
-import {PassThrough} from 'node:stream'
+import {PassThrough, Writable} from 'node:stream'
 
 import {LineTransport} from '../../../../src/core/mcp/stdio-transport.js'
 
 interface Wire {
   input: PassThrough
   messages: unknown[]
-  replies(): Array<{error?: {code: number}; id: unknown}>
+  replies(): Array<{error?: {code: number; message?: string}; id: unknown}>
   transport: LineTransport
 }
 
@@ -33,7 +33,7 @@ async function wire(maxBytes = 1024): Promise<Wire> {
       written
         .split('\n')
         .filter(Boolean)
-        .map((line) => JSON.parse(line) as {error?: {code: number}; id: unknown}),
+        .map((line) => JSON.parse(line) as {error?: {code: number; message?: string}; id: unknown}),
     transport,
   }
 }
@@ -134,5 +134,88 @@ describe('mcp stdio transport', () => {
     second.input.end()
     await settle()
     assert.equal(closed, true)
+  })
+
+  it('an error goes out as its sentence, without the SDK McpError\'s "MCP error CODE: " prefix', async () => {
+    const {replies, transport} = await wire()
+    await transport.send({
+      error: {code: -32_602, message: 'MCP error -32602: Unknown tool: "x"'},
+      id: 1,
+      jsonrpc: '2.0',
+    })
+    assert.equal(replies()[0]?.error?.message, 'Unknown tool: "x"')
+  })
+
+  it('reads nothing more while its answers wait for the client, whatever the chunking; then every message, in order, and the end', async () => {
+    /** stdout of a client that reads only when told: each write completes at open(). */
+    class Gate extends Writable {
+      private readonly waiting: Array<() => void> = []
+
+      constructor() {
+        super({highWaterMark: 16})
+      }
+
+      open(): void {
+        for (const done of this.waiting.splice(0)) done()
+      }
+
+      override _write(_chunk: Buffer, _encoding: string, done: () => void): void {
+        this.waiting.push(done)
+      }
+    }
+
+    const count = 12
+    const bytes = Buffer.from(
+      Array.from(
+        {length: count},
+        (_, id) => `${JSON.stringify({id, jsonrpc: '2.0', method: 'ping'})}\n`,
+      ).join(''),
+    )
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({max: bytes.length, min: 0}), {maxLength: 8}),
+        fc.boolean(),
+        async (cuts, endEarly) => {
+          const input = new PassThrough()
+          const output = new Gate()
+          const transport = new LineTransport(JSONRPCMessageSchema, input, output)
+          const seen: unknown[] = []
+          const state = {ended: 0}
+          transport.onmessage = (message) => {
+            seen.push((message as {id: unknown}).id)
+            transport.send({id: (message as {id: number}).id, jsonrpc: '2.0', result: {}}).catch(() => {})
+          }
+
+          transport.oninputend = () => {
+            state.ended++
+          }
+
+          await transport.start()
+          const points = [...new Set([0, bytes.length, ...cuts])].sort((a, b) => a - b)
+          for (let i = 1; i < points.length; i++) input.write(bytes.subarray(points[i - 1], points[i]))
+          if (endEarly) input.end()
+          await settle()
+          // The first answer filled the client's pipe: the rest of what was sent waits.
+          assert.ok(seen.length < count, `${seen.length} messages handled while the client read nothing`)
+          for (let round = 0; round < 4 * count && seen.length < count; round++) {
+            output.open()
+            await settle()
+          }
+
+          assert.deepEqual(
+            seen,
+            Array.from({length: count}, (_, id) => id),
+          )
+          if (!endEarly) input.end()
+          for (let round = 0; round < 4 && state.ended === 0; round++) {
+            output.open()
+            await settle()
+          }
+
+          assert.equal(state.ended, 1)
+        },
+      ),
+      {numRuns: 50},
+    )
   })
 })
