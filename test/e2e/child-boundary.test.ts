@@ -7,10 +7,13 @@
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
 import {mkdtemp, readdir, readFile, rm} from 'node:fs/promises'
+import {createServer, type Server, type Socket} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {type CliResult, runCli, tempHome} from '../helpers/cli.js'
+import {LOOPBACK_PROFILE} from '../helpers/e2e.js'
+import {leakedForms} from '../servers/http-upstream/fixture.js'
 
 const SECRET = 'canary-child-boundary-REAL-5f19c2'
 const PASSPHRASE = 'canary-child-boundary-PASS-77e0a4'
@@ -37,6 +40,108 @@ async function dumpsWithCanary(dir: string): Promise<string[]> {
   return found
 }
 
+/**
+ * An upstream the secret is allowed to reach that hands back the bearer token it was sent in the
+ * places an HTTP relay may not look: 1xx interim responses, chunked trailers, a HEAD response's
+ * headers, a header name, the reason phrase, a Set-Cookie/Location pair, and a close-delimited
+ * HTTP/1.0 body split mid-token. Raw framing, as a hostile server writes it.
+ */
+function echoingUpstream(): Promise<{close(): Promise<void>; port: number; tokens: string[]}> {
+  const tokens: string[] = []
+  const sockets = new Set<Socket>()
+  const server: Server = createServer((socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+    let head = ''
+    socket.on('data', (chunk) => {
+      head += chunk.toString('latin1')
+      if (!head.includes('\r\n\r\n')) return
+      socket.removeAllListeners('data')
+      const [method, path] = head.split(' ')
+      const token = /^authorization: Bearer (.*)$/im.exec(head)?.[1]?.trim() ?? ''
+      tokens.push(token)
+      const ok = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'
+      const replies: Record<string, string[]> = {
+        '/continue': [`HTTP/1.1 100 Continue\r\nX-Echo: ${token}\r\n\r\n${ok}`],
+        '/early': [`HTTP/1.1 103 Early Hints\r\nLink: </${token}>; rel=preload\r\n\r\n${ok}`],
+        '/head': [
+          `HTTP/1.1 200 OK\r\nX-Echo: ${token}\r\nContent-Length: ${token.length}\r\n\r\n${method === 'HEAD' ? '' : token}`,
+        ],
+        '/header-name': [`HTTP/1.1 200 OK\r\nX-${token}: 1\r\nContent-Length: 0\r\n\r\n`],
+        '/http10': [`HTTP/1.0 200 OK\r\n\r\n${token.slice(0, 7)}`, `${token.slice(7)} end`],
+        '/reason': [`HTTP/1.1 299 ${token}\r\nContent-Length: 0\r\n\r\n`],
+        '/redirect': [
+          `HTTP/1.1 302 Found\r\nSet-Cookie: s=${token}\r\nLocation: http://127.0.0.9/${token}\r\nContent-Length: 0\r\n\r\n`,
+        ],
+        '/trailer': [
+          `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Echo\r\n\r\n2\r\nok\r\n0\r\nX-Echo: ${token}\r\n\r\n`,
+        ],
+      }
+      // Each part written once the one before it drained: a body split across reads.
+      const parts = replies[path ?? ''] ?? ['HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n']
+      const next = (): void => {
+        const part = parts.shift()
+        if (part === undefined) socket.end()
+        else socket.write(part, 'latin1', () => setImmediate(next))
+      }
+
+      next()
+    })
+  })
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const {port} = server.address() as {port: number}
+      resolve({
+        close: () =>
+          new Promise((done) => {
+            for (const socket of sockets) socket.destroy()
+            server.close(() => done())
+          }),
+        port,
+        tokens,
+      })
+    })
+  })
+}
+
+/**
+ * The child: each probe on a connection of its own to the proxy (raw HTTP, absolute-form), every
+ * byte it gets back appended to the file it is given. Also asks the proxy about itself.
+ */
+const ORACLE_CHILD = `
+const net = require('node:net'), fs = require('node:fs')
+const [out, upstream] = process.argv.slice(1)
+const proxy = Number(new URL(process.env.HTTP_PROXY).port)
+const K = process.env.K
+const probes = [
+  ['GET', '/trailer', 'TE: trailers\\r\\n'],
+  ['GET', '/early', ''],
+  ['POST', '/continue', 'Expect: 100-continue\\r\\nContent-Length: 2\\r\\n'],
+  ['HEAD', '/head', ''],
+  ['GET', '/head', ''],
+  ['GET', '/header-name', ''],
+  ['GET', '/http10', ''],
+  ['GET', '/reason', ''],
+  ['GET', '/redirect', ''],
+].map(([method, path, extra]) => method + ' http://127.0.0.1:' + upstream + path + ' HTTP/1.1\\r\\nHost: 127.0.0.1:' + upstream +
+  '\\r\\nAuthorization: Bearer ' + K + '\\r\\nConnection: close\\r\\n' + extra + '\\r\\n' + (method === 'POST' ? 'hi' : ''))
+// The proxy's own port, as an allowed host: the value goes to the proxy itself.
+probes.push('GET http://127.0.0.1:' + proxy + '/' + K + ' HTTP/1.1\\r\\nHost: 127.0.0.1:' + proxy +
+  '\\r\\nAuthorization: Bearer ' + K + '\\r\\nConnection: close\\r\\n\\r\\n')
+;(async () => {
+  for (const probe of probes) {
+    const bytes = await new Promise((resolve) => {
+      const chunks = []
+      const socket = net.connect(proxy, '127.0.0.1', () => socket.write(probe))
+      socket.on('data', (chunk) => chunks.push(chunk))
+      socket.on('close', () => resolve(Buffer.concat(chunks)))
+      socket.on('error', () => {})
+    })
+    fs.appendFileSync(out, '==== ' + probe.split('\\r\\n')[0] + '\\n' + bytes.toString('latin1') + '\\n')
+  }
+})()
+`
+
 describe('e2e: run against a hostile child, at the process boundary', function () {
   this.timeout(60_000)
   let t: Awaited<ReturnType<typeof tempHome>>
@@ -50,6 +155,9 @@ describe('e2e: run against a hostile child, at the process boundary', function (
     t = await tempHome()
     env = {...t.env, AGENTVAULT_PASSPHRASE: PASSPHRASE}
     cwd = await mkdtemp(join(tmpdir(), 'av-boundary-'))
+    // Loopback reachable (the oracle probes' upstream); the core probes do not care.
+    const added = await cli(LOOPBACK_PROFILE)
+    assert.equal(added.code, 0, added.stderr)
     const stored = await cli(['secrets', 'set', 'K'], SECRET)
     assert.equal(stored.code, 0, stored.stderr)
   })
@@ -101,6 +209,45 @@ describe('e2e: run against a hostile child, at the process boundary', function (
       ])
       assert.equal(result.code, 0, result.stderr)
       assert.match(result.stdout, /^Max core file size\s+0\s+0\b/m)
+    })
+  })
+
+  describe('the placeholders proxy as an oracle', () => {
+    let upstream: Awaited<ReturnType<typeof echoingUpstream>>
+
+    before(async () => {
+      upstream = await echoingUpstream()
+    })
+
+    after(() => upstream?.close())
+
+    it('an allowed upstream echoing the value in 1xx, trailers, HEAD headers, a header name, the reason, a redirect, an HTTP/1.0 body, and the proxy asked about itself: the child gets placeholders only', async () => {
+      const out = join(t.home, 'oracle')
+      const result = await cli([
+        'run',
+        '--placeholders',
+        '--allow-domain',
+        '127.0.0.1',
+        '--env',
+        'K=local://K',
+        '--',
+        process.execPath,
+        '-e',
+        ORACLE_CHILD,
+        out,
+        String(upstream.port),
+      ])
+      assert.equal(result.code, 0, result.stderr)
+      const seen = await readFile(out, 'latin1')
+      // The probes reached the upstream with the real value (so each echo was one to turn back) ...
+      assert.ok(upstream.tokens.length >= 9, `${upstream.tokens.length} requests: ${seen}`)
+      for (const token of upstream.tokens) assert.equal(token, SECRET)
+      // ... and the echoes came back as the placeholder, or not at all.
+      assert.match(seen, /X-Echo: avph_K_[\da-f]{32}\r\n/)
+      assert.match(seen, /avph_K_[\da-f]{32} end/)
+      for (const form of leakedForms(SECRET))
+        assert.ok(!seen.includes(form), `${form} reached the child:\n${seen}`)
+      assert.ok(!(result.stdout + result.stderr).includes(SECRET))
     })
   })
 
