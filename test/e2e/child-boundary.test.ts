@@ -6,13 +6,14 @@
  */
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {mkdtemp, readdir, readFile, rm} from 'node:fs/promises'
+import {mkdtemp, readdir, readFile, readlink, rm, writeFile} from 'node:fs/promises'
 import {createServer, type Server, type Socket} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {type CliResult, runCli, tempHome} from '../helpers/cli.js'
 import {LOOPBACK_PROFILE} from '../helpers/e2e.js'
+import {startInPty} from '../helpers/pty.js'
 import {leakedForms} from '../servers/http-upstream/fixture.js'
 
 const SECRET = 'canary-child-boundary-REAL-5f19c2'
@@ -142,6 +143,54 @@ probes.push('GET http://127.0.0.1:' + proxy + '/' + K + ' HTTP/1.1\\r\\nHost: 12
 })()
 `
 
+/**
+ * The child's view, into the file it is given: its open descriptors and where they lead (the one
+ * listing them is closed by then), then whether agentvault's environment (/proc/PPID/environ)
+ * holds a canary.
+ */
+const FD_CHILD = `
+import os, sys
+fds = {}
+for fd in os.listdir('/proc/self/fd'):
+    try:
+        fds[fd] = os.readlink('/proc/self/fd/' + fd)
+    except OSError:
+        pass
+environ = open('/proc/%d/environ' % os.getppid(), 'rb').read()
+with open(sys.argv[1], 'w') as out:
+    for fd, target in fds.items():
+        out.write('%s -> %s\\n' % (fd, target))
+    if b'${SECRET}' in environ or b'${PASSPHRASE}' in environ:
+        out.write('environ-leaks\\n')
+`
+
+/** Descriptors of the test process itself: what agentvault inherited from outside (passed on by design). */
+async function ownDescriptors(): Promise<Map<string, string>> {
+  const own = new Map<string, string>()
+  for (const fd of await readdir('/proc/self/fd'))
+    own.set(fd, await readlink(`/proc/self/fd/${fd}`).catch(() => ''))
+  return own
+}
+
+/** The descriptors the child holds beyond stdin, stdout and stderr that it did not inherit from the test. */
+async function extraDescriptors(report: string): Promise<string[]> {
+  const own = await ownDescriptors()
+  const text = await readFile(report, 'utf8')
+  assert.match(text, /^0 -> /m, text)
+  assert.doesNotMatch(text, /environ-leaks/, 'agentvault’s environ holds a canary')
+  return text.split('\n').flatMap((line) => {
+    const [, fd, target] = /^(\d+) -> (.*)$/.exec(line) ?? []
+    return fd !== undefined && Number(fd) > 2 && own.get(fd) !== target ? [`${fd} -> ${target}`] : []
+  })
+}
+
+function bubblewrapWorks(): boolean {
+  const probe = spawnSync('bwrap', ['--dev-bind', '/', '/', '--unshare-pid', '--proc', '/proc', 'true'], {
+    stdio: 'ignore',
+  })
+  return !probe.error && probe.status === 0
+}
+
 describe('e2e: run against a hostile child, at the process boundary', function () {
   this.timeout(60_000)
   let t: Awaited<ReturnType<typeof tempHome>>
@@ -209,6 +258,51 @@ describe('e2e: run against a hostile child, at the process boundary', function (
       ])
       assert.equal(result.code, 0, result.stderr)
       assert.match(result.stdout, /^Max core file size\s+0\s+0\b/m)
+    })
+  })
+
+  describe('descriptors and environ: the child inherits nothing of agentvault’s', () => {
+    const modes: string[][] = [
+      [],
+      ['--mask', 'always'],
+      ['--mask', 'never'],
+      ['--placeholders'],
+      ['--placeholders', '--mask', 'never'],
+      ['--placeholders', '--isolate'],
+    ]
+    for (const mode of modes) {
+      it(`${['run', ...mode].join(' ')}, stdin a pipe: only 0, 1 and 2; no canary in agentvault’s environ`, async function () {
+        if (mode.includes('--isolate') && !bubblewrapWorks()) this.skip()
+        const report = join(t.home, 'fds')
+        const envFile = join(t.home, 'plain.env')
+        await writeFile(envFile, 'PLAIN=text\nF=local://K\n')
+        const result = await cli(
+          [
+            'run',
+            ...mode,
+            '--env-file',
+            envFile,
+            '--env',
+            'K=local://K',
+            '--',
+            'python3',
+            '-c',
+            FD_CHILD,
+            report,
+          ],
+          'stdin text',
+        )
+        assert.equal(result.code, 0, result.stderr)
+        assert.deepEqual(await extraDescriptors(report), [])
+      })
+    }
+
+    it('run with stdin, stdout and stderr a terminal: only 0, 1 and 2', async () => {
+      const report = join(t.home, 'fds-tty')
+      const pty = startInPty(['run', '--env', 'K=local://K', '--', 'python3', '-c', FD_CHILD, report], env)
+      const result = await pty.result
+      assert.equal(result.code, 0, result.stdout + result.stderr)
+      assert.deepEqual(await extraDescriptors(report), [])
     })
   })
 
