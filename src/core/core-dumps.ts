@@ -6,6 +6,7 @@
  * where that user can read it) holds the vault key and every value, placeholders' real ones too.
  * Lowering the hard limit to 0 closes that: raising it again takes CAP_SYS_RESOURCE, which the
  * kernel withholds from a process of the same unprivileged user.
+ * `proxy start` and `mcp` do the same: any process of the user (the agent is mcp's parent) could.
  *
  * Node has no setrlimit, and the way a process would say it is not to be dumped (prctl
  * PR_SET_DUMPABLE) takes native code; util-linux's prlimit sets the limit of this process from

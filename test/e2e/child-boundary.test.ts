@@ -11,8 +11,9 @@ import {createServer, type Server, type Socket} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {type CliResult, runCli, tempHome} from '../helpers/cli.js'
+import {type CliResult, runCli, startCli, tempHome, waitForOutput} from '../helpers/cli.js'
 import {LOOPBACK_PROFILE} from '../helpers/e2e.js'
+import {startProxy} from '../helpers/proxy.js'
 import {startInPty} from '../helpers/pty.js'
 import {leakedForms} from '../servers/http-upstream/fixture.js'
 
@@ -191,6 +192,17 @@ function bubblewrapWorks(): boolean {
   return !probe.error && probe.status === 0
 }
 
+/** `pid`'s core limits (soft, hard) once a same-user process tried to raise them, as a child of it could. */
+async function coreLimitAfterRaising(pid: number): Promise<string[]> {
+  const raise = `prlimit --pid ${pid} --core=unlimited:unlimited 2>/dev/null || prlimit --pid ${pid} --core=unlimited: 2>/dev/null; true`
+  const [command, ...args] = asSameUser(['sh', '-c', raise]) as [string, ...string[]]
+  spawnSync(command, args, {stdio: 'ignore'})
+  const limits = await readFile(`/proc/${pid}/limits`, 'utf8')
+  const limit = /^Max core file size\s+(\S+)\s+(\S+)/m.exec(limits)
+  assert.ok(limit, limits)
+  return [limit[1]!, limit[2]!]
+}
+
 describe('e2e: run against a hostile child, at the process boundary', function () {
   this.timeout(60_000)
   let t: Awaited<ReturnType<typeof tempHome>>
@@ -342,6 +354,42 @@ describe('e2e: run against a hostile child, at the process boundary', function (
       for (const form of leakedForms(SECRET))
         assert.ok(!seen.includes(form), `${form} reached the child:\n${seen}`)
       assert.ok(!(result.stdout + result.stderr).includes(SECRET))
+    })
+  })
+
+  describe('the long-running servers hold values too: their core limit cannot be raised either', () => {
+    it('proxy start', async () => {
+      const proxy = await startProxy(env)
+      try {
+        assert.deepEqual(await coreLimitAfterRaising(proxy.child.pid!), ['0', '0'])
+      } finally {
+        await proxy.stop()
+      }
+    })
+
+    it('mcp (its agent is its parent: README says what that parent can still read)', async () => {
+      const server = startCli(['mcp', '--allow', 'local://K'], {env, openStdin: true})
+      try {
+        const initialize = {
+          id: 1,
+          jsonrpc: '2.0',
+          method: 'initialize',
+          params: {
+            capabilities: {},
+            clientInfo: {name: 'probe', version: '1'},
+            protocolVersion: '2025-06-18',
+          },
+        }
+        server.stdin?.write(`${JSON.stringify(initialize)}\n`)
+        await waitForOutput(server, '"id":1')
+        assert.deepEqual(await coreLimitAfterRaising(server.pid!), ['0', '0'])
+      } finally {
+        server.stdin?.end()
+        await new Promise((resolve) => {
+          if (server.exitCode === null && server.signalCode === null) server.once('exit', resolve)
+          else resolve(null)
+        })
+      }
     })
   })
 
