@@ -318,6 +318,43 @@ describe('e2e: run against a hostile child, at the process boundary', function (
     })
   })
 
+  describe('masking as an oracle: the command never holds a stood-in value, so its output is not masked for it', () => {
+    // Masking it would tell a command that can read agentvault's output (a log it is redirected
+    // to) whether a guess is the value — concealed — or its start — held back, byte by byte.
+    it('--placeholders: a guess of the real value comes out as written, straight to agentvault’s stdout', async () => {
+      const guess = `printf '%s|' "${SECRET}" "${SECRET.slice(0, 9)}"; readlink /proc/$$/fd/1 /proc/$PPID/fd/1`
+      const result = await cli(['run', '--placeholders', '--env', 'K=local://K', '--', 'sh', '-c', guess])
+      assert.equal(result.code, 0, result.stderr)
+      const [full, prefix, stdout] = result.stdout.split('|')
+      assert.equal(full, SECRET, 'a correct guess is concealed: the command learns it was right')
+      assert.equal(prefix, SECRET.slice(0, 9))
+      // Its stdout is agentvault's own: no masker in between to hold back the start of a value.
+      const [own, agentvaults] = stdout!.split('\n')
+      assert.equal(own, agentvaults, 'the output passes through a masker')
+    })
+
+    it('--placeholders --pass-env: a credential the command does hold is still masked', async () => {
+      const token = 'canary-child-boundary-TOKEN-9b31'
+      const result = await runCli(
+        [
+          'run',
+          '--placeholders',
+          '--pass-env',
+          'BAO_TOKEN',
+          '--env',
+          'K=local://K',
+          '--',
+          'sh',
+          '-c',
+          'echo "[$BAO_TOKEN] [$K]"',
+        ],
+        {cwd, env: {...env, BAO_TOKEN: token}},
+      )
+      assert.equal(result.code, 0, result.stderr)
+      assert.match(result.stdout, /^\[<concealed by agentvault>\] \[avph_K_[\da-f]{32}\]\n$/)
+    })
+  })
+
   describe('the placeholders proxy as an oracle', () => {
     let upstream: Awaited<ReturnType<typeof echoingUpstream>>
 
