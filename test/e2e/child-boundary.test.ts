@@ -13,7 +13,7 @@ import {join} from 'node:path'
 
 import {type CliResult, runCli, startCli, tempHome, waitForOutput} from '../helpers/cli.js'
 import {LOOPBACK_PROFILE} from '../helpers/e2e.js'
-import {startProxy} from '../helpers/proxy.js'
+import {rawExchange, startProxy} from '../helpers/proxy.js'
 import {startInPty} from '../helpers/pty.js'
 import {leakedForms} from '../servers/http-upstream/fixture.js'
 
@@ -427,6 +427,69 @@ describe('e2e: run against a hostile child, at the process boundary', function (
           else resolve(null)
         })
       }
+    })
+  })
+
+  describe('SIGUSR1 (Node opens its inspector, which reads the whole heap) is refused by every process that holds values', () => {
+    // `kill -USR1` by any process of the user, then /json/list on 127.0.0.1:9229 and a heap
+    // snapshot over the WebSocket: the vault key and every value, whatever ptrace_scope says.
+    const INSPECTOR = /Debugger listening|inspector/i
+
+    it('run: the command signals agentvault as it starts', async () => {
+      // It ignores the SIGUSR1 agentvault forwards; a request to the placeholders proxy (served by
+      // agentvault's main thread) follows, so agentvault lives on past the signal.
+      const child = `trap '' USR1; kill -USR1 "$PPID"; curl -s -o /dev/null -x "$HTTP_PROXY" http://127.0.0.1:1/ || true`
+      const result = await cli(['run', '--placeholders', '--env', 'K=local://K', '--', 'sh', '-c', child])
+      assert.equal(result.code, 0, result.stderr)
+      assert.doesNotMatch(result.stderr, INSPECTOR)
+    })
+
+    it('proxy start', async () => {
+      const proxy = await startProxy(env)
+      let stderr: string
+      try {
+        process.kill(proxy.child.pid!, 'SIGUSR1')
+        // A round trip after the signal: the process is alive and served it.
+        const reply = await rawExchange(
+          proxy.port,
+          `GET / HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\nConnection: close\r\n\r\n`,
+        )
+        assert.match(reply, /^HTTP\/1\.1 \d{3}/)
+      } finally {
+        stderr = (await proxy.stop()).stderr
+      }
+
+      assert.doesNotMatch(stderr, INSPECTOR)
+    })
+
+    it('mcp', async () => {
+      const server = startCli(['mcp', '--allow', 'local://K'], {env, openStdin: true})
+      let stderr = ''
+      server.stderr?.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString('utf8')
+      })
+      const exited = new Promise((resolve) => {
+        server.once('close', resolve)
+      })
+      const send = (message: object): void => {
+        server.stdin?.write(`${JSON.stringify({jsonrpc: '2.0', ...message})}\n`)
+      }
+
+      const initialized = waitForOutput(server, '"id":1')
+      send({
+        id: 1,
+        method: 'initialize',
+        params: {capabilities: {}, clientInfo: {name: 'probe', version: '1'}, protocolVersion: '2025-06-18'},
+      })
+      await initialized
+      process.kill(server.pid!, 'SIGUSR1')
+      const pinged = waitForOutput(server, '"id":2')
+      send({id: 2, method: 'ping'})
+      await pinged
+      server.stdin?.end()
+      await exited
+      assert.equal(server.exitCode, 0, stderr)
+      assert.doesNotMatch(stderr, INSPECTOR)
     })
   })
 
