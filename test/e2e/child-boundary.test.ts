@@ -1,8 +1,12 @@
 /**
  * The process boundary of `run`, probed by a hostile child: what the command agentvault starts can
- * get out of agentvault itself (its memory, its descriptors) rather than out of what it is given.
- * The child runs as the same OS user; when the tests run as root it runs as a root without
- * capabilities (setpriv), which the kernel treats as any other process of that user.
+ * get out of agentvault itself rather than out of what it is given — a core dump (it raises
+ * agentvault's core limit, then sends a core-dumping signal), Node's inspector (SIGUSR1), inherited
+ * descriptors and agentvault's environ, the masker and the placeholders proxy as oracles — and the
+ * same doors of the other processes that hold values (proxy start, mcp). The child runs as the same
+ * OS user; when the tests run as root it runs as a root without capabilities (setpriv), which the
+ * kernel treats as any other process of that user. What stays open (agentvault's memory where
+ * ptrace_scope is 0) is in the README, not here.
  */
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
