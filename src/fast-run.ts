@@ -7,6 +7,7 @@ import type {MaskedOutputs} from './core/output-pump.js'
 import {credentialVariables} from './core/child-env.js'
 import {toAgentVaultError} from './core/errors.js'
 import {scrubInitialEnvironment} from './core/initial-env.js'
+import {guardProcess} from './core/process-guard.js'
 import {parseRunArgv} from './core/run-options.js'
 import {Session} from './core/session.js'
 import {reportError, warn} from './ui/errors.js'
@@ -17,6 +18,8 @@ export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = proce
   let outputs: Promise<MaskedOutputs | undefined> | undefined
   // Before any child starts: it could read them in /proc/$PPID/environ (initial-env.ts).
   scrubInitialEnvironment(credentialVariables())
+  // Before any value is held or child starts (process-guard.ts); prlimit runs while they resolve.
+  const guarded = guardProcess()
   try {
     const options = parseRunArgv(argv, env)
     for (const notice of options.warnings ?? []) warn(notice)
@@ -39,6 +42,7 @@ export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = proce
         await (await import('./core/placeholders/isolate.js')).isolate(prepared, session.home, env, keyPaths)
       }
 
+      await guarded
       // Backends stay open while the child runs: leases must outlive it (sanctum releases on close).
       // The audit writer loads while the child runs (this process waits then), not after it exits.
       code = await spawnAndWait(prepared, options.mask, outputs, () => {

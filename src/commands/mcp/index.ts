@@ -45,7 +45,14 @@ Every tool call is appended to the audit log as command "mcp" with the tool, the
   static summary = 'Serve secrets to AI agents over the Model Context Protocol (stdio), never revealing them.'
 
   async run(): Promise<void> {
-    const {serveMcp} = await import('../../core/mcp/server.js')
+    const [{serveMcp}, {guardProcess}] = await Promise.all([
+      import('../../core/mcp/server.js'),
+      import('../../core/process-guard.js'),
+    ])
+    // The agent (or a command of run_command) could otherwise open this server's inspector or crash
+    // it into a core file, and read the vault key and values (process-guard.ts). What its parent
+    // can still read of its memory: README.
+    await guardProcess()
     // A host list that could never match (`*`, a URL) would only show up as refusals later.
     const {normaliseHostPattern} = await import('../../core/use/hosts.js')
     for (const host of this.flags['allow-domain'] ?? []) normaliseHostPattern(host)

@@ -58,6 +58,9 @@ The proxy listens on 127.0.0.1 only and answers only requests whose Host is 127.
       return started
     }
 
+    // Any process of this user could otherwise open its inspector or crash it into a core file,
+    // and read the vault key and values (process-guard.ts): before it holds any.
+    await (await import('../../core/process-guard.js')).guardProcess()
     if (flags['no-session-token'])
       this.warnUser(
         'Serving /proxy without a session token: any process on this machine can make requests with your secrets through it.',

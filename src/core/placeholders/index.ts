@@ -102,6 +102,23 @@ export async function startPlaceholders(
     prepared.env[variable.name] = stand.placeholder
   }
 
+  // The command never holds these values, so its output is not masked for them: a masker would
+  // tell a command that reads agentvault's output (a log it is redirected to) whether a guess is
+  // a value (concealed) or its start (held back), byte by byte. Values it does hold (--pass-env, a
+  // value it also got in clear) stay masked.
+  const held = Object.values(prepared.env).filter((text): text is string => text !== undefined)
+  const stoodIn = new Set(
+    stands.flatMap(({value}) => [
+      value.toString('latin1'),
+      Buffer.from(value.toString('utf8')).toString('latin1'),
+    ]),
+  )
+  prepared.secrets = prepared.secrets.filter((secret) => {
+    if (!stoodIn.has(secret.toString('latin1'))) return true
+    const text = secret.toString('utf8')
+    return held.some((value) => value.includes(text))
+  })
+
   const caFiles: string[] = []
   for (const profile of profiles) {
     const {caCert} = profile.settings
