@@ -102,10 +102,12 @@ export async function startPlaceholders(
     prepared.env[variable.name] = stand.placeholder
   }
 
-  // The command never holds these values, so its output is not masked for them: a masker would
-  // tell a command that reads agentvault's output (a log it is redirected to) whether a guess is
-  // a value (concealed) or its start (held back), byte by byte. Values it does hold (--pass-env, a
-  // value it also got in clear) stay masked.
+  // The command never holds these values: its output is masked for them only where one appears
+  // whole (issue 15: should a real value ever reach it, e.g. an echo the command decoded), and
+  // never held back (runner.ts, PreparedRun.unheld): holding back what could begin one would tell a
+  // command that reads agentvault's output (a log it is redirected to) which guess begins a value,
+  // byte by byte. Values it does hold (--pass-env, a value it also got in clear) are masked as in
+  // any run.
   const held = Object.values(prepared.env).filter((text): text is string => text !== undefined)
   const stoodIn = new Set(
     stands.flatMap(({value}) => [
@@ -113,11 +115,15 @@ export async function startPlaceholders(
       Buffer.from(value.toString('utf8')).toString('latin1'),
     ]),
   )
+  const unheld: Buffer[] = []
   prepared.secrets = prepared.secrets.filter((secret) => {
     if (!stoodIn.has(secret.toString('latin1'))) return true
     const text = secret.toString('utf8')
-    return held.some((value) => value.includes(text))
+    if (held.some((value) => value.includes(text))) return true
+    unheld.push(secret)
+    return false
   })
+  if (unheld.length > 0) prepared.unheld = unheld
 
   const caFiles: string[] = []
   for (const profile of profiles) {
