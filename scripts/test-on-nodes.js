@@ -60,9 +60,10 @@ for (const version of versions) {
   // untested there. Removed after the pass, so dist/ is left as the build made it.
   const caches = warmCaches(node)
   const env = {
-    // The crash and fuzz suites sample on these passes (their whole matrix runs on this machine's
-    // Node, and what they test does not change with the Node version): CI stays in its time.
-    CRASH_POINT_STRIDE: '3',
+    // The exhaustive sweeps (crash points, injected errnos, cut files) and the fuzz suites sample
+    // on these passes (their whole matrix runs on this machine's Node, and what they test does not
+    // change with the Node version): CI stays in its time. test/helpers/e2e.ts sweepSample.
+    SWEEP_STRIDE: '3',
     FUZZ_RUNS: '60',
     ...process.env,
     // test/unit/node-version.test.ts checks that the pass really runs on this version.

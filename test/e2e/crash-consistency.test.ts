@@ -16,6 +16,7 @@ import {join} from 'node:path'
 
 import {type CliResult, runCli, tempHome} from '../helpers/cli.js'
 import {buildCrashAtOp, crashAtOpEnv} from '../helpers/crash-at-op.js'
+import {sweepSample} from '../helpers/e2e.js'
 import {startSeededServer} from '../servers/openbao/harness.js'
 import {type OpenBaoTestServer} from '../servers/openbao/server.js'
 
@@ -176,13 +177,10 @@ describe('e2e: a process killed at every point of its writes (SIGKILL)', functio
       if (op.kind === 'write') points.push({at: index + 1, mode: 'torn'})
     }
 
-    // CRASH_POINT_STRIDE=N takes every Nth point (scripts/test-on-nodes.js sets 3 for the passes on
-    // other Nodes, which prove `engines`; the whole matrix runs on the machine's own Node).
-    const stride = Math.max(1, Number(process.env.CRASH_POINT_STRIDE ?? 1) || 1)
-    if (stride > 1) points.splice(0, points.length, ...points.filter((_, index) => index % stride === 0))
     const failures: string[] = []
-    // Two homes at a time: each crash point is independent of the others.
-    const queue = [...points]
+    // Two homes at a time: each crash point is independent of the others. Every point here, every
+    // Nth on the passes on other Nodes (sweepSample).
+    const queue = sweepSample(points)
     const worker = async (): Promise<void> => {
       for (let point = queue.shift(); point; point = queue.shift()) {
         const label = `crash ${point.mode} op ${point.at}/${ops.length} (${ops[point.at - 1]?.kind} ${ops[point.at - 1]?.path.replace(/^.*\//, '')})`

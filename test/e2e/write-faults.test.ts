@@ -15,6 +15,7 @@ import {join} from 'node:path'
 
 import {runCli, tempHome} from '../helpers/cli.js'
 import {buildCrashAtOp, crashAtOpEnv} from '../helpers/crash-at-op.js'
+import {sweepSample} from '../helpers/e2e.js'
 import {startSeededServer} from '../servers/openbao/harness.js'
 import {type OpenBaoTestServer} from '../servers/openbao/server.js'
 
@@ -105,12 +106,15 @@ describe('e2e: each step of a write failing with each errno (fault injection)', 
   ): Promise<void> {
     const changes = await changesOf(args, input)
     // EBUSY and EXDEV come only from a rename (onto a mount point, across filesystems).
-    const queue = errnos.flatMap((errno) =>
-      changes
-        .map((change, index) => ({at: index + 1, change, errno}))
-        .filter(({change}) => !['EBUSY', 'EXDEV'].includes(errno) || change.startsWith('rename '))
-        // The locks' own steps are the same code for every file: faulted in the first test only.
-        .filter(({change}) => errnos === ERRNOS || !/\.lock(\.|\/|$)/.test(change)),
+    // Every fault here, every Nth on the passes on other Nodes (sweepSample).
+    const queue = sweepSample(
+      errnos.flatMap((errno) =>
+        changes
+          .map((change, index) => ({at: index + 1, change, errno}))
+          .filter(({change}) => !['EBUSY', 'EXDEV'].includes(errno) || change.startsWith('rename '))
+          // The locks' own steps are the same code for every file: faulted in the first test only.
+          .filter(({change}) => errnos === ERRNOS || !/\.lock(\.|\/|$)/.test(change)),
+      ),
     )
     const failures: string[] = []
     const worker = async (): Promise<void> => {

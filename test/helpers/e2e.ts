@@ -203,3 +203,14 @@ export const LOOPBACK_PROFILE = [
   '--set',
   'allowPrivateNetworks=true',
 ]
+
+/**
+ * The cases of an exhaustive e2e sweep (a crash at every write step, each errno at each step, a
+ * file cut at many lengths) to run here: all of them, or every Nth with SWEEP_STRIDE=N, which
+ * scripts/test-on-nodes.js sets for the passes on other Nodes (they prove `engines`; what the
+ * sweeps test does not change with the Node version, and CI must stay within its time).
+ */
+export function sweepSample<T>(cases: readonly T[]): T[] {
+  const stride = Math.max(1, Number(process.env.SWEEP_STRIDE ?? 1) || 1)
+  return cases.filter((_, index) => index % stride === 0)
+}
