@@ -14,7 +14,7 @@ import {join} from 'node:path'
 
 import {baseEnv, BIN, ROOT, withNodeOnPath} from '../helpers/cli.js'
 import {until} from '../helpers/e2e.js'
-import {CLIENT_INFO, RawMcp} from '../helpers/mcp.js'
+import {auditLines as auditOf, CLIENT_INFO, RawMcp} from '../helpers/mcp.js'
 import {CANARY, createUseWorld, leakedForms, type UseWorld} from '../servers/http-upstream/fixture.js'
 
 /** Whether process `pid` still exists. */
@@ -52,15 +52,7 @@ describe('e2e: mcp with real client behaviours', function () {
     return {client, pid: transport.pid as number, stderr: () => stderr}
   }
 
-  const auditLines = async (): Promise<Array<Record<string, unknown>>> => {
-    const text = await readFile(join(world.home, 'audit.log'), 'utf8').catch(() => '')
-    // Complete lines only: a server may be appending one right now.
-    return text
-      .slice(0, text.lastIndexOf('\n') + 1)
-      .split('\n')
-      .filter((line) => line.trim() !== '')
-      .map((line) => JSON.parse(line) as Record<string, unknown>)
-  }
+  const auditLines = () => auditOf(world.home)
 
   before(async () => {
     world = await createUseWorld()

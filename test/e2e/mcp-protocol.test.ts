@@ -20,7 +20,7 @@ import {brotliCompressSync, deflateRawSync, deflateSync, gzipSync} from 'node:zl
 
 import {baseEnv, BIN, ROOT, withNodeOnPath} from '../helpers/cli.js'
 import {until} from '../helpers/e2e.js'
-import {CLIENT_INFO, RawMcp, startMcp} from '../helpers/mcp.js'
+import {auditLines as auditOf, CLIENT_INFO, RawMcp, startMcp} from '../helpers/mcp.js'
 import {CANARY, createUseWorld, leakedForms, type UseWorld} from '../servers/http-upstream/fixture.js'
 
 const LEAKS = [
@@ -47,14 +47,7 @@ describe('e2e: mcp protocol, lifecycle and limits', function () {
     NO_COLOR: '1',
     ...extra,
   })
-  const auditLines = async (): Promise<Array<Record<string, unknown>>> => {
-    const text = await readFile(join(world.home, 'audit.log'), 'utf8').catch(() => '')
-    return text
-      .slice(0, text.lastIndexOf('\n') + 1)
-      .split('\n')
-      .filter((line) => line.trim() !== '')
-      .map((line) => JSON.parse(line) as Record<string, unknown>)
-  }
+  const auditLines = () => auditOf(world.home)
 
   /** A raw line client, initialized unless told otherwise; its stderr kept. */
   const raw = async (args: string[], options: {env?: NodeJS.ProcessEnv; init?: boolean} = {}) => {

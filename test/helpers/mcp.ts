@@ -15,6 +15,16 @@ import {baseEnv, BIN, ROOT, startCli} from './cli.js'
 
 const RELAY = join(ROOT, 'test', 'helpers', 'mcp-relay.mjs')
 
+/** The audit log of `home`, one object per complete line (a server may be appending one right now). */
+export async function auditLines(home: string): Promise<Array<Record<string, unknown>>> {
+  const text = await readFile(join(home, 'audit.log'), 'utf8').catch(() => '')
+  return text
+    .slice(0, text.lastIndexOf('\n') + 1)
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+}
+
 export const CLIENT_INFO = {name: 'agentvault-e2e', version: '1.2.3'}
 
 export interface Transcript {
