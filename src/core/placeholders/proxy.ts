@@ -96,6 +96,10 @@ interface Concern {
 
 /** The content codings the proxy undoes to scan a response body. */
 const DECODABLE_CODINGS = new Set(['br', 'deflate', 'gzip', 'x-gzip'])
+/** Methods a request may be sent again with (RFC 9110 §9.2.2), when a reused connection was stale. */
+const IDEMPOTENT = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PUT', 'TRACE'])
+/** How a reused connection the server had closed fails. */
+const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE'])
 /** Layers of undeclared gzip looked into at most (as `call` does); more is refused as unscannable. */
 const MAX_SNIFFED_LAYERS = 3
 /**
@@ -733,43 +737,63 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const pool: Pool = used.length === 0 ? 'open' : options.allowsPrivate(used) ? 'guardedPrivate' : 'guarded'
     const lookup = pool === 'open' ? undefined : await guard(url, pool === 'guardedPrivate', used)
     const send = secure ? https.request : http.request
-    const upstream = await new Promise<IncomingMessage>((resolve, reject) => {
-      const outgoing = send({
-        agent: secure ? secureAgentsNow()[pool] : plainAgents[pool],
-        // A list: sent as they are, in their order (after Node's checks of names and values).
-        headers: prepared.headers,
-        hostname: bare(url.hostname),
-        ...(lookup && {lookup}),
-        method: request.method,
-        path: prepared.path,
-        port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
-        // No SNI for an IP literal (an empty name turns it off; Node warns about an IP). Verified
-        // whatever NODE_TLS_REJECT_UNAUTHORIZED says (the child's environment is not ours to obey).
-        ...(secure && {
-          rejectUnauthorized: true,
-          servername: net.isIP(bare(url.hostname)) === 0 ? bare(url.hostname) : '',
-        }),
-      })
-      outgoing.once('response', resolve)
-      outgoing.once('error', (error: NodeJS.ErrnoException) => {
-        // The guard's refusal, from the lookup of a new connection.
-        if (error instanceof AgentVaultError) {
-          reject(guardRefusal(error, url, used))
-          return
-        }
+    const ask = (): Promise<IncomingMessage> =>
+      new Promise<IncomingMessage>((resolve, reject) => {
+        const outgoing = send({
+          agent: secure ? secureAgentsNow()[pool] : plainAgents[pool],
+          // A list: sent as they are, in their order (after Node's checks of names and values).
+          headers: prepared.headers,
+          hostname: bare(url.hostname),
+          ...(lookup && {lookup}),
+          method: request.method,
+          path: prepared.path,
+          port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
+          // No SNI for an IP literal (an empty name turns it off; Node warns about an IP). Verified
+          // whatever NODE_TLS_REJECT_UNAUTHORIZED says (the child's environment is not ours to obey).
+          ...(secure && {
+            rejectUnauthorized: true,
+            servername: net.isIP(bare(url.hostname)) === 0 ? bare(url.hostname) : '',
+          }),
+        })
+        let answered = false
+        outgoing.once('response', (upstream) => {
+          answered = true
+          resolve(upstream)
+        })
+        outgoing.once('error', (error: NodeJS.ErrnoException) => {
+          // The guard's refusal, from the lookup of a new connection.
+          if (error instanceof AgentVaultError) {
+            reject(guardRefusal(error, url, used))
+            return
+          }
 
-        const code = error.code ?? 'UNKNOWN'
-        reject(
-          new Refusal(
-            502,
-            tlsCodes.CERTIFICATE_ERROR_CODES.has(code)
-              ? `agentvault: TLS verification of ${url.host} failed (${code}). If it uses a private CA, set the profile's "caCert".`
-              : `agentvault: the request to ${url.host} failed (${code}).`,
-          ),
-        )
+          const code = error.code ?? 'UNKNOWN'
+          // A kept-alive connection the server closed just as it was reused (its idle timeout):
+          // the request never reached it. An idempotent one goes again, on another connection
+          // (each such failure takes one stale connection out of the pool), as browsers and
+          // undici do; others are refused rather than perhaps sent twice.
+          if (
+            !answered &&
+            outgoing.reusedSocket &&
+            STALE_CONNECTION_CODES.has(code) &&
+            IDEMPOTENT.has(request.method ?? '')
+          ) {
+            resolve(ask())
+            return
+          }
+
+          reject(
+            new Refusal(
+              502,
+              tlsCodes.CERTIFICATE_ERROR_CODES.has(code)
+                ? `agentvault: TLS verification of ${url.host} failed (${code}). If it uses a private CA, set the profile's "caCert".`
+                : `agentvault: the request to ${url.host} failed (${code}).`,
+            ),
+          )
+        })
+        outgoing.end(prepared.body)
       })
-      outgoing.end(prepared.body)
-    })
+    const upstream = await ask()
     const concerned = used.length > 0 ? used : allowedAt(urlHost(url), urlPort(url))
     await relay(upstream, response, concerned.length > 0 ? {host: url.host, stands: concerned} : undefined)
   }

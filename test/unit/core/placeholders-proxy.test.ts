@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import {readFileSync} from 'node:fs'
 import {request} from 'node:http'
 import {createRequire, syncBuiltinESMExports} from 'node:module'
-import {connect, isIP} from 'node:net'
+import {type AddressInfo, connect, createServer, isIP, type Socket} from 'node:net'
 import {connect as tlsConnect} from 'node:tls'
 
 import {createRunCa, type RunCa} from '../../../src/core/placeholders/ca.js'
@@ -406,6 +406,57 @@ describe('core/placeholders/proxy', () => {
       assert.equal(upstream.last('/plain-http').headers.authorization, `Bearer ${CANARY}`)
     } finally {
       await plain.close()
+    }
+  })
+
+  it('sends an idempotent request again when the kept-alive connection it reused was closed by the server; not a POST', async () => {
+    // An upstream that answers the first request of each connection and resets the connection at
+    // the next one, as a server whose idle timeout fires just as the connection is reused.
+    const connections = new Set<Socket>()
+    let served = 0
+    const stale = createServer((socket) => {
+      connections.add(socket)
+      let requests = 0
+      let head = ''
+      socket.on('data', (chunk: Buffer) => {
+        head += chunk.toString('latin1')
+        while (head.includes('\r\n\r\n')) {
+          head = head.slice(head.indexOf('\r\n\r\n') + 4)
+          if (++requests > 1) {
+            socket.resetAndDestroy()
+            return
+          }
+
+          served++
+          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+        }
+      })
+      socket.on('error', () => {})
+    })
+    await new Promise<void>((resolve) => {
+      stale.listen(0, '127.0.0.1', resolve)
+    })
+    const target = `http://127.0.0.1:${(stale.address() as AddressInfo).port}/`
+    const status = (method: string) =>
+      new Promise<number>((resolve, reject) => {
+        request({agent: false, host: '127.0.0.1', method, path: target, port: proxy.port}, (response) => {
+          response.resume()
+          response.on('end', () => resolve(response.statusCode ?? 0))
+        })
+          .on('error', reject)
+          .end()
+      })
+    try {
+      assert.deepEqual([await status('GET'), await status('GET'), await status('DELETE')], [200, 200, 200])
+      assert.equal(served, 3, 'the second and third went again on a new connection each')
+      // A POST may have been acted on: it is not sent twice.
+      assert.equal(await status('POST'), 502)
+      assert.equal(served, 3)
+    } finally {
+      for (const socket of connections) socket.destroy()
+      await new Promise((resolve) => {
+        stale.close(resolve)
+      })
     }
   })
 
