@@ -96,10 +96,6 @@ interface Concern {
 
 /** The content codings the proxy undoes to scan a response body. */
 const DECODABLE_CODINGS = new Set(['br', 'deflate', 'gzip', 'x-gzip'])
-/** Methods a request may be sent again with (RFC 9110 §9.2.2), when a reused connection was stale. */
-const IDEMPOTENT = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PUT', 'TRACE'])
-/** How a reused connection the server had closed fails. */
-const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE'])
 /** Layers of undeclared gzip looked into at most (as `call` does); more is refused as unscannable. */
 const MAX_SNIFFED_LAYERS = 3
 /**
@@ -769,15 +765,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
           const code = error.code ?? 'UNKNOWN'
           // A kept-alive connection the server closed just as it was reused (its idle timeout):
-          // the request never reached it. An idempotent one goes again, on another connection
-          // (each such failure takes one stale connection out of the pool), as browsers and
-          // undici do; others are refused rather than perhaps sent twice.
-          if (
-            !answered &&
-            outgoing.reusedSocket &&
-            STALE_CONNECTION_CODES.has(code) &&
-            IDEMPOTENT.has(request.method ?? '')
-          ) {
+          // an idempotent request goes again on another connection (http-client isStaleReuse).
+          if (!answered && client.isStaleReuse(outgoing, error, request.method)) {
             resolve(ask())
             return
           }

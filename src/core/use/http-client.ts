@@ -471,12 +471,45 @@ async function sendOnce(request: OutgoingRequest, exchange: Exchange): Promise<I
     exchange.stop = () => outgoing.destroy()
     // Cancelled while the address was being resolved or the connection made ready.
     if (exchange.cancelled) outgoing.destroy()
-    outgoing.once('response', resolve)
-    outgoing.on('error', (error) =>
-      reject(exchange.expired ? timeoutError(url.host, guards.timeoutMs) : networkError(error, url.host)),
-    )
+    let answered = false
+    outgoing.once('response', (response) => {
+      answered = true
+      resolve(response)
+    })
+    outgoing.on('error', (error: NodeJS.ErrnoException) => {
+      // A kept-alive connection (proxy, mcp) the server closed just as it was reused: the request
+      // never reached it. An idempotent one goes again on another connection (isStaleReuse).
+      if (
+        !answered &&
+        !exchange.expired &&
+        !exchange.cancelled &&
+        isStaleReuse(outgoing, error, request.method)
+      )
+        resolve(sendOnce(request, exchange))
+      else reject(exchange.expired ? timeoutError(url.host, guards.timeoutMs) : networkError(error, url.host))
+    })
     outgoing.end(request.body)
   })
+}
+
+/** Methods a request may be sent again with (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PUT', 'TRACE'])
+
+/**
+ * Whether `error` is a kept-alive connection the server closed just as `outgoing` reused it (its
+ * idle timeout), for a method that may go again: as browsers and undici do. Each such failure
+ * takes one stale connection out of the pool, so the tries end; a POST is never sent twice.
+ */
+export function isStaleReuse(
+  outgoing: {reusedSocket: boolean},
+  error: NodeJS.ErrnoException,
+  method: string | undefined,
+): boolean {
+  return (
+    outgoing.reusedSocket &&
+    (error.code === 'ECONNRESET' || error.code === 'EPIPE') &&
+    IDEMPOTENT.has((method ?? 'GET').toUpperCase())
+  )
 }
 
 /** The next request of a redirect chain, or undefined when the response is final. */
