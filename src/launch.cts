@@ -129,8 +129,14 @@ export function bundledDispatcher(): Dispatch | undefined {
     })
 }
 
+function ignoreSignal(): void {}
+
 /** Run the binary's arguments `argv`; `binUrl` is the launcher's file URL. */
 export async function launch(argv: string[], binUrl: string): Promise<void> {
+  // SIGUSR1 would open Node's inspector on 127.0.0.1:9229, from which any process of the user reads
+  // the heap (the vault key, values, tokens) whatever ptrace_scope says: never, in any command.
+  // `run` forwards it to its command as well (runner.ts); see core/process-guard.ts.
+  process.on('SIGUSR1', ignoreSignal)
   if (VERSION_WORDS.has(argv[0]!) && (argv.length === 1 || (argv.length === 2 && argv[1] === '--json'))) {
     const pjson = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as {
       name: string

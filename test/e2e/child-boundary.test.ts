@@ -525,6 +525,45 @@ describe('e2e: run against a hostile child, at the process boundary', function (
       assert.equal(server.exitCode, 0, stderr)
       assert.doesNotMatch(stderr, INSPECTOR)
     })
+
+    it('call, while its request (the value in it) waits for a slow upstream', async () => {
+      // An upstream that reads the request and answers only once the signal has been sent.
+      let answer: (() => void) | undefined
+      const arrived = new Promise<void>((resolve) => {
+        answer = resolve
+      })
+      const slow = createServer((socket) => {
+        socket.once('data', () => {
+          answer?.()
+          socket.once('send', () =>
+            socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok'),
+          )
+        })
+        socket.on('error', () => {})
+        held.push(socket)
+      })
+      const held: Socket[] = []
+      await new Promise<void>((resolve) => {
+        slow.listen(0, '127.0.0.1', resolve)
+      })
+      const url = `http://127.0.0.1:${(slow.address() as {port: number}).port}/`
+      try {
+        const child = startCli(['call', url, '--bearer', 'K', '--allow-domain', '127.0.0.1'], {cwd, env})
+        const result = collect(child)
+        await arrived
+        process.kill(child.pid!, 'SIGUSR1')
+        for (const socket of held) socket.emit('send')
+        const {code, stderr, stdout} = await result
+        assert.equal(code, 0, stderr)
+        assert.match(stdout, /ok/)
+        assert.doesNotMatch(stderr, INSPECTOR)
+      } finally {
+        for (const socket of held) socket.destroy()
+        await new Promise((resolve) => {
+          slow.close(resolve)
+        })
+      }
+    })
   })
 
   it('prlimit missing from PATH: run still runs the command', async () => {
