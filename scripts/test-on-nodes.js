@@ -63,8 +63,8 @@ for (const version of versions) {
     // The exhaustive sweeps (crash points, injected errnos, cut files) and the fuzz suites sample
     // on these passes (their whole matrix runs on this machine's Node, and what they test does not
     // change with the Node version): CI stays in its time. test/helpers/e2e.ts sweepSample.
-    SWEEP_STRIDE: '3',
-    FUZZ_RUNS: '60',
+    SWEEP_STRIDE: '5',
+    FUZZ_RUNS: '40',
     ...process.env,
     // test/unit/node-version.test.ts checks that the pass really runs on this version.
     AGENTVAULT_TEST_NODE: version,
