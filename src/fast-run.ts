@@ -17,11 +17,17 @@ export async function runFromArgv(argv: string[], env: NodeJS.ProcessEnv = proce
   let session: Session | undefined
   let outputs: Promise<MaskedOutputs | undefined> | undefined
   // Before any child starts: it could read them in /proc/$PPID/environ (initial-env.ts).
-  scrubInitialEnvironment(credentialVariables())
-  // Before any value is held or child starts (process-guard.ts); prlimit runs while they resolve.
-  const guarded = guardProcess()
+  const credentials = credentialVariables()
+  scrubInitialEnvironment(credentials)
+  let guarded: Promise<void> | undefined
   try {
     const options = parseRunArgv(argv, env)
+    // No core file of agentvault for the command to crash it into (process-guard.ts) when it would
+    // hold what the command cannot read itself: --placeholders' real values, or credentials
+    // withheld from it (AGENTVAULT_PASSPHRASE, BAO_TOKEN, …). Otherwise it would hold only what the
+    // command can read anyway (the key file, the values it is given), and the prlimit process (a
+    // fork of this one, ~2 ms of this thread) is saved. It runs while the secrets resolve.
+    if (options.placeholders || credentials.some((name) => env[name] !== undefined)) guarded = guardProcess()
     for (const notice of options.warnings ?? []) warn(notice)
     session = new Session({command: 'run', env, interactive: false, profileName: options.profile, warn})
     const {openOutputs, prepareRun, spawnAndWait} = await import('./core/runner.js')

@@ -31,6 +31,11 @@ function asSameUser(command: string[]): string[] {
     : command
 }
 
+/** The hard core-file limit in a /proc/PID/limits text. */
+function hardCoreLimit(limits: string): string | undefined {
+  return /^Max core file size\s+\S+\s+(\S+)/m.exec(limits)?.[1]
+}
+
 /** The signals whose default action dumps core, as kill(2) can send them (SIGQUIT is forwarded instead). */
 const CORE_SIGNALS = ['SIGABRT', 'SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGSYS', 'SIGXCPU']
 
@@ -265,6 +270,34 @@ describe('e2e: run against a hostile child, at the process boundary', function (
         })
       }
     }
+
+    it('a credential withheld from the command (BAO_TOKEN) is guarded too; with nothing withheld, no prlimit is run', async () => {
+      // Without the passphrase (the vault is not opened: no reference), the home's key file is the
+      // command's to read anyway: a core file would give it nothing more, and the fork is saved.
+      const plain = {...env}
+      delete plain.AGENTVAULT_PASSPHRASE
+      const limitsOfParent = async (extra: NodeJS.ProcessEnv): Promise<string> => {
+        const result = await runCli(
+          [
+            'run',
+            '--',
+            ...asSameUser([
+              'sh',
+              '-c',
+              'prlimit --pid "$PPID" --core=unlimited:unlimited 2>/dev/null; grep "^Max core file size" "/proc/$PPID/limits"',
+            ]),
+          ],
+          {cwd, env: {...plain, ...extra}},
+        )
+        assert.equal(result.code, 0, result.stderr)
+        return result.stdout
+      }
+
+      assert.equal(hardCoreLimit(await limitsOfParent({BAO_TOKEN: 'canary-child-boundary-TOKEN-0c7e'})), '0')
+      // Left as inherited (where this runner's own hard limit is 0 there is nothing to tell apart).
+      const own = hardCoreLimit(await readFile('/proc/self/limits', 'utf8'))
+      if (own !== '0') assert.equal(hardCoreLimit(await limitsOfParent({})), own)
+    })
 
     it('the command itself starts with the limits agentvault runs under, but cannot raise them either', async () => {
       // Documented (README, run --placeholders limits): a core of the command would hold what it was given.
