@@ -276,3 +276,54 @@ export async function startUpstream(options: {tls?: boolean} = {}): Promise<Upst
     },
   }
 }
+
+/** An upstream whose kept-alive connections go stale: see {@link startStaleUpstream}. */
+export interface StaleUpstream {
+  close(): Promise<void>
+  /** Requests answered so far. */
+  served(): number
+  /** http://127.0.0.1:PORT/ */
+  url: string
+}
+
+/**
+ * A plain-HTTP upstream on 127.0.0.1 that answers the first request of each connection and resets
+ * the connection at the next one: a server whose idle timeout fires just as a client reuses it.
+ */
+export async function startStaleUpstream(): Promise<StaleUpstream> {
+  const {createServer} = await import('node:net')
+  const connections = new Set<import('node:net').Socket>()
+  let served = 0
+  const server = createServer((socket) => {
+    connections.add(socket)
+    socket.once('close', () => connections.delete(socket))
+    let requests = 0
+    let head = ''
+    socket.on('data', (chunk: Buffer) => {
+      head += chunk.toString('latin1')
+      while (head.includes('\r\n\r\n')) {
+        head = head.slice(head.indexOf('\r\n\r\n') + 4)
+        if (++requests > 1) {
+          socket.resetAndDestroy()
+          return
+        }
+
+        served++
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+      }
+    })
+    socket.on('error', () => {})
+  })
+  await new Promise<void>((resolve) => {
+    server.listen(0, '127.0.0.1', resolve)
+  })
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of connections) socket.destroy()
+        server.close(() => resolve())
+      }),
+    served: () => served,
+    url: `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/`,
+  }
+}

@@ -3,13 +3,13 @@ import assert from 'node:assert/strict'
 import {readFileSync} from 'node:fs'
 import {request} from 'node:http'
 import {createRequire, syncBuiltinESMExports} from 'node:module'
-import {type AddressInfo, connect, createServer, isIP, type Socket} from 'node:net'
+import {connect, isIP} from 'node:net'
 import {connect as tlsConnect} from 'node:tls'
 
 import {createRunCa, type RunCa} from '../../../src/core/placeholders/ca.js'
 import {type ProxyOptions, type RunningProxy, startProxy} from '../../../src/core/placeholders/proxy.js'
 import {makePlaceholder, type Stand} from '../../../src/core/placeholders/tokens.js'
-import {startUpstream, type Upstream} from '../../servers/http-upstream/index.js'
+import {startStaleUpstream, startUpstream, type Upstream} from '../../servers/http-upstream/index.js'
 
 const CANARY = 'proxy-canary-5d1e9a'
 
@@ -410,33 +410,8 @@ describe('core/placeholders/proxy', () => {
   })
 
   it('sends an idempotent request again when the kept-alive connection it reused was closed by the server; not a POST', async () => {
-    // An upstream that answers the first request of each connection and resets the connection at
-    // the next one, as a server whose idle timeout fires just as the connection is reused.
-    const connections = new Set<Socket>()
-    let served = 0
-    const stale = createServer((socket) => {
-      connections.add(socket)
-      let requests = 0
-      let head = ''
-      socket.on('data', (chunk: Buffer) => {
-        head += chunk.toString('latin1')
-        while (head.includes('\r\n\r\n')) {
-          head = head.slice(head.indexOf('\r\n\r\n') + 4)
-          if (++requests > 1) {
-            socket.resetAndDestroy()
-            return
-          }
-
-          served++
-          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
-        }
-      })
-      socket.on('error', () => {})
-    })
-    await new Promise<void>((resolve) => {
-      stale.listen(0, '127.0.0.1', resolve)
-    })
-    const target = `http://127.0.0.1:${(stale.address() as AddressInfo).port}/`
+    const stale = await startStaleUpstream()
+    const target = stale.url
     const status = (method: string) =>
       new Promise<number>((resolve, reject) => {
         request({agent: false, host: '127.0.0.1', method, path: target, port: proxy.port}, (response) => {
@@ -448,15 +423,12 @@ describe('core/placeholders/proxy', () => {
       })
     try {
       assert.deepEqual([await status('GET'), await status('GET'), await status('DELETE')], [200, 200, 200])
-      assert.equal(served, 3, 'the second and third went again on a new connection each')
+      assert.equal(stale.served(), 3, 'the second and third went again on a new connection each')
       // A POST may have been acted on: it is not sent twice.
       assert.equal(await status('POST'), 502)
-      assert.equal(served, 3)
+      assert.equal(stale.served(), 3)
     } finally {
-      for (const socket of connections) socket.destroy()
-      await new Promise((resolve) => {
-        stale.close(resolve)
-      })
+      await stale.close()
     }
   })
 

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import {type AddressInfo, createServer, type Socket} from 'node:net'
 
 import type {Profile} from '../../../src/core/config.js'
 
@@ -13,7 +12,7 @@ import {
   sendRequest,
 } from '../../../src/core/use/http-client.js'
 import {until} from '../../helpers/e2e.js'
-import {startUpstream, type Upstream} from '../../servers/http-upstream/index.js'
+import {startStaleUpstream, startUpstream, type Upstream} from '../../servers/http-upstream/index.js'
 
 const CANARY = 'canary-http-unit-5d1e'
 
@@ -140,33 +139,8 @@ describe('core/use http client and engine (against a loopback upstream)', () => 
   })
 
   it('pooled (proxy, mcp): an idempotent request goes again when the server closed the connection it reused; a POST does not', async () => {
-    // An upstream that answers the first request of each connection and resets the connection at
-    // the next one, as a server whose idle timeout fires just as the connection is reused.
-    const connections = new Set<Socket>()
-    let served = 0
-    const stale = createServer((socket) => {
-      connections.add(socket)
-      let requests = 0
-      let head = ''
-      socket.on('data', (chunk: Buffer) => {
-        head += chunk.toString('latin1')
-        while (head.includes('\r\n\r\n')) {
-          head = head.slice(head.indexOf('\r\n\r\n') + 4)
-          if (++requests > 1) {
-            socket.resetAndDestroy()
-            return
-          }
-
-          served++
-          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
-        }
-      })
-      socket.on('error', () => {})
-    })
-    await new Promise<void>((resolve) => {
-      stale.listen(0, '127.0.0.1', resolve)
-    })
-    const url = `http://127.0.0.1:${(stale.address() as AddressInfo).port}/`
+    const stale = await startStaleUpstream()
+    const {url} = stale
     reuseConnections()
     try {
       for (const method of ['GET', 'GET', 'PUT']) {
@@ -174,18 +148,15 @@ describe('core/use http client and engine (against a loopback upstream)', () => 
         await nextTurn()
       }
 
-      assert.equal(served, 3, 'each went again on a new connection')
+      assert.equal(stale.served(), 3, 'each went again on a new connection')
       await assert.rejects(
         sendRequest(get(url, {body: Buffer.from('x'), method: 'POST'}), guards()),
         rejectsWith('UPSTREAM_UNREACHABLE', 5),
       )
-      assert.equal(served, 3, 'a POST is not sent twice')
+      assert.equal(stale.served(), 3, 'a POST is not sent twice')
     } finally {
       closeConnections()
-      for (const socket of connections) socket.destroy()
-      await new Promise((resolve) => {
-        stale.close(resolve)
-      })
+      await stale.close()
     }
   })
 
